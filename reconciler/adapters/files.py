@@ -1,0 +1,226 @@
+"""File I/O adapter: bounded reads, atomic writes and whole-line appends.
+
+Every write the reconciler makes goes through here: temp file in the same folder, fsync,
+`os.replace`, fsync of the folder (pre-commit's store.py pattern). OSError becomes
+`ReconcileError(FILE_ERROR)` naming the path.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from reconciler.core.errors import RefusalError
+from reconciler.core.reasons import ReasonCode
+
+TEMP_MARKER = ".reconciler-tmp-"
+
+
+@contextmanager
+def _translate_os_errors(action: str, path: str) -> Iterator[None]:
+    try:
+        yield
+    except OSError as exc:
+        raise RefusalError(
+            ReasonCode.FILE_ERROR,
+            f"cannot {action} {path}: {exc.strerror or exc} (check permissions and disk space)",
+            path=path,
+        ) from exc
+
+
+def read_bounded(path: str, limit: int, *, what: str = "file") -> bytes | None:
+    """Return the bytes of a regular file, or None when it does not exist.
+
+    Raises:
+        RefusalError: the path is a symlink or not a regular file, larger than `limit`, or
+            unreadable.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise RefusalError(
+                ReasonCode.FILE_NOT_REGULAR,
+                f"{what} is a symlink, which is refused: {path}",
+                path=path,
+            ) from exc
+        if exc.errno == errno.ENOTDIR:
+            return None
+        raise RefusalError(
+            ReasonCode.FILE_ERROR, f"cannot read {what} {path}: {exc.strerror}", path=path
+        ) from exc
+    with os.fdopen(fd, "rb") as handle, _translate_os_errors("read", path):
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise RefusalError(
+                ReasonCode.FILE_NOT_REGULAR, f"{what} is not a regular file: {path}", path=path
+            )
+        if info.st_size > limit:
+            raise RefusalError(
+                ReasonCode.FILE_TOO_LARGE,
+                f"{what} is larger than {limit} bytes: {path}",
+                path=path,
+            )
+        data = handle.read(limit + 1)
+    if len(data) > limit:
+        raise RefusalError(
+            ReasonCode.FILE_TOO_LARGE, f"{what} is larger than {limit} bytes: {path}", path=path
+        )
+    return data
+
+
+def decode_utf8(data: bytes, path: str, *, what: str = "file") -> str:
+    """Decode UTF-8 text (a leading BOM is kept in the text).
+
+    Raises:
+        RefusalError: the bytes are not valid UTF-8.
+    """
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise RefusalError(
+            ReasonCode.FILE_NOT_UTF8,
+            f"{what} is not valid UTF-8 (byte {exc.start}): {path}",
+            path=path,
+        ) from exc
+
+
+def exists(path: str) -> bool:
+    """Tell whether anything (file, folder or link) is at `path`."""
+    return os.path.lexists(path)
+
+
+def is_dir(path: str) -> bool:
+    """Tell whether `path` is a folder."""
+    return os.path.isdir(path)
+
+
+def file_size(path: str) -> int:
+    """Return the size of a file in bytes, 0 when it does not exist."""
+    try:
+        return os.stat(path).st_size
+    except FileNotFoundError:
+        return 0
+
+
+def read_range(path: str, offset: int, length: int) -> bytes:
+    """Return up to `length` bytes of a file from `offset` (empty when it does not exist)."""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(offset)
+            return handle.read(length)
+    except FileNotFoundError:
+        return b""
+
+
+def iter_lines(path: str) -> Iterator[tuple[int, bytes]]:
+    """Yield (byte offset, line) for each line of a file; nothing when it does not exist."""
+    try:
+        handle = open(path, "rb")
+    except FileNotFoundError:
+        return
+    with handle:
+        offset = 0
+        for line in handle:
+            yield offset, line
+            offset += len(line)
+
+
+def _fsync_dir(folder: str) -> None:
+    fd = os.open(folder or ".", os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: str, data: bytes) -> None:
+    """Replace `path` with `data` atomically: readers see the old or the new file, never a mix.
+
+    Creates missing parent folders. Keeps the permission bits of a file it replaces.
+
+    Raises:
+        RefusalError: the file system refused (permissions, disk full).
+    """
+    folder = os.path.dirname(path) or "."
+    with _translate_os_errors("write", path):
+        os.makedirs(folder, exist_ok=True)
+        try:
+            mode = stat.S_IMODE(os.stat(path).st_mode)
+        except FileNotFoundError:
+            mode = 0o644
+        temp = os.path.join(folder, f".{os.path.basename(path)}{TEMP_MARKER}{os.getpid()}")
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, mode)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(temp, path)
+        _fsync_dir(folder)
+
+
+def append_at(path: str, offset: int, data: bytes) -> None:
+    """Make `data` the bytes of `path` from `offset` on (idempotent, so a retry converges).
+
+    Used for whole-line telemetry appends under the repository lock: a partial line left by a
+    crash is cut off before the line is written again.
+
+    Raises:
+        RefusalError: the file system refused, or the file is shorter than `offset`.
+    """
+    folder = os.path.dirname(path) or "."
+    with _translate_os_errors("append to", path):
+        os.makedirs(folder, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        try:
+            size = os.fstat(fd).st_size
+            if size < offset:
+                raise RefusalError(
+                    ReasonCode.TELEMETRY_CORRUPT,
+                    f"telemetry file shrank below {offset} bytes while a write was pending: {path}",
+                    path=path,
+                )
+            if size >= offset + len(data) and os.pread(fd, len(data), offset) == data:
+                os.ftruncate(fd, offset + len(data))
+            else:
+                os.ftruncate(fd, offset)
+                view = memoryview(data)
+                position = offset
+                while view:
+                    written = os.pwrite(fd, view, position)
+                    view, position = view[written:], position + written
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def remove(path: str) -> None:
+    """Delete a file if it exists, and make the deletion durable."""
+    with _translate_os_errors("remove", path):
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            return
+        _fsync_dir(os.path.dirname(path) or ".")
+
+
+def remove_stale_temps(folder: str) -> None:
+    """Delete temp files a crashed writer left in `folder` (only ours, by their marker)."""
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return
+    for name in names:
+        if TEMP_MARKER in name and name.startswith("."):
+            try:
+                os.unlink(os.path.join(folder, name))
+            except OSError:
+                continue

@@ -1,0 +1,231 @@
+"""Apply semantics (core layer): validate a request, plan the mutation, build the record.
+
+Pure functions over values; `reconciler.service` joins them with files, locks and the journal.
+The rules mirror the bash tool's `ops-manager-promotion-apply.sh` minus its bugs (see
+docs/apply.md).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from reconciler.core.decision import Decision
+from reconciler.core.errors import RefusalError
+from reconciler.core.reasons import ReasonCode
+from reconciler.core.registry import RegistryView
+from reconciler.core.timestamps import format_timestamp, parse_timestamp
+
+INTENTS = ("expand", "resume", "rollback")
+DEFAULT_EXPAND_STEP = 25
+ROLLOUT_PATH = ("policy", "autonomous", "rollout")
+GOVERNANCE_PATH = ("policy", "autonomous", "governance")
+CANARY_PATH = (*ROLLOUT_PATH, "canaryPercent")
+MANUAL_PAUSE_PATH = (*ROLLOUT_PATH, "pause", "manual")
+
+Record = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ApplyArgs:
+    """Raw operator input, as typed (every value a string or None)."""
+
+    intent: str | None
+    expand_step: str | None
+    actor: str | None
+    approval_ref: str | None
+    rationale: str | None
+    review_by: str | None
+    idempotency_key: str | None = None
+    trace_id: str | None = None
+    loop_id: str | None = None
+    horizon_ref: str | None = None
+    evidence_refs: Sequence[str] = ()
+
+
+@dataclass(frozen=True)
+class ApplyRequest:
+    """A validated request: the intent and its governance, ready to be planned."""
+
+    intent: str
+    expand_step: int
+    actor: str
+    approval_ref: str
+    rationale: str
+    review_by: str
+    """Canonical UTC `YYYY-MM-DDTHH:MM:SSZ`."""
+    idempotency_key: str | None
+    loop_id: str | None
+    horizon_ref: str | None
+    evidence_refs: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Mutation:
+    """The planned rollout change and the owned registry fields to write."""
+
+    before: dict[str, Any]
+    after: dict[str, Any]
+    changes: dict[tuple[str, ...], int | bool | str]
+
+
+def _blank(value: str | None) -> bool:
+    return value is None or value == ""
+
+
+def validate_args(args: ApplyArgs, now: datetime) -> ApplyRequest:
+    """Check the operator's flags in the bash tool's order.
+
+    Raises:
+        RefusalError: the first problem, with the bash tool's exact message.
+    """
+    if args.intent not in INTENTS:
+        raise RefusalError(
+            ReasonCode.INTENT_INVALID, "--intent must be one of expand, resume, rollback"
+        )
+    step = DEFAULT_EXPAND_STEP
+    # A rollback is the safety path: a malformed --expand-step, meaningless for it, must not
+    # block it (bash-tool bug, docs/apply.md).
+    if args.intent != "rollback" and args.expand_step is not None:
+        if not re.fullmatch(r"[0-9]+", args.expand_step) or not 1 <= int(args.expand_step) <= 100:
+            raise RefusalError(
+                ReasonCode.EXPAND_STEP_INVALID,
+                "--expand-step must be an integer between 1 and 100",
+            )
+        step = int(args.expand_step)
+    for flag, value in (
+        ("--by", args.actor),
+        ("--approval-ref", args.approval_ref),
+        ("--rationale", args.rationale),
+        ("--review-by", args.review_by),
+    ):
+        if _blank(value):
+            raise RefusalError(ReasonCode.GOVERNANCE_MISSING, f"{flag} is required")
+    review_by = parse_timestamp(args.review_by)
+    if review_by is None:
+        raise RefusalError(
+            ReasonCode.REVIEW_BY_INVALID, "--review-by must be an ISO-8601 timestamp"
+        )
+    if review_by.replace(microsecond=0) <= now.replace(microsecond=0):
+        raise RefusalError(ReasonCode.REVIEW_BY_PAST, "--review-by must be in the future")
+    assert args.actor and args.approval_ref and args.rationale
+    return ApplyRequest(
+        intent=args.intent,
+        expand_step=step,
+        actor=args.actor,
+        approval_ref=args.approval_ref,
+        rationale=args.rationale,
+        review_by=format_timestamp(review_by),
+        idempotency_key=args.idempotency_key or None,
+        loop_id=args.loop_id or None,
+        horizon_ref=args.horizon_ref or None,
+        evidence_refs=tuple(ref for ref in args.evidence_refs if ref),
+    )
+
+
+def plan_mutation(view: RegistryView, request: ApplyRequest, now: datetime) -> Mutation:
+    """Compute the rollout after the intent and the owned fields that must be written.
+
+    Unchanged rollout fields are left out of `changes`, so no default is ever materialised;
+    the five governance fields are always written (the mutation's own audit trail).
+    """
+    canary, paused = view.canary_percent, view.manual_pause
+    if request.intent == "expand":
+        after_canary, after_paused = min(canary + request.expand_step, 100), False
+    elif request.intent == "resume":
+        after_canary, after_paused = canary, False
+    else:
+        after_canary, after_paused = canary, True
+    changes: dict[tuple[str, ...], int | bool | str] = {}
+    if after_canary != canary:
+        changes[CANARY_PATH] = after_canary
+    if after_paused != paused:
+        changes[MANUAL_PAUSE_PATH] = after_paused
+    for key, value in governance_block(request, now).items():
+        changes[(*GOVERNANCE_PATH, key)] = value
+    return Mutation(
+        before={"canaryPercent": canary, "manualPause": paused},
+        after={"canaryPercent": after_canary, "manualPause": after_paused},
+        changes=changes,
+    )
+
+
+def governance_block(request: ApplyRequest, now: datetime) -> dict[str, str]:
+    """Return the governance block a mutation writes, in the registry's key order."""
+    return {
+        "actor": request.actor,
+        "approvalRef": request.approval_ref,
+        "rationale": request.rationale,
+        "changedAt": format_timestamp(now),
+        "reviewBy": request.review_by,
+    }
+
+
+@dataclass(frozen=True)
+class RecordContext:
+    """Everything a record needs besides the request and the mutation."""
+
+    now: datetime
+    fleet_id: str
+    trace_id: str
+    decision: Decision | None
+    files: Mapping[str, str]
+    """registryFile, promotionStateFile, applyStateFile, applyTelemetryFile (absolute)."""
+    notes: Sequence[ReasonCode] = ()
+
+
+def build_record(request: ApplyRequest, mutation: Mutation, context: RecordContext) -> Record:
+    """Return the apply record: the bash tool's shape plus decision linkage and expandStep."""
+    changed = {key: mutation.before[key] != mutation.after[key] for key in mutation.before}
+    notes = set(context.notes)
+    if not any(changed.values()):
+        notes.add(ReasonCode.ROLLOUT_UNCHANGED)
+    evidence = {*request.evidence_refs, context.files["promotionStateFile"]}
+    decision = context.decision
+    return {
+        "schemaVersion": "v1",
+        "timestamp": format_timestamp(context.now),
+        "category": "promotion_apply",
+        "fleetId": context.fleet_id,
+        "traceId": context.trace_id,
+        "loopId": request.loop_id,
+        "horizonRef": request.horizon_ref,
+        "evidenceRefs": sorted(evidence),
+        "idempotencyKey": request.idempotency_key,
+        "status": "applied",
+        "intent": request.intent,
+        "expandStep": request.expand_step if request.intent == "expand" else None,
+        "decision": decision.decision if decision else None,
+        "decisionTraceId": decision.trace_id if decision else None,
+        "decisionGeneratedAt": decision.generated_at if decision else None,
+        "governance": governance_block(request, context.now),
+        "rollout": {"before": mutation.before, "after": mutation.after, "changed": changed},
+        "files": dict(context.files),
+        "reasonCodes": sorted(str(code) for code in notes),
+    }
+
+
+def is_request_mismatch(prior: Record, request: ApplyRequest) -> bool:
+    """Tell whether a replayed key was first used for another intent or expand step."""
+    if prior.get("intent") != request.intent:
+        return True
+    if request.intent != "expand":
+        return False
+    prior_step = prior.get("expandStep")
+    return prior_step is not None and prior_step != request.expand_step
+
+
+def replay_record(prior: Record, request: ApplyRequest) -> Record:
+    """Return the earlier record marked `replayed`, flagged when the request differs.
+
+    Unlike the bash tool, nothing from the new request is mixed into the old record.
+    """
+    replayed = dict(prior)
+    if is_request_mismatch(prior, request):
+        codes = {*prior.get("reasonCodes", []), str(ReasonCode.IDEMPOTENCY_REQUEST_MISMATCH)}
+        replayed["reasonCodes"] = sorted(codes)
+    replayed["replayed"] = True
+    return replayed

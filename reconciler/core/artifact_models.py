@@ -1,0 +1,151 @@
+"""Pydantic models of the decision, intent and apply-record artifacts (core layer).
+
+Used only to publish JSON Schema (`reconcile schema ...`); the hot apply path validates with
+hand-written checks for exact messages and start-up speed. Tests validate real artifacts
+against these schemas so the two cannot drift.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+_CAMEL = ConfigDict(frozen=True, populate_by_name=True)
+Timestamp = str
+_TS = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$"
+
+
+class DecisionSummary(BaseModel):
+    """The part of a promotion decision the reconciler reads."""
+
+    model_config = ConfigDict(frozen=True, extra="allow", populate_by_name=True)
+    decision: Literal["promote", "hold", "skipped"] = Field(
+        description="Only `promote` allows expand and resume; rollback is always allowed."
+    )
+    failed_gates: list[str] = Field(default_factory=list, alias="failedGates")
+    reason_codes: list[str] = Field(default_factory=list, alias="reasonCodes")
+
+
+class Decision(BaseModel):
+    """The promotion decision artifact written by the evidence evaluator (gates job)."""
+
+    model_config = ConfigDict(frozen=True, extra="allow", populate_by_name=True)
+    schema_version: Literal["v1"] = Field("v1", alias="schemaVersion")
+    generated_at: Timestamp | None = Field(
+        None,
+        alias="generatedAt",
+        description="RFC 3339; required when a maximum decision age is enforced.",
+    )
+    trace_id: str | None = Field(None, alias="traceId", description="Copied into records.")
+    summary: DecisionSummary
+    gates: dict[str, Any] = Field(default_factory=dict, description="Per-gate details.")
+
+
+class IntentGovernance(BaseModel):
+    """Who approved an intent, why, and until when."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    actor: str = Field(min_length=1)
+    approval_ref: str = Field(min_length=1, alias="approvalRef")
+    rationale: str = Field(min_length=1)
+    review_by: Timestamp = Field(alias="reviewBy", description="RFC 3339, in the future.")
+
+
+class Intent(BaseModel):
+    """An apply intent file (`policies/intents/*.yaml`), one requested change."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    intent: Literal["expand", "resume", "rollback"]
+    expand_step: int | None = Field(
+        None, ge=1, le=100, alias="expandStep", description="expand only; default 25."
+    )
+    governance: IntentGovernance
+    idempotency_key: str | None = Field(None, min_length=1, alias="idempotencyKey")
+    trace_id: str | None = Field(None, min_length=1, alias="traceId")
+    expect_decision_trace_id: str | None = Field(None, alias="expectDecisionTraceId")
+    loop_id: str | None = Field(None, alias="loopId")
+    horizon_ref: str | None = Field(None, alias="horizonRef")
+    evidence_refs: list[str] = Field(default_factory=list, alias="evidenceRefs")
+
+
+class RolloutPosture(BaseModel):
+    """Canary percentage and manual pause at one moment."""
+
+    model_config = _CAMEL
+    canary_percent: int = Field(ge=0, le=100, alias="canaryPercent")
+    manual_pause: bool = Field(alias="manualPause")
+
+
+class RolloutChanged(BaseModel):
+    """Which rollout fields the apply changed."""
+
+    model_config = _CAMEL
+    canary_percent: bool = Field(alias="canaryPercent")
+    manual_pause: bool = Field(alias="manualPause")
+
+
+class RecordRollout(BaseModel):
+    """Rollout posture before and after the apply."""
+
+    model_config = _CAMEL
+    before: RolloutPosture
+    after: RolloutPosture
+    changed: RolloutChanged
+
+
+class RecordGovernance(BaseModel):
+    """The governance block the apply wrote into the registry."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    actor: str
+    approval_ref: str = Field(alias="approvalRef")
+    rationale: str
+    changed_at: Timestamp = Field(alias="changedAt", pattern=_TS)
+    review_by: Timestamp = Field(alias="reviewBy", pattern=_TS)
+
+
+class RecordFiles(BaseModel):
+    """Absolute paths of the files the apply used."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    registry_file: str = Field(alias="registryFile")
+    promotion_state_file: str = Field(alias="promotionStateFile")
+    apply_state_file: str = Field(alias="applyStateFile")
+    apply_telemetry_file: str = Field(alias="applyTelemetryFile")
+
+
+class ApplyRecord(BaseModel):
+    """One apply record: the apply-state file, one telemetry line, and apply's stdout."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    schema_version: Literal["v1"] = Field(alias="schemaVersion")
+    timestamp: Timestamp = Field(pattern=_TS, description="Equals governance.changedAt.")
+    category: Literal["promotion_apply"]
+    fleet_id: str = Field(alias="fleetId")
+    trace_id: str = Field(alias="traceId")
+    loop_id: str | None = Field(alias="loopId")
+    horizon_ref: str | None = Field(alias="horizonRef")
+    evidence_refs: list[str] = Field(alias="evidenceRefs", description="Sorted, unique.")
+    idempotency_key: str | None = Field(alias="idempotencyKey")
+    status: Literal["applied"]
+    intent: Literal["expand", "resume", "rollback"]
+    expand_step: int | None = Field(alias="expandStep", ge=1, le=100)
+    decision: str | None = Field(description="summary.decision read; null if unreadable.")
+    decision_trace_id: str | None = Field(alias="decisionTraceId")
+    decision_generated_at: Timestamp | None = Field(alias="decisionGeneratedAt")
+    governance: RecordGovernance
+    rollout: RecordRollout
+    files: RecordFiles
+    reason_codes: list[str] = Field(alias="reasonCodes")
+    replayed: bool | None = Field(None, description="Present and true only on a replay.")
+
+
+def json_schema(kind: str) -> dict[str, Any]:
+    """Return the JSON Schema (by alias) of `registry`, `decision`, `intent` or `record`."""
+    if kind == "registry":
+        from reconciler.core.models import registry_json_schema
+
+        return dict(registry_json_schema())
+    model: type[BaseModel] = {"decision": Decision, "intent": Intent, "record": ApplyRecord}[kind]
+    return model.model_json_schema(by_alias=True)

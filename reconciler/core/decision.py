@@ -1,0 +1,85 @@
+"""The promotion decision artifact (core layer): parse it and gate intents on it.
+
+Called by the apply service with the decoded JSON document; it never reads files itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from reconciler.core.errors import RefusalError
+from reconciler.core.reasons import ReasonCode
+from reconciler.core.timestamps import format_duration, normalize_timestamp, parse_timestamp
+
+GATED_INTENTS = frozenset({"expand", "resume"})
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The fields of a promotion decision the reconciler acts on."""
+
+    decision: str
+    trace_id: str | None
+    generated_at: str | None
+    """The decision's `generatedAt` in canonical UTC form, or None when absent or invalid."""
+
+
+def read_decision(doc: object) -> Decision:
+    """Return the decision in a decoded promotion-state document.
+
+    Raises:
+        RefusalError: `summary.decision` is absent, null, empty or not a string.
+    """
+    summary = doc.get("summary") if isinstance(doc, dict) else None
+    value = summary.get("decision") if isinstance(summary, dict) else None
+    if not isinstance(value, str) or not value:
+        raise RefusalError(
+            ReasonCode.PROMOTION_DECISION_MISSING, "promotion state missing summary.decision"
+        )
+    assert isinstance(doc, dict)
+    trace_id = doc.get("traceId")
+    generated_at = doc.get("generatedAt")
+    return Decision(
+        decision=value,
+        trace_id=trace_id if isinstance(trace_id, str) and trace_id else None,
+        generated_at=normalize_timestamp(generated_at) if isinstance(generated_at, str) else None,
+    )
+
+
+def check_decision_allows(
+    intent: str,
+    decision: Decision,
+    now: datetime,
+    max_age: timedelta | None,
+    max_age_text: str | None,
+) -> None:
+    """Refuse expand/resume unless the decision is a fresh enough `promote`.
+
+    Raises:
+        RefusalError: the decision is not `promote`, or older than `max_age`, or has no
+            `generatedAt` while a maximum age is set.
+    """
+    if intent not in GATED_INTENTS:
+        return
+    if decision.decision != "promote":
+        raise RefusalError(
+            ReasonCode.PROMOTION_DECISION_NOT_PROMOTE,
+            f"intent {intent} requires promotion decision promote (found: {decision.decision})",
+        )
+    if max_age is None:
+        return
+    generated = parse_timestamp(decision.generated_at)
+    if generated is None:
+        raise RefusalError(
+            ReasonCode.PROMOTION_DECISION_STALE,
+            "promotion decision is stale: generatedAt is missing or not a timestamp "
+            f"(max {max_age_text})",
+        )
+    age = max(now - generated, timedelta(0))
+    if age > max_age:
+        raise RefusalError(
+            ReasonCode.PROMOTION_DECISION_STALE,
+            f"promotion decision is stale: generated {format_duration(age)} ago "
+            f"(max {max_age_text})",
+        )

@@ -1,0 +1,56 @@
+"""ReasonCode: the machine-readable vocabulary of refusals and notes (core layer).
+
+Every refusal and every informational note carries one of these codes; `docs/reason-codes.md`
+explains each one and what the operator does about it.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ReasonCode(StrEnum):
+    """Stable, grep-able reason codes (snake_case, never renamed once shipped)."""
+
+    # Arguments and settings.
+    REPO_REQUIRED = "repo_required"
+    REPO_NOT_FOUND = "repo_not_found"
+    INTENT_INVALID = "intent_invalid"
+    EXPAND_STEP_INVALID = "expand_step_invalid"
+    GOVERNANCE_MISSING = "governance_missing"
+    REVIEW_BY_INVALID = "review_by_invalid"
+    REVIEW_BY_PAST = "review_by_past"
+    DURATION_INVALID = "duration_invalid"
+    SETTINGS_INVALID = "settings_invalid"
+    LAYOUT_AMBIGUOUS = "layout_ambiguous"
+
+    # Promotion decision.
+    PROMOTION_STATE_MISSING = "promotion_state_missing"
+    PROMOTION_STATE_INVALID = "promotion_state_invalid"
+    PROMOTION_DECISION_MISSING = "promotion_decision_missing"
+    PROMOTION_DECISION_NOT_PROMOTE = "promotion_decision_not_promote"
+    PROMOTION_DECISION_STALE = "promotion_decision_stale"
+
+    # Registry.
+    REGISTRY_MISSING = "registry_missing"
+    REGISTRY_PARSE_ERROR = "registry_parse_error"
+    REGISTRY_INVALID = "registry_invalid"
+    REGISTRY_NOT_GUARDED_AUTO = "registry_not_guarded_auto"
+    REGISTRY_MUTATION_INVALID = "registry_mutation_invalid"
+    REGISTRY_EDIT_FAILED = "registry_edit_failed"
+
+    # Records, files and concurrency.
+    TELEMETRY_CORRUPT = "telemetry_corrupt"
+    STATE_CORRUPT = "state_corrupt"
+    JOURNAL_CORRUPT = "journal_corrupt"
+    FILE_ERROR = "file_error"
+    FILE_TOO_LARGE = "file_too_large"
+    FILE_NOT_REGULAR = "file_not_regular"
+    FILE_NOT_UTF8 = "file_not_utf8"
+    LOCK_TIMEOUT = "lock_timeout"
+
+    # Notes carried by applied records (not refusals).
+    ROLLOUT_UNCHANGED = "rollout_unchanged"
+    IDEMPOTENCY_REQUEST_MISMATCH = "idempotency_request_mismatch"
+    ROLLBACK_WITHOUT_DECISION = "rollback_without_decision"
+    ROLLBACK_IN_ADVISORY_MODE = "rollback_in_advisory_mode"

@@ -1,0 +1,79 @@
+"""RFC 3339 timestamps and durations (core layer): parse what operators type, write one form.
+
+Input accepts RFC 3339 date-times (offsets, fractions, `t`/space separator); output is always
+UTC `YYYY-MM-DDTHH:MM:SSZ` at second precision, the form the bash tool wrote.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+_RFC3339 = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?([Zz]|[+-]\d{2}:\d{2})"
+)
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_timestamp(value: object) -> datetime | None:
+    """Return the aware UTC datetime for an RFC 3339 string, or None when it is not one."""
+    if not isinstance(value, str):
+        return None
+    match = _RFC3339.fullmatch(value)
+    if match is None:
+        return None
+    year, month, day, hour, minute, second, fraction, offset = match.groups()
+    try:
+        moment = datetime(
+            int(year), int(month), int(day), int(hour), int(minute), int(second), tzinfo=UTC
+        )
+    except ValueError:
+        return None
+    if fraction:
+        moment += timedelta(microseconds=int(fraction[:6].ljust(6, "0")))
+    if offset not in ("Z", "z"):
+        sign = 1 if offset[0] == "+" else -1
+        hours, minutes = int(offset[1:3]), int(offset[4:6])
+        if hours > 23 or minutes > 59:
+            return None
+        moment -= sign * timedelta(hours=hours, minutes=minutes)
+    return moment
+
+
+def format_timestamp(moment: datetime) -> str:
+    """Return `moment` as UTC `YYYY-MM-DDTHH:MM:SSZ` (fractions are truncated)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def normalize_timestamp(value: str) -> str | None:
+    """Return the canonical UTC form of an RFC 3339 string, or None when it is not one."""
+    moment = parse_timestamp(value)
+    return None if moment is None else format_timestamp(moment)
+
+
+def parse_duration(text: str) -> timedelta:
+    """Parse `24h`, `30s`, `200ms`, `1h30m`, `2d` or a bare number of seconds.
+
+    Raises:
+        ValueError: the text is not a non-negative duration.
+    """
+    stripped = text.strip()
+    if re.fullmatch(r"\d+(?:\.\d+)?", stripped):
+        return timedelta(seconds=float(stripped))
+    if not stripped or _DURATION_PART.sub("", stripped):
+        raise ValueError(f"not a duration: {text!r} (use e.g. 200ms, 30s, 10m, 24h, 1h30m)")
+    seconds = sum(
+        float(number) * _UNIT_SECONDS[unit] for number, unit in _DURATION_PART.findall(stripped)
+    )
+    return timedelta(seconds=seconds)
+
+
+def format_duration(span: timedelta) -> str:
+    """Render a duration compactly: `26h3m`, `45m10s`, `0s`."""
+    total = max(int(span.total_seconds()), 0)
+    hours, rest = divmod(total, 3600)
+    minutes, seconds = divmod(rest, 60)
+    parts = [f"{hours}h" if hours else "", f"{minutes}m" if minutes else ""]
+    parts.append(f"{seconds}s" if seconds or not (hours or minutes) else "")
+    return "".join(parts)

@@ -1,0 +1,126 @@
+"""`reconcile validate`: check a repository's registry, decision and telemetry, change nothing.
+
+Reports every problem at once with the same messages `apply` uses, plus which layout was
+resolved and why.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+from reconciler import service, settings, store
+from reconciler.core import registry
+from reconciler.core.errors import RefusalError
+from reconciler.core.reasons import ReasonCode
+
+
+def validate_repo(
+    repo: str | None, paths: Mapping[str, str | None], *, now: Callable[[], datetime]
+) -> dict[str, Any]:
+    """Return the validation report of a repository (see docs/artifacts.md for its shape).
+
+    Raises:
+        RefusalError: the repository or its reconciler.yaml cannot be resolved at all.
+    """
+    layout = settings.resolve_layout(settings.resolve_repo(repo), paths)
+    moment = now()
+    warnings: list[str] = []
+    if store.is_pending(os.path.dirname(layout.registry_file)):
+        warnings.append(
+            "an interrupted apply left a journal; the next apply completes it before anything else"
+        )
+    reports = {
+        "registry": _registry_report(layout.registry_file, moment),
+        "decision": _decision_report(layout.paths["promotionStateFile"], warnings),
+        "telemetry": _telemetry_report(layout.paths["applyTelemetryFile"]),
+    }
+    return {
+        "ok": all(part["ok"] for part in reports.values()),
+        "layout": {
+            "name": layout.name,
+            "reason": layout.reason,
+            "repo": layout.repo,
+            "paths": layout.paths,
+            "sources": layout.sources,
+        },
+        **reports,
+        "warnings": warnings,
+    }
+
+
+def _failure(exc: RefusalError) -> dict[str, Any]:
+    return {
+        "ok": False,
+        "reasonCode": str(exc.reason),
+        "summary": exc.message,
+        "problems": list(exc.details),
+    }
+
+
+def _registry_report(path: str, now: datetime) -> dict[str, Any]:
+    try:
+        loaded = service.load_registry(path)
+    except RefusalError as exc:
+        return _failure(exc)
+    problems = registry.validate_registry(loaded.doc, now)
+    if problems:
+        return {
+            "ok": False,
+            "reasonCode": str(ReasonCode.REGISTRY_INVALID),
+            "summary": f"invalid fleet registry: {path}",
+            "problems": problems,
+        }
+    assert isinstance(loaded.doc, dict)
+    view = registry.view_registry(loaded.doc)
+    summary = (
+        f"ok (fleet {view.fleet_id}, mode {view.mode}, canary {view.canary_percent}%, "
+        f"manual pause {str(view.manual_pause).lower()}, review by "
+        f"{view.governance.review_by or 'unset'})"
+    )
+    return {
+        "ok": True,
+        "summary": summary,
+        "fleetId": view.fleet_id,
+        "mode": view.mode,
+        "canaryPercent": view.canary_percent,
+        "manualPause": view.manual_pause,
+        "problems": [],
+    }
+
+
+def _decision_report(path: str, warnings: list[str]) -> dict[str, Any]:
+    try:
+        found = service.load_decision(path)
+    except RefusalError as exc:
+        if exc.reason is ReasonCode.PROMOTION_STATE_MISSING:
+            # No decision yet is a normal state: only rollback is possible until one exists.
+            warnings.append(f"{exc.message}; expand and resume are refused until one exists")
+            return {"ok": True, "summary": "none yet", "decision": None, "problems": []}
+        return _failure(exc)
+    summary = (
+        f"{found.decision} (trace {found.trace_id or 'none'}, "
+        f"generated {found.generated_at or 'unknown'})"
+    )
+    return {
+        "ok": True,
+        "summary": summary,
+        "decision": found.decision,
+        "traceId": found.trace_id,
+        "generatedAt": found.generated_at,
+        "problems": [],
+    }
+
+
+def _telemetry_report(path: str) -> dict[str, Any]:
+    try:
+        view = store.scan_telemetry(path)
+    except RefusalError as exc:
+        return _failure(exc)
+    return {
+        "ok": True,
+        "summary": f"ok ({len(view.keys)} idempotency keys, {view.size} bytes)",
+        "problems": [],
+    }

@@ -1,0 +1,285 @@
+"""The apply service: one intent + one decision -> one governed registry mutation + record.
+
+The only module that joins the pure core with files, the lock and the journal. Order matters
+and is deliberate (docs/apply.md): arguments, layout, lock, journal recovery, idempotency
+replay (before the decision gate), decision gate, registry validation, edit, re-validation,
+then the journaled write.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from reconciler import settings, store
+from reconciler.adapters import files, locking
+from reconciler.core import applying, decision, editing, jsontext, registry, yamltext
+from reconciler.core.errors import DocumentError, RefusalError
+from reconciler.core.reasons import ReasonCode
+from reconciler.core.timestamps import parse_duration
+from reconciler.settings import Layout
+
+REGISTRY_LIMIT = 4 * 1024 * 1024
+DECISION_LIMIT = 16 * 1024 * 1024
+DEFAULT_LOCK_TIMEOUT = "30s"
+
+
+@dataclass(frozen=True)
+class ApplyOptions:
+    """Everything `reconcile apply` takes besides the intent itself."""
+
+    repo: str | None
+    paths: Mapping[str, str | None]
+    """Explicit path flags: registryFile, promotionStateFile, applyStateFile, applyTelemetryFile."""
+    max_decision_age: str | None = None
+    lock_timeout: str | None = None
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    """The record printed and stored, and whether it was a replay of an earlier one."""
+
+    record: applying.Record
+    replayed: bool
+    mismatch: bool
+    layout: Layout
+
+
+@dataclass(frozen=True)
+class LoadedRegistry:
+    """A registry file's text, its format and its decoded document."""
+
+    path: str
+    text: str
+    fmt: str
+    doc: object
+
+
+def registry_format(path: str) -> str:
+    """Return `json` for a `.json` registry, `yaml` for anything else (YAML 1.2 reads both)."""
+    return "json" if path.lower().endswith(".json") else "yaml"
+
+
+def parse_text(text: str, fmt: str) -> object:
+    """Decode JSON or YAML text (a leading BOM is ignored).
+
+    Raises:
+        DocumentError: the text is not a valid document.
+    """
+    body = text.removeprefix("\ufeff")
+    return jsontext.load_json(body) if fmt == "json" else yamltext.load_yaml(body)
+
+
+def load_registry(path: str) -> LoadedRegistry:
+    """Read and decode the registry.
+
+    Raises:
+        RefusalError: missing, not a regular file, too large, not UTF-8 or not parseable.
+    """
+    data = files.read_bounded(path, REGISTRY_LIMIT, what="fleet registry")
+    if data is None:
+        raise RefusalError(
+            ReasonCode.REGISTRY_MISSING, f"fleet registry file not found: {path}", path=path
+        )
+    text = files.decode_utf8(data, path, what="fleet registry")
+    fmt = registry_format(path)
+    try:
+        doc = parse_text(text, fmt)
+    except DocumentError as exc:
+        raise RefusalError(
+            ReasonCode.REGISTRY_PARSE_ERROR,
+            f"invalid fleet registry {fmt.upper()}: {path}",
+            details=[exc.message],
+            path=path,
+        ) from exc
+    return LoadedRegistry(path, text, fmt, doc)
+
+
+def load_decision(path: str) -> decision.Decision:
+    """Read the promotion decision.
+
+    Raises:
+        RefusalError: with the bash tool's messages for a missing, invalid or empty decision.
+    """
+    data = files.read_bounded(path, DECISION_LIMIT, what="promotion state file")
+    if data is None:
+        raise RefusalError(
+            ReasonCode.PROMOTION_STATE_MISSING,
+            f"promotion state file not found: {path}",
+            path=path,
+        )
+    try:
+        doc = jsontext.load_json(files.decode_utf8(data, path).removeprefix("\ufeff"))
+    except (DocumentError, RefusalError) as exc:
+        raise RefusalError(
+            ReasonCode.PROMOTION_STATE_INVALID, f"invalid promotion state JSON: {path}", path=path
+        ) from exc
+    return decision.read_decision(doc)
+
+
+def parse_duration_option(flag: str, value: str | None) -> timedelta | None:
+    """Parse a duration flag, None when unset.
+
+    Raises:
+        RefusalError: the value is not a duration.
+    """
+    if value is None or value == "":
+        return None
+    try:
+        return parse_duration(value)
+    except ValueError:
+        raise RefusalError(
+            ReasonCode.DURATION_INVALID,
+            f"{flag} must be a duration such as 30s, 10m or 24h (got {value!r})",
+        ) from None
+
+
+def validation_error(reason: ReasonCode, message: str, problems: list[str]) -> RefusalError:
+    """Return the refusal for a registry with problems (one detail line each)."""
+    return RefusalError(reason, message, details=problems)
+
+
+def run_apply(
+    args: applying.ApplyArgs,
+    options: ApplyOptions,
+    *,
+    now: Callable[[], datetime],
+    new_trace_id: Callable[[], str],
+) -> ApplyResult:
+    """Apply one intent under the repository lock; see the module docstring for the order.
+
+    Raises:
+        RefusalError: fail closed; nothing was written.
+        RetryableError: the lock stayed busy for the whole --lock-timeout.
+    """
+    repo = settings.resolve_repo(options.repo)
+    request = applying.validate_args(args, now())
+    layout = settings.resolve_layout(repo, options.paths)
+    max_age_text = options.max_decision_age or layout.settings.max_decision_age
+    max_age = parse_duration_option("--max-decision-age", max_age_text)
+    lock_text = options.lock_timeout or layout.settings.lock_timeout or DEFAULT_LOCK_TIMEOUT
+    lock_timeout = parse_duration_option("--lock-timeout", lock_text) or timedelta(0)
+    folder = os.path.dirname(layout.registry_file)
+    if not files.is_dir(folder):
+        raise RefusalError(
+            ReasonCode.REGISTRY_MISSING,
+            f"fleet registry file not found: {layout.registry_file}",
+            path=layout.registry_file,
+        )
+    with locking.hold_lock(folder, lock_timeout.total_seconds()):
+        store.recover(folder)
+        apply = _Apply(request, layout, now(), args.trace_id or new_trace_id())
+        return apply.run(max_age, max_age_text, folder)
+
+
+class _Apply:
+    """One apply under the lock: replay, or gate, plan, check and commit."""
+
+    def __init__(self, request: applying.ApplyRequest, layout: Layout, now: datetime, trace_id: str):
+        self.request = request
+        self.layout = layout
+        self.now = now
+        self.trace_id = trace_id
+        self.paths = layout.paths
+        self.index_file = store.index_path(self.paths["applyStateFile"])
+
+    def run(self, max_age: timedelta | None, max_age_text: str | None, folder: str) -> ApplyResult:
+        telemetry = store.load_telemetry(self.paths["applyTelemetryFile"], self.index_file)
+        if self.request.idempotency_key:
+            prior = store.find_applied(telemetry, self.request.idempotency_key)
+            if prior is not None:
+                return self._replay(prior)
+        found, notes = self._gate(max_age, max_age_text)
+        loaded = load_registry(self.layout.registry_file)
+        view = self._check_registry(loaded)
+        mutation = applying.plan_mutation(view, self.request, self.now)
+        new_text = editing.edit_registry(loaded.text, loaded.fmt, mutation.changes)  # type: ignore[arg-type]
+        self._check_mutated(new_text, loaded.fmt)
+        if view.mode != "guarded_auto":
+            notes.append(ReasonCode.ROLLBACK_IN_ADVISORY_MODE)
+        context = applying.RecordContext(
+            now=self.now,
+            fleet_id=view.fleet_id,
+            trace_id=self.trace_id,
+            decision=found,
+            files=self.paths,
+            notes=notes,
+        )
+        record = applying.build_record(self.request, mutation, context)
+        self._commit(record, new_text, loaded, telemetry, folder)
+        return ApplyResult(record, replayed=False, mismatch=False, layout=self.layout)
+
+    def _replay(self, prior: applying.Record) -> ApplyResult:
+        record = applying.replay_record(prior, self.request)
+        files.atomic_write(
+            self.paths["applyStateFile"], (store.dumps_compact(record) + "\n").encode("utf-8")
+        )
+        mismatch = applying.is_request_mismatch(prior, self.request)
+        return ApplyResult(record, replayed=True, mismatch=mismatch, layout=self.layout)
+
+    def _gate(
+        self, max_age: timedelta | None, max_age_text: str | None
+    ) -> tuple[decision.Decision | None, list[ReasonCode]]:
+        try:
+            found = load_decision(self.paths["promotionStateFile"])
+        except RefusalError as exc:
+            if self.request.intent != "rollback":
+                raise
+            # Rollback is the safety path: no missing or broken decision may block it.
+            return None, [ReasonCode.ROLLBACK_WITHOUT_DECISION, exc.reason]
+        decision.check_decision_allows(
+            self.request.intent, found, self.now, max_age, max_age_text
+        )
+        return found, []
+
+    def _check_registry(self, loaded: LoadedRegistry) -> registry.RegistryView:
+        # The mutation replaces the whole governance block, so the current block's own
+        # problems (an expired reviewBy above all) must not block it; the result is
+        # validated in full before anything is written.
+        problems = registry.validate_registry(loaded.doc, self.now, skip_governance_fields=True)
+        if problems:
+            raise validation_error(
+                ReasonCode.REGISTRY_INVALID, f"invalid fleet registry: {loaded.path}", problems
+            )
+        assert isinstance(loaded.doc, dict)
+        view = registry.view_registry(loaded.doc)
+        if view.mode != "guarded_auto" and self.request.intent != "rollback":
+            raise RefusalError(
+                ReasonCode.REGISTRY_NOT_GUARDED_AUTO,
+                "promotion apply requires policy.mode guarded_auto",
+                path=loaded.path,
+            )
+        return view
+
+    def _check_mutated(self, new_text: str, fmt: str) -> None:
+        problems = registry.validate_registry(parse_text(new_text, fmt), self.now)
+        if problems:
+            raise validation_error(
+                ReasonCode.REGISTRY_MUTATION_INVALID, "mutated registry failed validation", problems
+            )
+
+    def _commit(
+        self,
+        record: applying.Record,
+        new_text: str,
+        loaded: LoadedRegistry,
+        telemetry: store.TelemetryView,
+        folder: str,
+    ) -> None:
+        line = store.dumps_compact(record) + "\n"
+        data = ("" if telemetry.ends_with_newline else "\n") + line
+        replacements = []
+        if new_text != loaded.text:
+            replacements.append((loaded.path, new_text.encode("utf-8")))
+        replacements.append((self.paths["applyStateFile"], line.encode("utf-8")))
+        plan = store.WritePlan(
+            replacements=tuple(replacements),
+            append_path=telemetry.path,
+            append_offset=telemetry.size,
+            append_data=data.encode("utf-8"),
+        )
+        store.commit(plan, store.journal_path(folder))
+        updated = store.after_append(telemetry, data.encode("utf-8"), record["idempotencyKey"])
+        store.save_index(updated, self.index_file)

@@ -1,0 +1,145 @@
+"""Layout resolution: which registry, decision, state and telemetry files a command uses.
+
+One function for every command: explicit flags, then `<repo>/reconciler.yaml`, then the
+built-in layout (the bash tool's `.superloop/ops-manager/fleet/` when only it exists,
+otherwise `policies/`). `reconcile validate` prints the result and the reason.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from reconciler.adapters import files
+from reconciler.core import repo_settings, yamltext
+from reconciler.core.errors import DocumentError, RefusalError
+from reconciler.core.reasons import ReasonCode
+from reconciler.core.repo_settings import RepoSettings
+
+SETTINGS_FILE = "reconciler.yaml"
+SETTINGS_LIMIT = 64 * 1024
+SUPERLOOP_DIR = os.path.join(".superloop", "ops-manager", "fleet")
+SUPERLOOP_PATHS = {
+    "registryFile": os.path.join(SUPERLOOP_DIR, "registry.v1.json"),
+    "promotionStateFile": os.path.join(SUPERLOOP_DIR, "promotion-state.json"),
+    "applyStateFile": os.path.join(SUPERLOOP_DIR, "promotion-apply-state.json"),
+    "applyTelemetryFile": os.path.join(SUPERLOOP_DIR, "telemetry", "promotion-apply.jsonl"),
+}
+POLICIES_PATHS = {
+    "registryFile": os.path.join("policies", "registry.yaml"),
+    "promotionStateFile": os.path.join("policies", "promotion", "decision.json"),
+    "applyStateFile": os.path.join("policies", "state", "promotion-apply-state.json"),
+    "applyTelemetryFile": os.path.join("policies", "telemetry", "promotion-apply.jsonl"),
+}
+PATH_KEYS = tuple(POLICIES_PATHS)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The resolved files of one repository, absolute, with where each choice came from."""
+
+    repo: str
+    name: str
+    """`policies` or `superloop`: the built-in layout the defaults came from."""
+    reason: str
+    paths: dict[str, str]
+    """registryFile, promotionStateFile, applyStateFile, applyTelemetryFile -> absolute path."""
+    sources: dict[str, str]
+    """Same keys -> `flag`, `reconciler.yaml` or `built-in`."""
+    settings: RepoSettings
+
+    @property
+    def registry_file(self) -> str:
+        """The registry path."""
+        return self.paths["registryFile"]
+
+
+def resolve_repo(repo: str | None) -> str:
+    """Return the absolute (logical, symlinks kept) repository path.
+
+    Raises:
+        RefusalError: no repo given, or it is not a folder.
+    """
+    if not repo:
+        raise RefusalError(ReasonCode.REPO_REQUIRED, "--repo is required")
+    absolute = os.path.abspath(repo)
+    if not files.is_dir(absolute):
+        raise RefusalError(
+            ReasonCode.REPO_NOT_FOUND, f"repo not found: {absolute}", path=absolute
+        )
+    return absolute
+
+
+def load_repo_settings(repo: str) -> RepoSettings:
+    """Read `<repo>/reconciler.yaml`, or the empty settings when there is none.
+
+    Raises:
+        RefusalError: the file is unreadable, not YAML, or has invalid settings.
+    """
+    path = os.path.join(repo, SETTINGS_FILE)
+    data = files.read_bounded(path, SETTINGS_LIMIT, what="settings file")
+    if data is None:
+        return RepoSettings()
+    try:
+        doc = yamltext.load_yaml(files.decode_utf8(data, path, what="settings file"))
+    except DocumentError as exc:
+        raise RefusalError(
+            ReasonCode.SETTINGS_INVALID, f"invalid settings file: {path}", details=[exc.message]
+        ) from exc
+    return repo_settings.parse_repo_settings(doc, path)
+
+
+def resolve_layout(repo: str, flags: Mapping[str, str | None]) -> Layout:
+    """Resolve every path: flags (relative to the cwd) beat reconciler.yaml beat built-ins.
+
+    Raises:
+        RefusalError: invalid reconciler.yaml, or both policies/registry.yaml and .json exist
+            with no explicit choice.
+    """
+    settings = load_repo_settings(repo)
+    name, reason, builtin = _builtin_layout(repo)
+    paths: dict[str, str] = {}
+    sources: dict[str, str] = {}
+    for key in PATH_KEYS:
+        flag = flags.get(key)
+        if flag:
+            paths[key], sources[key] = os.path.abspath(flag), "flag"
+        elif key in settings.paths:
+            paths[key] = os.path.abspath(os.path.join(repo, settings.paths[key]))
+            sources[key] = SETTINGS_FILE
+        else:
+            paths[key], sources[key] = os.path.join(repo, builtin[key]), "built-in"
+    if sources["registryFile"] == "built-in" and name == "policies":
+        paths["registryFile"] = _policies_registry(repo)
+    return Layout(repo, name, reason, paths, sources, settings)
+
+
+def _builtin_layout(repo: str) -> tuple[str, str, dict[str, str]]:
+    superloop = files.exists(os.path.join(repo, SUPERLOOP_PATHS["registryFile"]))
+    policies = any(
+        files.exists(os.path.join(repo, "policies", name))
+        for name in ("registry.yaml", "registry.json")
+    )
+    if superloop and not policies:
+        reason = (
+            f"{SUPERLOOP_PATHS['registryFile']} exists and policies/registry.yaml|json does not "
+            "(the bash tool's layout)"
+        )
+        return "superloop", reason, SUPERLOOP_PATHS
+    if policies:
+        return "policies", "policies/registry.yaml|json exists (the default layout)", POLICIES_PATHS
+    return "policies", "no registry found yet; using the default policies/ layout", POLICIES_PATHS
+
+
+def _policies_registry(repo: str) -> str:
+    yaml_path = os.path.join(repo, "policies", "registry.yaml")
+    json_path = os.path.join(repo, "policies", "registry.json")
+    if files.exists(json_path) and files.exists(yaml_path):
+        raise RefusalError(
+            ReasonCode.LAYOUT_AMBIGUOUS,
+            "both policies/registry.yaml and policies/registry.json exist; remove one or set "
+            f"registryFile in {SETTINGS_FILE}",
+            path=repo,
+        )
+    return json_path if files.exists(json_path) else yaml_path

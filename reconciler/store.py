@@ -1,0 +1,244 @@
+"""Durable record store: the roll-forward journal, the apply-state file and telemetry.
+
+A mutation touches three files (registry, apply-state, telemetry). The service first writes a
+journal holding all of their new bytes, then the files, then deletes the journal; every later
+run rolls a leftover journal forward before doing anything else. A kill -9 at any point thus
+ends, as seen by the next run, with all three before or all three after. The telemetry key
+index is derived data: written last, checked against the telemetry size and tail, rebuilt from
+the records whenever it disagrees.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import zlib
+from dataclasses import dataclass
+from typing import Any
+
+from reconciler.adapters import files
+from reconciler.core.errors import RefusalError
+from reconciler.core.reasons import ReasonCode
+
+JOURNAL_NAME = ".reconciler-journal.json"
+JOURNAL_LIMIT = 64 * 1024 * 1024
+INDEX_NAME = "promotion-apply-index.json"
+INDEX_LIMIT = 64 * 1024 * 1024
+TAIL_BYTES = 4096
+
+Record = dict[str, Any]
+
+
+def dumps_compact(value: object) -> str:
+    """Serialise JSON the way the bash tool's jq -c did: no spaces, UTF-8 kept."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class WritePlan:
+    """The new bytes of every file one mutation changes."""
+
+    replacements: tuple[tuple[str, bytes], ...]
+    """(path, full new content), written atomically in order."""
+    append_path: str
+    append_offset: int
+    append_data: bytes
+
+
+def journal_path(folder: str) -> str:
+    """Return the journal path for the lock folder `folder`."""
+    return os.path.join(folder, JOURNAL_NAME)
+
+
+def commit(plan: WritePlan, journal: str) -> None:
+    """Write the journal, then every file, then drop the journal.
+
+    Raises:
+        RefusalError: a write failed; the journal stays and the next run completes it.
+    """
+    payload = {
+        "schemaVersion": "v1",
+        "replacements": [
+            {"path": path, "text": data.decode("utf-8")} for path, data in plan.replacements
+        ],
+        "append": {
+            "path": plan.append_path,
+            "offset": plan.append_offset,
+            "text": plan.append_data.decode("utf-8"),
+        },
+    }
+    files.atomic_write(journal, dumps_compact(payload).encode("utf-8"))
+    _roll_forward(plan)
+    files.remove(journal)
+
+
+def _roll_forward(plan: WritePlan) -> None:
+    for path, data in plan.replacements:
+        files.atomic_write(path, data)
+    files.append_at(plan.append_path, plan.append_offset, plan.append_data)
+
+
+def recover(folder: str) -> bool:
+    """Complete an interrupted mutation left in `folder`; return True when one was found.
+
+    Raises:
+        RefusalError: the journal is unreadable (it is kept for an operator to inspect).
+    """
+    path = journal_path(folder)
+    files.remove_stale_temps(folder)
+    data = files.read_bounded(path, JOURNAL_LIMIT, what="journal")
+    if data is None:
+        return False
+    plan = _parse_journal(data, path)
+    for target, _ in plan.replacements:
+        files.remove_stale_temps(os.path.dirname(target))
+    _roll_forward(plan)
+    files.remove(path)
+    return True
+
+
+def _parse_journal(data: bytes, path: str) -> WritePlan:
+    try:
+        doc = json.loads(data)
+        append = doc["append"]
+        return WritePlan(
+            replacements=tuple(
+                (str(item["path"]), str(item["text"]).encode("utf-8"))
+                for item in doc["replacements"]
+            ),
+            append_path=str(append["path"]),
+            append_offset=int(append["offset"]),
+            append_data=str(append["text"]).encode("utf-8"),
+        )
+    except (ValueError, KeyError, TypeError) as exc:
+        raise RefusalError(
+            ReasonCode.JOURNAL_CORRUPT,
+            f"the journal of an interrupted apply is unreadable: {path}; inspect it, restore the "
+            "registry, state and telemetry from git if needed, then delete it",
+            path=path,
+        ) from exc
+
+
+def is_pending(folder: str) -> bool:
+    """Tell whether an interrupted mutation waits in `folder`'s journal."""
+    return files.exists(journal_path(folder))
+
+
+def index_path(apply_state_file: str) -> str:
+    """Return the telemetry key index path, beside the apply-state file."""
+    return os.path.join(os.path.dirname(apply_state_file), INDEX_NAME)
+
+
+@dataclass(frozen=True)
+class TelemetryView:
+    """What the store knows about a telemetry file: its size and the applied keys in it."""
+
+    path: str
+    size: int
+    ends_with_newline: bool
+    keys: dict[str, tuple[int, int]]
+    """Idempotency key -> (offset, length) of the LAST applied record with that key."""
+    tail_crc: int
+
+
+def _tail_crc(path: str, size: int) -> tuple[int, bool]:
+    tail = files.read_range(path, max(size - TAIL_BYTES, 0), TAIL_BYTES)
+    return zlib.crc32(tail), tail.endswith(b"\n") or not tail
+
+
+def scan_telemetry(path: str) -> TelemetryView:
+    """Read every record of a telemetry file and index its applied idempotency keys.
+
+    Raises:
+        RefusalError: a line is not a JSON object (`telemetry file is corrupt: <path>:<line>`).
+    """
+    keys: dict[str, tuple[int, int]] = {}
+    size = 0
+    for number, (offset, line) in enumerate(files.iter_lines(path), start=1):
+        size = offset + len(line)
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:
+            record = None
+        if not isinstance(record, dict):
+            raise RefusalError(
+                ReasonCode.TELEMETRY_CORRUPT,
+                f"telemetry file is corrupt: {path}:{number}",
+                path=path,
+            )
+        key = record.get("idempotencyKey")
+        if isinstance(key, str) and key and record.get("status") == "applied":
+            keys[key] = (offset, len(line))
+    crc, newline = _tail_crc(path, size)
+    return TelemetryView(path, size, newline, keys, crc)
+
+
+def load_telemetry(path: str, index_file: str) -> TelemetryView:
+    """Return the telemetry view from the index when it matches the file, else rescan.
+
+    Raises:
+        RefusalError: the telemetry file is corrupt.
+    """
+    size = files.file_size(path)
+    data = files.read_bounded(index_file, INDEX_LIMIT, what="telemetry index")
+    if data is not None:
+        try:
+            doc = json.loads(data)
+            crc, newline = _tail_crc(path, size)
+            if doc["size"] == size and doc["tailCrc"] == crc and doc["telemetryFile"] == path:
+                keys = {str(k): (int(v[0]), int(v[1])) for k, v in doc["keys"].items()}
+                return TelemetryView(path, size, newline, keys, crc)
+        except (ValueError, KeyError, TypeError, IndexError, AttributeError):
+            pass
+    return scan_telemetry(path)
+
+
+def save_index(view: TelemetryView, index_file: str) -> None:
+    """Persist the key index for `view` (derived data; safe to lose)."""
+    doc = {
+        "schemaVersion": "v1",
+        "telemetryFile": view.path,
+        "size": view.size,
+        "tailCrc": view.tail_crc,
+        "keys": {key: list(span) for key, span in view.keys.items()},
+    }
+    files.atomic_write(index_file, dumps_compact(doc).encode("utf-8"))
+
+
+def find_applied(view: TelemetryView, key: str) -> Record | None:
+    """Return the last applied record with `key`, or None.
+
+    Raises:
+        RefusalError: the indexed line is not that record any more (corrupt telemetry).
+    """
+    span = view.keys.get(key)
+    if span is None:
+        return None
+    line = files.read_range(view.path, span[0], span[1])
+    try:
+        record = json.loads(line)
+    except ValueError:
+        record = None
+    if not isinstance(record, dict) or record.get("idempotencyKey") != key:
+        fresh = scan_telemetry(view.path)
+        if fresh.keys.get(key) == span:
+            raise RefusalError(
+                ReasonCode.TELEMETRY_CORRUPT,
+                f"telemetry file is corrupt: {view.path}:offset {span[0]}",
+                path=view.path,
+            )
+        return find_applied(fresh, key)
+    return record
+
+
+def after_append(view: TelemetryView, data: bytes, key: str | None) -> TelemetryView:
+    """Return the view once `data` (one record line, maybe after a repair newline) is appended."""
+    line = data.removeprefix(b"\n")
+    keys = dict(view.keys)
+    if key:
+        keys[key] = (view.size + len(data) - len(line), len(line))
+    size = view.size + len(data)
+    crc, _ = _tail_crc(view.path, size)
+    return TelemetryView(view.path, size, True, keys, crc)

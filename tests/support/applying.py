@@ -1,0 +1,42 @@
+"""In-process apply helpers: call the service with a fixed clock, as the CLI would."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+from reconciler import service
+from reconciler.core.applying import ApplyArgs
+from tests.support.fleet import FIXED_NOW, REVIEW_BY
+
+
+def args(intent: str = "expand", **overrides: object) -> ApplyArgs:
+    values: dict[str, object] = {
+        "intent": intent,
+        "expand_step": None,
+        "actor": "ops-user",
+        "approval_ref": "CAB-111",
+        "rationale": "phase11",
+        "review_by": REVIEW_BY,
+    }
+    values.update(overrides)
+    return ApplyArgs(**values)  # type: ignore[arg-type]
+
+
+def apply(
+    repo: Path,
+    intent: str = "expand",
+    *,
+    now: datetime | Callable[[], datetime] = FIXED_NOW,
+    paths: dict[str, str | None] | None = None,
+    max_decision_age: str | None = None,
+    **overrides: object,
+) -> service.ApplyResult:
+    clock = now if callable(now) else (lambda: now)
+    options = service.ApplyOptions(
+        repo=str(repo), paths=paths or {}, max_decision_age=max_decision_age, lock_timeout="5s"
+    )
+    return service.run_apply(
+        args(intent, **overrides), options, now=clock, new_trace_id=lambda: "trace-generated"
+    )

@@ -1,0 +1,179 @@
+"""The `reconcile` CLI in-process (CliRunner): exact messages, exit codes, output shapes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from reconciler import __version__
+from reconciler.cli import cli
+from tests.support import fleet
+from tests.support.fleet import SUPERLOOP, gov
+
+
+def run(*argv: str, env: dict[str, str] | None = None) -> Result:
+    return CliRunner().invoke(cli, list(argv), env=env, catch_exceptions=False)
+
+
+def apply_args(repo: Path, *extra: str) -> list[str]:
+    return ["apply", "--repo", str(repo), *extra]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["apply", "--intent", "expand", *gov()], "--repo is required"),
+        (["--intent", "grow", *gov()], "--intent must be one of expand, resume, rollback"),
+        ([*gov()], "--intent must be one of expand, resume, rollback"),
+        (["--intent", "expand", "--expand-step", "0", *gov()], "--expand-step must be an integer between 1 and 100"),
+        (["--intent", "expand", "--expand-step", "101", *gov()], "--expand-step must be an integer between 1 and 100"),
+        (["--intent", "expand", "--expand-step", "2.5", *gov()], "--expand-step must be an integer between 1 and 100"),
+        (["--intent", "resume", "--expand-step", "-1", *gov()], "--expand-step must be an integer between 1 and 100"),
+        (["--intent", "expand", *gov()[2:]], "--by is required"),
+        (["--intent", "expand", "--by", "", *gov()[2:]], "--by is required"),
+        (["--intent", "expand", *gov()[:2], *gov()[4:]], "--approval-ref is required"),
+        (["--intent", "expand", *gov()[:4], *gov()[6:]], "--rationale is required"),
+        (["--intent", "expand", *gov()[:6]], "--review-by is required"),
+        (["--intent", "expand", *gov()[:6], "--review-by", "2099-01-01"], "--review-by must be an ISO-8601 timestamp"),
+        (["--intent", "expand", *gov()[:6], "--review-by", "2020-01-01T00:00:00Z"], "--review-by must be in the future"),
+    ],
+    ids=[
+        "no-repo", "bad-intent", "no-intent", "step-0", "step-101", "step-float", "resume-step-negative",
+        "no-by", "empty-by", "no-approval", "no-rationale", "no-review-by", "date-only-review-by",
+        "past-review-by",
+    ],
+)
+def test_argument_errors_print_the_bash_tools_message_and_exit_1(
+    repo: Path, argv: list[str], message: str
+) -> None:
+    full = argv if argv[0] == "apply" else apply_args(repo, *argv)
+    before = sorted(p.relative_to(repo) for p in repo.rglob("*"))
+    result = run(*full)
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[0] == f"error: {message}"
+    assert result.stderr.splitlines()[-1].startswith("reason: ")
+    assert result.stdout == ""
+    assert sorted(p.relative_to(repo) for p in repo.rglob("*")) == before
+
+
+def test_rollback_ignores_a_malformed_expand_step(repo: Path) -> None:
+    result = run(*apply_args(repo, "--intent", "rollback", "--expand-step", "abc", *gov()))
+    assert result.exit_code == 0, result.stderr
+
+
+def test_expand_prints_the_record_compact_by_default_and_indented_with_pretty(repo: Path) -> None:
+    result = run(*apply_args(repo, "--intent", "expand", "--expand-step", "25", *gov()))
+    assert result.exit_code == 0, result.stderr
+    assert len(result.stdout.splitlines()) == 1
+    record = json.loads(result.stdout)
+    assert record["rollout"]["after"] == {"canaryPercent": 50, "manualPause": False}
+    assert str(repo / SUPERLOOP / "promotion-state.json") in record["evidenceRefs"]
+    assert record["loopId"] is None and record["horizonRef"] is None
+    pretty = run(*apply_args(repo, "--intent", "resume", "--pretty", *gov()))
+    assert pretty.stdout.startswith('{\n  "schemaVersion": "v1",')
+
+
+def test_decision_refusal_message_and_reason_code(repo: Path) -> None:
+    fleet.write_decision(repo, "hold")
+    result = run(*apply_args(repo, "--intent", "expand", "--expand-step", "10", *gov()))
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "error: intent expand requires promotion decision promote (found: hold)\n"
+        "reason: promotion_decision_not_promote\n"
+    )
+
+
+def test_invalid_registry_lists_every_problem(repo: Path) -> None:
+    doc = fleet.registry_doc(True, "yes")
+    fleet.write_json(repo / SUPERLOOP / "registry.v1.json", doc)
+    result = run(*apply_args(repo, "--intent", "rollback", *gov()))
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        f"error: invalid fleet registry: {repo / SUPERLOOP / 'registry.v1.json'}",
+        " - policy.autonomous.rollout.canaryPercent must be an integer between 0 and 100 when present",
+        " - policy.autonomous.rollout.pause.manual must be boolean when present",
+        "reason: registry_invalid",
+    ]
+
+
+def test_trace_id_comes_from_the_flag_then_the_environment_then_a_new_uuid(repo: Path) -> None:
+    flagged = run(*apply_args(repo, "--intent", "resume", "--trace-id", "t-flag", *gov()))
+    assert json.loads(flagged.stdout)["traceId"] == "t-flag"
+    env = run(*apply_args(repo, "--intent", "resume", *gov()), env={"OPS_MANAGER_TRACE_ID": "t-env"})
+    assert json.loads(env.stdout)["traceId"] == "t-env"
+    generated = json.loads(run(*apply_args(repo, "--intent", "resume", *gov())).stdout)["traceId"]
+    assert len(generated) == 36 and generated[14] == "4" and generated == generated.lower()
+
+
+def test_replay_with_a_different_request_warns_on_stderr(repo: Path) -> None:
+    run(*apply_args(repo, "--intent", "expand", "--idempotency-key", "k", *gov()))
+    result = run(*apply_args(repo, "--intent", "rollback", "--idempotency-key", "k", *gov()))
+    assert result.exit_code == 0
+    assert result.stderr.startswith("warning: idempotency key k was first used for a different")
+    record = json.loads(result.stdout)
+    assert record["replayed"] is True
+    assert record["reasonCodes"] == ["idempotency_request_mismatch"]
+
+
+def test_relative_path_flags_are_absolute_in_the_record(repo: Path, monkeypatch) -> None:
+    monkeypatch.chdir(repo)
+    result = run(
+        "apply", "--repo", ".", "--intent", "resume", "--apply-state-file", "out/state.json", *gov()
+    )
+    record = json.loads(result.stdout)
+    assert record["files"]["applyStateFile"] == os.path.join(os.getcwd(), "out", "state.json")
+    assert record["files"]["registryFile"] == str(repo / SUPERLOOP / "registry.v1.json")
+
+
+def test_validate_reports_the_layout_and_exits_0_on_a_valid_repo(repo: Path) -> None:
+    result = run("validate", "--repo", str(repo))
+    assert result.exit_code == 0, result.stdout
+    assert result.stdout.startswith("layout: superloop (")
+    assert "registry: ok (fleet fleet-phase11, mode guarded_auto, canary 25%" in result.stdout
+
+
+def test_validate_json_lists_every_problem_and_exits_1(repo: Path) -> None:
+    doc = fleet.registry_doc(150, False)
+    doc["loops"] = []
+    fleet.write_json(repo / SUPERLOOP / "registry.v1.json", doc)
+    result = run("validate", "--repo", str(repo), "--json")
+    assert result.exit_code == 1
+    report = json.loads(result.stdout)
+    assert report["ok"] is False
+    assert report["registry"]["problems"] == [
+        "loops must include at least one loop entry",
+        "policy.autonomous.rollout.canaryPercent must be an integer between 0 and 100 when present",
+    ]
+    assert report["layout"]["name"] == "superloop"
+
+
+@pytest.mark.parametrize("kind", ["registry", "decision", "intent", "record"])
+def test_schema_prints_a_json_schema(kind: str) -> None:
+    result = run("schema", kind)
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["type"] == "object"
+
+
+def test_version_and_help() -> None:
+    assert run("--version").stdout.strip() == f"reconcile, version {__version__}"
+    for command in ("apply", "validate", "schema"):
+        help_text = run(command, "--help").stdout
+        assert "Examples:" in help_text
+
+
+def test_python_dash_m_runs_the_same_cli() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "reconciler", "--version"], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == f"reconcile, version {__version__}"
+
+
+def test_unknown_option_is_a_usage_error_with_exit_2(repo: Path) -> None:
+    result = CliRunner().invoke(cli, apply_args(repo, "--frobnicate"))
+    assert result.exit_code == 2
