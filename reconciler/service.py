@@ -169,7 +169,7 @@ def run_apply(
             path=layout.registry_file,
         )
     with locking.hold_lock(folder, lock_timeout.total_seconds()):
-        store.recover(folder)
+        store.recover(folder, allowed=layout.paths.values())
         apply = _Apply(request, layout, now(), args.trace_id or new_trace_id())
         return apply.run(max_age, max_age_text, folder)
 
@@ -177,7 +177,9 @@ def run_apply(
 class _Apply:
     """One apply under the lock: replay, or gate, plan, check and commit."""
 
-    def __init__(self, request: applying.ApplyRequest, layout: Layout, now: datetime, trace_id: str):
+    def __init__(
+        self, request: applying.ApplyRequest, layout: Layout, now: datetime, trace_id: str
+    ):
         self.request = request
         self.layout = layout
         self.now = now
@@ -229,9 +231,7 @@ class _Apply:
                 raise
             # Rollback is the safety path: no missing or broken decision may block it.
             return None, [ReasonCode.ROLLBACK_WITHOUT_DECISION, exc.reason]
-        decision.check_decision_allows(
-            self.request.intent, found, self.now, max_age, max_age_text
-        )
+        decision.check_decision_allows(self.request.intent, found, self.now, max_age, max_age_text)
         return found, []
 
     def _check_registry(self, loaded: LoadedRegistry) -> registry.RegistryView:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,23 +54,30 @@ def journal_path(folder: str) -> str:
 def commit(plan: WritePlan, journal: str) -> None:
     """Write the journal, then every file, then drop the journal.
 
+    Paths in the journal are relative to its folder, so a checkout that moves between a
+    crash and the next run completes the write in its new place, never in the old one.
+
     Raises:
         RefusalError: a write failed; the journal stays and the next run completes it.
     """
+    folder = os.path.dirname(journal)
     payload = {
         "schemaVersion": "v1",
         "replacements": [
-            {"path": path, "text": data.decode("utf-8")} for path, data in plan.replacements
+            {"path": os.path.relpath(path, folder), "text": data.decode("utf-8")}
+            for path, data in plan.replacements
         ],
         "append": {
-            "path": plan.append_path,
+            "path": os.path.relpath(plan.append_path, folder),
             "offset": plan.append_offset,
             "text": plan.append_data.decode("utf-8"),
         },
     }
     files.atomic_write(journal, dumps_compact(payload).encode("utf-8"))
     _roll_forward(plan)
-    files.remove(journal)
+    # Not made durable on purpose: a journal that reappears after a power loss is rolled
+    # forward again, which changes nothing (atomic rewrites, append_at is idempotent).
+    files.remove(journal, durable=False)
 
 
 def _roll_forward(plan: WritePlan) -> None:
@@ -78,22 +86,35 @@ def _roll_forward(plan: WritePlan) -> None:
     files.append_at(plan.append_path, plan.append_offset, plan.append_data)
 
 
-def recover(folder: str) -> bool:
+def recover(folder: str, allowed: Iterable[str]) -> bool:
     """Complete an interrupted mutation left in `folder`; return True when one was found.
 
+    Also deletes temp files a killed writer left in `folder` and beside every `allowed` path.
+    The journal may only write the `allowed` files (the current layout's registry, state and
+    telemetry): a journal naming anything else (hand-made, or pulled from git) is refused.
+
     Raises:
-        RefusalError: the journal is unreadable (it is kept for an operator to inspect).
+        RefusalError: the journal is unreadable or names a file outside the layout.
     """
+    allowed_paths = {os.path.normpath(path) for path in allowed}
+    for sweep in {folder, *(os.path.dirname(path) for path in allowed_paths)}:
+        files.remove_stale_temps(sweep)
     path = journal_path(folder)
-    files.remove_stale_temps(folder)
     data = files.read_bounded(path, JOURNAL_LIMIT, what="journal")
     if data is None:
         return False
     plan = _parse_journal(data, path)
-    for target, _ in plan.replacements:
-        files.remove_stale_temps(os.path.dirname(target))
+    targets = [target for target, _ in plan.replacements] + [plan.append_path]
+    strays = [target for target in targets if target not in allowed_paths]
+    if strays:
+        raise RefusalError(
+            ReasonCode.JOURNAL_CORRUPT,
+            f"the journal {path} names files outside this layout ({', '.join(strays)}); "
+            "it was not written by an apply of this repository: inspect and delete it",
+            path=path,
+        )
     _roll_forward(plan)
-    files.remove(path)
+    files.remove(path, durable=False)
     return True
 
 
@@ -101,12 +122,16 @@ def _parse_journal(data: bytes, path: str) -> WritePlan:
     try:
         doc = json.loads(data)
         append = doc["append"]
+        folder = os.path.dirname(path)
         return WritePlan(
             replacements=tuple(
-                (str(item["path"]), str(item["text"]).encode("utf-8"))
+                (
+                    os.path.normpath(os.path.join(folder, str(item["path"]))),
+                    str(item["text"]).encode("utf-8"),
+                )
                 for item in doc["replacements"]
             ),
-            append_path=str(append["path"]),
+            append_path=os.path.normpath(os.path.join(folder, str(append["path"]))),
             append_offset=int(append["offset"]),
             append_data=str(append["text"]).encode("utf-8"),
         )
@@ -204,7 +229,8 @@ def save_index(view: TelemetryView, index_file: str) -> None:
         "tailCrc": view.tail_crc,
         "keys": {key: list(span) for key, span in view.keys.items()},
     }
-    files.atomic_write(index_file, dumps_compact(doc).encode("utf-8"))
+    # Derived data, verified against the telemetry before use: no fsync needed.
+    files.atomic_write(index_file, dumps_compact(doc).encode("utf-8"), durable=False)
 
 
 def find_applied(view: TelemetryView, key: str) -> Record | None:

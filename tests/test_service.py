@@ -197,7 +197,12 @@ def test_a_structurally_invalid_registry_refuses_even_rollback_with_every_proble
 
 def test_a_missing_registry_is_refused(repo: Path) -> None:
     (repo / REGISTRY).unlink()
-    assert refusal(repo).message == f"fleet registry file not found: {repo / REGISTRY}"
+    paths: dict[str, str | None] = {"registryFile": str(repo / REGISTRY)}
+    error = refusal(repo, "rollback", paths=paths)
+    assert error.message == f"fleet registry file not found: {repo / REGISTRY}"
+    # Without the bash layout's registry the built-in layout falls back to policies/.
+    default = repo / "policies" / "registry.yaml"
+    assert refusal(repo, "rollback").message == f"fleet registry file not found: {default}"
 
 
 def test_a_mutation_that_would_be_invalid_is_refused_and_nothing_is_written(repo: Path) -> None:

@@ -139,10 +139,11 @@ def _fsync_dir(folder: str) -> None:
         os.close(fd)
 
 
-def atomic_write(path: str, data: bytes) -> None:
+def atomic_write(path: str, data: bytes, *, durable: bool = True) -> None:
     """Replace `path` with `data` atomically: readers see the old or the new file, never a mix.
 
     Creates missing parent folders. Keeps the permission bits of a file it replaces.
+    `durable=False` skips the fsyncs, for derived data that is checked before use.
 
     Raises:
         RefusalError: the file system refused (permissions, disk full).
@@ -160,11 +161,13 @@ def atomic_write(path: str, data: bytes) -> None:
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view) :]
-            os.fsync(fd)
+            if durable:
+                os.fsync(fd)
         finally:
             os.close(fd)
         os.replace(temp, path)
-        _fsync_dir(folder)
+        if durable:
+            _fsync_dir(folder)
 
 
 def append_at(path: str, offset: int, data: bytes) -> None:
@@ -202,14 +205,15 @@ def append_at(path: str, offset: int, data: bytes) -> None:
             os.close(fd)
 
 
-def remove(path: str) -> None:
-    """Delete a file if it exists, and make the deletion durable."""
+def remove(path: str, *, durable: bool = True) -> None:
+    """Delete a file if it exists (and, when `durable`, make the deletion durable)."""
     with _translate_os_errors("remove", path):
         try:
             os.unlink(path)
         except FileNotFoundError:
             return
-        _fsync_dir(os.path.dirname(path) or ".")
+        if durable:
+            _fsync_dir(os.path.dirname(path) or ".")
 
 
 def remove_stale_temps(folder: str) -> None:

@@ -9,14 +9,20 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from json.decoder import scanstring
+from json.decoder import scanstring  # type: ignore[attr-defined]
 
 from reconciler.core.errors import DocumentError
 
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
-_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?")
+_SEPARATORS = re.compile(r"[ \t\n\r,:]*")
+_TOKEN = re.compile(
+    r'[ \t\n\r,:]*(?:(")|([{[])|([]}])'
+    r"|(-?(?:0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?)|(true|false|null))"
+)
+_QUOTE, _OPEN, _CLOSE, _NUMBER, _FRACTION, _EXPONENT, _LITERAL = range(1, 8)
+_NO_KEY = ("", -1, -1)
 _LITERALS: dict[str, bool | None] = {"true": True, "false": False, "null": None}
-# Strings or brackets: enough to follow the nesting depth of text that json.loads refused.
+# Strings or brackets: enough to find where a text nests too deep, without parsing it.
 _DEPTH_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
 
 
@@ -77,95 +83,92 @@ def load_json(text: str, *, max_depth: int = 64) -> object:
         raise DocumentError("invalid JSON", kind="syntax") from None  # pragma: no cover
     except RecursionError:
         raise _too_deep(body, max_depth) from None
-    if _depth(document) > max_depth:
+    # Each level needs a bracket, so a text with few of them needs no walk.
+    if body.count("[") + body.count("{") > max_depth and _depth(document) > max_depth:
         raise _too_deep(body, max_depth)
     return document
 
 
 def compose_json(text: str) -> JsonNode:
-    """Parse JSON into nodes that record the character span of every key and value."""
+    """Parse JSON into nodes that record the character span of every key and value.
+
+    Only for text that `load_json` accepted (or to locate what it refused): "," and ":" are
+    skipped like whitespace, so the parser is a flat loop over tokens with a container stack.
+    """
     try:
-        return _Composer(text).compose()
+        return _compose(text)
     except (IndexError, ValueError) as exc:  # scanstring's JSONDecodeError is a ValueError
-        position = getattr(exc, "pos", len(text))
-        raise _error("syntax", "invalid JSON", text, position) from None
+        raise _error("syntax", "invalid JSON", text, getattr(exc, "pos", 0)) from None
 
 
-class _Composer:
-    """Iterative span parser: an explicit stack of open containers, no recursion."""
+def _compose(text: str) -> JsonNode:
+    stack: list[JsonObject | JsonArray] = []
+    keys: list[set[str]] = []
+    key = _NO_KEY  # an object member's key, waiting for its value
+    token_at, pos = _TOKEN.match, 1 if text.startswith("\ufeff") else 0
+    while True:
+        token = token_at(text, pos)
+        if token is None:
+            raise _unexpected(text, pos)
+        kind = token.lastindex or 0
+        start, pos = token.start(kind), token.end()
+        if kind == _CLOSE:
+            stack[-1].end = pos
+            keys.pop()
+            if len(stack) == 1:
+                return _finish(text, pos, stack.pop())
+            stack.pop()
+            continue
+        value: object = None
+        if kind == _QUOTE:
+            value, pos = scanstring(text, pos)
+        parent = stack[-1] if stack else None
+        if isinstance(parent, JsonObject) and key is _NO_KEY:
+            key = _new_key(text, keys[-1], value, start, pos)
+            continue
+        node = JsonScalar(start, pos, value) if kind == _QUOTE else _node(token, kind, start, pos)
+        if isinstance(parent, JsonObject):
+            parent.members.append(JsonMember(*key, node))
+            key = _NO_KEY
+        elif parent is not None:
+            parent.items.append(node)
+        elif kind != _OPEN:
+            return _finish(text, pos, node)
+        if isinstance(node, JsonObject | JsonArray):
+            stack.append(node)
+            keys.append(set())
 
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self.pos = 1 if text.startswith("\ufeff") else 0
-        self.stack: list[tuple[JsonObject | JsonArray, set[str]]] = []
 
-    def compose(self) -> JsonNode:
-        root = self._value()
-        while self.stack:
-            self._step()
-        if self._skip() != len(self.text):
-            raise _error("syntax", "extra data after the document", self.text, self.pos)
-        return root
+def _node(token: re.Match[str], kind: int, start: int, end: int) -> JsonNode:
+    if kind == _OPEN:
+        return JsonObject(start) if token[_OPEN] == "{" else JsonArray(start)
+    if kind == _NUMBER:
+        is_float = token[_FRACTION] or token[_EXPONENT]
+        return JsonScalar(start, end, float(token[_NUMBER]) if is_float else int(token[_NUMBER]))
+    return JsonScalar(start, end, _LITERALS[token[_LITERAL]])
 
-    def _step(self) -> None:
-        container, keys = self.stack[-1]
-        members = container.members if isinstance(container, JsonObject) else container.items
-        char = self.text[self._skip()]
-        if char in "]}":
-            container.end = self.pos + 1
-            self.pos += 1
-            self.stack.pop()
-            return
-        if members:
-            self._expect(",")
-        if isinstance(container, JsonObject):
-            container.members.append(self._member(keys))
-        else:
-            container.items.append(self._value())
 
-    def _member(self, keys: set[str]) -> JsonMember:
-        start = self._skip()
-        if self.text[start] != '"':
-            raise _error("syntax", "expected a string key", self.text, start)
-        key, end = scanstring(self.text, start + 1)
-        if key in keys:
-            message = f"duplicate key {json.dumps(key, ensure_ascii=False)}"
-            raise _error("duplicate_key", message, self.text, start)
-        keys.add(key)
-        self.pos = end
-        self._expect(":")
-        return JsonMember(key, start, end, self._value())
+def _new_key(text: str, keys: set[str], key: object, start: int, end: int) -> tuple[str, int, int]:
+    if not isinstance(key, str):
+        raise _error("syntax", "expected a string key", text, start)
+    if key in keys:
+        message = f"duplicate key {json.dumps(key, ensure_ascii=False)}"
+        raise _error("duplicate_key", message, text, start)
+    keys.add(key)
+    return key, start, end
 
-    def _value(self) -> JsonNode:
-        text, start = self.text, self._skip()
-        char = text[start]
-        if char in "{[":
-            container: JsonObject | JsonArray = JsonObject(start) if char == "{" else JsonArray(start)
-            self.stack.append((container, set()))
-            self.pos = start + 1
-            return container
-        if char == '"':
-            value, self.pos = scanstring(text, start + 1)
-            return JsonScalar(start, self.pos, value)
-        number = _NUMBER.match(text, start)
-        if number is not None:
-            self.pos = number.end()
-            is_float = number.group(1) or number.group(2)
-            return JsonScalar(start, self.pos, float(number[0]) if is_float else int(number[0]))
-        for literal, value in _LITERALS.items():
-            if text.startswith(literal, start):
-                self.pos = start + len(literal)
-                return JsonScalar(start, self.pos, value)
-        raise _error("syntax", "expected a value (NaN and Infinity are not JSON)", text, start)
 
-    def _skip(self) -> int:
-        self.pos = _WHITESPACE.match(self.text, self.pos).end()  # type: ignore[union-attr]
-        return self.pos
+def _finish(text: str, pos: int, root: JsonNode) -> JsonNode:
+    if _WHITESPACE.match(text, pos).end() != len(text):  # type: ignore[union-attr]
+        raise _error("syntax", "extra data after the document", text, pos)
+    return root
 
-    def _expect(self, char: str) -> None:
-        if self.text[self._skip()] != char:
-            raise _error("syntax", f"expected {char!r}", self.text, self.pos)
-        self.pos += 1
+
+def _unexpected(text: str, pos: int) -> DocumentError:
+    start = _SEPARATORS.match(text, pos).end()  # type: ignore[union-attr]
+    special = text.startswith(("NaN", "Infinity", "-Infinity"), start)
+    problem = "NaN and Infinity are not allowed in JSON" if special else "expected a value"
+    return _error("syntax", problem, text, start)
 
 
 def _unique_dict(pairs: list[tuple[str, object]]) -> dict[str, object]:
@@ -181,14 +184,12 @@ def _refuse(constant: str) -> object:
 
 def _depth(document: object) -> int:
     deepest = 0
-    stack = [(document, 1)]
+    stack = [(document, 1)] if isinstance(document, dict | list) else []
     while stack:
         value, depth = stack.pop()
-        if isinstance(value, dict):
-            value = list(value.values())
-        if isinstance(value, list):
-            deepest = max(deepest, depth)
-            stack.extend((item, depth + 1) for item in value)
+        deepest = max(deepest, depth)
+        children = value.values() if isinstance(value, dict) else value
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
     return deepest
 
 

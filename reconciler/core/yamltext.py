@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable, Iterator
-from typing import Any, ClassVar, cast
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 import yaml
 from yaml.composer import Composer
@@ -53,6 +53,16 @@ class Resolver(BaseResolver):
     yaml_implicit_resolvers: dict[Any, Any] = {}
     yaml_path_resolvers: dict[Any, Any] = {}
 
+    def resolve(self, kind: type[Node], value: str, implicit: tuple[bool, bool]) -> str:
+        """Tag a node; BaseResolver's version, minus the path resolvers this schema lacks."""
+        if kind is ScalarNode:
+            if implicit[0]:
+                for tag, pattern in self.yaml_implicit_resolvers.get(value[:1], ()):
+                    if pattern.match(value):
+                        return str(tag)
+            return STR_TAG
+        return _SEQ_TAG if kind is SequenceNode else _MAP_TAG
+
 
 Resolver.add_implicit_resolver(_NULL_TAG, _NULL_RE, ["~", "n", "N", ""])
 Resolver.add_implicit_resolver(_BOOL_TAG, _BOOL_RE, list("tTfF"))
@@ -94,30 +104,29 @@ class Constructor(BaseConstructor):
             return math.nan
         return float(value)
 
-    def construct_str(self, node: Node) -> str:
-        """Construct a string."""
-        return str(self.construct_scalar(node))  # type: ignore[arg-type]
+    def construct_document(self, node: Node) -> Any:
+        """Build a checked document (a tree: no aliases, bounded depth) without generators."""
+        if isinstance(node, ScalarNode):
+            if node.tag == STR_TAG:
+                return node.value
+            return self.yaml_constructors.get(node.tag, Constructor.construct_unknown)(self, node)
+        if isinstance(node, SequenceNode) and node.tag == _SEQ_TAG:
+            return [self.construct_document(item) for item in node.value]
+        if isinstance(node, MappingNode) and node.tag == _MAP_TAG:
+            return self._construct_mapping(node)
+        return self.construct_unknown(node)
 
-    def construct_seq(self, node: Node) -> Iterator[list[object]]:
-        """Construct a list (two-step, as PyYAML does for nested values)."""
-        data: list[object] = []
-        yield data
-        data.extend(self.construct_sequence(node))  # type: ignore[arg-type]
-
-    def construct_map(self, node: Node) -> Iterator[dict[str, object]]:
-        """Construct a dict with string keys, refusing duplicates."""
+    def _construct_mapping(self, node: MappingNode) -> dict[str, object]:
         data: dict[str, object] = {}
-        yield data
-        if not isinstance(node, MappingNode):
-            raise ConstructorError(None, None, "expected a mapping", node.start_mark)
         for key_node, value_node in node.value:
-            key = self.construct_object(key_node)
+            key = self.construct_document(key_node)
             if not isinstance(key, str):
                 raise _error("syntax", "mapping keys must be strings", key_node.start_mark)
             if key in data:
                 message = f"duplicate key {json.dumps(key, ensure_ascii=False)}"
                 raise _error("duplicate_key", message, key_node.start_mark)
-            data[key] = self.construct_object(value_node)
+            data[key] = self.construct_document(value_node)
+        return data
 
     def construct_unknown(self, node: Node) -> None:
         """Refuse tags outside the core schema (!!binary, !!timestamp, local tags)."""
@@ -135,9 +144,6 @@ _CONSTRUCTORS: dict[str | None, Callable[..., Any]] = {
     _BOOL_TAG: Constructor.construct_bool,
     _INT_TAG: Constructor.construct_int,
     _FLOAT_TAG: Constructor.construct_float,
-    STR_TAG: Constructor.construct_str,
-    _SEQ_TAG: Constructor.construct_seq,
-    _MAP_TAG: Constructor.construct_map,
     None: Constructor.construct_unknown,
 }
 for _tag, _function in _CONSTRUCTORS.items():
@@ -150,15 +156,14 @@ class PyLoader(Reader, Scanner, Parser, Composer, Constructor, Resolver):
     Used without libyaml and for bracket-heavy (hostile) text.
     """
 
-    max_depth = 64
-
-    def __init__(self, stream: str) -> None:
+    def __init__(self, stream: str, max_depth: int) -> None:
         Reader.__init__(self, stream)
         Scanner.__init__(self)
         Parser.__init__(self)
         Composer.__init__(self)
         Constructor.__init__(self)
         Resolver.__init__(self)
+        self.max_depth = max_depth
         self._depth = 0
 
     def compose_node(self, parent: Node | None, index: int) -> Node | None:
@@ -191,22 +196,16 @@ class PyLoader(Reader, Scanner, Parser, Composer, Constructor, Resolver):
             raise _too_deep(self.max_depth, mark)
 
 
-if yaml.__with_libyaml__:
+if yaml.__with_libyaml__:  # pragma: no branch - without libyaml, PyLoader does it all
     from yaml._yaml import CParser
 
     class CLoader(CParser, Constructor, Resolver):
         """libyaml parser and composer with this module's constructor and resolver."""
 
-        max_depth = 64
-
         def __init__(self, stream: str) -> None:
             CParser.__init__(self, stream)
             Constructor.__init__(self)
             Resolver.__init__(self)
-
-    _FAST_LOADER: type[Any] = CLoader
-else:  # pragma: no cover - PyYAML built without libyaml
-    _FAST_LOADER = PyLoader
 
 
 def load_yaml(text: str, *, max_depth: int = 64) -> object:
@@ -217,17 +216,16 @@ def load_yaml(text: str, *, max_depth: int = 64) -> object:
 def compose_yaml(text: str, *, max_depth: int = 64) -> Node | None:
     """Compose one checked document; marks index `text` with any leading BOM removed."""
     body = text[1:] if text.startswith("\ufeff") else text
-    python_only = body.count("[") + body.count("{") > _C_BRACKET_LIMIT
-    loader = PyLoader(body) if python_only else _FAST_LOADER(body)
-    loader.max_depth = max_depth
+    from_c = yaml.__with_libyaml__ and body.count("[") + body.count("{") <= _C_BRACKET_LIMIT
     try:
+        # The pure-Python reader checks the characters as soon as it is created.
+        loader = CLoader(body) if from_c else PyLoader(body, max_depth)
         node = _compose_single(loader)
+        loader.dispose()
     except RecursionError:
         raise DocumentError("nesting is too deep to parse", kind="too_deep") from None
     except yaml.YAMLError as exc:
-        raise _from_yaml_error(exc, body, from_c=not python_only) from None
-    finally:
-        loader.dispose()
+        raise _from_yaml_error(exc, body, from_c=from_c) from None
     if node is not None:
         _check_graph(node, body, max_depth)
     return node
@@ -245,7 +243,7 @@ def construct_yaml(node: Node | None) -> object:
 
 def resolve_plain_tag(value: str) -> str:
     """Return the tag a plain scalar spelled `value` gets under the YAML 1.2 core schema."""
-    return cast(str, _RESOLVER.resolve(ScalarNode, value, (True, False)))  # type: ignore[no-untyped-call]
+    return _RESOLVER.resolve(ScalarNode, value, (True, False))
 
 
 def _compose_single(loader: Any) -> Node | None:
@@ -260,26 +258,23 @@ def _compose_single(loader: Any) -> Node | None:
 
 
 def _check_graph(root: Node, text: str, max_depth: int) -> None:
-    """Refuse aliases (a node object reached twice, recursive ones too), deep nesting, odd keys."""
-    seen: set[int] = set()
+    """Refuse aliases (a node object reached twice, recursive ones too), deep nesting, odd keys.
+
+    Nodes are marked when first reached, so an alias is found before the walk follows it.
+    """
+    seen = {id(root)}
     stack: list[tuple[Node, int]] = [(root, 1)]
     while stack:
         node, depth = stack.pop()
-        if id(node) in seen:
-            raise _error("alias", "aliases are not allowed", _alias_mark(root, text))
-        seen.add(id(node))
-        if isinstance(node, ScalarNode):
-            continue
         if depth > max_depth:
             raise _too_deep(max_depth, node.start_mark)
-        if isinstance(node, SequenceNode):
-            stack.extend((child, depth + 1) for child in node.value)
-            continue
-        for key, value in node.value:
-            if not isinstance(key, ScalarNode):
-                raise _error("syntax", "mapping keys must be strings", key.start_mark)
-            stack.append((key, depth + 1))
-            stack.append((value, depth + 1))
+        children = _children(node)
+        for child in children:
+            if id(child) in seen:
+                raise _error("alias", "aliases are not allowed", _alias_mark(root, text))
+            seen.add(id(child))
+            if type(child) is not ScalarNode:
+                stack.append((child, depth + 1))
 
 
 def _alias_mark(root: Node, text: str) -> yaml.Mark:
@@ -296,17 +291,20 @@ def _alias_mark(root: Node, text: str) -> yaml.Mark:
             return node.start_mark if match is None else _mark_at(text, match.end() - 1)
         seen.add(id(node))
         children = _children(node)
-        ends = [node.start_mark.index] + [child.end_mark.index for child in children]
-        stack.extend(reversed(list(zip(children, ends, strict=False))))
+        starts = [node.start_mark.index] + [child.end_mark.index for child in children]
+        stack.extend(reversed(list(zip(children, starts[:-1], strict=True))))
     return root.start_mark  # pragma: no cover - only called once an alias was seen
 
 
 def _children(node: Node) -> list[Node]:
-    if isinstance(node, ScalarNode):
-        return []
-    if isinstance(node, SequenceNode):
-        return list(node.value)
-    return [child for pair in node.value for child in pair]
+    if type(node) is not MappingNode:
+        return list(node.value) if type(node) is SequenceNode else []
+    children: list[Node] = []
+    for key, value in node.value:
+        if type(key) is not ScalarNode:
+            raise _error("syntax", "mapping keys must be strings", key.start_mark)
+        children += (key, value)
+    return children
 
 
 def _mark_at(text: str, index: int) -> yaml.Mark:
@@ -340,7 +338,7 @@ def _from_yaml_error(exc: yaml.YAMLError, text: str, *, from_c: bool) -> Documen
         if exc.context:
             problem += f" ({' '.join(str(exc.context).split())})"
         return _error(kind, problem, exc.problem_mark)
-    return DocumentError(" ".join(str(exc).split()), kind="syntax")
+    return DocumentError(" ".join(str(exc).split()), kind="syntax")  # pragma: no cover
 
 
 _RESOLVER = Resolver()

@@ -1,0 +1,306 @@
+"""Minimal registry edits (core layer): set the owned fields by splicing text at node marks.
+
+`service.py` passes the operator's registry text and gets text back in which only the owned
+values changed. A re-parse must equal the intended document, or EditError and nothing is written.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Literal, TypeAlias, cast
+
+from yaml.nodes import MappingNode
+
+from reconciler.core import yamlstyle
+from reconciler.core.errors import DocumentError, EditError
+from reconciler.core.jsontext import JsonObject, compose_json, load_json
+from reconciler.core.yamlstyle import Scalar
+from reconciler.core.yamltext import compose_yaml, construct_yaml, load_yaml
+
+OwnedPath = tuple[str, ...]
+# The changes as a tree, in the order the caller listed them: {"policy": {"autonomous": ...}}.
+ChangeTree: TypeAlias = dict[str, "ChangeTree | Scalar"]
+# (start, end, new_text): text[start:end] becomes new_text.
+Splice = tuple[int, int, str]
+
+_LINE_INDENT = re.compile(r"[ \t]*")
+
+
+def edit_registry(
+    text: str, fmt: Literal["json", "yaml"], changes: Mapping[OwnedPath, Scalar]
+) -> str:
+    """Set each owned path in the registry text with a minimal splice; the rest stays byte for byte.
+
+    Raises:
+        DocumentError: the registry text does not parse.
+        EditError: a path runs through a list or scalar, or the result would not read back as
+            the old document with exactly these changes (nothing is written then).
+    """
+    # Marks index the text without its BOM (libyaml skips it, PyYAML counts it): edit the body.
+    bom = "\ufeff" if text.startswith("\ufeff") else ""
+    body = text[len(bom) :]
+    tree = _change_tree(changes)
+    editor = _YamlEdit(body) if fmt == "yaml" else _JsonEdit(body)
+    # Computed first so a path through a list is refused even when nothing would change.
+    expected = _expected(editor.document, tree, ())
+    if not _has_changes(editor.document, tree):
+        return text
+    new_body = _apply(body, editor.plan(tree))
+    _verify(new_body, fmt, expected)
+    return bom + new_body
+
+
+def _change_tree(changes: Mapping[OwnedPath, Scalar]) -> ChangeTree:
+    tree: ChangeTree = {}
+    for path, value in changes.items():
+        if not path or not isinstance(value, int | str):
+            raise EditError(f"cannot set {'.'.join(path) or 'an empty path'} to {value!r}")
+        node = tree
+        for key in path[:-1]:
+            child = node.setdefault(key, {})
+            if not isinstance(child, dict):
+                raise EditError(f"{'.'.join(path)} runs through another changed value")
+            node = child
+        if isinstance(node.get(path[-1]), dict):
+            raise EditError(f"{'.'.join(path)} is also the parent of another changed value")
+        node[path[-1]] = value
+    return tree
+
+
+def _expected(document: dict[str, object], tree: ChangeTree, path: OwnedPath) -> dict[str, object]:
+    """The old document with the changes applied; refuses a path through a list or scalar."""
+    result = dict(document)
+    for key, change in tree.items():
+        where, current = (*path, key), result.get(key)
+        if isinstance(change, dict):
+            if current is not None and not isinstance(current, dict):
+                raise _wrong_kind(where, current, "a mapping")
+            # A missing or null parent (`pause:`) becomes a mapping, as the planners write it.
+            result[key] = _expected(current or {}, change, where)
+        elif isinstance(current, dict | list):
+            raise _wrong_kind(where, current, "a single value")
+        else:
+            result[key] = change
+    return result
+
+
+def _has_changes(document: dict[str, object], tree: ChangeTree) -> bool:
+    for key, change in tree.items():
+        current = document.get(key)
+        if isinstance(change, dict):
+            if not isinstance(current, dict) or _has_changes(current, change):
+                return True
+        elif key not in document or not _same(current, change):
+            return True
+    return False
+
+
+def _wrong_kind(path: OwnedPath, current: object, wanted: str) -> EditError:
+    kinds: dict[type, str] = {dict: "a mapping", list: "a list"}
+    kind = kinds.get(type(current), f"the value {current!r}")
+    return EditError(f"{'.'.join(path)} is {kind}, not {wanted}; fix the registry by hand")
+
+
+def _same(left: object, right: object) -> bool:
+    """Deep equality that also compares types: True != 1, 1 != 1.0; dict order is ignored."""
+    if type(left) is not type(right):
+        return False
+    if isinstance(left, dict):
+        assert isinstance(right, dict)
+        return left.keys() == right.keys() and all(_same(v, right[k]) for k, v in left.items())
+    if isinstance(left, list):
+        assert isinstance(right, list)
+        return len(left) == len(right) and all(map(_same, left, right))
+    return left == right or left != left and right != right  # NaN reads back as NaN
+
+
+def _apply(text: str, splices: list[Splice]) -> str:
+    # Equivalent to splicing in reverse order (pre-commit's migrate_config), in one pass. The
+    # sort is stable: at one position a nested mapping's lines come before its parent's.
+    pieces: list[str] = []
+    cursor = 0
+    for start, end, new_text in sorted(splices, key=lambda splice: splice[0]):
+        if start < cursor:
+            raise EditError("two edits of the registry overlap; edit the file by hand")
+        pieces += (text[cursor:start], new_text)
+        cursor = end
+    pieces.append(text[cursor:])
+    return "".join(pieces)
+
+
+def _verify(new_body: str, fmt: str, expected: dict[str, object]) -> None:
+    try:
+        reread = load_json(new_body) if fmt == "json" else load_yaml(new_body)
+    except DocumentError as exc:
+        raise EditError(f"the edited registry would not parse ({exc.message})") from exc
+    # repr is a fast, type-strict first try; it differs when only the key order does.
+    if repr(reread) != repr(expected) and not _same(reread, expected):
+        raise EditError("the edited registry would not read back as intended; nothing was written")
+
+
+def _newline(text: str) -> str:
+    return "\r\n" if "\r\n" in text else "\n"
+
+
+def _top_mapping(document: object) -> dict[str, object]:
+    if not isinstance(document, dict):
+        raise EditError("the registry is not a mapping at the top level; fix the file by hand")
+    return document
+
+
+class _YamlEdit:
+    """Plans the splices for one YAML text: replace values in place, insert missing keys."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.root = cast(MappingNode, compose_yaml(text))
+        self.document = _top_mapping(construct_yaml(self.root))
+        self.newline = _newline(text)
+
+    def plan(self, tree: ChangeTree) -> list[Splice]:
+        return self._plan(self.root, self.document, tree)
+
+    def _plan(self, node: MappingNode, data: dict[str, object], tree: ChangeTree) -> list[Splice]:
+        splices: list[Splice] = []
+        values = {key.value: value for key, value in node.value}
+        missing: ChangeTree = {}
+        for key, change in tree.items():
+            value_node, current = values.get(key), data.get(key)
+            if value_node is None:
+                missing[key] = change
+            elif isinstance(value_node, MappingNode):  # _expected allowed only a nested change
+                splices += self._plan(
+                    value_node, cast(dict[str, object], current), cast(ChangeTree, change)
+                )
+            elif isinstance(change, dict):  # a null: `pause:` becomes `pause: {manual: true}`
+                quoting = yamlstyle.Quoting(keys=yamlstyle.sibling_quoting(node).keys)
+                new_text = "{" + yamlstyle.flow_pairs(change, quoting) + "}"
+                splices.append(yamlstyle.scalar_splice(self.text, value_node, new_text))
+            elif not _same(current, change):
+                original = value_node.value if isinstance(current, bool) else ""
+                new_text = yamlstyle.render_scalar(
+                    change, value_node.style, original, flow=node.flow_style is True
+                )
+                splices.append(yamlstyle.scalar_splice(self.text, value_node, new_text))
+        if missing:
+            splices.append(self._insert(node, missing))
+        return splices
+
+    def _insert(self, node: MappingNode, missing: ChangeTree) -> Splice:
+        # New keys and strings are quoted like those already beside them ('x' stays 'x').
+        quoting = yamlstyle.sibling_quoting(node)
+        if node.flow_style:
+            at, separator = yamlstyle.flow_insertion_point(self.text, node)
+            return at, at, separator + yamlstyle.flow_pairs(missing, quoting)
+        at = yamlstyle.block_insertion_point(self.text, node)
+        column = node.value[0][0].start_mark.column  # block keys share their first key's column
+        step = yamlstyle.indent_step(self.root)
+        lines = yamlstyle.block_lines(missing, column, step, self.newline, quoting)
+        if at == len(self.text) and not self.text.endswith("\n"):
+            # Keep the file's missing final newline: the new lines go after a new break.
+            lines = self.newline + lines[: -len(self.newline)]
+        return at, at, lines
+
+
+class _JsonEdit:
+    """Plans the splices for one JSON text, in the separators and indentation it already uses."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.document = _top_mapping(load_json(text))
+        self.newline = _newline(text)
+        self.separator = ": "  # the file's `"key": value` separator, known once composed
+        self.step = "  "  # the file's indent step, known once composed
+
+    def plan(self, tree: ChangeTree) -> list[Splice]:
+        # Composed only now: most calls change nothing and return before this.
+        root = cast(JsonObject, compose_json(self.text))
+        self.separator = self._separator(root, self.separator)
+        self.step = self._step(root)
+        return self._plan(root, self.document, tree)
+
+    def _plan(self, node: JsonObject, data: dict[str, object], tree: ChangeTree) -> list[Splice]:
+        splices: list[Splice] = []
+        members = {member.key: member.value for member in node.members}
+        missing: ChangeTree = {}
+        for key, change in tree.items():
+            value_node, current = members.get(key), data.get(key)
+            if value_node is None:
+                missing[key] = change
+            elif isinstance(value_node, JsonObject):  # _expected allowed only a nested change
+                splices += self._plan(
+                    value_node, cast(dict[str, object], current), cast(ChangeTree, change)
+                )
+            elif isinstance(change, dict) or not _same(current, change):
+                new_text = self._inline(change, node)  # a null parent gets an inline object
+                splices.append((value_node.start, value_node.end, new_text))
+        if missing:
+            splices.append(self._insert(node, missing))
+        return splices
+
+    def _insert(self, node: JsonObject, missing: ChangeTree) -> Splice:
+        if not node.members:
+            return node.start, node.end, self._inline(missing, node)
+        # After the last value, so a trailing newline and the closing brace keep their place.
+        at = node.members[-1].value.end
+        separator = self._separator(node, self.separator)
+        if "\n" not in self.text[node.start : node.end]:
+            pairs = self._inline(missing, node)[1:-1]
+            return at, at, _item_separator(separator) + pairs
+        indent = self._member_indent(node) or self._line_indent(node.start) + self.step
+        lead = f",{self.newline}{indent}"
+        members = (
+            f"{lead}{_dumps(key)}{separator}{self._pretty(value, indent, separator)}"
+            for key, value in missing.items()
+        )
+        return at, at, "".join(members)
+
+    def _pretty(self, value: ChangeTree | Scalar, indent: str, separator: str) -> str:
+        if not isinstance(value, dict):
+            return _dumps(value)
+        inner = indent + self.step
+        members = (
+            f"{self.newline}{inner}{_dumps(key)}{separator}{self._pretty(item, inner, separator)}"
+            for key, item in value.items()
+        )
+        return "{" + ",".join(members) + self.newline + indent + "}"
+
+    def _inline(self, value: ChangeTree | Scalar, node: JsonObject) -> str:
+        separator = self._separator(node, self.separator)
+        separators = (_item_separator(separator), separator)
+        return json.dumps(value, ensure_ascii=False, separators=separators)
+
+    def _separator(self, node: JsonObject, default: str) -> str:
+        """The text between a key and its value (`": "` or `":"`), from the first member."""
+        if not node.members:
+            return default
+        first = node.members[0]
+        separator = self.text[first.key_end : first.value.start]
+        return separator if "\n" not in separator else default
+
+    def _line_indent(self, index: int) -> str:
+        line_start = self.text.rfind("\n", 0, index) + 1
+        return _LINE_INDENT.match(self.text, line_start)[0]  # type: ignore[index]
+
+    def _step(self, root: JsonObject) -> str:
+        """The indent step: root members' indentation beyond the root's own line; or 2 spaces."""
+        if not root.members:
+            return "  "
+        outer, inner = self._line_indent(root.start), self._member_indent(root) or ""
+        return inner[len(outer) :] if inner.startswith(outer) and len(inner) > len(outer) else "  "
+
+    def _member_indent(self, node: JsonObject) -> str | None:
+        """The indentation of the object's last member; None when it does not start its line."""
+        key_start = node.members[-1].key_start
+        indent = self.text[self.text.rfind("\n", 0, key_start) + 1 : key_start]
+        return None if indent.strip() else indent
+
+
+def _item_separator(separator: str) -> str:
+    return ", " if separator.endswith(" ") else ","
+
+
+def _dumps(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False)
