@@ -179,7 +179,7 @@ class _YamlEdit:
                 new_text = "{" + yamlstyle.flow_pairs(change, quoting) + "}"
                 splices.append(yamlstyle.scalar_splice(self.text, value_node, new_text))
             elif not _same(current, change):
-                original = value_node.value if isinstance(current, bool) else ""
+                original = value_node.value if isinstance(current, bool | str) else ""
                 new_text = yamlstyle.render_scalar(
                     change, value_node.style, original, flow=node.flow_style is True
                 )

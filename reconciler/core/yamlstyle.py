@@ -49,6 +49,7 @@ _YAML11_BOOLS = frozenset({"y", "Y", "n", "N"})
 _YAML11 = yaml.resolver.Resolver()
 _ANCHOR = re.compile(r"&[^\s,\[\]{}]+[ \t]+")
 _HEADER_COMMENT = re.compile(r"[ \t]+#[^\r\n]*")
+_COMMENT_GAP = re.compile(r"( +)#")
 
 
 def is_plain_safe(value: str, *, flow: bool = False) -> bool:
@@ -88,9 +89,29 @@ def render_scalar(
         quoted = single_quoted(value)
         if quoted is not None:
             return quoted
-    if not style and is_plain_safe(value, flow=flow):
+    if not style and (is_plain_safe(value, flow=flow) or _keeps_plain(value, original, flow)):
         return value
     return double_quoted(value)
+
+
+def _keeps_plain(value: str, original: str, flow: bool) -> bool:
+    # An operator's plain timestamp (`changedAt: 2026-11-01T09:00:00Z`) stays plain when the
+    # new value is read the same way as the old one by YAML 1.1 readers too: quoting it would
+    # be a style change in the diff, and it would not change what such readers already see.
+    return (
+        bool(original)
+        and _PLAIN_BAD.search(value) is None
+        and value[:1] not in _PLAIN_BAD_START
+        and not (flow and _FLOW_BAD.search(value))
+        and resolve_plain_tag(value) == STR_TAG
+        and _yaml11_tag(value) == _yaml11_tag(original)
+    )
+
+
+def _yaml11_tag(value: str) -> str:
+    if value in _YAML11_BOOLS:
+        return "bool"
+    return str(_YAML11.resolve(ScalarNode, value, (True, False)))  # type: ignore[no-untyped-call]
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,6 +218,11 @@ def scalar_splice(text: str, node: ScalarNode, new_text: str) -> tuple[int, int,
         return start, content_end, new_text + (comment[0] if comment else "")
     if start == end and text[start - 1 : start] not in (" ", "\t"):
         new_text = " " + new_text
+    gap = _COMMENT_GAP.match(text, end)
+    if gap and start < end:
+        # Keep a trailing comment in its column (`manual: false   # ...` -> `true    #`).
+        width = len(gap[1]) + (end - start) - len(new_text)
+        return start, gap.end(1), new_text + " " * max(width, 1)
     return start, end, new_text
 
 

@@ -113,7 +113,7 @@ def test_yaml_values_are_replaced_in_place_keeping_comments_quotes_and_blank_lin
 
     assert out == YAML_REGISTRY.replace("canaryPercent: 10", "canaryPercent: 50").replace(
         "manual: false", "manual: true"
-    ).replace("actor: bob   # who", "actor: alice   # who").replace(
+    ).replace("actor: bob   # who", "actor: alice # who").replace(
         "approvalRef: 'CHG-1'", "approvalRef: 'CHG-2'"
     ).replace("rationale: initial canary", "rationale: expand").replace(
         'changedAt: "2026-01-01T00:00:00Z"', 'changedAt: "2026-02-01T00:00:00Z"'
@@ -258,8 +258,29 @@ def test_yaml_strings_keep_their_quoting_style_when_it_reads_back(
 
     out = edit_registry(text, "yaml", {ACTOR: value})
 
-    assert out == text.replace(before, after)
+    # The trailing comment keeps its column (at least one space before it).
+    padding = " " * max(len(before) + 2 - len(after), 1)
+    assert out == text.replace(f"{before}  # who", f"{after}{padding}# who")
     assert load_yaml(out) == {"policy": {"autonomous": {"governance": {"actor": value}}}}
+
+
+def test_a_trailing_comment_keeps_its_column_when_the_value_shrinks_or_grows() -> None:
+    text = "a:\n  rollout:\n    canaryPercent: 5     # share\n    pause:\n      manual: false   # stop\n"
+    changes = {("a", "rollout", "canaryPercent"): 100, ("a", "rollout", "pause", "manual"): True}
+    out = edit_registry(text, "yaml", changes)
+    assert out == (
+        "a:\n  rollout:\n    canaryPercent: 100   # share\n    pause:\n      manual: true    # stop\n"
+    )
+
+
+def test_a_plain_timestamp_stays_plain_when_replaced_by_a_timestamp() -> None:
+    text = "g:\n  changedAt: 2026-11-01T09:00:00Z\n  actor: bob\n"
+    out = edit_registry(
+        text, "yaml", {("g", "changedAt"): "2026-11-24T13:24:22Z", ("g", "actor"): "2026-01-01"}
+    )
+    # The timestamp keeps the operator's plain style; a plain string that YAML 1.1 readers
+    # would turn into a date gets quotes.
+    assert out == 'g:\n  changedAt: 2026-11-24T13:24:22Z\n  actor: "2026-01-01"\n'
 
 
 @pytest.mark.parametrize(
@@ -479,7 +500,7 @@ def test_new_keys_follow_the_quoting_of_their_sibling_keys() -> None:
     [
         pytest.param("pause:", "pause: {manual: true}", id="empty"),
         pytest.param("pause: null", "pause: {manual: true}", id="null"),
-        pytest.param("pause: ~   # none yet", "pause: {manual: true}   # none yet", id="tilde"),
+        pytest.param("pause: ~   # none yet", "pause: {manual: true} # none yet", id="tilde"),
         pytest.param("pause: {}", "pause: {manual: true}", id="empty-flow-mapping"),
         pytest.param("pause: { }", "pause: {manual: true }", id="spaced-flow-mapping"),
     ],
