@@ -107,7 +107,6 @@ def cli() -> None:
     """
 
 
-
 @cli.command("apply")
 @click.option("--repo", metavar="PATH", help="Policy repository (required).")
 @click.option("--intent", metavar="expand|resume|rollback", help="What to change.")
@@ -123,10 +122,18 @@ def cli() -> None:
 @click.option("--trace-id", metavar="ID", envvar="OPS_MANAGER_TRACE_ID", help="Trace id.")
 @click.option("--loop-id", metavar="ID", help="Seam field: loop this change concerns.")
 @click.option("--horizon-ref", metavar="REF", help="Seam field: horizon reference.")
-@click.option("--evidence-ref", "evidence_refs", metavar="REF", multiple=True,
-              help="Evidence reference (repeatable).")
-@click.option("--max-decision-age", metavar="DURATION",
-              help="Refuse expand/resume on an older decision (e.g. 24h).")
+@click.option(
+    "--evidence-ref",
+    "evidence_refs",
+    metavar="REF",
+    multiple=True,
+    help="Evidence reference (repeatable).",
+)
+@click.option(
+    "--max-decision-age",
+    metavar="DURATION",
+    help="Refuse expand/resume on an older decision (e.g. 24h).",
+)
 @click.option("--lock-timeout", metavar="DURATION", help="Wait this long for the lock (30s).")
 @click.option("--pretty", is_flag=True, help="Indent the printed record.")
 @handle_errors

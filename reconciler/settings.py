@@ -65,9 +65,7 @@ def resolve_repo(repo: str | None) -> str:
         raise RefusalError(ReasonCode.REPO_REQUIRED, "--repo is required")
     absolute = os.path.abspath(repo)
     if not files.is_dir(absolute):
-        raise RefusalError(
-            ReasonCode.REPO_NOT_FOUND, f"repo not found: {absolute}", path=absolute
-        )
+        raise RefusalError(ReasonCode.REPO_NOT_FOUND, f"repo not found: {absolute}", path=absolute)
     return absolute
 
 

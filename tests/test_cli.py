@@ -31,21 +31,50 @@ def apply_args(repo: Path, *extra: str) -> list[str]:
         (["apply", "--intent", "expand", *gov()], "--repo is required"),
         (["--intent", "grow", *gov()], "--intent must be one of expand, resume, rollback"),
         ([*gov()], "--intent must be one of expand, resume, rollback"),
-        (["--intent", "expand", "--expand-step", "0", *gov()], "--expand-step must be an integer between 1 and 100"),
-        (["--intent", "expand", "--expand-step", "101", *gov()], "--expand-step must be an integer between 1 and 100"),
-        (["--intent", "expand", "--expand-step", "2.5", *gov()], "--expand-step must be an integer between 1 and 100"),
-        (["--intent", "resume", "--expand-step", "-1", *gov()], "--expand-step must be an integer between 1 and 100"),
+        (
+            ["--intent", "expand", "--expand-step", "0", *gov()],
+            "--expand-step must be an integer between 1 and 100",
+        ),
+        (
+            ["--intent", "expand", "--expand-step", "101", *gov()],
+            "--expand-step must be an integer between 1 and 100",
+        ),
+        (
+            ["--intent", "expand", "--expand-step", "2.5", *gov()],
+            "--expand-step must be an integer between 1 and 100",
+        ),
+        (
+            ["--intent", "resume", "--expand-step", "-1", *gov()],
+            "--expand-step must be an integer between 1 and 100",
+        ),
         (["--intent", "expand", *gov()[2:]], "--by is required"),
         (["--intent", "expand", "--by", "", *gov()[2:]], "--by is required"),
         (["--intent", "expand", *gov()[:2], *gov()[4:]], "--approval-ref is required"),
         (["--intent", "expand", *gov()[:4], *gov()[6:]], "--rationale is required"),
         (["--intent", "expand", *gov()[:6]], "--review-by is required"),
-        (["--intent", "expand", *gov()[:6], "--review-by", "2099-01-01"], "--review-by must be an ISO-8601 timestamp"),
-        (["--intent", "expand", *gov()[:6], "--review-by", "2020-01-01T00:00:00Z"], "--review-by must be in the future"),
+        (
+            ["--intent", "expand", *gov()[:6], "--review-by", "2099-01-01"],
+            "--review-by must be an ISO-8601 timestamp",
+        ),
+        (
+            ["--intent", "expand", *gov()[:6], "--review-by", "2020-01-01T00:00:00Z"],
+            "--review-by must be in the future",
+        ),
     ],
     ids=[
-        "no-repo", "bad-intent", "no-intent", "step-0", "step-101", "step-float", "resume-step-negative",
-        "no-by", "empty-by", "no-approval", "no-rationale", "no-review-by", "date-only-review-by",
+        "no-repo",
+        "bad-intent",
+        "no-intent",
+        "step-0",
+        "step-101",
+        "step-float",
+        "resume-step-negative",
+        "no-by",
+        "empty-by",
+        "no-approval",
+        "no-rationale",
+        "no-review-by",
+        "date-only-review-by",
         "past-review-by",
     ],
 )
@@ -96,7 +125,8 @@ def test_invalid_registry_lists_every_problem(repo: Path) -> None:
     assert result.exit_code == 1
     assert result.stderr.splitlines() == [
         f"error: invalid fleet registry: {repo / SUPERLOOP / 'registry.v1.json'}",
-        " - policy.autonomous.rollout.canaryPercent must be an integer between 0 and 100 when present",
+        " - policy.autonomous.rollout.canaryPercent must be an integer between 0 and 100"
+        " when present",
         " - policy.autonomous.rollout.pause.manual must be boolean when present",
         "reason: registry_invalid",
     ]
@@ -105,7 +135,9 @@ def test_invalid_registry_lists_every_problem(repo: Path) -> None:
 def test_trace_id_comes_from_the_flag_then_the_environment_then_a_new_uuid(repo: Path) -> None:
     flagged = run(*apply_args(repo, "--intent", "resume", "--trace-id", "t-flag", *gov()))
     assert json.loads(flagged.stdout)["traceId"] == "t-flag"
-    env = run(*apply_args(repo, "--intent", "resume", *gov()), env={"OPS_MANAGER_TRACE_ID": "t-env"})
+    env = run(
+        *apply_args(repo, "--intent", "resume", *gov()), env={"OPS_MANAGER_TRACE_ID": "t-env"}
+    )
     assert json.loads(env.stdout)["traceId"] == "t-env"
     generated = json.loads(run(*apply_args(repo, "--intent", "resume", *gov())).stdout)["traceId"]
     assert len(generated) == 36 and generated[14] == "4" and generated == generated.lower()
@@ -169,7 +201,10 @@ def test_version_and_help() -> None:
 
 def test_python_dash_m_runs_the_same_cli() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "reconciler", "--version"], capture_output=True, text=True, check=True
+        [sys.executable, "-m", "reconciler", "--version"],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert result.stdout.strip() == f"reconcile, version {__version__}"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,7 +26,7 @@ def rollout(repo: Path) -> dict:
     return registry(repo)["policy"]["autonomous"]["rollout"]
 
 
-def refusal(repo: Path, intent: str = "expand", **kw: object) -> RefusalError:
+def refusal(repo: Path, intent: str = "expand", **kw: Any) -> RefusalError:
     with pytest.raises(RefusalError) as caught:
         apply(repo, intent, **kw)
     return caught.value
@@ -91,7 +92,9 @@ def test_expand_and_resume_are_refused_unless_the_decision_is_promote(
     fleet.write_decision(repo, decision)
     before = (repo / REGISTRY).read_bytes()
     error = refusal(repo, intent)
-    assert error.message == f"intent {intent} requires promotion decision promote (found: {decision})"
+    assert (
+        error.message == f"intent {intent} requires promotion decision promote (found: {decision})"
+    )
     assert error.reason is ReasonCode.PROMOTION_DECISION_NOT_PROMOTE
     assert (repo / REGISTRY).read_bytes() == before
     assert not (repo / SUPERLOOP / "telemetry").exists()
@@ -141,7 +144,10 @@ def test_rollback_is_allowed_without_a_readable_decision(
         ('{"summary": {}}', "promotion state missing summary.decision"),
         ('{"summary": {"decision": null}}', "promotion state missing summary.decision"),
         ('{"summary": {"decision": 7}}', "promotion state missing summary.decision"),
-        ('{"summary": {"decision": "promote"}, "summary": {}}', "invalid promotion state JSON: {path}"),
+        (
+            '{"summary": {"decision": "promote"}, "summary": {}}',
+            "invalid promotion state JSON: {path}",
+        ),
     ],
     ids=["missing", "invalid", "array", "no-decision", "null", "number", "duplicate-key"],
 )
@@ -177,10 +183,14 @@ def test_an_expired_review_by_in_the_registry_blocks_nothing(repo: Path, intent:
     fleet.write_json(repo / REGISTRY, doc)
     record = apply(repo, intent).record
     assert record["governance"]["reviewBy"] == "2099-01-01T00:00:00Z"
-    assert registry(repo)["policy"]["autonomous"]["governance"]["reviewBy"] == "2099-01-01T00:00:00Z"
+    assert (
+        registry(repo)["policy"]["autonomous"]["governance"]["reviewBy"] == "2099-01-01T00:00:00Z"
+    )
 
 
-def test_a_structurally_invalid_registry_refuses_even_rollback_with_every_problem(repo: Path) -> None:
+def test_a_structurally_invalid_registry_refuses_even_rollback_with_every_problem(
+    repo: Path,
+) -> None:
     doc = fleet.registry_doc(40, False)
     doc["schemaVersion"] = "v2"
     doc["policy"]["autonomous"]["rollout"] = []
@@ -222,7 +232,10 @@ def test_replay_returns_the_earlier_record_and_changes_nothing(repo: Path) -> No
     first = apply(repo, expand_step="20", idempotency_key="replay-key-1").record
     registry_bytes = (repo / REGISTRY).read_bytes()
     second = apply(
-        repo, expand_step="20", idempotency_key="replay-key-1", approval_ref="CAB-116",
+        repo,
+        expand_step="20",
+        idempotency_key="replay-key-1",
+        approval_ref="CAB-116",
         now=FIXED_NOW + timedelta(hours=1),
     )
     assert second.replayed and not second.mismatch
@@ -318,9 +331,25 @@ def test_record_carries_seam_fields_evidence_and_decision_linkage(repo: Path) ->
         "applyTelemetryFile": str(repo / SUPERLOOP / "telemetry" / "promotion-apply.jsonl"),
     }
     assert list(record) == [
-        "schemaVersion", "timestamp", "category", "fleetId", "traceId", "loopId", "horizonRef",
-        "evidenceRefs", "idempotencyKey", "status", "intent", "expandStep", "decision",
-        "decisionTraceId", "decisionGeneratedAt", "governance", "rollout", "files", "reasonCodes",
+        "schemaVersion",
+        "timestamp",
+        "category",
+        "fleetId",
+        "traceId",
+        "loopId",
+        "horizonRef",
+        "evidenceRefs",
+        "idempotencyKey",
+        "status",
+        "intent",
+        "expandStep",
+        "decision",
+        "decisionTraceId",
+        "decisionGeneratedAt",
+        "governance",
+        "rollout",
+        "files",
+        "reasonCodes",
     ]
 
 
@@ -332,9 +361,21 @@ def test_review_by_with_an_offset_and_fraction_is_written_in_utc(repo: Path) -> 
 @pytest.mark.parametrize(
     ("age", "generated_at", "message"),
     [
-        ("24h", "2026-11-23T09:57:00Z", "promotion decision is stale: generated 26h3m ago (max 24h)"),
-        ("1h", None, "promotion decision is stale: generatedAt is missing or not a timestamp (max 1h)"),
-        ("1h", "yesterday", "promotion decision is stale: generatedAt is missing or not a timestamp (max 1h)"),
+        (
+            "24h",
+            "2026-11-23T09:57:00Z",
+            "promotion decision is stale: generated 26h3m ago (max 24h)",
+        ),
+        (
+            "1h",
+            None,
+            "promotion decision is stale: generatedAt is missing or not a timestamp (max 1h)",
+        ),
+        (
+            "1h",
+            "yesterday",
+            "promotion decision is stale: generatedAt is missing or not a timestamp (max 1h)",
+        ),
     ],
     ids=["too-old", "no-generated-at", "unparseable"],
 )
@@ -365,6 +406,9 @@ def test_settings_file_sets_the_paths_relative_to_the_repo(tmp_path: Path) -> No
     record = apply(repo).record
     assert record["files"]["applyStateFile"] == str(repo / "out" / "state.json")
     assert json.loads((repo / "out" / "t.jsonl").read_text()) == record
-    assert fleet.read_json(repo / "fleet" / "reg.json")["policy"]["autonomous"]["rollout"][
-        "canaryPercent"
-    ] == 35
+    assert (
+        fleet.read_json(repo / "fleet" / "reg.json")["policy"]["autonomous"]["rollout"][
+            "canaryPercent"
+        ]
+        == 35
+    )

@@ -1,0 +1,1 @@
+"""Pure domain core: parse, validate, decide, edit, record. No I/O, no clock reads."""

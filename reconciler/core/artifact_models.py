@@ -147,5 +147,10 @@ def json_schema(kind: str) -> dict[str, Any]:
         from reconciler.core.models import registry_json_schema
 
         return dict(registry_json_schema())
-    model: type[BaseModel] = {"decision": Decision, "intent": Intent, "record": ApplyRecord}[kind]
+    models: dict[str, type[BaseModel]] = {
+        "decision": Decision,
+        "intent": Intent,
+        "record": ApplyRecord,
+    }
+    model = models[kind]
     return model.model_json_schema(by_alias=True)

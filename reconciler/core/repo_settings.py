@@ -36,7 +36,9 @@ def parse_repo_settings(doc: object, source: str) -> RepoSettings:
         return RepoSettings()
     if not isinstance(doc, dict):
         raise _invalid(source, "the document must be a mapping")
-    problems = [f'unknown setting "{key}"' for key in doc if key not in (*PATH_KEYS, *DURATION_KEYS)]
+    problems = [
+        f'unknown setting "{key}"' for key in doc if key not in (*PATH_KEYS, *DURATION_KEYS)
+    ]
     paths: dict[str, str] = {}
     for key in PATH_KEYS:
         value = doc.get(key)

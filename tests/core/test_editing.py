@@ -265,11 +265,15 @@ def test_yaml_strings_keep_their_quoting_style_when_it_reads_back(
 
 
 def test_a_trailing_comment_keeps_its_column_when_the_value_shrinks_or_grows() -> None:
-    text = "a:\n  rollout:\n    canaryPercent: 5     # share\n    pause:\n      manual: false   # stop\n"
+    text = (
+        "a:\n  rollout:\n    canaryPercent: 5     # share\n"
+        "    pause:\n      manual: false   # stop\n"
+    )
     changes = {("a", "rollout", "canaryPercent"): 100, ("a", "rollout", "pause", "manual"): True}
     out = edit_registry(text, "yaml", changes)
     assert out == (
-        "a:\n  rollout:\n    canaryPercent: 100   # share\n    pause:\n      manual: true    # stop\n"
+        "a:\n  rollout:\n    canaryPercent: 100   # share\n"
+        "    pause:\n      manual: true    # stop\n"
     )
 
 

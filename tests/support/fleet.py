@@ -12,7 +12,9 @@ SUPERLOOP = Path(".superloop/ops-manager/fleet")
 REVIEW_BY = "2099-01-01T00:00:00Z"
 
 
-def registry_doc(canary: object = 25, manual: object = False, mode: str = "guarded_auto") -> dict[str, Any]:
+def registry_doc(
+    canary: object = 25, manual: object = False, mode: str = "guarded_auto"
+) -> dict[str, Any]:
     """REG(c, p) from the bash tool's test suite."""
     rollout: dict[str, Any] = {}
     if canary is not None:
