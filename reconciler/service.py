@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Literal, NamedTuple
 
 from reconciler import settings, store
 from reconciler.adapters import files, locking
-from reconciler.core import applying, decision, editing, jsontext, registry, yamltext
+from reconciler.core import applying, decision, editing, jsontext, registry
 from reconciler.core.errors import DocumentError, RefusalError
 from reconciler.core.reasons import ReasonCode
 from reconciler.core.timestamps import parse_duration
@@ -26,8 +26,7 @@ DECISION_LIMIT = 16 * 1024 * 1024
 DEFAULT_LOCK_TIMEOUT = "30s"
 
 
-@dataclass(frozen=True)
-class ApplyOptions:
+class ApplyOptions(NamedTuple):
     """Everything `reconcile apply` takes besides the intent itself."""
 
     repo: str | None
@@ -37,8 +36,7 @@ class ApplyOptions:
     lock_timeout: str | None = None
 
 
-@dataclass(frozen=True)
-class ApplyResult:
+class ApplyResult(NamedTuple):
     """The record printed and stored, and whether it was a replay of an earlier one."""
 
     record: applying.Record
@@ -47,29 +45,21 @@ class ApplyResult:
     layout: Layout
 
 
-@dataclass(frozen=True)
-class LoadedRegistry:
-    """A registry file's text, its format and its decoded document."""
+class LoadedRegistry(NamedTuple):
+    """A registry file, parsed once: its document, and its text ready for a minimal edit."""
 
     path: str
-    text: str
-    fmt: str
-    doc: object
+    parsed: editing.RegistryText
+
+    @property
+    def doc(self) -> object:
+        """The decoded document."""
+        return self.parsed.document
 
 
-def registry_format(path: str) -> str:
+def registry_format(path: str) -> Literal["json", "yaml"]:
     """Return `json` for a `.json` registry, `yaml` for anything else (YAML 1.2 reads both)."""
     return "json" if path.lower().endswith(".json") else "yaml"
-
-
-def parse_text(text: str, fmt: str) -> object:
-    """Decode JSON or YAML text (a leading BOM is ignored).
-
-    Raises:
-        DocumentError: the text is not a valid document.
-    """
-    body = text.removeprefix("\ufeff")
-    return jsontext.load_json(body) if fmt == "json" else yamltext.load_yaml(body)
 
 
 def load_registry(path: str) -> LoadedRegistry:
@@ -86,7 +76,7 @@ def load_registry(path: str) -> LoadedRegistry:
     text = files.decode_utf8(data, path, what="fleet registry")
     fmt = registry_format(path)
     try:
-        doc = parse_text(text, fmt)
+        parsed = editing.RegistryText(text, fmt)
     except DocumentError as exc:
         raise RefusalError(
             ReasonCode.REGISTRY_PARSE_ERROR,
@@ -94,7 +84,7 @@ def load_registry(path: str) -> LoadedRegistry:
             details=[exc.message],
             path=path,
         ) from exc
-    return LoadedRegistry(path, text, fmt, doc)
+    return LoadedRegistry(path, parsed)
 
 
 def load_decision(path: str) -> decision.Decision:
@@ -197,8 +187,8 @@ class _Apply:
         loaded = load_registry(self.layout.registry_file)
         view = self._check_registry(loaded)
         mutation = applying.plan_mutation(view, self.request, self.now)
-        new_text = editing.edit_registry(loaded.text, loaded.fmt, mutation.changes)  # type: ignore[arg-type]
-        self._check_mutated(new_text, loaded.fmt)
+        new_text, new_doc = loaded.parsed.edit(mutation.changes)
+        self._check_mutated(new_doc)
         if view.mode != "guarded_auto":
             notes.append(ReasonCode.ROLLBACK_IN_ADVISORY_MODE)
         context = applying.RecordContext(
@@ -253,8 +243,8 @@ class _Apply:
             )
         return view
 
-    def _check_mutated(self, new_text: str, fmt: str) -> None:
-        problems = registry.validate_registry(parse_text(new_text, fmt), self.now)
+    def _check_mutated(self, new_doc: object) -> None:
+        problems = registry.validate_registry(new_doc, self.now)
         if problems:
             raise validation_error(
                 ReasonCode.REGISTRY_MUTATION_INVALID, "mutated registry failed validation", problems
@@ -271,7 +261,7 @@ class _Apply:
         line = store.dumps_compact(record) + "\n"
         data = ("" if telemetry.ends_with_newline else "\n") + line
         replacements = []
-        if new_text != loaded.text:
+        if new_text != loaded.parsed.text:
             replacements.append((loaded.path, new_text.encode("utf-8")))
         replacements.append((self.paths["applyStateFile"], line.encode("utf-8")))
         plan = store.WritePlan(

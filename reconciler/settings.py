@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from reconciler.adapters import files
-from reconciler.core import repo_settings, yamltext
+from reconciler.core import repo_settings
 from reconciler.core.errors import DocumentError, RefusalError
 from reconciler.core.reasons import ReasonCode
 from reconciler.core.repo_settings import RepoSettings
@@ -35,8 +35,7 @@ POLICIES_PATHS = {
 PATH_KEYS = tuple(POLICIES_PATHS)
 
 
-@dataclass(frozen=True)
-class Layout:
+class Layout(NamedTuple):
     """The resolved files of one repository, absolute, with where each choice came from."""
 
     repo: str
@@ -79,6 +78,8 @@ def load_repo_settings(repo: str) -> RepoSettings:
     data = files.read_bounded(path, SETTINGS_LIMIT, what="settings file")
     if data is None:
         return RepoSettings()
+    from reconciler.core import yamltext  # only when the file exists: YAML costs start-up
+
     try:
         doc = yamltext.load_yaml(files.decode_utf8(data, path, what="settings file"))
     except DocumentError as exc:

@@ -14,8 +14,7 @@ import json
 import os
 import zlib
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from reconciler.adapters import files
 from reconciler.core.errors import RefusalError
@@ -35,8 +34,7 @@ def dumps_compact(value: object) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-@dataclass(frozen=True)
-class WritePlan:
+class WritePlan(NamedTuple):
     """The new bytes of every file one mutation changes."""
 
     replacements: tuple[tuple[str, bytes], ...]
@@ -154,8 +152,7 @@ def index_path(apply_state_file: str) -> str:
     return os.path.join(os.path.dirname(apply_state_file), INDEX_NAME)
 
 
-@dataclass(frozen=True)
-class TelemetryView:
+class TelemetryView(NamedTuple):
     """What the store knows about a telemetry file: its size and the applied keys in it."""
 
     path: str

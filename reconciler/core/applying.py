@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from reconciler.core.decision import Decision
 from reconciler.core.errors import RefusalError
@@ -29,8 +28,7 @@ MANUAL_PAUSE_PATH = (*ROLLOUT_PATH, "pause", "manual")
 Record = dict[str, Any]
 
 
-@dataclass(frozen=True)
-class ApplyArgs:
+class ApplyArgs(NamedTuple):
     """Raw operator input, as typed (every value a string or None)."""
 
     intent: str | None
@@ -46,8 +44,7 @@ class ApplyArgs:
     evidence_refs: Sequence[str] = ()
 
 
-@dataclass(frozen=True)
-class ApplyRequest:
+class ApplyRequest(NamedTuple):
     """A validated request: the intent and its governance, ready to be planned."""
 
     intent: str
@@ -63,8 +60,7 @@ class ApplyRequest:
     evidence_refs: tuple[str, ...]
 
 
-@dataclass(frozen=True)
-class Mutation:
+class Mutation(NamedTuple):
     """The planned rollout change and the owned registry fields to write."""
 
     before: dict[str, Any]
@@ -164,8 +160,7 @@ def governance_block(request: ApplyRequest, now: datetime) -> dict[str, str]:
     }
 
 
-@dataclass(frozen=True)
-class RecordContext:
+class RecordContext(NamedTuple):
     """Everything a record needs besides the request and the mutation."""
 
     now: datetime

@@ -5,8 +5,8 @@ Called by the apply service with the decoded JSON document; it never reads files
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from reconciler.core.errors import RefusalError
 from reconciler.core.reasons import ReasonCode
@@ -15,8 +15,7 @@ from reconciler.core.timestamps import format_duration, normalize_timestamp, par
 GATED_INTENTS = frozenset({"expand", "resume"})
 
 
-@dataclass(frozen=True)
-class Decision:
+class Decision(NamedTuple):
     """The fields of a promotion decision the reconciler acts on."""
 
     decision: str

@@ -9,23 +9,63 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from typing import Literal, TypeAlias, cast
+from typing import TYPE_CHECKING, Literal, TypeAlias, cast
 
-from yaml.nodes import MappingNode
-
-from reconciler.core import yamlstyle
 from reconciler.core.errors import DocumentError, EditError
 from reconciler.core.jsontext import JsonObject, compose_json, load_json
-from reconciler.core.yamlstyle import Scalar
-from reconciler.core.yamltext import compose_yaml, construct_yaml, load_yaml
+
+if TYPE_CHECKING:
+    from reconciler.core.yamlediting import YamlEdit
 
 OwnedPath = tuple[str, ...]
+Scalar = int | bool | str
 # The changes as a tree, in the order the caller listed them: {"policy": {"autonomous": ...}}.
 ChangeTree: TypeAlias = dict[str, "ChangeTree | Scalar"]
 # (start, end, new_text): text[start:end] becomes new_text.
 Splice = tuple[int, int, str]
 
 _LINE_INDENT = re.compile(r"[ \t]*")
+
+
+class RegistryText:
+    """A registry's text parsed once: its document for validation, its marks for editing."""
+
+    def __init__(self, text: str, fmt: Literal["json", "yaml"]) -> None:
+        """Parse `text` (a leading BOM is kept aside).
+
+        Raises:
+            DocumentError: the text does not parse.
+        """
+        self.text = text
+        self.fmt = fmt
+        # Marks index the text without its BOM (libyaml skips it, PyYAML counts it).
+        self._bom = "\ufeff" if text.startswith("\ufeff") else ""
+        self._body = text[len(self._bom) :]
+        self._editor: _JsonEdit | YamlEdit
+        if fmt == "yaml":
+            # Imported here: a JSON registry (the bash tool's layout) never loads PyYAML.
+            from reconciler.core.yamlediting import YamlEdit
+
+            self._editor = YamlEdit(self._body)
+        else:
+            self._editor = _JsonEdit(self._body)
+        self.document: object = self._editor.document
+
+    def edit(self, changes: Mapping[OwnedPath, Scalar]) -> tuple[str, object]:
+        """Return the new text with each owned path set, and the document it reads back as.
+
+        Raises:
+            EditError: a path runs through a list or scalar, or the result would not read back
+                as the old document with exactly these changes (nothing is written then).
+        """
+        document = top_mapping(self.document)
+        tree = _change_tree(changes)
+        # Computed first so a path through a list is refused even when nothing would change.
+        expected = _expected(document, tree, ())
+        if not _has_changes(document, tree):
+            return self.text, document
+        new_body = _apply(self._body, self._editor.plan(tree))
+        return self._bom + new_body, _verify(new_body, self.fmt, expected)
 
 
 def edit_registry(
@@ -38,18 +78,7 @@ def edit_registry(
         EditError: a path runs through a list or scalar, or the result would not read back as
             the old document with exactly these changes (nothing is written then).
     """
-    # Marks index the text without its BOM (libyaml skips it, PyYAML counts it): edit the body.
-    bom = "\ufeff" if text.startswith("\ufeff") else ""
-    body = text[len(bom) :]
-    tree = _change_tree(changes)
-    editor = _YamlEdit(body) if fmt == "yaml" else _JsonEdit(body)
-    # Computed first so a path through a list is refused even when nothing would change.
-    expected = _expected(editor.document, tree, ())
-    if not _has_changes(editor.document, tree):
-        return text
-    new_body = _apply(body, editor.plan(tree))
-    _verify(new_body, fmt, expected)
-    return bom + new_body
+    return RegistryText(text, fmt).edit(changes)[0]
 
 
 def _change_tree(changes: Mapping[OwnedPath, Scalar]) -> ChangeTree:
@@ -92,7 +121,7 @@ def _has_changes(document: dict[str, object], tree: ChangeTree) -> bool:
         if isinstance(change, dict):
             if not isinstance(current, dict) or _has_changes(current, change):
                 return True
-        elif key not in document or not _same(current, change):
+        elif key not in document or not is_same(current, change):
             return True
     return False
 
@@ -103,16 +132,16 @@ def _wrong_kind(path: OwnedPath, current: object, wanted: str) -> EditError:
     return EditError(f"{'.'.join(path)} is {kind}, not {wanted}; fix the registry by hand")
 
 
-def _same(left: object, right: object) -> bool:
+def is_same(left: object, right: object) -> bool:
     """Deep equality that also compares types: True != 1, 1 != 1.0; dict order is ignored."""
     if type(left) is not type(right):
         return False
     if isinstance(left, dict):
         assert isinstance(right, dict)
-        return left.keys() == right.keys() and all(_same(v, right[k]) for k, v in left.items())
+        return left.keys() == right.keys() and all(is_same(v, right[k]) for k, v in left.items())
     if isinstance(left, list):
         assert isinstance(right, list)
-        return len(left) == len(right) and all(map(_same, left, right))
+        return len(left) == len(right) and all(map(is_same, left, right))
     return left == right or left != left and right != right  # NaN reads back as NaN
 
 
@@ -130,78 +159,36 @@ def _apply(text: str, splices: list[Splice]) -> str:
     return "".join(pieces)
 
 
-def _verify(new_body: str, fmt: str, expected: dict[str, object]) -> None:
+def _verify(new_body: str, fmt: str, expected: dict[str, object]) -> object:
     try:
-        reread = load_json(new_body) if fmt == "json" else load_yaml(new_body)
+        if fmt == "json":
+            reread = load_json(new_body)
+        else:
+            from reconciler.core.yamltext import load_yaml
+
+            reread = load_yaml(new_body)
     except DocumentError as exc:
         raise EditError(f"the edited registry would not parse ({exc.message})") from exc
     # repr is a fast, type-strict first try; it differs when only the key order does.
-    if repr(reread) != repr(expected) and not _same(reread, expected):
+    if repr(reread) != repr(expected) and not is_same(reread, expected):
         raise EditError("the edited registry would not read back as intended; nothing was written")
+    return reread
 
 
-def _newline(text: str) -> str:
+def newline_of(text: str) -> str:
+    """Return the text's line break: CRLF if it uses one anywhere, else LF."""
     return "\r\n" if "\r\n" in text else "\n"
 
 
-def _top_mapping(document: object) -> dict[str, object]:
+def top_mapping(document: object) -> dict[str, object]:
+    """Return the document as a mapping, or refuse to edit it.
+
+    Raises:
+        EditError: the top level is not a mapping.
+    """
     if not isinstance(document, dict):
         raise EditError("the registry is not a mapping at the top level; fix the file by hand")
     return document
-
-
-class _YamlEdit:
-    """Plans the splices for one YAML text: replace values in place, insert missing keys."""
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self.root = cast(MappingNode, compose_yaml(text))
-        self.document = _top_mapping(construct_yaml(self.root))
-        self.newline = _newline(text)
-
-    def plan(self, tree: ChangeTree) -> list[Splice]:
-        return self._plan(self.root, self.document, tree)
-
-    def _plan(self, node: MappingNode, data: dict[str, object], tree: ChangeTree) -> list[Splice]:
-        splices: list[Splice] = []
-        values = {key.value: value for key, value in node.value}
-        missing: ChangeTree = {}
-        for key, change in tree.items():
-            value_node, current = values.get(key), data.get(key)
-            if value_node is None:
-                missing[key] = change
-            elif isinstance(value_node, MappingNode):  # _expected allowed only a nested change
-                splices += self._plan(
-                    value_node, cast(dict[str, object], current), cast(ChangeTree, change)
-                )
-            elif isinstance(change, dict):  # a null: `pause:` becomes `pause: {manual: true}`
-                quoting = yamlstyle.Quoting(keys=yamlstyle.sibling_quoting(node).keys)
-                new_text = "{" + yamlstyle.flow_pairs(change, quoting) + "}"
-                splices.append(yamlstyle.scalar_splice(self.text, value_node, new_text))
-            elif not _same(current, change):
-                original = value_node.value if isinstance(current, bool | str) else ""
-                new_text = yamlstyle.render_scalar(
-                    change, value_node.style, original, flow=node.flow_style is True
-                )
-                splices.append(yamlstyle.scalar_splice(self.text, value_node, new_text))
-        if missing:
-            splices.append(self._insert(node, missing))
-        return splices
-
-    def _insert(self, node: MappingNode, missing: ChangeTree) -> Splice:
-        # New keys and strings are quoted like those already beside them ('x' stays 'x').
-        quoting = yamlstyle.sibling_quoting(node)
-        if node.flow_style:
-            at, separator = yamlstyle.flow_insertion_point(self.text, node)
-            return at, at, separator + yamlstyle.flow_pairs(missing, quoting)
-        at = yamlstyle.block_insertion_point(self.text, node)
-        column = node.value[0][0].start_mark.column  # block keys share their first key's column
-        step = yamlstyle.indent_step(self.root)
-        lines = yamlstyle.block_lines(missing, column, step, self.newline, quoting)
-        if at == len(self.text) and not self.text.endswith("\n"):
-            # Keep the file's missing final newline: the new lines go after a new break.
-            lines = self.newline + lines[: -len(self.newline)]
-        return at, at, lines
 
 
 class _JsonEdit:
@@ -209,8 +196,8 @@ class _JsonEdit:
 
     def __init__(self, text: str) -> None:
         self.text = text
-        self.document = _top_mapping(load_json(text))
-        self.newline = _newline(text)
+        self.document = load_json(text)
+        self.newline = newline_of(text)
         self.separator = ": "  # the file's `"key": value` separator, known once composed
         self.step = "  "  # the file's indent step, known once composed
 
@@ -219,7 +206,7 @@ class _JsonEdit:
         root = cast(JsonObject, compose_json(self.text))
         self.separator = self._separator(root, self.separator)
         self.step = self._step(root)
-        return self._plan(root, self.document, tree)
+        return self._plan(root, top_mapping(self.document), tree)
 
     def _plan(self, node: JsonObject, data: dict[str, object], tree: ChangeTree) -> list[Splice]:
         splices: list[Splice] = []
@@ -233,7 +220,7 @@ class _JsonEdit:
                 splices += self._plan(
                     value_node, cast(dict[str, object], current), cast(ChangeTree, change)
                 )
-            elif isinstance(change, dict) or not _same(current, change):
+            elif isinstance(change, dict) or not is_same(current, change):
                 new_text = self._inline(change, node)  # a null parent gets an inline object
                 splices.append((value_node.start, value_node.end, new_text))
         if missing:

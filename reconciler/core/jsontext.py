@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
 from json.decoder import scanstring  # type: ignore[attr-defined]
 
 from reconciler.core.errors import DocumentError
@@ -26,41 +25,43 @@ _LITERALS: dict[str, bool | None] = {"true": True, "false": False, "null": None}
 _DEPTH_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
 
 
-@dataclass(slots=True)
+# Plain slotted classes, not dataclasses: class creation is on every command's start-up path.
 class JsonScalar:
     """A string, number, boolean or null, at text[start:end]."""
 
-    start: int
-    end: int
-    value: object
+    __slots__ = ("start", "end", "value")
+
+    def __init__(self, start: int, end: int, value: object) -> None:
+        self.start, self.end, self.value = start, end, value
 
 
-@dataclass(slots=True)
 class JsonMember:
     """One `"key": value` of an object; the key's quotes are at key_start and key_end - 1."""
 
-    key: str
-    key_start: int
-    key_end: int
-    value: JsonNode
+    __slots__ = ("key", "key_start", "key_end", "value")
+
+    def __init__(self, key: str, key_start: int, key_end: int, value: JsonNode) -> None:
+        self.key, self.key_start, self.key_end, self.value = key, key_start, key_end, value
 
 
-@dataclass(slots=True)
 class JsonObject:
     """An object from `{` at start to `}` at end - 1."""
 
-    start: int
-    end: int = -1
-    members: list[JsonMember] = field(default_factory=list)
+    __slots__ = ("start", "end", "members")
+
+    def __init__(self, start: int) -> None:
+        self.start, self.end = start, -1
+        self.members: list[JsonMember] = []
 
 
-@dataclass(slots=True)
 class JsonArray:
     """An array from `[` at start to `]` at end - 1."""
 
-    start: int
-    end: int = -1
-    items: list[JsonNode] = field(default_factory=list)
+    __slots__ = ("start", "end", "items")
+
+    def __init__(self, start: int) -> None:
+        self.start, self.end = start, -1
+        self.items: list[JsonNode] = []
 
 
 JsonNode = JsonObject | JsonArray | JsonScalar

@@ -7,9 +7,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 from reconciler.core.registry_checks import (
     BOOLEAN,
@@ -45,8 +44,7 @@ _SERVICE_FIELDS: Checks = (
 )
 
 
-@dataclass(frozen=True)
-class Governance:
+class Governance(NamedTuple):
     """The governance block as written; each field is None when absent."""
 
     actor: str | None
@@ -56,8 +54,7 @@ class Governance:
     review_by: str | None
 
 
-@dataclass(frozen=True)
-class RegistryView:
+class RegistryView(NamedTuple):
     """The registry values the apply logic needs, with the normalized defaults applied."""
 
     fleet_id: str

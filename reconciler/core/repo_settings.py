@@ -6,7 +6,9 @@ falls back to a default.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import NamedTuple
 
 from reconciler.core.errors import RefusalError
 from reconciler.core.reasons import ReasonCode
@@ -16,11 +18,10 @@ PATH_KEYS = ("registryFile", "promotionStateFile", "applyStateFile", "applyTelem
 DURATION_KEYS = ("maxDecisionAge", "lockTimeout")
 
 
-@dataclass(frozen=True)
-class RepoSettings:
+class RepoSettings(NamedTuple):
     """Settings read from `reconciler.yaml`; every field None when not set there."""
 
-    paths: dict[str, str] = field(default_factory=dict)
+    paths: Mapping[str, str] = MappingProxyType({})
     """Repo-relative (or absolute) paths by key: registryFile, promotionStateFile, ..."""
     max_decision_age: str | None = None
     lock_timeout: str | None = None

@@ -774,7 +774,7 @@ def test_overlapping_splices_are_refused() -> None:
 
 
 def test_the_safety_net_compares_types_strictly() -> None:
-    same = editing._same  # noqa: SLF001 - the comparison is the safety net's whole point
+    same = editing.is_same  # noqa: SLF001 - the comparison is the safety net's whole point
 
     assert same({"a": [1, {"b": True}]}, {"a": [1, {"b": True}]})
     assert same({"a": 1, "b": 2}, {"b": 2, "a": 1})
