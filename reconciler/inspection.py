@@ -121,6 +121,6 @@ def _telemetry_report(path: str) -> dict[str, Any]:
         return _failure(exc)
     return {
         "ok": True,
-        "summary": f"ok ({len(view.keys)} idempotency keys, {view.size} bytes)",
+        "summary": f"ok ({view.size} bytes, idempotency keys: {len(view.keys)})",
         "problems": [],
     }

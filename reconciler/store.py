@@ -209,7 +209,8 @@ def load_telemetry(path: str, index_file: str) -> TelemetryView:
         try:
             doc = json.loads(data)
             crc, newline = _tail_crc(path, size)
-            if doc["size"] == size and doc["tailCrc"] == crc and doc["telemetryFile"] == path:
+            relative = os.path.relpath(path, os.path.dirname(index_file))
+            if doc["size"] == size and doc["tailCrc"] == crc and doc["telemetryFile"] == relative:
                 keys = {str(k): (int(v[0]), int(v[1])) for k, v in doc["keys"].items()}
                 return TelemetryView(path, size, newline, keys, crc)
         except (ValueError, KeyError, TypeError, IndexError, AttributeError):
@@ -221,7 +222,8 @@ def save_index(view: TelemetryView, index_file: str) -> None:
     """Persist the key index for `view` (derived data; safe to lose)."""
     doc = {
         "schemaVersion": "v1",
-        "telemetryFile": view.path,
+        # Relative, so the index stays valid in another clone or a moved checkout.
+        "telemetryFile": os.path.relpath(view.path, os.path.dirname(index_file)),
         "size": view.size,
         "tailCrc": view.tail_crc,
         "keys": {key: list(span) for key, span in view.keys.items()},

@@ -1,0 +1,135 @@
+"""The record store: key index, telemetry scanning and the journal, on real files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from reconciler import store
+from reconciler.core.errors import RefusalError
+
+
+def write_records(path: Path, records: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(store.dumps_compact(r) + "\n" for r in records))
+
+
+def record(key: str | None, status: str = "applied", pad: int = 0) -> dict:
+    return {"idempotencyKey": key, "status": status, "padding": "x" * pad}
+
+
+def test_scan_indexes_the_last_applied_record_of_each_key(tmp_path: Path) -> None:
+    telemetry = tmp_path / "t.jsonl"
+    write_records(
+        telemetry, [record("a"), record("b"), record("a"), record(None), record("c", "x")]
+    )
+    view = store.scan_telemetry(str(telemetry))
+    lines = telemetry.read_bytes().splitlines(keepends=True)
+    assert view.keys["a"] == (len(lines[0]) + len(lines[1]), len(lines[2]))
+    assert set(view.keys) == {"a", "b"}
+    assert view.size == telemetry.stat().st_size
+
+
+def test_a_missing_telemetry_file_is_empty(tmp_path: Path) -> None:
+    view = store.scan_telemetry(str(tmp_path / "none.jsonl"))
+    assert (view.size, view.keys) == (0, {})
+
+
+@pytest.mark.parametrize(
+    "bad", ["{oops", "[1, 2]", '"a string"', "\xff"], ids=["truncated", "array", "string", "binary"]
+)
+def test_a_bad_line_is_reported_with_its_number(tmp_path: Path, bad: str) -> None:
+    telemetry = tmp_path / "t.jsonl"
+    write_records(telemetry, [record("a")])
+    with telemetry.open("a", encoding="latin-1") as handle:
+        handle.write(bad + "\n")
+    with pytest.raises(RefusalError) as caught:
+        store.scan_telemetry(str(telemetry))
+    assert caught.value.message == f"telemetry file is corrupt: {telemetry}:2"
+
+
+def test_a_lookup_trusts_a_matching_index_instead_of_parsing_every_record(tmp_path: Path) -> None:
+    telemetry, index = tmp_path / "t.jsonl", tmp_path / "index.json"
+    write_records(telemetry, [record("old", pad=5000), record("new")])
+    store.save_index(store.scan_telemetry(str(telemetry)), str(index))
+    # Damage the first record outside the checked tail, keeping the size: a full scan would
+    # refuse, so a successful lookup proves that the index was used.
+    data = bytearray(telemetry.read_bytes())
+    data[0:1] = b"X"
+    telemetry.write_bytes(bytes(data))
+    view = store.load_telemetry(str(telemetry), str(index))
+    assert store.find_applied(view, "new") == record("new")
+
+
+def test_an_index_that_disagrees_with_the_telemetry_is_rebuilt(tmp_path: Path) -> None:
+    telemetry, index = tmp_path / "t.jsonl", tmp_path / "index.json"
+    write_records(telemetry, [record("a")])
+    store.save_index(store.scan_telemetry(str(telemetry)), str(index))
+    write_records(telemetry, [record("b"), record("a")])
+    view = store.load_telemetry(str(telemetry), str(index))
+    assert set(view.keys) == {"a", "b"}
+    assert store.find_applied(view, "a") == record("a")
+
+
+def test_a_garbled_index_is_ignored(tmp_path: Path) -> None:
+    telemetry, index = tmp_path / "t.jsonl", tmp_path / "index.json"
+    write_records(telemetry, [record("a")])
+    index.write_text('{"size": "nope"')
+    assert set(store.load_telemetry(str(telemetry), str(index)).keys) == {"a"}
+
+
+def test_the_index_is_relative_so_it_survives_a_moved_checkout(tmp_path: Path) -> None:
+    old = tmp_path / "old"
+    write_records(old / "telemetry" / "t.jsonl", [record("a")])
+    index = old / "state" / "index.json"
+    store.save_index(store.scan_telemetry(str(old / "telemetry" / "t.jsonl")), str(index))
+    assert json.loads(index.read_text())["telemetryFile"] == "../telemetry/t.jsonl"
+    new = tmp_path / "new"
+    old.rename(new)
+    view = store.load_telemetry(
+        str(new / "telemetry" / "t.jsonl"), str(new / "state" / "index.json")
+    )
+    assert store.find_applied(view, "a") == record("a")
+
+
+def test_a_journal_rolls_forward_idempotently_and_is_removed(tmp_path: Path) -> None:
+    target, telemetry = tmp_path / "registry.json", tmp_path / "t.jsonl"
+    target.write_text("old")
+    telemetry.write_text('{"a":1}\n{"partial')  # a torn line left by a killed writer
+    plan = store.WritePlan(((str(target), b"new"),), str(telemetry), 8, b'{"b":2}\n')
+    journal = store.journal_path(str(tmp_path))
+    store.commit(plan, journal)
+    assert target.read_text() == "new"
+    assert telemetry.read_text() == '{"a":1}\n{"b":2}\n'
+    assert not Path(journal).exists()
+
+
+def test_recover_completes_a_leftover_journal_and_sweeps_temp_files(tmp_path: Path) -> None:
+    target, telemetry = tmp_path / "registry.json", tmp_path / "t.jsonl"
+    target.write_text("old")
+    state_dir = tmp_path / "state"
+    state_dir.mkdir()
+    (state_dir / ".index.json.reconciler-tmp-123").write_text("junk")
+    journal = {
+        "schemaVersion": "v1",
+        "replacements": [{"path": "registry.json", "text": "new"}],
+        "append": {"path": "t.jsonl", "offset": 0, "text": '{"b":2}\n'},
+    }
+    Path(store.journal_path(str(tmp_path))).write_text(json.dumps(journal))
+    allowed = [str(target), str(telemetry), str(state_dir / "state.json")]
+    assert store.recover(str(tmp_path), allowed) is True
+    assert target.read_text() == "new"
+    assert telemetry.read_text() == '{"b":2}\n'
+    assert list(state_dir.iterdir()) == []
+    assert store.recover(str(tmp_path), allowed) is False
+
+
+def test_an_unreadable_journal_is_kept_and_refused(tmp_path: Path) -> None:
+    journal = Path(store.journal_path(str(tmp_path)))
+    journal.write_text("{not json")
+    with pytest.raises(RefusalError) as caught:
+        store.recover(str(tmp_path), [])
+    assert caught.value.reason == "journal_corrupt"
+    assert journal.exists()
