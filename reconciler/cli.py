@@ -111,7 +111,9 @@ def cli() -> None:
 @click.option("--repo", metavar="PATH", help="Policy repository (required).")
 @click.option("--intent", metavar="expand|resume|rollback", help="What to change.")
 @click.option("--expand-step", metavar="N", help="Percent to add for expand (1..100, default 25).")
-@click.option("--by", "actor", metavar="ACTOR", help="Who approves the change (required).")
+@click.option(
+    "--by", "actor", metavar="ACTOR", help="Who makes the change: governance.actor (required)."
+)
 @click.option("--approval-ref", metavar="REF", help="Change ticket, e.g. CAB-123 (required).")
 @click.option("--rationale", metavar="TEXT", help="Why (required).")
 @click.option("--review-by", metavar="TIME", help="RFC 3339 deadline to review (required).")
@@ -119,7 +121,12 @@ def cli() -> None:
 @click.option("--apply-state-file", metavar="PATH", help="Latest apply record (JSON).")
 @click.option("--apply-telemetry-file", metavar="PATH", help="Append-only records (JSONL).")
 @click.option("--idempotency-key", metavar="KEY", help="Replay the earlier result for this key.")
-@click.option("--trace-id", metavar="ID", envvar="OPS_MANAGER_TRACE_ID", help="Trace id.")
+@click.option(
+    "--trace-id",
+    metavar="ID",
+    envvar="OPS_MANAGER_TRACE_ID",
+    help="Trace id (else $OPS_MANAGER_TRACE_ID, else a new UUID).",
+)
 @click.option("--loop-id", metavar="ID", help="Seam field: loop this change concerns.")
 @click.option("--horizon-ref", metavar="REF", help="Seam field: horizon reference.")
 @click.option(

@@ -26,6 +26,16 @@ def rollout(repo: Path) -> dict:
     return registry(repo)["policy"]["autonomous"]["rollout"]
 
 
+def replace_decision_file(repo: Path, content: str | None) -> Path:
+    """Write raw text as the decision file, or delete it when `content` is None."""
+    state = repo / SUPERLOOP / "promotion-state.json"
+    if content is None:
+        state.unlink()
+    else:
+        state.write_text(content)
+    return state
+
+
 def refusal(repo: Path, intent: str = "expand", **kw: Any) -> RefusalError:
     with pytest.raises(RefusalError) as caught:
         apply(repo, intent, **kw)
@@ -123,11 +133,7 @@ def test_rollback_is_allowed_under_every_decision(repo: Path, decision: str) -> 
 def test_rollback_is_allowed_without_a_readable_decision(
     repo: Path, content: str | None, code: str
 ) -> None:
-    state = repo / SUPERLOOP / "promotion-state.json"
-    if content is None:
-        state.unlink()
-    else:
-        state.write_text(content)
+    replace_decision_file(repo, content)
     record = apply(repo, "rollback").record
     assert record["decision"] is None
     assert record["decisionTraceId"] is None
@@ -154,11 +160,7 @@ def test_rollback_is_allowed_without_a_readable_decision(
 def test_expand_fails_closed_on_a_missing_or_invalid_decision(
     repo: Path, content: str | None, message: str
 ) -> None:
-    state = repo / SUPERLOOP / "promotion-state.json"
-    if content is None:
-        state.unlink()
-    else:
-        state.write_text(content)
+    state = replace_decision_file(repo, content)
     assert refusal(repo).message == message.format(path=state)
 
 
@@ -216,8 +218,8 @@ def test_a_missing_registry_is_refused(repo: Path) -> None:
 
 
 def test_a_mutation_that_would_be_invalid_is_refused_and_nothing_is_written(repo: Path) -> None:
-    # The review-by is in the future when the flags are checked and in the past one hour
-    # later, when the mutated registry is validated (the bash tool's "second boundary" race).
+    # The review-by is in the future when the flags are checked and in the past
+    # when the mutated registry is validated (the bash tool's "second boundary" race).
     moments = iter([FIXED_NOW, FIXED_NOW + timedelta(days=30000)])
     before = (repo / REGISTRY).read_bytes()
     with pytest.raises(RefusalError) as caught:
