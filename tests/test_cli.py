@@ -110,8 +110,10 @@ def test_expand_prints_the_record_compact_by_default_and_indented_with_pretty(re
 
 def test_decision_refusal_message_and_reason_code(repo: Path) -> None:
     fleet.write_decision(repo, "hold")
+    before = {p: p.read_bytes() for p in repo.rglob("*") if p.is_file()}
     result = run(*apply_args(repo, "--intent", "expand", "--expand-step", "10", *gov()))
     assert result.exit_code == 1
+    assert {p: p.read_bytes() for p in repo.rglob("*") if p.is_file()} == before
     assert result.stderr == (
         "error: intent expand requires promotion decision promote (found: hold)\n"
         "reason: promotion_decision_not_promote\n"

@@ -1,8 +1,11 @@
-"""Repository lock adapter: one exclusive `flock` beside the registry.
+"""Repository lock adapter: one exclusive `flock` on the registry's folder.
 
 `apply` (and later `--once` and the daemon) hold it for a whole read-modify-write, so
-concurrent runs serialise. Plain `fcntl.flock`: the kernel drops it when the process dies, so
-a kill -9 never leaves a stale lock (and `filelock` costs ~45 ms of start-up imports).
+concurrent runs serialise. The folder itself is locked, not a lock file beside it: its inode
+never changes (the registry's does, on every atomic replace) and nothing is created, so a
+refused run leaves the checkout untouched. Plain `fcntl.flock`: the kernel drops it when the
+process dies, so a kill -9 never leaves a stale lock (and `filelock` costs ~45 ms of start-up
+imports).
 """
 
 from __future__ import annotations
@@ -16,8 +19,6 @@ from contextlib import contextmanager
 from reconciler.core.errors import RefusalError, RetryableError
 from reconciler.core.reasons import ReasonCode
 
-LOCK_NAME = ".reconciler.lock"
-
 
 @contextmanager
 def hold_lock(folder: str, timeout_seconds: float) -> Iterator[str]:
@@ -25,14 +26,14 @@ def hold_lock(folder: str, timeout_seconds: float) -> Iterator[str]:
 
     Raises:
         RetryableError: another process held the lock for the whole timeout.
-        RefusalError: the lock file cannot be opened (missing folder, permissions).
+        RefusalError: the folder cannot be opened (missing, permissions).
     """
-    path = os.path.join(folder, LOCK_NAME)
+    path = folder
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     except OSError as exc:
         raise RefusalError(
-            ReasonCode.FILE_ERROR, f"cannot open lock file {path}: {exc.strerror}", path=path
+            ReasonCode.FILE_ERROR, f"cannot open {path} to lock it: {exc.strerror}", path=path
         ) from exc
     try:
         _acquire(fd, path, timeout_seconds)
@@ -55,7 +56,7 @@ def _acquire(fd: int, path: str, timeout_seconds: float) -> None:
             if time.monotonic() >= deadline:
                 raise RetryableError(
                     ReasonCode.LOCK_TIMEOUT,
-                    f"another reconciler held the lock {path} for {timeout_seconds:g}s; "
+                    f"another reconciler held the lock on {path} for {timeout_seconds:g}s; "
                     "retry, or raise --lock-timeout if runs are long",
                     path=path,
                 ) from None

@@ -113,9 +113,10 @@ def test_apply_times_out_without_writing_while_another_process_holds_the_lock(
     repo_at_zero: Path,
 ) -> None:
     repo = repo_at_zero
-    lock_path = repo / fleet.SUPERLOOP / ".reconciler.lock"
-    with open(lock_path, "a+b") as holder:
-        fcntl.flock(holder.fileno(), fcntl.LOCK_EX)
+    # The lock is an flock on the registry's folder itself (no lock file is ever created).
+    holder = os.open(repo / fleet.SUPERLOOP, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(holder, fcntl.LOCK_EX)
         before = tree(repo)
         result = subprocess.run(
             expand_command(repo, "blocked-key", "--lock-timeout", "300ms"),
@@ -127,6 +128,8 @@ def test_apply_times_out_without_writing_while_another_process_holds_the_lock(
             check=False,
         )
         after = tree(repo)
+    finally:
+        os.close(holder)
 
     assert result.returncode == 1
     lines = result.stderr.splitlines()
