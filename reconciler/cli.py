@@ -7,6 +7,7 @@ Exit codes: 0 success, 1 refused or failed (nothing written), 2 usage error (cli
 from __future__ import annotations
 
 import functools
+import json
 import os
 import sys
 from collections.abc import Callable
@@ -112,7 +113,7 @@ def cli() -> None:
 @click.option("--intent", metavar="expand|resume|rollback", help="What to change.")
 @click.option("--expand-step", metavar="N", help="Percent to add for expand (1..100, default 25).")
 @click.option(
-    "--by", "actor", metavar="ACTOR", help="Who makes the change: governance.actor (required)."
+    "--by", "by", metavar="ACTOR", help="Who makes the change: governance.actor (required)."
 )
 @click.option("--approval-ref", metavar="REF", help="Change ticket, e.g. CAB-123 (required).")
 @click.option("--rationale", metavar="TEXT", help="Why (required).")
@@ -131,7 +132,7 @@ def cli() -> None:
 @click.option("--horizon-ref", metavar="REF", help="Seam field: horizon reference.")
 @click.option(
     "--evidence-ref",
-    "evidence_refs",
+    "evidence_ref",
     metavar="REF",
     multiple=True,
     help="Evidence reference (repeatable).",
@@ -164,15 +165,16 @@ def apply_command(**flags: Any) -> None:
     args = ApplyArgs(
         intent=flags["intent"],
         expand_step=flags["expand_step"],
-        actor=flags["actor"],
+        actor=flags["by"],
         approval_ref=flags["approval_ref"],
         rationale=flags["rationale"],
         review_by=flags["review_by"],
         idempotency_key=flags["idempotency_key"],
-        trace_id=flags["trace_id"],
+        # An empty --trace-id falls back to the environment, as the bash tool's `${x:-$ENV}`.
+        trace_id=flags["trace_id"] or os.environ.get("OPS_MANAGER_TRACE_ID") or None,
         loop_id=flags["loop_id"],
         horizon_ref=flags["horizon_ref"],
-        evidence_refs=flags["evidence_refs"],
+        evidence_refs=flags["evidence_ref"],
     )
     options = service.ApplyOptions(
         repo=flags["repo"],
@@ -182,10 +184,12 @@ def apply_command(**flags: Any) -> None:
     )
     result = service.run_apply(args, options, now=system_clock, new_trace_id=_new_trace_id)
     if result.mismatch:
+        first = result.record.get("intent")
+        step = result.record.get("expandStep")
         render.print_warning(
-            f"idempotency key {args.idempotency_key} was first used for a different request "
-            f"(intent {result.record.get('intent')}, step {result.record.get('expandStep')}); "
-            "replaying the recorded result, nothing was changed"
+            f"idempotency key {json.dumps(args.idempotency_key)} was first used for a different "
+            f"request ({first}{f' by {step}%' if step else ''}); replaying the recorded result, "
+            "nothing was changed"
         )
     render.print_json(result.record, pretty=flags["pretty"])
 

@@ -93,7 +93,10 @@ def load_decision(path: str) -> decision.Decision:
     Raises:
         RefusalError: with the bash tool's messages for a missing, invalid or empty decision.
     """
-    data = files.read_bounded(path, DECISION_LIMIT, what="promotion state file")
+    # Read-only input: a symlink (e.g. to the gates job's output) is followed.
+    data = files.read_bounded(
+        path, DECISION_LIMIT, what="promotion state file", follow_symlinks=True
+    )
     if data is None:
         raise RefusalError(
             ReasonCode.PROMOTION_STATE_MISSING,
@@ -144,55 +147,96 @@ def run_apply(
         RefusalError: fail closed; nothing was written.
         RetryableError: the lock stayed busy for the whole --lock-timeout.
     """
-    repo = settings.resolve_repo(options.repo)
-    request = applying.validate_args(args, now())
-    layout = settings.resolve_layout(repo, options.paths)
+    if not options.repo:
+        raise RefusalError(ReasonCode.REPO_REQUIRED, "--repo is required")
+    request = applying.validate_args(args)
+    layout = settings.resolve_layout(settings.resolve_repo(options.repo), options.paths)
+    check_distinct_paths(layout)
     max_age_text = options.max_decision_age or layout.settings.max_decision_age
-    max_age = parse_duration_option("--max-decision-age", max_age_text)
+    # A malformed age must not block a rollback, which never looks at it.
+    gated = request.intent != "rollback"
+    max_age = parse_duration_option("--max-decision-age", max_age_text) if gated else None
     lock_text = options.lock_timeout or layout.settings.lock_timeout or DEFAULT_LOCK_TIMEOUT
     lock_timeout = parse_duration_option("--lock-timeout", lock_text) or timedelta(0)
+    apply = _Apply(request, layout, now, args.trace_id or new_trace_id())
     folder = os.path.dirname(layout.registry_file)
     if not files.is_dir(folder):
+        # Nothing to lock or write; report the decision's problems first, as the bash tool.
+        apply.gate(max_age, max_age_text)
         raise RefusalError(
             ReasonCode.REGISTRY_MISSING,
             f"fleet registry file not found: {layout.registry_file}",
             path=layout.registry_file,
         )
-    with locking.hold_lock(folder, lock_timeout.total_seconds()):
-        store.recover(folder, allowed=layout.paths.values())
-        apply = _Apply(request, layout, now(), args.trace_id or new_trace_id())
+    written = [layout.paths["applyStateFile"], layout.paths["applyTelemetryFile"], apply.index_file]
+    lock_folders = [folder, *(files.lockable_folder(path) for path in written)]
+    with locking.hold_locks(lock_folders, lock_timeout.total_seconds()):
+        store.recover(folder, allowed=[layout.registry_file, *written[:2]])
         return apply.run(max_age, max_age_text, folder)
+
+
+def check_distinct_paths(layout: Layout) -> None:
+    """Refuse a layout in which two files the apply reads or writes are one file.
+
+    Raises:
+        RefusalError: e.g. `--apply-state-file` pointing at the registry.
+    """
+    named = {
+        **layout.paths,
+        "index": store.index_path(layout.paths["applyStateFile"]),
+        "journal": store.journal_path(os.path.dirname(layout.registry_file)),
+    }
+    items = list(named.items())
+    for position, (left_key, left) in enumerate(items):
+        for right_key, right in items[position + 1 :]:
+            if files.same_file(left, right):
+                raise RefusalError(
+                    ReasonCode.LAYOUT_PATHS_COLLIDE,
+                    f"{left_key} and {right_key} are the same file ({left}); give each its own "
+                    "path",
+                    path=left,
+                )
 
 
 class _Apply:
     """One apply under the lock: replay, or gate, plan, check and commit."""
 
     def __init__(
-        self, request: applying.ApplyRequest, layout: Layout, now: datetime, trace_id: str
+        self,
+        request: applying.ApplyRequest,
+        layout: Layout,
+        clock: Callable[[], datetime],
+        trace_id: str,
     ):
         self.request = request
         self.layout = layout
-        self.now = now
+        self.clock = clock
         self.trace_id = trace_id
         self.paths = layout.paths
         self.index_file = store.index_path(self.paths["applyStateFile"])
 
     def run(self, max_age: timedelta | None, max_age_text: str | None, folder: str) -> ApplyResult:
-        telemetry = store.load_telemetry(self.paths["applyTelemetryFile"], self.index_file)
-        if self.request.idempotency_key:
-            prior = store.find_applied(telemetry, self.request.idempotency_key)
+        key = self.request.idempotency_key
+        telemetry = store.load_telemetry(
+            self.paths["applyTelemetryFile"], self.index_file, need_keys=bool(key)
+        )
+        if key:
+            prior = store.find_applied(telemetry, key)
             if prior is not None:
                 return self._replay(prior)
-        found, notes = self._gate(max_age, max_age_text)
+        found, notes = self.gate(max_age, max_age_text)
+        # The review-by is checked after the decision, in the bash tool's order (§3.2 13-14).
+        self.request = applying.check_review_by(self.request, self.clock())
         loaded = load_registry(self.layout.registry_file)
-        view = self._check_registry(loaded)
-        mutation = applying.plan_mutation(view, self.request, self.now)
+        now = self.clock()
+        view = self._check_registry(loaded, now)
+        mutation = applying.plan_mutation(view, self.request, now)
         new_text, new_doc = loaded.parsed.edit(mutation.changes)
-        self._check_mutated(new_doc)
+        self._check_mutated(new_doc, now)
         if view.mode != "guarded_auto":
             notes.append(ReasonCode.ROLLBACK_IN_ADVISORY_MODE)
         context = applying.RecordContext(
-            now=self.now,
+            now=now,
             fleet_id=view.fleet_id,
             trace_id=self.trace_id,
             decision=found,
@@ -205,15 +249,21 @@ class _Apply:
 
     def _replay(self, prior: applying.Record) -> ApplyResult:
         record = applying.replay_record(prior, self.request)
+        files.check_writable(self.paths["applyStateFile"], what="apply state file")
         files.atomic_write(
             self.paths["applyStateFile"], (store.dumps_compact(record) + "\n").encode("utf-8")
         )
         mismatch = applying.is_request_mismatch(prior, self.request)
         return ApplyResult(record, replayed=True, mismatch=mismatch, layout=self.layout)
 
-    def _gate(
+    def gate(
         self, max_age: timedelta | None, max_age_text: str | None
     ) -> tuple[decision.Decision | None, list[ReasonCode]]:
+        """Read the decision and refuse expand/resume unless it allows them.
+
+        Raises:
+            RefusalError: the decision is missing, invalid, not promote, stale or future.
+        """
         try:
             found = load_decision(self.paths["promotionStateFile"])
         except RefusalError as exc:
@@ -221,14 +271,16 @@ class _Apply:
                 raise
             # Rollback is the safety path: no missing or broken decision may block it.
             return None, [ReasonCode.ROLLBACK_WITHOUT_DECISION, exc.reason]
-        decision.check_decision_allows(self.request.intent, found, self.now, max_age, max_age_text)
+        decision.check_decision_allows(
+            self.request.intent, found, self.clock(), max_age, max_age_text
+        )
         return found, []
 
-    def _check_registry(self, loaded: LoadedRegistry) -> registry.RegistryView:
+    def _check_registry(self, loaded: LoadedRegistry, now: datetime) -> registry.RegistryView:
         # The mutation replaces the whole governance block, so the current block's own
         # problems (an expired reviewBy above all) must not block it; the result is
         # validated in full before anything is written.
-        problems = registry.validate_registry(loaded.doc, self.now, skip_governance_fields=True)
+        problems = registry.validate_registry(loaded.doc, now, skip_governance_fields=True)
         if problems:
             raise validation_error(
                 ReasonCode.REGISTRY_INVALID, f"invalid fleet registry: {loaded.path}", problems
@@ -243,8 +295,8 @@ class _Apply:
             )
         return view
 
-    def _check_mutated(self, new_doc: object) -> None:
-        problems = registry.validate_registry(new_doc, self.now)
+    def _check_mutated(self, new_doc: object, now: datetime) -> None:
+        problems = registry.validate_registry(new_doc, now)
         if problems:
             raise validation_error(
                 ReasonCode.REGISTRY_MUTATION_INVALID, "mutated registry failed validation", problems
@@ -260,10 +312,20 @@ class _Apply:
     ) -> None:
         line = store.dumps_compact(record) + "\n"
         data = ("" if telemetry.ends_with_newline else "\n") + line
+        targets = {
+            "fleet registry": loaded.path,
+            "apply state file": self.paths["applyStateFile"],
+            "telemetry file": telemetry.path,
+            "telemetry index": self.index_file,
+        }
+        for what, path in targets.items():
+            files.check_writable(path, what=what)
         replacements = []
         if new_text != loaded.parsed.text:
-            replacements.append((loaded.path, new_text.encode("utf-8")))
-        replacements.append((self.paths["applyStateFile"], line.encode("utf-8")))
+            replacements.append(store.plan_replacement(loaded.path, new_text.encode("utf-8")))
+        replacements.append(
+            store.plan_replacement(self.paths["applyStateFile"], line.encode("utf-8"))
+        )
         plan = store.WritePlan(
             replacements=tuple(replacements),
             append_path=telemetry.path,

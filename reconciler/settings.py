@@ -75,7 +75,7 @@ def load_repo_settings(repo: str) -> RepoSettings:
         RefusalError: the file is unreadable, not YAML, or has invalid settings.
     """
     path = os.path.join(repo, SETTINGS_FILE)
-    data = files.read_bounded(path, SETTINGS_LIMIT, what="settings file")
+    data = files.read_bounded(path, SETTINGS_LIMIT, what="settings file", follow_symlinks=True)
     if data is None:
         return RepoSettings()
     from reconciler.core import yamltext  # only when the file exists: YAML costs start-up

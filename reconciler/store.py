@@ -34,14 +34,32 @@ def dumps_compact(value: object) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
+class Replacement(NamedTuple):
+    """One file's new content, and a fingerprint of what it held before (None: absent)."""
+
+    path: str
+    data: bytes
+    before: tuple[int, int] | None
+    """(CRC-32, size) of the file when the journal was written."""
+
+
 class WritePlan(NamedTuple):
     """The new bytes of every file one mutation changes."""
 
-    replacements: tuple[tuple[str, bytes], ...]
-    """(path, full new content), written atomically in order."""
+    replacements: tuple[Replacement, ...]
+    """Written atomically, in order."""
     append_path: str
     append_offset: int
     append_data: bytes
+
+
+def plan_replacement(path: str, data: bytes) -> Replacement:
+    """Return the replacement of `path` by `data`, fingerprinting what it holds now.
+
+    Raises:
+        RefusalError: the file cannot be read.
+    """
+    return Replacement(path, data, files.crc_and_size(path))
 
 
 def journal_path(folder: str) -> str:
@@ -56,14 +74,19 @@ def commit(plan: WritePlan, journal: str) -> None:
     crash and the next run completes the write in its new place, never in the old one.
 
     Raises:
-        RefusalError: a write failed; the journal stays and the next run completes it.
+        RefusalError: the journal could not be written (nothing changed), or a later write
+            failed (`write_interrupted`: the journal stays and the next run completes it).
     """
     folder = os.path.dirname(journal)
     payload = {
         "schemaVersion": "v1",
         "replacements": [
-            {"path": os.path.relpath(path, folder), "text": data.decode("utf-8")}
-            for path, data in plan.replacements
+            {
+                "path": os.path.relpath(item.path, folder),
+                "text": item.data.decode("utf-8"),
+                "before": None if item.before is None else list(item.before),
+            }
+            for item in plan.replacements
         ],
         "append": {
             "path": os.path.relpath(plan.append_path, folder),
@@ -72,15 +95,23 @@ def commit(plan: WritePlan, journal: str) -> None:
         },
     }
     files.atomic_write(journal, dumps_compact(payload).encode("utf-8"))
-    _roll_forward(plan)
+    try:
+        _roll_forward(plan)
+    except RefusalError as exc:
+        raise RefusalError(
+            ReasonCode.WRITE_INTERRUPTED,
+            f"the apply was interrupted while writing its files ({exc.message}); the journal "
+            f"{journal} completes it on the next run once that is fixed",
+            path=journal,
+        ) from exc
     # Not made durable on purpose: a journal that reappears after a power loss is rolled
-    # forward again, which changes nothing (atomic rewrites, append_at is idempotent).
+    # forward again, which changes nothing (every file already holds its new bytes).
     files.remove(journal, durable=False)
 
 
 def _roll_forward(plan: WritePlan) -> None:
-    for path, data in plan.replacements:
-        files.atomic_write(path, data)
+    for item in plan.replacements:
+        files.atomic_write(item.path, item.data)
     files.append_at(plan.append_path, plan.append_offset, plan.append_data)
 
 
@@ -89,10 +120,11 @@ def recover(folder: str, allowed: Iterable[str]) -> bool:
 
     Also deletes temp files a killed writer left in `folder` and beside every `allowed` path.
     The journal may only write the `allowed` files (the current layout's registry, state and
-    telemetry): a journal naming anything else (hand-made, or pulled from git) is refused.
+    telemetry), and only while each still holds its bytes from before or after the mutation.
 
     Raises:
-        RefusalError: the journal is unreadable or names a file outside the layout.
+        RefusalError: the journal is unreadable, names a file outside the layout, or no
+            longer matches the files (they changed after the crash).
     """
     allowed_paths = {os.path.normpath(path) for path in allowed}
     for sweep in {folder, *(os.path.dirname(path) for path in allowed_paths)}:
@@ -102,18 +134,42 @@ def recover(folder: str, allowed: Iterable[str]) -> bool:
     if data is None:
         return False
     plan = _parse_journal(data, path)
-    targets = [target for target, _ in plan.replacements] + [plan.append_path]
+    targets = [item.path for item in plan.replacements] + [plan.append_path]
     strays = [target for target in targets if target not in allowed_paths]
     if strays:
         raise RefusalError(
             ReasonCode.JOURNAL_CORRUPT,
             f"the journal {path} names files outside this layout ({', '.join(strays)}); "
-            "it was not written by an apply of this repository: inspect and delete it",
+            "rerun with the path flags of the interrupted apply, or inspect and delete it",
             path=path,
         )
+    _check_unchanged_since_crash(plan, path)
     _roll_forward(plan)
     files.remove(path, durable=False)
     return True
+
+
+def _check_unchanged_since_crash(plan: WritePlan, journal: str) -> None:
+    # Rolling forward over files changed since the crash (a git pull, a hand edit) would
+    # silently revert them: every file must still be exactly "before" or "after".
+    changed = [
+        item.path
+        for item in plan.replacements
+        if files.crc_and_size(item.path)
+        not in (item.before, (zlib.crc32(item.data), len(item.data)))
+    ]
+    size = files.file_size(plan.append_path)
+    tail = files.read_range(plan.append_path, plan.append_offset, len(plan.append_data) + 1)
+    if size < plan.append_offset or not plan.append_data.startswith(tail):
+        changed.append(plan.append_path)
+    if changed:
+        raise RefusalError(
+            ReasonCode.JOURNAL_STALE,
+            f"the journal {journal} of an interrupted apply no longer matches "
+            f"{', '.join(changed)}, changed after the crash; check those files (git diff), "
+            "then delete the journal or restore the files",
+            path=journal,
+        )
 
 
 def _parse_journal(data: bytes, path: str) -> WritePlan:
@@ -121,19 +177,23 @@ def _parse_journal(data: bytes, path: str) -> WritePlan:
         doc = json.loads(data)
         append = doc["append"]
         folder = os.path.dirname(path)
-        return WritePlan(
-            replacements=tuple(
-                (
+        replacements = []
+        for item in doc["replacements"]:
+            before = item["before"]
+            replacements.append(
+                Replacement(
                     os.path.normpath(os.path.join(folder, str(item["path"]))),
                     str(item["text"]).encode("utf-8"),
+                    None if before is None else (int(before[0]), int(before[1])),
                 )
-                for item in doc["replacements"]
-            ),
+            )
+        return WritePlan(
+            replacements=tuple(replacements),
             append_path=os.path.normpath(os.path.join(folder, str(append["path"]))),
             append_offset=int(append["offset"]),
             append_data=str(append["text"]).encode("utf-8"),
         )
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, IndexError) as exc:
         raise RefusalError(
             ReasonCode.JOURNAL_CORRUPT,
             f"the journal of an interrupted apply is unreadable: {path}; inspect it, restore the "
@@ -161,6 +221,8 @@ class TelemetryView(NamedTuple):
     keys: dict[str, tuple[int, int]]
     """Idempotency key -> (offset, length) of the LAST applied record with that key."""
     tail_crc: int
+    indexed: bool = True
+    """False when the keys are unknown (corrupt telemetry read for a keyless apply)."""
 
 
 def _tail_crc(path: str, size: int) -> tuple[int, bool]:
@@ -197,11 +259,14 @@ def scan_telemetry(path: str) -> TelemetryView:
     return TelemetryView(path, size, newline, keys, crc)
 
 
-def load_telemetry(path: str, index_file: str) -> TelemetryView:
+def load_telemetry(path: str, index_file: str, *, need_keys: bool = True) -> TelemetryView:
     """Return the telemetry view from the index when it matches the file, else rescan.
 
+    Without `need_keys` (an apply with no idempotency key), a corrupt line does not stop the
+    apply: nothing is looked up, so the view just has no key index (`indexed` false).
+
     Raises:
-        RefusalError: the telemetry file is corrupt.
+        RefusalError: the telemetry file is corrupt and keys are needed.
     """
     size = files.file_size(path)
     data = files.read_bounded(index_file, INDEX_LIMIT, what="telemetry index")
@@ -215,11 +280,19 @@ def load_telemetry(path: str, index_file: str) -> TelemetryView:
                 return TelemetryView(path, size, newline, keys, crc)
         except (ValueError, KeyError, TypeError, IndexError, AttributeError):
             pass
-    return scan_telemetry(path)
+    try:
+        return scan_telemetry(path)
+    except RefusalError as exc:
+        if need_keys or exc.reason is not ReasonCode.TELEMETRY_CORRUPT:
+            raise
+        crc, newline = _tail_crc(path, size)
+        return TelemetryView(path, size, newline, {}, crc, indexed=False)
 
 
 def save_index(view: TelemetryView, index_file: str) -> None:
-    """Persist the key index for `view` (derived data; safe to lose)."""
+    """Persist the key index for `view` (derived data; safe to lose); skip an unindexed view."""
+    if not view.indexed:
+        return
     doc = {
         "schemaVersion": "v1",
         # Relative, so the index stays valid in another clone or a moved checkout.
@@ -266,4 +339,4 @@ def after_append(view: TelemetryView, data: bytes, key: str | None) -> Telemetry
         keys[key] = (view.size + len(data) - len(line), len(line))
     size = view.size + len(data)
     crc, _ = _tail_crc(view.path, size)
-    return TelemetryView(view.path, size, True, keys, crc)
+    return TelemetryView(view.path, size, True, keys, crc, view.indexed)

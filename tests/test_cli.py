@@ -149,7 +149,7 @@ def test_replay_with_a_different_request_warns_on_stderr(repo: Path) -> None:
     run(*apply_args(repo, "--intent", "expand", "--idempotency-key", "k", *gov()))
     result = run(*apply_args(repo, "--intent", "rollback", "--idempotency-key", "k", *gov()))
     assert result.exit_code == 0
-    assert result.stderr.startswith("warning: idempotency key k was first used for a different")
+    assert result.stderr.startswith('warning: idempotency key "k" was first used for a different')
     record = json.loads(result.stdout)
     assert record["replayed"] is True
     assert record["reasonCodes"] == ["idempotency_request_mismatch"]
@@ -214,3 +214,63 @@ def test_python_dash_m_runs_the_same_cli() -> None:
 def test_unknown_option_is_a_usage_error_with_exit_2(repo: Path) -> None:
     result = CliRunner().invoke(cli, apply_args(repo, "--frobnicate"))
     assert result.exit_code == 2
+
+
+def test_an_empty_trace_id_flag_falls_back_to_the_environment(repo: Path) -> None:
+    result = run(
+        *apply_args(repo, "--intent", "resume", "--trace-id", "", *gov()),
+        env={"OPS_MANAGER_TRACE_ID": "t-env"},
+    )
+    assert json.loads(result.stdout)["traceId"] == "t-env"
+
+
+def test_flags_also_read_reconciler_environment_variables(repo: Path) -> None:
+    env = {"RECONCILER_APPLY_BY": "env-actor", "RECONCILER_APPLY_EVIDENCE_REF": "ev://a ev://b"}
+    result = run(*apply_args(repo, "--intent", "resume", *gov()[2:]), env=env)
+    record = json.loads(result.stdout)
+    assert record["governance"]["actor"] == "env-actor"
+    assert {"ev://a", "ev://b"} <= set(record["evidenceRefs"])
+
+
+def test_the_repo_check_comes_after_the_intent_check_as_in_the_bash_tool(tmp_path: Path) -> None:
+    result = run("apply", "--repo", str(tmp_path / "missing"), *gov())
+    assert (
+        result.stderr.splitlines()[0] == "error: --intent must be one of expand, resume, rollback"
+    )
+    result = run("apply", "--repo", str(tmp_path / "missing"), "--intent", "rollback", *gov())
+    assert result.stderr.splitlines()[0] == f"error: repo not found: {tmp_path / 'missing'}"
+
+
+def test_the_schemas_accept_the_example_decision_and_reject_malformed_records() -> None:
+    from jsonschema import Draft202012Validator
+
+    record_schema = json.loads(run("schema", "record").stdout)
+    decision_schema = json.loads(run("schema", "decision").stdout)
+    example = json.loads(
+        (Path(__file__).parent.parent / "policies" / "promotion" / "decision.json").read_text()
+    )
+    Draft202012Validator(decision_schema).validate(example)
+    validator = Draft202012Validator(record_schema)
+    assert not validator.is_valid({"schemaVersion": "v1"})
+    assert not validator.is_valid({"intent": "grow"})
+
+
+def test_a_real_record_validates_against_the_record_schema(repo: Path) -> None:
+    from jsonschema import Draft202012Validator
+
+    validator = Draft202012Validator(json.loads(run("schema", "record").stdout))
+    record = json.loads(
+        run(*apply_args(repo, "--intent", "expand", "--idempotency-key", "k", *gov())).stdout
+    )
+    validator.validate(record)
+    replayed = json.loads(
+        run(*apply_args(repo, "--intent", "expand", "--idempotency-key", "k", *gov())).stdout
+    )
+    validator.validate(replayed)
+    # A record written by the bash tool (no expandStep / decision linkage) is valid too.
+    legacy = {
+        k: v
+        for k, v in record.items()
+        if k not in ("expandStep", "decisionTraceId", "decisionGeneratedAt")
+    }
+    validator.validate(legacy)

@@ -218,9 +218,10 @@ def test_a_missing_registry_is_refused(repo: Path) -> None:
 
 
 def test_a_mutation_that_would_be_invalid_is_refused_and_nothing_is_written(repo: Path) -> None:
-    # The review-by is in the future when the flags are checked and in the past
-    # when the mutated registry is validated (the bash tool's "second boundary" race).
-    moments = iter([FIXED_NOW, FIXED_NOW + timedelta(days=30000)])
+    # The review-by is in the future when the decision and the flag are checked and in the
+    # past when the mutation is made (the bash tool's "second boundary" race): the clock is
+    # read for the decision gate, the review-by check, then the mutation.
+    moments = iter([FIXED_NOW, FIXED_NOW, FIXED_NOW + timedelta(days=30000)])
     before = (repo / REGISTRY).read_bytes()
     with pytest.raises(RefusalError) as caught:
         apply(repo, review_by="2026-12-01T00:00:00Z", now=lambda: next(moments))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from zlib import crc32
 
 import pytest
 
@@ -98,7 +99,8 @@ def test_a_journal_rolls_forward_idempotently_and_is_removed(tmp_path: Path) -> 
     target, telemetry = tmp_path / "registry.json", tmp_path / "t.jsonl"
     target.write_text("old")
     telemetry.write_text('{"a":1}\n{"partial')  # a torn line left by a killed writer
-    plan = store.WritePlan(((str(target), b"new"),), str(telemetry), 8, b'{"b":2}\n')
+    replacement = store.plan_replacement(str(target), b"new")
+    plan = store.WritePlan((replacement,), str(telemetry), 8, b'{"b":2}\n')
     journal = store.journal_path(str(tmp_path))
     store.commit(plan, journal)
     assert target.read_text() == "new"
@@ -114,7 +116,7 @@ def test_recover_completes_a_leftover_journal_and_sweeps_temp_files(tmp_path: Pa
     (state_dir / ".index.json.reconciler-tmp-123").write_text("junk")
     journal = {
         "schemaVersion": "v1",
-        "replacements": [{"path": "registry.json", "text": "new"}],
+        "replacements": [{"path": "registry.json", "text": "new", "before": [crc32(b"old"), 3]}],
         "append": {"path": "t.jsonl", "offset": 0, "text": '{"b":2}\n'},
     }
     Path(store.journal_path(str(tmp_path))).write_text(json.dumps(journal))

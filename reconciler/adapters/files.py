@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -31,15 +32,21 @@ def _translate_os_errors(action: str, path: str) -> Iterator[None]:
         ) from exc
 
 
-def read_bounded(path: str, limit: int, *, what: str = "file") -> bytes | None:
+def read_bounded(
+    path: str, limit: int, *, what: str = "file", follow_symlinks: bool = False
+) -> bytes | None:
     """Return the bytes of a regular file, or None when it does not exist.
 
+    Files the reconciler writes are read without following a final symlink (an atomic
+    replace would swap the link, not its target); read-only inputs may follow one.
+
     Raises:
-        RefusalError: the path is a symlink or not a regular file, larger than `limit`, or
-            unreadable.
+        RefusalError: the path is a refused symlink or not a regular file, larger than
+            `limit`, or unreadable.
     """
+    flags = os.O_RDONLY | os.O_NONBLOCK | (0 if follow_symlinks else os.O_NOFOLLOW)
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        fd = os.open(path, flags)
     except FileNotFoundError:
         return None
     except OSError as exc:
@@ -109,26 +116,119 @@ def file_size(path: str) -> int:
 
 
 def read_range(path: str, offset: int, length: int) -> bytes:
-    """Return up to `length` bytes of a file from `offset` (empty when it does not exist)."""
+    """Return up to `length` bytes of a file from `offset` (empty when it does not exist).
+
+    Raises:
+        RefusalError: the path exists but cannot be read as a file.
+    """
     try:
         with open(path, "rb") as handle:
             handle.seek(offset)
             return handle.read(length)
     except FileNotFoundError:
         return b""
+    except OSError as exc:
+        raise RefusalError(
+            ReasonCode.FILE_ERROR, f"cannot read {path}: {exc.strerror}", path=path
+        ) from exc
 
 
 def iter_lines(path: str) -> Iterator[tuple[int, bytes]]:
-    """Yield (byte offset, line) for each line of a file; nothing when it does not exist."""
+    """Yield (byte offset, line) for each line of a file; nothing when it does not exist.
+
+    Raises:
+        RefusalError: the path exists but is not a readable regular file (or is a symlink).
+    """
     try:
-        handle = open(path, "rb")
+        handle = os.fdopen(os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK), "rb")
     except FileNotFoundError:
         return
+    except OSError as exc:
+        raise RefusalError(
+            ReasonCode.FILE_NOT_REGULAR if exc.errno == errno.ELOOP else ReasonCode.FILE_ERROR,
+            f"cannot read {path}: {exc.strerror}",
+            path=path,
+        ) from exc
+    if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+        handle.close()
+        raise RefusalError(ReasonCode.FILE_NOT_REGULAR, f"not a regular file: {path}", path=path)
     with handle:
         offset = 0
         for line in handle:
             yield offset, line
             offset += len(line)
+
+
+def check_writable(path: str, *, what: str = "file") -> None:
+    """Refuse, before anything is written, a target that a write would fail on or subvert.
+
+    The target must be a regular file or absent (never a symlink or a folder), and its
+    nearest existing ancestor folder must be writable.
+
+    Raises:
+        RefusalError: the target cannot be written safely.
+    """
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        info = None
+    except OSError as exc:
+        raise RefusalError(
+            ReasonCode.FILE_ERROR, f"cannot write {what} {path}: {exc.strerror}", path=path
+        ) from exc
+    if info is not None and stat.S_ISLNK(info.st_mode):
+        raise RefusalError(
+            ReasonCode.FILE_NOT_REGULAR, f"{what} is a symlink, which is refused: {path}", path=path
+        )
+    if info is not None and not stat.S_ISREG(info.st_mode):
+        raise RefusalError(
+            ReasonCode.FILE_NOT_REGULAR, f"{what} is not a regular file: {path}", path=path
+        )
+    folder = os.path.dirname(path) or "."
+    while not os.path.lexists(folder):
+        folder = os.path.dirname(folder) or "."
+    if not os.path.isdir(folder) or not os.access(folder, os.W_OK | os.X_OK):
+        raise RefusalError(
+            ReasonCode.FILE_ERROR,
+            f"cannot write {what} {path}: {folder} is not a writable folder",
+            path=path,
+        )
+
+
+def same_file(left: str, right: str) -> bool:
+    """Tell whether two paths name one file (the same path, or links to one inode)."""
+    if os.path.normpath(left) == os.path.normpath(right):
+        return True
+    try:
+        return os.path.samefile(left, right)
+    except OSError:
+        return False
+
+
+def lockable_folder(path: str) -> str:
+    """Return the nearest existing folder holding `path` (what to lock for writing it)."""
+    folder = os.path.dirname(path) or "."
+    while not os.path.isdir(folder):
+        folder = os.path.dirname(folder) or "."
+    return os.path.realpath(folder)
+
+
+def crc_and_size(path: str) -> tuple[int, int] | None:
+    """Return (CRC-32, size) of a file's bytes, or None when it does not exist.
+
+    Raises:
+        RefusalError: the file cannot be read.
+    """
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise RefusalError(
+            ReasonCode.FILE_ERROR, f"cannot read {path}: {exc.strerror}", path=path
+        ) from exc
+    return zlib.crc32(data), len(data)
 
 
 def _fsync_dir(folder: str) -> None:

@@ -13,8 +13,8 @@ from __future__ import annotations
 import fcntl
 import os
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable, Iterator
+from contextlib import ExitStack, contextmanager
 
 from reconciler.core.errors import RefusalError, RetryableError
 from reconciler.core.reasons import ReasonCode
@@ -43,6 +43,26 @@ def hold_lock(folder: str, timeout_seconds: float) -> Iterator[str]:
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
+
+
+@contextmanager
+def hold_locks(folders: Iterable[str], timeout_seconds: float) -> Iterator[list[str]]:
+    """Hold the locks of several folders, taken in one global order so runs never deadlock.
+
+    Used when the state or telemetry file lives outside the registry's folder: two
+    repositories sharing one telemetry file must serialise their appends too.
+
+    Raises:
+        RetryableError: a lock stayed busy for the whole timeout.
+        RefusalError: a folder cannot be opened.
+    """
+    ordered = sorted({os.path.realpath(folder) for folder in folders})
+    deadline = time.monotonic() + timeout_seconds
+    with ExitStack() as stack:
+        for folder in ordered:
+            remaining = max(deadline - time.monotonic(), 0.0)
+            stack.enter_context(hold_lock(folder, remaining))
+        yield ordered
 
 
 def _acquire(fd: int, path: str, timeout_seconds: float) -> None:

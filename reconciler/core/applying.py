@@ -53,7 +53,7 @@ class ApplyRequest(NamedTuple):
     approval_ref: str
     rationale: str
     review_by: str
-    """Canonical UTC `YYYY-MM-DDTHH:MM:SSZ`."""
+    """As typed until `check_review_by` returns it in canonical UTC `YYYY-MM-DDTHH:MM:SSZ`."""
     idempotency_key: str | None
     loop_id: str | None
     horizon_ref: str | None
@@ -72,8 +72,11 @@ def _blank(value: str | None) -> bool:
     return value is None or value == ""
 
 
-def validate_args(args: ApplyArgs, now: datetime) -> ApplyRequest:
-    """Check the operator's flags in the bash tool's order.
+def validate_args(args: ApplyArgs) -> ApplyRequest:
+    """Check the operator's flags in the bash tool's order (steps 2-7 of its §3.2).
+
+    The review-by is only checked for presence here; `check_review_by` checks its format and
+    deadline after the decision gate, where the bash tool does.
 
     Raises:
         RefusalError: the first problem, with the bash tool's exact message.
@@ -86,7 +89,10 @@ def validate_args(args: ApplyArgs, now: datetime) -> ApplyRequest:
     # A rollback is the safety path: a malformed --expand-step, meaningless for it, must not
     # block it (bash-tool bug, docs/apply.md).
     if args.intent != "rollback" and args.expand_step is not None:
-        if not re.fullmatch(r"[0-9]+", args.expand_step) or not 1 <= int(args.expand_step) <= 100:
+        if (
+            not re.fullmatch(r"[0-9]{1,6}", args.expand_step)
+            or not 1 <= int(args.expand_step) <= 100
+        ):
             raise RefusalError(
                 ReasonCode.EXPAND_STEP_INVALID,
                 "--expand-step must be an integer between 1 and 100",
@@ -100,26 +106,61 @@ def validate_args(args: ApplyArgs, now: datetime) -> ApplyRequest:
     ):
         if _blank(value):
             raise RefusalError(ReasonCode.GOVERNANCE_MISSING, f"{flag} is required")
-    review_by = parse_timestamp(args.review_by)
-    if review_by is None:
-        raise RefusalError(
-            ReasonCode.REVIEW_BY_INVALID, "--review-by must be an ISO-8601 timestamp"
-        )
-    if review_by.replace(microsecond=0) <= now.replace(microsecond=0):
-        raise RefusalError(ReasonCode.REVIEW_BY_PAST, "--review-by must be in the future")
-    assert args.actor and args.approval_ref and args.rationale
+    _check_text_flags(args)
+    assert args.actor and args.approval_ref and args.rationale and args.review_by
     return ApplyRequest(
         intent=args.intent,
         expand_step=step,
         actor=args.actor,
         approval_ref=args.approval_ref,
         rationale=args.rationale,
-        review_by=format_timestamp(review_by),
+        review_by=args.review_by,
         idempotency_key=args.idempotency_key or None,
         loop_id=args.loop_id or None,
         horizon_ref=args.horizon_ref or None,
         evidence_refs=tuple(ref for ref in args.evidence_refs if ref),
     )
+
+
+def _check_text_flags(args: ApplyArgs) -> None:
+    # Command-line bytes that are not UTF-8 arrive as lone surrogates; they could not be
+    # written to the registry or the records, so refuse them up front.
+    values = [
+        ("--by", args.actor),
+        ("--approval-ref", args.approval_ref),
+        ("--rationale", args.rationale),
+        ("--review-by", args.review_by),
+        ("--idempotency-key", args.idempotency_key),
+        ("--trace-id", args.trace_id),
+        ("--loop-id", args.loop_id),
+        ("--horizon-ref", args.horizon_ref),
+        *(("--evidence-ref", ref) for ref in args.evidence_refs),
+    ]
+    for flag, value in values:
+        if value is None:
+            continue
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise RefusalError(
+                ReasonCode.ARGUMENT_NOT_UTF8, f"{flag} must be valid UTF-8 text"
+            ) from None
+
+
+def check_review_by(request: ApplyRequest, now: datetime) -> ApplyRequest:
+    """Check the review-by format and deadline; return the request with it in canonical UTC.
+
+    Raises:
+        RefusalError: not an RFC 3339 timestamp, or not in the future.
+    """
+    review_by = parse_timestamp(request.review_by)
+    if review_by is None:
+        raise RefusalError(
+            ReasonCode.REVIEW_BY_INVALID, "--review-by must be an ISO-8601 timestamp"
+        )
+    if review_by.replace(microsecond=0) <= now.replace(microsecond=0):
+        raise RefusalError(ReasonCode.REVIEW_BY_PAST, "--review-by must be in the future")
+    return request._replace(review_by=format_timestamp(review_by))
 
 
 def plan_mutation(view: RegistryView, request: ApplyRequest, now: datetime) -> Mutation:

@@ -20,8 +20,11 @@ class DecisionSummary(BaseModel):
     """The part of a promotion decision the reconciler reads."""
 
     model_config = ConfigDict(frozen=True, extra="allow", populate_by_name=True)
-    decision: Literal["promote", "hold", "skipped"] = Field(
-        description="Only `promote` allows expand and resume; rollback is always allowed."
+    decision: str = Field(
+        min_length=1,
+        examples=["promote", "hold", "skipped"],
+        description="promote, hold or skipped. Only `promote` allows expand and resume; any "
+        "other value counts as not promote. Rollback is always allowed.",
     )
     failed_gates: list[str] = Field(default_factory=list, alias="failedGates")
     reason_codes: list[str] = Field(default_factory=list, alias="reasonCodes")
@@ -130,10 +133,12 @@ class ApplyRecord(BaseModel):
     idempotency_key: str | None = Field(alias="idempotencyKey")
     status: Literal["applied"]
     intent: Literal["expand", "resume", "rollback"]
-    expand_step: int | None = Field(alias="expandStep", ge=1, le=100)
+    expand_step: int | None = Field(
+        None, alias="expandStep", ge=1, le=100, description="Absent in bash-tool records."
+    )
     decision: str | None = Field(description="summary.decision read; null if unreadable.")
-    decision_trace_id: str | None = Field(alias="decisionTraceId")
-    decision_generated_at: Timestamp | None = Field(alias="decisionGeneratedAt")
+    decision_trace_id: str | None = Field(None, alias="decisionTraceId")
+    decision_generated_at: Timestamp | None = Field(None, alias="decisionGeneratedAt")
     governance: RecordGovernance
     rollout: RecordRollout
     files: RecordFiles

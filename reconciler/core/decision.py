@@ -13,6 +13,8 @@ from reconciler.core.reasons import ReasonCode
 from reconciler.core.timestamps import format_duration, normalize_timestamp, parse_timestamp
 
 GATED_INTENTS = frozenset({"expand", "resume"})
+MAX_CLOCK_SKEW = timedelta(minutes=5)
+"""How far a decision's generatedAt may be ahead of our clock before it is refused."""
 
 
 class Decision(NamedTuple):
@@ -74,6 +76,13 @@ def check_decision_allows(
             ReasonCode.PROMOTION_DECISION_STALE,
             "promotion decision is stale: generatedAt is missing or not a timestamp "
             f"(max {max_age_text})",
+        )
+    if generated - now > MAX_CLOCK_SKEW:
+        # A future generatedAt would pass every age check forever: refuse it instead.
+        raise RefusalError(
+            ReasonCode.PROMOTION_DECISION_FUTURE,
+            f"promotion decision is from the future: generated {decision.generated_at}, more "
+            f"than {format_duration(MAX_CLOCK_SKEW)} ahead of now; check the gates job's clock",
         )
     age = max(now - generated, timedelta(0))
     if age > max_age:

@@ -84,6 +84,8 @@ def load_json(text: str, *, max_depth: int = 64) -> object:
         raise DocumentError("invalid JSON", kind="syntax") from None  # pragma: no cover
     except RecursionError:
         raise _too_deep(body, max_depth) from None
+    except ValueError as exc:  # e.g. an integer longer than Python's 4300-digit limit
+        raise DocumentError(f"invalid JSON: {exc}", kind="syntax") from None
     # Each level needs a bracket, so a text with few of them needs no walk.
     if body.count("[") + body.count("{") > max_depth and _depth(document) > max_depth:
         raise _too_deep(body, max_depth)

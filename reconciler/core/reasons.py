@@ -20,9 +20,11 @@ class ReasonCode(StrEnum):
     GOVERNANCE_MISSING = "governance_missing"
     REVIEW_BY_INVALID = "review_by_invalid"
     REVIEW_BY_PAST = "review_by_past"
+    ARGUMENT_NOT_UTF8 = "argument_not_utf8"
     DURATION_INVALID = "duration_invalid"
     SETTINGS_INVALID = "settings_invalid"
     LAYOUT_AMBIGUOUS = "layout_ambiguous"
+    LAYOUT_PATHS_COLLIDE = "layout_paths_collide"
 
     # Promotion decision.
     PROMOTION_STATE_MISSING = "promotion_state_missing"
@@ -30,6 +32,7 @@ class ReasonCode(StrEnum):
     PROMOTION_DECISION_MISSING = "promotion_decision_missing"
     PROMOTION_DECISION_NOT_PROMOTE = "promotion_decision_not_promote"
     PROMOTION_DECISION_STALE = "promotion_decision_stale"
+    PROMOTION_DECISION_FUTURE = "promotion_decision_future"
 
     # Registry.
     REGISTRY_MISSING = "registry_missing"
@@ -41,8 +44,9 @@ class ReasonCode(StrEnum):
 
     # Records, files and concurrency.
     TELEMETRY_CORRUPT = "telemetry_corrupt"
-    STATE_CORRUPT = "state_corrupt"
     JOURNAL_CORRUPT = "journal_corrupt"
+    JOURNAL_STALE = "journal_stale"
+    WRITE_INTERRUPTED = "write_interrupted"
     FILE_ERROR = "file_error"
     FILE_TOO_LARGE = "file_too_large"
     FILE_NOT_REGULAR = "file_not_regular"

@@ -37,7 +37,10 @@ def parse_timestamp(value: object) -> datetime | None:
         hours, minutes = int(offset[1:3]), int(offset[4:6])
         if hours > 23 or minutes > 59:
             return None
-        moment -= sign * timedelta(hours=hours, minutes=minutes)
+        try:
+            moment -= sign * timedelta(hours=hours, minutes=minutes)
+        except OverflowError:  # 0001-01-01T00:00:00+01:00 lies before datetime.min
+            return None
     return moment
 
 
@@ -60,13 +63,19 @@ def parse_duration(text: str) -> timedelta:
     """
     stripped = text.strip()
     if re.fullmatch(r"\d+(?:\.\d+)?", stripped):
-        return timedelta(seconds=float(stripped))
+        try:
+            return timedelta(seconds=float(stripped))
+        except OverflowError:
+            raise ValueError(f"duration too long: {text[:40]!r}") from None
     if not stripped or _DURATION_PART.sub("", stripped):
         raise ValueError(f"not a duration: {text!r} (use e.g. 200ms, 30s, 10m, 24h, 1h30m)")
     seconds = sum(
         float(number) * _UNIT_SECONDS[unit] for number, unit in _DURATION_PART.findall(stripped)
     )
-    return timedelta(seconds=seconds)
+    try:
+        return timedelta(seconds=seconds)
+    except OverflowError:
+        raise ValueError(f"duration too long: {text[:40]!r}") from None
 
 
 def format_duration(span: timedelta) -> str:

@@ -367,7 +367,9 @@ def test_a_journal_naming_files_outside_the_layout_is_refused_and_writes_nothing
     victim = tmp_path / "victim.txt"
     hostile = {
         "schemaVersion": "v1",
-        "replacements": [{"path": os.path.relpath(victim, repo / SUPERLOOP.folder), "text": "x"}],
+        "replacements": [
+            {"path": os.path.relpath(victim, repo / SUPERLOOP.folder), "text": "x", "before": None}
+        ],
         "append": {"path": "telemetry/promotion-apply.jsonl", "offset": 0, "text": "{}\n"},
     }
     (repo / SUPERLOOP.folder / JOURNAL).write_text(json.dumps(hostile))
