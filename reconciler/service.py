@@ -322,7 +322,10 @@ class _Apply:
             files.check_writable(path, what=what)
         replacements = []
         if new_text != loaded.parsed.text:
-            replacements.append(store.plan_replacement(loaded.path, new_text.encode("utf-8")))
+            current = loaded.parsed.text.encode("utf-8")
+            replacements.append(
+                store.plan_replacement(loaded.path, new_text.encode("utf-8"), current)
+            )
         replacements.append(
             store.plan_replacement(self.paths["applyStateFile"], line.encode("utf-8"))
         )

@@ -53,12 +53,16 @@ class WritePlan(NamedTuple):
     append_data: bytes
 
 
-def plan_replacement(path: str, data: bytes) -> Replacement:
+def plan_replacement(path: str, data: bytes, current: bytes | None = None) -> Replacement:
     """Return the replacement of `path` by `data`, fingerprinting what it holds now.
+
+    `current` saves re-reading a file whose bytes the caller already holds.
 
     Raises:
         RefusalError: the file cannot be read.
     """
+    if current is not None:
+        return Replacement(path, data, (zlib.crc32(current), len(current)))
     return Replacement(path, data, files.crc_and_size(path))
 
 
