@@ -186,16 +186,16 @@ def check_distinct_paths(layout: Layout) -> None:
         "index": store.index_path(layout.paths["applyStateFile"]),
         "journal": store.journal_path(os.path.dirname(layout.registry_file)),
     }
-    items = list(named.items())
-    for position, (left_key, left) in enumerate(items):
-        for right_key, right in items[position + 1 :]:
-            if files.same_file(left, right):
-                raise RefusalError(
-                    ReasonCode.LAYOUT_PATHS_COLLIDE,
-                    f"{left_key} and {right_key} are the same file ({left}); give each its own "
-                    "path",
-                    path=left,
-                )
+    keys, paths = list(named), list(named.values())
+    duplicate = files.first_duplicate(paths)
+    if duplicate is not None:
+        left, right = duplicate
+        raise RefusalError(
+            ReasonCode.LAYOUT_PATHS_COLLIDE,
+            f"{keys[left]} and {keys[right]} are the same file ({paths[left]}); give each its "
+            "own path",
+            path=paths[left],
+        )
 
 
 class _Apply:

@@ -195,14 +195,21 @@ def check_writable(path: str, *, what: str = "file") -> None:
         )
 
 
-def same_file(left: str, right: str) -> bool:
-    """Tell whether two paths name one file (the same path, or links to one inode)."""
-    if os.path.normpath(left) == os.path.normpath(right):
-        return True
-    try:
-        return os.path.samefile(left, right)
-    except OSError:
-        return False
+def first_duplicate(paths: list[str]) -> tuple[int, int] | None:
+    """Return the indexes of two paths that name one file (same path or inode), else None."""
+    seen: dict[object, int] = {}
+    for index, path in enumerate(paths):
+        keys: list[object] = [os.path.normpath(path)]
+        try:
+            info = os.stat(path)
+            keys.append((info.st_dev, info.st_ino))
+        except OSError:
+            pass
+        for key in keys:
+            if key in seen:
+                return seen[key], index
+            seen[key] = index
+    return None
 
 
 def lockable_folder(path: str) -> str:
@@ -210,7 +217,7 @@ def lockable_folder(path: str) -> str:
     folder = os.path.dirname(path) or "."
     while not os.path.isdir(folder):
         folder = os.path.dirname(folder) or "."
-    return os.path.realpath(folder)
+    return folder
 
 
 def crc_and_size(path: str) -> tuple[int, int] | None:

@@ -56,7 +56,18 @@ def hold_locks(folders: Iterable[str], timeout_seconds: float) -> Iterator[list[
         RetryableError: a lock stayed busy for the whole timeout.
         RefusalError: a folder cannot be opened.
     """
-    ordered = sorted({os.path.realpath(folder) for folder in folders})
+    # One lock per folder, however it is spelled (an flock taken twice by one process on two
+    # descriptors would wait for itself), in inode order: one global order, no deadlock.
+    by_inode: dict[tuple[int, int], str] = {}
+    for folder in folders:
+        try:
+            info = os.stat(folder)
+        except OSError as exc:
+            raise RefusalError(
+                ReasonCode.FILE_ERROR, f"cannot lock {folder}: {exc.strerror}", path=folder
+            ) from exc
+        by_inode.setdefault((info.st_dev, info.st_ino), folder)
+    ordered = [by_inode[key] for key in sorted(by_inode)]
     deadline = time.monotonic() + timeout_seconds
     with ExitStack() as stack:
         for folder in ordered:
