@@ -11,11 +11,14 @@ import json
 import os
 import sys
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from reconciler import __version__
+
+if TYPE_CHECKING:
+    from reconciler.core.applying import ApplyArgs
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -160,9 +163,30 @@ def apply_command(**flags: Any) -> None:
     """
     from reconciler import render, service
     from reconciler.adapters.clock import system_clock
+
+    options = service.ApplyOptions(
+        repo=flags["repo"],
+        paths=_path_flags(flags),
+        max_decision_age=flags["max_decision_age"],
+        lock_timeout=flags["lock_timeout"],
+    )
+    args = _apply_args(flags)
+    result = service.run_apply(args, options, now=system_clock, new_trace_id=_new_trace_id)
+    if result.mismatch:
+        first = result.record.get("intent")
+        step = result.record.get("expandStep")
+        render.print_warning(
+            f"idempotency key {json.dumps(args.idempotency_key)} was first used for a different "
+            f"request ({first}{f' by {step}%' if step else ''}); replaying the recorded result, "
+            "nothing was changed"
+        )
+    render.print_json(result.record, pretty=flags["pretty"])
+
+
+def _apply_args(flags: dict[str, Any]) -> ApplyArgs:
     from reconciler.core.applying import ApplyArgs
 
-    args = ApplyArgs(
+    return ApplyArgs(
         intent=flags["intent"],
         expand_step=flags["expand_step"],
         actor=flags["by"],
@@ -176,22 +200,6 @@ def apply_command(**flags: Any) -> None:
         horizon_ref=flags["horizon_ref"],
         evidence_refs=flags["evidence_ref"],
     )
-    options = service.ApplyOptions(
-        repo=flags["repo"],
-        paths=_path_flags(flags),
-        max_decision_age=flags["max_decision_age"],
-        lock_timeout=flags["lock_timeout"],
-    )
-    result = service.run_apply(args, options, now=system_clock, new_trace_id=_new_trace_id)
-    if result.mismatch:
-        first = result.record.get("intent")
-        step = result.record.get("expandStep")
-        render.print_warning(
-            f"idempotency key {json.dumps(args.idempotency_key)} was first used for a different "
-            f"request ({first}{f' by {step}%' if step else ''}); replaying the recorded result, "
-            "nothing was changed"
-        )
-    render.print_json(result.record, pretty=flags["pretty"])
 
 
 def _path_flags(flags: dict[str, Any]) -> dict[str, str | None]:
