@@ -161,8 +161,10 @@ def run_apply(
     apply = _Apply(request, layout, now, args.trace_id or new_trace_id())
     folder = os.path.dirname(layout.registry_file)
     if not files.is_dir(folder):
-        # Nothing to lock or write; report the decision's problems first, as the bash tool.
+        # Nothing to lock or write; report the decision's and the review-by's problems first,
+        # in the bash tool's order.
         apply.gate(max_age, max_age_text)
+        applying.check_review_by(request, now())
         raise RefusalError(
             ReasonCode.REGISTRY_MISSING,
             f"fleet registry file not found: {layout.registry_file}",
@@ -319,7 +321,7 @@ class _Apply:
             "telemetry index": self.index_file,
         }
         for what, path in targets.items():
-            files.check_writable(path, what=what)
+            files.check_writable(path, what=what, append=what == "telemetry file")
         replacements = []
         if new_text != loaded.parsed.text:
             current = loaded.parsed.text.encode("utf-8")

@@ -29,6 +29,15 @@ TAIL_BYTES = 4096
 Record = dict[str, Any]
 
 
+def _loads_object(data: bytes) -> dict[str, Any] | None:
+    """Decode a JSON object; None for anything else, however hostile (deep, huge, broken)."""
+    try:
+        value = json.loads(data)
+    except (ValueError, RecursionError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
 def dumps_compact(value: object) -> str:
     """Serialise JSON the way the bash tool's jq -c did: no spaces, UTF-8 kept."""
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
@@ -116,7 +125,9 @@ def commit(plan: WritePlan, journal: str) -> None:
 def _roll_forward(plan: WritePlan) -> None:
     for item in plan.replacements:
         files.atomic_write(item.path, item.data)
-    files.append_at(plan.append_path, plan.append_offset, plan.append_data)
+    # O_APPEND, not a write at the planned offset: should another writer have appended to a
+    # shared telemetry file meanwhile, both lines survive (recovery finds ours wherever it is).
+    files.append(plan.append_path, plan.append_data)
 
 
 def recover(folder: str, allowed: Iterable[str]) -> bool:
@@ -148,9 +159,34 @@ def recover(folder: str, allowed: Iterable[str]) -> bool:
             path=path,
         )
     _check_unchanged_since_crash(plan, path)
-    _roll_forward(plan)
+    for item in plan.replacements:
+        files.atomic_write(item.path, item.data)
+    _recover_append(plan.append_path, plan.append_offset, plan.append_data)
     files.remove(path, durable=False)
     return True
+
+
+def _recover_append(path: str, offset: int, data: bytes) -> None:
+    """Make sure the journal's telemetry line is in the file exactly once, losing nothing.
+
+    Usually nothing follows `offset` but a torn prefix of the line (cut and rewritten) or
+    the complete line (done). A telemetry file shared by several repositories may have
+    grown since the crash; then the torn prefix, if any, is taken out and the line is
+    appended at the end, in one atomic rewrite under the telemetry folder's lock.
+    """
+    rest = files.read_range(path, offset, files.file_size(path) - offset)
+    if data.startswith(rest):
+        files.append_at(path, offset, data)
+        return
+    if rest.startswith(data):
+        return
+    line = data.removeprefix(b"\n")
+    torn = len(os.path.commonprefix([rest, data]))
+    if torn and rest[torn : torn + 1] == b"\n":
+        rest = rest[torn + 1 :]  # our torn line, ended by the next writer's repair newline
+    if (b"\n" + line) not in (b"\n" + rest):
+        rest += (b"" if not rest or rest.endswith(b"\n") else b"\n") + line
+    files.atomic_write(path, files.read_range(path, 0, offset) + rest)
 
 
 def _check_unchanged_since_crash(plan: WritePlan, journal: str) -> None:
@@ -162,10 +198,8 @@ def _check_unchanged_since_crash(plan: WritePlan, journal: str) -> None:
         if files.crc_and_size(item.path)
         not in (item.before, (zlib.crc32(item.data), len(item.data)))
     ]
-    size = files.file_size(plan.append_path)
-    tail = files.read_range(plan.append_path, plan.append_offset, len(plan.append_data) + 1)
-    if size < plan.append_offset or not plan.append_data.startswith(tail):
-        changed.append(plan.append_path)
+    if files.file_size(plan.append_path) < plan.append_offset:
+        changed.append(plan.append_path)  # history was cut, not appended to
     if changed:
         raise RefusalError(
             ReasonCode.JOURNAL_STALE,
@@ -191,13 +225,16 @@ def _parse_journal(data: bytes, path: str) -> WritePlan:
                     None if before is None else (int(before[0]), int(before[1])),
                 )
             )
+        offset = int(append["offset"])
+        if offset < 0:
+            raise ValueError("negative offset")
         return WritePlan(
             replacements=tuple(replacements),
             append_path=os.path.normpath(os.path.join(folder, str(append["path"]))),
-            append_offset=int(append["offset"]),
+            append_offset=offset,
             append_data=str(append["text"]).encode("utf-8"),
         )
-    except (ValueError, KeyError, TypeError, IndexError) as exc:
+    except (ValueError, KeyError, TypeError, IndexError, RecursionError, OverflowError) as exc:
         raise RefusalError(
             ReasonCode.JOURNAL_CORRUPT,
             f"the journal of an interrupted apply is unreadable: {path}; inspect it, restore the "
@@ -246,11 +283,8 @@ def scan_telemetry(path: str) -> TelemetryView:
         size = offset + len(line)
         if not line.strip():
             continue
-        try:
-            record = json.loads(line)
-        except ValueError:
-            record = None
-        if not isinstance(record, dict):
+        record = _loads_object(line)
+        if record is None:
             raise RefusalError(
                 ReasonCode.TELEMETRY_CORRUPT,
                 f"telemetry file is corrupt: {path}:{number}",
@@ -274,16 +308,14 @@ def load_telemetry(path: str, index_file: str, *, need_keys: bool = True) -> Tel
     """
     size = files.file_size(path)
     data = files.read_bounded(index_file, INDEX_LIMIT, what="telemetry index")
-    if data is not None:
-        try:
-            doc = json.loads(data)
-            crc, newline = _tail_crc(path, size)
-            relative = os.path.relpath(path, os.path.dirname(index_file))
-            if doc["size"] == size and doc["tailCrc"] == crc and doc["telemetryFile"] == relative:
-                keys = {str(k): (int(v[0]), int(v[1])) for k, v in doc["keys"].items()}
+    doc = None if data is None else _loads_object(data)
+    if doc is not None:
+        crc, newline = _tail_crc(path, size)
+        relative = os.path.relpath(path, os.path.dirname(index_file))
+        if doc.get("size") == size and doc.get("tailCrc") == crc:
+            keys = _index_keys(doc, size) if doc.get("telemetryFile") == relative else None
+            if keys is not None:
                 return TelemetryView(path, size, newline, keys, crc)
-        except (ValueError, KeyError, TypeError, IndexError, AttributeError):
-            pass
     try:
         return scan_telemetry(path)
     except RefusalError as exc:
@@ -291,6 +323,24 @@ def load_telemetry(path: str, index_file: str, *, need_keys: bool = True) -> Tel
             raise
         crc, newline = _tail_crc(path, size)
         return TelemetryView(path, size, newline, {}, crc, indexed=False)
+
+
+def _index_keys(doc: dict[str, Any], size: int) -> dict[str, tuple[int, int]] | None:
+    """The index's key spans, or None when any is not a span inside the telemetry file."""
+    keys: dict[str, tuple[int, int]] = {}
+    spans = doc.get("keys")
+    if not isinstance(spans, dict):
+        return None
+    for key, span in spans.items():
+        if not (isinstance(span, list) and len(span) == 2):
+            return None
+        offset, length = span
+        if type(offset) is not int or type(length) is not int:
+            return None
+        if offset < 0 or length <= 0 or offset + length > size:
+            return None
+        keys[key] = (offset, length)
+    return keys
 
 
 def save_index(view: TelemetryView, index_file: str) -> None:
@@ -319,11 +369,8 @@ def find_applied(view: TelemetryView, key: str) -> Record | None:
     if span is None:
         return None
     line = files.read_range(view.path, span[0], span[1])
-    try:
-        record = json.loads(line)
-    except ValueError:
-        record = None
-    if not isinstance(record, dict) or record.get("idempotencyKey") != key:
+    record = _loads_object(line)
+    if record is None or record.get("idempotencyKey") != key:
         fresh = scan_telemetry(view.path)
         if fresh.keys.get(key) == span:
             raise RefusalError(

@@ -29,8 +29,10 @@ def tree(repo: Path) -> dict[str, bytes | str]:
             entries[key] = f"link -> {os.readlink(path)}"
         elif path.is_dir():
             entries[key] = "folder"
-        else:
+        elif path.is_file():
             entries[key] = path.read_bytes()
+        else:
+            entries[key] = "special file"
     return entries
 
 
@@ -173,3 +175,42 @@ def test_two_repositories_sharing_one_telemetry_file_lose_no_record(tmp_path: Pa
     assert sorted(json.loads(line)["idempotencyKey"] for line in lines) == sorted(
         f"{path.name}-{n}" for n in range(6) for path in repos
     )
+
+
+def test_a_folder_where_the_decision_belongs_blocks_expand_but_not_rollback(repo: Path) -> None:
+    state = repo / SUPERLOOP / "promotion-state.json"
+    state.unlink()
+    state.mkdir()
+    assert refused(repo, "expand").reason == "file_not_regular"
+    assert apply(repo, "rollback").record["decision"] is None
+
+
+def test_a_telemetry_path_below_a_file_is_refused_cleanly(repo: Path) -> None:
+    state = repo / SUPERLOOP / "promotion-state.json"
+    error = refused(repo, paths={"applyTelemetryFile": str(state / "t.jsonl")})
+    assert error.reason == "file_error"
+
+
+def test_a_fifo_at_the_telemetry_path_is_refused_instead_of_hanging(repo: Path) -> None:
+    apply(repo, "resume", idempotency_key="seed")
+    telemetry = repo / TELEMETRY
+    telemetry.unlink()
+    os.mkfifo(telemetry)
+    assert refused(repo).reason == "file_not_regular"
+
+
+def test_unicode_digits_are_not_a_timestamp(repo: Path) -> None:
+    error = refused(repo, "expand", review_by="２０９９-01-01T00:00:00Z")
+    assert error.message == "--review-by must be an ISO-8601 timestamp"
+
+
+def test_the_review_by_is_checked_before_a_missing_registry_is_reported(repo: Path) -> None:
+    paths: dict[str, str | None] = {"registryFile": str(repo / "nope" / "registry.yaml")}
+    error = refused(repo, "rollback", review_by="garbage", paths=paths)
+    assert error.message == "--review-by must be an ISO-8601 timestamp"
+
+
+def test_a_replay_ignores_the_retrys_own_review_by(repo: Path) -> None:
+    first = apply(repo, "expand", idempotency_key="k").record
+    replay = apply(repo, "expand", idempotency_key="k", review_by="2020-01-01T00:00:00Z")
+    assert replay.replayed and replay.record == {**first, "replayed": True}

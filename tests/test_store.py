@@ -98,7 +98,7 @@ def test_the_index_is_relative_so_it_survives_a_moved_checkout(tmp_path: Path) -
 def test_a_journal_rolls_forward_idempotently_and_is_removed(tmp_path: Path) -> None:
     target, telemetry = tmp_path / "registry.json", tmp_path / "t.jsonl"
     target.write_text("old")
-    telemetry.write_text('{"a":1}\n{"partial')  # a torn line left by a killed writer
+    telemetry.write_text('{"a":1}\n')
     replacement = store.plan_replacement(str(target), b"new")
     plan = store.WritePlan((replacement,), str(telemetry), 8, b'{"b":2}\n')
     journal = store.journal_path(str(tmp_path))
@@ -135,3 +135,82 @@ def test_an_unreadable_journal_is_kept_and_refused(tmp_path: Path) -> None:
         store.recover(str(tmp_path), [])
     assert caught.value.reason == "journal_corrupt"
     assert journal.exists()
+
+
+def write_journal(folder: Path, replacements: list[dict], append: dict) -> None:
+    doc = {"schemaVersion": "v1", "replacements": replacements, "append": append}
+    Path(store.journal_path(str(folder))).write_text(json.dumps(doc))
+
+
+@pytest.mark.parametrize(
+    ("after_crash", "expected"),
+    [
+        ('{"a":1}\n{"b"', '{"a":1}\n{"b":2}\n'),
+        ('{"a":1}\n{"b":2}\n', '{"a":1}\n{"b":2}\n'),
+        ('{"a":1}\n', '{"a":1}\n{"b":2}\n'),
+        ('{"a":1}\n{"b"\n{"c":3}\n', '{"a":1}\n{"c":3}\n{"b":2}\n'),
+        ('{"a":1}\n{"c":3}\n', '{"a":1}\n{"c":3}\n{"b":2}\n'),
+        ('{"a":1}\n{"b":2}\n{"c":3}\n', '{"a":1}\n{"b":2}\n{"c":3}\n'),
+        ('{"a":1}\n{"c":3}\n{"b":2}\n', '{"a":1}\n{"c":3}\n{"b":2}\n'),
+    ],
+    ids=[
+        "torn-line",
+        "complete-line",
+        "nothing-written",
+        "torn-then-another-repo-appended",
+        "another-repo-appended-first",
+        "complete-then-another-repo",
+        "ours-landed-after-another",
+    ],
+)
+def test_recovery_puts_the_line_in_the_telemetry_exactly_once_losing_nothing(
+    tmp_path: Path, after_crash: str, expected: str
+) -> None:
+    telemetry = tmp_path / "t.jsonl"
+    telemetry.write_text(after_crash)
+    write_journal(tmp_path, [], {"path": "t.jsonl", "offset": 8, "text": '{"b":2}\n'})
+    assert store.recover(str(tmp_path), [str(telemetry)]) is True
+    assert telemetry.read_text() == expected
+
+
+@pytest.mark.parametrize(
+    "journal",
+    [
+        '{"replacements": [], "append": {"path": "t", "offset": 1e999, "text": ""}}',
+        '{"replacements": [], "append": {"path": "t", "offset": -1, "text": ""}}',
+        "[" * 100000,
+        '{"replacements": [{"path": "t", "text": "", "before": [1e999, 1]}], "append": {}}',
+    ],
+    ids=["huge-offset", "negative-offset", "deep-nesting", "huge-crc"],
+)
+def test_a_hostile_journal_is_refused_not_a_crash(tmp_path: Path, journal: str) -> None:
+    Path(store.journal_path(str(tmp_path))).write_text(journal)
+    with pytest.raises(RefusalError) as caught:
+        store.recover(str(tmp_path), [str(tmp_path / "t")])
+    assert caught.value.reason == "journal_corrupt"
+
+
+@pytest.mark.parametrize(
+    "keys",
+    [{"a": [1e999, 1]}, {"a": [0, 99999999999]}, {"a": [-1, 5]}, {"a": "x"}, []],
+    ids=["huge-float", "past-the-end", "negative", "not-a-span", "not-a-mapping"],
+)
+def test_a_hostile_index_is_ignored_and_rebuilt(tmp_path: Path, keys: object) -> None:
+    telemetry, index = tmp_path / "t.jsonl", tmp_path / "index.json"
+    write_records(telemetry, [record("a")])
+    store.save_index(store.scan_telemetry(str(telemetry)), str(index))
+    doc = json.loads(index.read_text())
+    doc["keys"] = keys
+    index.write_text(json.dumps(doc))
+    view = store.load_telemetry(str(telemetry), str(index))
+    assert store.find_applied(view, "a") == record("a")
+
+
+def test_a_deeply_nested_telemetry_line_is_corrupt_not_a_crash(tmp_path: Path) -> None:
+    telemetry = tmp_path / "t.jsonl"
+    telemetry.write_text("[" * 200000 + "\n")
+    with pytest.raises(RefusalError) as caught:
+        store.scan_telemetry(str(telemetry))
+    assert caught.value.reason == "telemetry_corrupt"
+    view = store.load_telemetry(str(telemetry), str(tmp_path / "i.json"), need_keys=False)
+    assert view.indexed is False

@@ -32,6 +32,37 @@ def _translate_os_errors(action: str, path: str) -> Iterator[None]:
         ) from exc
 
 
+def _open_regular(path: str, what: str, *, follow_symlinks: bool = False) -> int | None:
+    """Open a regular file for reading without blocking; None when it does not exist.
+
+    A FIFO, device or folder is refused instead of opened for real (a FIFO would block the
+    run forever while it holds the lock); so is a final symlink unless `follow_symlinks`.
+    """
+    flags = os.O_RDONLY | os.O_NONBLOCK | (0 if follow_symlinks else os.O_NOFOLLOW)
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        if exc.errno == errno.ENOTDIR:  # a parent is a file: nothing can be there
+            return None
+        if exc.errno == errno.ELOOP:
+            raise RefusalError(
+                ReasonCode.FILE_NOT_REGULAR,
+                f"{what} is a symlink, which is refused: {path}",
+                path=path,
+            ) from exc
+        raise RefusalError(
+            ReasonCode.FILE_ERROR, f"cannot read {what} {path}: {exc.strerror}", path=path
+        ) from exc
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise RefusalError(
+            ReasonCode.FILE_NOT_REGULAR, f"{what} is not a regular file: {path}", path=path
+        )
+    return fd
+
+
 def read_bounded(
     path: str, limit: int, *, what: str = "file", follow_symlinks: bool = False
 ) -> bytes | None:
@@ -44,30 +75,11 @@ def read_bounded(
         RefusalError: the path is a refused symlink or not a regular file, larger than
             `limit`, or unreadable.
     """
-    flags = os.O_RDONLY | os.O_NONBLOCK | (0 if follow_symlinks else os.O_NOFOLLOW)
-    try:
-        fd = os.open(path, flags)
-    except FileNotFoundError:
+    fd = _open_regular(path, what, follow_symlinks=follow_symlinks)
+    if fd is None:
         return None
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise RefusalError(
-                ReasonCode.FILE_NOT_REGULAR,
-                f"{what} is a symlink, which is refused: {path}",
-                path=path,
-            ) from exc
-        if exc.errno == errno.ENOTDIR:
-            return None
-        raise RefusalError(
-            ReasonCode.FILE_ERROR, f"cannot read {what} {path}: {exc.strerror}", path=path
-        ) from exc
     with os.fdopen(fd, "rb") as handle, _translate_os_errors("read", path):
-        info = os.fstat(handle.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            raise RefusalError(
-                ReasonCode.FILE_NOT_REGULAR, f"{what} is not a regular file: {path}", path=path
-            )
-        if info.st_size > limit:
+        if os.fstat(handle.fileno()).st_size > limit:
             raise RefusalError(
                 ReasonCode.FILE_TOO_LARGE,
                 f"{what} is larger than {limit} bytes: {path}",
@@ -108,29 +120,32 @@ def is_dir(path: str) -> bool:
 
 
 def file_size(path: str) -> int:
-    """Return the size of a file in bytes, 0 when it does not exist."""
-    try:
-        return os.stat(path).st_size
-    except FileNotFoundError:
+    """Return the size of a regular file in bytes, 0 when it does not exist.
+
+    Raises:
+        RefusalError: the path is not a regular file, or cannot be examined.
+    """
+    fd = _open_regular(path, "file")
+    if fd is None:
         return 0
+    try:
+        return os.fstat(fd).st_size
+    finally:
+        os.close(fd)
 
 
 def read_range(path: str, offset: int, length: int) -> bytes:
     """Return up to `length` bytes of a file from `offset` (empty when it does not exist).
 
     Raises:
-        RefusalError: the path exists but cannot be read as a file.
+        RefusalError: the path exists but is not a readable regular file.
     """
-    try:
-        with open(path, "rb") as handle:
-            handle.seek(offset)
-            return handle.read(length)
-    except FileNotFoundError:
+    fd = _open_regular(path, "file")
+    if fd is None:
         return b""
-    except OSError as exc:
-        raise RefusalError(
-            ReasonCode.FILE_ERROR, f"cannot read {path}: {exc.strerror}", path=path
-        ) from exc
+    with os.fdopen(fd, "rb") as handle, _translate_os_errors("read", path):
+        handle.seek(offset)
+        return handle.read(length)
 
 
 def iter_lines(path: str) -> Iterator[tuple[int, bytes]]:
@@ -139,31 +154,22 @@ def iter_lines(path: str) -> Iterator[tuple[int, bytes]]:
     Raises:
         RefusalError: the path exists but is not a readable regular file (or is a symlink).
     """
-    try:
-        handle = os.fdopen(os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK), "rb")
-    except FileNotFoundError:
+    fd = _open_regular(path, "file")
+    if fd is None:
         return
-    except OSError as exc:
-        raise RefusalError(
-            ReasonCode.FILE_NOT_REGULAR if exc.errno == errno.ELOOP else ReasonCode.FILE_ERROR,
-            f"cannot read {path}: {exc.strerror}",
-            path=path,
-        ) from exc
-    if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-        handle.close()
-        raise RefusalError(ReasonCode.FILE_NOT_REGULAR, f"not a regular file: {path}", path=path)
-    with handle:
+    with os.fdopen(fd, "rb") as handle, _translate_os_errors("read", path):
         offset = 0
         for line in handle:
             yield offset, line
             offset += len(line)
 
 
-def check_writable(path: str, *, what: str = "file") -> None:
+def check_writable(path: str, *, what: str = "file", append: bool = False) -> None:
     """Refuse, before anything is written, a target that a write would fail on or subvert.
 
-    The target must be a regular file or absent (never a symlink or a folder), and its
-    nearest existing ancestor folder must be writable.
+    The target must be a regular file or absent (never a symlink, FIFO or folder). A file
+    replaced atomically needs a writable folder (or nearest existing ancestor); a file only
+    appended to needs to be writable itself when it exists.
 
     Raises:
         RefusalError: the target cannot be written safely.
@@ -184,6 +190,12 @@ def check_writable(path: str, *, what: str = "file") -> None:
         raise RefusalError(
             ReasonCode.FILE_NOT_REGULAR, f"{what} is not a regular file: {path}", path=path
         )
+    if append and info is not None:
+        if not os.access(path, os.W_OK):
+            raise RefusalError(
+                ReasonCode.FILE_ERROR, f"cannot write {what} {path}: it is read-only", path=path
+            )
+        return
     folder = os.path.dirname(path) or "."
     while not os.path.lexists(folder):
         folder = os.path.dirname(folder) or "."
@@ -224,17 +236,13 @@ def crc_and_size(path: str) -> tuple[int, int] | None:
     """Return (CRC-32, size) of a file's bytes, or None when it does not exist.
 
     Raises:
-        RefusalError: the file cannot be read.
+        RefusalError: the path is not a readable regular file.
     """
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read()
-    except FileNotFoundError:
+    fd = _open_regular(path, "file")
+    if fd is None:
         return None
-    except OSError as exc:
-        raise RefusalError(
-            ReasonCode.FILE_ERROR, f"cannot read {path}: {exc.strerror}", path=path
-        ) from exc
+    with os.fdopen(fd, "rb") as handle, _translate_os_errors("read", path):
+        data = handle.read()
     return zlib.crc32(data), len(data)
 
 
@@ -307,6 +315,28 @@ def append_at(path: str, offset: int, data: bytes) -> None:
                 while view:
                     written = os.pwrite(fd, view, position)
                     view, position = view[written:], position + written
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def append(path: str, data: bytes) -> None:
+    """Append `data` with one O_APPEND write and fsync it (creating the file and folders).
+
+    O_APPEND puts the bytes at the end even if another writer appended meanwhile, so a
+    concurrent append can never be overwritten.
+
+    Raises:
+        RefusalError: the file system refused.
+    """
+    folder = os.path.dirname(path) or "."
+    with _translate_os_errors("append to", path):
+        os.makedirs(folder, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
             os.fsync(fd)
         finally:
             os.close(fd)

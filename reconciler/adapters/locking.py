@@ -21,7 +21,9 @@ from reconciler.core.reasons import ReasonCode
 
 
 @contextmanager
-def hold_lock(folder: str, timeout_seconds: float) -> Iterator[str]:
+def hold_lock(
+    folder: str, timeout_seconds: float, *, configured_seconds: float | None = None
+) -> Iterator[str]:
     """Hold the exclusive lock of `folder`, waiting up to `timeout_seconds`; yield its path.
 
     Raises:
@@ -36,7 +38,8 @@ def hold_lock(folder: str, timeout_seconds: float) -> Iterator[str]:
             ReasonCode.FILE_ERROR, f"cannot open {path} to lock it: {exc.strerror}", path=path
         ) from exc
     try:
-        _acquire(fd, path, timeout_seconds)
+        reported = timeout_seconds if configured_seconds is None else configured_seconds
+        _acquire(fd, path, timeout_seconds, reported)
         try:
             yield path
         finally:
@@ -72,11 +75,11 @@ def hold_locks(folders: Iterable[str], timeout_seconds: float) -> Iterator[list[
     with ExitStack() as stack:
         for folder in ordered:
             remaining = max(deadline - time.monotonic(), 0.0)
-            stack.enter_context(hold_lock(folder, remaining))
+            stack.enter_context(hold_lock(folder, remaining, configured_seconds=timeout_seconds))
         yield ordered
 
 
-def _acquire(fd: int, path: str, timeout_seconds: float) -> None:
+def _acquire(fd: int, path: str, timeout_seconds: float, reported_seconds: float) -> None:
     deadline = time.monotonic() + timeout_seconds
     pause = 0.002
     while True:
@@ -87,9 +90,16 @@ def _acquire(fd: int, path: str, timeout_seconds: float) -> None:
             if time.monotonic() >= deadline:
                 raise RetryableError(
                     ReasonCode.LOCK_TIMEOUT,
-                    f"another reconciler held the lock on {path} for {timeout_seconds:g}s; "
+                    f"another reconciler held the lock on {path} for {reported_seconds:g}s; "
                     "retry, or raise --lock-timeout if runs are long",
                     path=path,
                 ) from None
             time.sleep(min(pause, max(deadline - time.monotonic(), 0.0)))
             pause = min(pause * 2, 0.05)
+        except OSError as exc:  # ENOLCK, EOPNOTSUPP: some network file systems
+            raise RefusalError(
+                ReasonCode.FILE_ERROR,
+                f"cannot lock {path}: {exc.strerror} (keep the policy files on a local file "
+                "system that supports flock)",
+                path=path,
+            ) from exc

@@ -9,10 +9,12 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
+# re.ASCII: `\d` must not match other scripts' digits ("２０９９" is no year).
 _RFC3339 = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?([Zz]|[+-]\d{2}:\d{2})"
+    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?([Zz]|[+-]\d{2}:\d{2})",
+    re.ASCII,
 )
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)", re.ASCII)
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
@@ -46,7 +48,12 @@ def parse_timestamp(value: object) -> datetime | None:
 
 def format_timestamp(moment: datetime) -> str:
     """Return `moment` as UTC `YYYY-MM-DDTHH:MM:SSZ` (fractions are truncated)."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    utc = moment.astimezone(UTC)
+    # Not strftime: its %Y writes year 999 as "999", not "0999".
+    return (
+        f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}T"
+        f"{utc.hour:02d}:{utc.minute:02d}:{utc.second:02d}Z"
+    )
 
 
 def normalize_timestamp(value: str) -> str | None:
@@ -62,7 +69,7 @@ def parse_duration(text: str) -> timedelta:
         ValueError: the text is not a non-negative duration.
     """
     stripped = text.strip()
-    if re.fullmatch(r"\d+(?:\.\d+)?", stripped):
+    if re.fullmatch(r"\d+(?:\.\d+)?", stripped, re.ASCII):
         try:
             return timedelta(seconds=float(stripped))
         except OverflowError:

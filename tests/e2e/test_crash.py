@@ -114,8 +114,8 @@ CRASH_POINTS = [
     CrashPoint("after-registry-write", "after", "atomic_write", 2, "registry", "pending"),
     CrashPoint("mid-state-write", "mid", "atomic_write", 3, "state", "pending"),
     CrashPoint("after-state-write", "after", "atomic_write", 3, "state", "pending"),
-    CrashPoint("mid-telemetry-append", "mid", "append_at", 1, "telemetry", "pending"),
-    CrashPoint("after-telemetry-append", "after", "append_at", 1, "telemetry", "pending"),
+    CrashPoint("mid-telemetry-append", "mid", "append", 1, "telemetry", "pending"),
+    CrashPoint("after-telemetry-append", "after", "append", 1, "telemetry", "pending"),
     CrashPoint("before-journal-removal", "before", "remove", 1, "journal", "pending"),
     CrashPoint("after-journal-removal", "after", "remove", 1, "journal", "after"),
     CrashPoint("mid-index-write", "mid", "atomic_write", 4, "index", "after"),
@@ -238,7 +238,7 @@ def assert_crashed_where_claimed(repo: Path, layout: Layout, point: CrashPoint) 
     """Check the trace a `mid` kill leaves, so a crash point cannot silently move."""
     if point.moment != "mid":
         return
-    if point.operation == "append_at":
+    if point.operation in ("append", "append_at"):
         torn = (repo / layout.telemetry).read_bytes()
         assert not torn.endswith(b"\n")
         return

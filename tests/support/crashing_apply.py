@@ -3,12 +3,12 @@
 Usage: python tests/support/crashing_apply.py <crash-point> <reconcile args...>
 
 A crash point is `<moment>:<operation>:<n>[:<file name>]`: `before` or `after` the n-th call
-(1-based, counted over the whole process) of `atomic_write`, `append_at` or `remove` of
-`reconciler.adapters.files`, or `mid` that call: for `atomic_write` the temp file is written
-and fsynced but not yet renamed (`os.replace`, patched only as `files.os` sees it), for
-`append_at` the first half of the line is written. With a file name, the n-th call must
-concern that file, else the process exits 97 instead of dying, so a reordered mutation fails
-loudly instead of crashing somewhere else. No seam is added to production code.
+(1-based, counted over the whole process) of `atomic_write`, `append`, `append_at` or
+`remove` of `reconciler.adapters.files`, or `mid` that call: for `atomic_write` the temp file
+is written and fsynced but not yet renamed (`os.replace`, patched only as `files.os` sees
+it), for `append`/`append_at` the first half of the line is written. With a file name, the
+n-th call must concern that file, else the process exits 97 instead of dying, so a reordered
+mutation fails loudly instead of crashing somewhere else. No seam is added to production code.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import Any
 from reconciler import cli
 from reconciler.adapters import files
 
-OPERATIONS = ("atomic_write", "append_at", "remove")
+OPERATIONS = ("atomic_write", "append", "append_at", "remove")
 MOMENTS = ("before", "mid", "after")
 WRONG_FILE = 97
 
@@ -70,6 +70,9 @@ def wrap(point: CrashPoint, name: str, real: Callable[..., Any]) -> Callable[...
             die()
         if point.moment == "mid" and name == "append_at":
             torn_append(path, *args, **kwargs)
+        if point.moment == "mid" and name == "append":
+            data = args[0]
+            torn_append(path, files.file_size(path), data)
         point.armed = True
         result = real(path, *args, **kwargs)
         point.armed = False
