@@ -206,9 +206,15 @@ class _JsonEdit:
         root = cast(JsonObject, compose_json(self.text))
         self.separator = self._separator(root, self.separator)
         self.step = self._step(root)
-        return self._plan(root, top_mapping(self.document), tree)
+        return self._plan(root, top_mapping(self.document), tree, self._spans_lines(root))
 
-    def _plan(self, node: JsonObject, data: dict[str, object], tree: ChangeTree) -> list[Splice]:
+    def _spans_lines(self, node: JsonObject) -> bool:
+        return "\n" in self.text[node.start : node.end]
+
+    def _plan(
+        self, node: JsonObject, data: dict[str, object], tree: ChangeTree, pretty: bool
+    ) -> list[Splice]:
+        """Splices for `tree` under `node`; `pretty`: the object holding `node` spans lines."""
         splices: list[Splice] = []
         members = {member.key: member.value for member in node.members}
         missing: ChangeTree = {}
@@ -218,18 +224,29 @@ class _JsonEdit:
                 missing[key] = change
             elif isinstance(value_node, JsonObject):  # _expected allowed only a nested change
                 splices += self._plan(
-                    value_node, cast(dict[str, object], current), cast(ChangeTree, change)
+                    value_node,
+                    cast(dict[str, object], current),
+                    cast(ChangeTree, change),
+                    self._spans_lines(node),
                 )
-            elif isinstance(change, dict) or not is_same(current, change):
-                new_text = self._inline(change, node)  # a null parent gets an inline object
+            elif isinstance(change, dict):  # a null parent becomes an object
+                new_text = self._new_object(change, value_node.start, node, self._spans_lines(node))
                 splices.append((value_node.start, value_node.end, new_text))
+            elif not is_same(current, change):
+                splices.append((value_node.start, value_node.end, self._inline(change, node)))
         if missing:
-            splices.append(self._insert(node, missing))
+            splices.append(self._insert(node, missing, pretty))
         return splices
 
-    def _insert(self, node: JsonObject, missing: ChangeTree) -> Splice:
-        if not node.members:
-            return node.start, node.end, self._inline(missing, node)
+    def _new_object(self, value: ChangeTree, start: int, node: JsonObject, pretty: bool) -> str:
+        """An object in its surroundings' style: pretty where they span lines, else inline."""
+        if not pretty:
+            return self._inline(value, node)
+        return self._pretty(value, self._line_indent(start), self._separator(node, self.separator))
+
+    def _insert(self, node: JsonObject, missing: ChangeTree, pretty: bool) -> Splice:
+        if not node.members:  # `{}` (or `{ }`): rewritten whole, in its surroundings' style
+            return node.start, node.end, self._new_object(missing, node.start, node, pretty)
         # After the last value, so a trailing newline and the closing brace keep their place.
         at = node.members[-1].value.end
         separator = self._separator(node, self.separator)

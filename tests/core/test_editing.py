@@ -663,14 +663,20 @@ def test_crlf_json_keeps_crlf_and_its_separator_style() -> None:
     )
 
 
+PRETTY_PAUSE = '"pause": {\n          "manual": true\n        }'
+
+
 @pytest.mark.parametrize(
     ("before", "after"),
     [
-        pytest.param('"pause": null', '"pause": {"manual": true}', id="null"),
-        pytest.param('"pause": {}', '"pause": {"manual": true}', id="empty-object"),
+        pytest.param('"pause": null', PRETTY_PAUSE, id="null"),
+        pytest.param('"pause": {}', PRETTY_PAUSE, id="empty-object"),
+        pytest.param('"pause": { }', PRETTY_PAUSE, id="empty-object-with-space"),
     ],
 )
-def test_a_null_or_empty_json_pause_gets_an_inline_object(before: str, after: str) -> None:
+def test_a_null_or_empty_json_pause_becomes_an_object_in_the_files_pretty_style(
+    before: str, after: str
+) -> None:
     text = (
         f'{{\n  "policy": {{\n    "autonomous": {{\n      "rollout": {{\n        {before}\n'
         "      }\n    }\n  }\n}\n"
@@ -690,7 +696,18 @@ def test_json_without_a_final_newline_gets_none() -> None:
 
     out = edit_registry(text, "json", {CANARY: 5})
 
-    assert out == '{\n  "policy": {\n    "autonomous": {"rollout": {"canaryPercent": 5}}\n  }\n}'
+    assert out == (
+        '{\n  "policy": {\n    "autonomous": {\n      "rollout": {\n'
+        '        "canaryPercent": 5\n      }\n    }\n  }\n}'
+    )
+
+
+def test_a_compact_json_file_keeps_new_objects_inline() -> None:
+    text = '{"policy": {"autonomous": {"rollout": {"pause": null}}}}'
+
+    out = edit_registry(text, "json", {MANUAL: True})
+
+    assert out == '{"policy": {"autonomous": {"rollout": {"pause": {"manual": true}}}}}'
 
 
 # --- Refusals -----------------------------------------------------------------------------
@@ -846,3 +863,11 @@ def test_any_owned_values_round_trip_exactly(
     expected = expected_document(load(text, fmt), chosen)
     assert json.dumps(load(out, fmt), sort_keys=True) == json.dumps(expected, sort_keys=True)
     assert only_owned_lines_changed(text, out, signs="+")  # "-" lines: old block scalar text
+
+
+def test_a_null_inside_an_inline_object_of_a_pretty_file_stays_inline() -> None:
+    text = '{\n  "policy": {\n    "autonomous": {"rollout": {"pause": null}}\n  }\n}\n'
+
+    out = edit_registry(text, "json", {MANUAL: True})
+
+    assert out == text.replace('"pause": null', '"pause": {"manual": true}')
