@@ -53,6 +53,16 @@ class ReasonCode(StrEnum):
     FILE_NOT_UTF8 = "file_not_utf8"
     LOCK_TIMEOUT = "lock_timeout"
 
+    # Intent files (the GitOps loop's queue): each rejects one file, never the queue.
+    INTENT_YAML_INVALID = "intent_yaml_invalid"
+    INTENT_UNKNOWN_FIELD = "intent_unknown_field"
+    INTENT_FIELD_INVALID = "intent_field_invalid"
+    INTENT_GOVERNANCE_MISSING = "intent_governance_missing"
+    INTENT_REVIEW_BY_PAST = "intent_review_by_past"
+    INTENT_TOO_LARGE = "intent_too_large"
+    INTENT_NOT_UTF8 = "intent_not_utf8"
+    INTENT_ALIAS_LIMIT = "intent_alias_limit"
+
     # Notes carried by applied records (not refusals).
     ROLLOUT_UNCHANGED = "rollout_unchanged"
     IDEMPOTENCY_REQUEST_MISMATCH = "idempotency_request_mismatch"

@@ -1,0 +1,204 @@
+"""Intent files (core layer): `policies/intents/*.yaml` text -> a validated Intent or a rejection.
+
+Pure: the GitOps loop reads the bytes (regular file, size cap) and passes them here with the
+file's name. Every problem is reported at once, each with a reason code; a typo never falls
+back to a default (unknown keys, wrong types and `expandStep` on a non-expand intent reject).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import NamedTuple
+
+from reconciler.core import yamltext
+from reconciler.core.errors import DocumentError
+from reconciler.core.reasons import ReasonCode
+from reconciler.core.timestamps import format_timestamp, parse_timestamp
+
+INTENT_LIMIT = 64 * 1024
+"""Largest intent file accepted, in bytes."""
+DEFAULT_EXPAND_STEP = 25
+INTENTS = ("expand", "resume", "rollback")
+GOVERNANCE_FIELDS = ("actor", "approvalRef", "rationale", "reviewBy")
+OPTIONAL_STRINGS = ("idempotencyKey", "traceId", "expectDecisionTraceId", "loopId", "horizonRef")
+KNOWN_FIELDS = frozenset({"intent", "expandStep", "governance", "evidenceRefs", *OPTIONAL_STRINGS})
+
+
+class Intent(NamedTuple):
+    """A valid intent file, defaults applied (idempotencyKey: the file name's stem)."""
+
+    intent: str
+    expand_step: int
+    actor: str
+    approval_ref: str
+    rationale: str
+    review_by: str
+    """Canonical UTC `YYYY-MM-DDTHH:MM:SSZ`."""
+    idempotency_key: str
+    trace_id: str | None
+    expect_decision_trace_id: str | None
+    loop_id: str | None
+    horizon_ref: str | None
+    evidence_refs: tuple[str, ...]
+
+
+class Problem(NamedTuple):
+    """One reason an intent file is rejected."""
+
+    reason: ReasonCode
+    message: str
+
+
+class IntentRejected(Exception):
+    """The intent file is rejected; `problems` lists every reason, in file order."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__("; ".join(problem.message for problem in problems))
+        self.problems = problems
+
+    @property
+    def reasons(self) -> list[str]:
+        """The distinct reason codes, sorted."""
+        return sorted({str(problem.reason) for problem in self.problems})
+
+
+def decode_intent(data: bytes, name: str, now: datetime) -> Intent:
+    """Validate the raw bytes of the intent file `name` (its base name, e.g. `x.yaml`).
+
+    Raises:
+        IntentRejected: too large, not UTF-8, not YAML, or not a valid intent.
+    """
+    if len(data) > INTENT_LIMIT:
+        raise _reject(
+            ReasonCode.INTENT_TOO_LARGE, f"intent file is larger than {INTENT_LIMIT} bytes"
+        )
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _reject(
+            ReasonCode.INTENT_NOT_UTF8, f"intent file is not UTF-8 (byte {exc.start})"
+        ) from None
+    return parse_intent(text, name, now)
+
+
+def parse_intent(text: str, name: str, now: datetime) -> Intent:
+    """Validate an intent file's text; `name` gives the default idempotency key.
+
+    Raises:
+        IntentRejected: every problem found, with its reason code.
+    """
+    try:
+        doc = yamltext.load_yaml(text.removeprefix("\ufeff"))
+    except DocumentError as exc:
+        code = (
+            ReasonCode.INTENT_ALIAS_LIMIT if exc.kind == "alias" else ReasonCode.INTENT_YAML_INVALID
+        )
+        raise _reject(code, f"intent file is not valid YAML: {exc.message}") from None
+    if not isinstance(doc, dict):
+        raise _reject(ReasonCode.INTENT_YAML_INVALID, "intent file must be a YAML mapping")
+    problems = [
+        Problem(ReasonCode.INTENT_UNKNOWN_FIELD, f'unknown field "{key}"')
+        for key in doc
+        if key not in KNOWN_FIELDS
+    ]
+    intent = doc.get("intent")
+    if intent not in INTENTS:
+        problems.append(_field("intent must be one of expand, resume, rollback"))
+    step = _expand_step(doc, intent, problems)
+    governance = _governance(doc.get("governance"), now, problems)
+    strings = {key: _optional_string(doc, key, problems) for key in OPTIONAL_STRINGS}
+    refs = _evidence_refs(doc.get("evidenceRefs"), problems)
+    if problems:
+        raise IntentRejected(problems)
+    return Intent(
+        intent=str(intent),
+        expand_step=step,
+        actor=governance["actor"],
+        approval_ref=governance["approvalRef"],
+        rationale=governance["rationale"],
+        review_by=governance["reviewBy"],
+        idempotency_key=strings["idempotencyKey"] or name.rsplit(".", 1)[0],
+        trace_id=strings["traceId"],
+        expect_decision_trace_id=strings["expectDecisionTraceId"],
+        loop_id=strings["loopId"],
+        horizon_ref=strings["horizonRef"],
+        evidence_refs=refs,
+    )
+
+
+def _reject(reason: ReasonCode, message: str) -> IntentRejected:
+    return IntentRejected([Problem(reason, message)])
+
+
+def _field(message: str) -> Problem:
+    return Problem(ReasonCode.INTENT_FIELD_INVALID, message)
+
+
+def _expand_step(doc: dict[str, object], intent: object, problems: list[Problem]) -> int:
+    if "expandStep" not in doc:
+        return DEFAULT_EXPAND_STEP
+    step = doc["expandStep"]
+    if intent in ("resume", "rollback"):
+        problems.append(_field(f"expandStep is only allowed with intent expand (not {intent})"))
+        return DEFAULT_EXPAND_STEP
+    if not isinstance(step, int) or isinstance(step, bool) or not 1 <= step <= 100:
+        problems.append(_field("expandStep must be an integer between 1 and 100"))
+        return DEFAULT_EXPAND_STEP
+    return step
+
+
+def _governance(value: object, now: datetime, problems: list[Problem]) -> dict[str, str]:
+    if value is None:
+        problems.append(Problem(ReasonCode.INTENT_GOVERNANCE_MISSING, "governance is required"))
+        return {}
+    if not isinstance(value, dict):
+        problems.append(_field("governance must be a mapping"))
+        return {}
+    problems.extend(
+        Problem(ReasonCode.INTENT_UNKNOWN_FIELD, f'unknown field "governance.{key}"')
+        for key in value
+        if key not in GOVERNANCE_FIELDS
+    )
+    found: dict[str, str] = {}
+    for key in GOVERNANCE_FIELDS:
+        item = value.get(key)
+        if item is None or item == "":
+            problems.append(
+                Problem(ReasonCode.INTENT_GOVERNANCE_MISSING, f"governance.{key} is required")
+            )
+        elif not isinstance(item, str):
+            problems.append(_field(f"governance.{key} must be a string"))
+        else:
+            found[key] = item
+    if "reviewBy" in found:
+        review_by = parse_timestamp(found["reviewBy"])
+        if review_by is None:
+            problems.append(_field("governance.reviewBy must be an RFC 3339 timestamp"))
+        elif review_by <= now:
+            problems.append(
+                Problem(
+                    ReasonCode.INTENT_REVIEW_BY_PAST, "governance.reviewBy must be in the future"
+                )
+            )
+        else:
+            found["reviewBy"] = format_timestamp(review_by)
+    return found
+
+
+def _optional_string(doc: dict[str, object], key: str, problems: list[Problem]) -> str | None:
+    value = doc.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        problems.append(_field(f"{key} must be a non-empty string"))
+        return None
+    return value
+
+
+def _evidence_refs(value: object, problems: list[Problem]) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(ref, str) and ref for ref in value):
+        problems.append(_field("evidenceRefs must be a list of non-empty strings"))
+        return ()
+    return tuple(value)
