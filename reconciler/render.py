@@ -21,7 +21,10 @@ def print_json(value: object, *, pretty: bool = False) -> None:
 
 def print_error(error: ReconcileError) -> None:
     """Print `error: <message>`, one ` - <problem>` line per detail, then the reason code."""
+    # The optional footer repeats the bash tool's wrapper line operators grep for.
     lines = [f"error: {error.message}", *(f" - {detail}" for detail in error.details)]
+    if error.footer:
+        lines.append(f"error: {error.footer}")
     lines.append(f"reason: {error.reason}")
     sys.stderr.write("\n".join(lines) + "\n")
 

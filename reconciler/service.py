@@ -24,6 +24,8 @@ from reconciler.settings import Layout
 REGISTRY_LIMIT = 4 * 1024 * 1024
 DECISION_LIMIT = 16 * 1024 * 1024
 DEFAULT_LOCK_TIMEOUT = "30s"
+REGISTRY_FOOTER = "failed to read/validate fleet registry"
+"""The bash tool's line after a registry error; runbooks grep for it."""
 
 
 class ApplyOptions(NamedTuple):
@@ -169,6 +171,7 @@ def run_apply(
             ReasonCode.REGISTRY_MISSING,
             f"fleet registry file not found: {layout.registry_file}",
             path=layout.registry_file,
+            footer=REGISTRY_FOOTER,
         )
     written = [layout.paths["applyStateFile"], layout.paths["applyTelemetryFile"], apply.index_file]
     lock_folders = [folder, *(files.lockable_folder(path) for path in written)]
@@ -229,7 +232,7 @@ class _Apply:
         found, notes = self.gate(max_age, max_age_text)
         # The review-by is checked after the decision, in the bash tool's order (§3.2 13-14).
         self.request = applying.check_review_by(self.request, self.clock())
-        loaded = load_registry(self.layout.registry_file)
+        loaded = self._load_registry()
         now = self.clock()
         view = self._check_registry(loaded, now)
         mutation = applying.plan_mutation(view, self.request, now)
@@ -278,15 +281,24 @@ class _Apply:
         )
         return found, []
 
+    def _load_registry(self) -> LoadedRegistry:
+        try:
+            return load_registry(self.layout.registry_file)
+        except RefusalError as exc:
+            exc.footer = REGISTRY_FOOTER
+            raise
+
     def _check_registry(self, loaded: LoadedRegistry, now: datetime) -> registry.RegistryView:
         # The mutation replaces the whole governance block, so the current block's own
         # problems (an expired reviewBy above all) must not block it; the result is
         # validated in full before anything is written.
         problems = registry.validate_registry(loaded.doc, now, skip_governance_fields=True)
         if problems:
-            raise validation_error(
+            error = validation_error(
                 ReasonCode.REGISTRY_INVALID, f"invalid fleet registry: {loaded.path}", problems
             )
+            error.footer = REGISTRY_FOOTER
+            raise error
         assert isinstance(loaded.doc, dict)
         view = registry.view_registry(loaded.doc)
         if view.mode != "guarded_auto" and self.request.intent != "rollback":

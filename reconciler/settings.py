@@ -120,6 +120,11 @@ def _builtin_layout(repo: str) -> tuple[str, str, dict[str, str]]:
         files.exists(os.path.join(repo, "policies", name))
         for name in ("registry.yaml", "registry.json")
     )
+    if not superloop and not policies and files.is_dir(os.path.join(repo, SUPERLOOP_DIR)):
+        # No registry anywhere, but the bash tool's folder exists: its files are the ones
+        # meant, so its layout gives the messages its runbooks expect (registry not found).
+        reason = f"no registry found; {SUPERLOOP_DIR}/ exists (the bash tool's layout)"
+        return "superloop", reason, SUPERLOOP_PATHS
     if superloop and not policies:
         reason = (
             f"{SUPERLOOP_PATHS['registryFile']} exists and policies/registry.yaml|json does not "

@@ -130,6 +130,7 @@ def test_invalid_registry_lists_every_problem(repo: Path) -> None:
         " - policy.autonomous.rollout.canaryPercent must be an integer between 0 and 100"
         " when present",
         " - policy.autonomous.rollout.pause.manual must be boolean when present",
+        "error: failed to read/validate fleet registry",
         "reason: registry_invalid",
     ]
 

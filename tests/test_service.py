@@ -212,9 +212,11 @@ def test_a_missing_registry_is_refused(repo: Path) -> None:
     paths: dict[str, str | None] = {"registryFile": str(repo / REGISTRY)}
     error = refusal(repo, "rollback", paths=paths)
     assert error.message == f"fleet registry file not found: {repo / REGISTRY}"
-    # Without the bash layout's registry the built-in layout falls back to policies/.
-    default = repo / "policies" / "registry.yaml"
-    assert refusal(repo, "rollback").message == f"fleet registry file not found: {default}"
+    # No registry anywhere, but the bash tool's folder exists: its layout is meant, so the
+    # message names its registry, as the bash tool's did.
+    error = refusal(repo, "rollback")
+    assert error.message == f"fleet registry file not found: {repo / REGISTRY}"
+    assert error.footer == "failed to read/validate fleet registry"
 
 
 def test_a_mutation_that_would_be_invalid_is_refused_and_nothing_is_written(repo: Path) -> None:

@@ -103,3 +103,11 @@ def test_the_repo_is_resolved_logically_keeping_symlinks(tmp_path: Path) -> None
     with pytest.raises(RefusalError) as caught:
         settings.resolve_repo(str(tmp_path / "missing"))
     assert caught.value.reason == "repo_not_found"
+
+
+def test_the_bash_tools_folder_without_any_registry_still_means_its_layout(tmp_path: Path) -> None:
+    fleet.write_decision(tmp_path, "promote")  # .superloop/ops-manager/fleet/ exists
+    layout = resolve(tmp_path)
+    assert layout.name == "superloop"
+    assert layout.registry_file == str(tmp_path / fleet.SUPERLOOP / "registry.v1.json")
+    assert layout.reason.startswith("no registry found")

@@ -21,12 +21,15 @@ class ReconcileError(Exception):
         *,
         details: Sequence[str] = (),
         path: str | None = None,
+        footer: str | None = None,
     ) -> None:
         super().__init__(message)
         self.reason = reason
         self.message = message
         self.details = tuple(details)
         self.path = path
+        self.footer = footer
+        """A second `error:` line after the details (the bash tool's wrapper message)."""
 
 
 class RefusalError(ReconcileError):
