@@ -157,11 +157,14 @@ def test_rollback_is_allowed_without_a_readable_decision(
     ],
     ids=["missing", "invalid", "array", "no-decision", "null", "number", "duplicate-key"],
 )
-def test_expand_fails_closed_on_a_missing_or_invalid_decision(
-    repo: Path, content: str | None, message: str
+@pytest.mark.parametrize("intent", ["expand", "resume"])
+def test_expand_and_resume_fail_closed_on_a_missing_or_invalid_decision(
+    repo: Path, content: str | None, message: str, intent: str
 ) -> None:
     state = replace_decision_file(repo, content)
-    assert refusal(repo).message == message.format(path=state)
+    before = (repo / REGISTRY).read_bytes()
+    assert refusal(repo, intent).message == message.format(path=state)
+    assert (repo / REGISTRY).read_bytes() == before
 
 
 def test_rollback_is_allowed_in_advisory_mode_and_notes_it(repo: Path) -> None:
