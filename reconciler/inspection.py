@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from reconciler import service, settings, store
-from reconciler.core import registry
+from reconciler.core import registry, registry_fields
 from reconciler.core.errors import RefusalError
 from reconciler.core.reasons import ReasonCode
 
@@ -33,7 +33,7 @@ def validate_repo(
             "an interrupted apply left a journal; the next apply completes it before anything else"
         )
     reports = {
-        "registry": _registry_report(layout.registry_file, moment),
+        "registry": _registry_report(layout.registry_file, moment, warnings),
         "decision": _decision_report(layout.paths["promotionStateFile"], warnings),
         "telemetry": _telemetry_report(layout.paths["applyTelemetryFile"]),
     }
@@ -60,11 +60,12 @@ def _failure(exc: RefusalError) -> dict[str, Any]:
     }
 
 
-def _registry_report(path: str, now: datetime) -> dict[str, Any]:
+def _registry_report(path: str, now: datetime, warnings: list[str]) -> dict[str, Any]:
     try:
         loaded = service.load_registry(path)
     except RefusalError as exc:
         return _failure(exc)
+    warnings.extend(registry_fields.unknown_field_warnings(loaded.doc))
     problems = registry.validate_registry(loaded.doc, now)
     if problems:
         return {

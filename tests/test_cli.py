@@ -275,3 +275,15 @@ def test_a_real_record_validates_against_the_record_schema(repo: Path) -> None:
         if k not in ("expandStep", "decisionTraceId", "decisionGeneratedAt")
     }
     validator.validate(legacy)
+
+
+def test_validate_warns_about_a_typo_but_still_exits_0(repo: Path) -> None:
+    doc = fleet.registry_doc(25, False)
+    doc["policy"]["autonomous"]["rollout"]["canaryPrecent"] = 50
+    fleet.write_json(repo / SUPERLOOP / "registry.v1.json", doc)
+    result = run("validate", "--repo", str(repo))
+    assert result.exit_code == 0
+    assert (
+        "warning: policy.autonomous.rollout.canaryPrecent is not a known field and is ignored"
+        in result.stdout
+    )
