@@ -324,8 +324,8 @@ class _Apply:
         telemetry: store.TelemetryView,
         folder: str,
     ) -> None:
-        line = store.dumps_compact(record) + "\n"
-        data = ("" if telemetry.ends_with_newline else "\n") + line
+        line = (store.dumps_compact(record) + "\n").encode("utf-8")
+        data = (b"" if telemetry.ends_with_newline else b"\n") + line
         targets = {
             "fleet registry": loaded.path,
             "apply state file": self.paths["applyStateFile"],
@@ -340,15 +340,13 @@ class _Apply:
             replacements.append(
                 store.plan_replacement(loaded.path, new_text.encode("utf-8"), current)
             )
-        replacements.append(
-            store.plan_replacement(self.paths["applyStateFile"], line.encode("utf-8"))
-        )
+        replacements.append(store.plan_replacement(self.paths["applyStateFile"], line))
         plan = store.WritePlan(
             replacements=tuple(replacements),
             append_path=telemetry.path,
             append_offset=telemetry.size,
-            append_data=data.encode("utf-8"),
+            append_data=data,
         )
         store.commit(plan, store.journal_path(folder))
-        updated = store.after_append(telemetry, data.encode("utf-8"), record["idempotencyKey"])
+        updated = store.after_append(telemetry, data, record["idempotencyKey"])
         store.save_index(updated, self.index_file)

@@ -32,7 +32,6 @@ POLICIES_PATHS = {
     "applyStateFile": os.path.join("policies", "state", "promotion-apply-state.json"),
     "applyTelemetryFile": os.path.join("policies", "telemetry", "promotion-apply.jsonl"),
 }
-PATH_KEYS = tuple(POLICIES_PATHS)
 
 
 class Layout(NamedTuple):
@@ -100,7 +99,7 @@ def resolve_layout(repo: str, flags: Mapping[str, str | None]) -> Layout:
     name, reason, builtin = _builtin_layout(repo)
     paths: dict[str, str] = {}
     sources: dict[str, str] = {}
-    for key in PATH_KEYS:
+    for key in repo_settings.PATH_KEYS:
         flag = flags.get(key)
         if flag:
             paths[key], sources[key] = os.path.abspath(flag), "flag"

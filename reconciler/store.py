@@ -258,17 +258,26 @@ class TelemetryView(NamedTuple):
 
     path: str
     size: int
-    ends_with_newline: bool
     keys: dict[str, tuple[int, int]]
     """Idempotency key -> (offset, length) of the LAST applied record with that key."""
-    tail_crc: int
+    tail: bytes
+    """The file's last TAIL_BYTES bytes (what the index is checked against)."""
     indexed: bool = True
     """False when the keys are unknown (corrupt telemetry read for a keyless apply)."""
 
+    @property
+    def ends_with_newline(self) -> bool:
+        """Whether a new line can be appended as is (else a repair newline goes first)."""
+        return not self.tail or self.tail.endswith(b"\n")
 
-def _tail_crc(path: str, size: int) -> tuple[int, bool]:
-    tail = files.read_range(path, max(size - TAIL_BYTES, 0), TAIL_BYTES)
-    return zlib.crc32(tail), tail.endswith(b"\n") or not tail
+    @property
+    def tail_crc(self) -> int:
+        """CRC-32 of the tail, stored in the index."""
+        return zlib.crc32(self.tail)
+
+
+def _read_tail(path: str, size: int) -> bytes:
+    return files.read_range(path, max(size - TAIL_BYTES, 0), TAIL_BYTES)
 
 
 def scan_telemetry(path: str) -> TelemetryView:
@@ -293,8 +302,7 @@ def scan_telemetry(path: str) -> TelemetryView:
         key = record.get("idempotencyKey")
         if isinstance(key, str) and key and record.get("status") == "applied":
             keys[key] = (offset, len(line))
-    crc, newline = _tail_crc(path, size)
-    return TelemetryView(path, size, newline, keys, crc)
+    return TelemetryView(path, size, keys, _read_tail(path, size))
 
 
 def load_telemetry(path: str, index_file: str, *, need_keys: bool = True) -> TelemetryView:
@@ -310,19 +318,18 @@ def load_telemetry(path: str, index_file: str, *, need_keys: bool = True) -> Tel
     data = files.read_bounded(index_file, INDEX_LIMIT, what="telemetry index")
     doc = None if data is None else _loads_object(data)
     if doc is not None:
-        crc, newline = _tail_crc(path, size)
+        tail = _read_tail(path, size)
         relative = os.path.relpath(path, os.path.dirname(index_file))
-        if doc.get("size") == size and doc.get("tailCrc") == crc:
+        if doc.get("size") == size and doc.get("tailCrc") == zlib.crc32(tail):
             keys = _index_keys(doc, size) if doc.get("telemetryFile") == relative else None
             if keys is not None:
-                return TelemetryView(path, size, newline, keys, crc)
+                return TelemetryView(path, size, keys, tail)
     try:
         return scan_telemetry(path)
     except RefusalError as exc:
         if need_keys or exc.reason is not ReasonCode.TELEMETRY_CORRUPT:
             raise
-        crc, newline = _tail_crc(path, size)
-        return TelemetryView(path, size, newline, {}, crc, indexed=False)
+        return TelemetryView(path, size, {}, _read_tail(path, size), indexed=False)
 
 
 def _index_keys(doc: dict[str, Any], size: int) -> dict[str, tuple[int, int]] | None:
@@ -388,6 +395,7 @@ def after_append(view: TelemetryView, data: bytes, key: str | None) -> Telemetry
     keys = dict(view.keys)
     if key:
         keys[key] = (view.size + len(data) - len(line), len(line))
-    size = view.size + len(data)
-    crc, _ = _tail_crc(view.path, size)
-    return TelemetryView(view.path, size, True, keys, crc, view.indexed)
+    # Derived from what was written, not read back: under the lock nothing else appended
+    # (and should a shared file have grown, the index simply mismatches and is rebuilt).
+    tail = (view.tail + data)[-TAIL_BYTES:]
+    return TelemetryView(view.path, view.size + len(data), keys, tail, view.indexed)

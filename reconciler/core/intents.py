@@ -11,14 +11,13 @@ from datetime import datetime
 from typing import NamedTuple
 
 from reconciler.core import yamltext
+from reconciler.core.applying import DEFAULT_EXPAND_STEP, INTENTS
 from reconciler.core.errors import DocumentError
 from reconciler.core.reasons import ReasonCode
 from reconciler.core.timestamps import format_timestamp, parse_timestamp
 
 INTENT_LIMIT = 64 * 1024
 """Largest intent file accepted, in bytes."""
-DEFAULT_EXPAND_STEP = 25
-INTENTS = ("expand", "resume", "rollback")
 GOVERNANCE_FIELDS = ("actor", "approvalRef", "rationale", "reviewBy")
 OPTIONAL_STRINGS = ("idempotencyKey", "traceId", "expectDecisionTraceId", "loopId", "horizonRef")
 KNOWN_FIELDS = frozenset({"intent", "expandStep", "governance", "evidenceRefs", *OPTIONAL_STRINGS})
