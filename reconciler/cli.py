@@ -1,101 +1,65 @@
 """The `reconcile` command line: flags in, one service call, rendered result, exit code.
 
 Exit codes: 0 success, 1 refused or failed (nothing written), 2 usage error (click's own),
-3 unexpected error (traceback saved to a log file), 130 interrupted.
+3 (`--once`, `plan`, `dispatch`) one or more intents rejected, 70 unexpected error (traceback
+saved to a log file), 130 interrupted.
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import sys
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from reconciler import __version__
+from reconciler.commands.common import (
+    EXIT_REFUSED,
+    handle_errors,
+    new_trace_id,
+    path_options,
+)
 
 if TYPE_CHECKING:
     from reconciler.core.applying import ApplyArgs
 
-F = TypeVar("F", bound=Callable[..., Any])
-
-EXIT_OK, EXIT_REFUSED, EXIT_UNEXPECTED, EXIT_INTERRUPTED = 0, 1, 3, 130
-
-
-def _new_trace_id() -> str:
-    # uuid4 by hand: `import uuid` alone costs ~10 ms of start-up on the 2-core machine.
-    raw = bytearray(os.urandom(16))
-    raw[6] = (raw[6] & 0x0F) | 0x40
-    raw[8] = (raw[8] & 0x3F) | 0x80
-    h = raw.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-
-
-def _save_traceback() -> str:
-    import platform
-    import subprocess
-    import tempfile
-    import traceback
-
-    try:
-        git = subprocess.run(
-            ["git", "--version"], capture_output=True, text=True, timeout=5, check=False
-        ).stdout.strip()
-    except OSError:
-        git = "git not found"
-    fd, path = tempfile.mkstemp(prefix="reconciler-crash-", suffix=".log")
-    with os.fdopen(fd, "w") as handle:
-        handle.write(f"rollout-reconciler {__version__}; Python {platform.python_version()}; ")
-        handle.write(f"{git}\n\n{traceback.format_exc()}")
-    return path
+LAZY_COMMANDS: dict[str, str] = {
+    # name -> "module:attribute"; imported only when that command runs (start-up time).
+    "demo": "reconciler.commands.demo:demo_command",
+    "dispatch": "reconciler.commands.dispatch:dispatch_command",
+    "history": "reconciler.commands.history:history_command",
+    "init": "reconciler.commands.init:init_command",
+    "intent": "reconciler.commands.intent:intent_group",
+    "plan": "reconciler.commands.plan:plan_command",
+    "repair-index": "reconciler.commands.repair_index:repair_index_command",
+    "status": "reconciler.commands.status:status_command",
+}
 
 
-def handle_errors(command: F) -> F:
-    """Map every failure of a command to one message and an exit code (pre-commit style)."""
+class LazyGroup(click.Group):
+    """A click group whose extra commands live in `reconciler.commands.*`, imported on use."""
 
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from reconciler import render
-        from reconciler.core.errors import ReconcileError
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        """Every command name, built-in and lazy, sorted."""
+        return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
 
-        try:
-            return command(*args, **kwargs)
-        except ReconcileError as exc:
-            render.print_error(exc)
-            sys.exit(EXIT_REFUSED)
-        except KeyboardInterrupt:
-            sys.stderr.write("error: interrupted\n")
-            sys.exit(EXIT_INTERRUPTED)
-        except (click.exceptions.Exit, click.ClickException, SystemExit):
-            raise
-        except Exception as exc:  # noqa: BLE001 - the one edge that turns crashes into a line
-            log = _save_traceback()
-            sys.stderr.write(
-                f"error: unexpected {type(exc).__name__}: {exc} (traceback and versions in {log};"
-                " please report it)\n"
-            )
-            sys.exit(EXIT_UNEXPECTED)
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """Return the command, importing its module the first time it is needed."""
+        if cmd_name in LAZY_COMMANDS:
+            import importlib
 
-    return wrapper  # type: ignore[return-value]
-
-
-def path_options(command: F) -> F:
-    """The file-path flags every command shares."""
-    for flag, help_text in reversed(
-        [
-            ("--registry-file", "Fleet registry (JSON or YAML by extension)."),
-            ("--promotion-state-file", "Promotion decision JSON."),
-        ]
-    ):
-        command = click.option(flag, metavar="PATH", help=help_text)(command)
-    return command
+            module, attribute = LAZY_COMMANDS[cmd_name].split(":")
+            command = getattr(importlib.import_module(module), attribute)
+            assert isinstance(command, click.Command)
+            return command
+        return super().get_command(ctx, cmd_name)
 
 
 @click.group(
-    context_settings={"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "RECONCILER"}
+    cls=LazyGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "RECONCILER"},
 )
 @click.version_option(__version__, prog_name="reconcile")
 def cli() -> None:
@@ -171,7 +135,7 @@ def apply_command(**flags: Any) -> None:
         lock_timeout=flags["lock_timeout"],
     )
     args = _apply_args(flags)
-    result = service.run_apply(args, options, now=system_clock, new_trace_id=_new_trace_id)
+    result = service.run_apply(args, options, now=system_clock, new_trace_id=new_trace_id)
     if result.mismatch:
         first = result.record.get("intent")
         step = result.record.get("expandStep")

@@ -321,7 +321,7 @@ def load_telemetry(path: str, index_file: str, *, need_keys: bool = True) -> Tel
         tail = _read_tail(path, size)
         relative = os.path.relpath(path, os.path.dirname(index_file))
         if doc.get("size") == size and doc.get("tailCrc") == zlib.crc32(tail):
-            keys = _index_keys(doc, size) if doc.get("telemetryFile") == relative else None
+            keys = index_keys_of(doc, size) if doc.get("telemetryFile") == relative else None
             if keys is not None:
                 return TelemetryView(path, size, keys, tail)
     try:
@@ -332,7 +332,7 @@ def load_telemetry(path: str, index_file: str, *, need_keys: bool = True) -> Tel
         return TelemetryView(path, size, {}, _read_tail(path, size), indexed=False)
 
 
-def _index_keys(doc: dict[str, Any], size: int) -> dict[str, tuple[int, int]] | None:
+def index_keys_of(doc: dict[str, Any], size: int) -> dict[str, tuple[int, int]] | None:
     """The index's key spans, or None when any is not a span inside the telemetry file."""
     keys: dict[str, tuple[int, int]] = {}
     spans = doc.get("keys")

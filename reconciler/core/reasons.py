@@ -33,6 +33,7 @@ class ReasonCode(StrEnum):
     PROMOTION_DECISION_NOT_PROMOTE = "promotion_decision_not_promote"
     PROMOTION_DECISION_STALE = "promotion_decision_stale"
     PROMOTION_DECISION_FUTURE = "promotion_decision_future"
+    PROMOTION_DECISION_TRACE_MISMATCH = "promotion_decision_trace_mismatch"
 
     # Registry.
     REGISTRY_MISSING = "registry_missing"
@@ -62,6 +63,21 @@ class ReasonCode(StrEnum):
     INTENT_TOO_LARGE = "intent_too_large"
     INTENT_NOT_UTF8 = "intent_not_utf8"
     INTENT_ALIAS_LIMIT = "intent_alias_limit"
+    INTENT_NOT_REGULAR_FILE = "intent_not_regular_file"
+    INTENT_NAME_INVALID = "intent_name_invalid"
+    INTENT_UNREADABLE = "intent_unreadable"
+
+    # Git and the loop around it.
+    GIT_FAILED = "git_failed"
+    NOT_A_GIT_REPO = "not_a_git_repo"
+    GIT_NO_COMMITS = "git_no_commits"
+    GIT_DETACHED_HEAD = "git_detached_head"
+    WORKTREE_DIRTY = "worktree_dirty"
+    BRANCH_MOVED = "branch_moved"
+    REMOTE_UNAVAILABLE = "remote_unavailable"
+    PUSH_CONFLICT = "push_conflict"
+    PUSH_UNVERIFIED = "push_unverified"
+    BASE_REF_INVALID = "base_ref_invalid"
 
     # Notes carried by applied records (not refusals).
     ROLLOUT_UNCHANGED = "rollout_unchanged"

@@ -16,6 +16,9 @@ from reconciler.core.timestamps import parse_duration
 
 PATH_KEYS = ("registryFile", "promotionStateFile", "applyStateFile", "applyTelemetryFile")
 DURATION_KEYS = ("maxDecisionAge", "lockTimeout")
+STRING_KEYS = ("intentsDir", "botName", "botEmail", "remote", "branch")
+INTEGER_KEYS = {"telemetryRotateBytes": (1024, 1 << 30), "pushAttempts": (1, 50)}
+KNOWN_KEYS = frozenset({*PATH_KEYS, *DURATION_KEYS, *STRING_KEYS, *INTEGER_KEYS})
 
 
 class RepoSettings(NamedTuple):
@@ -25,6 +28,10 @@ class RepoSettings(NamedTuple):
     """Repo-relative (or absolute) paths by key: registryFile, promotionStateFile, ..."""
     max_decision_age: str | None = None
     lock_timeout: str | None = None
+    strings: Mapping[str, str] = MappingProxyType({})
+    """intentsDir, botName, botEmail, remote, branch, when set."""
+    integers: Mapping[str, int] = MappingProxyType({})
+    """telemetryRotateBytes, pushAttempts, when set."""
 
 
 def parse_repo_settings(doc: object, source: str) -> RepoSettings:
@@ -37,9 +44,7 @@ def parse_repo_settings(doc: object, source: str) -> RepoSettings:
         return RepoSettings()
     if not isinstance(doc, dict):
         raise _invalid(source, "the document must be a mapping")
-    problems = [
-        f'unknown setting "{key}"' for key in doc if key not in (*PATH_KEYS, *DURATION_KEYS)
-    ]
+    problems = [f'unknown setting "{key}"' for key in doc if key not in KNOWN_KEYS]
     paths: dict[str, str] = {}
     for key in PATH_KEYS:
         value = doc.get(key)
@@ -57,6 +62,8 @@ def parse_repo_settings(doc: object, source: str) -> RepoSettings:
             parse_duration(str(value))
         except ValueError:
             problems.append(f"{key} must be a duration such as 30s, 10m or 24h")
+    strings = _strings(doc, problems)
+    integers = _integers(doc, problems)
     if problems:
         raise _invalid(source, *problems)
     age, lock = doc.get("maxDecisionAge"), doc.get("lockTimeout")
@@ -64,7 +71,35 @@ def parse_repo_settings(doc: object, source: str) -> RepoSettings:
         paths=paths,
         max_decision_age=None if age is None else str(age),
         lock_timeout=None if lock is None else str(lock),
+        strings=strings,
+        integers=integers,
     )
+
+
+def _strings(doc: dict[str, object], problems: list[str]) -> dict[str, str]:
+    strings: dict[str, str] = {}
+    for key in STRING_KEYS:
+        value = doc.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, str) or not value.strip() or any(ord(c) < 32 for c in value):
+            problems.append(f"{key} must be a non-empty one-line string")
+        else:
+            strings[key] = value
+    return strings
+
+
+def _integers(doc: dict[str, object], problems: list[str]) -> dict[str, int]:
+    integers: dict[str, int] = {}
+    for key, (low, high) in INTEGER_KEYS.items():
+        value = doc.get(key)
+        if value is None:
+            continue
+        if type(value) is not int or not low <= value <= high:
+            problems.append(f"{key} must be an integer between {low} and {high}")
+        else:
+            integers[key] = value
+    return integers
 
 
 def _invalid(source: str, *problems: str) -> RefusalError:

@@ -1,0 +1,1 @@
+"""The `reconcile` subcommands beyond apply/validate/schema, loaded lazily by the CLI."""

@@ -1,0 +1,175 @@
+"""Commit messages of the loop (core layer): a scannable subject, a short body, trailers.
+
+`git log --oneline` reads as an audit log (`expand fleet-a canary 25% -> 50% (CAB-123)`),
+and the trailers (`git interpret-trailers` format) make every commit machine-readable:
+`git log --format='%(trailers:key=Trace-Id,valueonly)'` finds the apply for an intent commit,
+and `reconcile history` reads them all from one `git log`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from reconciler.core.passes import Outcome
+from reconciler.core.reasons import ReasonCode
+
+TRAILER_KEYS = (
+    "Reconcile-Intent",
+    "Reconcile-Status",
+    "Reconcile-Action",
+    "Idempotency-Key",
+    "Trace-Id",
+    "Decision",
+    "Decision-Trace-Id",
+    "Actor",
+    "Approval-Ref",
+    "Canary",
+    "Manual-Pause",
+    "Intent-Commit",
+    "Reason-Codes",
+)
+SUBJECT_LIMIT = 100
+_KNOWN_CODES = frozenset(str(code) for code in ReasonCode)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+
+_SHORT_REASONS = {
+    ReasonCode.PROMOTION_DECISION_STALE: "decision stale",
+    ReasonCode.PROMOTION_DECISION_FUTURE: "decision from the future",
+    ReasonCode.PROMOTION_DECISION_TRACE_MISMATCH: "decision trace mismatch",
+    ReasonCode.PROMOTION_STATE_MISSING: "no promotion decision",
+    ReasonCode.PROMOTION_STATE_INVALID: "promotion decision unreadable",
+    ReasonCode.PROMOTION_DECISION_MISSING: "promotion decision empty",
+    ReasonCode.REGISTRY_NOT_GUARDED_AUTO: "fleet not in guarded_auto",
+    ReasonCode.REGISTRY_MUTATION_INVALID: "result would be invalid",
+    ReasonCode.REGISTRY_EDIT_FAILED: "registry edit failed",
+    ReasonCode.INTENT_REVIEW_BY_PAST: "reviewBy in the past",
+    ReasonCode.INTENT_GOVERNANCE_MISSING: "governance missing",
+    ReasonCode.INTENT_UNKNOWN_FIELD: "unknown field",
+    ReasonCode.INTENT_FIELD_INVALID: "invalid field",
+    ReasonCode.INTENT_YAML_INVALID: "not valid YAML",
+    ReasonCode.INTENT_ALIAS_LIMIT: "YAML aliases refused",
+    ReasonCode.INTENT_TOO_LARGE: "file too large",
+    ReasonCode.INTENT_NOT_UTF8: "not UTF-8",
+    ReasonCode.INTENT_NOT_REGULAR_FILE: "not a regular file",
+    ReasonCode.INTENT_NAME_INVALID: "invalid file name",
+}
+
+
+def one_line(value: object) -> str:
+    """Return `value` as one line of text: control characters become single spaces."""
+    return _CONTROL.sub(" ", str(value)).strip()
+
+
+def _percent(value: object) -> str:
+    return f"{value}%"
+
+
+def commit_subject(outcome: Outcome) -> str:
+    """Return the one-line subject, e.g. `expand fleet-a canary 25% -> 50% (CAB-123)`."""
+    fleet = one_line(outcome.record.get("fleetId") or "fleet")
+    intent = outcome.intent
+    if outcome.status == "rejected" or intent is None:
+        subject = f"reject {one_line(outcome.source.stem)}: {_short_reason(outcome)}"
+    else:
+        ref = f"({one_line(intent.approval_ref)})"
+        before, after = outcome.before, outcome.after
+        if outcome.status == "replayed":
+            key = one_line(intent.idempotency_key)
+            subject = f"replay {one_line(outcome.source.stem)}: key {key} already applied {ref}"
+        elif intent.intent == "expand":
+            canary = f"{_percent(before['canaryPercent'])} -> {_percent(after['canaryPercent'])}"
+            subject = f"expand {fleet} canary {canary} {ref}"
+        elif intent.intent == "resume":
+            change = (
+                "manual pause true -> false"
+                if before["manualPause"]
+                else "already running, governance renewed"
+            )
+            subject = f"resume {fleet}: {change} {ref}"
+        else:
+            change = (
+                "already paused, governance renewed"
+                if before["manualPause"]
+                else f"pause at canary {_percent(after['canaryPercent'])}"
+            )
+            subject = f"rollback {fleet}: {change} {ref}"
+    if len(subject) > SUBJECT_LIMIT:
+        subject = subject[: SUBJECT_LIMIT - 3] + "..."
+    return subject
+
+
+def _short_reason(outcome: Outcome) -> str:
+    record = outcome.record
+    for code in outcome.reasons:
+        if code == ReasonCode.PROMOTION_DECISION_NOT_PROMOTE:
+            return f"decision {one_line(record.get('decision') or 'not promote')}"
+        short = _SHORT_REASONS.get(ReasonCode(code)) if code in _KNOWN_CODES else None
+        if short:
+            return short
+    return one_line(outcome.reasons[0]) if outcome.reasons else "rejected"
+
+
+def commit_trailers(outcome: Outcome) -> list[tuple[str, str]]:
+    """Return the trailers, in TRAILER_KEYS order; keys with no value are left out."""
+    record = outcome.record
+    intent = outcome.intent
+    before, after = outcome.before, outcome.after
+    values: Mapping[str, object] = {
+        "Reconcile-Intent": outcome.source.path,
+        "Reconcile-Status": outcome.status,
+        "Reconcile-Action": outcome.action,
+        "Idempotency-Key": record.get("idempotencyKey"),
+        "Trace-Id": record.get("traceId"),
+        "Decision": record.get("decision"),
+        "Decision-Trace-Id": record.get("decisionTraceId"),
+        "Actor": intent.actor if intent else None,
+        "Approval-Ref": intent.approval_ref if intent else None,
+        "Canary": f"{before['canaryPercent']} -> {after['canaryPercent']}",
+        "Manual-Pause": f"{_bool(before['manualPause'])} -> {_bool(after['manualPause'])}",
+        "Intent-Commit": outcome.source.intent_commit,
+        "Reason-Codes": ", ".join(outcome.reasons),
+    }
+    trailers = []
+    for key in TRAILER_KEYS:
+        value = values[key]
+        text = one_line(value) if value is not None else ""
+        if text:
+            trailers.append((key, text))
+    return trailers
+
+
+def _bool(value: object) -> str:
+    return "true" if value is True else "false" if value is False else one_line(value)
+
+
+def commit_message(outcome: Outcome) -> str:
+    """Return the whole message: subject, body (rationale, problems), trailers."""
+    body: list[str] = []
+    if outcome.intent is not None:
+        body.append(_body_text(outcome.intent.rationale))
+    if outcome.status == "replayed":
+        body.append(
+            "Replayed: this idempotency key was applied before; nothing changed but the "
+            "apply-state file."
+        )
+    body.extend(f"- {one_line(problem)}" for problem in outcome.problems[:20])
+    trailers = "\n".join(f"{key}: {value}" for key, value in commit_trailers(outcome))
+    parts = [commit_subject(outcome), *(part for part in ("\n".join(body),) if part), trailers]
+    return "\n\n".join(parts) + "\n"
+
+
+def _body_text(text: str) -> str:
+    # A line starting with "---" would end the message for git's trailer parser.
+    lines = [one_line(line) for line in text.strip().splitlines()]
+    return "\n".join(" " + line if line.startswith("---") else line for line in lines)
+
+
+def parse_trailers(text: str) -> dict[str, str]:
+    """Read `Key: value` trailer lines (as `git log --format=%(trailers:unfold,only)` prints)."""
+    found: dict[str, str] = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if sep and key and " " not in key:
+            found[key] = value.strip()
+    return found

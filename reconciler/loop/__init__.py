@@ -1,0 +1,1 @@
+"""The GitOps loop: pending intent files -> one commit each, pushed with retries."""

@@ -1,0 +1,1 @@
+"""Read-only reports over a policy repository: history, status and plans."""
