@@ -59,20 +59,48 @@ class LazyGroup(click.Group):
 
 @click.group(
     cls=LazyGroup,
+    invoke_without_command=True,
     context_settings={"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "RECONCILER"},
 )
 @click.version_option(__version__, prog_name="reconcile")
-def cli() -> None:
+@click.option("--once", is_flag=True, help="Run one pass over the pending intents, then exit.")
+@click.option("--repo", metavar="PATH", default=".", show_default=True, help="Policy repository.")
+@click.option("--push", is_flag=True, help="Fetch and fast-forward first, push after.")
+@click.option("--remote", metavar="NAME", help="Remote to sync with (setting `remote`, origin).")
+@click.option("--branch", metavar="NAME", help="Remote branch (setting `branch`, else current).")
+@click.option("--dry-run", is_flag=True, help="Evaluate and print; commit nothing.")
+@click.option("--json", "as_json", is_flag=True, help="JSON lines instead of a table.")
+@click.option(
+    "--max-intents", metavar="N", type=click.IntRange(min=1), help="Take at most N intents."
+)
+@click.option("--lock-timeout", metavar="DURATION", help="Wait this long for the lock (30s).")
+@click.pass_context
+def cli(ctx: click.Context, /, **flags: Any) -> None:
     """Turn promotion decisions into governed, audited rollout-policy changes.
+
+    `reconcile --once` applies the pending intent files of a policy repository, one git
+    commit each. Exit codes: 0 every intent applied or replayed (or none pending), 3 one or
+    more intents rejected, 1 error (nothing half-done), 2 usage, 70 unexpected.
 
     \b
     Examples:
-      reconcile validate --repo .
-      reconcile apply --repo . --intent expand --expand-step 25 \\
-        --by alice --approval-ref CAB-123 --rationale "gates green 7 days" \\
-        --review-by 2026-12-31T00:00:00Z
-      reconcile schema record
+      reconcile --once --repo .
+      reconcile --once --push --json
+      reconcile intent new expand --step 25 --by alice --approval-ref CAB-123 \\
+        --rationale "gates green 7 days" --review-by 2026-12-31T00:00:00Z
+      reconcile plan --base origin/main
+      reconcile history --limit 20
+      reconcile apply --repo . --intent rollback --by bob --approval-ref INC-9 \\
+        --rationale "error spike" --review-by 2026-12-01T00:00:00Z
     """
+    if ctx.invoked_subcommand is not None:
+        return
+    if not flags["once"]:
+        click.echo(ctx.get_help())
+        return
+    from reconciler.commands.once import run_once_command
+
+    run_once_command(flags)
 
 
 @cli.command("apply")

@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reconciler.core.errors import ReconcileError
+
+if TYPE_CHECKING:
+    from reconciler.loop.once import PassReport
 
 
 def print_json(value: object, *, pretty: bool = False) -> None:
@@ -53,3 +56,89 @@ def print_validation(report: Mapping[str, Any]) -> None:
     out.extend(f"warning: {warning}" for warning in report["warnings"])
     out.append("ok" if report["ok"] else "invalid")
     sys.stdout.write("\n".join(out) + "\n")
+
+
+def _pass_rows(report: PassReport) -> list[dict[str, Any]]:
+    from reconciler.reports.outcomes import outcome_row
+
+    return [
+        outcome_row(outcome, commit)
+        for outcome, commit in zip(report.outcomes, report.commits, strict=True)
+    ]
+
+
+def _pass_summary(report: PassReport) -> dict[str, Any]:
+    counts = {"applied": 0, "replayed": 0, "rejected": 0}
+    for outcome in report.outcomes:
+        counts[outcome.status] += 1
+    return {
+        "type": "pass",
+        **counts,
+        "head": report.head,
+        "pushed": report.pushed,
+        "attempts": report.attempts,
+        "dryRun": report.dry_run,
+        "recovered": report.recovered,
+        "pendingLeft": report.pending_left,
+    }
+
+
+def print_pass_json(report: PassReport) -> None:
+    """Print one JSON line per intent, then one `{"type": "pass", ...}` summary line."""
+    for row in _pass_rows(report):
+        print_json(row)
+    print_json(_pass_summary(report))
+
+
+def print_pass_table(report: PassReport) -> None:
+    """Print the pass as a table for people, then a one-line summary."""
+    summary = _pass_summary(report)
+    rows = _pass_rows(report)
+    if rows:
+        print_outcome_table(rows, title="dry run: nothing committed" if report.dry_run else None)
+    verb = "would be" if report.dry_run else ""
+    parts = [
+        f"{summary[key]} {verb} {key}".replace("  ", " ")
+        for key in ("applied", "replayed", "rejected")
+    ]
+    line = ", ".join(parts) if rows else "nothing to do: no pending intents"
+    if report.pending_left:
+        line += f"; {report.pending_left} left pending (--max-intents)"
+    if report.recovered:
+        line += "; recovered an interrupted pass first"
+    if report.pushed:
+        line += f"; pushed {report.head[:12]}"
+    sys.stdout.write(line + "\n")
+
+
+def print_outcome_table(rows: list[dict[str, Any]], *, title: str | None = None) -> None:
+    """Print outcome rows (see reports.outcomes.outcome_row) as a rich table on stdout."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title, show_lines=False)
+    for column in ("intent", "action", "status", "canary", "pause", "actor", "commit", "reasons"):
+        table.add_column(column, overflow="fold")
+    styles = {"applied": "green", "replayed": "cyan", "rejected": "red"}
+    for row in rows:
+        table.add_row(
+            row["intentFile"].rsplit("/", 1)[-1],
+            row["action"],
+            f"[{styles[row['status']]}]{row['status']}[/]",
+            f"{row['canary']['before']}% -> {row['canary']['after']}%",
+            f"{_flag(row['manualPause']['before'])} -> {_flag(row['manualPause']['after'])}",
+            row["actor"] or "",
+            (row["commit"] or "")[:12],
+            ", ".join(row["reasonCodes"]),
+        )
+    Console(file=sys.stdout, width=max(100, _terminal_width())).print(table)
+
+
+def _flag(value: object) -> str:
+    return "paused" if value is True else "running" if value is False else str(value)
+
+
+def _terminal_width() -> int:
+    import shutil
+
+    return shutil.get_terminal_size((120, 24)).columns

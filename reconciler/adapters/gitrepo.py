@@ -31,6 +31,8 @@ _SCRUBBED = (
     "GIT_QUARANTINE_PATH",
 )
 ZERO_SHA = "0" * 40
+SCRATCH_REF = "refs/reconciler/fast-import"
+"""The private ref fast-import writes; the branch itself only moves by compare-and-swap."""
 
 
 class GitError(RefusalError):
@@ -44,6 +46,17 @@ class GitError(RefusalError):
         )
         self.code = code
         self.stderr = stderr
+
+
+class FileChange(NamedTuple):
+    """One path of a commit: new bytes (or an existing blob id), or None to delete it."""
+
+    path: str
+    data: bytes | None
+    mode: str = "100644"
+    """100644 (file), 100755 (executable) or 120000 (symlink: `data` is its target)."""
+    blob: str | None = None
+    """An existing blob id to use instead of `data`."""
 
 
 class Identity(NamedTuple):
@@ -155,7 +168,7 @@ class FastImport:
     def __init__(self, git: Git) -> None:
         self._errors = tempfile.TemporaryFile()
         self._process = subprocess.Popen(
-            ["git", "fast-import", "--quiet", "--done", "--date-format=raw"],
+            ["git", "fast-import", "--quiet", "--done", "--force", "--date-format=raw"],
             cwd=git.worktree,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -163,6 +176,7 @@ class FastImport:
             env=git.env,
         )
         self._marks = 0
+        self._mark_of: dict[str, str] = {}
 
     def commit(
         self,
@@ -171,11 +185,11 @@ class FastImport:
         identity: Identity,
         when: int,
         message: str,
-        changes: Sequence[tuple[str, bytes | None]],
+        changes: Sequence[FileChange],
     ) -> str:
         """Write a commit on top of `parent` (a SHA) and return its SHA.
 
-        `changes` are (repo-relative path, new bytes, or None to delete), applied in order.
+        `changes` (repo-relative paths) are applied in order.
 
         Raises:
             GitError: fast-import refused the stream.
@@ -186,21 +200,27 @@ class FastImport:
         email = identity.email.replace("<", "").replace(">", "").replace("\n", "")
         encoded = message.encode("utf-8")
         parts = [
-            b"commit refs/reconciler/fast-import\n",
+            f"commit {SCRATCH_REF}\n".encode(),
             b"mark :%d\n" % mark,
             f"author {name} <{email}> {when} +0000\n".encode(),
             f"committer {name} <{email}> {when} +0000\n".encode(),
             b"data %d\n" % len(encoded),
             encoded,
             b"\n",
-            f"from {parent}\n".encode(),
+            # A commit made earlier in this stream is named by its mark (fast-import cannot
+            # look up its own new objects by SHA before they are written out).
+            f"from {self._mark_of.get(parent, parent)}\n".encode(),
         ]
-        for path, data in changes:
-            quoted = _quote_path(path)
-            if data is None:
+        for change in changes:
+            quoted = _quote_path(change.path)
+            mode = change.mode.encode("ascii")
+            if change.blob is not None:
+                parts += [b"M ", mode, b" ", change.blob.encode("ascii"), b" ", quoted, b"\n"]
+            elif change.data is None:
                 parts.append(b"D " + quoted + b"\n")
             else:
-                parts += [b"M 100644 inline ", quoted, b"\ndata %d\n" % len(data), data, b"\n"]
+                data = change.data
+                parts += [b"M ", mode, b" inline ", quoted, b"\ndata %d\n" % len(data), data, b"\n"]
         parts.append(b"get-mark :%d\n" % mark)
         stdin, stdout = self._process.stdin, self._process.stdout
         assert stdin is not None and stdout is not None
@@ -212,6 +232,7 @@ class FastImport:
         sha = stdout.readline().strip().decode("ascii", "replace")
         if len(sha) != 40:
             self._fail()
+        self._mark_of[sha] = f":{mark}"
         return sha
 
     def close(self) -> None:

@@ -1,0 +1,33 @@
+"""`reconcile --once`: run one pass, print a table (or JSON lines), exit 0, 3 or 1."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from reconciler.commands.common import EXIT_REJECTED, handle_errors
+
+
+@handle_errors
+def run_once_command(flags: dict[str, Any]) -> None:
+    """Run `reconcile --once` with the group's flags and exit with the pass's code."""
+    from reconciler import render
+    from reconciler.adapters.clock import system_clock
+    from reconciler.loop.once import OnceOptions, run_once
+
+    options = OnceOptions(
+        repo=flags["repo"],
+        push=flags["push"],
+        remote=flags["remote"],
+        branch=flags["branch"],
+        dry_run=flags["dry_run"],
+        max_intents=flags["max_intents"],
+        lock_timeout=flags["lock_timeout"],
+    )
+    report = run_once(options, now=system_clock)
+    if flags["as_json"]:
+        render.print_pass_json(report)
+    else:
+        render.print_pass_table(report)
+    if report.rejected:
+        sys.exit(EXIT_REJECTED)

@@ -1,0 +1,166 @@
+"""Intent files as `reconcile intent new` writes them (core layer): file name and YAML text.
+
+Pure: the caller passes `now` and writes the file. Every text is emitted as a YAML
+double-quoted scalar, so any value (quotes, `: `, `#`, newlines, unicode) reads back exactly,
+and the result is checked with `parse_intent`, the loop's own parser, before it is returned.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import NamedTuple
+
+import yaml
+
+from reconciler.core.applying import DEFAULT_EXPAND_STEP
+from reconciler.core.errors import RefusalError
+from reconciler.core.intents import Intent, IntentRejected, parse_intent
+from reconciler.core.reasons import ReasonCode
+from reconciler.core.timestamps import format_timestamp, normalize_timestamp
+
+SLUG_LIMIT = 40
+"""Longest approval-ref slug kept in a file name, in characters."""
+_NOT_SLUG = re.compile(r"[^a-z0-9]+")
+
+
+class IntentRequest(NamedTuple):
+    """What the operator asked for, as given on the command line (None: not given)."""
+
+    intent: str
+    actor: str | None
+    approval_ref: str | None
+    rationale: str | None
+    review_by: str | None
+    expand_step: int | None = None
+    idempotency_key: str | None = None
+    expect_decision_trace_id: str | None = None
+    loop_id: str | None = None
+    horizon_ref: str | None = None
+    evidence_refs: tuple[str, ...] = ()
+
+
+class IntentFile(NamedTuple):
+    """A checked intent file: its base name, its text and what the loop will read from it."""
+
+    name: str
+    text: str
+    intent: Intent
+
+
+def intent_file_stem(request: IntentRequest, now: datetime) -> str:
+    """Return `<UTC YYYYmmddTHHMMZ>-<intent>-<approval-ref slug>`, e.g. `…-expand-cab-123`."""
+    stamp = now.astimezone(UTC).strftime("%Y%m%dT%H%MZ")
+    slug = _NOT_SLUG.sub("-", (request.approval_ref or "").lower()).strip("-")
+    slug = slug[:SLUG_LIMIT].rstrip("-")
+    return "-".join(part for part in (stamp, request.intent, slug) if part)
+
+
+def candidate_names(stem: str) -> list[str]:
+    """Return the file names to try in order: `<stem>.yaml`, `<stem>-2.yaml`, ... `-99`."""
+    return [f"{stem}.yaml", *(f"{stem}-{n}.yaml" for n in range(2, 100))]
+
+
+def render_intent(request: IntentRequest, now: datetime) -> str:
+    """Return the YAML text of the intent file (comment header, documented key order)."""
+    review_by = request.review_by
+    if review_by is not None:
+        review_by = normalize_timestamp(review_by) or review_by  # the parser reports bad ones
+    step = request.expand_step
+    if step is None and request.intent == "expand":
+        step = DEFAULT_EXPAND_STEP  # explicit, so the pull request shows the step
+    lines = [
+        f"# Rollout intent, written by `reconcile intent new` at {format_timestamp(now)}.",
+        "# Commit it and open a pull request (CI runs `reconcile plan`); once merged, the",
+        "# reconciler applies it once and moves it to applied/ (or rejected/, with the reasons).",
+        f"intent: {_quoted(request.intent)}",
+    ]
+    if step is not None:
+        lines.append(f"expandStep: {int(step)}")
+    lines.append("governance:")
+    for key, value in (
+        ("actor", request.actor),
+        ("approvalRef", request.approval_ref),
+        ("rationale", request.rationale),
+        ("reviewBy", review_by),
+    ):
+        if value is not None:
+            lines.append(f"  {key}: {_quoted(value)}")
+    for key, value in (
+        ("idempotencyKey", request.idempotency_key),
+        ("expectDecisionTraceId", request.expect_decision_trace_id),
+        ("loopId", request.loop_id),
+        ("horizonRef", request.horizon_ref),
+    ):
+        if value is not None:
+            lines.append(f"{key}: {_quoted(value)}")
+    if request.evidence_refs:
+        lines.append("evidenceRefs:")
+        lines.extend(f"  - {_quoted(ref)}" for ref in request.evidence_refs)
+    return "\n".join(lines) + "\n"
+
+
+def _quoted(value: str) -> str:
+    # A double-quoted scalar on one line: PyYAML escapes newlines, control and non-printable
+    # characters, so the text reads back exactly whatever it holds.
+    text: str = yaml.safe_dump(
+        value, default_style='"', allow_unicode=True, width=float("inf"), explicit_end=False
+    )
+    return text.rstrip("\n")
+
+
+def build_intent_file(request: IntentRequest, name: str, now: datetime) -> IntentFile:
+    """Render the intent file `name` and check it with the loop's parser.
+
+    Raises:
+        RefusalError: an argument is not UTF-8 text (argument_not_utf8), or the file would be
+            rejected; the reason is the parser's first code (e.g. intent_governance_missing),
+            every problem is a detail line.
+    """
+    _check_utf8(request)
+    text = render_intent(request, now)
+    try:
+        intent = parse_intent(text, name, now)
+    except IntentRejected as exc:
+        raise RefusalError(
+            exc.problems[0].reason,
+            "the intent would be rejected; nothing was written",
+            details=[problem.message for problem in exc.problems],
+        ) from None
+    return IntentFile(name, text, intent)
+
+
+def _check_utf8(request: IntentRequest) -> None:
+    values = [value for value in request if isinstance(value, str)]
+    for value in [*values, *request.evidence_refs]:
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise RefusalError(
+                ReasonCode.ARGUMENT_NOT_UTF8,
+                f"argument is not valid UTF-8 text: {value.encode('utf-8', 'replace')[:60]!r}",
+            ) from None
+
+
+def intent_document(intent: Intent) -> dict[str, object]:
+    """Return what the loop will read, in the file's shape (defaults applied, unset left out)."""
+    doc: dict[str, object] = {"intent": intent.intent}
+    if intent.intent == "expand":
+        doc["expandStep"] = intent.expand_step
+    doc["governance"] = {
+        "actor": intent.actor,
+        "approvalRef": intent.approval_ref,
+        "rationale": intent.rationale,
+        "reviewBy": intent.review_by,
+    }
+    doc["idempotencyKey"] = intent.idempotency_key
+    optional = {
+        "traceId": intent.trace_id,
+        "expectDecisionTraceId": intent.expect_decision_trace_id,
+        "loopId": intent.loop_id,
+        "horizonRef": intent.horizon_ref,
+    }
+    doc.update({key: value for key, value in optional.items() if value is not None})
+    if intent.evidence_refs:
+        doc["evidenceRefs"] = list(intent.evidence_refs)
+    return doc

@@ -1,0 +1,288 @@
+"""The git checkout the loop works in: its HEAD, its cleanliness, moving HEAD crash-safely.
+
+HEAD only ever moves through `move_head`: a marker file in the git folder names the old and
+new commits and the intent files the move consumes, then the branch is swapped with a
+compare-and-swap `update-ref`, then `read-tree -m -u` updates the index and the files, then
+the consumed intent files go and the marker is deleted. A run that finds a marker (a kill -9
+mid-way) puts the checkout back in line with whatever HEAD is: `recover`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from collections.abc import Iterable, Sequence
+from typing import NamedTuple
+
+from reconciler.adapters import files
+from reconciler.adapters.gitrepo import Git, GitError
+from reconciler.core.errors import RefusalError
+from reconciler.core.reasons import ReasonCode
+
+MARKER_NAME = "reconciler-pass.json"
+
+
+class Checkout(NamedTuple):
+    """A git worktree: its top folder, git folder, HEAD commit and the ref HEAD points at."""
+
+    git: Git
+    top: str
+    git_dir: str
+    head: str
+    head_ref: str
+    """`refs/heads/<branch>`, or `HEAD` when detached."""
+
+    @property
+    def branch(self) -> str | None:
+        """The checked-out branch name; None when HEAD is detached."""
+        return self.head_ref.removeprefix("refs/heads/") if self.head_ref != "HEAD" else None
+
+    def relative(self, path: str) -> str:
+        """Return `path` relative to the top folder, with `/` separators.
+
+        Raises:
+            RefusalError: the path is outside the worktree (it could never be committed).
+        """
+        relative = os.path.relpath(path, self.top)
+        if relative == ".." or relative.startswith("../") or os.path.isabs(relative):
+            raise RefusalError(
+                ReasonCode.LAYOUT_PATHS_COLLIDE,
+                f"{path} is outside the git worktree {self.top}; the loop can only commit files "
+                "inside it",
+                path=path,
+            )
+        return relative.replace(os.sep, "/")
+
+
+def open_checkout(repo: str) -> Checkout:
+    """Describe the git worktree holding `repo`.
+
+    Raises:
+        RefusalError: not a git worktree (`not_a_git_repo`), or no commit yet (`git_no_commits`).
+    """
+    git = Git(repo)
+    done = git.run("rev-parse", "--show-toplevel", "--absolute-git-dir", check=False)
+    if done.returncode != 0:
+        raise RefusalError(
+            ReasonCode.NOT_A_GIT_REPO,
+            f"not a git worktree: {repo} (the loop commits its changes; run `git init` or use "
+            "`reconcile apply` for a plain folder)",
+            path=repo,
+        )
+    top, git_dir = done.stdout.decode("utf-8", "surrogateescape").splitlines()[:2]
+    head = git.run(
+        "rev-parse", "HEAD", "--symbolic-full-name", "HEAD", check=False
+    )
+    lines = head.stdout.decode().split()
+    if head.returncode != 0 or len(lines) < 2:
+        raise RefusalError(
+            ReasonCode.GIT_NO_COMMITS,
+            f"the repository {top} has no commit yet; commit the policies/ tree first",
+            path=top,
+        )
+    return Checkout(Git(top), top, git_dir, lines[0], lines[1])
+
+
+def reread_head(checkout: Checkout) -> Checkout:
+    """Return the checkout with HEAD read again."""
+    return open_checkout(checkout.top)._replace(git=checkout.git)
+
+
+def changed_paths(checkout: Checkout) -> list[tuple[str, str]]:
+    """Return (XY status, path) for every change in the index or worktree, untracked included."""
+    out = checkout.git.run(
+        "status", "--porcelain=v1", "-z", "--untracked-files=all", "--no-renames"
+    ).stdout
+    return [
+        (item[:2].decode(), item[3:].decode("utf-8", "surrogateescape"))
+        for item in out.split(b"\0")
+        if len(item) > 3
+    ]
+
+
+def marker_path(checkout: Checkout) -> str:
+    """The crash marker of an unfinished HEAD move."""
+    return os.path.join(checkout.git_dir, MARKER_NAME)
+
+
+class Consumed(NamedTuple):
+    """An intent file a move takes out of the pending folder: its path and blob id."""
+
+    path: str
+    blob: str
+
+
+def move_head(
+    checkout: Checkout,
+    new: str,
+    consumed: Sequence[Consumed] = (),
+    *,
+    reason: str,
+    restored: Sequence[Consumed] = (),
+) -> Checkout:
+    """Move HEAD (and its branch) from `checkout.head` to `new`, files and index included.
+
+    `consumed` intent files are deleted once the move is done (when they still hold the same
+    blob); `restored` ones (blobs of intents the move would otherwise lose) are written back.
+
+    Raises:
+        RefusalError: the branch moved meanwhile (`branch_moved`: nothing changed), or git
+            failed (the marker stays; the next run's `recover` finishes or undoes it).
+    """
+    old = checkout.head
+    marker = {
+        "old": old,
+        "new": new,
+        "ref": checkout.head_ref,
+        "consumed": [item._asdict() for item in consumed],
+        "restored": [item._asdict() for item in restored],
+    }
+    files.atomic_write(marker_path(checkout), json.dumps(marker).encode("utf-8"))
+    swap = checkout.git.run(
+        "update-ref", "-m", f"reconcile: {reason}", checkout.head_ref, new, old, check=False
+    )
+    if swap.returncode != 0:
+        files.remove(marker_path(checkout), durable=False)
+        raise RefusalError(
+            ReasonCode.BRANCH_MOVED,
+            f"{checkout.head_ref} moved while the pass ran (someone committed in this checkout); "
+            "nothing was changed, run again",
+        )
+    try:
+        _finish_move(checkout, old, new, consumed, restored)
+    except GitError as exc:
+        # e.g. an untracked file in the way of one the new commit adds: put the branch back.
+        checkout.git.run("update-ref", "-m", "reconcile: undo", checkout.head_ref, old, new)
+        files.remove(marker_path(checkout), durable=False)
+        raise RefusalError(
+            ReasonCode.WORKTREE_DIRTY,
+            f"cannot update the checkout to {new[:12]}: {exc.message}; move the files in the "
+            "way aside and run again",
+        ) from exc
+    return checkout._replace(head=new)
+
+
+def _finish_move(
+    checkout: Checkout,
+    old: str,
+    new: str,
+    consumed: Iterable[Consumed],
+    restored: Iterable[Consumed],
+) -> None:
+    if old != new:
+        checkout.git.run("read-tree", "-m", "-u", old, new)
+    _drop_consumed(checkout, consumed)
+    _write_restored(checkout, restored)
+    files.remove(marker_path(checkout), durable=False)
+
+
+def _drop_consumed(checkout: Checkout, consumed: Iterable[Consumed]) -> None:
+    for item in consumed:
+        path = os.path.join(checkout.top, item.path)
+        if current_blob(path) == item.blob:
+            files.remove(path, durable=False)
+
+
+def _write_restored(checkout: Checkout, restored: Iterable[Consumed]) -> None:
+    for item in restored:
+        path = os.path.join(checkout.top, item.path)
+        if os.path.lexists(path):
+            continue
+        data = checkout.git.run("cat-file", "blob", item.blob).stdout
+        files.atomic_write(path, data, durable=False)
+
+
+SPECIAL = "special"
+"""The `blob` of a consumed FIFO, socket or device: removed whatever it holds."""
+
+
+def current_blob(path: str) -> str | None:
+    """Return the blob id of what `path` holds now (a symlink: its target), None if nothing.
+
+    A FIFO, socket or device gives SPECIAL (it is never opened).
+    """
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return None
+    if stat.S_ISLNK(info.st_mode):
+        return blob_id(os.fsencode(os.readlink(path)))
+    if not stat.S_ISREG(info.st_mode):
+        return SPECIAL
+    try:
+        with open(path, "rb") as handle:
+            return blob_id(handle.read())
+    except OSError:
+        return None
+
+
+def blob_id(data: bytes) -> str:
+    """Return the git blob id of `data` (what `git hash-object` prints)."""
+    import hashlib
+
+    return hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).hexdigest()
+
+
+def recover(checkout: Checkout, managed: Sequence[str]) -> bool:
+    """Finish or undo a HEAD move a crash interrupted; return True when there was one.
+
+    The index is reset to HEAD, consumed intent files are deleted when HEAD holds the move,
+    and every managed file (registry, records, indexes, processed intents) that differs from
+    HEAD is restored; nothing else in the worktree is touched.
+
+    Raises:
+        RefusalError: the marker is unreadable, or git failed.
+    """
+    path = marker_path(checkout)
+    data = files.read_bounded(path, 64 * 1024 * 1024, what="pass marker")
+    if data is None:
+        return False
+    try:
+        doc = json.loads(data)
+        new = str(doc["new"])
+        consumed = [Consumed(str(item["path"]), str(item["blob"])) for item in doc["consumed"]]
+        restored = [Consumed(str(item["path"]), str(item["blob"])) for item in doc["restored"]]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise RefusalError(
+            ReasonCode.JOURNAL_CORRUPT,
+            f"the marker of an interrupted pass is unreadable: {path}; check `git status`, "
+            "then delete it",
+            path=path,
+        ) from exc
+    lock = os.path.join(checkout.git_dir, "index.lock")
+    if files.exists(lock):
+        files.remove(lock, durable=False)  # left by our own killed read-tree
+    checkout.git.run("reset", "-q", "--no-refresh")
+    if checkout.head == new:
+        _drop_consumed(checkout, consumed)
+        _write_restored(checkout, restored)
+    restore_managed(checkout, managed)
+    files.remove(path, durable=False)
+    return True
+
+
+def is_managed(path: str, managed: Sequence[str]) -> bool:
+    """Tell whether a repo-relative path is one of, or under one of, the `managed` paths."""
+    return any(path == item or path.startswith(item.rstrip("/") + "/") for item in managed)
+
+
+def restore_managed(checkout: Checkout, managed: Sequence[str]) -> None:
+    """Put every changed managed path back as HEAD has it (untracked ones are deleted)."""
+    tracked: list[str] = []
+    untracked: list[str] = []
+    for status, path in changed_paths(checkout):
+        if not is_managed(path, managed):
+            continue
+        (untracked if status == "??" else tracked).append(path)
+    if tracked:
+        checkout.git.run("checkout", "-q", "HEAD", "--", *tracked)
+    for path in untracked:
+        files.remove(os.path.join(checkout.top, path), durable=False)
+
+
+def ahead_behind(checkout: Checkout, other: str) -> tuple[int, int]:
+    """Return (commits only in HEAD, commits only in `other`)."""
+    out = checkout.git.text("rev-list", "--left-right", "--count", f"{checkout.head}...{other}")
+    ahead, behind = out.split()
+    return int(ahead), int(behind)

@@ -1,0 +1,173 @@
+"""The loop's settings: layout paths, the intents folder, bot identity, remote, limits.
+
+Flags beat `reconciler.yaml`, which beats the defaults; every default is written down here
+and in docs/gitops.md.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING, NamedTuple
+
+from reconciler import ledger, settings, store
+from reconciler.adapters import files
+from reconciler.adapters.gitrepo import Identity
+from reconciler.core.errors import RefusalError
+from reconciler.core.reasons import ReasonCode
+from reconciler.service import DEFAULT_LOCK_TIMEOUT, parse_duration_option
+from reconciler.settings import Layout
+
+if TYPE_CHECKING:
+    from reconciler.loop.checkout import Checkout
+    from reconciler.loop.once import OnceOptions
+
+DEFAULT_MAX_DECISION_AGE = "24h"
+DEFAULT_BOT = Identity("rollout-reconciler", "reconciler@localhost")
+DEFAULT_REMOTE = "origin"
+DEFAULT_PUSH_ATTEMPTS = 5
+
+
+class LoopPaths(NamedTuple):
+    """The loop's files, relative to the worktree's top folder (`/` separators)."""
+
+    registry: str
+    decision: str
+    state: str
+    telemetry: str
+    index_file: str
+    segments: str
+    intents: str
+
+    @property
+    def managed(self) -> list[str]:
+        """Paths the loop writes and may restore after a crash (folders end in `/`)."""
+        telemetry_folder = self.telemetry.rsplit("/", 1)[0] if "/" in self.telemetry else ""
+        return [
+            self.registry,
+            self.state,
+            self.index_file,
+            self.segments,
+            self.telemetry,
+            *([telemetry_folder + "/"] if telemetry_folder else []),
+            f"{self.intents}/applied/",
+            f"{self.intents}/rejected/",
+        ]
+
+
+class LoopConfig(NamedTuple):
+    """Everything a pass needs to know besides the checkout's state."""
+
+    layout: Layout
+    intents_dir: str
+    rotate_bytes: int
+    identity: Identity
+    remote: str
+    branch: str | None
+    push_attempts: int
+    max_age: timedelta
+    max_age_text: str
+    lock_timeout: timedelta
+
+    @property
+    def state_file(self) -> str:
+        """The apply-state file."""
+        return self.layout.paths["applyStateFile"]
+
+    @property
+    def telemetry_file(self) -> str:
+        """The active telemetry segment."""
+        return self.layout.paths["applyTelemetryFile"]
+
+    @property
+    def decision_file(self) -> str:
+        """The promotion decision."""
+        return self.layout.paths["promotionStateFile"]
+
+    def relative_paths(self, checkout: Checkout) -> LoopPaths:
+        """Return the loop's files relative to the checkout's top folder.
+
+        Raises:
+            RefusalError: one of them is outside the worktree.
+        """
+        return LoopPaths(
+            registry=checkout.relative(self.layout.registry_file),
+            decision=checkout.relative(self.decision_file),
+            state=checkout.relative(self.state_file),
+            telemetry=checkout.relative(self.telemetry_file),
+            index_file=checkout.relative(store.index_path(self.state_file)),
+            segments=checkout.relative(
+                os.path.join(os.path.dirname(self.state_file), ledger.SEGMENTS_INDEX_NAME)
+            ),
+            intents=checkout.relative(self.intents_dir),
+        )
+
+    def lock_folders(self) -> Sequence[str]:
+        """The folders whose flocks make up the repository lock (shared with `apply`)."""
+        registry_folder = os.path.dirname(self.layout.registry_file)
+        others = [self.state_file, self.telemetry_file]
+        return [registry_folder, *(files.lockable_folder(path) for path in others)]
+
+    def branch_for(self, checkout: Checkout) -> str:
+        """The remote branch to sync with: --branch, `branch` setting, else the current one.
+
+        Raises:
+            RefusalError: HEAD is detached and no branch is configured.
+        """
+        branch = self.branch or checkout.branch
+        if not branch:
+            raise RefusalError(
+                ReasonCode.GIT_DETACHED_HEAD,
+                "HEAD is detached and no branch is set; pass --branch or set `branch` in "
+                f"{settings.SETTINGS_FILE}",
+            )
+        return branch
+
+
+def intents_folder(layout: Layout) -> str:
+    """Return the absolute intents folder of a layout (`intentsDir`, else beside the registry)."""
+    configured = layout.settings.strings.get("intentsDir")
+    if configured:
+        return os.path.abspath(os.path.join(layout.repo, configured))
+    if layout.name == "superloop":
+        return os.path.join(layout.repo, settings.SUPERLOOP_DIR, "intents")
+    return os.path.join(layout.repo, "policies", "intents")
+
+
+def load_config(options: OnceOptions) -> LoopConfig:
+    """Resolve the layout and the loop settings for `options`.
+
+    Raises:
+        RefusalError: bad settings or flags.
+    """
+    layout = settings.resolve_layout(settings.resolve_repo(options.repo), {})
+    strings, integers = layout.settings.strings, layout.settings.integers
+    age_text = layout.settings.max_decision_age or DEFAULT_MAX_DECISION_AGE
+    max_age = parse_duration_option("maxDecisionAge", age_text)
+    lock_text = options.lock_timeout or layout.settings.lock_timeout or DEFAULT_LOCK_TIMEOUT
+    lock_timeout = parse_duration_option("--lock-timeout", lock_text)
+    assert max_age is not None and lock_timeout is not None
+    _check_ref_name("--remote", options.remote)
+    _check_ref_name("--branch", options.branch)
+    return LoopConfig(
+        layout=layout,
+        intents_dir=intents_folder(layout),
+        rotate_bytes=integers.get("telemetryRotateBytes", ledger.DEFAULT_ROTATE_BYTES),
+        identity=Identity(
+            strings.get("botName", DEFAULT_BOT.name), strings.get("botEmail", DEFAULT_BOT.email)
+        ),
+        remote=options.remote or strings.get("remote", DEFAULT_REMOTE),
+        branch=options.branch or strings.get("branch"),
+        push_attempts=integers.get("pushAttempts", DEFAULT_PUSH_ATTEMPTS),
+        max_age=max_age,
+        max_age_text=age_text,
+        lock_timeout=lock_timeout,
+    )
+
+
+def _check_ref_name(flag: str, value: str | None) -> None:
+    if value is not None and (
+        not value or value.startswith("-") or any(c in value for c in " \t\n:~^?*[\\")
+    ):
+        raise RefusalError(ReasonCode.SETTINGS_INVALID, f"{flag} is not a valid name: {value!r}")

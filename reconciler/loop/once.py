@@ -1,0 +1,326 @@
+"""`reconcile --once`: one level-triggered pass over the pending intents, one commit each.
+
+Under the repository lock: recover a crashed pass, (with --push) fetch and fast-forward,
+validate the registry (invalid: stop, consume nothing), evaluate every pending intent in
+file-name order, stream one commit per intent through `git fast-import`, move the branch by
+compare-and-swap, update the checkout, and (with --push) push; a rejected push resets to the
+remote and runs the pass again (intents another reconciler processed are simply gone).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import NamedTuple
+
+from reconciler import ledger as ledger_module
+from reconciler import service, store
+from reconciler.adapters import locking
+from reconciler.adapters.gitrepo import FastImport, FileChange
+from reconciler.core import commit_messages, registry
+from reconciler.core.errors import RefusalError, RetryableError
+from reconciler.core.intents import INTENT_LIMIT
+from reconciler.core.passes import IntentSource, Outcome, PassState, evaluate_intent
+from reconciler.core.reasons import ReasonCode
+from reconciler.loop import checkout as checkouts
+from reconciler.loop import queue
+from reconciler.loop.checkout import Checkout, Consumed
+from reconciler.loop.config import LoopConfig, LoopPaths, load_config
+from reconciler.loop.remote import PushConflict, push_head, sync_with_remote
+
+
+class OnceOptions(NamedTuple):
+    """The flags of `reconcile --once`."""
+
+    repo: str = "."
+    push: bool = False
+    remote: str | None = None
+    branch: str | None = None
+    dry_run: bool = False
+    max_intents: int | None = None
+    lock_timeout: str | None = None
+
+
+class PassReport(NamedTuple):
+    """What one `--once` did."""
+
+    outcomes: list[Outcome]
+    commits: list[str]
+    """The commit of each outcome (empty strings in a dry run)."""
+    head: str
+    pushed: bool
+    attempts: int
+    dry_run: bool
+    recovered: bool
+    pending_left: int
+    """Pending intents not taken because of --max-intents."""
+
+    @property
+    def rejected(self) -> bool:
+        """Whether any intent was rejected (exit 3)."""
+        return any(outcome.status == "rejected" for outcome in self.outcomes)
+
+
+def run_once(options: OnceOptions, *, now: Callable[[], datetime]) -> PassReport:
+    """Run one pass (see the module docstring).
+
+    Raises:
+        RefusalError: nothing was consumed (invalid registry, dirty worktree, not a repo...).
+        RetryableError: the lock stayed busy, the remote was unreachable, or every push
+            attempt was rejected.
+    """
+    config = load_config(options)
+    checkout = checkouts.open_checkout(config.layout.repo)
+    rel = config.relative_paths(checkout)
+    with locking.hold_locks(config.lock_folders(), config.lock_timeout.total_seconds()):
+        store.recover(
+            os.path.dirname(config.layout.registry_file),
+            allowed=[config.layout.registry_file, config.state_file, config.telemetry_file],
+        )
+        recovered = checkouts.recover(checkout, rel.managed)
+        checkout = checkouts.reread_head(checkout) if recovered else checkout
+        if not options.push:
+            return _pass(config, checkout, options, now, recovered, attempt=1)
+        return _pass_and_push(config, checkout, options, now, recovered)
+
+
+def _pass_and_push(
+    config: LoopConfig,
+    checkout: Checkout,
+    options: OnceOptions,
+    now: Callable[[], datetime],
+    recovered: bool,
+) -> PassReport:
+    import tenacity
+
+    remote, branch = config.remote, config.branch_for(checkout)
+    retrying = tenacity.Retrying(
+        stop=tenacity.stop_after_attempt(config.push_attempts),
+        wait=tenacity.wait_exponential_jitter(initial=0.05, max=2.0),
+        retry=tenacity.retry_if_exception_type(PushConflict),
+        reraise=True,
+    )
+    try:
+        for attempt in retrying:
+            with attempt:
+                number = attempt.retry_state.attempt_number
+                checkout = sync_with_remote(checkout, config, remote, branch)
+                report = _pass(config, checkout, options, now, recovered, attempt=number)
+                if options.dry_run:
+                    return report
+                checkout = checkouts.reread_head(checkout)
+                pushed = push_head(checkout, remote, branch)
+                return report._replace(pushed=pushed)
+    except PushConflict as exc:
+        raise RetryableError(
+            ReasonCode.PUSH_CONFLICT,
+            f"the push to {remote}/{branch} was rejected {config.push_attempts} times (the "
+            f"remote kept moving: {exc}); nothing is lost, run again",
+        ) from exc
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _pass(
+    config: LoopConfig,
+    checkout: Checkout,
+    options: OnceOptions,
+    now: Callable[[], datetime],
+    recovered: bool,
+    *,
+    attempt: int,
+) -> PassReport:
+    rel = config.relative_paths(checkout)
+    pending = queue.list_pending(checkout, config.intents_dir)
+    state = _initial_state(config, checkout, now())
+    empty = PassReport([], [], checkout.head, False, attempt, options.dry_run, recovered, 0)
+    if not pending:
+        return empty
+    _check_clean(checkout, rel)
+    left = 0
+    if options.max_intents is not None and len(pending) > options.max_intents:
+        left = len(pending) - options.max_intents
+        pending = pending[: options.max_intents]
+    sources = _read_sources(checkout, pending, rel.intents)
+    history = ledger_module.Ledger(config.telemetry_file, config.state_file, config.rotate_bytes)
+    if options.dry_run:
+        outcomes = []
+        for source in sources:
+            outcome = evaluate_intent(state, source, now(), history.find_applied)
+            if outcome.status != "replayed":
+                history.append(outcome.record)
+            outcomes.append(outcome)
+            state = outcome.state
+        return empty._replace(outcomes=outcomes, commits=[""] * len(outcomes), pending_left=left)
+    return _commit_all(config, checkout, sources, state, history, now, empty, left)
+
+
+def _commit_all(
+    config: LoopConfig,
+    checkout: Checkout,
+    sources: Sequence[IntentSource],
+    state: PassState,
+    history: ledger_module.Ledger,
+    now: Callable[[], datetime],
+    empty: PassReport,
+    left: int,
+) -> PassReport:
+    rel = config.relative_paths(checkout)
+    taken = _taken_names(config, rel.intents)
+    tracked = queue.tracked_entries(checkout, rel.intents)
+    stream = FastImport(checkout.git)
+    outcomes: list[Outcome] = []
+    commits: list[str] = []
+    consumed: list[Consumed] = []
+    try:
+        for source in sources:
+            when = now()
+            outcome = evaluate_intent(state, source, when, history.find_applied)
+            changes = _changes(config, checkout, outcome, state, history, taken, tracked)
+            sha = stream.commit(
+                parent=state.base_commit,
+                identity=config.identity,
+                when=int(when.timestamp()),
+                message=commit_messages.commit_message(outcome),
+                changes=changes,
+            )
+            consumed.append(Consumed(source.path, _consumed_blob(checkout, source)))
+            outcomes.append(outcome)
+            commits.append(sha)
+            state = outcome.state._replace(base_commit=sha)
+        stream.close()
+    except BaseException:
+        stream.abort()
+        raise
+    reason = f"{len(commits)} intent(s)"
+    moved = checkouts.move_head(checkout, commits[-1], consumed, reason=reason)
+    return empty._replace(outcomes=outcomes, commits=commits, head=moved.head, pending_left=left)
+
+
+def _consumed_blob(checkout: Checkout, source: IntentSource) -> str:
+    return checkouts.current_blob(os.path.join(checkout.top, source.path)) or source.blob
+
+
+def _changes(
+    config: LoopConfig,
+    checkout: Checkout,
+    outcome: Outcome,
+    before: PassState,
+    history: ledger_module.Ledger,
+    taken: set[str],
+    tracked: dict[str, tuple[str, str]],
+) -> list[FileChange]:
+    rel = config.relative_paths(checkout)
+    changes: list[FileChange] = []
+    if outcome.status == "applied" and outcome.state.registry is not before.registry:
+        changes.append(FileChange(rel.registry, outcome.state.registry.text.encode("utf-8")))
+    if outcome.status != "replayed":
+        for path, data in history.append(outcome.record):
+            changes.append(FileChange(checkout.relative(path), data))
+    if outcome.status != "rejected":
+        line = (store.dumps_compact(outcome.record) + "\n").encode("utf-8")
+        changes.append(FileChange(rel.state, line))
+    folder = f"{rel.intents}/{queue.APPLIED if outcome.status != 'rejected' else queue.REJECTED}"
+    target = queue.destination(folder, outcome.source.name, taken)
+    taken.add(target)
+    if outcome.source.path in tracked:
+        changes.append(FileChange(outcome.source.path, None))
+    changes.append(_moved_file(checkout, outcome.source, target, tracked))
+    return changes
+
+
+def _moved_file(
+    checkout: Checkout, source: IntentSource, target: str, tracked: dict[str, tuple[str, str]]
+) -> FileChange:
+    """The intent file at its new place: its bytes, its committed blob, or a stand-in."""
+    absolute = os.path.join(checkout.top, source.path)
+    if os.path.islink(absolute):
+        return FileChange(target, os.fsencode(os.readlink(absolute)), mode="120000")
+    if source.data is not None and len(source.data) <= INTENT_LIMIT:
+        return FileChange(target, source.data)
+    if source.path in tracked:
+        mode, blob = tracked[source.path]
+        return FileChange(target, None, mode=mode, blob=blob)
+    if os.path.isfile(absolute):
+        blob = checkout.git.text("hash-object", "-w", "--no-filters", "--", source.path)
+        return FileChange(target, None, blob=blob)
+    note = f"# {source.name} was not a regular file; the reconciler removed it.\n"
+    return FileChange(target, note.encode("utf-8"))
+
+
+def _taken_names(config: LoopConfig, intents_rel: str) -> set[str]:
+    taken: set[str] = set()
+    for folder in (queue.APPLIED, queue.REJECTED):
+        try:
+            names = os.listdir(os.path.join(config.intents_dir, folder))
+        except OSError:
+            continue
+        taken.update(f"{intents_rel}/{folder}/{name}" for name in names)
+    return taken
+
+
+def _read_sources(
+    checkout: Checkout, pending: Sequence[queue.PendingFile], intents_rel: str
+) -> list[IntentSource]:
+    tracked = queue.tracked_entries(checkout, intents_rel)
+    adding = queue.find_adding_commits(
+        checkout, [item.path for item in pending if item.path in tracked]
+    )
+    return [queue.read_source(item, adding.get(item.path)) for item in pending]
+
+
+def _check_clean(checkout: Checkout, rel: LoopPaths) -> None:
+    """Refuse a worktree with changes the loop does not own (pending intents excepted).
+
+    Raises:
+        RefusalError: `worktree_dirty`, naming the first few paths.
+    """
+    dirty = [
+        path
+        for status, path in checkouts.changed_paths(checkout)
+        if not (
+            path == rel.decision
+            or (status == "??" and path.rsplit("/", 1)[0] == rel.intents)
+            or os.path.basename(path) == store.JOURNAL_NAME
+        )
+    ]
+    if dirty:
+        shown = ", ".join(dirty[:5]) + (f" and {len(dirty) - 5} more" if len(dirty) > 5 else "")
+        raise RefusalError(
+            ReasonCode.WORKTREE_DIRTY,
+            f"the worktree has changes the reconciler does not own: {shown}; commit or restore "
+            "them first (only new files in the intents folder may be uncommitted)",
+        )
+
+
+def _initial_state(config: LoopConfig, checkout: Checkout, now: datetime) -> PassState:
+    loaded = service.load_registry(config.layout.registry_file)
+    problems = registry.validate_registry(loaded.doc, now, skip_governance_fields=True)
+    if problems:
+        raise RefusalError(
+            ReasonCode.REGISTRY_INVALID,
+            f"invalid fleet registry: {loaded.path}; no intent was consumed",
+            details=problems,
+            path=loaded.path,
+        )
+    assert isinstance(loaded.doc, dict)
+    try:
+        found, problem = service.load_decision(config.decision_file), None
+    except RefusalError as exc:
+        found, problem = None, exc
+    rel = config.relative_paths(checkout)
+    return PassState(
+        registry=loaded.parsed,
+        view=registry.view_registry(loaded.doc),
+        decision=found,
+        decision_problem=problem,
+        max_age=config.max_age,
+        max_age_text=config.max_age_text,
+        files={
+            "registryFile": rel.registry,
+            "promotionStateFile": rel.decision,
+            "applyStateFile": rel.state,
+            "applyTelemetryFile": rel.telemetry,
+        },
+        base_commit=checkout.head,
+    )

@@ -1,0 +1,171 @@
+"""The intents folder as a queue: pending files in name order, read safely, linked to git.
+
+A pending intent is any entry directly in the intents folder whose name ends in `.yaml` or
+`.yml` and does not start with a dot (processed files live in `applied/` and `rejected/`).
+Each is read without following symlinks and at most INTENT_LIMIT + 1 bytes, so a symlink,
+a FIFO, a 10 MB file or a hostile name becomes a rejection of that one file, never an error
+of the pass.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import stat
+from collections.abc import Sequence
+from typing import NamedTuple
+
+from reconciler.core.intents import INTENT_LIMIT, Problem
+from reconciler.core.passes import IntentSource
+from reconciler.core.reasons import ReasonCode
+from reconciler.loop.checkout import Checkout, blob_id
+
+INTENT_SUFFIXES = (".yaml", ".yml")
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+@=-]{0,199}")
+APPLIED, REJECTED = "applied", "rejected"
+
+
+class PendingFile(NamedTuple):
+    """One entry of the intents folder that is a pending intent."""
+
+    path: str
+    """Repo-relative path."""
+    absolute: str
+
+
+def list_pending(checkout: Checkout, intents_dir: str) -> list[PendingFile]:
+    """Return the pending intent files in the intents folder, in file-name (byte) order."""
+    try:
+        entries = list(os.scandir(intents_dir))
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    relative = checkout.relative(intents_dir)
+    pending = []
+    for entry in entries:
+        name = entry.name
+        if name.startswith(".") or not name.lower().endswith(INTENT_SUFFIXES):
+            continue
+        if entry.is_dir(follow_symlinks=False):
+            continue
+        pending.append(PendingFile(f"{relative}/{name}", entry.path))
+    return sorted(pending, key=lambda item: os.fsencode(item.path))
+
+
+def read_source(item: PendingFile, intent_commit: str | None) -> IntentSource:
+    """Read one pending file into an IntentSource; every problem is a rejection, not a raise."""
+    name = item.path.rsplit("/", 1)[-1]
+    data, problem = _read(item.absolute)
+    if problem is None and not NAME_PATTERN.fullmatch(name.rsplit(".", 1)[0]):
+        problem = Problem(
+            ReasonCode.INTENT_NAME_INVALID,
+            "intent file names may only hold letters, digits and . _ + @ = - (at most 200)",
+        )
+    blob = blob_id(data) if data is not None else blob_id(b"")
+    return IntentSource(item.path, data, problem, intent_commit, blob)
+
+
+def _read(path: str) -> tuple[bytes | None, Problem | None]:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return None, Problem(
+                ReasonCode.INTENT_NOT_REGULAR_FILE, "intent file is a symlink, which is refused"
+            )
+        return None, Problem(ReasonCode.INTENT_UNREADABLE, f"cannot read: {exc.strerror}")
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None, Problem(
+                ReasonCode.INTENT_NOT_REGULAR_FILE, "intent file is not a regular file"
+            )
+        chunks, size = [], 0
+        while size <= INTENT_LIMIT:
+            chunk = os.read(fd, INTENT_LIMIT + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        return b"".join(chunks), None  # the parser refuses more than INTENT_LIMIT bytes
+    except OSError as exc:
+        return None, Problem(ReasonCode.INTENT_UNREADABLE, f"cannot read: {exc.strerror}")
+    finally:
+        os.close(fd)
+
+
+def tracked_entries(checkout: Checkout, relative_dir: str) -> dict[str, tuple[str, str]]:
+    """Return {repo-relative path: (mode, blob id)} of the files committed in a folder at HEAD."""
+    out = checkout.git.run("ls-tree", "-z", checkout.head, "--", f"{relative_dir}/").stdout
+    entries: dict[str, tuple[str, str]] = {}
+    for item in out.split(b"\0"):
+        if not item:
+            continue
+        meta, _, path = item.partition(b"\t")
+        mode, kind, sha = meta.decode().split()
+        if kind == "blob":
+            entries[path.decode("utf-8", "surrogateescape")] = (mode, sha)
+    return entries
+
+
+def find_adding_commits(checkout: Checkout, paths: Sequence[str]) -> dict[str, str]:
+    """Return {path: SHA of the newest commit that added it} for committed pending paths.
+
+    One `git log` over the intents folder, stopped as soon as every path is found (pending
+    intents were usually added by the last few commits).
+    """
+    wanted = set(paths)
+    found: dict[str, str] = {}
+    if not wanted:
+        return found
+    folders = sorted({path.rsplit("/", 1)[0] for path in wanted})
+    args = ["log", "--no-renames", "--diff-filter=A", "--name-only", "-z", "--format=%x01%H"]
+    with checkout.git.stream(*args, checkout.head, "--", *folders) as out:
+        commit = None
+        buffer = b""
+        while wanted - found.keys():
+            chunk = out.read1(65536) if hasattr(out, "read1") else out.read(65536)
+            if not chunk:
+                break
+            buffer += chunk
+            *items, buffer = buffer.split(b"\0")
+            for item in items:
+                commit = _scan_item(item, commit, wanted, found)
+        if buffer and wanted - found.keys():
+            _scan_item(buffer, commit, wanted, found)
+    return found
+
+
+def _scan_item(
+    item: bytes, commit: str | None, wanted: set[str], found: dict[str, str]
+) -> str | None:
+    text = item.lstrip(b"\n")
+    if text.startswith(b"\x01"):
+        header, _, rest = text.partition(b"\n")
+        commit = header[1:].decode()
+        text = rest.lstrip(b"\n")
+        if not text:
+            return commit
+    path = text.decode("utf-8", "surrogateescape")
+    if commit and path in wanted and path not in found:
+        found[path] = commit
+    return commit
+
+
+def destination(folder: str, name: str, taken: set[str]) -> str:
+    """Return a free repo-relative path for `name` in `folder` (`applied/` or `rejected/`).
+
+    Never overwrites: an existing or already chosen name gets `.2`, `.3`... before its
+    extension. A hostile name is made safe (every other character becomes `_`).
+    """
+    stem, dot, suffix = name.rpartition(".")
+    if not dot:
+        stem, suffix = name, "yaml"
+    safe = re.sub(r"[^A-Za-z0-9._+@=-]", "_", stem)[:200] or "intent"
+    if not safe[0].isalnum():
+        safe = "x" + safe
+    suffix = suffix if suffix.lower() in ("yaml", "yml") else "yaml"
+    candidate, number = f"{folder}/{safe}.{suffix}", 1
+    while candidate in taken:
+        number += 1
+        candidate = f"{folder}/{safe}.{number}.{suffix}"
+    return candidate

@@ -1,0 +1,195 @@
+"""The remote: fetch and fast-forward before a pass, push after it, never force.
+
+The remote's compare-and-swap on the branch (a rejected non-fast-forward push) is the only
+coordination between reconcilers. The loser resets to the remote and runs the pass again;
+before the reset, intent files that exist only in its dropped commits (or only as local
+commits) are written back as pending files, so nothing is ever lost.
+"""
+
+from __future__ import annotations
+
+from reconciler.adapters.gitrepo import GitError
+from reconciler.core.commit_messages import parse_trailers
+from reconciler.core.errors import RetryableError
+from reconciler.core.reasons import ReasonCode
+from reconciler.loop import checkout as checkouts
+from reconciler.loop.checkout import Checkout, Consumed
+from reconciler.loop.config import LoopConfig
+
+_CONFLICT_MARKERS = (
+    "[rejected]",
+    "non-fast-forward",
+    "fetch first",
+    "stale info",
+    "[remote rejected]",
+)
+
+
+class PushConflict(Exception):
+    """The remote branch moved since our fetch; fetch, reset and run the pass again."""
+
+
+def remote_ref(remote: str, branch: str) -> str:
+    """The remote-tracking ref the loop fetches into."""
+    return f"refs/remotes/{remote}/{branch}"
+
+
+def fetch(checkout: Checkout, remote: str, branch: str) -> str | None:
+    """Fetch the remote branch; return its SHA, None when the remote has no such branch.
+
+    Raises:
+        RetryableError: the remote cannot be reached (`remote_unavailable`).
+    """
+    spec = f"+refs/heads/{branch}:{remote_ref(remote, branch)}"
+    done = checkout.git.run("fetch", "--quiet", "--no-tags", "--", remote, spec, check=False)
+    if done.returncode != 0:
+        stderr = done.stderr.decode("utf-8", "replace")
+        if "couldn't find remote ref" in stderr:
+            return None
+        raise RetryableError(
+            ReasonCode.REMOTE_UNAVAILABLE,
+            f"cannot fetch {branch} from {remote}: {_last_line(stderr)}",
+        )
+    return checkout.git.text("rev-parse", "--verify", remote_ref(remote, branch))
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else "no output"
+
+
+def sync_with_remote(checkout: Checkout, config: LoopConfig, remote: str, branch: str) -> Checkout:
+    """Fetch; fast-forward when behind; reset to the remote (rescuing intents) when diverged.
+
+    Raises:
+        RetryableError: the remote cannot be reached.
+        RefusalError: the checkout cannot be moved (files in the way).
+    """
+    upstream = fetch(checkout, remote, branch)
+    if upstream is None or upstream == checkout.head:
+        return checkout
+    ahead, behind = checkouts.ahead_behind(checkout, upstream)
+    if behind == 0:
+        return checkout  # only local commits: the push publishes them
+    if ahead == 0:
+        return checkouts.move_head(checkout, upstream, reason=f"fast-forward to {remote}/{branch}")
+    intents = config.relative_paths(checkout).intents
+    restored = rescue_intents(checkout, upstream, intents)
+    return checkouts.move_head(
+        checkout, upstream, reason=f"reset to {remote}/{branch}", restored=restored
+    )
+
+
+def rescue_intents(checkout: Checkout, upstream: str, intents: str) -> list[Consumed]:
+    """Return the intent files a reset from HEAD to `upstream` would lose, as (path, blob).
+
+    They are the intents pending at HEAD or consumed by local-only commits, unless the
+    upstream history since the fork processed the same file or still has it pending.
+    """
+    git = checkout.git
+    base = git.text("merge-base", checkout.head, upstream)
+    processed = _processed_paths(checkout, f"{base}..{upstream}")
+    pending_upstream = _pending_blobs(checkout, upstream, intents)
+    candidates: dict[str, str] = dict(_pending_blobs(checkout, checkout.head, intents))
+    for path, blob in _consumed_locally(checkout, f"{base}..{checkout.head}", intents).items():
+        candidates.setdefault(path, blob)
+    return [
+        Consumed(path, blob)
+        for path, blob in sorted(candidates.items())
+        if path not in processed and path not in pending_upstream
+    ]
+
+
+def _processed_paths(checkout: Checkout, revisions: str) -> set[str]:
+    out = checkout.git.run(
+        "log", "-z", "--format=%(trailers:key=Reconcile-Intent,valueonly,unfold)", revisions
+    ).stdout
+    return {item.decode("utf-8", "surrogateescape").strip() for item in out.split(b"\0")} - {""}
+
+
+def _pending_blobs(checkout: Checkout, commit: str, intents: str) -> dict[str, str]:
+    out = checkout.git.run("ls-tree", "-z", commit, "--", f"{intents}/").stdout
+    found = {}
+    for item in out.split(b"\0"):
+        meta, _, path = item.partition(b"\t")
+        parts = meta.split()
+        if len(parts) == 3 and parts[1] == b"blob":
+            found[path.decode("utf-8", "surrogateescape")] = parts[2].decode()
+    return found
+
+
+def _consumed_locally(checkout: Checkout, revisions: str, intents: str) -> dict[str, str]:
+    """{original intent path: blob} for the intents processed by the commits in `revisions`."""
+    out = checkout.git.run(
+        "log", "-z", "--no-renames", "--raw", "--no-abbrev",
+        "--format=%x01%(trailers:key=Reconcile-Intent,valueonly,unfold)", revisions,
+        "--", f"{intents}/applied/", f"{intents}/rejected/",
+    ).stdout  # fmt: skip
+    found: dict[str, str] = {}
+    source = ""
+    items = out.split(b"\0")
+    index = 0
+    while index < len(items):
+        item = items[index].lstrip(b"\n")
+        index += 1
+        if item.startswith(b"\x01"):
+            source = parse_trailers("Reconcile-Intent: " + item[1:].decode().strip()).get(
+                "Reconcile-Intent", ""
+            )
+            rest = item.split(b"\n", 1)
+            item = rest[1].lstrip(b"\n") if len(rest) > 1 else b""
+            if not item:
+                continue
+        if item.startswith(b":"):
+            fields = item.split()
+            status = fields[-1] if fields else b""
+            index += 1  # the path that follows
+            if status == b"A" and source and len(fields) >= 4:
+                found.setdefault(source, fields[3].decode())
+    return found
+
+
+def push_head(checkout: Checkout, remote: str, branch: str) -> bool:
+    """Push HEAD to the remote branch (never forced); verify it landed. False: nothing to push.
+
+    Raises:
+        PushConflict: the remote moved (non-fast-forward).
+        RetryableError: the remote cannot be reached, or does not show our commit afterwards.
+    """
+    upstream = checkout.git.run(
+        "rev-parse", "--verify", "-q", remote_ref(remote, branch), check=False
+    )
+    if upstream.stdout.decode().strip() == checkout.head:
+        return False
+    done = checkout.git.run(
+        "push", "--porcelain", "--", remote, f"{checkout.head}:refs/heads/{branch}", check=False
+    )
+    if done.returncode != 0:
+        text = (done.stdout + done.stderr).decode("utf-8", "replace")
+        if any(marker in text for marker in _CONFLICT_MARKERS):
+            raise PushConflict(_last_line(text))
+        raise RetryableError(
+            ReasonCode.REMOTE_UNAVAILABLE, f"cannot push to {remote}: {_last_line(text)}"
+        )
+    _verify(checkout, remote, branch)
+    return True
+
+
+def _verify(checkout: Checkout, remote: str, branch: str) -> None:
+    try:
+        out = checkout.git.text("ls-remote", "--", remote, f"refs/heads/{branch}")
+    except GitError as exc:
+        raise RetryableError(
+            ReasonCode.PUSH_UNVERIFIED, f"pushed, but cannot read {remote} back: {exc.message}"
+        ) from exc
+    landed = out.split()[0] if out else ""
+    if landed == checkout.head:
+        checkout.git.run("update-ref", remote_ref(remote, branch), checkout.head)
+        return
+    upstream = fetch(checkout, remote, branch)
+    if upstream and checkouts.ahead_behind(checkout, upstream)[0] == 0:
+        return  # another writer already built on top of our commit
+    raise RetryableError(
+        ReasonCode.PUSH_UNVERIFIED,
+        f"pushed {checkout.head[:12]}, but {remote}/{branch} points at {landed[:12] or 'nothing'}",
+    )

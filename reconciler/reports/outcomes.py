@@ -1,0 +1,38 @@
+"""One evaluated intent as data: what `--once`, `plan`, `status` and `dispatch` print."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from reconciler.core import commit_messages
+from reconciler.core.passes import Outcome
+
+
+def outcome_row(outcome: Outcome, commit: str | None) -> dict[str, Any]:
+    """Return the printable facts of one outcome (the JSON line of `--once --json`)."""
+    intent = outcome.intent
+    return {
+        "type": "intent",
+        "intentFile": outcome.source.path,
+        "action": outcome.action,
+        "status": outcome.status,
+        "reasonCodes": list(outcome.reasons),
+        "problems": list(outcome.problems),
+        "idempotencyKey": outcome.record.get("idempotencyKey"),
+        "traceId": outcome.trace_id,
+        "canary": {
+            "before": outcome.before["canaryPercent"],
+            "after": outcome.after["canaryPercent"],
+        },
+        "manualPause": {
+            "before": outcome.before["manualPause"],
+            "after": outcome.after["manualPause"],
+        },
+        "actor": intent.actor if intent else None,
+        "approvalRef": intent.approval_ref if intent else None,
+        "decision": outcome.record.get("decision"),
+        "intentCommit": outcome.source.intent_commit,
+        "commit": commit or None,
+        "subject": commit_messages.commit_subject(outcome),
+        "trailers": dict(commit_messages.commit_trailers(outcome)),
+    }
