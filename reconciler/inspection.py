@@ -7,7 +7,7 @@ resolved and why.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -125,3 +125,28 @@ def _telemetry_report(path: str) -> dict[str, Any]:
         "summary": f"ok ({view.size} bytes, idempotency keys: {len(view.keys)})",
         "problems": [],
     }
+
+
+def validate_intent_files(paths: Sequence[str], *, now: datetime) -> list[dict[str, Any]]:
+    """Check intent files exactly as the loop reads and parses them; one result per file."""
+    from reconciler.core.intents import IntentRejected, decode_intent
+    from reconciler.loop.queue import PendingFile, read_source
+
+    results = []
+    for path in paths:
+        source = read_source(PendingFile(path, os.path.abspath(path)), None)
+        problems = [source.problem] if source.problem else []
+        if not problems and source.data is not None:
+            try:
+                decode_intent(source.data, source.name, now)
+            except IntentRejected as exc:
+                problems = exc.problems
+        results.append(
+            {
+                "path": path,
+                "ok": not problems,
+                "reasonCodes": sorted({str(problem.reason) for problem in problems}),
+                "problems": [problem.message for problem in problems],
+            }
+        )
+    return results

@@ -94,8 +94,12 @@ def _loads(data: bytes) -> Record | None:
 class Ledger:
     """One layout's telemetry history, in memory for a pass; `append` returns file changes."""
 
-    def __init__(self, telemetry_path: str, state_file: str, rotate_bytes: int) -> None:
+    def __init__(
+        self, telemetry_path: str, state_file: str, rotate_bytes: int, *, trust_indexes: bool = True
+    ) -> None:
         """Load the active segment and both indexes (rebuilding any that disagree).
+
+        Without `trust_indexes` both indexes are rebuilt from the records (repair-index).
 
         Raises:
             RefusalError: a telemetry line is not a JSON object (`telemetry_corrupt`).
@@ -107,7 +111,10 @@ class Ledger:
         self.rotate_bytes = rotate_bytes
         data = files.read_bounded(telemetry_path, ACTIVE_LIMIT, what="telemetry file")
         self.active = data or b""
-        self.active_keys = self._load_active_keys()
+        self.trust_indexes = trust_indexes
+        self.active_keys = (
+            self._load_active_keys() if trust_indexes else self._scan(self.active, self.path)
+        )
         self.sealed: list[Segment] = []
         self.sealed_keys: dict[str, tuple[int, int, int]] = {}
         self.pending_segments: dict[str, bytes] = {}
@@ -148,7 +155,7 @@ class Ledger:
         names = sealed_names(self.path)
         sizes = [files.file_size(os.path.join(self.folder, name)) for name in names]
         data = files.read_bounded(self.segments_file, store.INDEX_LIMIT, what="segment index")
-        doc = None if data is None else _loads(data)
+        doc = None if data is None or not self.trust_indexes else _loads(data)
         if doc is not None and self._accept_sealed(doc, names, sizes):
             return True
         if not names and data is None:

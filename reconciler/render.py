@@ -58,6 +58,18 @@ def print_validation(report: Mapping[str, Any]) -> None:
     sys.stdout.write("\n".join(out) + "\n")
 
 
+def print_intent_validation(results: list[dict[str, Any]]) -> None:
+    """Print `validate --intents` results: `<path>: ok`, or the problems with their codes."""
+    out = []
+    for result in results:
+        if result["ok"]:
+            out.append(f"{result['path']}: ok")
+        else:
+            out.append(f"{result['path']}: invalid ({', '.join(result['reasonCodes'])})")
+            out.extend(f" - {problem}" for problem in result["problems"])
+    sys.stdout.write("\n".join(out) + ("\n" if out else ""))
+
+
 def _pass_rows(report: PassReport) -> list[dict[str, Any]]:
     from reconciler.reports.outcomes import outcome_row
 
@@ -142,3 +154,50 @@ def _terminal_width() -> int:
     import shutil
 
     return shutil.get_terminal_size((120, 24)).columns
+
+
+def print_plan(rows: list[dict[str, Any]], base: str, base_ref: str) -> None:
+    """Print a plan: the table, then each intent's commit subject and trailers."""
+    new = [row for row in rows if row["new"]]
+    sys.stdout.write(
+        f"plan against {base_ref} (merge-base {base[:12]}): {len(new)} new intent(s), "
+        f"{len(rows) - len(new)} already pending\n"
+    )
+    if not rows:
+        return
+    print_outcome_table(rows)
+    for row in rows:
+        sys.stdout.write(f"\n{'new' if row['new'] else 'pending'}: {row['intentFile']}\n")
+        sys.stdout.write("".join(f"    {line}\n" for line in row["message"].rstrip().splitlines()))
+
+
+def print_status(report: Mapping[str, Any]) -> None:
+    """Print a `reconcile status` report for people."""
+    posture, governance, decision = report["posture"], report["governance"], report["decision"]
+    pause = "paused (manual)" if posture["manualPause"] else "running"
+    days = governance["daysLeft"]
+    out = [
+        f"fleet {posture['fleetId']}: canary {posture['canaryPercent']}%, {pause}, "
+        f"mode {posture['mode']}",
+        f"governance: {governance['actor']} ({governance['approvalRef']}), changed "
+        f"{governance['changedAt']}, review by {governance['reviewBy']}"
+        + ("" if days is None else f" ({days} days left)"),
+    ]
+    if decision["decision"] is None:
+        out.append(f"decision: unusable ({decision['problem']})")
+    else:
+        gates = ", ".join(decision["failedGates"]) or "none"
+        out.append(
+            f"decision: {decision['decision']} ({decision['traceId']}), age "
+            f"{decision['age'] or 'unknown'} (max {decision['maxAge']})"
+            f"{', STALE' if decision['stale'] else ''}; failed gates: {gates}"
+        )
+    sys.stdout.write("\n".join(out) + "\n")
+    pending = report["pending"]
+    if pending:
+        sys.stdout.write(f"pending intents ({len(pending)}), predicted:\n")
+        print_outcome_table(pending)
+    else:
+        sys.stdout.write("pending intents: none\n")
+    for warning in report["warnings"]:
+        print_warning(warning)

@@ -1,11 +1,40 @@
-"""`reconcile demo`: run the main job on the bundled example in a temporary repo."""
+"""`reconcile demo`: the operator flow on the bundled example (this is `make demo`)."""
 
 from __future__ import annotations
 
+import sys
+
 import click
+
+from reconciler.commands.common import handle_errors
 
 
 @click.command("demo")
-def demo_command() -> None:
-    """Run the main job on the bundled example in a temporary repo."""
-    raise click.ClickException("not implemented yet")
+@click.option(
+    "--dir",
+    "directory",
+    metavar="PATH",
+    help="Run in this new folder (default: a new temporary folder, kept afterwards).",
+)
+@handle_errors
+def demo_command(directory: str | None) -> None:
+    r"""Run the main job on the bundled example, in temporary repositories.
+
+    A bare repository plays the remote, one clone the operator, one the CI runner:
+    intents are written with `intent new`, checked with `plan`, merged, applied by
+    `--once --push` (an expand, a resume, a malformed file, then under a hold decision an
+    expand that is rejected and a rollback), then `status` and `history` show the result.
+
+    \b
+    Examples:
+      reconcile demo
+      reconcile demo --dir /tmp/reconcile-demo
+    """
+    import os
+
+    from reconciler.adapters.clock import system_clock
+    from reconciler.reports.demo import run_demo
+
+    if directory:
+        os.makedirs(directory, exist_ok=False)
+    run_demo(directory, now=system_clock, color=sys.stdout.isatty())

@@ -1,11 +1,97 @@
-"""`reconcile dispatch`: manual orchestration: dry_run, apply or rollback in one step."""
+"""`reconcile dispatch`: dry_run, apply or rollback in one step (the dispatch workflow)."""
 
 from __future__ import annotations
 
+import os
+import sys
+
 import click
+
+from reconciler.commands.common import EXIT_REJECTED, handle_errors
 
 
 @click.command("dispatch")
-def dispatch_command() -> None:
-    """Manual orchestration: dry_run, apply or rollback in one step."""
-    raise click.ClickException("not implemented yet")
+@click.option(
+    "--mode", type=click.Choice(["dry_run", "apply", "rollback"]), required=True, help="What to do."
+)
+@click.option(
+    "--apply-intent",
+    type=click.Choice(["expand", "resume"]),
+    help="For apply (and dry_run): expand (default) or resume; ignored for rollback.",
+)
+@click.option(
+    "--expand-step", type=click.IntRange(1, 100), help="Percent for expand (25); else ignored."
+)
+@click.option("--by", "by", metavar="ACTOR", help="governance.actor (required but in dry_run).")
+@click.option("--approval-ref", metavar="REF", help="Change ticket (required).")
+@click.option("--rationale", metavar="TEXT", help="Why (required).")
+@click.option("--review-by", metavar="TIME", help="RFC 3339 review deadline (required).")
+@click.option("--repo", metavar="PATH", default=".", show_default=True, help="Policy repository.")
+@click.option("--push", is_flag=True, help="Fetch before and push after the pass.")
+@click.option("--result-file", metavar="PATH", help="Write the result JSON here.")
+@click.option(
+    "--summary-file",
+    metavar="PATH",
+    help="Write the Markdown summary here (default: $GITHUB_STEP_SUMMARY when set).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the result JSON on stdout.")
+@handle_errors
+def dispatch_command(**flags: object) -> None:
+    r"""Preview, apply or roll back in one step: the manual orchestration path.
+
+    dry_run evaluates a would-be intent on top of the current state and pending intents
+    and writes nothing but the result; apply and rollback write the intent file and run
+    one pass (pushing with --push). Governance flags are required in every mode. Result
+    status: preview, applied, rolled_back or rejected. Exit 0, or 3 when rejected, 1 on
+    error.
+
+    \b
+    Examples:
+      reconcile dispatch --mode dry_run --apply-intent expand --expand-step 25 \
+        --by alice --approval-ref CAB-1 --rationale "gates green" --review-by 2026-12-31T00:00:00Z
+      reconcile dispatch --mode rollback --by bob --approval-ref INC-9 \
+        --rationale "error spike" --review-by 2026-12-01T00:00:00Z --push
+    """
+    from reconciler import render, store
+    from reconciler.adapters import files
+    from reconciler.adapters.clock import system_clock
+    from reconciler.reports.dispatch import DispatchArgs, dispatch, dispatch_markdown
+
+    args = DispatchArgs(
+        mode=str(flags["mode"]),
+        apply_intent=_text(flags["apply_intent"]),
+        expand_step=flags["expand_step"] if isinstance(flags["expand_step"], int) else None,
+        actor=_text(flags["by"]),
+        approval_ref=_text(flags["approval_ref"]),
+        rationale=_text(flags["rationale"]),
+        review_by=_text(flags["review_by"]),
+        repo=str(flags["repo"]),
+        push=bool(flags["push"]),
+    )
+    result = dispatch(args, now=system_clock)
+    result_file = _text(flags["result_file"])
+    if result_file:
+        text = store.dumps_compact(result) + "\n"
+        files.atomic_write(result_file, text.encode("utf-8"), durable=False)
+    summary_file = _text(flags["summary_file"])
+    target = summary_file or os.environ.get("GITHUB_STEP_SUMMARY")
+    if target:
+        markdown = dispatch_markdown(result).encode("utf-8")
+        if summary_file:
+            files.atomic_write(target, markdown, durable=False)
+        else:
+            files.append(target, markdown)
+    if flags["as_json"]:
+        render.print_json(result)
+    else:
+        sys.stdout.write(f"{result['status']}: {result['subject']}\n")
+        if result["commit"]:
+            sys.stdout.write(f"commit {result['commit']}\n")
+        for problem in result["problems"]:
+            sys.stdout.write(f" - {problem}\n")
+    if result["status"] == "rejected" or result["predicted"] == "rejected":
+        sys.exit(EXIT_REJECTED)
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None

@@ -2,10 +2,49 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
+
+from reconciler.commands.common import handle_errors
 
 
 @click.command("repair-index")
-def repair_index_command() -> None:
-    """Rebuild the telemetry key indexes from the records."""
-    raise click.ClickException("not implemented yet")
+@click.option("--repo", metavar="PATH", default=".", show_default=True, help="Policy repository.")
+@click.option(
+    "--no-commit", is_flag=True, help="Only write the files (default: commit them in git)."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.option("--lock-timeout", metavar="DURATION", help="Wait this long for the lock (30s).")
+@handle_errors
+def repair_index_command(
+    repo: str, no_commit: bool, as_json: bool, lock_timeout: str | None
+) -> None:
+    r"""Rebuild promotion-apply-index.json and promotion-apply-segments.json.
+
+    Reads every telemetry segment and the active file, rebuilds both key indexes, and
+    writes them when they differ (in a git checkout: one commit by the bot identity).
+    A pass rebuilds an index that disagrees with the records by itself; run this after a
+    hand edit of the telemetry, or to check (nothing changes when they agree).
+
+    \b
+    Examples:
+      reconcile repair-index
+      reconcile repair-index --no-commit --json
+    """
+    from reconciler import render
+    from reconciler.adapters.clock import system_clock
+    from reconciler.loop.repair import repair_index
+
+    result = repair_index(repo, commit=not no_commit, now=system_clock, lock_timeout=lock_timeout)
+    if as_json:
+        render.print_json(result)
+        return
+    if not result["changed"]:
+        sys.stdout.write(
+            f"indexes agree with the records ({result['keys']} keys, {result['segments']} "
+            "segment(s)); nothing changed\n"
+        )
+        return
+    where = f"; committed {result['commit'][:12]}" if result["commit"] else ""
+    sys.stdout.write(f"rebuilt {', '.join(result['changed'])} ({result['keys']} keys){where}\n")

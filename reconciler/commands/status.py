@@ -1,11 +1,34 @@
-"""`reconcile status`: current posture, governance, decision and pending intents."""
+"""`reconcile status`: posture, governance, decision and predicted pending intents."""
 
 from __future__ import annotations
 
 import click
 
+from reconciler.commands.common import handle_errors
+
 
 @click.command("status")
-def status_command() -> None:
-    """Current posture, governance, decision and pending intents."""
-    raise click.ClickException("not implemented yet")
+@click.option("--repo", metavar="PATH", default=".", show_default=True, help="Policy repository.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@handle_errors
+def status_command(repo: str, as_json: bool) -> None:
+    r"""Show the rollout posture, its governance, the decision and the pending intents.
+
+    Warns when the governance review is due within 7 days or expired, and when the
+    decision is stale. Pending intents show the outcome the next pass would give them.
+    Read-only: takes no lock and writes nothing.
+
+    \b
+    Examples:
+      reconcile status
+      reconcile status --repo policies-repo --json
+    """
+    from reconciler import render
+    from reconciler.adapters.clock import system_clock
+    from reconciler.reports.status import repo_status
+
+    report = repo_status(repo, now=system_clock)
+    if as_json:
+        render.print_json(report, pretty=True)
+    else:
+        render.print_status(report)

@@ -78,6 +78,7 @@ class ReasonCode(StrEnum):
     PUSH_CONFLICT = "push_conflict"
     PUSH_UNVERIFIED = "push_unverified"
     BASE_REF_INVALID = "base_ref_invalid"
+    SCAFFOLD_EXISTS = "scaffold_exists"
 
     # Notes carried by applied records (not refusals).
     ROLLOUT_UNCHANGED = "rollout_unchanged"

@@ -1,0 +1,133 @@
+"""Predicting a pass without making it: what `plan`, `status` and `--dry-run` show.
+
+The same `evaluate_intent` the loop commits with, run over the same ordered sources on the
+same state, so a prediction and the later commit can only differ when the state changes in
+between (another intent merged first, a new decision, the clock).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+
+from reconciler import service
+from reconciler.core import registry
+from reconciler.core.errors import RefusalError
+from reconciler.core.passes import IntentSource, Outcome, PassState, evaluate_intent
+from reconciler.core.reasons import ReasonCode
+from reconciler.ledger import Ledger
+from reconciler.loop import queue
+from reconciler.loop.checkout import Checkout
+from reconciler.loop.config import LoopConfig, LoopPaths
+
+
+def record_files(rel: LoopPaths) -> dict[str, str]:
+    """The `files` block of a loop record: repo-relative paths."""
+    return {
+        "registryFile": rel.registry,
+        "promotionStateFile": rel.decision,
+        "applyStateFile": rel.state,
+        "applyTelemetryFile": rel.telemetry,
+    }
+
+
+def load_state(
+    config: LoopConfig,
+    files: Mapping[str, str],
+    *,
+    registry_file: str,
+    decision_file: str,
+    base_commit: str,
+    now: datetime,
+) -> PassState:
+    """Read the registry (validated: invalid -> refuse) and the decision into a PassState.
+
+    Raises:
+        RefusalError: the registry is missing, unreadable or invalid (`registry_invalid`).
+    """
+    loaded = service.load_registry(registry_file)
+    problems = registry.validate_registry(loaded.doc, now, skip_governance_fields=True)
+    if problems:
+        raise RefusalError(
+            ReasonCode.REGISTRY_INVALID,
+            f"invalid fleet registry: {loaded.path}; no intent was consumed",
+            details=problems,
+            path=loaded.path,
+        )
+    assert isinstance(loaded.doc, dict)
+    try:
+        found, problem = service.load_decision(decision_file), None
+    except RefusalError as exc:
+        found, problem = None, exc
+    return PassState(
+        registry=loaded.parsed,
+        view=registry.view_registry(loaded.doc),
+        decision=found,
+        decision_problem=problem,
+        max_age=config.max_age,
+        max_age_text=config.max_age_text,
+        files=dict(files),
+        base_commit=base_commit,
+    )
+
+
+def read_pending(checkout: Checkout, config: LoopConfig) -> list[IntentSource]:
+    """Read every pending intent of the checkout, in the loop's order, linked to its commit."""
+    rel = config.relative_paths(checkout)
+    pending = queue.list_pending(checkout, config.intents_dir)
+    tracked = queue.tracked_entries(checkout, rel.intents)
+    adding = queue.find_adding_commits(
+        checkout, [item.path for item in pending if item.path in tracked]
+    )
+    return [queue.read_source(item, adding.get(item.path)) for item in pending]
+
+
+def predict(
+    state: PassState,
+    sources: Sequence[IntentSource],
+    history: Ledger,
+    now: Callable[[], datetime],
+) -> list[Outcome]:
+    """Evaluate `sources` in order, each on the state the previous one left; write nothing.
+
+    The ledger is updated in memory only, so a later file replaying an earlier one's key in
+    the same pass is predicted as `replayed`, exactly as the loop would commit it.
+    """
+    outcomes = []
+    for source in sources:
+        outcome = evaluate_intent(state, source, now(), history.find_applied)
+        if outcome.status != "replayed":
+            history.append(outcome.record)
+        outcomes.append(outcome)
+        state = outcome.state
+    return outcomes
+
+
+def predict_checkout(
+    checkout: Checkout, config: LoopConfig, now: Callable[[], datetime]
+) -> tuple[PassState, list[Outcome]]:
+    """Predict the next pass of a checkout as it is on disk (no lock, nothing written).
+
+    Raises:
+        RefusalError: the registry is invalid, or the telemetry is corrupt.
+    """
+    rel = config.relative_paths(checkout)
+    state = load_state(
+        config,
+        record_files(rel),
+        registry_file=config.layout.registry_file,
+        decision_file=config.decision_file,
+        base_commit=checkout.head,
+        now=now(),
+    )
+    sources = read_pending(checkout, config)
+    if not sources:
+        return state, []
+    history = Ledger(config.telemetry_file, config.state_file, config.rotate_bytes)
+    return state, predict(state, sources, history, now)
+
+
+def in_tree(root: str, relative: str) -> str:
+    """Join a repo-relative path onto another root folder (e.g. a materialised base commit)."""
+    return os.path.join(root, *relative.split("/"))

@@ -1,0 +1,95 @@
+"""`reconcile repair-index`: rebuild the telemetry key indexes from the records themselves.
+
+The indexes are derived data; every pass already rebuilds one that disagrees with the
+records. This command rebuilds both unconditionally (e.g. after a hand edit of telemetry
+that kept its size), writes them, and in a git checkout commits them as the bot.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from reconciler import store
+from reconciler.adapters import files, locking
+from reconciler.adapters.gitrepo import FastImport, FileChange
+from reconciler.ledger import Ledger
+from reconciler.loop import checkout as checkouts
+from reconciler.loop.config import load_config
+from reconciler.loop.once import OnceOptions
+
+
+def repair_index(
+    repo: str, *, commit: bool, now: Callable[[], datetime], lock_timeout: str | None = None
+) -> dict[str, Any]:
+    """Rebuild both indexes; return what changed (and the commit, when one was made).
+
+    Raises:
+        RefusalError: a telemetry line is not JSON (the records themselves need repair),
+            or the index files have uncommitted changes of someone else's.
+        RetryableError: the repository lock stayed busy.
+    """
+    config = load_config(OnceOptions(repo=repo, lock_timeout=lock_timeout))
+    with locking.hold_locks(config.lock_folders(), config.lock_timeout.total_seconds()):
+        ledger = Ledger(
+            config.telemetry_file, config.state_file, config.rotate_bytes, trust_indexes=False
+        )
+        wanted = {
+            ledger.index_file: ledger.active_index_bytes(),
+            ledger.segments_file: ledger.segments_index_bytes(),
+        }
+        if not ledger.sealed and not files.exists(ledger.segments_file):
+            del wanted[ledger.segments_file]
+        changed = [
+            path
+            for path, data in wanted.items()
+            if files.read_bounded(path, store.INDEX_LIMIT, what="telemetry index") != data
+        ]
+        result: dict[str, Any] = {
+            "changed": changed,
+            "keys": len(ledger.active_keys) + len(ledger.sealed_keys),
+            "segments": len(ledger.sealed) + 1,
+            "commit": None,
+        }
+        if not changed:
+            return result
+        if commit and _in_git(config.layout.repo):
+            result["commit"] = _commit(config.layout.repo, {p: wanted[p] for p in changed}, now)
+        else:
+            for path in changed:
+                files.atomic_write(path, wanted[path])
+        return result
+
+
+def _in_git(repo: str) -> bool:
+    try:
+        checkouts.open_checkout(repo)
+    except Exception:  # noqa: BLE001 - not a worktree (or no commit): plain files then
+        return False
+    return True
+
+
+def _commit(repo: str, changes: dict[str, bytes], now: Callable[[], datetime]) -> str:
+    checkout = checkouts.open_checkout(repo)
+    config = load_config(OnceOptions(repo=repo))
+    relative = {checkout.relative(path): data for path, data in changes.items()}
+    dirty = [path for _, path in checkouts.changed_paths(checkout) if path in relative]
+    if dirty:
+        checkouts.restore_managed(checkout, dirty)  # our own derived files: HEAD's, then ours
+    stream = FastImport(checkout.git)
+    try:
+        sha = stream.commit(
+            parent=checkout.head,
+            identity=config.identity,
+            when=int(now().timestamp()),
+            message=f"repair telemetry index ({', '.join(map(os.path.basename, relative))})\n",
+            changes=[FileChange(path, data) for path, data in relative.items()],
+        )
+        stream.close()
+    except BaseException:
+        stream.abort()
+        raise
+    checkouts.move_head(checkout, sha, reason="repair-index")
+    return sha

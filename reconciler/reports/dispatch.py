@@ -1,0 +1,180 @@
+"""`reconcile dispatch`: the manual orchestration path (the rollout-dispatch workflow).
+
+`dry_run` previews a would-be intent on top of the current state and the pending intents
+(nothing is written); `apply` and `rollback` write the intent file and run one pass (with
+--push when asked), then report that intent's outcome. Either way a result document and a
+Markdown summary are produced.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from reconciler.core import intent_writing
+from reconciler.core.errors import RefusalError
+from reconciler.core.passes import IntentSource, Outcome
+from reconciler.core.reasons import ReasonCode
+from reconciler.ledger import Ledger
+from reconciler.loop import checkout as checkouts
+from reconciler.loop import prediction
+from reconciler.loop.config import load_config
+from reconciler.loop.once import OnceOptions, run_once
+from reconciler.reports import intent_files
+from reconciler.reports.outcomes import outcome_row
+
+MODES = ("dry_run", "apply", "rollback")
+APPLY_INTENTS = ("expand", "resume")
+
+
+class DispatchArgs(NamedTuple):
+    """The flags of `reconcile dispatch`, as typed."""
+
+    mode: str
+    apply_intent: str | None
+    expand_step: int | None
+    actor: str | None
+    approval_ref: str | None
+    rationale: str | None
+    review_by: str | None
+    repo: str = "."
+    push: bool = False
+
+
+def _request(args: DispatchArgs) -> intent_writing.IntentRequest:
+    if args.mode not in MODES:
+        raise RefusalError(
+            ReasonCode.INTENT_INVALID, "--mode must be one of dry_run, apply, rollback"
+        )
+    intent = "rollback" if args.mode == "rollback" else args.apply_intent or "expand"
+    if intent not in ("rollback", *APPLY_INTENTS):
+        raise RefusalError(ReasonCode.INTENT_INVALID, "--apply-intent must be expand or resume")
+    for flag, value in (
+        ("--by", args.actor),
+        ("--approval-ref", args.approval_ref),
+        ("--rationale", args.rationale),
+        ("--review-by", args.review_by),
+    ):
+        if not value:
+            raise RefusalError(
+                ReasonCode.GOVERNANCE_MISSING, f"{flag} is required for mode {args.mode}"
+            )
+    return intent_writing.IntentRequest(
+        intent=intent,
+        actor=args.actor,
+        approval_ref=args.approval_ref,
+        rationale=args.rationale,
+        review_by=args.review_by,
+        # The workflow always passes a step; it only means something for expand.
+        expand_step=args.expand_step if intent == "expand" else None,
+    )
+
+
+def dispatch(args: DispatchArgs, *, now: Callable[[], datetime]) -> dict[str, Any]:
+    """Run one dispatch and return its result document.
+
+    Raises:
+        RefusalError: a missing governance flag or an invalid intent (nothing written), or
+            any refusal of the pass itself.
+        RetryableError: lock, remote or push trouble of the pass.
+    """
+    request = _request(args)
+    if args.mode == "dry_run":
+        outcome = _preview(args.repo, request, now)
+        return _result(args.mode, "preview", outcome, None, pushed=False)
+    written = intent_files.write_intent_file(args.repo, request, now())
+    report = run_once(OnceOptions(repo=args.repo, push=args.push), now=now)
+    repo_top = checkouts.open_checkout(settings_repo(args.repo)).top
+    wanted = os.path.relpath(os.path.join(settings_repo(args.repo), written.path), repo_top)
+    for outcome, commit in zip(report.outcomes, report.commits, strict=True):
+        if outcome.source.path == wanted.replace(os.sep, "/"):
+            if outcome.status == "rejected":
+                status = "rejected"
+            else:
+                status = "rolled_back" if args.mode == "rollback" else "applied"
+            return _result(args.mode, status, outcome, commit, pushed=report.pushed)
+    raise RefusalError(
+        ReasonCode.INTENT_UNREADABLE,
+        f"the pass did not process {written.path}; check `reconcile status`",
+    )
+
+
+def settings_repo(repo: str) -> str:
+    """The absolute repository path."""
+    return os.path.abspath(repo)
+
+
+def _preview(
+    repo: str, request: intent_writing.IntentRequest, now: Callable[[], datetime]
+) -> Outcome:
+    config = load_config(OnceOptions(repo=repo))
+    checkout = checkouts.open_checkout(config.layout.repo)
+    rel = config.relative_paths(checkout)
+    moment = now()
+    name = intent_writing.candidate_names(intent_writing.intent_file_stem(request, moment))[0]
+    built = intent_writing.build_intent_file(request, name, moment)
+    data = built.text.encode("utf-8")
+    would_be = IntentSource(f"{rel.intents}/{name}", data, None, None, checkouts.blob_id(data))
+    sources = prediction.read_pending(checkout, config)
+    ordered = sorted([*sources, would_be], key=lambda source: os.fsencode(source.path))
+    state = prediction.load_state(
+        config,
+        prediction.record_files(rel),
+        registry_file=config.layout.registry_file,
+        decision_file=config.decision_file,
+        base_commit=checkout.head,
+        now=moment,
+    )
+    history = Ledger(config.telemetry_file, config.state_file, config.rotate_bytes)
+    outcomes = prediction.predict(state, ordered, history, now)
+    return next(outcome for outcome in outcomes if outcome.source is would_be)
+
+
+def _result(
+    mode: str, status: str, outcome: Outcome, commit: str | None, *, pushed: bool
+) -> dict[str, Any]:
+    row = outcome_row(outcome, commit)
+    return {
+        "mode": mode,
+        "status": status,
+        "predicted": outcome.status if mode == "dry_run" else None,
+        "intent": outcome.action,
+        "intentFile": outcome.source.path,
+        "decision": outcome.record.get("decision"),
+        "decisionTraceId": outcome.record.get("decisionTraceId"),
+        "traceId": outcome.trace_id,
+        "reasonCodes": list(outcome.reasons),
+        "problems": list(outcome.problems),
+        "canary": row["canary"],
+        "manualPause": row["manualPause"],
+        "subject": row["subject"],
+        "commit": commit,
+        "pushed": pushed,
+        "record": outcome.record,
+    }
+
+
+def dispatch_markdown(result: dict[str, Any]) -> str:
+    """The dispatch result as a Markdown summary."""
+    icon = {"preview": "🔎", "applied": "✅", "rolled_back": "⏪", "rejected": "❌"}
+    lines = [
+        f"## reconcile dispatch: {result['mode']}",
+        "",
+        f"{icon.get(result['status'], '')} **{result['status']}**"
+        + (f" (would be {result['predicted']})" if result["predicted"] else "")
+        + f": `{result['subject']}`",
+        "",
+        "| | |",
+        "|---|---|",
+        f"| intent | {result['intent']} (`{result['intentFile']}`) |",
+        f"| canary | {result['canary']['before']}% → {result['canary']['after']}% |",
+        f"| manual pause | {result['manualPause']['before']} → {result['manualPause']['after']} |",
+        f"| decision | {result['decision']} ({result['decisionTraceId']}) |",
+        f"| trace id | `{result['traceId']}` |",
+        f"| commit | {('`' + result['commit'] + '`') if result['commit'] else '-'} |",
+        f"| reasons | {', '.join(result['reasonCodes']) or '-'} |",
+    ]
+    lines += [f"- {problem}" for problem in result["problems"]]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,122 @@
+"""`reconcile status`: the current posture, governance, decision and pending intents.
+
+Read-only and lock-free: it reads the checkout as it is and predicts the next pass with the
+loop's own evaluation (see reconciler.loop.prediction).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from reconciler.adapters import files
+from reconciler.core.passes import PassState
+from reconciler.core.timestamps import format_duration, parse_timestamp
+from reconciler.loop import checkout as checkouts
+from reconciler.loop import prediction
+from reconciler.loop.config import load_config
+from reconciler.loop.once import OnceOptions
+from reconciler.reports.outcomes import outcome_row
+
+REVIEW_WARNING = timedelta(days=7)
+
+
+def repo_status(repo: str, *, now: Callable[[], datetime]) -> dict[str, Any]:
+    """Return the status report of a policy repository (the shape `status --json` prints).
+
+    Raises:
+        RefusalError: not a git repository, or the registry is missing or invalid.
+    """
+    config = load_config(OnceOptions(repo=repo))
+    checkout = checkouts.open_checkout(config.layout.repo)
+    moment = now()
+    state, outcomes = prediction.predict_checkout(checkout, config, now)
+    warnings: list[str] = []
+    report = {
+        "repo": checkout.top,
+        "head": checkout.head,
+        "posture": {
+            "fleetId": state.view.fleet_id,
+            "mode": state.view.mode,
+            "canaryPercent": state.view.canary_percent,
+            "manualPause": state.view.manual_pause,
+        },
+        "governance": _governance(state, moment, warnings),
+        "decision": _decision(state, config.decision_file, moment, warnings),
+        "pending": [outcome_row(outcome, None) for outcome in outcomes],
+        "warnings": warnings,
+    }
+    return report
+
+
+def _governance(state: PassState, now: datetime, warnings: list[str]) -> dict[str, Any]:
+    governance = state.view.governance
+    review_by = parse_timestamp(governance.review_by)
+    left = review_by - now if review_by else None
+    if left is None:
+        warnings.append("governance.reviewBy is missing or not a timestamp")
+    elif left <= timedelta(0):
+        warnings.append(
+            f"governance review expired {format_duration(-left)} ago "
+            f"({governance.review_by}); the next intent must renew it"
+        )
+    elif left < REVIEW_WARNING:
+        warnings.append(
+            f"governance review due in {format_duration(left)} ({governance.review_by})"
+        )
+    return {
+        "actor": governance.actor,
+        "approvalRef": governance.approval_ref,
+        "rationale": governance.rationale,
+        "changedAt": governance.changed_at,
+        "reviewBy": governance.review_by,
+        "daysLeft": None if left is None else round(left / timedelta(days=1), 1),
+    }
+
+
+def _decision(state: PassState, path: str, now: datetime, warnings: list[str]) -> dict[str, Any]:
+    if state.decision is None:
+        problem = state.decision_problem
+        message = problem.message if problem else "no decision"
+        warnings.append(f"promotion decision unusable: {message}")
+        return {
+            "decision": None,
+            "problem": message,
+            "reason": str(problem.reason) if problem else None,
+            "stale": True,
+        }
+    generated = parse_timestamp(state.decision.generated_at)
+    age = now - generated if generated else None
+    stale = age is None or age > state.max_age
+    if stale:
+        warnings.append(
+            "promotion decision is stale (no generatedAt)"
+            if age is None
+            else f"promotion decision is stale: {format_duration(age)} old (max "
+            f"{state.max_age_text}); expand and resume will be rejected"
+        )
+    return {
+        "decision": state.decision.decision,
+        "traceId": state.decision.trace_id,
+        "generatedAt": state.decision.generated_at,
+        "ageSeconds": None if age is None else int(age.total_seconds()),
+        "age": None if age is None else format_duration(age),
+        "maxAge": state.max_age_text,
+        "stale": stale,
+        "failedGates": _failed_gates(path),
+    }
+
+
+def _failed_gates(path: str) -> list[str]:
+    try:
+        data = files.read_bounded(path, 16 * 1024 * 1024, follow_symlinks=True)
+        doc = json.loads(data or b"{}")
+    except (ValueError, RecursionError, OSError):
+        return []
+    except Exception:  # noqa: BLE001 - a RefusalError here was already reported above
+        return []
+    summary = doc.get("summary") if isinstance(doc, dict) else None
+    gates = summary.get("failedGates") if isinstance(summary, dict) else None
+    return [str(gate) for gate in gates] if isinstance(gates, list) else []
