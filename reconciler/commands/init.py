@@ -2,10 +2,45 @@
 
 from __future__ import annotations
 
+import os
+import shlex
+import sys
+
 import click
+
+from reconciler.commands.common import handle_errors
+
+NEXT_STEPS = """\
+next steps:
+  1. edit policies/registry.yaml (fleetId, loops, policy) and replace
+     policies/promotion/decision.json with your evidence evaluator's output
+  2. reconcile validate --repo {path}
+  3. commit and push; if main is protected, let GitHub Actions push to it
+     (.github/workflows/reconcile.yml commits applied intents as the bot in reconciler.yaml)
+"""
 
 
 @click.command("init")
-def init_command() -> None:
-    """Scaffold reconciler.yaml, the policies/ tree and the workflows."""
-    raise click.ClickException("not implemented yet")
+@click.argument("path", default=".", metavar="[PATH]")
+@click.option("--json", "as_json", is_flag=True, help='Print {"created": [...]} instead.')
+@handle_errors
+def init_command(path: str, as_json: bool) -> None:
+    """Scaffold reconciler.yaml, the policies/ tree and the workflows into PATH.
+
+    PATH (default: the current folder) is created when it does not exist. No existing file is
+    ever overwritten: when any target already exists, init lists them, writes nothing and
+    exits 1. The workflows install the pinned rollout-reconciler release of this command.
+
+    \b
+    Examples:
+      reconcile init
+      reconcile init ../fleet-policies --json
+    """  # noqa: D301 - click's \b (a real backspace) keeps the examples unwrapped
+    from reconciler import render, scaffold
+
+    created = [os.path.normpath(os.path.join(path, rel)) for rel in scaffold.scaffold_repo(path)]
+    if as_json:
+        render.print_json({"created": created})
+        return
+    click.echo("\n".join(created))
+    sys.stderr.write(NEXT_STEPS.format(path=shlex.quote(path)))

@@ -1,0 +1,192 @@
+"""`reconcile init` (reports layer): the files that set up a new policy repository.
+
+The policies/ example and the three workflows are copied from the package's `_example/` folder
+(a built wheel) or from the source checkout; the workflows' `pip install .` becomes a pinned
+`pip install rollout-reconciler==<version>`. Existing files are never overwritten.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from collections.abc import Mapping
+from typing import NamedTuple
+
+from reconciler import __version__
+from reconciler.adapters import files
+from reconciler.core.errors import RefusalError
+from reconciler.core.reasons import ReasonCode
+
+# Until ReasonCode.SCAFFOLD_EXISTS exists, an existing file is refused as a file error.
+EXISTS_REASON = ReasonCode.SCAFFOLD_EXISTS
+TEMPLATE_LIMIT = 1024 * 1024
+
+WORKFLOWS = ("reconcile.yml", "plan.yml", "rollout-dispatch.yml")
+POLICY_FILES = ("registry.yaml", "promotion/decision.json", ".gitignore")
+EMPTY_FILES = (
+    "policies/intents/.gitkeep",
+    "policies/intents/applied/.gitkeep",
+    "policies/intents/rejected/.gitkeep",
+)
+SOURCE_INSTALL = "python -m pip install .\n"
+RELEASE_INSTALL = f"python -m pip install rollout-reconciler=={__version__}\n"
+
+SETTINGS_TEXT = """\
+# Settings for `reconcile` in this repository. Unknown keys are refused, so a typo never
+# silently falls back to a default. Durations: 30s, 10m, 24h.
+
+# expand/resume are refused when the promotion decision is older than this.
+maxDecisionAge: 24h
+# How long a run waits for another one to release the policy folder's lock.
+lockTimeout: 30s
+# The telemetry file starts a new segment when it passes this many bytes.
+telemetryRotateBytes: 262144
+
+# Author of the commits `reconcile --once` and `reconcile dispatch` make.
+botName: rollout-reconciler
+botEmail: reconciler@localhost
+# Where those commits are pushed (.github/workflows/reconcile.yml triggers on main too).
+remote: origin
+branch: main
+# How many times a push that lost the race to another reconciler is retried (1 to 50).
+pushAttempts: 5
+
+# Paths, relative to this file; the built-in defaults are shown.
+# registryFile: policies/registry.yaml
+# promotionStateFile: policies/promotion/decision.json
+# applyStateFile: policies/state/promotion-apply-state.json
+# applyTelemetryFile: policies/telemetry/promotion-apply.jsonl
+# intentsDir: policies/intents
+"""
+
+
+class TemplateDirs(NamedTuple):
+    """Where the example policies/ folder and the workflow files are read from."""
+
+    policies: str
+    workflows: str
+
+
+def find_templates() -> TemplateDirs:
+    """Return the bundled example: `reconciler/_example/` in a wheel, else the source checkout."""
+    package = os.path.dirname(os.path.abspath(__file__))
+    bundled = os.path.join(package, "_example")
+    if files.is_dir(bundled):
+        return TemplateDirs(os.path.join(bundled, "policies"), os.path.join(bundled, "workflows"))
+    checkout = os.path.dirname(package)
+    return TemplateDirs(
+        os.path.join(checkout, "policies"), os.path.join(checkout, ".github", "workflows")
+    )
+
+
+def release_workflow(text: str, name: str) -> str:
+    """Turn this project's workflow text into a scaffolded one: install the pinned release.
+
+    Raises:
+        ValueError: the text does not hold the source install line exactly once.
+    """
+    if text.count(SOURCE_INSTALL) != 1:
+        raise ValueError(f"workflow {name} must contain {SOURCE_INSTALL.strip()!r} exactly once")
+    return text.replace(SOURCE_INSTALL, RELEASE_INSTALL)
+
+
+def scaffold_files(templates: TemplateDirs | None = None) -> dict[str, bytes]:
+    """Return every file `reconcile init` creates: repo-relative path -> content.
+
+    Raises:
+        RefusalError: a template file is missing or unreadable (a broken installation).
+    """
+    dirs = templates or find_templates()
+    result = {"reconciler.yaml": SETTINGS_TEXT.encode()}
+    for name in POLICY_FILES:
+        result[f"policies/{name}"] = _read_template(os.path.join(dirs.policies, name))
+    result.update(dict.fromkeys(EMPTY_FILES, b""))
+    for name in WORKFLOWS:
+        path = os.path.join(dirs.workflows, name)
+        text = files.decode_utf8(_read_template(path), path, what="template")
+        result[f".github/workflows/{name}"] = release_workflow(text, name).encode()
+    return result
+
+
+def existing_paths(root: str, relative_paths: list[str]) -> list[str]:
+    """Return the repo-relative paths already taken: a target, or a non-folder above one."""
+    found: list[str] = []
+    for rel in relative_paths:
+        parts = rel.split("/")
+        for depth in range(1, len(parts) + 1):
+            target = os.path.join(root, *parts[:depth])
+            if not files.exists(target):
+                break
+            if depth == len(parts) or not files.is_dir(target):
+                prefix = "/".join(parts[:depth])
+                if prefix not in found:
+                    found.append(prefix)
+                break
+    return found
+
+
+def scaffold_repo(path: str, contents: Mapping[str, bytes] | None = None) -> list[str]:
+    """Create the scaffold in `path` (created when missing); return the repo-relative paths.
+
+    `contents` (repo-relative path -> bytes) defaults to `scaffold_files()`. Nothing is
+    written when any target already exists.
+
+    Raises:
+        RefusalError: `path` is not a folder, a target exists, or a write failed (the files
+            this call created are removed again).
+    """
+    root = os.path.abspath(path)
+    if files.exists(root) and not files.is_dir(root):
+        raise RefusalError(ReasonCode.FILE_ERROR, f"not a folder: {root}", path=root)
+    planned = scaffold_files() if contents is None else contents
+    clashes = existing_paths(root, list(planned))
+    if clashes:
+        raise RefusalError(
+            EXISTS_REASON,
+            f"refusing to scaffold into {root}: {len(clashes)} path(s) already exist "
+            "(nothing was written; move them away or scaffold elsewhere)",
+            details=clashes,
+            path=root,
+        )
+    created: list[str] = []
+    try:
+        for rel, data in planned.items():
+            _create_new(os.path.join(root, *rel.split("/")), data)
+            created.append(rel)
+    except RefusalError:
+        for rel in created:
+            files.remove(os.path.join(root, *rel.split("/")))
+        raise
+    return created
+
+
+def _read_template(path: str) -> bytes:
+    data = files.read_bounded(path, TEMPLATE_LIMIT, what="template", follow_symlinks=True)
+    if data is None:
+        raise RefusalError(
+            ReasonCode.FILE_ERROR,
+            f"template missing: {path} (reinstall rollout-reconciler)",
+            path=path,
+        )
+    return data
+
+
+def _create_new(path: str, data: bytes) -> None:
+    """Create a file that must not exist yet; O_EXCL keeps one that appeared meanwhile."""
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    except OSError as exc:
+        # EEXIST also covers a file standing where a parent folder must be.
+        reason = EXISTS_REASON if exc.errno == errno.EEXIST else ReasonCode.FILE_ERROR
+        raise RefusalError(reason, f"cannot create {path}: {exc.strerror}", path=path) from exc
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError as exc:
+        files.remove(path)
+        raise RefusalError(
+            ReasonCode.FILE_ERROR, f"cannot write {path}: {exc.strerror}", path=path
+        ) from exc
