@@ -292,3 +292,17 @@ def _is_applied(record: Record | None, key: str) -> bool:
         and record.get("idempotencyKey") == key
         and record.get("status") == "applied"
     )
+
+
+def find_sealed_applied(telemetry_path: str, state_file: str, key: str) -> Record | None:
+    """Return the last applied record with `key` in the telemetry segments, or None.
+
+    `reconcile apply` asks this after the active file, so a key the loop applied before a
+    rotation is still replayed, never applied twice.
+
+    Raises:
+        RefusalError: the telemetry is corrupt.
+    """
+    if not sealed_names(telemetry_path):
+        return None
+    return Ledger(telemetry_path, state_file, DEFAULT_ROTATE_BYTES).find_applied(key)

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Literal, NamedTuple
 
-from reconciler import settings, store
+from reconciler import ledger, settings, store
 from reconciler.adapters import files, locking
 from reconciler.core import applying, decision, editing, jsontext, registry
 from reconciler.core.errors import DocumentError, RefusalError
@@ -226,7 +226,9 @@ class _Apply:
             self.paths["applyTelemetryFile"], self.index_file, need_keys=bool(key)
         )
         if key:
-            prior = store.find_applied(telemetry, key)
+            prior = store.find_applied(telemetry, key) or ledger.find_sealed_applied(
+                self.paths["applyTelemetryFile"], self.paths["applyStateFile"], key
+            )
             if prior is not None:
                 return self._replay(prior)
         found, notes = self.gate(max_age, max_age_text)
