@@ -9,6 +9,7 @@ A failing command becomes `GitError` showing the command, its exit code and its 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
@@ -128,12 +129,13 @@ class Git:
 
     @contextmanager
     def stream(self, *args: str) -> Iterator[IO[bytes]]:
-        """Yield the stdout of `git <args>` as it is produced; stop it when the caller is done.
+        """Yield the stdout of `git <args>` as it is produced; stop git when the block ends.
 
-        Lets a reader stop a long `git log` as soon as it has what it needs.
+        A reader may leave the block as soon as it has what it needs (a `git log` over a long
+        history is stopped at once, not read to its end).
 
         Raises:
-            GitError: git failed (checked only when the caller read everything).
+            GitError: git failed on its own (not because the reader stopped it).
         """
         with tempfile.TemporaryFile() as errors:
             process = subprocess.Popen(
@@ -144,16 +146,15 @@ class Git:
                 env=self.env,
             )
             assert process.stdout is not None
-            finished = False
             try:
                 yield process.stdout
-                finished = process.stdout.read(1) == b""
             finally:
-                if not finished:
+                process.stdout.close()  # a git still writing gets SIGPIPE
+                stopped = process.poll() is None
+                if stopped:
                     process.kill()
-                process.stdout.close()
                 code = process.wait()
-            if finished and code != 0:
+            if code != 0 and not stopped and code != -signal.SIGPIPE:
                 errors.seek(0)
                 raise GitError(args, code, errors.read().decode("utf-8", "replace"))
 
@@ -250,12 +251,21 @@ class FastImport:
             pass
         if self._process.wait() != 0:
             self._fail()
-        self._errors.close()
+        self._close_pipes()
 
     def abort(self) -> None:
         """Stop the process without finishing (nothing refers to what it wrote)."""
         self._process.kill()
         self._process.wait()
+        self._close_pipes()
+
+    def _close_pipes(self) -> None:
+        for pipe in (self._process.stdin, self._process.stdout):
+            if pipe is not None and not pipe.closed:
+                try:
+                    pipe.close()
+                except BrokenPipeError:
+                    pass
         self._errors.close()
 
     def _fail(self) -> None:
@@ -263,7 +273,7 @@ class FastImport:
         code = self._process.wait()
         self._errors.seek(0)
         stderr = self._errors.read().decode("utf-8", "replace")
-        self._errors.close()
+        self._close_pipes()
         raise GitError(["fast-import"], code, stderr)
 
 

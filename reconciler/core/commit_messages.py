@@ -13,22 +13,10 @@ from collections.abc import Mapping
 
 from reconciler.core.passes import Outcome
 from reconciler.core.reasons import ReasonCode
+from reconciler.core.trailers import TRAILER_KEYS, parse_trailers
 
-TRAILER_KEYS = (
-    "Reconcile-Intent",
-    "Reconcile-Status",
-    "Reconcile-Action",
-    "Idempotency-Key",
-    "Trace-Id",
-    "Decision",
-    "Decision-Trace-Id",
-    "Actor",
-    "Approval-Ref",
-    "Canary",
-    "Manual-Pause",
-    "Intent-Commit",
-    "Reason-Codes",
-)
+__all__ = ["TRAILER_KEYS", "commit_message", "commit_subject", "commit_trailers", "parse_trailers"]
+
 SUBJECT_LIMIT = 100
 _KNOWN_CODES = frozenset(str(code) for code in ReasonCode)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
@@ -163,13 +151,3 @@ def _body_text(text: str) -> str:
     # A line starting with "---" would end the message for git's trailer parser.
     lines = [one_line(line) for line in text.strip().splitlines()]
     return "\n".join(" " + line if line.startswith("---") else line for line in lines)
-
-
-def parse_trailers(text: str) -> dict[str, str]:
-    """Read `Key: value` trailer lines (as `git log --format=%(trailers:unfold,only)` prints)."""
-    found: dict[str, str] = {}
-    for line in text.splitlines():
-        key, sep, value = line.partition(":")
-        if sep and key and " " not in key:
-            found[key] = value.strip()
-    return found

@@ -1,0 +1,265 @@
+"""`reconcile history`: reconcile commits read back from their trailers, newest first.
+
+One `git log` process, streamed and stopped once `limit` entries are found. git's `--grep`
+narrows the walk cheaply (a line match, so substrings too); every filter is then checked
+exactly here against the parsed trailers.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterator, Mapping
+from typing import NamedTuple
+
+from reconciler import settings
+from reconciler.adapters.gitrepo import Git, GitError
+from reconciler.core.errors import RefusalError
+from reconciler.core.reasons import ReasonCode
+from reconciler.core.trailers import parse_trailers
+
+DEFAULT_LIMIT = 20
+# Subject last: it is the only field a foreign commit could fill with a \x1f of its own.
+LOG_FORMAT = "%H%x1f%h%x1f%cI%x1f%(trailers:unfold,only)%x1f%s"
+_CHUNK = 1 << 16
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_ERE_SPECIAL = re.compile(r"([\\^$.|?*+()\[\]{}])")
+_INT = re.compile(r"-?[0-9]+", re.ASCII)
+# git's messages for a repository whose branch has no commit yet (LC_ALL=C: English).
+_NO_COMMITS = ("does not have any commits yet", "bad default revision")
+
+
+class HistoryQuery(NamedTuple):
+    """Which reconcile commits to show; None filters match everything."""
+
+    limit: int = DEFAULT_LIMIT
+    since: str | None = None
+    """Anything `git log --since` accepts (`2 weeks ago`, `2026-11-01`)."""
+    actor: str | None = None
+    status: str | None = None
+    intent: str | None = None
+    """An intent file's path, base name or stem, or an idempotency key."""
+
+    @property
+    def is_filtered(self) -> bool:
+        """True when any filter besides the limit is set."""
+        return any(
+            value is not None for value in (self.since, self.actor, self.status, self.intent)
+        )
+
+
+class HistoryEntry(NamedTuple):
+    """One reconcile commit as its trailers describe it (None: trailer absent)."""
+
+    commit: str
+    short_commit: str
+    time: str
+    """Committer date, strict ISO 8601 with offset."""
+    subject: str
+    status: str
+    action: str | None
+    intent_file: str | None
+    idempotency_key: str | None
+    trace_id: str | None
+    decision: str | None
+    decision_trace_id: str | None
+    actor: str | None
+    approval_ref: str | None
+    canary: str | None
+    """As written, e.g. `25 -> 50`."""
+    manual_pause: str | None
+    """As written, e.g. `false -> true`."""
+    reason_codes: tuple[str, ...]
+    intent_commit: str | None
+
+
+def check_since(value: str) -> str:
+    """Return `value` when it is safe to pass as `--since=<value>`.
+
+    Raises:
+        ValueError: empty, starting with `-` (an option, not a date) or holding control
+            characters.
+    """
+    if not value.strip():
+        raise ValueError("--since needs a date, e.g. 2026-11-01 or '2 weeks ago'")
+    if value.startswith("-"):
+        raise ValueError(f"--since must be a date, not an option: {value[:40]!r}")
+    if _CONTROL.search(value):
+        raise ValueError("--since must be one line of text")
+    return value
+
+
+def read_history(repo: str, query: HistoryQuery) -> list[HistoryEntry]:
+    """Return up to `query.limit` reconcile commits reachable from HEAD, newest first.
+
+    Raises:
+        RefusalError: the folder is missing (repo_not_found) or not a git work tree
+            (not_a_git_repo), or git failed (git_failed).
+        ValueError: limit below 1 or an unsafe --since (see `check_since`).
+    """
+    if query.limit < 1:
+        raise ValueError("--limit must be at least 1")
+    if query.since is not None:
+        check_since(query.since)
+    repo = settings.resolve_repo(repo)
+    if not os.path.exists(os.path.join(repo, ".git")):
+        # Without this git would walk up and show the history of an enclosing repository.
+        raise _not_a_repo(repo)
+    filters = (query.actor, query.status, query.intent)
+    if any(value is not None and _CONTROL.search(value) for value in filters):
+        return []  # trailer values are single lines: nothing can match
+    entries: list[HistoryEntry] = []
+    try:
+        with Git(repo).stream(*_log_args(query)) as out:
+            for entry in _entries(out.fileno()):
+                if _matches(entry, query):
+                    entries.append(entry)
+                    if len(entries) >= query.limit:
+                        break  # Git.stream stops git at once
+    except GitError as exc:
+        if "not a git repository" in exc.stderr:
+            raise _not_a_repo(repo) from exc
+        if any(text in exc.stderr for text in _NO_COMMITS):
+            return []
+        raise
+    return entries
+
+
+def _not_a_repo(repo: str) -> RefusalError:
+    return RefusalError(
+        ReasonCode.NOT_A_GIT_REPO,
+        f"not a git repository: {repo} (pass --repo with the top folder of the policy repository)",
+        path=repo,
+    )
+
+
+def _log_args(query: HistoryQuery) -> list[str]:
+    greps = ["^Reconcile-Status: "]
+    if query.status is not None:
+        greps = [f"^Reconcile-Status: {_ere_literal(query.status)}$"]
+    if query.actor is not None:
+        greps.append(f"^Actor: {_ere_literal(query.actor)}$")
+    if query.intent is not None:
+        greps.append(f"^(Reconcile-Intent|Idempotency-Key): .*{_ere_literal(query.intent)}")
+    args = [
+        "log",
+        "-z",
+        "--no-show-signature",
+        "--encoding=UTF-8",
+        f"--format={LOG_FORMAT}",
+        "--extended-regexp",
+        *(f"--grep={pattern}" for pattern in greps),
+    ]
+    if len(greps) > 1:
+        args.append("--all-match")
+    if query.since is not None:
+        args.append(f"--since={query.since}")
+    return args
+
+
+def _ere_literal(text: str) -> str:
+    """Escape `text` for a POSIX extended regular expression (git's --extended-regexp)."""
+    return _ERE_SPECIAL.sub(r"\\\1", text)
+
+
+def _entries(fd: int) -> Iterator[HistoryEntry]:
+    """Parse NUL-terminated log records as they arrive on `fd`."""
+    pending = b""
+    while True:
+        chunk = os.read(fd, _CHUNK)
+        if not chunk:
+            break
+        records = (pending + chunk).split(b"\0")
+        pending = records.pop()
+        for record in records:
+            entry = _parse_record(record.decode("utf-8", "replace"))
+            if entry is not None:
+                yield entry
+    if pending.strip():
+        entry = _parse_record(pending.decode("utf-8", "replace"))
+        if entry is not None:
+            yield entry
+
+
+def _parse_record(record: str) -> HistoryEntry | None:
+    fields = record.lstrip("\n").split("\x1f", 4)
+    if len(fields) != 5:
+        return None
+    commit, short, time, trailer_text, subject = fields
+    trailers = parse_trailers(trailer_text)
+    status = trailers.get("Reconcile-Status")
+    if not status:
+        return None  # "Reconcile-Status:" in a message body, not in its trailers
+    codes = trailers.get("Reason-Codes", "")
+    return HistoryEntry(
+        commit=commit,
+        short_commit=short,
+        time=time,
+        subject=subject,
+        status=status,
+        action=trailers.get("Reconcile-Action"),
+        intent_file=trailers.get("Reconcile-Intent"),
+        idempotency_key=trailers.get("Idempotency-Key"),
+        trace_id=trailers.get("Trace-Id"),
+        decision=trailers.get("Decision"),
+        decision_trace_id=trailers.get("Decision-Trace-Id"),
+        actor=trailers.get("Actor"),
+        approval_ref=trailers.get("Approval-Ref"),
+        canary=trailers.get("Canary"),
+        manual_pause=trailers.get("Manual-Pause"),
+        reason_codes=tuple(code.strip() for code in codes.split(",") if code.strip()),
+        intent_commit=trailers.get("Intent-Commit"),
+    )
+
+
+def _matches(entry: HistoryEntry, query: HistoryQuery) -> bool:
+    if query.status is not None and entry.status != query.status:
+        return False
+    if query.actor is not None and entry.actor != query.actor:
+        return False
+    if query.intent is not None:
+        path = entry.intent_file or ""
+        name = path.rsplit("/", 1)[-1]
+        stem = name.rsplit(".", 1)[0] if "." in name else name
+        if not query.intent or query.intent not in {path, name, stem, entry.idempotency_key}:
+            return False
+    return True
+
+
+def entry_json(entry: HistoryEntry) -> dict[str, object]:
+    """Return the `--json` object of one entry (canary as ints, pause as bools, when parseable)."""
+    return {
+        "commit": entry.commit,
+        "time": entry.time,
+        "subject": entry.subject,
+        "status": entry.status,
+        "action": entry.action,
+        "intentFile": entry.intent_file,
+        "idempotencyKey": entry.idempotency_key,
+        "traceId": entry.trace_id,
+        "decision": entry.decision,
+        "decisionTraceId": entry.decision_trace_id,
+        "actor": entry.actor,
+        "approvalRef": entry.approval_ref,
+        "canary": _transition(entry.canary, _as_int),
+        "manualPause": _transition(entry.manual_pause, _as_bool),
+        "reasonCodes": list(entry.reason_codes),
+        "intentCommit": entry.intent_commit,
+    }
+
+
+def _transition(text: str | None, convert: Callable[[str], object]) -> Mapping[str, object] | None:
+    if text is None:
+        return None
+    before, sep, after = text.partition(" -> ")
+    if not sep:
+        return {"before": convert(text.strip()), "after": None}
+    return {"before": convert(before.strip()), "after": convert(after.strip())}
+
+
+def _as_int(text: str) -> object:
+    return int(text) if _INT.fullmatch(text) else text
+
+
+def _as_bool(text: str) -> object:
+    return {"true": True, "false": False}.get(text, text)

@@ -1,0 +1,113 @@
+"""`reconcile intent new`: where an intent file goes, and writing it without overwriting any.
+
+The text comes from `core.intent_writing` (checked with the loop's parser first); here the
+intents folder is resolved as the loop resolves it (`intentsDir` in reconciler.yaml, else
+the layout's built-in folder) and the file is created with O_EXCL under the first free name.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+from typing import NamedTuple
+
+from reconciler import settings
+from reconciler.core import intent_writing
+from reconciler.core.errors import RefusalError
+from reconciler.core.intents import Intent
+from reconciler.core.reasons import ReasonCode
+from reconciler.loop import config
+
+
+class WrittenIntent(NamedTuple):
+    """A new intent file: its path relative to the repository and what the loop will read."""
+
+    path: str
+    intent: Intent
+
+
+def intents_folder(repo: str) -> str:
+    """Return the absolute intents folder of `repo` (which may not exist yet).
+
+    Raises:
+        RefusalError: invalid reconciler.yaml, an ambiguous layout, or an intentsDir outside
+            the repository.
+    """
+    layout = settings.resolve_layout(repo, {})
+    folder = config.intents_folder(layout)  # the folder the loop reads: one definition
+    if os.path.relpath(folder, repo).split(os.sep)[0] == os.pardir:
+        raise RefusalError(
+            ReasonCode.SETTINGS_INVALID,
+            f"intentsDir in {settings.SETTINGS_FILE} must be a folder inside the repository, "
+            f"not {layout.settings.strings.get('intentsDir')}",
+            path=os.path.join(repo, settings.SETTINGS_FILE),
+        )
+    return folder
+
+
+def write_intent_file(
+    repo: str, request: intent_writing.IntentRequest, now: datetime
+) -> WrittenIntent:
+    """Check the intent, then create its file under the first free name; never overwrite.
+
+    Raises:
+        RefusalError: the intent would be rejected (the parser's reason code), the settings
+            are invalid, or the file system refused.
+    """
+    repo = settings.resolve_repo(repo)
+    stem = intent_writing.intent_file_stem(request, now)
+    names = intent_writing.candidate_names(stem)
+    intent_writing.build_intent_file(request, names[0], now)  # refuse before touching disk
+    folder = intents_folder(repo)
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as exc:
+        raise _file_error("create the folder", folder, exc) from exc
+    for name in names:
+        built = intent_writing.build_intent_file(request, name, now)
+        path = os.path.join(folder, name)
+        if _create_exclusive(path, built.text.encode("utf-8")):
+            return WrittenIntent(os.path.relpath(path, repo), built.intent)
+    raise RefusalError(
+        ReasonCode.FILE_ERROR,
+        f"{len(names)} intent files named {stem}*.yaml already exist in {folder}; "
+        "wait a minute or use another --approval-ref",
+        path=folder,
+    )
+
+
+def _create_exclusive(path: str, data: bytes) -> bool:
+    """Write a new file; False when the name is taken (O_EXCL: a racing writer loses)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    except FileExistsError:
+        return False
+    except OSError as exc:
+        raise _file_error("create", path, exc) from exc
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    except OSError as exc:
+        os.close(fd)
+        os.unlink(path)  # a half-written intent must not reach a pull request
+        raise _file_error("write", path, exc) from exc
+    os.close(fd)
+    try:
+        folder = os.open(os.path.dirname(path), os.O_RDONLY)
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)
+    except OSError as exc:
+        raise _file_error("sync the folder of", path, exc) from exc
+    return True
+
+
+def _file_error(action: str, path: str, exc: OSError) -> RefusalError:
+    return RefusalError(
+        ReasonCode.FILE_ERROR,
+        f"cannot {action} {path}: {exc.strerror or exc} (check permissions and disk space)",
+        path=path,
+    )

@@ -1,0 +1,311 @@
+"""`reconcile history`: reconcile commits read back from real git commits' trailers."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from reconciler.core.errors import RefusalError
+from reconciler.core.reasons import ReasonCode
+from reconciler.reports.history import (
+    HistoryEntry,
+    HistoryQuery,
+    check_since,
+    entry_json,
+    read_history,
+)
+
+BOT_NAME, BOT_EMAIL = "rollout-reconciler", "reconciler@localhost"
+JSON_KEYS = [
+    "commit", "time", "subject", "status", "action", "intentFile", "idempotencyKey",
+    "traceId", "decision", "decisionTraceId", "actor", "approvalRef", "canary", "manualPause",
+    "reasonCodes", "intentCommit",
+]  # fmt: skip
+
+
+def git(repo: Path, *args: str, env: dict[str, str] | None = None) -> str:
+    done = subprocess.run(
+        ["git", "-C", str(repo), *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, **(env or {})},
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def commit(repo: Path, message: str, day: int, *, bot: bool = True) -> str:
+    """Commit `message` (exactly, via -F) dated 2026-11-<day> 09:30 UTC; return its SHA."""
+    when = f"2026-11-{day:02d}T09:30:00+00:00"
+    env = {"GIT_AUTHOR_DATE": when, "GIT_COMMITTER_DATE": when}
+    if bot:
+        env.update(GIT_COMMITTER_NAME=BOT_NAME, GIT_COMMITTER_EMAIL=BOT_EMAIL)
+    path = repo.parent / "message.txt"
+    path.write_text(message, encoding="utf-8")
+    git(repo, "commit", "-q", "--allow-empty", "--cleanup=verbatim", "-F", str(path), env=env)
+    return git(repo, "rev-parse", "HEAD")
+
+
+def applied_message(
+    n: int, *, actor: str = "alice", action: str = "expand", status: str = "applied"
+) -> str:
+    return (
+        f"expand fleet-a canary 25% -> 50% (CAB-{n})\n"
+        "\n"
+        "gates green for 7 days\n"
+        "\n"
+        f"Reconcile-Intent: policies/intents/20261124T0930Z-expand-cab-{n}.yaml\n"
+        f"Reconcile-Status: {status}\n"
+        f"Reconcile-Action: {action}\n"
+        f"Idempotency-Key: cab-{n}-expand\n"
+        f"Trace-Id: trace-{n}\n"
+        "Decision: promote\n"
+        "Decision-Trace-Id: gates-2026-11-24-0600\n"
+        f"Actor: {actor}\n"
+        f"Approval-Ref: CAB-{n}\n"
+        "Canary: 25 -> 50\n"
+        "Manual-Pause: true -> false\n"
+        f"Intent-Commit: {n:040x}\n"
+    )
+
+
+REJECTED = (
+    "reject 20261124T0930Z-expand: decision hold\n"
+    "\n"
+    "gates red\n"
+    "- the decision is hold, not promote\n"
+    "\n"
+    "Reconcile-Intent: policies/intents/20261124T0930Z-expand.yaml\n"
+    "Reconcile-Status: rejected\n"
+    "Reconcile-Action: expand\n"
+    "Idempotency-Key: 20261124T0930Z-expand\n"
+    "Trace-Id: blob-1\n"
+    "Decision: hold\n"
+    "Actor: bob\n"
+    "Approval-Ref: CAB-9\n"
+    "Canary: 50 -> 50\n"
+    "Manual-Pause: false -> false\n"
+    "Reason-Codes: promotion_decision_not_promote, intent_review_by_past\n"
+)
+
+
+@pytest.fixture
+def history_repo(tmp_path: Path) -> dict[str, str]:
+    """A repository: operator commits and reconcile commits, one a day from 2026-11-01."""
+    repo = tmp_path / "repo"
+    git(tmp_path, "init", "-q", "-b", "main", str(repo))
+    shas = {"repo": str(repo)}
+    shas["setup"] = commit(repo, "operator: add the registry\n", 1, bot=False)
+    shas["one"] = commit(repo, applied_message(1), 2)
+    # Not a reconcile commit: the status line is in its body, not in its trailers.
+    shas["mention"] = commit(repo, "docs\n\nReconcile-Status: applied\n\nexplained above\n", 3)
+    shas["rejected"] = commit(repo, REJECTED, 4)
+    shas["plain"] = commit(repo, "operator: add an intent\n", 5, bot=False)
+    shas["two"] = commit(repo, applied_message(2, actor="carol"), 6)
+    shas["replay"] = commit(repo, applied_message(2, actor="carol", status="replayed"), 7)
+    return shas
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "reconciler", "history", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def commits(entries: list[HistoryEntry]) -> list[str]:
+    return [entry.commit for entry in entries]
+
+
+def test_reconcile_commits_are_listed_newest_first_and_others_are_skipped(history_repo):
+    entries = read_history(history_repo["repo"], HistoryQuery())
+    expected = [history_repo[name] for name in ("replay", "two", "rejected", "one")]
+    assert commits(entries) == expected
+    assert [entry.status for entry in entries] == ["replayed", "applied", "rejected", "applied"]
+
+
+def test_an_entry_carries_every_trailer(history_repo):
+    entry = read_history(history_repo["repo"], HistoryQuery())[-1]
+    assert entry.commit == history_repo["one"]
+    assert history_repo["one"].startswith(entry.short_commit)
+    assert entry.time == "2026-11-02T09:30:00+00:00"
+    assert entry.subject == "expand fleet-a canary 25% -> 50% (CAB-1)"
+    assert entry.action == "expand"
+    assert entry.intent_file == "policies/intents/20261124T0930Z-expand-cab-1.yaml"
+    assert entry.idempotency_key == "cab-1-expand"
+    assert entry.trace_id == "trace-1"
+    assert (entry.decision, entry.decision_trace_id) == ("promote", "gates-2026-11-24-0600")
+    assert (entry.actor, entry.approval_ref) == ("alice", "CAB-1")
+    assert (entry.canary, entry.manual_pause) == ("25 -> 50", "true -> false")
+    assert entry.reason_codes == ()
+    assert entry.intent_commit == f"{1:040x}"
+
+
+def test_json_has_the_documented_keys_and_typed_transitions(history_repo):
+    entries = read_history(history_repo["repo"], HistoryQuery(status="rejected"))
+    doc = entry_json(entries[0])
+    assert list(doc) == JSON_KEYS
+    assert doc["canary"] == {"before": 50, "after": 50}
+    assert doc["manualPause"] == {"before": False, "after": False}
+    assert doc["reasonCodes"] == ["promotion_decision_not_promote", "intent_review_by_past"]
+    assert doc["decisionTraceId"] is None
+    assert doc["intentCommit"] is None
+
+
+def test_unparseable_transitions_are_kept_as_text(history_repo):
+    entry = read_history(history_repo["repo"], HistoryQuery(limit=1))[0]
+    doc = entry_json(entry._replace(canary="25 -> ?", manual_pause="maybe"))
+    assert doc["canary"] == {"before": 25, "after": "?"}
+    assert doc["manualPause"] == {"before": "maybe", "after": None}
+
+
+@pytest.mark.parametrize(
+    ("query", "names"),
+    [
+        (HistoryQuery(status="applied"), ["two", "one"]),
+        (HistoryQuery(status="replayed"), ["replay"]),
+        (HistoryQuery(status="appl"), []),
+        (HistoryQuery(actor="carol"), ["replay", "two"]),
+        (HistoryQuery(actor="caro"), []),
+        (HistoryQuery(actor="Carol"), []),
+        (HistoryQuery(actor="carol", status="applied"), ["two"]),
+        (HistoryQuery(intent="policies/intents/20261124T0930Z-expand-cab-1.yaml"), ["one"]),
+        (HistoryQuery(intent="20261124T0930Z-expand-cab-1.yaml"), ["one"]),
+        (HistoryQuery(intent="20261124T0930Z-expand-cab-1"), ["one"]),
+        (HistoryQuery(intent="cab-2-expand"), ["replay", "two"]),
+        (HistoryQuery(intent="cab-2"), []),
+        (HistoryQuery(intent="20261124T0930Z-expand"), ["rejected"]),
+        (HistoryQuery(intent=""), []),
+        (HistoryQuery(actor="alice\nActor: carol"), []),
+        (HistoryQuery(since="2026-11-05"), ["replay", "two"]),
+        (HistoryQuery(since="2026-11-05", actor="alice"), []),
+        (HistoryQuery(limit=2), ["replay", "two"]),
+        (HistoryQuery(limit=1, status="applied"), ["two"]),
+    ],
+    ids=lambda value: repr(value) if isinstance(value, HistoryQuery) else "",
+)
+def test_filters_match_exactly(history_repo, query, names):
+    entries = read_history(history_repo["repo"], query)
+    assert commits(entries) == [history_repo[name] for name in names]
+
+
+def test_a_body_line_does_not_pass_for_the_actor_trailer(tmp_path):
+    repo = tmp_path / "repo"
+    git(tmp_path, "init", "-q", "-b", "main", str(repo))
+    sha = commit(repo, applied_message(1, actor="bob").replace("gates green", "Actor: eve"), 1)
+    assert read_history(str(repo), HistoryQuery(actor="eve")) == []
+    assert commits(read_history(str(repo), HistoryQuery(actor="bob"))) == [sha]
+
+
+@pytest.mark.parametrize("actor", ["a.b+c", "x(y)*[z]{1}|^$?\\", "日本 語"])
+def test_regex_characters_in_a_filter_are_literal(tmp_path, actor):
+    repo = tmp_path / "repo"
+    git(tmp_path, "init", "-q", "-b", "main", str(repo))
+    sha = commit(repo, applied_message(1, actor=actor), 1)
+    commit(repo, applied_message(2, actor="aXb+c"), 2)
+    assert commits(read_history(str(repo), HistoryQuery(actor=actor))) == [sha]
+
+
+def test_limit_stops_at_n_on_a_longer_history(tmp_path):
+    repo = tmp_path / "repo"
+    git(tmp_path, "init", "-q", "-b", "main", str(repo))
+    parts = []
+    for n in range(300):
+        message = applied_message(n).encode()
+        parts.append(
+            b"commit refs/heads/main\ncommitter bot <bot@x> %d +0000\n" % (1_764_000_000 + n)
+        )
+        parts.append(b"data %d\n%s\n" % (len(message), message))
+    stream = b"".join(parts)
+    subprocess.run(["git", "-C", str(repo), "fast-import", "--quiet"], input=stream, check=True)
+    entries = read_history(str(repo), HistoryQuery(limit=7))
+    assert [entry.approval_ref for entry in entries] == [f"CAB-{n}" for n in range(299, 292, -1)]
+    assert len(read_history(str(repo), HistoryQuery(limit=1000))) == 300
+
+
+def test_limit_below_one_is_refused(history_repo):
+    with pytest.raises(ValueError, match="at least 1"):
+        read_history(history_repo["repo"], HistoryQuery(limit=0))
+
+
+@pytest.mark.parametrize("since", ["-1", "--all", "--output=/tmp/x", "", "  ", "a\nb"])
+def test_since_that_is_not_a_date_is_refused(history_repo, since):
+    with pytest.raises(ValueError, match="--since"):
+        check_since(since)
+    with pytest.raises(ValueError, match="--since"):
+        read_history(history_repo["repo"], HistoryQuery(since=since))
+
+
+def test_a_repository_without_commits_has_no_history(tmp_path):
+    repo = tmp_path / "repo"
+    git(tmp_path, "init", "-q", "-b", "main", str(repo))
+    assert read_history(str(repo), HistoryQuery()) == []
+    commit(repo, "operator: first commit\n", 1, bot=False)
+    assert read_history(str(repo), HistoryQuery()) == []
+
+
+@pytest.mark.parametrize("inside_a_repo", [False, True])
+def test_a_folder_that_is_not_a_repository_is_refused(tmp_path, inside_a_repo):
+    folder = tmp_path / "plain"
+    if inside_a_repo:  # a sub-folder must not show the enclosing repository's history
+        git(tmp_path, "init", "-q", "-b", "main", str(tmp_path))
+        folder = tmp_path / "sub"
+    folder.mkdir()
+    with pytest.raises(RefusalError) as caught:
+        read_history(str(folder), HistoryQuery())
+    assert caught.value.reason == ReasonCode.NOT_A_GIT_REPO
+
+
+def test_cli_prints_a_table_with_values_as_text(tmp_path):
+    repo = tmp_path / "repo"
+    git(tmp_path, "init", "-q", "-b", "main", str(repo))
+    sha = commit(repo, applied_message(1, actor="[red]mallory[/red]"), 1)
+    done = run_cli("--repo", str(repo))
+    assert done.returncode == 0, done.stderr
+    header, row = done.stdout.splitlines()
+    assert header.split() == [
+        "time", "commit", "action", "status", "canary", "pause", "actor", "approval", "decision",
+    ]  # fmt: skip
+    assert sha[:7] in row
+    assert "[red]mallory[/red]" in row
+    assert "2026-11-01T09:30:00+00:00" in row
+    assert "25 -> 50" in row
+
+
+def test_cli_json_prints_one_object_per_line(history_repo):
+    done = run_cli("--repo", history_repo["repo"], "--json", "--actor", "carol", "--limit", "5")
+    assert done.returncode == 0, done.stderr
+    docs = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [doc["commit"] for doc in docs] == [history_repo["replay"], history_repo["two"]]
+    assert all(list(doc) == JSON_KEYS for doc in docs)
+
+
+def test_cli_on_an_empty_history(tmp_path):
+    repo = tmp_path / "repo"
+    git(tmp_path, "init", "-q", "-b", "main", str(repo))
+    done = run_cli("--repo", str(repo))
+    assert (done.returncode, done.stdout) == (0, "no reconcile commits yet\n")
+    done = run_cli("--repo", str(repo), "--json")
+    assert (done.returncode, done.stdout) == (0, "")
+
+
+def test_cli_refuses_a_folder_that_is_not_a_repository(tmp_path):
+    done = run_cli("--repo", str(tmp_path))
+    assert done.returncode == 1
+    assert done.stderr.startswith("error: not a git repository")
+    assert "reason: not_a_git_repo" in done.stderr
+
+
+@pytest.mark.parametrize("args", [["--since", "-1"], ["--since=--all"], ["--limit", "0"]])
+def test_cli_refuses_bad_arguments_as_usage_errors(history_repo, args):
+    done = run_cli("--repo", history_repo["repo"], *args)
+    assert done.returncode == 2
+    assert "Invalid value for '--" in done.stderr
