@@ -168,16 +168,28 @@ class FastImport:
 
     def __init__(self, git: Git) -> None:
         self._errors = tempfile.TemporaryFile()
+        self._marks_file = tempfile.NamedTemporaryFile(prefix="reconciler-marks-", delete=False)
+        self._marks_file.close()
         self._process = subprocess.Popen(
-            ["git", "fast-import", "--quiet", "--done", "--force", "--date-format=raw"],
+            [
+                "git",
+                # Objects are written once and repacked by git gc later: cheap compression
+                # keeps a pass of hundreds of commits fast (zlib dominates otherwise).
+                "-c",
+                "pack.compression=1",
+                "fast-import",
+                "--quiet",
+                "--done",
+                "--force",
+                "--date-format=raw",
+                f"--export-marks={self._marks_file.name}",
+            ],
             cwd=git.worktree,
             stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
             stderr=self._errors,
             env=git.env,
         )
         self._marks = 0
-        self._mark_of: dict[str, str] = {}
 
     def commit(
         self,
@@ -188,9 +200,11 @@ class FastImport:
         message: str,
         changes: Sequence[FileChange],
     ) -> str:
-        """Write a commit on top of `parent` (a SHA) and return its SHA.
+        """Queue a commit on top of `parent` (a SHA, or the mark of a commit of this stream).
 
-        `changes` (repo-relative paths) are applied in order.
+        Returns the commit's mark (`:N`); `close` maps marks to SHAs. Nothing waits for git
+        here, so Python and fast-import work in parallel. `changes` (repo-relative paths)
+        are applied in order.
 
         Raises:
             GitError: fast-import refused the stream.
@@ -208,9 +222,7 @@ class FastImport:
             b"data %d\n" % len(encoded),
             encoded,
             b"\n",
-            # A commit made earlier in this stream is named by its mark (fast-import cannot
-            # look up its own new objects by SHA before they are written out).
-            f"from {self._mark_of.get(parent, parent)}\n".encode(),
+            f"from {parent}\n".encode(),
         ]
         for change in changes:
             quoted = _quote_path(change.path)
@@ -222,22 +234,16 @@ class FastImport:
             else:
                 data = change.data
                 parts += [b"M ", mode, b" inline ", quoted, b"\ndata %d\n" % len(data), data, b"\n"]
-        parts.append(b"get-mark :%d\n" % mark)
-        stdin, stdout = self._process.stdin, self._process.stdout
-        assert stdin is not None and stdout is not None
+        stdin = self._process.stdin
+        assert stdin is not None
         try:
             stdin.write(b"".join(parts))
-            stdin.flush()
         except BrokenPipeError:
             self._fail()
-        sha = stdout.readline().strip().decode("ascii", "replace")
-        if len(sha) != 40:
-            self._fail()
-        self._mark_of[sha] = f":{mark}"
-        return sha
+        return f":{mark}"
 
-    def close(self) -> None:
-        """Finish the stream and wait for git to write its objects.
+    def close(self) -> dict[str, str]:
+        """Finish the stream, wait for git to write its objects; return {mark: SHA}.
 
         Raises:
             GitError: fast-import failed.
@@ -251,7 +257,10 @@ class FastImport:
             pass
         if self._process.wait() != 0:
             self._fail()
+        with open(self._marks_file.name, encoding="ascii") as handle:
+            marks = dict(line.split() for line in handle if line.strip())
         self._close_pipes()
+        return marks
 
     def abort(self) -> None:
         """Stop the process without finishing (nothing refers to what it wrote)."""
@@ -267,6 +276,8 @@ class FastImport:
                 except BrokenPipeError:
                     pass
         self._errors.close()
+        if os.path.exists(self._marks_file.name):
+            os.unlink(self._marks_file.name)
 
     def _fail(self) -> None:
         self._process.kill()

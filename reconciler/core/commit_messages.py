@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from reconciler.core.passes import Outcome
+from reconciler.core.passes import Outcome, as_text
 from reconciler.core.reasons import ReasonCode
 from reconciler.core.trailers import TRAILER_KEYS, parse_trailers
 
@@ -45,8 +45,12 @@ _SHORT_REASONS = {
 
 
 def one_line(value: object) -> str:
-    """Return `value` as one line of text: control characters become single spaces."""
-    return _CONTROL.sub(" ", str(value)).strip()
+    """Return `value` as one line of text: control characters become single spaces.
+
+    A non-UTF-8 byte of a file name (a surrogate escape) becomes U+FFFD: the message must be
+    UTF-8.
+    """
+    return _CONTROL.sub(" ", as_text(str(value))).strip()
 
 
 def _percent(value: object) -> str:

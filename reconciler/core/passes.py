@@ -45,8 +45,19 @@ class IntentSource(NamedTuple):
 
     @property
     def stem(self) -> str:
-        """The base name without its extension."""
-        return self.name.rsplit(".", 1)[0] if "." in self.name else self.name
+        """The base name without its extension, as text (a non-UTF-8 byte shows as U+FFFD)."""
+        stem = self.name.rsplit(".", 1)[0] if "." in self.name else self.name
+        return as_text(stem)
+
+    @property
+    def shown_path(self) -> str:
+        """`path` as text for records and messages (a non-UTF-8 byte shows as U+FFFD)."""
+        return as_text(self.path)
+
+
+def as_text(value: str) -> str:
+    """Return `value` encodable as UTF-8: surrogate-escaped bytes of a file name become U+FFFD."""
+    return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 class PassState(NamedTuple):
@@ -131,7 +142,8 @@ def evaluate_intent(
     try:
         _gate(state, intent, notes, now)
         mutation = applying.plan_mutation(state.view, request, now)
-        new_text, new_doc = state.registry.edit(mutation.changes)
+        after_registry = state.registry.edited(mutation.changes)
+        new_doc = after_registry.document
         problems = registry.validate_registry(new_doc, now)
         if problems:
             raise RefusalError(
@@ -144,8 +156,6 @@ def evaluate_intent(
         return _reject(state, source, intent, found, now)
     if state.view.mode != "guarded_auto":
         notes.append(ReasonCode.ROLLBACK_IN_ADVISORY_MODE)
-    unchanged = new_text == state.registry.text
-    after_registry = state.registry if unchanged else RegistryText(new_text, state.registry.fmt)
     assert isinstance(new_doc, dict)
     view = registry.view_registry(new_doc)
     context = applying.RecordContext(
@@ -214,7 +224,7 @@ def _trace_id(intent: Intent | None, source: IntentSource) -> str:
 
 def _git_block(source: IntentSource, state: PassState) -> dict[str, str | None]:
     return {
-        "intentFile": source.path,
+        "intentFile": source.shown_path,
         "intentCommit": source.intent_commit,
         "baseCommit": state.base_commit,
     }

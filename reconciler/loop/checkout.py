@@ -71,9 +71,7 @@ def open_checkout(repo: str) -> Checkout:
             path=repo,
         )
     top, git_dir = done.stdout.decode("utf-8", "surrogateescape").splitlines()[:2]
-    head = git.run(
-        "rev-parse", "HEAD", "--symbolic-full-name", "HEAD", check=False
-    )
+    head = git.run("rev-parse", "HEAD", "--symbolic-full-name", "HEAD", check=False)
     lines = head.stdout.decode().split()
     if head.returncode != 0 or len(lines) < 2:
         raise RefusalError(

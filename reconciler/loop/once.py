@@ -97,7 +97,9 @@ def _pass_and_push(
     remote, branch = config.remote, config.branch_for(checkout)
     retrying = tenacity.Retrying(
         stop=tenacity.stop_after_attempt(config.push_attempts),
-        wait=tenacity.wait_exponential_jitter(initial=0.05, max=2.0),
+        # Not wait_exponential_jitter: its `initial` is deprecated in tenacity 9 (a warning)
+        # and its `multiplier` missing in 8.2; its default jitter of 1 s was too long, too.
+        wait=tenacity.wait_exponential(multiplier=0.05, max=2.0) + tenacity.wait_random(0, 0.1),
         retry=tenacity.retry_if_exception_type(PushConflict),
         reraise=True,
     )
@@ -170,15 +172,16 @@ def _commit_all(
     tracked = queue.tracked_entries(checkout, rel.intents)
     stream = FastImport(checkout.git)
     outcomes: list[Outcome] = []
-    commits: list[str] = []
+    marks: list[str] = []
     consumed: list[Consumed] = []
+    parent = checkout.head
     try:
         for source in sources:
             when = now()
             outcome = evaluate_intent(state, source, when, history.find_applied)
             changes = _changes(config, checkout, outcome, state, history, taken, tracked)
-            sha = stream.commit(
-                parent=state.base_commit,
+            parent = stream.commit(
+                parent=parent,
                 identity=config.identity,
                 when=int(when.timestamp()),
                 message=commit_messages.commit_message(outcome),
@@ -186,12 +189,15 @@ def _commit_all(
             )
             consumed.append(Consumed(source.path, _consumed_blob(checkout, source)))
             outcomes.append(outcome)
-            commits.append(sha)
-            state = outcome.state._replace(base_commit=sha)
-        stream.close()
+            marks.append(parent)
+            # Every record of the pass names the same baseCommit: the commit the pass started
+            # from (its own parent is one `git log` away).
+            state = outcome.state
+        shas = stream.close()
     except BaseException:
         stream.abort()
         raise
+    commits = [shas[mark] for mark in marks]
     reason = f"{len(commits)} intent(s)"
     moved = checkouts.move_head(checkout, commits[-1], consumed, reason=reason)
     return empty._replace(outcomes=outcomes, commits=commits, head=moved.head, pending_left=left)

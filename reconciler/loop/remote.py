@@ -9,9 +9,9 @@ commits) are written back as pending files, so nothing is ever lost.
 from __future__ import annotations
 
 from reconciler.adapters.gitrepo import GitError
-from reconciler.core.commit_messages import parse_trailers
 from reconciler.core.errors import RetryableError
 from reconciler.core.reasons import ReasonCode
+from reconciler.core.trailers import parse_trailers
 from reconciler.loop import checkout as checkouts
 from reconciler.loop.checkout import Checkout, Consumed
 from reconciler.loop.config import LoopConfig

@@ -80,14 +80,14 @@ def _commit(repo: str, changes: dict[str, bytes], now: Callable[[], datetime]) -
         checkouts.restore_managed(checkout, dirty)  # our own derived files: HEAD's, then ours
     stream = FastImport(checkout.git)
     try:
-        sha = stream.commit(
+        mark = stream.commit(
             parent=checkout.head,
             identity=config.identity,
             when=int(now().timestamp()),
             message=f"repair telemetry index ({', '.join(map(os.path.basename, relative))})\n",
             changes=[FileChange(path, data) for path, data in relative.items()],
         )
-        stream.close()
+        sha = stream.close()[mark]
     except BaseException:
         stream.abort()
         raise
