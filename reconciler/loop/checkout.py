@@ -62,6 +62,14 @@ def open_checkout(repo: str) -> Checkout:
         RefusalError: not a git worktree (`not_a_git_repo`), or no commit yet (`git_no_commits`).
     """
     git = Git(repo)
+    both = git.run(
+        "rev-parse", "--show-toplevel", "--absolute-git-dir", "HEAD", "--symbolic-full-name",
+        "HEAD", check=False,
+    )  # fmt: skip
+    lines = both.stdout.decode("utf-8", "surrogateescape").splitlines()
+    if both.returncode == 0 and len(lines) == 4:
+        top, git_dir, head, head_ref = lines
+        return Checkout(Git(top), top, git_dir, head, head_ref)
     done = git.run("rev-parse", "--show-toplevel", "--absolute-git-dir", check=False)
     if done.returncode != 0:
         raise RefusalError(
@@ -70,16 +78,12 @@ def open_checkout(repo: str) -> Checkout:
             "`reconcile apply` for a plain folder)",
             path=repo,
         )
-    top, git_dir = done.stdout.decode("utf-8", "surrogateescape").splitlines()[:2]
-    head = git.run("rev-parse", "HEAD", "--symbolic-full-name", "HEAD", check=False)
-    lines = head.stdout.decode().split()
-    if head.returncode != 0 or len(lines) < 2:
-        raise RefusalError(
-            ReasonCode.GIT_NO_COMMITS,
-            f"the repository {top} has no commit yet; commit the policies/ tree first",
-            path=top,
-        )
-    return Checkout(Git(top), top, git_dir, lines[0], lines[1])
+    top = done.stdout.decode("utf-8", "surrogateescape").splitlines()[0]
+    raise RefusalError(
+        ReasonCode.GIT_NO_COMMITS,
+        f"the repository {top} has no commit yet; commit the policies/ tree first",
+        path=top,
+    )
 
 
 def reread_head(checkout: Checkout) -> Checkout:

@@ -15,16 +15,16 @@ from datetime import datetime
 from typing import NamedTuple
 
 from reconciler import ledger as ledger_module
-from reconciler import service, store
+from reconciler import store
 from reconciler.adapters import locking
 from reconciler.adapters.gitrepo import FastImport, FileChange
-from reconciler.core import commit_messages, registry
+from reconciler.core import commit_messages
 from reconciler.core.errors import RefusalError, RetryableError
 from reconciler.core.intents import INTENT_LIMIT
 from reconciler.core.passes import IntentSource, Outcome, PassState, evaluate_intent
 from reconciler.core.reasons import ReasonCode
 from reconciler.loop import checkout as checkouts
-from reconciler.loop import queue
+from reconciler.loop import prediction, queue
 from reconciler.loop.checkout import Checkout, Consumed
 from reconciler.loop.config import LoopConfig, LoopPaths, load_config
 from reconciler.loop.remote import PushConflict, push_head, sync_with_remote
@@ -134,7 +134,14 @@ def _pass(
 ) -> PassReport:
     rel = config.relative_paths(checkout)
     pending = queue.list_pending(checkout, config.intents_dir)
-    state = _initial_state(config, checkout, now())
+    state = prediction.load_state(
+        config,
+        prediction.record_files(rel),
+        registry_file=config.layout.registry_file,
+        decision_file=config.decision_file,
+        base_commit=checkout.head,
+        now=now(),
+    )
     empty = PassReport([], [], checkout.head, False, attempt, options.dry_run, recovered, 0)
     if not pending:
         return empty
@@ -143,18 +150,13 @@ def _pass(
     if options.max_intents is not None and len(pending) > options.max_intents:
         left = len(pending) - options.max_intents
         pending = pending[: options.max_intents]
-    sources = _read_sources(checkout, pending, rel.intents)
+    tracked = queue.tracked_entries(checkout, rel.intents)
+    sources = _read_sources(checkout, pending, tracked)
     history = ledger_module.Ledger(config.telemetry_file, config.state_file, config.rotate_bytes)
     if options.dry_run:
-        outcomes = []
-        for source in sources:
-            outcome = evaluate_intent(state, source, now(), history.find_applied)
-            if outcome.status != "replayed":
-                history.append(outcome.record)
-            outcomes.append(outcome)
-            state = outcome.state
+        outcomes = prediction.predict(state, sources, history, now)
         return empty._replace(outcomes=outcomes, commits=[""] * len(outcomes), pending_left=left)
-    return _commit_all(config, checkout, sources, state, history, now, empty, left)
+    return _commit_all(config, checkout, sources, state, history, now, empty, left, tracked)
 
 
 def _commit_all(
@@ -166,10 +168,10 @@ def _commit_all(
     now: Callable[[], datetime],
     empty: PassReport,
     left: int,
+    tracked: dict[str, tuple[str, str]],
 ) -> PassReport:
     rel = config.relative_paths(checkout)
     taken = _taken_names(config, rel.intents)
-    tracked = queue.tracked_entries(checkout, rel.intents)
     stream = FastImport(checkout.git)
     outcomes: list[Outcome] = []
     marks: list[str] = []
@@ -266,9 +268,8 @@ def _taken_names(config: LoopConfig, intents_rel: str) -> set[str]:
 
 
 def _read_sources(
-    checkout: Checkout, pending: Sequence[queue.PendingFile], intents_rel: str
+    checkout: Checkout, pending: Sequence[queue.PendingFile], tracked: dict[str, tuple[str, str]]
 ) -> list[IntentSource]:
-    tracked = queue.tracked_entries(checkout, intents_rel)
     adding = queue.find_adding_commits(
         checkout, [item.path for item in pending if item.path in tracked]
     )
@@ -297,36 +298,3 @@ def _check_clean(checkout: Checkout, rel: LoopPaths) -> None:
             f"the worktree has changes the reconciler does not own: {shown}; commit or restore "
             "them first (only new files in the intents folder may be uncommitted)",
         )
-
-
-def _initial_state(config: LoopConfig, checkout: Checkout, now: datetime) -> PassState:
-    loaded = service.load_registry(config.layout.registry_file)
-    problems = registry.validate_registry(loaded.doc, now, skip_governance_fields=True)
-    if problems:
-        raise RefusalError(
-            ReasonCode.REGISTRY_INVALID,
-            f"invalid fleet registry: {loaded.path}; no intent was consumed",
-            details=problems,
-            path=loaded.path,
-        )
-    assert isinstance(loaded.doc, dict)
-    try:
-        found, problem = service.load_decision(config.decision_file), None
-    except RefusalError as exc:
-        found, problem = None, exc
-    rel = config.relative_paths(checkout)
-    return PassState(
-        registry=loaded.parsed,
-        view=registry.view_registry(loaded.doc),
-        decision=found,
-        decision_problem=problem,
-        max_age=config.max_age,
-        max_age_text=config.max_age_text,
-        files={
-            "registryFile": rel.registry,
-            "promotionStateFile": rel.decision,
-            "applyStateFile": rel.state,
-            "applyTelemetryFile": rel.telemetry,
-        },
-        base_commit=checkout.head,
-    )
