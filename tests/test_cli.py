@@ -197,9 +197,12 @@ def test_schema_prints_a_json_schema(kind: str) -> None:
 
 def test_version_and_help() -> None:
     assert run("--version").stdout.strip() == f"reconcile, version {__version__}"
-    for command in ("apply", "validate", "schema"):
+    commands = ("apply", "validate", "schema", "plan", "status", "history", "dispatch", "init")
+    for command in (*commands, "repair-index", "demo"):
         help_text = run(command, "--help").stdout
-        assert "Examples:" in help_text
+        assert "Examples:" in help_text, command
+    assert "Examples:" in run("intent", "new", "--help").stdout
+    assert "--once" in run("--help").stdout
 
 
 def test_python_dash_m_runs_the_same_cli() -> None:

@@ -109,13 +109,24 @@ class RecordGovernance(BaseModel):
 
 
 class RecordFiles(BaseModel):
-    """Absolute paths of the files the apply used."""
+    """The files the apply used: absolute (`apply`) or repo-relative (the loop's commits)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
     registry_file: str = Field(alias="registryFile")
     promotion_state_file: str = Field(alias="promotionStateFile")
     apply_state_file: str = Field(alias="applyStateFile")
     apply_telemetry_file: str = Field(alias="applyTelemetryFile")
+
+
+class RecordGit(BaseModel):
+    """Git linkage of a record made by the loop (`reconcile --once`)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    intent_file: str = Field(alias="intentFile", description="Repo-relative, where it was pending.")
+    intent_commit: str | None = Field(
+        alias="intentCommit", description="The commit that added the file; null if never committed."
+    )
+    base_commit: str = Field(alias="baseCommit", description="The commit the pass started from.")
 
 
 class ApplyRecord(BaseModel):
@@ -144,6 +155,46 @@ class ApplyRecord(BaseModel):
     files: RecordFiles
     reason_codes: list[str] = Field(alias="reasonCodes")
     replayed: bool | None = Field(None, description="Present and true only on a replay.")
+    git: RecordGit | None = Field(None, description="Loop records only.")
+
+
+class RejectedGovernance(BaseModel):
+    """The governance an intent asked for (nothing was written to the registry)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    actor: str
+    approval_ref: str = Field(alias="approvalRef")
+    rationale: str
+    review_by: Timestamp = Field(alias="reviewBy")
+
+
+class RejectedRecord(BaseModel):
+    """A rejected intent file's telemetry line (the loop only; `apply` refuses instead)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    schema_version: Literal["v1"] = Field(alias="schemaVersion")
+    timestamp: Timestamp = Field(pattern=_TS)
+    category: Literal["promotion_apply"]
+    fleet_id: str = Field(alias="fleetId")
+    trace_id: str = Field(alias="traceId")
+    loop_id: str | None = Field(alias="loopId")
+    horizon_ref: str | None = Field(alias="horizonRef")
+    evidence_refs: list[str] = Field(alias="evidenceRefs")
+    idempotency_key: str = Field(alias="idempotencyKey")
+    status: Literal["rejected"]
+    intent: Literal["expand", "resume", "rollback"] | None = Field(
+        description="null when the file itself could not be read as an intent."
+    )
+    expand_step: int | None = Field(alias="expandStep")
+    decision: str | None
+    decision_trace_id: str | None = Field(alias="decisionTraceId")
+    decision_generated_at: Timestamp | None = Field(alias="decisionGeneratedAt")
+    governance: RejectedGovernance | None
+    rollout: RecordRollout = Field(description="before == after: nothing changed.")
+    files: RecordFiles
+    reason_codes: list[str] = Field(alias="reasonCodes", min_length=1)
+    errors: list[str] = Field(description="One line per problem.")
+    git: RecordGit
 
 
 def json_schema(kind: str) -> dict[str, Any]:
@@ -152,10 +203,13 @@ def json_schema(kind: str) -> dict[str, Any]:
         from reconciler.core.models import registry_json_schema
 
         return dict(registry_json_schema())
-    models: dict[str, type[BaseModel]] = {
-        "decision": Decision,
-        "intent": Intent,
-        "record": ApplyRecord,
-    }
-    model = models[kind]
-    return model.model_json_schema(by_alias=True)
+    if kind == "record":
+        from pydantic import TypeAdapter
+
+        adapter: TypeAdapter[ApplyRecord | RejectedRecord] = TypeAdapter(
+            ApplyRecord | RejectedRecord
+        )
+        schema = adapter.json_schema(by_alias=True)
+        return {"title": "Record", "type": "object", **schema}
+    models: dict[str, type[BaseModel]] = {"decision": Decision, "intent": Intent}
+    return models[kind].model_json_schema(by_alias=True)
