@@ -150,6 +150,8 @@ def load_config(options: OnceOptions) -> LoopConfig:
     assert max_age is not None and lock_timeout is not None
     _check_ref_name("--remote", options.remote)
     _check_ref_name("--branch", options.branch)
+    _check_ref_name("remote (reconciler.yaml)", strings.get("remote"))
+    _check_ref_name("branch (reconciler.yaml)", strings.get("branch"))
     return LoopConfig(
         layout=layout,
         intents_dir=intents_folder(layout),
@@ -168,6 +170,9 @@ def load_config(options: OnceOptions) -> LoopConfig:
 
 def _check_ref_name(flag: str, value: str | None) -> None:
     if value is not None and (
-        not value or value.startswith("-") or any(c in value for c in " \t\n:~^?*[\\")
+        not value
+        or value.startswith(("-", "/"))
+        or ".." in value
+        or any(c in value for c in " \t\n:~^?*[\\")
     ):
         raise RefusalError(ReasonCode.SETTINGS_INVALID, f"{flag} is not a valid name: {value!r}")
