@@ -16,6 +16,7 @@ import stat
 from collections.abc import Sequence
 from typing import NamedTuple
 
+from reconciler.core.errors import RefusalError
 from reconciler.core.intents import INTENT_LIMIT, Problem
 from reconciler.core.passes import IntentSource
 from reconciler.core.reasons import ReasonCode
@@ -35,7 +36,13 @@ class PendingFile(NamedTuple):
 
 
 def list_pending(checkout: Checkout, intents_dir: str) -> list[PendingFile]:
-    """Return the pending intent files in the intents folder, in file-name (byte) order."""
+    """Return the pending intent files in the intents folder, in file-name (byte) order.
+
+    Raises:
+        RefusalError: the intents folder (or its applied/ or rejected/) is a symlink: the
+            commits would then write through it, outside the tree git tracks.
+    """
+    _refuse_symlinked_folders(checkout, intents_dir)
     try:
         entries = list(os.scandir(intents_dir))
     except (FileNotFoundError, NotADirectoryError):
@@ -50,6 +57,22 @@ def list_pending(checkout: Checkout, intents_dir: str) -> list[PendingFile]:
             continue
         pending.append(PendingFile(f"{relative}/{name}", entry.path))
     return sorted(pending, key=lambda item: os.fsencode(item.path))
+
+
+def _refuse_symlinked_folders(checkout: Checkout, intents_dir: str) -> None:
+    folders = [intents_dir, os.path.join(intents_dir, APPLIED), os.path.join(intents_dir, REJECTED)]
+    parent = os.path.dirname(intents_dir)
+    while parent.startswith(checkout.top + os.sep):
+        folders.append(parent)
+        parent = os.path.dirname(parent)
+    for folder in folders:
+        if os.path.islink(folder):
+            raise RefusalError(
+                ReasonCode.FILE_NOT_REGULAR,
+                f"{folder} is a symlink, which is refused: the intents folder and its applied/ "
+                "and rejected/ must be real folders inside the repository",
+                path=folder,
+            )
 
 
 def read_source(item: PendingFile, intent_commit: str | None) -> IntentSource:
