@@ -36,5 +36,14 @@ def demo_command(directory: str | None) -> None:
     from reconciler.reports.demo import run_demo
 
     if directory:
-        os.makedirs(directory, exist_ok=False)
+        try:
+            os.makedirs(directory, exist_ok=False)
+        except FileExistsError:
+            raise click.BadParameter(
+                f"{directory} already exists; give a new folder", param_hint="'--dir'"
+            ) from None
+        except OSError as exc:
+            raise click.BadParameter(
+                f"cannot create {directory}: {exc.strerror}", param_hint="'--dir'"
+            ) from None
     run_demo(directory, now=system_clock, color=sys.stdout.isatty())

@@ -20,9 +20,11 @@ from reconciler.commands.common import EXIT_REJECTED, handle_errors
     help="For apply (and dry_run): expand (default) or resume; ignored for rollback.",
 )
 @click.option(
-    "--expand-step", type=click.IntRange(1, 100), help="Percent for expand (25); else ignored."
+    "--expand-step",
+    metavar="N",
+    help="Percent for expand, 1..100 (25); ignored (whatever it holds) otherwise.",
 )
-@click.option("--by", "by", metavar="ACTOR", help="governance.actor (required but in dry_run).")
+@click.option("--by", "by", metavar="ACTOR", help="governance.actor (required in every mode).")
 @click.option("--approval-ref", metavar="REF", help="Change ticket (required).")
 @click.option("--rationale", metavar="TEXT", help="Why (required).")
 @click.option("--review-by", metavar="TIME", help="RFC 3339 review deadline (required).")
@@ -60,7 +62,7 @@ def dispatch_command(**flags: object) -> None:
     args = DispatchArgs(
         mode=str(flags["mode"]),
         apply_intent=_text(flags["apply_intent"]),
-        expand_step=flags["expand_step"] if isinstance(flags["expand_step"], int) else None,
+        expand_step=_expand_step(str(flags["mode"]), _text(flags["apply_intent"]), flags),
         actor=_text(flags["by"]),
         approval_ref=_text(flags["approval_ref"]),
         rationale=_text(flags["rationale"]),
@@ -91,6 +93,21 @@ def dispatch_command(**flags: object) -> None:
             sys.stdout.write(f" - {problem}\n")
     if result["status"] == "rejected" or result["predicted"] == "rejected":
         sys.exit(EXIT_REJECTED)
+
+
+def _expand_step(mode: str, apply_intent: str | None, flags: dict[str, object]) -> int | None:
+    """The step as an int for an expand; for anything else None, unchecked.
+
+    The dispatch workflow passes its expand_step input in every mode, so a rollback in an
+    incident must not fail on whatever that field holds.
+    """
+    value = flags["expand_step"]
+    if value is None or mode == "rollback" or (apply_intent or "expand") != "expand":
+        return None
+    ctx = click.get_current_context()
+    param = next(param for param in ctx.command.params if param.name == "expand_step")
+    step: int = click.IntRange(1, 100)(value, param, ctx)
+    return step
 
 
 def _text(value: object) -> str | None:

@@ -45,7 +45,12 @@ class Checkout(NamedTuple):
             RefusalError: the path is outside the worktree (it could never be committed).
         """
         relative = os.path.relpath(path, self.top)
-        if relative == ".." or relative.startswith("../") or os.path.isabs(relative):
+        if _escapes(relative):
+            # --repo given through a symlink: git reports the real top folder. The file's own
+            # final component is kept as is (an intent file may itself be a symlink).
+            folder, name = os.path.split(path)
+            relative = os.path.relpath(os.path.join(os.path.realpath(folder), name), self.top)
+        if _escapes(relative):
             raise RefusalError(
                 ReasonCode.LAYOUT_PATHS_COLLIDE,
                 f"{path} is outside the git worktree {self.top}; the loop can only commit files "
@@ -53,6 +58,10 @@ class Checkout(NamedTuple):
                 path=path,
             )
         return relative.replace(os.sep, "/")
+
+
+def _escapes(relative: str) -> bool:
+    return relative == ".." or relative.startswith("../") or os.path.isabs(relative)
 
 
 def open_checkout(repo: str) -> Checkout:

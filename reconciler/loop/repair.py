@@ -42,6 +42,8 @@ def repair_index(
         }
         if not ledger.sealed and not files.exists(ledger.segments_file):
             del wanted[ledger.segments_file]
+        if not files.exists(config.telemetry_file) and not files.exists(ledger.index_file):
+            del wanted[ledger.index_file]  # nothing recorded yet: no index to repair
         changed = [
             path
             for path, data in wanted.items()
@@ -71,13 +73,17 @@ def _in_git(repo: str) -> bool:
     return True
 
 
-def _commit(repo: str, changes: dict[str, bytes], now: Callable[[], datetime]) -> str:
+def _commit(repo: str, changes: dict[str, bytes], now: Callable[[], datetime]) -> str | None:
+    """Commit the rebuilt indexes; None when restoring HEAD's copies was all it took."""
     checkout = checkouts.open_checkout(repo)
     config = load_config(OnceOptions(repo=repo))
     relative = {checkout.relative(path): data for path, data in changes.items()}
     dirty = [path for _, path in checkouts.changed_paths(checkout) if path in relative]
     if dirty:
         checkouts.restore_managed(checkout, dirty)  # our own derived files: HEAD's, then ours
+    relative = {path: data for path, data in relative.items() if _at_head(checkout, path) != data}
+    if not relative:
+        return None  # only the worktree copy was damaged: no empty commit
     stream = FastImport(checkout.git)
     try:
         mark = stream.commit(
@@ -93,3 +99,8 @@ def _commit(repo: str, changes: dict[str, bytes], now: Callable[[], datetime]) -
         raise
     checkouts.move_head(checkout, sha, reason="repair-index")
     return sha
+
+
+def _at_head(checkout: checkouts.Checkout, path: str) -> bytes | None:
+    done = checkout.git.run("cat-file", "blob", f"{checkout.head}:{path}", check=False)
+    return done.stdout if done.returncode == 0 else None

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 from reconciler.core import intent_writing
-from reconciler.core.errors import RefusalError
+from reconciler.core.errors import ReconcileError, RefusalError
 from reconciler.core.passes import IntentSource, Outcome
 from reconciler.core.reasons import ReasonCode
 from reconciler.ledger import Ledger
@@ -85,7 +85,13 @@ def dispatch(args: DispatchArgs, *, now: Callable[[], datetime]) -> dict[str, An
         outcome = _preview(args.repo, request, now)
         return _result(args.mode, "preview", outcome, None, pushed=False)
     written = intent_files.write_intent_file(args.repo, request, now())
-    report = run_once(OnceOptions(repo=args.repo, push=args.push), now=now)
+    try:
+        report = run_once(OnceOptions(repo=args.repo, push=args.push), now=now)
+    except ReconcileError:
+        # Refused or failed before consuming it: withdraw the file, or a later pass would
+        # apply a dispatch the operator was told had failed.
+        _withdraw(os.path.join(settings_repo(args.repo), written.path))
+        raise
     repo_top = checkouts.open_checkout(settings_repo(args.repo)).top
     wanted = os.path.relpath(os.path.join(settings_repo(args.repo), written.path), repo_top)
     for outcome, commit in zip(report.outcomes, report.commits, strict=True):
@@ -99,6 +105,13 @@ def dispatch(args: DispatchArgs, *, now: Callable[[], datetime]) -> dict[str, An
         ReasonCode.INTENT_UNREADABLE,
         f"the pass did not process {written.path}; check `reconcile status`",
     )
+
+
+def _withdraw(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass  # consumed by the pass (moved to applied/ or rejected/)
 
 
 def settings_repo(repo: str) -> str:

@@ -29,7 +29,7 @@ from reconciler.reports.outcomes import outcome_row
 
 
 class PlanItem(NamedTuple):
-    """One predicted outcome; `new` when the branch adds the intent (else already pending)."""
+    """One predicted outcome; `new` when the base lacks the intent (else already pending)."""
 
     outcome: Outcome
     new: bool
@@ -57,10 +57,11 @@ def make_plan(repo: str, base: str | None, *, now: Callable[[], datetime]) -> Pl
     """
     config = load_config(OnceOptions(repo=repo))
     checkout = checkouts.open_checkout(config.layout.repo)
-    base_ref = base or default_base(checkout, config)
+    # An explicit empty --base is an invalid ref, not "use the default" (resolve_base says so).
+    base_ref = base if base is not None else default_base(checkout, config)
     base_sha = resolve_base(checkout, base_ref, explicit=base is not None)
     rel = config.relative_paths(checkout)
-    added = added_intents(checkout, base_sha, rel.intents)
+    at_base = intents_at(checkout, base_sha, rel.intents)
     sources = prediction.read_pending(checkout, config)
     with tempfile.TemporaryDirectory(prefix="reconcile-plan-") as root:
         materialise(
@@ -80,7 +81,7 @@ def make_plan(repo: str, base: str | None, *, now: Callable[[], datetime]) -> Pl
             config.rotate_bytes,
         )
         outcomes = prediction.predict(state, sources, history, now)
-    items = [PlanItem(outcome, outcome.source.path in added) for outcome in outcomes]
+    items = [PlanItem(outcome, outcome.source.path not in at_base) for outcome in outcomes]
     return Plan(base_sha, base_ref, checkout.head, items)
 
 
@@ -90,7 +91,9 @@ def default_base(checkout: Checkout, config: LoopConfig) -> str:
     candidates = []
     if config.branch:
         candidates.append(f"{remote}/{config.branch}")
-    symbolic = checkout.git.run("symbolic-ref", "-q", f"refs/remotes/{remote}/HEAD", check=False)
+    symbolic = checkout.git.run(
+        "symbolic-ref", "-q", "--short", f"refs/remotes/{remote}/HEAD", check=False
+    )
     if symbolic.returncode == 0:
         candidates.append(symbolic.stdout.decode().strip())
     candidates += [f"{remote}/main", f"{remote}/master", "main", "master"]
@@ -126,19 +129,19 @@ def resolve_base(checkout: Checkout, ref: str, *, explicit: bool) -> str:
     return merge_base.stdout.decode().strip()
 
 
-def added_intents(checkout: Checkout, base: str, intents: str) -> set[str]:
-    """Return the pending intent paths HEAD adds since `base`."""
-    out = checkout.git.run(
-        "diff", "--name-only", "-z", "--no-renames", "--diff-filter=A", base, checkout.head,
-        "--", f"{intents}/",
-    ).stdout  # fmt: skip
-    added = set()
+def intents_at(checkout: Checkout, commit: str, intents: str) -> set[str]:
+    """Return the pending intent paths of `commit`; any other pending one is new.
+
+    New means added by the branch or not committed yet (a plan run before `git commit`).
+    """
+    out = checkout.git.run("ls-tree", "-z", "--name-only", commit, "--", f"{intents}/").stdout
+    found = set()
     for item in out.split(b"\0"):
         path = item.decode("utf-8", "surrogateescape")
         folder, _, name = path.rpartition("/")
         if folder == intents and name.lower().endswith(queue.INTENT_SUFFIXES):
-            added.add(path)
-    return added
+            found.add(path)
+    return found
 
 
 def materialise(checkout: Checkout, commit: str, root: str, paths: list[str]) -> None:

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from reconciler.adapters import files
+from reconciler.core.decision import MAX_CLOCK_SKEW
 from reconciler.core.passes import PassState
 from reconciler.core.timestamps import format_duration, parse_timestamp
 from reconciler.loop import checkout as checkouts
@@ -90,7 +91,12 @@ def _decision(state: PassState, path: str, now: datetime, warnings: list[str]) -
     generated = parse_timestamp(state.decision.generated_at)
     age = now - generated if generated else None
     stale = age is None or age > state.max_age
-    if stale:
+    if age is not None and -age > MAX_CLOCK_SKEW:
+        warnings.append(
+            f"promotion decision is from the future ({state.decision.generated_at}, more than "
+            f"{format_duration(MAX_CLOCK_SKEW)} ahead); expand and resume will be rejected"
+        )
+    elif stale:
         warnings.append(
             "promotion decision is stale (no generatedAt)"
             if age is None

@@ -1,0 +1,90 @@
+"""`reconcile demo` as a real process: the whole operator flow ends with the expected history.
+
+The demo builds a bare remote, an operator clone and a CI clone in the given folder and runs
+every step as a real `reconcile` or `git` process on the system clock (about 2 s).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.support import gitrepos as g
+from tests.support.gitrepos import ROOT
+
+
+def reconcile(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "reconciler", *args],
+        capture_output=True,
+        text=True,
+        timeout=100,
+        cwd=str(cwd),
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        check=False,
+    )
+
+
+def visible(names: list[str]) -> list[str]:
+    return [name for name in names if not name.startswith(".")]  # .gitkeep
+
+
+def test_the_demo_runs_to_completion_with_the_expected_outcomes(tmp_path: Path) -> None:
+    root = tmp_path / "demo"
+
+    done = reconcile(tmp_path, "demo", "--dir", str(root))
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "reconcile plan --base origin/main" in done.stdout
+    assert done.stdout.rstrip().endswith(
+        f"The demo repositories are in {root} (remote.git, ops, ci)."
+    )
+    assert "\033[" not in done.stdout  # not a terminal: no colours
+    ci, ops, bare = root / "ci", root / "ops", root / "remote.git"
+    assert sorted(path.name for path in root.iterdir()) == ["ci", "ops", "remote.git"]
+    outcomes = [
+        (
+            g.trailer(ci, sha, "Reconcile-Action"),
+            g.trailer(ci, sha, "Reconcile-Status"),
+            g.trailer(ci, sha, "Decision"),
+            g.trailer(ci, sha, "Canary"),
+            g.trailer(ci, sha, "Manual-Pause"),
+        )
+        for sha in g.bot_commits(ci)
+    ]
+    assert outcomes == [
+        ("expand", "applied", "promote", "25 -> 50", "false -> false"),
+        ("resume", "applied", "promote", "50 -> 50", "false -> false"),
+        ("invalid", "rejected", "promote", "50 -> 50", "false -> false"),
+        ("expand", "rejected", "hold", "50 -> 50", "false -> false"),
+        ("rollback", "applied", "hold", "50 -> 50", "false -> true"),
+    ]
+    subjects = [g.subject(ci, sha) for sha in g.bot_commits(ci)]
+    assert subjects[0] == "expand fleet-a canary 25% -> 50% (CAB-123)"
+    assert subjects[2] == "reject zz-typo: governance missing"
+    assert subjects[3].endswith(": decision hold")
+    assert subjects[4] == "rollback fleet-a: pause at canary 50% (INC-42)"
+    assert g.head(ci) == g.git(bare, "rev-parse", "refs/heads/main")
+    assert g.canary(ci) == 50
+    for clone in (ci, ops):
+        assert g.status(clone) == ""
+    assert visible(g.pending(ci)) == []
+    assert [name[15:] for name in visible(g.processed(ci, "applied"))] == [
+        "expand-cab-123.yaml",
+        "resume-cab-124.yaml",
+        "rollback-inc-42.yaml",
+    ]
+    rejected = visible(g.processed(ci, "rejected"))
+    assert [rejected[0][15:], rejected[1]] == ["expand-cab-125.yaml", "zz-typo.yaml"]
+
+
+def test_the_demo_refuses_an_existing_folder(tmp_path: Path) -> None:
+    (tmp_path / "taken").mkdir()
+
+    done = reconcile(tmp_path, "demo", "--dir", str(tmp_path / "taken"))
+
+    assert done.returncode == 2, done.stderr
+    assert "already exists" in done.stderr
+    assert list((tmp_path / "taken").iterdir()) == []
