@@ -155,7 +155,9 @@ def materialise(checkout: Checkout, commit: str, root: str, paths: list[str]) ->
     for path in (state, telemetry):
         folder = path.rpartition("/")[0]
         specs.append(f"{folder}/" if folder else path)
-    listing = checkout.git.run("ls-tree", "-r", "-z", commit, "--", *specs).stdout
+    # Not recursive: only the files directly in those folders (never, say, a whole
+    # applied/ history in the bash layout, where the state folder is the fleet folder).
+    listing = checkout.git.run("ls-tree", "-z", commit, "--", *specs).stdout
     wanted: list[tuple[str, str]] = []
     for item in listing.split(b"\0"):
         meta, _, name = item.partition(b"\t")
