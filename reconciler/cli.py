@@ -68,7 +68,11 @@ class LazyGroup(click.Group):
 @click.option("--push", is_flag=True, help="Fetch and fast-forward first, push after.")
 @click.option("--remote", metavar="NAME", help="Remote to sync with (setting `remote`, origin).")
 @click.option("--branch", metavar="NAME", help="Remote branch (setting `branch`, else current).")
-@click.option("--dry-run", is_flag=True, help="Evaluate and print; commit nothing.")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Evaluate the checkout as it is and print; commit, fetch and push nothing.",
+)
 @click.option("--json", "as_json", is_flag=True, help="JSON lines instead of a table.")
 @click.option(
     "--max-intents", metavar="N", type=click.IntRange(min=1), help="Take at most N intents."

@@ -74,13 +74,17 @@ def run_once(options: OnceOptions, *, now: Callable[[], datetime]) -> PassReport
     checkout = checkouts.open_checkout(config.layout.repo)
     rel = config.relative_paths(checkout)
     with locking.hold_locks(config.lock_folders(), config.lock_timeout.total_seconds()):
+        # HEAD again, under the lock: the holder we waited for may have moved it (a pass
+        # killed mid-move included, whose recovery must compare the real HEAD).
+        checkout = checkouts.reread_head(checkout)
         store.recover(
             os.path.dirname(config.layout.registry_file),
             allowed=[config.layout.registry_file, config.state_file, config.telemetry_file],
         )
         recovered = checkouts.recover(checkout, rel.managed)
         checkout = checkouts.reread_head(checkout) if recovered else checkout
-        if not options.push:
+        if not options.push or options.dry_run:
+            # A dry run evaluates the checkout as it is: it never fetches, resets or pushes.
             return _pass(config, checkout, options, now, recovered, attempt=1)
         return _pass_and_push(config, checkout, options, now, recovered)
 
@@ -109,8 +113,6 @@ def _pass_and_push(
                 number = attempt.retry_state.attempt_number
                 checkout = sync_with_remote(checkout, config, remote, branch)
                 report = _pass(config, checkout, options, now, recovered, attempt=number)
-                if options.dry_run:
-                    return report
                 checkout = checkouts.reread_head(checkout)
                 pushed = push_head(checkout, remote, branch)
                 return report._replace(pushed=pushed)

@@ -9,7 +9,7 @@ commits) are written back as pending files, so nothing is ever lost.
 from __future__ import annotations
 
 from reconciler.adapters.gitrepo import GitError
-from reconciler.core.errors import RetryableError
+from reconciler.core.errors import RefusalError, RetryableError
 from reconciler.core.reasons import ReasonCode
 from reconciler.core.trailers import parse_trailers
 from reconciler.loop import checkout as checkouts
@@ -74,10 +74,42 @@ def sync_with_remote(checkout: Checkout, config: LoopConfig, remote: str, branch
     if ahead == 0:
         return checkouts.move_head(checkout, upstream, reason=f"fast-forward to {remote}/{branch}")
     intents = config.relative_paths(checkout).intents
+    foreign = foreign_commits(checkout, upstream, intents)
+    if foreign:
+        # A reset would drop them: only our own commits and intent files are ever redone.
+        raise RefusalError(
+            ReasonCode.PUSH_CONFLICT,
+            f"{checkout.head_ref} and {remote}/{branch} diverged, and {len(foreign)} local "
+            f"commit(s) the reconciler did not make change more than intent files (first: "
+            f"{foreign[0][:12]}); push or rebase them onto {remote}/{branch}, then run again",
+        )
     restored = rescue_intents(checkout, upstream, intents)
     return checkouts.move_head(
         checkout, upstream, reason=f"reset to {remote}/{branch}", restored=restored
     )
+
+
+def foreign_commits(checkout: Checkout, upstream: str, intents: str) -> list[str]:
+    """Return the local-only commits a reset would lose that are neither ours nor intents.
+
+    Ours carry a Reconcile-Intent trailer; an operator's commit that only adds or edits
+    files in the intents folder is rescued by `rescue_intents`. A merge counts with the
+    changes it brings to its first parent.
+    """
+    out = checkout.git.run(
+        "-c", "core.quotePath=false", "log", "-m", "--first-parent", "--no-renames",
+        "--name-only", "--format=%x01%H%x02%(trailers:key=Reconcile-Intent,valueonly,unfold)%x03",
+        f"{upstream}..{checkout.head}",
+    ).stdout.decode("utf-8", "surrogateescape")  # fmt: skip
+    foreign = []
+    for chunk in out.split("\x01")[1:]:
+        sha, _, rest = chunk.partition("\x02")
+        trailer, _, paths = rest.partition("\x03")
+        if trailer.strip():
+            continue
+        if any(not path.startswith(intents + "/") for path in paths.split("\n") if path):
+            foreign.append(sha)
+    return foreign
 
 
 def rescue_intents(checkout: Checkout, upstream: str, intents: str) -> list[Consumed]:

@@ -154,7 +154,7 @@ def _result(
         "status": status,
         "predicted": outcome.status if mode == "dry_run" else None,
         "intent": outcome.action,
-        "intentFile": outcome.source.path,
+        "intentFile": outcome.source.shown_path,
         "decision": outcome.record.get("decision"),
         "decisionTraceId": outcome.record.get("decisionTraceId"),
         "traceId": outcome.trace_id,

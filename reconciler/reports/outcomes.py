@@ -13,7 +13,7 @@ def outcome_row(outcome: Outcome, commit: str | None) -> dict[str, Any]:
     intent = outcome.intent
     return {
         "type": "intent",
-        "intentFile": outcome.source.path,
+        "intentFile": outcome.source.shown_path,
         "action": outcome.action,
         "status": outcome.status,
         "reasonCodes": list(outcome.reasons),
