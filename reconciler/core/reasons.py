@@ -76,6 +76,7 @@ class ReasonCode(StrEnum):
     BRANCH_MOVED = "branch_moved"
     REMOTE_UNAVAILABLE = "remote_unavailable"
     PUSH_CONFLICT = "push_conflict"
+    BRANCH_DIVERGED = "branch_diverged"
     PUSH_UNVERIFIED = "push_unverified"
     BASE_REF_INVALID = "base_ref_invalid"
     SCAFFOLD_EXISTS = "scaffold_exists"

@@ -78,7 +78,7 @@ def sync_with_remote(checkout: Checkout, config: LoopConfig, remote: str, branch
     if foreign:
         # A reset would drop them: only our own commits and intent files are ever redone.
         raise RefusalError(
-            ReasonCode.PUSH_CONFLICT,
+            ReasonCode.BRANCH_DIVERGED,
             f"{checkout.head_ref} and {remote}/{branch} diverged, and {len(foreign)} local "
             f"commit(s) the reconciler did not make change more than intent files (first: "
             f"{foreign[0][:12]}); push or rebase them onto {remote}/{branch}, then run again",

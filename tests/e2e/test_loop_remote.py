@@ -287,7 +287,7 @@ def test_an_operators_unpushed_commit_is_never_dropped_by_the_reset(fleet: Fleet
     with pytest.raises(RefusalError) as caught:
         g.once(fleet.a, push=True)
 
-    assert caught.value.reason == "push_conflict"
+    assert caught.value.reason == "branch_diverged"
     assert operator[:12] in caught.value.message
     assert g.head(fleet.a) == before
     assert "# operator note" in (fleet.a / g.REGISTRY).read_text()
