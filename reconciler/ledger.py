@@ -183,7 +183,10 @@ class Ledger:
             return False
         if [item.name for item in listed] != names or [item.size for item in listed] != sizes:
             return False
-        if any(not 0 <= s < len(listed) or o + n > listed[s].size for s, o, n in keys.values()):
+        if any(
+            not 0 <= s < len(listed) or o < 0 or n <= 0 or o + n > listed[s].size
+            for s, o, n in keys.values()
+        ):
             return False
         self.sealed, self.sealed_keys = listed, keys
         return True

@@ -76,6 +76,7 @@ def _environment() -> dict[str, str]:
         LC_ALL="C",
         LANGUAGE="C",
         GIT_OPTIONAL_LOCKS="0",  # `git status` must not take the index lock to refresh it
+        GIT_LITERAL_PATHSPECS="1",  # a file name is a name, never a glob or magic pathspec
         GIT_CONFIG_NOSYSTEM=env.get("GIT_CONFIG_NOSYSTEM", "0"),
     )
     return env

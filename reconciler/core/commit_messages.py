@@ -19,7 +19,8 @@ __all__ = ["TRAILER_KEYS", "commit_message", "commit_subject", "commit_trailers"
 
 SUBJECT_LIMIT = 100
 _KNOWN_CODES = frozenset(str(code) for code in ReasonCode)
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+_CONTROL = re.compile("[\x00-\x1f\x7f\x85\u2028\u2029]+")
+"""Control characters and every other line break Python's splitlines() knows."""
 
 _SHORT_REASONS = {
     ReasonCode.PROMOTION_DECISION_STALE: "decision stale",

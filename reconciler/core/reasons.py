@@ -78,6 +78,7 @@ class ReasonCode(StrEnum):
     PUSH_CONFLICT = "push_conflict"
     BRANCH_DIVERGED = "branch_diverged"
     PUSH_UNVERIFIED = "push_unverified"
+    PUSH_REJECTED = "push_rejected"
     BASE_REF_INVALID = "base_ref_invalid"
     SCAFFOLD_EXISTS = "scaffold_exists"
 

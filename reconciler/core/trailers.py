@@ -26,7 +26,7 @@ TRAILER_KEYS = (
 def parse_trailers(text: str) -> dict[str, str]:
     """Read `Key: value` trailer lines (as `git log --format=%(trailers:unfold,only)` prints)."""
     found: dict[str, str] = {}
-    for line in text.splitlines():
+    for line in text.split("\n"):  # not splitlines(): U+2028 and friends are no break here
         key, sep, value = line.partition(":")
         if sep and key and " " not in key:
             found[key] = value.strip()

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
 from reconciler.adapters import files
-from reconciler.adapters.gitrepo import Git, GitError
+from reconciler.adapters.gitrepo import ZERO_SHA, Git, GitError
 from reconciler.core.errors import RefusalError
 from reconciler.core.reasons import ReasonCode
 
@@ -130,22 +130,28 @@ def move_head(
     consumed: Sequence[Consumed] = (),
     *,
     reason: str,
+    intents: str,
     restored: Sequence[Consumed] = (),
 ) -> Checkout:
     """Move HEAD (and its branch) from `checkout.head` to `new`, files and index included.
 
-    `consumed` intent files are deleted once the move is done (when they still hold the same
-    blob); `restored` ones (blobs of intents the move would otherwise lose) are written back.
+    `consumed` intent files (directly in the `intents` folder) are deleted once the move is
+    done, when they still hold what was committed; `restored` ones (blobs of intents the move
+    would otherwise lose) are written back there.
 
     Raises:
-        RefusalError: the branch moved meanwhile (`branch_moved`: nothing changed), or git
-            failed (the marker stays; the next run's `recover` finishes or undoes it).
+        RefusalError: the branch moved meanwhile (`branch_moved`: nothing changed), files are
+            in the way (`worktree_dirty`: the branch is put back), or git failed after the
+            branch moved (the marker stays; the next run's `recover` finishes the move).
     """
+    for item in (*consumed, *restored):
+        check_pending_path(item.path, intents)
     old = checkout.head
     marker = {
         "old": old,
         "new": new,
         "ref": checkout.head_ref,
+        "intents": intents,
         "consumed": [item._asdict() for item in consumed],
         "restored": [item._asdict() for item in restored],
     }
@@ -160,17 +166,7 @@ def move_head(
             f"{checkout.head_ref} moved while the pass ran (someone committed in this checkout); "
             "nothing was changed, run again",
         )
-    try:
-        _finish_move(checkout, old, new, consumed, restored)
-    except GitError as exc:
-        # e.g. an untracked file in the way of one the new commit adds: put the branch back.
-        checkout.git.run("update-ref", "-m", "reconcile: undo", checkout.head_ref, old, new)
-        files.remove(marker_path(checkout), durable=False)
-        raise RefusalError(
-            ReasonCode.WORKTREE_DIRTY,
-            f"cannot update the checkout to {new[:12]}: {exc.message}; move the files in the "
-            "way aside and run again",
-        ) from exc
+    _finish_move(checkout, old, new, consumed, restored)
     return checkout._replace(head=new)
 
 
@@ -182,16 +178,52 @@ def _finish_move(
     restored: Iterable[Consumed],
 ) -> None:
     if old != new:
-        checkout.git.run("read-tree", "-m", "-u", old, new)
+        try:
+            checkout.git.run("read-tree", "-m", "-u", old, new)
+        except GitError as exc:
+            # Nothing was written (read-tree checks first), e.g. an untracked file in the way
+            # of one the new commit adds: put the branch back.
+            checkout.git.run("update-ref", "-m", "reconcile: undo", checkout.head_ref, old, new)
+            files.remove(marker_path(checkout), durable=False)
+            raise RefusalError(
+                ReasonCode.WORKTREE_DIRTY,
+                f"cannot update the checkout to {new[:12]}: {exc.message}; move the files in "
+                "the way aside and run again",
+            ) from exc
     _drop_consumed(checkout, consumed)
     _write_restored(checkout, restored)
     files.remove(marker_path(checkout), durable=False)
 
 
+def check_pending_path(path: str, intents: str) -> None:
+    """Refuse a path that is not a plain file name directly in the intents folder.
+
+    Consumed and restored paths come from git history (trailers) and from the crash marker:
+    neither may ever name a file elsewhere (`../../.gitconfig`).
+
+    Raises:
+        RefusalError: `journal_corrupt`.
+    """
+    folder, _, name = path.rpartition("/")
+    if (
+        folder != intents
+        or not name
+        or name in (".", "..")
+        or "\\" in name
+        or "\0" in name
+        or os.path.isabs(path)
+    ):
+        raise RefusalError(
+            ReasonCode.JOURNAL_CORRUPT,
+            f"refusing to touch {path!r}: only files directly in {intents}/ are ever consumed "
+            "or restored",
+        )
+
+
 def _drop_consumed(checkout: Checkout, consumed: Iterable[Consumed]) -> None:
     for item in consumed:
         path = os.path.join(checkout.top, item.path)
-        if current_blob(path) == item.blob:
+        if file_identity(path) == item.blob:
             files.remove(path, durable=False)
 
 
@@ -205,27 +237,44 @@ def _write_restored(checkout: Checkout, restored: Iterable[Consumed]) -> None:
 
 
 SPECIAL = "special"
-"""The `blob` of a consumed FIFO, socket or device: removed whatever it holds."""
+"""The identity of a FIFO, socket or device: removed whatever it holds."""
+SMALL_FILE = 64 * 1024
+"""Files up to this size are identified by their blob id, larger ones by inode and time."""
 
 
-def current_blob(path: str) -> str | None:
-    """Return the blob id of what `path` holds now (a symlink: its target), None if nothing.
+def file_identity(path: str) -> str | None:
+    """Return what identifies the file at `path` now; None when there is none.
 
-    A FIFO, socket or device gives SPECIAL (it is never opened).
+    A readable regular file up to SMALL_FILE bytes: its blob id (what a commit of it holds).
+    A symlink: `link:` and the blob id of its target. A FIFO, socket or device: SPECIAL. A
+    larger or unreadable file: `stat:<inode>:<size>:<mtime ns>` (never read whole).
     """
     try:
         info = os.lstat(path)
     except OSError:
         return None
     if stat.S_ISLNK(info.st_mode):
-        return blob_id(os.fsencode(os.readlink(path)))
+        return "link:" + blob_id(os.fsencode(os.readlink(path)))
     if not stat.S_ISREG(info.st_mode):
         return SPECIAL
+    by_stat = f"stat:{info.st_ino}:{info.st_size}:{info.st_mtime_ns}"
+    if info.st_size > SMALL_FILE:
+        return by_stat
     try:
         with open(path, "rb") as handle:
-            return blob_id(handle.read())
+            return blob_id(handle.read(SMALL_FILE + 1))
     except OSError:
-        return None
+        return by_stat
+
+
+def readlink_text(path: str) -> str:
+    """A symlink's target as one line of printable text (for notes and messages)."""
+    try:
+        target = os.readlink(path)
+    except OSError:
+        return "(unreadable)"
+    text = target.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return "".join(ch if ch.isprintable() else "?" for ch in text)
 
 
 def blob_id(data: bytes) -> str:
@@ -235,15 +284,18 @@ def blob_id(data: bytes) -> str:
     return hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).hexdigest()
 
 
-def recover(checkout: Checkout, managed: Sequence[str]) -> bool:
-    """Finish or undo a HEAD move a crash interrupted; return True when there was one.
+def recover(checkout: Checkout, intents: str) -> bool:
+    """Finish a HEAD move a crash interrupted; return True when there was one.
 
-    The index is reset to HEAD, consumed intent files are deleted when HEAD holds the move,
-    and every managed file (registry, records, indexes, processed intents) that differs from
-    HEAD is restored; nothing else in the worktree is touched.
+    When HEAD already is the marker's new commit, every file the move changes is brought to
+    its new content (if it still holds the old or new one, or nothing: a file changed since
+    is refused, never overwritten), consumed intents go and rescued ones come back. When HEAD
+    is still the old commit nothing was written. Either way the index is reset to HEAD.
 
     Raises:
-        RefusalError: the marker is unreadable, or git failed.
+        RefusalError: the marker is unreadable or names a file outside `intents` (the
+            configured folder; the marker's own copy is informative only),
+            HEAD is neither commit, a file changed after the crash, or git failed.
     """
     path = marker_path(checkout)
     data = files.read_bounded(path, 64 * 1024 * 1024, what="pass marker")
@@ -251,26 +303,88 @@ def recover(checkout: Checkout, managed: Sequence[str]) -> bool:
         return False
     try:
         doc = json.loads(data)
-        new = str(doc["new"])
+        old, new = str(doc["old"]), str(doc["new"])
         consumed = [Consumed(str(item["path"]), str(item["blob"])) for item in doc["consumed"]]
         restored = [Consumed(str(item["path"]), str(item["blob"])) for item in doc["restored"]]
-    except (ValueError, KeyError, TypeError) as exc:
+        for item in (*consumed, *restored):
+            check_pending_path(item.path, intents)
+    except (ValueError, KeyError, TypeError, RefusalError) as exc:
         raise RefusalError(
             ReasonCode.JOURNAL_CORRUPT,
             f"the marker of an interrupted pass is unreadable: {path}; check `git status`, "
             "then delete it",
             path=path,
         ) from exc
+    if checkout.head not in (old, new):
+        raise RefusalError(
+            ReasonCode.JOURNAL_STALE,
+            f"{checkout.head_ref} moved after a pass was interrupted ({path} names "
+            f"{old[:12]} -> {new[:12]}); check `git status`, then delete the marker",
+            path=path,
+        )
     lock = os.path.join(checkout.git_dir, "index.lock")
     if files.exists(lock):
         files.remove(lock, durable=False)  # left by our own killed read-tree
     checkout.git.run("reset", "-q", "--no-refresh")
     if checkout.head == new:
+        if old != new:
+            _sync_files(checkout, old, new)
         _drop_consumed(checkout, consumed)
         _write_restored(checkout, restored)
-    restore_managed(checkout, managed)
+    # The files written above are what the index says, but their stat data is not in it yet:
+    # refresh it, or the next read-tree would find them "not uptodate".
+    checkout.git.run("update-index", "-q", "--refresh", check=False)
     files.remove(path, durable=False)
     return True
+
+
+def _sync_files(checkout: Checkout, old: str, new: str) -> None:
+    """Bring every file `old..new` changes to its `new` content, refusing changed ones."""
+    out = checkout.git.run("diff", "--raw", "-z", "--no-renames", "--no-abbrev", old, new).stdout
+    items = out.split(b"\0")
+    changes: list[tuple[str, str, str, str]] = []
+    for meta, raw_path in zip(items[0::2], items[1::2], strict=False):
+        fields = meta.decode("ascii", "replace").lstrip(":").split()
+        if len(fields) >= 4:
+            relative = raw_path.decode("utf-8", "surrogateescape")
+            changes.append((relative, fields[2], fields[3], fields[1]))
+    wanted = [new_blob for _, _, new_blob, _ in changes if new_blob != ZERO_SHA]
+    contents = _cat_blobs(checkout, wanted)
+    for relative, old_blob, new_blob, mode in changes:
+        target = os.path.join(checkout.top, relative)
+        current = file_identity(target)
+        known = {None, old_blob, new_blob, "link:" + old_blob, "link:" + new_blob}
+        if current not in known:
+            raise RefusalError(
+                ReasonCode.WORKTREE_DIRTY,
+                f"{relative} changed after a pass was interrupted; it is neither the content "
+                f"before ({old[:12]}) nor after ({new[:12]}): check it, then run again",
+                path=target,
+            )
+        if os.path.lexists(target):
+            files.remove(target, durable=False)
+        if new_blob == ZERO_SHA:
+            continue
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        if mode == "120000":
+            os.symlink(os.fsdecode(contents[new_blob]), target)
+        else:
+            files.atomic_write(target, contents[new_blob], durable=False)
+            if mode == "100755":
+                os.chmod(target, 0o755)
+
+
+def _cat_blobs(checkout: Checkout, blobs: Sequence[str]) -> dict[str, bytes]:
+    if not blobs:
+        return {}
+    out = checkout.git.run("cat-file", "--batch", stdin="".join(f"{b}\n" for b in blobs).encode())
+    data, offset, found = out.stdout, 0, {}
+    for blob in blobs:
+        header_end = data.index(b"\n", offset)
+        size = int(data[offset:header_end].split()[2])
+        found[blob] = data[header_end + 1 : header_end + 1 + size]
+        offset = header_end + 1 + size + 1
+    return found
 
 
 def is_managed(path: str, managed: Sequence[str]) -> bool:

@@ -40,21 +40,6 @@ class LoopPaths(NamedTuple):
     segments: str
     intents: str
 
-    @property
-    def managed(self) -> list[str]:
-        """Paths the loop writes and may restore after a crash (folders end in `/`)."""
-        telemetry_folder = self.telemetry.rsplit("/", 1)[0] if "/" in self.telemetry else ""
-        return [
-            self.registry,
-            self.state,
-            self.index_file,
-            self.segments,
-            self.telemetry,
-            *([telemetry_folder + "/"] if telemetry_folder else []),
-            f"{self.intents}/applied/",
-            f"{self.intents}/rejected/",
-        ]
-
 
 class LoopConfig(NamedTuple):
     """Everything a pass needs to know besides the checkout's state."""
@@ -91,7 +76,7 @@ class LoopConfig(NamedTuple):
         Raises:
             RefusalError: one of them is outside the worktree.
         """
-        return LoopPaths(
+        paths = LoopPaths(
             registry=checkout.relative(self.layout.registry_file),
             decision=checkout.relative(self.decision_file),
             state=checkout.relative(self.state_file),
@@ -102,6 +87,8 @@ class LoopConfig(NamedTuple):
             ),
             intents=checkout.relative(self.intents_dir),
         )
+        _check_intents_folder(paths)
+        return paths
 
     def lock_folders(self) -> Sequence[str]:
         """The folders whose flocks make up the repository lock (shared with `apply`)."""
@@ -123,6 +110,28 @@ class LoopConfig(NamedTuple):
                 f"{settings.SETTINGS_FILE}",
             )
         return branch
+
+
+def _check_intents_folder(paths: LoopPaths) -> None:
+    """Refuse an intents folder that would make other files look like intents.
+
+    Raises:
+        RefusalError: `layout_paths_collide`.
+    """
+    intents = paths.intents
+    others = [paths.registry, paths.decision, paths.state, paths.telemetry, "reconciler.yaml"]
+    inside = [
+        other
+        for other in others
+        if other.rpartition("/")[0] == intents or other.startswith(intents + "/")
+    ]
+    parts = intents.split("/")
+    if intents in ("", ".") or ".git" in parts or ".." in parts or inside:
+        raise RefusalError(
+            ReasonCode.LAYOUT_PATHS_COLLIDE,
+            f"intentsDir {intents!r} must be a folder of its own inside the repository, not "
+            f"the repository's top, a .git folder or one holding {', '.join(inside) or 'it'}",
+        )
 
 
 def intents_folder(layout: Layout) -> str:

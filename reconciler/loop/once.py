@@ -9,13 +9,14 @@ remote and runs the pass again (intents another reconciler processed are simply 
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import NamedTuple
 
 from reconciler import ledger as ledger_module
-from reconciler import store
+from reconciler import settings, store
 from reconciler.adapters import locking
 from reconciler.adapters.gitrepo import FastImport, FileChange
 from reconciler.core import commit_messages
@@ -72,7 +73,7 @@ def run_once(options: OnceOptions, *, now: Callable[[], datetime]) -> PassReport
     """
     config = load_config(options)
     checkout = checkouts.open_checkout(config.layout.repo)
-    rel = config.relative_paths(checkout)
+    config.relative_paths(checkout)  # refuses files outside the worktree before any lock
     with locking.hold_locks(config.lock_folders(), config.lock_timeout.total_seconds()):
         # HEAD again, under the lock: the holder we waited for may have moved it (a pass
         # killed mid-move included, whose recovery must compare the real HEAD).
@@ -81,7 +82,7 @@ def run_once(options: OnceOptions, *, now: Callable[[], datetime]) -> PassReport
             os.path.dirname(config.layout.registry_file),
             allowed=[config.layout.registry_file, config.state_file, config.telemetry_file],
         )
-        recovered = checkouts.recover(checkout, rel.managed)
+        recovered = checkouts.recover(checkout, config.relative_paths(checkout).intents)
         checkout = checkouts.reread_head(checkout) if recovered else checkout
         if not options.push or options.dry_run:
             # A dry run evaluates the checkout as it is: it never fetches, resets or pushes.
@@ -111,7 +112,9 @@ def _pass_and_push(
         for attempt in retrying:
             with attempt:
                 number = attempt.retry_state.attempt_number
+                before = checkout.head
                 checkout = sync_with_remote(checkout, config, remote, branch)
+                config = _reload_if_changed(config, options, checkout, before)
                 report = _pass(config, checkout, options, now, recovered, attempt=number)
                 checkout = checkouts.reread_head(checkout)
                 pushed = push_head(checkout, remote, branch)
@@ -123,6 +126,32 @@ def _pass_and_push(
             f"remote kept moving: {exc}); nothing is lost, run again",
         ) from exc
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _reload_if_changed(
+    config: LoopConfig, options: OnceOptions, checkout: Checkout, before: str
+) -> LoopConfig:
+    """Re-read reconciler.yaml when the sync brought a new version of it.
+
+    Raises:
+        RetryableError: the new settings move the files the lock covers (run again).
+    """
+    if checkout.head == before:
+        return config
+    settings_file = checkout.relative(os.path.join(config.layout.repo, settings.SETTINGS_FILE))
+    same = checkout.git.run(
+        "diff", "--quiet", before, checkout.head, "--", settings_file, check=False
+    )
+    if same.returncode == 0:
+        return config
+    fresh = load_config(options)
+    if list(fresh.lock_folders()) != list(config.lock_folders()):
+        raise RetryableError(
+            ReasonCode.BRANCH_MOVED,
+            f"{settings.SETTINGS_FILE} changed upstream and moves the files the lock covers; "
+            "nothing was changed, run again",
+        )
+    return fresh
 
 
 def _pass(
@@ -191,7 +220,7 @@ def _commit_all(
                 message=commit_messages.commit_message(outcome),
                 changes=changes,
             )
-            consumed.append(Consumed(source.path, _consumed_blob(checkout, source)))
+            consumed.append(Consumed(source.path, _consumed_identity(checkout, source)))
             outcomes.append(outcome)
             marks.append(parent)
             # Every record of the pass names the same baseCommit: the commit the pass started
@@ -203,12 +232,21 @@ def _commit_all(
         raise
     commits = [shas[mark] for mark in marks]
     reason = f"{len(commits)} intent(s)"
-    moved = checkouts.move_head(checkout, commits[-1], consumed, reason=reason)
+    intents = config.relative_paths(checkout).intents
+    moved = checkouts.move_head(checkout, commits[-1], consumed, reason=reason, intents=intents)
     return empty._replace(outcomes=outcomes, commits=commits, head=moved.head, pending_left=left)
 
 
-def _consumed_blob(checkout: Checkout, source: IntentSource) -> str:
-    return checkouts.current_blob(os.path.join(checkout.top, source.path)) or source.blob
+def _consumed_identity(checkout: Checkout, source: IntentSource) -> str:
+    """What the consumed file must still be for the pass to delete it.
+
+    The blob of exactly the bytes committed when they were read whole; otherwise (a symlink,
+    a FIFO, a huge or unreadable file) the file's identity now, taken right after reading.
+    """
+    if source.data is not None and len(source.data) <= INTENT_LIMIT:
+        return source.blob
+    path = os.path.join(checkout.top, source.path)
+    return checkouts.file_identity(path) or source.blob
 
 
 def _changes(
@@ -244,17 +282,21 @@ def _moved_file(
 ) -> FileChange:
     """The intent file at its new place: its bytes, its committed blob, or a stand-in."""
     absolute = os.path.join(checkout.top, source.path)
-    if os.path.islink(absolute):
-        return FileChange(target, os.fsencode(os.readlink(absolute)), mode="120000")
     if source.data is not None and len(source.data) <= INTENT_LIMIT:
         return FileChange(target, source.data)
-    if source.path in tracked:
+    if source.path in tracked and not os.path.islink(absolute):
         mode, blob = tracked[source.path]
-        return FileChange(target, None, mode=mode, blob=blob)
-    if os.path.isfile(absolute):
-        blob = checkout.git.text("hash-object", "-w", "--no-filters", "--", source.path)
-        return FileChange(target, None, blob=blob)
-    note = f"# {source.name} was not a regular file; the reconciler removed it.\n"
+        if mode != "120000":
+            return FileChange(target, None, mode=mode, blob=blob)  # already in history
+    # Never committed as is: a symlink (its target is recorded, not followed or kept as a
+    # link), a FIFO or device, an unreadable file, or one too large for git history.
+    why = source.problem.message if source.problem else "it could not be read"
+    note = f"# {source.shown_path} was rejected and removed: {why}.\n"
+    if os.path.islink(absolute):
+        note += f"# It was a symlink to: {checkouts.readlink_text(absolute)}\n"
+    else:
+        with contextlib.suppress(OSError):
+            note += f"# It held {os.lstat(absolute).st_size} bytes.\n"
     return FileChange(target, note.encode("utf-8"))
 
 

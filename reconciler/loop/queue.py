@@ -92,6 +92,10 @@ def _read(path: str) -> tuple[bytes | None, Problem | None]:
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
     except OSError as exc:
+        if exc.errno in (errno.ENXIO, errno.EOPNOTSUPP):  # a socket
+            return None, Problem(
+                ReasonCode.INTENT_NOT_REGULAR_FILE, "intent file is not a regular file"
+            )
         if exc.errno == errno.ELOOP:
             return None, Problem(
                 ReasonCode.INTENT_NOT_REGULAR_FILE, "intent file is a symlink, which is refused"

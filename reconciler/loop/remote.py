@@ -16,13 +16,10 @@ from reconciler.loop import checkout as checkouts
 from reconciler.loop.checkout import Checkout, Consumed
 from reconciler.loop.config import LoopConfig
 
-_CONFLICT_MARKERS = (
-    "[rejected]",
-    "non-fast-forward",
-    "fetch first",
-    "stale info",
-    "[remote rejected]",
-)
+_CONFLICT_MARKERS = ("[rejected]", "non-fast-forward", "fetch first", "stale info")
+"""A push refused because the branch moved: fetch, reset, run again."""
+_REFUSED_MARKER = "[remote rejected]"
+"""A push refused by a hook or branch protection: retrying would change nothing."""
 
 
 class PushConflict(Exception):
@@ -68,13 +65,15 @@ def sync_with_remote(checkout: Checkout, config: LoopConfig, remote: str, branch
     upstream = fetch(checkout, remote, branch)
     if upstream is None or upstream == checkout.head:
         return checkout
+    intents = config.relative_paths(checkout).intents
     ahead, behind = checkouts.ahead_behind(checkout, upstream)
     if behind == 0:
         return checkout  # only local commits: the push publishes them
     if ahead == 0:
-        return checkouts.move_head(checkout, upstream, reason=f"fast-forward to {remote}/{branch}")
-    intents = config.relative_paths(checkout).intents
-    foreign = foreign_commits(checkout, upstream, intents)
+        return checkouts.move_head(
+            checkout, upstream, reason=f"fast-forward to {remote}/{branch}", intents=intents
+        )
+    foreign = foreign_commits(checkout, upstream, intents, config.identity.email)
     if foreign:
         # A reset would drop them: only our own commits and intent files are ever redone.
         raise RefusalError(
@@ -85,27 +84,33 @@ def sync_with_remote(checkout: Checkout, config: LoopConfig, remote: str, branch
         )
     restored = rescue_intents(checkout, upstream, intents)
     return checkouts.move_head(
-        checkout, upstream, reason=f"reset to {remote}/{branch}", restored=restored
+        checkout,
+        upstream,
+        reason=f"reset to {remote}/{branch}",
+        intents=intents,
+        restored=restored,
     )
 
 
-def foreign_commits(checkout: Checkout, upstream: str, intents: str) -> list[str]:
+def foreign_commits(checkout: Checkout, upstream: str, intents: str, bot_email: str) -> list[str]:
     """Return the local-only commits a reset would lose that are neither ours nor intents.
 
-    Ours carry a Reconcile-Intent trailer; an operator's commit that only adds or edits
-    files in the intents folder is rescued by `rescue_intents`. A merge counts with the
-    changes it brings to its first parent.
+    Ours are made by the bot identity and carry a Reconcile-Intent trailer; an operator's
+    commit that only adds or edits files in the intents folder is rescued by
+    `rescue_intents`. A merge counts with the changes it brings to its first parent.
     """
     out = checkout.git.run(
         "-c", "core.quotePath=false", "log", "-m", "--first-parent", "--no-renames",
-        "--name-only", "--format=%x01%H%x02%(trailers:key=Reconcile-Intent,valueonly,unfold)%x03",
+        "--name-only",
+        "--format=%x01%H%x02%ae%x02%(trailers:key=Reconcile-Intent,valueonly,unfold)%x03",
         f"{upstream}..{checkout.head}",
     ).stdout.decode("utf-8", "surrogateescape")  # fmt: skip
     foreign = []
     for chunk in out.split("\x01")[1:]:
         sha, _, rest = chunk.partition("\x02")
+        author, _, rest = rest.partition("\x02")
         trailer, _, paths = rest.partition("\x03")
-        if trailer.strip():
+        if trailer.strip() and author == bot_email:
             continue
         if any(not path.startswith(intents + "/") for path in paths.split("\n") if path):
             foreign.append(sha)
@@ -128,8 +133,17 @@ def rescue_intents(checkout: Checkout, upstream: str, intents: str) -> list[Cons
     return [
         Consumed(path, blob)
         for path, blob in sorted(candidates.items())
-        if path not in processed and path not in pending_upstream
+        if path not in processed and path not in pending_upstream and _is_pending(path, intents)
     ]
+
+
+def _is_pending(path: str, intents: str) -> bool:
+    """Whether a path (from a trailer: not trusted) names a file directly in the intents folder."""
+    try:
+        checkouts.check_pending_path(path, intents)
+    except RefusalError:
+        return False
+    return True
 
 
 def _processed_paths(checkout: Checkout, revisions: str) -> set[str]:
@@ -165,9 +179,8 @@ def _consumed_locally(checkout: Checkout, revisions: str, intents: str) -> dict[
         item = items[index].lstrip(b"\n")
         index += 1
         if item.startswith(b"\x01"):
-            source = parse_trailers("Reconcile-Intent: " + item[1:].decode().strip()).get(
-                "Reconcile-Intent", ""
-            )
+            text = item[1:].decode("utf-8", "surrogateescape").strip()
+            source = parse_trailers("Reconcile-Intent: " + text).get("Reconcile-Intent", "")
             rest = item.split(b"\n", 1)
             item = rest[1].lstrip(b"\n") if len(rest) > 1 else b""
             if not item:
@@ -198,6 +211,13 @@ def push_head(checkout: Checkout, remote: str, branch: str) -> bool:
     )
     if done.returncode != 0:
         text = (done.stdout + done.stderr).decode("utf-8", "replace")
+        if _REFUSED_MARKER in text:
+            raise RefusalError(
+                ReasonCode.PUSH_REJECTED,
+                f"{remote} refused the push of {checkout.head[:12]} (a hook or branch "
+                f"protection): {_hook_message(text)}; the commits stay local until it is "
+                "allowed",
+            )
         if any(marker in text for marker in _CONFLICT_MARKERS):
             raise PushConflict(_last_line(text))
         raise RetryableError(
@@ -207,6 +227,13 @@ def push_head(checkout: Checkout, remote: str, branch: str) -> bool:
     return True
 
 
+def _hook_message(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    said = [line.removeprefix("remote:").strip() for line in lines if line.startswith("remote:")]
+    refused = [line for line in lines if _REFUSED_MARKER in line]
+    return "; ".join([*said[-3:], *refused[-1:]]) or _last_line(text)
+
+
 def _verify(checkout: Checkout, remote: str, branch: str) -> None:
     try:
         out = checkout.git.text("ls-remote", "--", remote, f"refs/heads/{branch}")
@@ -214,7 +241,10 @@ def _verify(checkout: Checkout, remote: str, branch: str) -> None:
         raise RetryableError(
             ReasonCode.PUSH_UNVERIFIED, f"pushed, but cannot read {remote} back: {exc.message}"
         ) from exc
-    landed = out.split()[0] if out else ""
+    wanted = f"refs/heads/{branch}"
+    landed = next(
+        (line.split("\t")[0] for line in out.splitlines() if line.endswith("\t" + wanted)), ""
+    )
     if landed == checkout.head:
         checkout.git.run("update-ref", remote_ref(remote, branch), checkout.head)
         return

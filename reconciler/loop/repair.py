@@ -33,6 +33,14 @@ def repair_index(
     """
     config = load_config(OnceOptions(repo=repo, lock_timeout=lock_timeout))
     with locking.hold_locks(config.lock_folders(), config.lock_timeout.total_seconds()):
+        # What a crashed apply or pass left is finished first, as every run does.
+        store.recover(
+            os.path.dirname(config.layout.registry_file),
+            allowed=[config.layout.registry_file, config.state_file, config.telemetry_file],
+        )
+        if _in_git(config.layout.repo):
+            checkout = checkouts.open_checkout(config.layout.repo)
+            checkouts.recover(checkout, config.relative_paths(checkout).intents)
         ledger = Ledger(
             config.telemetry_file, config.state_file, config.rotate_bytes, trust_indexes=False
         )
@@ -97,7 +105,8 @@ def _commit(repo: str, changes: dict[str, bytes], now: Callable[[], datetime]) -
     except BaseException:
         stream.abort()
         raise
-    checkouts.move_head(checkout, sha, reason="repair-index")
+    intents = config.relative_paths(checkout).intents
+    checkouts.move_head(checkout, sha, reason="repair-index", intents=intents)
     return sha
 
 

@@ -104,7 +104,7 @@ def test_a_pass_killed_at_any_step_is_recovered_by_the_next_run(repo: Path, poin
 def test_a_recovery_killed_itself_is_recovered_by_the_run_after(repo: Path) -> None:
     crash(repo, "after:update-ref:1")
     crash(repo, "after:reset:1")  # the recovery's index reset
-    crash(repo, "before:restore_managed")
+    crash(repo, "before:_sync_files")
 
     done = g.run_cli(repo, "--json")
 

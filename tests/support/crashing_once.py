@@ -11,7 +11,7 @@ A crash point is one of:
   objects may not even be written);
 - `before:<function>` / `after:<function>`: around the first call of one step of
   `reconciler.loop.checkout` (`_finish_move`, `_drop_consumed`, `_write_restored`,
-  `restore_managed`).
+  `_sync_files`).
 
 If the pass ends without reaching the crash point the process exits NOT_REACHED, so a test
 whose crash point moved fails loudly instead of passing without a crash. No seam is added to
@@ -30,7 +30,7 @@ from reconciler.adapters import gitrepo
 from reconciler.loop import checkout
 
 NOT_REACHED = 98
-FUNCTIONS = ("_finish_move", "_drop_consumed", "_write_restored", "restore_managed")
+FUNCTIONS = ("_finish_move", "_drop_consumed", "_write_restored", "_sync_files")
 
 
 def die() -> None:
