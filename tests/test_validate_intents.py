@@ -23,7 +23,7 @@ import yaml
 from reconciler.core.intents import INTENT_LIMIT
 from reconciler.inspection import validate_intent_files
 from tests.support import gitrepos as g
-from tests.support.gitrepos import FIXED, ROOT
+from tests.support.gitrepos import FIXED, ROOT, reconcile
 
 GOOD = {
     "expand.yaml": g.intent_text("expand", step=10),
@@ -53,18 +53,6 @@ BAD: dict[str, tuple[str | bytes, list[str]]] = {
 
 
 LATIN1_OFFSET = len(g.intent_text("rollback").encode()) + len(b"# caf")
-
-
-def reconcile(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "reconciler", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=str(cwd),
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        check=False,
-    )
 
 
 def write(folder: Path, name: str, content: str | bytes) -> Path:

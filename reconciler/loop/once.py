@@ -165,14 +165,7 @@ def _pass(
 ) -> PassReport:
     rel = config.relative_paths(checkout)
     pending = queue.list_pending(checkout, config.intents_dir)
-    state = prediction.load_state(
-        config,
-        prediction.record_files(rel),
-        registry_file=config.layout.registry_file,
-        decision_file=config.decision_file,
-        base_commit=checkout.head,
-        now=now(),
-    )
+    state = prediction.checkout_state(checkout, config, now())
     empty = PassReport([], [], checkout.head, False, attempt, options.dry_run, recovered, 0)
     if not pending:
         return empty

@@ -72,6 +72,22 @@ def load_state(
     )
 
 
+def checkout_state(checkout: Checkout, config: LoopConfig, now: datetime) -> PassState:
+    """The state a pass of this checkout starts from: its registry and decision files.
+
+    Raises:
+        RefusalError: the registry is missing, unreadable or invalid.
+    """
+    return load_state(
+        config,
+        record_files(config.relative_paths(checkout)),
+        registry_file=config.layout.registry_file,
+        decision_file=config.decision_file,
+        base_commit=checkout.head,
+        now=now,
+    )
+
+
 def read_pending(checkout: Checkout, config: LoopConfig) -> list[IntentSource]:
     """Read every pending intent of the checkout, in the loop's order, linked to its commit."""
     rel = config.relative_paths(checkout)
@@ -112,15 +128,7 @@ def predict_checkout(
     Raises:
         RefusalError: the registry is invalid, or the telemetry is corrupt.
     """
-    rel = config.relative_paths(checkout)
-    state = load_state(
-        config,
-        record_files(rel),
-        registry_file=config.layout.registry_file,
-        decision_file=config.decision_file,
-        base_commit=checkout.head,
-        now=now(),
-    )
+    state = checkout_state(checkout, config, now())
     sources = read_pending(checkout, config)
     if not sources:
         return state, []

@@ -132,14 +132,7 @@ def _preview(
     would_be = IntentSource(f"{rel.intents}/{name}", data, None, None, checkouts.blob_id(data))
     sources = prediction.read_pending(checkout, config)
     ordered = sorted([*sources, would_be], key=lambda source: os.fsencode(source.path))
-    state = prediction.load_state(
-        config,
-        prediction.record_files(rel),
-        registry_file=config.layout.registry_file,
-        decision_file=config.decision_file,
-        base_commit=checkout.head,
-        now=moment,
-    )
+    state = prediction.checkout_state(checkout, config, moment)
     history = Ledger(config.telemetry_file, config.state_file, config.rotate_bytes)
     outcomes = prediction.predict(state, ordered, history, now)
     return next(outcome for outcome in outcomes if outcome.source is would_be)

@@ -6,25 +6,10 @@ every step as a real `reconcile` or `git` process on the system clock (about 2 s
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 from tests.support import gitrepos as g
-from tests.support.gitrepos import ROOT
-
-
-def reconcile(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "reconciler", *args],
-        capture_output=True,
-        text=True,
-        timeout=100,
-        cwd=str(cwd),
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        check=False,
-    )
+from tests.support.gitrepos import reconcile
 
 
 def visible(names: list[str]) -> list[str]:

@@ -8,17 +8,14 @@ governance flag is refused before anything is written.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.support import gitrepos as g
-from tests.support.gitrepos import INTENTS, REGISTRY, ROOT, STATE, TELEMETRY
+from tests.support.gitrepos import INTENTS, REGISTRY, STATE, TELEMETRY, recent, reconcile
 
 GOVERNANCE = {
     "--by": "alice",
@@ -31,24 +28,6 @@ RESULT_KEYS = {
     "traceId", "reasonCodes", "problems", "canary", "manualPause", "subject", "commit",
     "pushed", "record",
 }  # fmt: skip
-
-
-def recent() -> datetime:
-    return datetime.now(UTC) - timedelta(minutes=30)
-
-
-def reconcile(
-    cwd: Path, *args: str, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "reconciler", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=str(cwd),
-        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
-        check=False,
-    )
 
 
 def governance(**changes: str | None) -> list[str]:

@@ -8,42 +8,19 @@ commits once the branch is merged.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.support import gitrepos as g
-from tests.support.gitrepos import INTENTS, REGISTRY, ROOT, TELEMETRY
+from tests.support.gitrepos import INTENTS, REGISTRY, TELEMETRY, recent, reconcile
 
 ROW_KEYS = {
     "type", "intentFile", "action", "status", "reasonCodes", "problems", "idempotencyKey",
     "traceId", "canary", "manualPause", "actor", "approvalRef", "decision", "intentCommit",
     "commit", "subject", "trailers", "new", "message",
 }  # fmt: skip
-
-
-def recent() -> datetime:
-    """A decision time the real clock of a `reconcile` process accepts (max age 24h)."""
-    return datetime.now(UTC) - timedelta(minutes=30)
-
-
-def reconcile(
-    cwd: Path, *args: str, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "reconciler", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=str(cwd),
-        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
-        check=False,
-    )
 
 
 def plan_json(cwd: Path, *args: str) -> tuple[int, list[dict[str, Any]], dict[str, Any]]:

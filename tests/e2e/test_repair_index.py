@@ -7,9 +7,6 @@ the command then runs as a real process, or in-process where the commit time mat
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,19 +14,7 @@ import pytest
 
 from reconciler.loop.repair import repair_index
 from tests.support import gitrepos as g
-from tests.support.gitrepos import FIXED, INDEX, ROOT, SEGMENTS, TELEMETRY
-
-
-def reconcile(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "reconciler", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=str(cwd),
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        check=False,
-    )
+from tests.support.gitrepos import FIXED, INDEX, SEGMENTS, TELEMETRY, reconcile
 
 
 def repair_json(repo: Path, *args: str) -> dict[str, Any]:

@@ -7,10 +7,7 @@ command runs as a real process for its output and to prove it is read-only.
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,25 +16,13 @@ import pytest
 
 from reconciler.reports.status import repo_status
 from tests.support import gitrepos as g
-from tests.support.gitrepos import DECISION, FIXED, INTENTS, REGISTRY, ROOT
+from tests.support.gitrepos import DECISION, FIXED, INTENTS, REGISTRY, reconcile
 
 REVIEW_BY = "2027-12-31T00:00:00Z"
 
 
 def stamp(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def reconcile(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "reconciler", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=str(cwd),
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        check=False,
-    )
 
 
 def status_at(repo: Path, moment: datetime = FIXED) -> dict[str, Any]:

@@ -251,6 +251,26 @@ def ticking_clock(start: datetime = FIXED, step: timedelta = timedelta(minutes=1
     return lambda: start + step * next(readings)
 
 
+def reconcile(
+    cwd: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 100
+) -> subprocess.CompletedProcess[str]:
+    """Run `python -m reconciler <args>` as a real process in `cwd` (any command)."""
+    return subprocess.run(
+        [sys.executable, "-m", "reconciler", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=str(cwd),
+        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
+        check=False,
+    )
+
+
+def recent() -> datetime:
+    """A decision time the real clock of a `reconcile` process accepts (max age 24h)."""
+    return datetime.now(UTC) - timedelta(minutes=30)
+
+
 def run_cli(
     repo: Path, *args: str, timeout: float = 60, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
