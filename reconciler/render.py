@@ -143,7 +143,9 @@ def print_outcome_table(rows: list[dict[str, Any]], *, title: str | None = None)
             (row["commit"] or "")[:12],
             ", ".join(row["reasonCodes"]),
         )
-    Console(file=sys.stdout, width=max(100, _terminal_width())).print(table)
+    # A terminal gets its own width; a log or a pipe gets room enough to never fold a name.
+    width = _terminal_width() if sys.stdout.isatty() else 200
+    Console(file=sys.stdout, width=max(100, width)).print(table)
 
 
 def _flag(value: object) -> str:
