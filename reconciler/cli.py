@@ -78,6 +78,46 @@ class LazyGroup(click.Group):
     "--max-intents", metavar="N", type=click.IntRange(min=1), help="Take at most N intents."
 )
 @click.option("--lock-timeout", metavar="DURATION", help="Wait this long for the lock (30s).")
+@click.option("--watch", is_flag=True, help="Run the controller (also the default: no command).")
+@click.option(
+    "--interval", metavar="DURATION", default="30s", show_default=True, help="Remote poll period."
+)
+@click.option(
+    "--resync", metavar="DURATION", default="10m", show_default=True, help="Periodic pass."
+)
+@click.option(
+    "--debounce",
+    metavar="DURATION",
+    default="200ms",
+    show_default=True,
+    help="File-change debounce.",
+)
+@click.option(
+    "--listen",
+    metavar="HOST:PORT",
+    default="127.0.0.1:9464",
+    show_default=True,
+    help="/metrics, /healthz, /readyz and POST /hooks/reconcile.",
+)
+@click.option(
+    "--webhook-token-file",
+    metavar="PATH",
+    help="Shared secret for X-Reconcile-Token (else $RECONCILER_WEBHOOK_TOKEN).",
+)
+@click.option(
+    "--shutdown-timeout",
+    metavar="DURATION",
+    default="30s",
+    show_default=True,
+    help="Hard deadline after SIGTERM.",
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Event log on stderr.",
+)
 @click.pass_context
 def cli(ctx: click.Context, /, **flags: Any) -> None:
     """Turn promotion decisions into governed, audited rollout-policy changes.
@@ -85,11 +125,14 @@ def cli(ctx: click.Context, /, **flags: Any) -> None:
     `reconcile --once` applies the pending intent files of a policy repository, one git
     commit each. Exit codes: 0 every intent applied or replayed (or none pending), 3 one or
     more intents rejected, 1 error (nothing half-done), 2 usage, 70 unexpected.
+    `reconcile` alone (or `--watch`) runs the controller: a pass at start, then on file
+    changes, a moved remote (--push), the webhook and every --resync, until SIGTERM.
 
     \b
     Examples:
       reconcile --once --repo .
       reconcile --once --push --json
+      reconcile --watch --push --listen 0.0.0.0:9464 --log-format json
       reconcile intent new expand --step 25 --by alice --approval-ref CAB-123 \\
         --rationale "gates green 7 days" --review-by 2026-12-31T00:00:00Z
       reconcile plan --base origin/main
@@ -99,12 +142,14 @@ def cli(ctx: click.Context, /, **flags: Any) -> None:
     """
     if ctx.invoked_subcommand is not None:
         return
-    if not flags["once"]:
-        click.echo(ctx.get_help())
-        return
-    from reconciler.commands.once import run_once_command
+    if flags["once"]:
+        from reconciler.commands.once import run_once_command
 
-    run_once_command(flags)
+        run_once_command(flags)
+        return
+    from reconciler.commands.watch import run_watch_command
+
+    run_watch_command(flags)
 
 
 @cli.command("apply")

@@ -41,6 +41,9 @@ class OnceOptions(NamedTuple):
     dry_run: bool = False
     max_intents: int | None = None
     lock_timeout: str | None = None
+    stop: Callable[[], bool] | None = None
+    """Asked between intents: True ends the pass after the current intent's commit (the
+    daemon's graceful shutdown); what is committed so far is moved and pushed as usual."""
 
 
 class PassReport(NamedTuple):
@@ -180,7 +183,9 @@ def _pass(
     if options.dry_run:
         outcomes = prediction.predict(state, sources, history, now)
         return empty._replace(outcomes=outcomes, commits=[""] * len(outcomes), pending_left=left)
-    return _commit_all(config, checkout, sources, state, history, now, empty, left, tracked)
+    return _commit_all(
+        config, checkout, sources, state, history, now, empty, left, tracked, options.stop
+    )
 
 
 def _commit_all(
@@ -193,6 +198,7 @@ def _commit_all(
     empty: PassReport,
     left: int,
     tracked: dict[str, tuple[str, str]],
+    stop: Callable[[], bool] | None = None,
 ) -> PassReport:
     rel = config.relative_paths(checkout)
     taken = _taken_names(config, rel.intents)
@@ -203,6 +209,8 @@ def _commit_all(
     parent = checkout.head
     try:
         for source in sources:
+            if stop is not None and stop():
+                break
             when = now()
             outcome = evaluate_intent(state, source, when, history.find_applied)
             changes = _changes(config, checkout, outcome, state, history, taken, tracked)
@@ -219,6 +227,9 @@ def _commit_all(
             # Every record of the pass names the same baseCommit: the commit the pass started
             # from (its own parent is one `git log` away).
             state = outcome.state
+        if not marks:
+            stream.abort()  # stopped before the first intent: nothing to commit
+            return empty._replace(pending_left=left + len(sources))
         shas = stream.close()
     except BaseException:
         stream.abort()
@@ -227,6 +238,7 @@ def _commit_all(
     reason = f"{len(commits)} intent(s)"
     intents = config.relative_paths(checkout).intents
     moved = checkouts.move_head(checkout, commits[-1], consumed, reason=reason, intents=intents)
+    left += len(sources) - len(outcomes)
     return empty._replace(outcomes=outcomes, commits=commits, head=moved.head, pending_left=left)
 
 

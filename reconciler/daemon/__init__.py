@@ -1,0 +1,1 @@
+"""The long-lived controller (`reconcile --watch`): triggers, passes, HTTP, metrics, logs."""

@@ -1,0 +1,42 @@
+"""One line per event on stderr: human-readable by default, JSON lines with --log-format json."""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+from collections.abc import Callable
+from datetime import datetime
+
+from reconciler.core.timestamps import format_timestamp
+
+
+class EventLog:
+    """Writes events (timestamp, level, event, and fields such as intent, commit, traceId)."""
+
+    def __init__(self, fmt: str, clock: Callable[[], datetime]) -> None:
+        self.json = fmt == "json"
+        self.clock = clock
+        self._lock = threading.Lock()
+
+    def __call__(self, event: str, level: str = "info", **fields: object) -> None:
+        """Write one event line."""
+        moment = format_timestamp(self.clock())
+        present = {key: value for key, value in fields.items() if value is not None}
+        if self.json:
+            line = json.dumps(
+                {"timestamp": moment, "level": level, "event": event, **present},
+                ensure_ascii=False,
+                default=str,
+            )
+        else:
+            parts = " ".join(f"{key}={_text(value)}" for key, value in present.items())
+            line = f"{moment} {level:<5} {event}" + (f" {parts}" if parts else "")
+        with self._lock:
+            sys.stderr.write(line + "\n")
+            sys.stderr.flush()
+
+
+def _text(value: object) -> str:
+    text = str(value)
+    return json.dumps(text) if (" " in text or not text or "=" in text) else text

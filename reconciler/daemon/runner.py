@@ -1,0 +1,261 @@
+"""`reconcile --watch`: one pass at start, then a pass whenever something relevant changes.
+
+Triggers (local file changes, debounced; the remote branch moving, polled with --push; the
+webhook; the periodic resync) only mark a pass as wanted, so any number of them during a
+pass coalesce into exactly one follow-up pass. A failing pass is logged with its cause and
+retried with capped exponential backoff and jitter; nothing but a signal ends the daemon.
+SIGTERM/SIGINT let the current intent's commit finish (the pass stops between intents),
+push it when configured, release the lock and exit 0, with a hard deadline behind it.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import NamedTuple
+
+from reconciler.adapters import watching
+from reconciler.core.errors import ReconcileError
+from reconciler.core.timestamps import parse_timestamp
+from reconciler.daemon.http import Endpoints, serve
+from reconciler.daemon.logs import EventLog
+from reconciler.daemon.metrics import Metrics
+from reconciler.daemon.triggers import Triggers
+from reconciler.loop import checkout as checkouts
+from reconciler.loop import prediction, queue
+from reconciler.loop.config import LoopConfig, load_config
+from reconciler.loop.once import OnceOptions, PassReport, run_once
+
+BACKOFF_BASE = 1.0
+BACKOFF_CAP = 60.0
+READY_BUDGET = 3
+"""Consecutive failed passes after which /readyz turns unready."""
+
+
+class DaemonOptions(NamedTuple):
+    """The flags of `reconcile --watch` (durations in seconds)."""
+
+    repo: str = "."
+    push: bool = False
+    remote: str | None = None
+    branch: str | None = None
+    interval: float = 30.0
+    resync: float = 600.0
+    debounce: float = 0.2
+    host: str = "127.0.0.1"
+    port: int = 9464
+    token: str | None = None
+    shutdown_timeout: float = 30.0
+    log_format: str = "text"
+    lock_timeout: str | None = None
+
+
+class Health:
+    """What /readyz answers: the first pass succeeded and the failures are within budget."""
+
+    def __init__(self) -> None:
+        self.succeeded_once = False
+        self.failures = 0
+
+    def is_ready(self) -> bool:
+        """Ready once a pass succeeded, until READY_BUDGET passes in a row have failed."""
+        return self.succeeded_once and self.failures < READY_BUDGET
+
+
+def backoff_seconds(failures: int, rng: random.Random) -> float:
+    """Exponential backoff (1 s, 2 s, 4 s ... capped at 60 s) with up to 25% jitter."""
+    base: float = min(BACKOFF_CAP, BACKOFF_BASE * 2.0 ** max(failures - 1, 0))
+    return base * (1 + rng.random() * 0.25)
+
+
+class Daemon:
+    """One controller process; `run` blocks until a signal (or `triggers.stop()`)."""
+
+    def __init__(self, options: DaemonOptions, *, now: Callable[[], datetime]) -> None:
+        self.options = options
+        self.now = now
+        self.log = EventLog(options.log_format, now)
+        self.metrics = Metrics()
+        self.triggers = Triggers()
+        self.health = Health()
+        self.rng = random.Random()
+        self.config: LoopConfig = load_config(OnceOptions(repo=options.repo))
+        self.server = serve(
+            options.host,
+            options.port,
+            Endpoints(
+                self.metrics,
+                self.health.is_ready,
+                lambda: self.triggers.fire("webhook"),
+                options.token,
+            ),
+        )
+
+    @property
+    def port(self) -> int:
+        """The port the HTTP server listens on (useful with port 0)."""
+        return int(self.server.server_address[1])
+
+    def run(self) -> int:
+        """Serve until stopped; return the exit code (0)."""
+        self._install_signals()
+        self._start_triggers()
+        self.log(
+            "daemon.start",
+            repo=self.config.layout.repo,
+            listen=f"{self.options.host}:{self.port}",
+            push=self.options.push,
+            pid=os.getpid(),
+        )
+        self.triggers.fire("start")
+        while not self.triggers.stopping.is_set():
+            reasons = self.triggers.wait()
+            if self.triggers.stopping.is_set():
+                break
+            if not self._pass(reasons):
+                delay = backoff_seconds(self.health.failures, self.rng)
+                self.log("pass.retry", "warn", retryIn=round(delay, 2))
+                if self.triggers.sleep(delay):
+                    break
+                self.triggers.fire("retry")
+        self.server.shutdown()
+        self.server.server_close()
+        self.log("daemon.stop")
+        return 0
+
+    # Passes -------------------------------------------------------------------------
+
+    def _pass(self, reasons: set[str]) -> bool:
+        started = time.monotonic()
+        self.log("pass.start", reasons=",".join(sorted(reasons)))
+        options = OnceOptions(
+            repo=self.options.repo,
+            push=self.options.push,
+            remote=self.options.remote,
+            branch=self.options.branch,
+            lock_timeout=self.options.lock_timeout,
+            stop=self.triggers.stopping.is_set,
+        )
+        try:
+            report = run_once(options, now=self.now)
+        except ReconcileError as exc:
+            return self._failed(str(exc.reason), exc.message)
+        except Exception as exc:  # noqa: BLE001 - a daemon never dies of one pass
+            return self._failed("unexpected", f"{type(exc).__name__}: {exc}")
+        seconds = time.monotonic() - started
+        self.health.failures = 0
+        self.health.succeeded_once = True
+        self.metrics.record_pass(report, seconds, time.time())
+        self._log_report(report, seconds)
+        self._update_gauges()
+        return True
+
+    def _failed(self, reason: str, message: str) -> bool:
+        self.health.failures += 1
+        self.metrics.pass_errors.inc()
+        if reason == "push_conflict":
+            self.metrics.push_conflicts.inc()
+        self.log("pass.failed", "error", reason=reason, error=message)
+        return False
+
+    def _log_report(self, report: PassReport, seconds: float) -> None:
+        for outcome, commit in zip(report.outcomes, report.commits, strict=True):
+            self.log(
+                "intent",
+                "warn" if outcome.status == "rejected" else "info",
+                intent=outcome.source.shown_path,
+                action=outcome.action,
+                status=outcome.status,
+                commit=commit or None,
+                traceId=outcome.trace_id,
+                reasons=",".join(outcome.reasons) or None,
+            )
+        counts = {status: 0 for status in ("applied", "replayed", "rejected")}
+        for outcome in report.outcomes:
+            counts[outcome.status] += 1
+        self.log(
+            "pass.done",
+            applied=counts["applied"],
+            replayed=counts["replayed"],
+            rejected=counts["rejected"],
+            head=report.head[:12],
+            pushed=report.pushed,
+            attempts=report.attempts,
+            seconds=round(seconds, 3),
+        )
+
+    def _update_gauges(self) -> None:
+        try:
+            checkout = checkouts.open_checkout(self.config.layout.repo)
+            self.metrics.pending.set(len(queue.list_pending(checkout, self.config.intents_dir)))
+            state = prediction.checkout_state(checkout, self.config, self.now())
+        except ReconcileError:
+            return
+        fleet = state.view.fleet_id
+        self.metrics.canary.labels(fleet=fleet).set(state.view.canary_percent)
+        self.metrics.manual_pause.labels(fleet=fleet).set(1 if state.view.manual_pause else 0)
+        moment = self.now()
+        generated = parse_timestamp(state.decision.generated_at) if state.decision else None
+        if generated is not None:
+            self.metrics.decision_age.set((moment - generated).total_seconds())
+        review_by = parse_timestamp(state.view.governance.review_by)
+        if review_by is not None:
+            self.metrics.review_remaining.set((review_by - moment).total_seconds())
+
+    # Triggers and signals -----------------------------------------------------------
+
+    def _start_triggers(self) -> None:
+        config = self.config
+        watching.watch_in_thread(
+            [config.intents_dir],
+            [config.layout.registry_file, config.decision_file],
+            debounce_ms=max(int(self.options.debounce * 1000), 1),
+            stop=self.triggers.stopping,
+            on_change=lambda _paths: self.triggers.fire("watch"),
+        )
+        self._every(self.options.resync, lambda: self.triggers.fire("resync"), "resync")
+        if self.options.push:
+            self._every(self.options.interval, self._poll_remote, "poll")
+
+    def _every(self, seconds: float, action: Callable[[], None], name: str) -> None:
+        def loop() -> None:
+            while not self.triggers.sleep(seconds * (0.9 + 0.2 * self.rng.random())):
+                action()
+
+        threading.Thread(target=loop, name=f"reconciler-{name}", daemon=True).start()
+
+    def _poll_remote(self) -> None:
+        """Fire when the remote branch's head differs from the local one (`git ls-remote`)."""
+        try:
+            checkout = checkouts.open_checkout(self.config.layout.repo)
+            remote = self.options.remote or self.config.remote
+            branch = self.options.branch or self.config.branch_for(checkout)
+            out = checkout.git.text("ls-remote", "--", remote, f"refs/heads/{branch}")
+        except ReconcileError as exc:
+            self.log("poll.failed", "warn", reason=str(exc.reason), error=exc.message)
+            return
+        remote_head = out.split()[0] if out else ""
+        if remote_head and remote_head != checkout.head:
+            self.triggers.fire("remote")
+
+    def _install_signals(self) -> None:
+        def stop(signum: int, _frame: object) -> None:
+            if self.triggers.stopping.is_set():
+                return
+            self.log("daemon.stopping", signal=signal.Signals(signum).name)
+            self.triggers.stop()
+            deadline = threading.Timer(self.options.shutdown_timeout, self._deadline)
+            deadline.daemon = True
+            deadline.start()
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+
+    def _deadline(self) -> None:
+        self.log("daemon.deadline", "error", seconds=self.options.shutdown_timeout)
+        os._exit(1)  # the crash-safe pass makes even this safe; the next start recovers
