@@ -68,9 +68,17 @@ class Health:
 
 
 def backoff_seconds(failures: int, rng: random.Random) -> float:
-    """Exponential backoff (1 s, 2 s, 4 s ... capped at 60 s) with up to 25% jitter."""
-    base: float = min(BACKOFF_CAP, BACKOFF_BASE * 2.0 ** max(failures - 1, 0))
-    return base * (1 + rng.random() * 0.25)
+    """Exponential backoff (1 s, 2 s, 4 s ... capped at 60 s) plus up to 1 s of jitter.
+
+    tenacity's wait strategies, driven by hand: the daemon's loop is not one call to retry
+    but a stream of passes, each of which may be triggered early by something new.
+    """
+    import tenacity
+
+    state = tenacity.RetryCallState(tenacity.Retrying(), None, (), {})
+    state.attempt_number = max(failures, 1)
+    wait = tenacity.wait_exponential(multiplier=BACKOFF_BASE, max=BACKOFF_CAP)
+    return float(wait(state)) + rng.random()
 
 
 class Daemon:
