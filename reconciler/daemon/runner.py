@@ -121,11 +121,18 @@ class Daemon:
             pid=os.getpid(),
         )
         self.triggers.fire("start")
+        last_done = -float("inf")
         while not self.triggers.stopping.is_set():
             reasons = self.triggers.wait()
-            if self.triggers.stopping.is_set():
+            # A trigger right after a pass waits out one debounce with the others that come
+            # meanwhile, so a flood (webhook calls, pushes) runs one pass per debounce at most.
+            gap = last_done + self.options.debounce - time.monotonic()
+            if self.triggers.stopping.is_set() or (gap > 0 and self.triggers.sleep(gap)):
                 break
-            if not self._pass(reasons):
+            reasons |= self.triggers.wait(timeout=0)
+            ok = self._pass(reasons)
+            last_done = time.monotonic()
+            if not ok:
                 delay = backoff_seconds(self.health.failures, self.rng)
                 self.log("pass.retry", "warn", retryIn=round(delay, 2))
                 if self.triggers.sleep(delay):
@@ -224,11 +231,33 @@ class Daemon:
             [config.layout.registry_file, config.decision_file],
             debounce_ms=max(int(self.options.debounce * 1000), 1),
             stop=self.triggers.stopping,
-            on_change=lambda _paths: self.triggers.fire("watch"),
+            on_change=self._on_files_changed,
         )
         self._every(self.options.resync, lambda: self.triggers.fire("resync"), "resync")
         if self.options.push:
             self._every(self.options.interval, self._poll_remote, "poll")
+
+    def _on_files_changed(self, paths: set[str]) -> None:
+        """Ask for a pass, unless only the registry or decision changed, to what HEAD holds.
+
+        Every pass that commits rewrites the registry in the checkout (and a sync may rewrite
+        both): waking up for that would follow each such pass with an empty one.
+        """
+        owned = {os.path.abspath(self.config.layout.registry_file)}
+        owned.add(os.path.abspath(self.config.decision_file))
+        if paths and paths <= owned and all(self._is_committed(path) for path in paths):
+            return
+        self.triggers.fire("watch")
+
+    def _is_committed(self, path: str) -> bool:
+        """Whether the file holds exactly what HEAD has for it (False when unsure)."""
+        try:
+            checkout = checkouts.open_checkout(self.config.layout.repo)
+            out = checkout.git.text("ls-tree", checkout.head, "--", checkout.relative(path))
+        except ReconcileError:
+            return False
+        fields = out.split()
+        return len(fields) >= 3 and fields[2] == checkouts.file_identity(path)
 
     def _every(self, seconds: float, action: Callable[[], None], name: str) -> None:
         def loop() -> None:

@@ -352,8 +352,8 @@ def _sync_files(checkout: Checkout, old: str, new: str) -> None:
     contents = _cat_blobs(checkout, wanted)
     for relative, old_blob, new_blob, mode in changes:
         target = os.path.join(checkout.top, relative)
-        current = file_identity(target)
-        known = {None, old_blob, new_blob, "link:" + old_blob, "link:" + new_blob}
+        current = _content_blob(target)
+        known = {None, old_blob, new_blob}
         if current not in known:
             raise RefusalError(
                 ReasonCode.WORKTREE_DIRTY,
@@ -372,6 +372,23 @@ def _sync_files(checkout: Checkout, old: str, new: str) -> None:
             files.atomic_write(target, contents[new_blob], durable=False)
             if mode == "100755":
                 os.chmod(target, 0o755)
+
+
+def _content_blob(path: str) -> str | None:
+    """The blob id of what `path` holds, whatever its size (a symlink: of its target)."""
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return None
+    if stat.S_ISLNK(info.st_mode):
+        return blob_id(os.fsencode(os.readlink(path)))
+    if not stat.S_ISREG(info.st_mode):
+        return SPECIAL
+    try:
+        with open(path, "rb") as handle:
+            return blob_id(handle.read())
+    except OSError:
+        return SPECIAL
 
 
 def _cat_blobs(checkout: Checkout, blobs: Sequence[str]) -> dict[str, bytes]:

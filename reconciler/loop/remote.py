@@ -16,7 +16,16 @@ from reconciler.loop import checkout as checkouts
 from reconciler.loop.checkout import Checkout, Consumed
 from reconciler.loop.config import LoopConfig
 
-_CONFLICT_MARKERS = ("[rejected]", "non-fast-forward", "fetch first", "stale info")
+_CONFLICT_MARKERS = (
+    "[rejected]",
+    "non-fast-forward",
+    "fetch first",
+    "stale info",
+    # Two pushes at the same instant: the remote's own compare-and-swap lost the race.
+    "cannot lock ref",
+    "failed to update ref",
+    "incorrect old value",
+)
 """A push refused because the branch moved: fetch, reset, run again."""
 _REFUSED_MARKER = "[remote rejected]"
 """A push refused by a hook or branch protection: retrying would change nothing."""
@@ -211,6 +220,8 @@ def push_head(checkout: Checkout, remote: str, branch: str) -> bool:
     )
     if done.returncode != 0:
         text = (done.stdout + done.stderr).decode("utf-8", "replace")
+        if any(marker in text for marker in _CONFLICT_MARKERS):
+            raise PushConflict(_last_line(text))
         if _REFUSED_MARKER in text:
             raise RefusalError(
                 ReasonCode.PUSH_REJECTED,
@@ -218,8 +229,6 @@ def push_head(checkout: Checkout, remote: str, branch: str) -> bool:
                 f"protection): {_hook_message(text)}; the commits stay local until it is "
                 "allowed",
             )
-        if any(marker in text for marker in _CONFLICT_MARKERS):
-            raise PushConflict(_last_line(text))
         raise RetryableError(
             ReasonCode.REMOTE_UNAVAILABLE, f"cannot push to {remote}: {_last_line(text)}"
         )
