@@ -62,8 +62,13 @@ class LazyGroup(click.Group):
     invoke_without_command=True,
     context_settings={"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "RECONCILER"},
 )
-@click.version_option(__version__, prog_name="reconcile")
-@click.option("--once", is_flag=True, help="Run one pass over the pending intents, then exit.")
+@click.version_option(__version__, prog_name="reconcile", allow_from_autoenv=False)
+@click.option(
+    "--once",
+    is_flag=True,
+    allow_from_autoenv=False,
+    help="Run one pass over the pending intents, then exit.",
+)
 @click.option("--repo", metavar="PATH", default=".", show_default=True, help="Policy repository.")
 @click.option("--push", is_flag=True, help="Fetch and fast-forward first, push after.")
 @click.option("--remote", metavar="NAME", help="Remote to sync with (setting `remote`, origin).")
@@ -78,7 +83,12 @@ class LazyGroup(click.Group):
     "--max-intents", metavar="N", type=click.IntRange(min=1), help="Take at most N intents."
 )
 @click.option("--lock-timeout", metavar="DURATION", help="Wait this long for the lock (30s).")
-@click.option("--watch", is_flag=True, help="Run the controller (also the default: no command).")
+@click.option(
+    "--watch",
+    is_flag=True,
+    allow_from_autoenv=False,
+    help="Run the controller (also the default: no command).",
+)
 @click.option(
     "--interval", metavar="DURATION", default="30s", show_default=True, help="Remote poll period."
 )
@@ -147,6 +157,11 @@ def cli(ctx: click.Context, /, **flags: Any) -> None:
 
         run_once_command(flags)
         return
+    once_only = [flag for flag in ("dry_run", "as_json", "max_intents") if flags[flag]]
+    if once_only:
+        names = {"dry_run": "--dry-run", "as_json": "--json", "max_intents": "--max-intents"}
+        shown = ", ".join(names[flag] for flag in once_only)
+        raise click.UsageError(f"{shown}: only with --once (the controller commits as it goes)")
     from reconciler.commands.watch import run_watch_command
 
     run_watch_command(flags)

@@ -33,7 +33,13 @@ def _token(path: str | None) -> str | None:
         data = files.read_bounded(path, 64 * 1024, what="webhook token file", follow_symlinks=True)
         if data is None:
             raise click.BadParameter(f"no such file: {path}", param_hint="--webhook-token-file")
-        return data.decode("utf-8", "replace").strip() or None
+        token = data.decode("utf-8", "replace").strip()
+        if not token:
+            raise click.BadParameter(
+                f"{path} is empty: refusing to run the webhook without its secret",
+                param_hint="--webhook-token-file",
+            )
+        return token
     return os.environ.get("RECONCILER_WEBHOOK_TOKEN") or None
 
 

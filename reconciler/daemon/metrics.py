@@ -62,7 +62,7 @@ class Metrics:
         )
         for status in ("applied", "replayed", "rejected"):
             self.intents.labels(status=status)
-        for code in ("202", "401", "404", "405"):
+        for code in ("202", "401", "405"):
             self.webhook_requests.labels(code=code)
 
     def record_pass(self, report: PassReport, seconds: float, finished_at: float) -> None:

@@ -92,6 +92,7 @@ class Daemon:
         self.triggers = Triggers()
         self.health = Health()
         self.rng = random.Random()
+        self.stop_signal: str | None = None
         self.config: LoopConfig = load_config(OnceOptions(repo=options.repo))
         self.server = serve(
             options.host,
@@ -138,6 +139,7 @@ class Daemon:
                 if self.triggers.sleep(delay):
                     break
                 self.triggers.fire("retry")
+        self.log("daemon.stopping", signal=self.stop_signal)
         self.server.shutdown()
         self.server.server_close()
         self.log("daemon.stop")
@@ -161,7 +163,10 @@ class Daemon:
         except ReconcileError as exc:
             return self._failed(str(exc.reason), exc.message)
         except Exception as exc:  # noqa: BLE001 - a daemon never dies of one pass
-            return self._failed("unexpected", f"{type(exc).__name__}: {exc}")
+            import traceback
+
+            trace = "".join(traceback.format_exception(exc)).strip()
+            return self._failed("unexpected", f"{type(exc).__name__}: {exc}", trace)
         seconds = time.monotonic() - started
         self.health.failures = 0
         self.health.succeeded_once = True
@@ -170,12 +175,12 @@ class Daemon:
         self._update_gauges()
         return True
 
-    def _failed(self, reason: str, message: str) -> bool:
+    def _failed(self, reason: str, message: str, trace: str | None = None) -> bool:
         self.health.failures += 1
         self.metrics.pass_errors.inc()
         if reason == "push_conflict":
             self.metrics.push_conflicts.inc()
-        self.log("pass.failed", "error", reason=reason, error=message)
+        self.log("pass.failed", "error", reason=reason, error=message, traceback=trace)
         return False
 
     def _log_report(self, report: PassReport, seconds: float) -> None:
@@ -282,9 +287,11 @@ class Daemon:
 
     def _install_signals(self) -> None:
         def stop(signum: int, _frame: object) -> None:
+            # Nothing here may take a lock the interrupted main thread could hold (the log's):
+            # the flag and the deadline only; the main loop logs the stop.
             if self.triggers.stopping.is_set():
                 return
-            self.log("daemon.stopping", signal=signal.Signals(signum).name)
+            self.stop_signal = signal.Signals(signum).name
             self.triggers.stop()
             deadline = threading.Timer(self.options.shutdown_timeout, self._deadline)
             deadline.daemon = True
