@@ -202,7 +202,7 @@ def test_the_webhook_needs_the_token_and_triggers_a_pass(
             for (name, labels), value in found.items()
             if name == "reconciler_webhook_requests_total"
         }
-        assert codes == {"202": 1, "401": 3, "404": 0, "405": 1}
+        assert codes == {"202": 1, "401": 3, "405": 1}
         assert watcher.stop() == 0
 
 
@@ -300,10 +300,9 @@ def test_sigterm_during_a_long_pass_stops_between_intents_and_exits_cleanly(
     assert code == 0
     events = watcher.events()
     names = [e["event"] for e in events]
-    # The signal came during the pass, which stopped after its current intent (a pass logs
-    # its intents when it is done).
-    assert names[-2:] == ["pass.done", "daemon.stop"], watcher.tail()
-    assert names.index("pass.start") < names.index("daemon.stopping") < names.index("intent")
+    # The signal came during the pass, which stopped after its current intent; the stop is
+    # logged once the pass is done (the signal handler itself takes no lock, not the log's).
+    assert names[-3:] == ["pass.done", "daemon.stopping", "daemon.stop"], watcher.tail()
     done = watcher.events("pass.done")
     assert len(done) == 1
     applied = [name for name in g.processed(seed, "applied") if name != ".gitkeep"]
