@@ -113,6 +113,9 @@ class Git:
                 env=env,
                 timeout=self.timeout,
                 check=False,
+                # Its own process group: a Ctrl-C or a SIGINT to the daemon's group must not
+                # kill a push half-way; the daemon decides when to stop.
+                process_group=0,
             )
         except FileNotFoundError as exc:
             raise RefusalError(ReasonCode.GIT_FAILED, "git is not installed (not on PATH)") from exc
@@ -145,6 +148,7 @@ class Git:
                 stdout=subprocess.PIPE,
                 stderr=errors,
                 env=self.env,
+                process_group=0,
             )
             assert process.stdout is not None
             try:
@@ -189,6 +193,7 @@ class FastImport:
             stdin=subprocess.PIPE,
             stderr=self._errors,
             env=git.env,
+            process_group=0,
         )
         self._marks = 0
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import fcntl
 import os
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 
 from reconciler.core.errors import RefusalError, RetryableError
@@ -22,7 +22,11 @@ from reconciler.core.reasons import ReasonCode
 
 @contextmanager
 def hold_lock(
-    folder: str, timeout_seconds: float, *, configured_seconds: float | None = None
+    folder: str,
+    timeout_seconds: float,
+    *,
+    configured_seconds: float | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> Iterator[str]:
     """Hold the exclusive lock of `folder`, waiting up to `timeout_seconds`; yield its path.
 
@@ -39,7 +43,7 @@ def hold_lock(
         ) from exc
     try:
         reported = timeout_seconds if configured_seconds is None else configured_seconds
-        _acquire(fd, path, timeout_seconds, reported)
+        _acquire(fd, path, timeout_seconds, reported, stop)
         try:
             yield path
         finally:
@@ -49,7 +53,9 @@ def hold_lock(
 
 
 @contextmanager
-def hold_locks(folders: Iterable[str], timeout_seconds: float) -> Iterator[list[str]]:
+def hold_locks(
+    folders: Iterable[str], timeout_seconds: float, *, stop: Callable[[], bool] | None = None
+) -> Iterator[list[str]]:
     """Hold the locks of several folders, taken in one global order so runs never deadlock.
 
     Used when the state or telemetry file lives outside the registry's folder: two
@@ -75,11 +81,19 @@ def hold_locks(folders: Iterable[str], timeout_seconds: float) -> Iterator[list[
     with ExitStack() as stack:
         for folder in ordered:
             remaining = max(deadline - time.monotonic(), 0.0)
-            stack.enter_context(hold_lock(folder, remaining, configured_seconds=timeout_seconds))
+            stack.enter_context(
+                hold_lock(folder, remaining, configured_seconds=timeout_seconds, stop=stop)
+            )
         yield ordered
 
 
-def _acquire(fd: int, path: str, timeout_seconds: float, reported_seconds: float) -> None:
+def _acquire(
+    fd: int,
+    path: str,
+    timeout_seconds: float,
+    reported_seconds: float,
+    stop: Callable[[], bool] | None = None,
+) -> None:
     deadline = time.monotonic() + timeout_seconds
     pause = 0.002
     while True:
@@ -87,6 +101,12 @@ def _acquire(fd: int, path: str, timeout_seconds: float, reported_seconds: float
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             return
         except BlockingIOError:
+            if stop is not None and stop():
+                raise RetryableError(
+                    ReasonCode.LOCK_TIMEOUT,
+                    f"stopped while waiting for the lock on {path}; nothing was changed",
+                    path=path,
+                ) from None
             if time.monotonic() >= deadline:
                 raise RetryableError(
                     ReasonCode.LOCK_TIMEOUT,

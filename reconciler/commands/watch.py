@@ -10,13 +10,25 @@ import click
 
 from reconciler.commands.common import handle_errors
 
+BOUNDS = {
+    "--interval": (1.0, 7 * 86400.0),
+    "--resync": (1.0, 7 * 86400.0),
+    "--debounce": (0.01, 60.0),
+    "--shutdown-timeout": (1.0, 86400.0),
+}
+"""Sane ranges: a zero period would spin, a huge one overflow the timers."""
+
 
 def _seconds(flag: str, value: str) -> float:
     from reconciler.service import parse_duration_option
 
     span = parse_duration_option(flag, value)
     assert span is not None
-    return span.total_seconds()
+    seconds = span.total_seconds()
+    low, high = BOUNDS[flag]
+    if not low <= seconds <= high:
+        raise click.BadParameter(f"{value} is outside {low:g}s..{high:g}s", param_hint=flag)
+    return seconds
 
 
 def _listen(value: str) -> tuple[str, int]:
@@ -33,14 +45,22 @@ def _token(path: str | None) -> str | None:
         data = files.read_bounded(path, 64 * 1024, what="webhook token file", follow_symlinks=True)
         if data is None:
             raise click.BadParameter(f"no such file: {path}", param_hint="--webhook-token-file")
-        token = data.decode("utf-8", "replace").strip()
-        if not token:
-            raise click.BadParameter(
-                f"{path} is empty: refusing to run the webhook without its secret",
-                param_hint="--webhook-token-file",
-            )
-        return token
-    return os.environ.get("RECONCILER_WEBHOOK_TOKEN") or None
+        return _checked_token(data.decode("utf-8", "replace"), "--webhook-token-file")
+    value = os.environ.get("RECONCILER_WEBHOOK_TOKEN")
+    return None if value is None else _checked_token(value, "RECONCILER_WEBHOOK_TOKEN")
+
+
+def _checked_token(raw: str, source: str) -> str:
+    """Strip the token (a secret's trailing newline); refuse it empty or not printable ASCII.
+
+    HTTP header values arrive as latin-1: a non-ASCII token could never match.
+    """
+    token = raw.strip()
+    if not token or not token.isascii() or not token.isprintable():
+        raise click.BadParameter(
+            "the webhook token must be non-empty printable ASCII", param_hint=source
+        )
+    return token
 
 
 @handle_errors

@@ -6,6 +6,7 @@ import hmac
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 from reconciler.daemon.metrics import Metrics
 
@@ -63,6 +64,37 @@ class Endpoints:
         return code, body, TEXT
 
 
+BODY_LIMIT = 64 * 1024
+"""The webhook body is never read; at most this much is drained to keep a connection usable."""
+CONNECTION_LIMIT = 32
+"""Connections served at once; more are closed at once (no thread, no buffer for them)."""
+REQUEST_TIMEOUT = 10.0
+"""Seconds a connection may stay silent (an idle keep-alive, a slow sender) before it closes."""
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
+        super().__init__(address, handler)
+        self.slots = threading.BoundedSemaphore(CONNECTION_LIMIT)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self.slots.acquire(blocking=False):
+            self.shutdown_request(request)  # full: refuse at once rather than queue
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.release()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that vanished or stalled is not an error worth a traceback on stderr."""
+
+
 def serve(host: str, port: int, endpoints: Endpoints) -> ThreadingHTTPServer:
     """Start the server in a daemon thread; return it (`.shutdown()` stops it).
 
@@ -73,6 +105,7 @@ def serve(host: str, port: int, endpoints: Endpoints) -> ThreadingHTTPServer:
     class Handler(BaseHTTPRequestHandler):
         server_version = "rollout-reconciler"
         protocol_version = "HTTP/1.1"
+        timeout = REQUEST_TIMEOUT
 
         def log_message(self, format: str, *args: object) -> None:  # noqa: A002
             """Silence the default per-request stderr log (events are logged elsewhere)."""
@@ -82,6 +115,8 @@ def serve(host: str, port: int, endpoints: Endpoints) -> ThreadingHTTPServer:
             self.send_response(code)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
+            if self.close_connection:
+                self.send_header("Connection", "close")
             self.end_headers()
             self.wfile.write(body)
 
@@ -90,17 +125,29 @@ def serve(host: str, port: int, endpoints: Endpoints) -> ThreadingHTTPServer:
             self._send(endpoints.get(self.path.split("?", 1)[0]))
 
         def do_POST(self) -> None:  # noqa: N802 - the http.server API
-            """Serve POST /hooks/reconcile."""
+            """Serve POST /hooks/reconcile; the token is checked before any body is read."""
+            path = self.path.split("?", 1)[0]
+            reply = endpoints.post(path, self.headers.get(TOKEN_HEADER))
+            self._drain_body()
+            self._send(reply)
+
+        def _drain_body(self) -> None:
+            # Never buffered: drained in small reads up to BODY_LIMIT so the connection can
+            # serve its next request; anything else closes the connection instead.
             try:
                 length = int(self.headers.get("Content-Length") or 0)
             except ValueError:
-                length = 0
-            if 0 < length <= 1 << 20:
-                self.rfile.read(length)  # drained, never parsed
-            path = self.path.split("?", 1)[0]
-            self._send(endpoints.post(path, self.headers.get(TOKEN_HEADER)))
+                length = -1
+            if self.headers.get("Transfer-Encoding") or not 0 <= length <= BODY_LIMIT:
+                self.close_connection = True
+                return
+            while length > 0:
+                chunk = self.rfile.read(min(length, 8192))
+                if not chunk:
+                    self.close_connection = True
+                    return
+                length -= len(chunk)
 
-    server = ThreadingHTTPServer((host, port), Handler)
-    server.daemon_threads = True
+    server = _Server((host, port), Handler)
     threading.Thread(target=server.serve_forever, name="reconciler-http", daemon=True).start()
     return server

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import threading
@@ -32,11 +33,15 @@ class EventLog:
         else:
             parts = " ".join(f"{key}={_text(value)}" for key, value in present.items())
             line = f"{moment} {level:<5} {event}" + (f" {parts}" if parts else "")
-        with self._lock:
+        with self._lock, contextlib.suppress(OSError, ValueError):
+            # A closed or broken stderr (a log shipper restarting) must not end the daemon.
             sys.stderr.write(line + "\n")
             sys.stderr.flush()
 
 
 def _text(value: object) -> str:
     text = str(value)
-    return json.dumps(text) if (" " in text or not text or "=" in text) else text
+    # Quoted (JSON escapes) whenever it could be misread: a name with a newline must never
+    # forge a second log line.
+    plain = text and text.isprintable() and " " not in text and "=" not in text and '"' not in text
+    return text if plain else json.dumps(text)

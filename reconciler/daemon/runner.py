@@ -10,6 +10,7 @@ push it when configured, release the lock and exit 0, with a hard deadline behin
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import signal
@@ -18,6 +19,8 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import NamedTuple
+
+import tenacity
 
 from reconciler.adapters import watching
 from reconciler.core.errors import ReconcileError
@@ -61,10 +64,11 @@ class Health:
     def __init__(self) -> None:
         self.succeeded_once = False
         self.failures = 0
+        self.stopping = False
 
     def is_ready(self) -> bool:
-        """Ready once a pass succeeded, until READY_BUDGET passes in a row have failed."""
-        return self.succeeded_once and self.failures < READY_BUDGET
+        """Ready once a pass succeeded, until READY_BUDGET failures in a row or the stop."""
+        return self.succeeded_once and self.failures < READY_BUDGET and not self.stopping
 
 
 def backoff_seconds(failures: int, rng: random.Random) -> float:
@@ -73,8 +77,6 @@ def backoff_seconds(failures: int, rng: random.Random) -> float:
     tenacity's wait strategies, driven by hand: the daemon's loop is not one call to retry
     but a stream of passes, each of which may be triggered early by something new.
     """
-    import tenacity
-
     state = tenacity.RetryCallState(tenacity.Retrying(), None, (), {})
     state.attempt_number = max(failures, 1)
     wait = tenacity.wait_exponential(multiplier=BACKOFF_BASE, max=BACKOFF_CAP)
@@ -124,26 +126,34 @@ class Daemon:
         self.triggers.fire("start")
         last_done = -float("inf")
         while not self.triggers.stopping.is_set():
-            reasons = self.triggers.wait()
-            # A trigger right after a pass waits out one debounce with the others that come
-            # meanwhile, so a flood (webhook calls, pushes) runs one pass per debounce at most.
-            gap = last_done + self.options.debounce - time.monotonic()
-            if self.triggers.stopping.is_set() or (gap > 0 and self.triggers.sleep(gap)):
-                break
-            reasons |= self.triggers.wait(timeout=0)
-            ok = self._pass(reasons)
-            last_done = time.monotonic()
-            if not ok:
-                delay = backoff_seconds(self.health.failures, self.rng)
-                self.log("pass.retry", "warn", retryIn=round(delay, 2))
-                if self.triggers.sleep(delay):
-                    break
+            try:
+                last_done = self._turn(last_done)
+            except Exception as exc:  # noqa: BLE001 - nothing but a signal ends the daemon
+                self.log("daemon.error", "error", error=f"{type(exc).__name__}: {exc}")
+                self.triggers.sleep(BACKOFF_BASE)
                 self.triggers.fire("retry")
-        self.log("daemon.stopping", signal=self.stop_signal)
         self.server.shutdown()
         self.server.server_close()
         self.log("daemon.stop")
         return 0
+
+    def _turn(self, last_done: float) -> float:
+        """Wait for a trigger, run one pass (backing off after a failure); return its end."""
+        reasons = self.triggers.wait()
+        # A trigger right after a pass waits out one debounce with the others that come
+        # meanwhile, so a flood (webhook calls, pushes) runs one pass per debounce at most.
+        gap = last_done + self.options.debounce - time.monotonic()
+        if self.triggers.stopping.is_set() or (gap > 0 and self.triggers.sleep(gap)):
+            return last_done
+        reasons |= self.triggers.wait(timeout=0)
+        ok = self._pass(reasons)
+        done = time.monotonic()
+        if not ok and not self.triggers.stopping.is_set():
+            delay = backoff_seconds(self.health.failures, self.rng)
+            self.log("pass.retry", "warn", retryIn=round(delay, 2))
+            if not self.triggers.sleep(delay):
+                self.triggers.fire("retry")
+        return done
 
     # Passes -------------------------------------------------------------------------
 
@@ -214,7 +224,7 @@ class Daemon:
             checkout = checkouts.open_checkout(self.config.layout.repo)
             self.metrics.pending.set(len(queue.list_pending(checkout, self.config.intents_dir)))
             state = prediction.checkout_state(checkout, self.config, self.now())
-        except ReconcileError:
+        except Exception:  # noqa: BLE001 - gauges are best effort; the next pass tries again
             return
         fleet = state.view.fleet_id
         self.metrics.canary.labels(fleet=fleet).set(state.view.canary_percent)
@@ -250,7 +260,12 @@ class Daemon:
         """
         owned = {os.path.abspath(self.config.layout.registry_file)}
         owned.add(os.path.abspath(self.config.decision_file))
-        if paths and paths <= owned and all(self._is_committed(path) for path in paths):
+        # An intent that is gone already was consumed by the pass that saw it (a fast-forward
+        # writes intent files the same pass then takes): no pass is needed for it.
+        present = {path for path in paths if path in owned or os.path.lexists(path)}
+        if not present:
+            return
+        if present <= owned and all(self._is_committed(path) for path in present):
             return
         self.triggers.fire("watch")
 
@@ -267,7 +282,10 @@ class Daemon:
     def _every(self, seconds: float, action: Callable[[], None], name: str) -> None:
         def loop() -> None:
             while not self.triggers.sleep(seconds * (0.9 + 0.2 * self.rng.random())):
-                action()
+                try:
+                    action()
+                except Exception as exc:  # noqa: BLE001 - the timer thread must live on
+                    self.log(f"{name}.failed", "warn", error=f"{type(exc).__name__}: {exc}")
 
         threading.Thread(target=loop, name=f"reconciler-{name}", daemon=True).start()
 
@@ -286,19 +304,31 @@ class Daemon:
             self.triggers.fire("remote")
 
     def _install_signals(self) -> None:
-        def stop(signum: int, _frame: object) -> None:
-            # Nothing here may take a lock the interrupted main thread could hold (the log's):
-            # the flag and the deadline only; the main loop logs the stop.
-            if self.triggers.stopping.is_set():
-                return
-            self.stop_signal = signal.Signals(signum).name
-            self.triggers.stop()
+        """SIGTERM/SIGINT only write a byte to a pipe; a thread does the rest.
+
+        A Python signal handler runs between two bytecodes of the main thread, which may hold
+        any lock at that moment (the log's, an Event's): the handler takes none.
+        """
+        read_end, write_end = os.pipe()
+        os.set_blocking(write_end, False)
+
+        def on_signal(signum: int, _frame: object) -> None:
+            self.stop_signal = self.stop_signal or signal.Signals(signum).name
+            with contextlib.suppress(OSError):
+                os.write(write_end, b"x")
+
+        def stopper() -> None:
+            os.read(read_end, 1)
+            self.health.stopping = True
+            self.log("daemon.stopping", signal=self.stop_signal)
             deadline = threading.Timer(self.options.shutdown_timeout, self._deadline)
             deadline.daemon = True
             deadline.start()
+            self.triggers.stop()
 
-        signal.signal(signal.SIGTERM, stop)
-        signal.signal(signal.SIGINT, stop)
+        threading.Thread(target=stopper, name="reconciler-stopper", daemon=True).start()
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
 
     def _deadline(self) -> None:
         self.log("daemon.deadline", "error", seconds=self.options.shutdown_timeout)

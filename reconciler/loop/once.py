@@ -13,7 +13,7 @@ import contextlib
 import os
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from reconciler import ledger as ledger_module
 from reconciler import settings, store
@@ -77,7 +77,9 @@ def run_once(options: OnceOptions, *, now: Callable[[], datetime]) -> PassReport
     config = load_config(options)
     checkout = checkouts.open_checkout(config.layout.repo)
     config.relative_paths(checkout)  # refuses files outside the worktree before any lock
-    with locking.hold_locks(config.lock_folders(), config.lock_timeout.total_seconds()):
+    with locking.hold_locks(
+        config.lock_folders(), config.lock_timeout.total_seconds(), stop=options.stop
+    ):
         # HEAD again, under the lock: the holder we waited for may have moved it (a pass
         # killed mid-move included, whose recovery must compare the real HEAD).
         checkout = checkouts.reread_head(checkout)
@@ -104,7 +106,11 @@ def _pass_and_push(
 
     remote, branch = config.remote, config.branch_for(checkout)
     retrying = tenacity.Retrying(
-        stop=tenacity.stop_after_attempt(config.push_attempts),
+        stop=tenacity.stop_any(
+            tenacity.stop_after_attempt(config.push_attempts),
+            # The daemon is stopping: no further fetch, reset and pass after a lost race.
+            _stop_when(options.stop or (lambda: False)),
+        ),
         # Not wait_exponential_jitter: its `initial` is deprecated in tenacity 9 (a warning)
         # and its `multiplier` missing in 8.2; its default jitter of 1 s was too long, too.
         wait=tenacity.wait_exponential(multiplier=0.05, max=2.0) + tenacity.wait_random(0, 0.1),
@@ -129,6 +135,17 @@ def _pass_and_push(
             f"remote kept moving: {exc}); nothing is lost, run again",
         ) from exc
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _stop_when(check: Callable[[], bool]) -> Any:
+    """A tenacity stop condition that asks `check` (imported late: tenacity costs ~40 ms)."""
+    import tenacity.stop
+
+    class StopWhen(tenacity.stop.stop_base):
+        def __call__(self, _retry_state: object) -> bool:
+            return check()
+
+    return StopWhen()
 
 
 def _reload_if_changed(
