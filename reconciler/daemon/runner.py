@@ -96,6 +96,8 @@ class Daemon:
         self.rng = random.Random()
         self.stop_signal: str | None = None
         self.config: LoopConfig = load_config(OnceOptions(repo=options.repo))
+        # A repository the passes could never work in is refused at start, not retried.
+        self.config.relative_paths(checkouts.open_checkout(self.config.layout.repo))
         self.server = serve(
             options.host,
             options.port,
@@ -299,7 +301,10 @@ class Daemon:
         except ReconcileError as exc:
             self.log("poll.failed", "warn", reason=str(exc.reason), error=exc.message)
             return
-        remote_head = out.split()[0] if out else ""
+        wanted = f"\trefs/heads/{branch}"
+        remote_head = next(
+            (line.split("\t")[0] for line in out.splitlines() if line.endswith(wanted)), ""
+        )
         if remote_head and remote_head != checkout.head:
             self.triggers.fire("remote")
 
