@@ -142,9 +142,9 @@ def test_the_intents_folder_made_after_start_is_watched(tmp_path: Path) -> None:
             step(repo / INTENTS)
             time.sleep(0.3)
         d.drop_intent(repo, "first.yaml", d.intent_bytes(step=5))
-        d.wait_for(lambda: d.canary_now(repo) == 30, 5, "the first intent to be applied")
+        d.wait_for(lambda: d.canary_now(repo) == 30, 20, "the first intent to be applied")
         d.drop_intent(repo, "second.yaml", d.intent_bytes(step=5))
-        d.wait_for(lambda: d.canary_now(repo) == 35, 5, "the second intent to be applied")
+        d.wait_for(lambda: d.canary_now(repo) == 35, 20, "the second intent to be applied")
         assert watcher.stop() == 0
 
 
@@ -155,7 +155,7 @@ def test_a_decision_written_into_the_checkout_triggers_a_pass(repo: Path, tmp_pa
         settle(watcher, quiet=0.3)
         seen = len(watcher.events())
         g.write_decision(repo, "hold", generated_at=datetime.now(UTC))  # the gates job's write
-        started = watcher.wait_event("pass.start", after=seen, timeout=5)
+        started = watcher.wait_event("pass.start", after=seen, timeout=20)
         assert started["reasons"] == "watch"
         settle(watcher, quiet=0.3)
         age = samples(watcher.metrics())[("reconciler_decision_age_seconds", ())]
@@ -392,7 +392,7 @@ def test_hostile_intents_are_rejected_with_their_reasons_and_the_daemon_stays_up
 
         # The daemon still applies the next good intent.
         d.drop_intent(repo, "good.yaml", d.intent_bytes(step=5))
-        d.wait_for(lambda: d.canary_now(repo) == 30, 5, "the good intent to be applied")
+        d.wait_for(lambda: d.canary_now(repo) == 30, 20, "the good intent to be applied")
         assert rss_kib(watcher.pid) < 150 * 1024
         assert watcher.stop() == 0
 
