@@ -8,6 +8,7 @@ A failing command becomes `GitError` showing the command, its exit code and its 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -32,6 +33,7 @@ _SCRUBBED = (
     "GIT_QUARANTINE_PATH",
 )
 ZERO_SHA = "0" * 40
+MARKS_PREFIX = "reconciler-marks-"
 SCRATCH_REF = "refs/reconciler/fast-import"
 """The private ref fast-import writes; the branch itself only moves by compare-and-swap."""
 
@@ -171,9 +173,15 @@ class FastImport:
     with a compare-and-swap `update-ref` once every commit of the pass is written).
     """
 
-    def __init__(self, git: Git) -> None:
+    def __init__(self, git: Git, scratch: str | None = None) -> None:
+        """Start fast-import; its marks file goes in `scratch` (the git folder) or $TMPDIR.
+
+        A marks file a kill leaves in the git folder is swept by `remove_stale_marks`.
+        """
         self._errors = tempfile.TemporaryFile()
-        self._marks_file = tempfile.NamedTemporaryFile(prefix="reconciler-marks-", delete=False)
+        self._marks_file = tempfile.NamedTemporaryFile(
+            prefix=MARKS_PREFIX, dir=scratch, delete=False
+        )
         self._marks_file.close()
         self._process = subprocess.Popen(
             [
@@ -292,6 +300,18 @@ class FastImport:
         stderr = self._errors.read().decode("utf-8", "replace")
         self._close_pipes()
         raise GitError(["fast-import"], code, stderr)
+
+
+def remove_stale_marks(scratch: str) -> None:
+    """Delete marks files a killed fast-import stream left in `scratch` (call under the lock)."""
+    try:
+        names = os.listdir(scratch)
+    except OSError:
+        return
+    for name in names:
+        if name.startswith(MARKS_PREFIX):
+            with contextlib.suppress(OSError):
+                os.unlink(os.path.join(scratch, name))
 
 
 def _quote_path(path: str) -> bytes:

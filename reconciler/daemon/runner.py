@@ -191,7 +191,8 @@ class Daemon:
         self.health.failures += 1
         self.metrics.pass_errors.inc()
         if reason == "push_conflict":
-            self.metrics.push_conflicts.inc()
+            # Every attempt of the pass lost its push race.
+            self.metrics.push_conflicts.inc(self.config.push_attempts)
         self.log("pass.failed", "error", reason=reason, error=message, traceback=trace)
         return False
 

@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 from reconciler import ledger as ledger_module
 from reconciler import settings, store
 from reconciler.adapters import locking
-from reconciler.adapters.gitrepo import FastImport, FileChange
+from reconciler.adapters.gitrepo import FastImport, FileChange, remove_stale_marks
 from reconciler.core import commit_messages
 from reconciler.core.errors import RefusalError, RetryableError
 from reconciler.core.intents import INTENT_LIMIT
@@ -88,6 +88,7 @@ def run_once(options: OnceOptions, *, now: Callable[[], datetime]) -> PassReport
             allowed=[config.layout.registry_file, config.state_file, config.telemetry_file],
         )
         recovered = checkouts.recover(checkout, config.relative_paths(checkout).intents)
+        remove_stale_marks(checkout.git_dir)
         checkout = checkouts.reread_head(checkout) if recovered else checkout
         if not options.push or options.dry_run:
             # A dry run evaluates the checkout as it is: it never fetches, resets or pushes.
@@ -219,7 +220,7 @@ def _commit_all(
 ) -> PassReport:
     rel = config.relative_paths(checkout)
     taken = _taken_names(config, rel.intents)
-    stream = FastImport(checkout.git)
+    stream = FastImport(checkout.git, checkout.git_dir)
     outcomes: list[Outcome] = []
     marks: list[str] = []
     consumed: list[Consumed] = []

@@ -92,7 +92,7 @@ def _commit(repo: str, changes: dict[str, bytes], now: Callable[[], datetime]) -
     relative = {path: data for path, data in relative.items() if _at_head(checkout, path) != data}
     if not relative:
         return None  # only the worktree copy was damaged: no empty commit
-    stream = FastImport(checkout.git)
+    stream = FastImport(checkout.git, checkout.git_dir)
     try:
         mark = stream.commit(
             parent=checkout.head,
