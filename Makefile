@@ -32,6 +32,9 @@ unit: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/apply_bench.py
+	$(BIN)/python benchmarks/loop_bench.py
+	$(BIN)/python benchmarks/history_bench.py
+	$(BIN)/python benchmarks/daemon_bench.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
