@@ -242,12 +242,13 @@ SMALL_FILE = 64 * 1024
 """Files up to this size are identified by their blob id, larger ones by inode and time."""
 
 
-def file_identity(path: str) -> str | None:
+def file_identity(path: str, *, whole: bool = False) -> str | None:
     """Return what identifies the file at `path` now; None when there is none.
 
-    A readable regular file up to SMALL_FILE bytes: its blob id (what a commit of it holds).
-    A symlink: `link:` and the blob id of its target. A FIFO, socket or device: SPECIAL. A
-    larger or unreadable file: `stat:<inode>:<size>:<mtime ns>` (never read whole).
+    A readable regular file up to SMALL_FILE bytes (any size with `whole`): its blob id
+    (what a commit of it holds). A symlink: `link:` and the blob id of its target. A FIFO,
+    socket or device: SPECIAL. A larger or unreadable file: `stat:<inode>:<size>:<mtime ns>`
+    (never read whole).
     """
     try:
         info = os.lstat(path)
@@ -258,11 +259,11 @@ def file_identity(path: str) -> str | None:
     if not stat.S_ISREG(info.st_mode):
         return SPECIAL
     by_stat = f"stat:{info.st_ino}:{info.st_size}:{info.st_mtime_ns}"
-    if info.st_size > SMALL_FILE:
+    if info.st_size > SMALL_FILE and not whole:
         return by_stat
     try:
         with open(path, "rb") as handle:
-            return blob_id(handle.read(SMALL_FILE + 1))
+            return blob_id(handle.read() if whole else handle.read(SMALL_FILE + 1))
     except OSError:
         return by_stat
 
@@ -349,11 +350,11 @@ def _sync_files(checkout: Checkout, old: str, new: str) -> None:
             relative = raw_path.decode("utf-8", "surrogateescape")
             changes.append((relative, fields[2], fields[3], fields[1]))
     wanted = [new_blob for _, _, new_blob, _ in changes if new_blob != ZERO_SHA]
-    contents = _cat_blobs(checkout, wanted)
+    contents = cat_blobs(checkout, wanted)
     for relative, old_blob, new_blob, mode in changes:
         target = os.path.join(checkout.top, relative)
-        current = _content_blob(target)
-        known = {None, old_blob, new_blob}
+        current = file_identity(target, whole=True)
+        known = {None, old_blob, new_blob, "link:" + old_blob, "link:" + new_blob}
         if current not in known:
             raise RefusalError(
                 ReasonCode.WORKTREE_DIRTY,
@@ -374,24 +375,23 @@ def _sync_files(checkout: Checkout, old: str, new: str) -> None:
                 os.chmod(target, 0o755)
 
 
-def _content_blob(path: str) -> str | None:
-    """The blob id of what `path` holds, whatever its size (a symlink: of its target)."""
-    try:
-        info = os.lstat(path)
-    except OSError:
-        return None
-    if stat.S_ISLNK(info.st_mode):
-        return blob_id(os.fsencode(os.readlink(path)))
-    if not stat.S_ISREG(info.st_mode):
-        return SPECIAL
-    try:
-        with open(path, "rb") as handle:
-            return blob_id(handle.read())
-    except OSError:
-        return SPECIAL
+def tree_blobs(checkout: Checkout, commit: str, *specs: str) -> dict[str, tuple[str, str]]:
+    """Return {repo-relative path: (mode, blob id)} of the files `git ls-tree` lists.
+
+    Not recursive: a spec ending in `/` lists the files directly in that folder.
+    """
+    out = checkout.git.run("ls-tree", "-z", commit, "--", *specs).stdout
+    entries: dict[str, tuple[str, str]] = {}
+    for item in out.split(b"\0"):
+        meta, _, path = item.partition(b"\t")
+        parts = meta.decode("ascii", "replace").split()
+        if len(parts) == 3 and parts[1] == "blob":
+            entries[path.decode("utf-8", "surrogateescape")] = (parts[0], parts[2])
+    return entries
 
 
-def _cat_blobs(checkout: Checkout, blobs: Sequence[str]) -> dict[str, bytes]:
+def cat_blobs(checkout: Checkout, blobs: Sequence[str]) -> dict[str, bytes]:
+    """Return {blob id: content} of every blob, read by one `git cat-file --batch`."""
     if not blobs:
         return {}
     out = checkout.git.run("cat-file", "--batch", stdin="".join(f"{b}\n" for b in blobs).encode())

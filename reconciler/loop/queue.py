@@ -20,7 +20,7 @@ from reconciler.core.errors import RefusalError
 from reconciler.core.intents import INTENT_LIMIT, Problem
 from reconciler.core.passes import IntentSource
 from reconciler.core.reasons import ReasonCode
-from reconciler.loop.checkout import Checkout, blob_id
+from reconciler.loop.checkout import Checkout, blob_id, tree_blobs
 
 INTENT_SUFFIXES = (".yaml", ".yml")
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+@=-]{0,199}")
@@ -122,16 +122,7 @@ def _read(path: str) -> tuple[bytes | None, Problem | None]:
 
 def tracked_entries(checkout: Checkout, relative_dir: str) -> dict[str, tuple[str, str]]:
     """Return {repo-relative path: (mode, blob id)} of the files committed in a folder at HEAD."""
-    out = checkout.git.run("ls-tree", "-z", checkout.head, "--", f"{relative_dir}/").stdout
-    entries: dict[str, tuple[str, str]] = {}
-    for item in out.split(b"\0"):
-        if not item:
-            continue
-        meta, _, path = item.partition(b"\t")
-        mode, kind, sha = meta.decode().split()
-        if kind == "blob":
-            entries[path.decode("utf-8", "surrogateescape")] = (mode, sha)
-    return entries
+    return tree_blobs(checkout, checkout.head, f"{relative_dir}/")
 
 
 def find_adding_commits(checkout: Checkout, paths: Sequence[str]) -> dict[str, str]:

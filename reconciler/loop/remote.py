@@ -163,14 +163,8 @@ def _processed_paths(checkout: Checkout, revisions: str) -> set[str]:
 
 
 def _pending_blobs(checkout: Checkout, commit: str, intents: str) -> dict[str, str]:
-    out = checkout.git.run("ls-tree", "-z", commit, "--", f"{intents}/").stdout
-    found = {}
-    for item in out.split(b"\0"):
-        meta, _, path = item.partition(b"\t")
-        parts = meta.split()
-        if len(parts) == 3 and parts[1] == b"blob":
-            found[path.decode("utf-8", "surrogateescape")] = parts[2].decode()
-    return found
+    entries = checkouts.tree_blobs(checkout, commit, f"{intents}/")
+    return {path: blob for path, (_, blob) in entries.items()}
 
 
 def _consumed_locally(checkout: Checkout, revisions: str, intents: str) -> dict[str, str]:

@@ -157,27 +157,13 @@ def materialise(checkout: Checkout, commit: str, root: str, paths: list[str]) ->
         specs.append(f"{folder}/" if folder else path)
     # Not recursive: only the files directly in those folders (never, say, a whole
     # applied/ history in the bash layout, where the state folder is the fleet folder).
-    listing = checkout.git.run("ls-tree", "-z", commit, "--", *specs).stdout
-    wanted: list[tuple[str, str]] = []
-    for item in listing.split(b"\0"):
-        meta, _, name = item.partition(b"\t")
-        parts = meta.split()
-        if len(parts) == 3 and parts[1] == b"blob" and parts[0] != b"120000":
-            wanted.append((name.decode("utf-8", "surrogateescape"), parts[2].decode()))
-    if not wanted:
-        return
-    batch = checkout.git.run(
-        "cat-file", "--batch", stdin="".join(f"{sha}\n" for _, sha in wanted).encode()
-    ).stdout
-    offset = 0
-    for path, _ in wanted:
-        header_end = batch.index(b"\n", offset)
-        size = int(batch[offset:header_end].split()[2])
-        data = batch[header_end + 1 : header_end + 1 + size]
-        offset = header_end + 1 + size + 1
+    entries = checkouts.tree_blobs(checkout, commit, *specs)
+    wanted = {path: blob for path, (mode, blob) in entries.items() if mode != "120000"}
+    contents = checkouts.cat_blobs(checkout, list(wanted.values()))
+    for path, blob in wanted.items():
         target = prediction.in_tree(root, path)
         os.makedirs(os.path.dirname(target), exist_ok=True)
-        files.atomic_write(target, data, durable=False)
+        files.atomic_write(target, contents[blob], durable=False)
 
 
 def plan_rows(plan: Plan) -> list[dict[str, Any]]:

@@ -77,21 +77,19 @@ def test_an_intent_dropped_into_the_watched_checkout_is_committed_and_observable
     repo: Path, tmp_path: Path
 ) -> None:
     watcher = d.Watcher(repo, tmp_path / "daemon.log", d.watch_args())
+    started_after = int(time.time())  # unix seconds, for the last-success gauge below
     with d.watchers(watcher):
         watcher.start(ready=True)
         assert watcher.events("pass.done")[0]["applied"] == 0
         assert watcher.get("/readyz") == (200, "ready\n")
         first = g.head(repo)
 
-        dropped = time.monotonic()
         d.drop_intent(repo, "20261124-expand.yaml", d.intent_bytes(step=5))
-        d.wait_for(
+        d.wait_for(  # how fast is benchmarks/daemon_bench.py's job; this only needs it done
             lambda: g.processed(repo, "applied") == [".gitkeep", "20261124-expand.yaml"],
-            5,
+            30,
             "the intent to be committed",
         )
-        latency = time.monotonic() - dropped
-        assert latency < 5
         intent = watcher.wait_event("intent")  # logged once the pass is done
         commit = g.head(repo)
         assert g.git(repo, "rev-parse", f"{commit}^") == first
@@ -114,7 +112,9 @@ def test_an_intent_dropped_into_the_watched_checkout_is_committed_and_observable
         assert passes_observed >= 2  # the start pass and the intent's (a count, not a time)
         assert found[("reconciler_pass_errors_total", ())] == 0
         assert found[("reconciler_push_conflicts_total", ())] == 0
-        assert abs(found[("reconciler_last_success_timestamp_seconds", ())] - time.time()) < 60
+        # A unix time from this test's run: not older than the daemon, not in the future.
+        last_success = found[("reconciler_last_success_timestamp_seconds", ())]
+        assert started_after <= last_success <= time.time()
         assert found[("reconciler_pending_intents", ())] == 0
         assert found[("reconciler_canary_percent", (("fleet", "fleet-a"),))] == 30
         assert found[("reconciler_manual_pause", (("fleet", "fleet-a"),))] == 0
@@ -350,9 +350,13 @@ def test_hostile_intents_are_rejected_with_their_reasons_and_the_daemon_stays_up
         watcher.start(ready=True)
         folder = repo / INTENTS
         (folder / "link.yaml").symlink_to(outside)
-        with (folder / "big.yaml").open("wb") as big:
+        # Written aside then renamed in: a half-written file would be a valid small intent
+        # for a moment (the daemon would rightly apply it; this test is about the big one).
+        staged = tmp_path / "big.yaml"
+        with staged.open("wb") as big:
             big.write(d.intent_bytes(step=5))
             big.write(b"# " + b"x" * (10 * 1024 * 1024) + b"\n")
+        staged.rename(folder / "big.yaml")
         d.drop_intent(repo, "latin1.yaml", d.intent_bytes(step=5) + b"# caf\xe9 (Latin-1)\n")
         d.drop_intent(repo, "bomb.yaml", bomb.encode())
         d.drop_intent(repo, "deep.yaml", deep.encode()[: 60 * 1024])
@@ -370,7 +374,7 @@ def test_hostile_intents_are_rejected_with_their_reasons_and_the_daemon_stays_up
                 if e["status"] == "rejected"
             }
 
-        d.wait_for(lambda: len(rejected()) == len(hostile), 20, "every hostile intent")
+        d.wait_for(lambda: len(rejected()) == len(hostile), 60, "every hostile intent")
         assert rejected() == hostile
         assert watcher.alive()
         assert watcher.get("/healthz")[0] == 200
