@@ -118,7 +118,7 @@ def remote_canary_and_pause(bare: Path) -> tuple[int, bool]:
 
 
 def all_idle(watchers: list[d.Watcher], bare: Path) -> bool:
-    """Each replica's last pass found nothing, it is at the remote's head and clean."""
+    """Each replica is between passes with nothing pending, at the remote's head and clean."""
     tip = g.head(bare, "main")
     return all(w.is_idle() and g.head(w.repo) == tip and d.status(w.repo) == "" for w in watchers)
 

@@ -361,13 +361,14 @@ class Watcher:
         return "\n".join(text.splitlines()[-lines:])
 
     def is_idle(self) -> bool:
-        """This run's last pass event is a pass.done that found nothing to do."""
+        """Not in a pass (its last pass event is a pass.done) and nothing pending here.
+
+        The last pass may have applied the last burst itself: nothing wakes the controller
+        after its own push (no self-triggered pass), so an empty last pass is not required.
+        """
         passes = [e for e in self.events() if str(e.get("event", "")).startswith("pass.")]
-        return bool(passes) and passes[-1]["event"] == "pass.done" and _empty(passes[-1])
-
-
-def _empty(done: dict[str, Any]) -> bool:
-    return done["applied"] == 0 and done["replayed"] == 0 and done["rejected"] == 0
+        pending = [name for name in g.pending(self.repo) if name != ".gitkeep"]
+        return bool(passes) and passes[-1]["event"] == "pass.done" and not pending
 
 
 def watch_args(
