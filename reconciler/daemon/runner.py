@@ -10,7 +10,6 @@ push it when configured, release the lock and exit 0, with a hard deadline behin
 
 from __future__ import annotations
 
-import contextlib
 import os
 import random
 import signal
@@ -310,26 +309,33 @@ class Daemon:
             self.triggers.fire("remote")
 
     def _install_signals(self) -> None:
-        """SIGTERM/SIGINT only write a byte to a pipe; a thread does the rest.
+        """SIGTERM/SIGINT reach a stopper thread through the signal wakeup fd.
 
-        A Python signal handler runs between two bytecodes of the main thread, which may hold
-        any lock at that moment (the log's, an Event's): the handler takes none.
+        The kernel may deliver a signal to any thread; Python runs its handler only in the
+        main thread, and only when that thread next runs bytecode, which an idle controller
+        blocked in a wait may not do for minutes. The C-level wakeup fd is written at once
+        whichever thread got the signal, so a thread reading it stops the daemon at once. The
+        handler itself does nothing (it must exist to replace the default action); nothing in
+        this path takes a lock the interrupted thread could hold.
         """
         read_end, write_end = os.pipe()
         os.set_blocking(write_end, False)
+        signal.set_wakeup_fd(write_end, warn_on_full_buffer=False)
 
-        def on_signal(signum: int, _frame: object) -> None:
-            self.stop_signal = self.stop_signal or signal.Signals(signum).name
-            with contextlib.suppress(OSError):
-                os.write(write_end, b"x")
+        def on_signal(_signum: int, _frame: object) -> None:
+            """Replace the default action; the stopper thread does the work."""
 
         def stopper() -> None:
-            os.read(read_end, 1)
+            while True:
+                data = os.read(read_end, 1)
+                if data and data[0] in (signal.SIGTERM, signal.SIGINT):
+                    break
+            self.stop_signal = signal.Signals(data[0]).name
             self.health.stopping = True
-            self.log("daemon.stopping", signal=self.stop_signal)
             deadline = threading.Timer(self.options.shutdown_timeout, self._deadline)
             deadline.daemon = True
             deadline.start()
+            self.log("daemon.stopping", signal=self.stop_signal)  # a thread, not a handler
             self.triggers.stop()
 
         threading.Thread(target=stopper, name="reconciler-stopper", daemon=True).start()
