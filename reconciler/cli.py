@@ -228,15 +228,36 @@ def apply_command(**flags: Any) -> None:
     )
     args = _apply_args(flags)
     result = service.run_apply(args, options, now=system_clock, new_trace_id=new_trace_id)
-    if result.mismatch:
-        first = result.record.get("intent")
-        step = result.record.get("expandStep")
+    # Only for a person at a terminal: callers that merge stderr into stdout (`2>&1`, the bash
+    # tool's test harness) must still get one JSON document; the reason code is the signal.
+    if sys.stderr.isatty():
+        _warn_about_key(result.record, result.mismatch, args.idempotency_key)
+    render.print_json(result.record, pretty=flags["pretty"])
+
+
+def _warn_about_key(record: dict[str, Any], mismatch: bool, key: str | None) -> None:
+    from reconciler import render
+    from reconciler.core.reasons import ReasonCode
+
+    if mismatch:
+        first = record.get("intent")
+        step = record.get("expandStep")
         render.print_warning(
-            f"idempotency key {json.dumps(args.idempotency_key)} was first used for a different "
+            f"idempotency key {json.dumps(key)} was first used for a different "
             f"request ({first}{f' by {step}%' if step else ''}); replaying the recorded result, "
             "nothing was changed"
         )
-    render.print_json(result.record, pretty=flags["pretty"])
+    elif ReasonCode.IDEMPOTENCY_REPLAY_OVERRIDDEN in record.get("reasonCodes", []):
+        render.print_warning(
+            f"idempotency key {json.dumps(key)} was used before, but the fleet was not paused; "
+            "the rollback was applied as a new mutation"
+        )
+    if record.get("warnings"):
+        render.print_warning(
+            "the fleet registry is invalid outside the fields a rollback writes; the rollback "
+            "was applied anyway (fix these):"
+        )
+        sys.stderr.writelines(f" - {warning}\n" for warning in record["warnings"])
 
 
 def _apply_args(flags: dict[str, Any]) -> ApplyArgs:

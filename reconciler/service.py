@@ -2,8 +2,8 @@
 
 The only module that joins the pure core with files, the lock and the journal. Order matters
 and is deliberate (docs/apply.md): arguments, layout, lock, journal recovery, idempotency
-replay (before the decision gate), decision gate, registry validation, edit, re-validation,
-then the journaled write.
+replay (before the decision gate; a rollback replays only onto a paused fleet), decision
+gate, registry validation, edit, re-validation, then the journaled write.
 """
 
 from __future__ import annotations
@@ -180,6 +180,11 @@ def run_apply(
         return apply.run(max_age, max_age_text, folder)
 
 
+def _view_of(loaded: LoadedRegistry) -> registry.RegistryView:
+    """The registry's view; a document that is not a mapping reads as the defaults."""
+    return registry.view_registry(loaded.doc if isinstance(loaded.doc, dict) else {})
+
+
 def check_distinct_paths(layout: Layout) -> None:
     """Refuse a layout in which two files the apply reads or writes are one file.
 
@@ -225,23 +230,35 @@ class _Apply:
         telemetry = store.load_telemetry(
             self.paths["applyTelemetryFile"], self.index_file, need_keys=bool(key)
         )
+        loaded: LoadedRegistry | None = None
+        overridden = False
         if key:
             prior = store.find_applied(telemetry, key) or ledger.find_sealed_applied(
                 self.paths["applyTelemetryFile"], self.paths["applyStateFile"], key
             )
             if prior is not None:
-                return self._replay(prior)
+                if self.request.intent != "rollback":
+                    return self._replay(prior)
+                # A rollback replays only onto a paused fleet; it must leave the fleet paused.
+                loaded = self._load_registry()
+                if not applying.overrides_replay(self.request.intent, _view_of(loaded)):
+                    return self._replay(prior)
+                overridden = True
         found, notes = self.gate(max_age, max_age_text)
+        if overridden:
+            notes.append(ReasonCode.IDEMPOTENCY_REPLAY_OVERRIDDEN)
         # The review-by is checked after the decision, in the bash tool's order (§3.2 13-14).
         self.request = applying.check_review_by(self.request, self.clock())
-        loaded = self._load_registry()
+        loaded = loaded or self._load_registry()
         now = self.clock()
         view = self._check_registry(loaded, now)
         mutation = applying.plan_mutation(view, self.request, now)
         new_text, new_doc = loaded.parsed.edit(mutation.changes)
-        self._check_mutated(new_doc, now)
+        noted = self._check_mutated(new_doc, now)
         if view.mode != "guarded_auto":
             notes.append(ReasonCode.ROLLBACK_IN_ADVISORY_MODE)
+        if noted:
+            notes.append(ReasonCode.REGISTRY_INVALID_ELSEWHERE)
         context = applying.RecordContext(
             now=now,
             fleet_id=view.fleet_id,
@@ -249,6 +266,7 @@ class _Apply:
             decision=found,
             files=self.paths,
             notes=notes,
+            warnings=noted,
         )
         record = applying.build_record(self.request, mutation, context)
         self._commit(record, new_text, loaded, telemetry, folder)
@@ -293,9 +311,10 @@ class _Apply:
     def _check_registry(self, loaded: LoadedRegistry, now: datetime) -> registry.RegistryView:
         # The mutation replaces the whole governance block, so the current block's own
         # problems (an expired reviewBy above all) must not block it; the result is
-        # validated in full before anything is written.
+        # validated in full before anything is written. A rollback is refused only by
+        # problems it cannot get past (see applying.is_refused_by); the others it notes.
         problems = registry.validate_registry(loaded.doc, now, skip_governance_fields=True)
-        if problems:
+        if applying.is_refused_by(self.request.intent, problems):
             error = validation_error(
                 ReasonCode.REGISTRY_INVALID, f"invalid fleet registry: {loaded.path}", problems
             )
@@ -311,12 +330,14 @@ class _Apply:
             )
         return view
 
-    def _check_mutated(self, new_doc: object, now: datetime) -> None:
+    def _check_mutated(self, new_doc: object, now: datetime) -> list[str]:
+        """Validate the mutated registry; return the problems a rollback only notes."""
         problems = registry.validate_registry(new_doc, now)
-        if problems:
+        if applying.is_refused_by(self.request.intent, problems, mutated=True):
             raise validation_error(
                 ReasonCode.REGISTRY_MUTATION_INVALID, "mutated registry failed validation", problems
             )
+        return problems
 
     def _commit(
         self,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -26,6 +27,8 @@ from reconciler.core.reasons import ReasonCode
 from reconciler.reports.intent_files import write_intent_file
 
 NOW = datetime(2026, 11, 24, 9, 30, 42, tzinfo=UTC)
+SUFFIX = "5eed01"
+"""The random end of a default name, fixed here (write_intent_file(..., suffix=SUFFIX))."""
 REVIEW_BY = "2026-12-31T00:00:00Z"
 
 
@@ -58,11 +61,11 @@ def test_the_written_file_parses_to_the_requested_values(tmp_path):
         horizon_ref="H-7",
         evidence_refs=("dash/1", "run/2"),
     )
-    written = write_intent_file(str(tmp_path), full, NOW)
-    assert written.path == "policies/intents/20261124T0930Z-expand-cab-123.yaml"
+    written = write_intent_file(str(tmp_path), full, NOW, suffix=SUFFIX)
+    assert written.path == "policies/intents/20261124T093042Z-expand-cab-123-5eed01.yaml"
     text = (tmp_path / written.path).read_text(encoding="utf-8")
     assert text.startswith("# ")
-    intent = parse_intent(text, "20261124T0930Z-expand-cab-123.yaml", NOW)
+    intent = parse_intent(text, "20261124T093042Z-expand-cab-123-5eed01.yaml", NOW)
     assert intent == written.intent
     assert intent.intent == "expand"
     assert intent.expand_step == 10
@@ -77,11 +80,11 @@ def test_the_written_file_parses_to_the_requested_values(tmp_path):
 
 
 def test_defaults_expand_step_written_and_key_from_the_file_name(tmp_path):
-    written = write_intent_file(str(tmp_path), request(), NOW)
+    written = write_intent_file(str(tmp_path), request(), NOW, suffix=SUFFIX)
     text = (tmp_path / written.path).read_text(encoding="utf-8")
     assert "expandStep: 25\n" in text
     assert "idempotencyKey" not in text
-    assert written.intent.idempotency_key == "20261124T0930Z-expand-cab-123"
+    assert written.intent.idempotency_key == "20261124T093042Z-expand-cab-123-5eed01"
     assert intent_document(written.intent) == {
         "intent": "expand",
         "expandStep": 25,
@@ -91,14 +94,14 @@ def test_defaults_expand_step_written_and_key_from_the_file_name(tmp_path):
             "rationale": "gates green for 7 days",
             "reviewBy": REVIEW_BY,
         },
-        "idempotencyKey": "20261124T0930Z-expand-cab-123",
+        "idempotencyKey": "20261124T093042Z-expand-cab-123-5eed01",
     }
 
 
 @pytest.mark.parametrize("intent", ["resume", "rollback"])
 def test_resume_and_rollback_have_no_expand_step(tmp_path, intent):
-    written = write_intent_file(str(tmp_path), request(intent=intent), NOW)
-    assert written.path == f"policies/intents/20261124T0930Z-{intent}-cab-123.yaml"
+    written = write_intent_file(str(tmp_path), request(intent=intent), NOW, suffix=SUFFIX)
+    assert written.path == f"policies/intents/20261124T093042Z-{intent}-cab-123-5eed01.yaml"
     assert "expandStep" not in (tmp_path / written.path).read_text(encoding="utf-8")
     assert "expandStep" not in intent_document(written.intent)
 
@@ -114,43 +117,43 @@ def test_review_by_is_written_in_canonical_utc(tmp_path):
 @pytest.mark.parametrize(
     ("approval_ref", "stem"),
     [
-        ("CAB-123", "20261124T0930Z-expand-cab-123"),
-        ("  INC 9 / Ünïcode!! ", "20261124T0930Z-expand-inc-9-n-code"),
-        ("../../etc/passwd", "20261124T0930Z-expand-etc-passwd"),
-        ("日本", "20261124T0930Z-expand"),
-        ("X" * 80, "20261124T0930Z-expand-" + "x" * 40),
+        ("CAB-123", "20261124T093042Z-expand-cab-123-5eed01"),
+        ("  INC 9 / Ünïcode!! ", "20261124T093042Z-expand-inc-9-n-code-5eed01"),
+        ("../../etc/passwd", "20261124T093042Z-expand-etc-passwd-5eed01"),
+        ("日本", "20261124T093042Z-expand-5eed01"),
+        ("X" * 80, "20261124T093042Z-expand-" + "x" * 40 + "-5eed01"),
     ],
 )
-def test_file_name_is_time_intent_and_a_slug_of_the_approval_ref(approval_ref, stem):
-    assert intent_file_stem(request(approval_ref=approval_ref), NOW) == stem
+def test_file_name_is_time_intent_a_slug_of_the_approval_ref_and_a_suffix(approval_ref, stem):
+    assert intent_file_stem(request(approval_ref=approval_ref), NOW, SUFFIX) == stem
 
 
 def test_the_name_uses_utc(tmp_path):
-    local = datetime.fromisoformat("2026-11-24T23:59:00-05:00")
-    assert intent_file_stem(request(), local).startswith("20261125T0459Z-")
+    local = datetime.fromisoformat("2026-11-24T23:59:07-05:00")
+    assert intent_file_stem(request(), local, SUFFIX).startswith("20261125T045907Z-")
 
 
-def test_two_intents_in_the_same_minute_get_two_files(tmp_path):
-    first = write_intent_file(str(tmp_path), request(rationale="first"), NOW)
+def test_two_intents_with_the_same_name_get_two_files(tmp_path):
+    first = write_intent_file(str(tmp_path), request(rationale="first"), NOW, suffix=SUFFIX)
     before = (tmp_path / first.path).read_bytes()
-    second = write_intent_file(str(tmp_path), request(rationale="second"), NOW)
-    third = write_intent_file(str(tmp_path), request(rationale="third"), NOW)
-    assert second.path == "policies/intents/20261124T0930Z-expand-cab-123-2.yaml"
-    assert third.path == "policies/intents/20261124T0930Z-expand-cab-123-3.yaml"
+    second = write_intent_file(str(tmp_path), request(rationale="second"), NOW, suffix=SUFFIX)
+    third = write_intent_file(str(tmp_path), request(rationale="third"), NOW, suffix=SUFFIX)
+    assert second.path == "policies/intents/20261124T093042Z-expand-cab-123-5eed01-2.yaml"
+    assert third.path == "policies/intents/20261124T093042Z-expand-cab-123-5eed01-3.yaml"
     assert (tmp_path / first.path).read_bytes() == before
     assert second.intent.rationale == "second"
-    assert second.intent.idempotency_key == "20261124T0930Z-expand-cab-123-2"
+    assert second.intent.idempotency_key == "20261124T093042Z-expand-cab-123-5eed01-2"
 
 
 def test_an_existing_file_or_symlink_is_never_overwritten(tmp_path):
     folder = tmp_path / "policies" / "intents"
     folder.mkdir(parents=True)
-    (folder / "20261124T0930Z-expand-cab-123.yaml").write_text("operator's\n")
+    (folder / "20261124T093042Z-expand-cab-123-5eed01.yaml").write_text("operator's\n")
     target = tmp_path / "elsewhere.txt"
-    (folder / "20261124T0930Z-expand-cab-123-2.yaml").symlink_to(target)
-    written = write_intent_file(str(tmp_path), request(), NOW)
-    assert written.path.endswith("-cab-123-3.yaml")
-    assert (folder / "20261124T0930Z-expand-cab-123.yaml").read_text() == "operator's\n"
+    (folder / "20261124T093042Z-expand-cab-123-5eed01-2.yaml").symlink_to(target)
+    written = write_intent_file(str(tmp_path), request(), NOW, suffix=SUFFIX)
+    assert written.path.endswith("-cab-123-5eed01-3.yaml")
+    assert (folder / "20261124T093042Z-expand-cab-123-5eed01.yaml").read_text() == "operator's\n"
     assert not target.exists()
 
 
@@ -239,14 +242,16 @@ def test_the_bash_tools_layout_gets_its_intents_folder(tmp_path):
     fleet = tmp_path / ".superloop" / "ops-manager" / "fleet"
     fleet.mkdir(parents=True)
     (fleet / "registry.v1.json").write_text("{}\n")
-    written = write_intent_file(str(tmp_path), request(), NOW)
-    assert written.path == ".superloop/ops-manager/fleet/intents/20261124T0930Z-expand-cab-123.yaml"
+    written = write_intent_file(str(tmp_path), request(), NOW, suffix=SUFFIX)
+    assert written.path == (
+        ".superloop/ops-manager/fleet/intents/20261124T093042Z-expand-cab-123-5eed01.yaml"
+    )
 
 
 def test_intents_dir_from_reconciler_yaml(tmp_path):
     (tmp_path / "reconciler.yaml").write_text("intentsDir: ops/queue\n")
-    written = write_intent_file(str(tmp_path), request(), NOW)
-    assert written.path == "ops/queue/20261124T0930Z-expand-cab-123.yaml"
+    written = write_intent_file(str(tmp_path), request(), NOW, suffix=SUFFIX)
+    assert written.path == "ops/queue/20261124T093042Z-expand-cab-123-5eed01.yaml"
     assert (tmp_path / written.path).is_file()
 
 
@@ -277,7 +282,8 @@ def test_cli_prints_the_path_and_the_next_step(tmp_path):
     done = run_cli("expand", "--step", "10", *GOVERNANCE, "--repo", str(tmp_path))
     assert done.returncode == 0, done.stderr
     path = done.stdout.strip()
-    assert path.startswith("policies/intents/") and path.endswith("-expand-cab-123.yaml")
+    assert path.startswith("policies/intents/")
+    assert re.fullmatch(r"policies/intents/\d{8}T\d{6}Z-expand-cab-123-[0-9a-f]{6}\.yaml", path)
     assert done.stderr == (
         f"next: git add {path} && git commit, open a pull request; CI runs reconcile plan\n"
     )

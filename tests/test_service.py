@@ -255,7 +255,7 @@ def test_replay_returns_the_earlier_record_and_changes_nothing(repo: Path) -> No
 
 
 @pytest.mark.parametrize(
-    ("intent", "step"), [("expand", "30"), ("rollback", None)], ids=["other-step", "other-intent"]
+    ("intent", "step"), [("expand", "30"), ("resume", None)], ids=["other-step", "other-intent"]
 )
 def test_replay_of_a_different_request_still_replays_but_flags_the_mismatch(
     repo: Path, intent: str, step: str | None

@@ -24,10 +24,12 @@ from reconciler.commands.common import EXIT_REJECTED, handle_errors
     metavar="N",
     help="Percent for expand, 1..100 (25); ignored (whatever it holds) otherwise.",
 )
-@click.option("--by", "by", metavar="ACTOR", help="governance.actor (required in every mode).")
-@click.option("--approval-ref", metavar="REF", help="Change ticket (required).")
-@click.option("--rationale", metavar="TEXT", help="Why (required).")
-@click.option("--review-by", metavar="TIME", help="RFC 3339 review deadline (required).")
+@click.option(
+    "--by", "by", metavar="ACTOR", help="governance.actor (required for apply and rollback)."
+)
+@click.option("--approval-ref", metavar="REF", help="Change ticket (required, as --by).")
+@click.option("--rationale", metavar="TEXT", help="Why (required, as --by).")
+@click.option("--review-by", metavar="TIME", help="RFC 3339 review deadline (as --by).")
 @click.option("--repo", metavar="PATH", default=".", show_default=True, help="Policy repository.")
 @click.option("--push", is_flag=True, help="Fetch before and push after the pass.")
 @click.option("--result-file", metavar="PATH", help="Write the result JSON here.")
@@ -43,14 +45,14 @@ def dispatch_command(**flags: object) -> None:
 
     dry_run evaluates a would-be intent on top of the current state and pending intents
     and writes nothing but the result; apply and rollback write the intent file and run
-    one pass (pushing with --push). Governance flags are required in every mode. Result
+    one pass (pushing with --push). Governance flags are required for apply and rollback;
+    a dry_run previews without them (placeholders) or checks them when given. Result
     status: preview, applied, rolled_back or rejected. Exit 0, or 3 when rejected, 1 on
     error.
 
     \b
     Examples:
-      reconcile dispatch --mode dry_run --apply-intent expand --expand-step 25 \
-        --by alice --approval-ref CAB-1 --rationale "gates green" --review-by 2026-12-31T00:00:00Z
+      reconcile dispatch --mode dry_run --apply-intent expand --expand-step 25
       reconcile dispatch --mode rollback --by bob --approval-ref INC-9 \
         --rationale "error spike" --review-by 2026-12-01T00:00:00Z --push
     """

@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 from reconciler.core.decision import Decision
 from reconciler.core.errors import RefusalError
 from reconciler.core.reasons import ReasonCode
-from reconciler.core.registry import RegistryView
+from reconciler.core.registry import RegistryView, problem_path
 from reconciler.core.timestamps import format_timestamp, parse_timestamp
 
 INTENTS = ("expand", "resume", "rollback")
@@ -24,6 +24,12 @@ ROLLOUT_PATH = ("policy", "autonomous", "rollout")
 GOVERNANCE_PATH = ("policy", "autonomous", "governance")
 CANARY_PATH = (*ROLLOUT_PATH, "canaryPercent")
 MANUAL_PAUSE_PATH = (*ROLLOUT_PATH, "pause", "manual")
+GOVERNANCE_KEYS = ("actor", "approvalRef", "rationale", "changedAt", "reviewBy")
+GOVERNANCE_FIELD_PATHS = tuple((*GOVERNANCE_PATH, key) for key in GOVERNANCE_KEYS)
+OWNED_PATHS = (CANARY_PATH, MANUAL_PAUSE_PATH, *GOVERNANCE_FIELD_PATHS)
+"""Every registry field the reconciler writes; nothing else of the file is ever changed."""
+ROLLBACK_PATHS = (MANUAL_PAUSE_PATH, *GOVERNANCE_FIELD_PATHS)
+"""The owned fields a rollback always leaves valid: it writes them (pause.manual true)."""
 
 Record = dict[str, Any]
 
@@ -211,6 +217,8 @@ class RecordContext(NamedTuple):
     files: Mapping[str, str]
     """registryFile, promotionStateFile, applyStateFile, applyTelemetryFile (absolute)."""
     notes: Sequence[ReasonCode] = ()
+    warnings: Sequence[str] = ()
+    """Problems noted but not blocking, one line each (the record's `warnings`)."""
 
 
 def build_record(request: ApplyRequest, mutation: Mutation, context: RecordContext) -> Record:
@@ -221,7 +229,7 @@ def build_record(request: ApplyRequest, mutation: Mutation, context: RecordConte
         notes.add(ReasonCode.ROLLOUT_UNCHANGED)
     evidence = {*request.evidence_refs, context.files["promotionStateFile"]}
     decision = context.decision
-    return {
+    record: Record = {
         "schemaVersion": "v1",
         "timestamp": format_timestamp(context.now),
         "category": "promotion_apply",
@@ -242,6 +250,46 @@ def build_record(request: ApplyRequest, mutation: Mutation, context: RecordConte
         "files": dict(context.files),
         "reasonCodes": sorted(str(code) for code in notes),
     }
+    if context.warnings:
+        record["warnings"] = list(context.warnings)
+    return record
+
+
+def is_refused_by(intent: str, problems: Sequence[str], *, mutated: bool = False) -> bool:
+    """Tell whether registry problems refuse the intent (`mutated`: of the registry after it).
+
+    Any problem refuses expand and resume. A rollback must always be able to pause, so only
+    what it cannot get past refuses it: a problem at an owned field or at one of their
+    containers (the edit could not be made, or the result would be wrong where the reconciler
+    writes), except, in the current registry, at the fields the rollback writes itself
+    (`pause.manual`, the governance fields), which its mutation replaces. Problems elsewhere
+    (a typo in `loops`, an unknown `policy.mode`) are only noted
+    (`registry_invalid_elsewhere`): the rollback did not cause them.
+    """
+    if intent != "rollback":
+        return bool(problems)
+    cured = () if mutated else ROLLBACK_PATHS
+    for problem in problems:
+        path = problem_path(problem)
+        if _touches(path, OWNED_PATHS) and not any(path[: len(p)] == p for p in cured):
+            return True
+    return False
+
+
+def _touches(path: tuple[str, ...], owned: Sequence[tuple[str, ...]]) -> bool:
+    """Whether `path` is an owned path, lies under one, or contains one."""
+    return any(path[: len(o)] == o or o[: len(path)] == path for o in owned)
+
+
+def overrides_replay(intent: str, view: RegistryView) -> bool:
+    """Tell whether an intent whose key was applied before must be applied anyway.
+
+    A rollback must leave the fleet paused: when the fleet is not paused now (the key's
+    record is another intent, or a later resume un-paused it), replaying the old record would
+    leave it running, so the rollback is applied as a new mutation
+    (`idempotency_replay_overridden`). Anything else replays.
+    """
+    return intent == "rollback" and not view.manual_pause
 
 
 def is_request_mismatch(prior: Record, request: ApplyRequest) -> bool:

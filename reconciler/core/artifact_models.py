@@ -154,6 +154,12 @@ class ApplyRecord(BaseModel):
     rollout: RecordRollout
     files: RecordFiles
     reason_codes: list[str] = Field(alias="reasonCodes")
+    warnings: list[str] | None = Field(
+        None,
+        description="Present only when a rollback was applied despite problems: one line per "
+        "registry problem outside the fields it writes (registry_invalid_elsewhere) or ignored "
+        "intent-file field (intent_unknown_field, intent_field_invalid).",
+    )
     replayed: bool | None = Field(None, description="Present and true only on a replay.")
     git: RecordGit | None = Field(None, description="Loop records only.")
 

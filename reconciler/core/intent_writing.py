@@ -48,12 +48,18 @@ class IntentFile(NamedTuple):
     intent: Intent
 
 
-def intent_file_stem(request: IntentRequest, now: datetime) -> str:
-    """Return `<UTC YYYYmmddTHHMMZ>-<intent>-<approval-ref slug>`, e.g. `…-expand-cab-123`."""
-    stamp = now.astimezone(UTC).strftime("%Y%m%dT%H%MZ")
+def intent_file_stem(request: IntentRequest, now: datetime, suffix: str) -> str:
+    """Return `<UTC YYYYmmddTHHMMSSZ>-<intent>-<approval-ref slug>-<suffix>`.
+
+    E.g. `20261124T093042Z-expand-cab-123-3f9a1c`. The stem is the intent's default
+    idempotency key, so it must be unique per request: `suffix` is a short random token from
+    the caller (`reports.intent_files.new_suffix`), so two identical requests, even in the
+    same second, get two keys.
+    """
+    stamp = now.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
     slug = _NOT_SLUG.sub("-", (request.approval_ref or "").lower()).strip("-")
     slug = slug[:SLUG_LIMIT].rstrip("-")
-    return "-".join(part for part in (stamp, request.intent, slug) if part)
+    return "-".join(part for part in (stamp, request.intent, slug, suffix) if part)
 
 
 def candidate_names(stem: str) -> list[str]:
@@ -127,6 +133,13 @@ def build_intent_file(request: IntentRequest, name: str, now: datetime) -> Inten
             "the intent would be rejected; nothing was written",
             details=[problem.message for problem in exc.problems],
         ) from None
+    if intent.notes:
+        # The loop would apply a rollback despite a stray --step; a new file is written clean.
+        raise RefusalError(
+            intent.notes[0].reason,
+            "the intent has a field its intent does not take; nothing was written",
+            details=[note.message for note in intent.notes],
+        )
     return IntentFile(name, text, intent)
 
 

@@ -3,6 +3,9 @@
 Pure: the GitOps loop reads the bytes (regular file, size cap) and passes them here with the
 file's name. Every problem is reported at once, each with a reason code; a typo never falls
 back to a default (unknown keys, wrong types and `expandStep` on a non-expand intent reject).
+A rollback is the exception: it must always be able to pause, so an unknown key or a stray
+`expandStep` in a rollback file is a note of the intent, not a rejection (governance and the
+types of the known fields are still required).
 """
 
 from __future__ import annotations
@@ -21,6 +24,14 @@ INTENT_LIMIT = 64 * 1024
 GOVERNANCE_FIELDS = ("actor", "approvalRef", "rationale", "reviewBy")
 OPTIONAL_STRINGS = ("idempotencyKey", "traceId", "expectDecisionTraceId", "loopId", "horizonRef")
 KNOWN_FIELDS = frozenset({"intent", "expandStep", "governance", "evidenceRefs", *OPTIONAL_STRINGS})
+_STRAY_STEP = "expandStep is only allowed with intent expand"
+
+
+class Problem(NamedTuple):
+    """One reason an intent file is rejected (or, for a rollback, a note it is applied with)."""
+
+    reason: ReasonCode
+    message: str
 
 
 class Intent(NamedTuple):
@@ -39,13 +50,8 @@ class Intent(NamedTuple):
     loop_id: str | None
     horizon_ref: str | None
     evidence_refs: tuple[str, ...]
-
-
-class Problem(NamedTuple):
-    """One reason an intent file is rejected."""
-
-    reason: ReasonCode
-    message: str
+    notes: tuple[Problem, ...] = ()
+    """Problems a rollback is applied despite (unknown fields, a stray expandStep)."""
 
 
 class IntentRejected(Exception):
@@ -107,6 +113,10 @@ def parse_intent(text: str, name: str, now: datetime) -> Intent:
     governance = _governance(doc.get("governance"), now, problems)
     strings = {key: _optional_string(doc, key, problems) for key in OPTIONAL_STRINGS}
     refs = _evidence_refs(doc.get("evidenceRefs"), problems)
+    notes: list[Problem] = []
+    if intent == "rollback":
+        notes = [problem for problem in problems if _is_ignorable(problem)]
+        problems = [problem for problem in problems if not _is_ignorable(problem)]
     if problems:
         raise IntentRejected(problems)
     return Intent(
@@ -122,6 +132,14 @@ def parse_intent(text: str, name: str, now: datetime) -> Intent:
         loop_id=strings["loopId"],
         horizon_ref=strings["horizonRef"],
         evidence_refs=refs,
+        notes=tuple(notes),
+    )
+
+
+def _is_ignorable(problem: Problem) -> bool:
+    """A problem a rollback is applied despite: an unknown key, a stray expandStep."""
+    return problem.reason == ReasonCode.INTENT_UNKNOWN_FIELD or problem.message.startswith(
+        _STRAY_STEP
     )
 
 
@@ -138,7 +156,7 @@ def _expand_step(doc: dict[str, object], intent: object, problems: list[Problem]
         return DEFAULT_EXPAND_STEP
     step = doc["expandStep"]
     if intent in ("resume", "rollback"):
-        problems.append(_field(f"expandStep is only allowed with intent expand (not {intent})"))
+        problems.append(_field(f"{_STRAY_STEP} (not {intent})"))
         return DEFAULT_EXPAND_STEP
     if not isinstance(step, int) or isinstance(step, bool) or not 1 <= step <= 100:
         problems.append(_field("expandStep must be an integer between 1 and 100"))

@@ -74,6 +74,10 @@ class PassState(NamedTuple):
     """registryFile, promotionStateFile, applyStateFile, applyTelemetryFile, repo-relative."""
     base_commit: str
     """The commit this intent's commit goes on top of."""
+    registry_problem: RefusalError | None = None
+    """Why the registry is invalid (`registry_invalid`, one detail per problem) when a rollback
+    can still be applied to it: expand and resume are rejected with it, a rollback notes the
+    problems (`registry_invalid_elsewhere`). None when the registry is valid."""
 
 
 class Outcome(NamedTuple):
@@ -86,7 +90,8 @@ class Outcome(NamedTuple):
     reasons: tuple[str, ...]
     """Reason codes: why it was rejected, or the notes of an applied record."""
     problems: tuple[str, ...]
-    """One line per problem of a rejected intent."""
+    """One line per problem of a rejected intent; of an applied one, its `warnings` (what a
+    rollback was applied despite)."""
     record: Record
     """Applied or rejected: the new record. Replayed: the earlier record, marked replayed."""
     state: PassState
@@ -120,8 +125,9 @@ def evaluate_intent(
     """Decide what one intent file does; never raises for anything the file holds.
 
     Order: the file (read, parse, fields), the idempotency replay (before any gate, as
-    `apply`), the decision (readable, expected trace id, promote, fresh), the fleet's mode,
-    then the mutation, whose result must validate.
+    `apply`; a rollback on a fleet that is not paused now is applied anyway), the decision
+    (readable, expected trace id, promote, fresh), the fleet's mode and registry, then the
+    mutation, whose result must validate.
     """
     if source.problem is not None or source.data is None:
         problem = source.problem or Problem(ReasonCode.INTENT_UNREADABLE, "cannot read the file")
@@ -132,30 +138,35 @@ def evaluate_intent(
         return _reject(state, source, None, exc.problems, now)
     prior = find_applied(intent.idempotency_key)
     request = _request(intent)
+    notes: list[ReasonCode] = [note.reason for note in intent.notes]
     if prior is not None:
-        record = applying.replay_record(prior, request)
-        return Outcome(
-            source, "replayed", intent, tuple(record.get("reasonCodes", [])), (), record, state,
-            posture(state.view), posture(state.view),
-        )  # fmt: skip
-    notes: list[ReasonCode] = []
+        if not applying.overrides_replay(intent.intent, state.view):
+            record = applying.replay_record(prior, request)
+            return Outcome(
+                source, "replayed", intent, tuple(record.get("reasonCodes", [])), (), record,
+                state, posture(state.view), posture(state.view),
+            )  # fmt: skip
+        notes.append(ReasonCode.IDEMPOTENCY_REPLAY_OVERRIDDEN)
     try:
         _gate(state, intent, notes, now)
         mutation = applying.plan_mutation(state.view, request, now)
         after_registry = state.registry.edited(mutation.changes)
         new_doc = after_registry.document
-        problems = registry.validate_registry(new_doc, now)
-        if problems:
+        noted = registry.validate_registry(new_doc, now)
+        if applying.is_refused_by(intent.intent, noted, mutated=True):
             raise RefusalError(
                 ReasonCode.REGISTRY_MUTATION_INVALID,
                 "the registry after this intent would fail validation",
-                details=problems,
+                details=noted,
             )
     except RefusalError as exc:
         found = [Problem(exc.reason, exc.message), *(Problem(exc.reason, d) for d in exc.details)]
         return _reject(state, source, intent, found, now)
     if state.view.mode != "guarded_auto":
         notes.append(ReasonCode.ROLLBACK_IN_ADVISORY_MODE)
+    if noted:
+        notes.append(ReasonCode.REGISTRY_INVALID_ELSEWHERE)
+    warnings = [note.message for note in intent.notes] + noted
     assert isinstance(new_doc, dict)
     view = registry.view_registry(new_doc)
     context = applying.RecordContext(
@@ -165,14 +176,38 @@ def evaluate_intent(
         decision=state.decision if state.decision_problem is None else None,
         files=state.files,
         notes=notes,
+        warnings=warnings,
     )
     record = applying.build_record(request, mutation, context)
     record["git"] = _git_block(source, state)
-    after = state._replace(registry=after_registry, view=view)
+    after = state._replace(
+        registry=after_registry, view=view, registry_problem=_still_invalid(state, noted)
+    )
     return Outcome(
-        source, "applied", intent, tuple(record["reasonCodes"]), (), record, after,
+        source, "applied", intent, tuple(record["reasonCodes"]), tuple(warnings), record, after,
         mutation.before, mutation.after,
     )  # fmt: skip
+
+
+def _still_invalid(state: PassState, problems: list[str]) -> RefusalError | None:
+    """The registry problem the next intent sees: the problems left after this mutation."""
+    if not problems:
+        return None
+    base = state.registry_problem
+    message = base.message if base else f"invalid fleet registry: {state.files['registryFile']}"
+    return RefusalError(
+        ReasonCode.REGISTRY_INVALID, message, details=problems, path=base.path if base else None
+    )
+
+
+def is_rollback(source: IntentSource, now: datetime) -> bool:
+    """Tell whether a pending file is a rollback the loop would read (not rejected outright)."""
+    if source.problem is not None or source.data is None:
+        return False
+    try:
+        return decode_intent(source.data, source.name, now).intent == "rollback"
+    except IntentRejected:
+        return False
 
 
 def _request(intent: Intent) -> applying.ApplyRequest:
@@ -191,7 +226,7 @@ def _request(intent: Intent) -> applying.ApplyRequest:
 
 
 def _gate(state: PassState, intent: Intent, notes: list[ReasonCode], now: datetime) -> None:
-    """Refuse expand/resume unless the decision allows them; a rollback always passes."""
+    """Refuse expand/resume unless the decision and the registry allow them; a rollback passes."""
     if intent.intent == "rollback":
         if state.decision_problem is not None:
             notes += [ReasonCode.ROLLBACK_WITHOUT_DECISION, state.decision_problem.reason]
@@ -209,6 +244,13 @@ def _gate(state: PassState, intent: Intent, notes: list[ReasonCode], now: dateti
     decision.check_decision_allows(
         intent.intent, state.decision, now, state.max_age, state.max_age_text
     )
+    if state.registry_problem is not None:
+        problem = state.registry_problem
+        raise RefusalError(
+            problem.reason,
+            f"invalid fleet registry: {state.files['registryFile']}",
+            details=problem.details,
+        )
     if state.view.mode != "guarded_auto":
         raise RefusalError(
             ReasonCode.REGISTRY_NOT_GUARDED_AUTO,

@@ -87,3 +87,5 @@ class ReasonCode(StrEnum):
     IDEMPOTENCY_REQUEST_MISMATCH = "idempotency_request_mismatch"
     ROLLBACK_WITHOUT_DECISION = "rollback_without_decision"
     ROLLBACK_IN_ADVISORY_MODE = "rollback_in_advisory_mode"
+    IDEMPOTENCY_REPLAY_OVERRIDDEN = "idempotency_replay_overridden"
+    REGISTRY_INVALID_ELSEWHERE = "registry_invalid_elsewhere"

@@ -89,6 +89,20 @@ def validate_registry(
     return problems
 
 
+def problem_path(problem: str) -> tuple[str, ...]:
+    """Return the registry path a `validate_registry` message is about; () is the whole file.
+
+    Every message starts with the dotted path of the field it is about (`policy.mode must
+    be ...`, `policy.autonomous.rollout.canaryPercent must be ...`), a loop entry's with
+    `loops[<i>]:`, `loopId values ...` with `loopId`; NOT_A_MAPPING is about the whole file.
+    (A `policy.suppressions.<key>` message may hold a user's key, but always after that
+    fixed prefix.)
+    """
+    if problem == NOT_A_MAPPING:
+        return ()
+    return tuple(problem.split(" ", 1)[0].removesuffix(":").split("."))
+
+
 def _check_loops(loops: object, problems: list[str]) -> frozenset[str] | None:
     """Note the loop problems; return the declared loopIds, or None when loops is not usable."""
     if not isinstance(loops, list):

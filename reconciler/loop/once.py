@@ -1,7 +1,8 @@
 """`reconcile --once`: one level-triggered pass over the pending intents, one commit each.
 
 Under the repository lock: recover a crashed pass, (with --push) fetch and fast-forward,
-validate the registry (invalid: stop, consume nothing), evaluate every pending intent in
+validate the registry (invalid: stop, consume nothing, unless a rollback is pending and can
+still be applied: see `prediction.require_usable_registry`), evaluate every pending intent in
 file-name order, stream one commit per intent through `git fast-import`, move the branch by
 compare-and-swap, update the checkout, and (with --push) push; a rejected push resets to the
 remote and runs the pass again (intents another reconciler processed are simply gone).
@@ -189,6 +190,7 @@ def _pass(
     state = prediction.checkout_state(checkout, config, now())
     empty = PassReport([], [], checkout.head, False, attempt, options.dry_run, recovered, 0)
     if not pending:
+        prediction.require_usable_registry(state, [], now())
         return empty
     _check_clean(checkout, rel)
     left = 0
@@ -197,6 +199,7 @@ def _pass(
         pending = pending[: options.max_intents]
     tracked = queue.tracked_entries(checkout, rel.intents)
     sources = _read_sources(checkout, pending, tracked)
+    prediction.require_usable_registry(state, sources, now())
     history = ledger_module.Ledger(config.telemetry_file, config.state_file, config.rotate_bytes)
     if options.dry_run:
         outcomes = prediction.predict(state, sources, history, now)

@@ -12,9 +12,9 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 
 from reconciler import service
-from reconciler.core import registry
+from reconciler.core import applying, registry
 from reconciler.core.errors import RefusalError
-from reconciler.core.passes import IntentSource, Outcome, PassState, evaluate_intent
+from reconciler.core.passes import IntentSource, Outcome, PassState, evaluate_intent, is_rollback
 from reconciler.core.reasons import ReasonCode
 from reconciler.ledger import Ledger
 from reconciler.loop import queue
@@ -41,20 +41,28 @@ def load_state(
     base_commit: str,
     now: datetime,
 ) -> PassState:
-    """Read the registry (validated: invalid -> refuse) and the decision into a PassState.
+    """Read the registry (validated) and the decision into a PassState.
+
+    A registry a rollback can still be applied to (its problems are outside the fields a
+    rollback needs) is not refused here: the state carries the problem, and
+    `require_usable_registry` decides once the pending intents are known.
 
     Raises:
-        RefusalError: the registry is missing, unreadable or invalid (`registry_invalid`).
+        RefusalError: the registry is missing or unreadable, or invalid so that not even a
+            rollback could be applied (`registry_invalid`).
     """
     loaded = service.load_registry(registry_file)
     problems = registry.validate_registry(loaded.doc, now, skip_governance_fields=True)
+    invalid = None
     if problems:
-        raise RefusalError(
+        invalid = RefusalError(
             ReasonCode.REGISTRY_INVALID,
             f"invalid fleet registry: {loaded.path}; no intent was consumed",
             details=problems,
             path=loaded.path,
         )
+        if applying.is_refused_by("rollback", problems):
+            raise invalid
     assert isinstance(loaded.doc, dict)
     try:
         found, problem = service.load_decision(decision_file), None
@@ -69,14 +77,35 @@ def load_state(
         max_age_text=config.max_age_text,
         files=dict(files),
         base_commit=base_commit,
+        registry_problem=invalid,
     )
+
+
+def require_usable_registry(
+    state: PassState, sources: Sequence[IntentSource], now: datetime
+) -> None:
+    """Refuse a pass on an invalid registry unless a rollback is pending.
+
+    An invalid registry stops the pass and consumes nothing (the intents apply once it is
+    fixed). A rollback must always be able to pause the fleet, so when one is pending and the
+    problems are outside what it needs, the pass runs: the rollback is applied with
+    `registry_invalid_elsewhere`, and expand/resume are rejected with `registry_invalid`
+    (left pending, one queued before the rollback would undo it once the registry is fixed).
+
+    Raises:
+        RefusalError: `registry_invalid`, every problem listed; nothing was consumed.
+    """
+    if state.registry_problem is None:
+        return
+    if not any(is_rollback(source, now) for source in sources):
+        raise state.registry_problem
 
 
 def checkout_state(checkout: Checkout, config: LoopConfig, now: datetime) -> PassState:
     """The state a pass of this checkout starts from: its registry and decision files.
 
     Raises:
-        RefusalError: the registry is missing, unreadable or invalid.
+        RefusalError: the registry is missing, unreadable, or invalid even for a rollback.
     """
     return load_state(
         config,
@@ -130,6 +159,7 @@ def predict_checkout(
     """
     state = checkout_state(checkout, config, now())
     sources = read_pending(checkout, config)
+    require_usable_registry(state, sources, now())
     if not sources:
         return state, []
     history = Ledger(config.telemetry_file, config.state_file, config.rotate_bytes)

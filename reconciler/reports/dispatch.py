@@ -1,22 +1,23 @@
 """`reconcile dispatch`: the manual orchestration path (the rollout-dispatch workflow).
 
 `dry_run` previews a would-be intent on top of the current state and the pending intents
-(nothing is written); `apply` and `rollback` write the intent file and run one pass (with
---push when asked), then report that intent's outcome. Either way a result document and a
-Markdown summary are produced.
+(nothing is written; the governance flags are optional); `apply` and `rollback` write the
+intent file and run one pass (with --push when asked), then report that intent's outcome.
+Either way a result document and a Markdown summary are produced.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 from reconciler.core import intent_writing
 from reconciler.core.errors import ReconcileError, RefusalError
 from reconciler.core.passes import IntentSource, Outcome
 from reconciler.core.reasons import ReasonCode
+from reconciler.core.timestamps import format_timestamp
 from reconciler.ledger import Ledger
 from reconciler.loop import checkout as checkouts
 from reconciler.loop import prediction
@@ -27,6 +28,9 @@ from reconciler.reports.outcomes import outcome_row
 
 MODES = ("dry_run", "apply", "rollback")
 APPLY_INTENTS = ("expand", "resume")
+PREVIEW_GOVERNANCE = {"--by": "dry-run", "--approval-ref": "dry-run", "--rationale": "preview"}
+"""What a dry run without governance flags previews with (reviewBy: a day from now)."""
+DAY = timedelta(days=1)
 
 
 class DispatchArgs(NamedTuple):
@@ -43,7 +47,7 @@ class DispatchArgs(NamedTuple):
     push: bool = False
 
 
-def _request(args: DispatchArgs) -> intent_writing.IntentRequest:
+def _request(args: DispatchArgs, now: Callable[[], datetime]) -> intent_writing.IntentRequest:
     if args.mode not in MODES:
         raise RefusalError(
             ReasonCode.INTENT_INVALID, "--mode must be one of dry_run, apply, rollback"
@@ -51,22 +55,28 @@ def _request(args: DispatchArgs) -> intent_writing.IntentRequest:
     intent = "rollback" if args.mode == "rollback" else args.apply_intent or "expand"
     if intent not in ("rollback", *APPLY_INTENTS):
         raise RefusalError(ReasonCode.INTENT_INVALID, "--apply-intent must be expand or resume")
-    for flag, value in (
-        ("--by", args.actor),
-        ("--approval-ref", args.approval_ref),
-        ("--rationale", args.rationale),
-        ("--review-by", args.review_by),
-    ):
+    governance = {
+        "--by": args.actor,
+        "--approval-ref": args.approval_ref,
+        "--rationale": args.rationale,
+        "--review-by": args.review_by,
+    }
+    if args.mode == "dry_run":
+        # A preview needs no governance (as the bash orchestrator): a missing flag is filled
+        # with a placeholder, so the preview shows what the decision and registry allow.
+        placeholders = dict(PREVIEW_GOVERNANCE, **{"--review-by": format_timestamp(now() + DAY)})
+        governance = {flag: value or placeholders[flag] for flag, value in governance.items()}
+    for flag, value in governance.items():
         if not value:
             raise RefusalError(
                 ReasonCode.GOVERNANCE_MISSING, f"{flag} is required for mode {args.mode}"
             )
     return intent_writing.IntentRequest(
         intent=intent,
-        actor=args.actor,
-        approval_ref=args.approval_ref,
-        rationale=args.rationale,
-        review_by=args.review_by,
+        actor=governance["--by"],
+        approval_ref=governance["--approval-ref"],
+        rationale=governance["--rationale"],
+        review_by=governance["--review-by"],
         # The workflow always passes a step; it only means something for expand.
         expand_step=args.expand_step if intent == "expand" else None,
     )
@@ -80,7 +90,7 @@ def dispatch(args: DispatchArgs, *, now: Callable[[], datetime]) -> dict[str, An
             any refusal of the pass itself.
         RetryableError: lock, remote or push trouble of the pass.
     """
-    request = _request(args)
+    request = _request(args, now)
     if args.mode == "dry_run":
         outcome = _preview(args.repo, request, now)
         return _result(args.mode, "preview", outcome, None, pushed=False)
@@ -126,13 +136,15 @@ def _preview(
     checkout = checkouts.open_checkout(config.layout.repo)
     rel = config.relative_paths(checkout)
     moment = now()
-    name = intent_writing.candidate_names(intent_writing.intent_file_stem(request, moment))[0]
+    stem = intent_writing.intent_file_stem(request, moment, intent_files.new_suffix())
+    name = intent_writing.candidate_names(stem)[0]
     built = intent_writing.build_intent_file(request, name, moment)
     data = built.text.encode("utf-8")
     would_be = IntentSource(f"{rel.intents}/{name}", data, None, None, checkouts.blob_id(data))
     sources = prediction.read_pending(checkout, config)
     ordered = sorted([*sources, would_be], key=lambda source: os.fsencode(source.path))
     state = prediction.checkout_state(checkout, config, moment)
+    prediction.require_usable_registry(state, ordered, moment)
     history = Ledger(config.telemetry_file, config.state_file, config.rotate_bytes)
     outcomes = prediction.predict(state, ordered, history, now)
     return next(outcome for outcome in outcomes if outcome.source is would_be)

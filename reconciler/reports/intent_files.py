@@ -2,12 +2,14 @@
 
 The text comes from `core.intent_writing` (checked with the loop's parser first); here the
 intents folder is resolved as the loop resolves it (`intentsDir` in reconciler.yaml, else
-the layout's built-in folder) and the file is created with O_EXCL under the first free name.
+the layout's built-in folder) and the file is created with O_EXCL under the first free name:
+`<UTC time to the second>-<intent>-<approval-ref slug>-<random suffix>.yaml`.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 from datetime import datetime
 from typing import NamedTuple
 
@@ -45,17 +47,29 @@ def intents_folder(repo: str) -> str:
     return folder
 
 
+def new_suffix() -> str:
+    """A short random token that makes a default idempotency key unique (6 hex digits)."""
+    return secrets.token_hex(3)
+
+
 def write_intent_file(
-    repo: str, request: intent_writing.IntentRequest, now: datetime
+    repo: str,
+    request: intent_writing.IntentRequest,
+    now: datetime,
+    *,
+    suffix: str | None = None,
 ) -> WrittenIntent:
     """Check the intent, then create its file under the first free name; never overwrite.
+
+    The name (and so the default idempotency key) ends with `suffix`, a new random one when
+    not given.
 
     Raises:
         RefusalError: the intent would be rejected (the parser's reason code), the settings
             are invalid, or the file system refused.
     """
     repo = settings.resolve_repo(repo)
-    stem = intent_writing.intent_file_stem(request, now)
+    stem = intent_writing.intent_file_stem(request, now, new_suffix() if suffix is None else suffix)
     names = intent_writing.candidate_names(stem)
     intent_writing.build_intent_file(request, names[0], now)  # refuse before touching disk
     folder = intents_folder(repo)
@@ -70,8 +84,7 @@ def write_intent_file(
             return WrittenIntent(os.path.relpath(path, repo), built.intent)
     raise RefusalError(
         ReasonCode.FILE_ERROR,
-        f"{len(names)} intent files named {stem}*.yaml already exist in {folder}; "
-        "wait a minute or use another --approval-ref",
+        f"{len(names)} intent files named {stem}*.yaml already exist in {folder}; run it again",
         path=folder,
     )
 

@@ -75,6 +75,7 @@ def make_plan(repo: str, base: str | None, *, now: Callable[[], datetime]) -> Pl
             base_commit=base_sha,
             now=now(),
         )
+        prediction.require_usable_registry(state, sources, now())
         history = Ledger(
             prediction.in_tree(root, rel.telemetry),
             prediction.in_tree(root, rel.state),

@@ -171,7 +171,7 @@ def test_replay_with_another_request_is_flagged_as_a_mismatch(repo: Path) -> Non
         repo,
         {
             "a.yaml": {"step": 10, "idempotencyKey": "k"},
-            "b.yaml": {"intent": "rollback", "idempotencyKey": "k"},
+            "b.yaml": {"intent": "resume", "idempotencyKey": "k"},
         },
     )
 
@@ -336,11 +336,6 @@ REJECTIONS: dict[str, tuple[Setup, str, str]] = {
     "intent-unknown": (_intent(intent="explode"), "intent_field_invalid", "invalid field"),
     "step-on-resume": (
         _intent(intent="resume", step=10),
-        "intent_field_invalid",
-        "invalid field",
-    ),
-    "step-on-rollback": (
-        _intent(intent="rollback", step=10),
         "intent_field_invalid",
         "invalid field",
     ),
