@@ -129,24 +129,26 @@ def _telemetry_report(path: str) -> dict[str, Any]:
 
 def validate_intent_files(paths: Sequence[str], *, now: datetime) -> list[dict[str, Any]]:
     """Check intent files exactly as the loop reads and parses them; one result per file."""
-    from reconciler.core.intents import IntentRejected, decode_intent
+    from reconciler.core.intents import IntentRejected, Problem, decode_intent
     from reconciler.loop.queue import PendingFile, read_source
 
     results = []
     for path in paths:
         source = read_source(PendingFile(path, os.path.abspath(path)), None)
         problems = [source.problem] if source.problem else []
+        notes: tuple[Problem, ...] = ()
         if not problems and source.data is not None:
             try:
-                decode_intent(source.data, source.name, now)
+                notes = decode_intent(source.data, source.name, now).notes
             except IntentRejected as exc:
                 problems = exc.problems
+        found = problems or list(notes)  # a rollback's notes: ok, applied despite them
         results.append(
             {
                 "path": path,
                 "ok": not problems,
-                "reasonCodes": sorted({str(problem.reason) for problem in problems}),
-                "problems": [problem.message for problem in problems],
+                "reasonCodes": sorted({str(problem.reason) for problem in found}),
+                "problems": [problem.message for problem in found],
             }
         )
     return results

@@ -62,7 +62,10 @@ def print_intent_validation(results: list[dict[str, Any]]) -> None:
     """Print `validate --intents` results: `<path>: ok`, or the problems with their codes."""
     out = []
     for result in results:
-        if result["ok"]:
+        if result["ok"] and result["problems"]:  # a rollback applied despite these
+            out.append(f"{result['path']}: ok, with notes ({', '.join(result['reasonCodes'])})")
+            out.extend(f" - {problem}" for problem in result["problems"])
+        elif result["ok"]:
             out.append(f"{result['path']}: ok")
         else:
             out.append(f"{result['path']}: invalid ({', '.join(result['reasonCodes'])})")

@@ -30,6 +30,7 @@ _SHORT_REASONS = {
     ReasonCode.PROMOTION_STATE_INVALID: "promotion decision unreadable",
     ReasonCode.PROMOTION_DECISION_MISSING: "promotion decision empty",
     ReasonCode.REGISTRY_NOT_GUARDED_AUTO: "fleet not in guarded_auto",
+    ReasonCode.REGISTRY_INVALID: "registry invalid",
     ReasonCode.REGISTRY_MUTATION_INVALID: "result would be invalid",
     ReasonCode.REGISTRY_EDIT_FAILED: "registry edit failed",
     ReasonCode.INTENT_REVIEW_BY_PAST: "reviewBy in the past",
