@@ -71,7 +71,8 @@ def test_a_yaml_1_1_boolean_spelling_is_not_a_boolean(tmp_path: Path) -> None:
     text = (Path(__file__).parent.parent / "policies" / "registry.yaml").read_text()
     repo = policies_repo(tmp_path, text.replace("manual: false ", "manual: no    "))
     with pytest.raises(RefusalError) as caught:
-        apply(repo, "rollback")
+        # Not a rollback: it writes `manual: true` over any value, so the field cannot block it.
+        apply(repo, "expand")
     assert list(caught.value.details) == [
         "policy.autonomous.rollout.pause.manual must be boolean when present"
     ]

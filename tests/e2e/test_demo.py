@@ -6,6 +6,7 @@ every step as a real `reconcile` or `git` process on the system clock (about 2 s
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from tests.support import gitrepos as g
@@ -14,6 +15,13 @@ from tests.support.gitrepos import reconcile
 
 def visible(names: list[str]) -> list[str]:
     return [name for name in names if not name.startswith(".")]  # .gitkeep
+
+
+def written(name: str) -> str:
+    """An `intent new` file name without its time and random suffix (`expand-cab-123.yaml`)."""
+    match = re.fullmatch(r"\d{8}T\d{6}Z-(.+)-[0-9a-f]{6}\.yaml", name)
+    assert match, name
+    return f"{match.group(1)}.yaml"
 
 
 def test_the_demo_runs_to_completion_with_the_expected_outcomes(tmp_path: Path) -> None:
@@ -56,13 +64,13 @@ def test_the_demo_runs_to_completion_with_the_expected_outcomes(tmp_path: Path) 
     for clone in (ci, ops):
         assert g.status(clone) == ""
     assert visible(g.pending(ci)) == []
-    assert [name[15:] for name in visible(g.processed(ci, "applied"))] == [
+    assert [written(name) for name in visible(g.processed(ci, "applied"))] == [
         "expand-cab-123.yaml",
         "resume-cab-124.yaml",
         "rollback-inc-42.yaml",
     ]
     rejected = visible(g.processed(ci, "rejected"))
-    assert [rejected[0][15:], rejected[1]] == ["expand-cab-125.yaml", "zz-typo.yaml"]
+    assert [written(rejected[0]), rejected[1]] == ["expand-cab-125.yaml", "zz-typo.yaml"]
 
 
 def test_the_demo_refuses_an_existing_folder(tmp_path: Path) -> None:
