@@ -82,6 +82,18 @@ def test_a_later_replay_of_that_key_sees_the_newest_record(repo: Path) -> None:
     assert len(fleet.telemetry_lines(repo)) == 2
 
 
+def test_a_rebuilt_index_also_sees_the_newest_record(repo: Path) -> None:
+    apply(repo, "expand", idempotency_key="K1")
+    rollback = apply(repo, "rollback", idempotency_key="K1").record
+    (repo / SUPERLOOP / "promotion-apply-index.json").unlink()  # rebuilt from the records
+
+    again = apply(repo, "resume", idempotency_key="K1")
+
+    assert again.replayed and again.record["timestamp"] == rollback["timestamp"]
+    assert again.record["intent"] == "rollback"
+    assert paused(repo)
+
+
 def test_a_rollback_after_a_resume_unpaused_the_fleet_is_applied_again(repo: Path) -> None:
     apply(repo, "rollback", idempotency_key="inc-9")
     apply(repo, "resume", idempotency_key="resume-1")
