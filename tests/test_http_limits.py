@@ -14,6 +14,7 @@ import json
 import select
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import redirect_stderr
 from datetime import UTC, datetime
@@ -217,6 +218,30 @@ def test_clients_that_never_read_their_answers_make_room_for_a_probe(start: Any)
         assert refusals(running, "http_crowded") >= 1  # a stalled writer made room
     finally:
         for sock in readers:
+            sock.close()
+
+
+def test_probes_announcing_a_body_they_never_send_cannot_fill_the_connections(
+    start: Any,
+) -> None:
+    running = start(connections=20, other_slots=4, request_deadline=30.0)
+    fake = b"GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n"
+    holders = []
+    try:
+        for _ in range(30):
+            holders.append(socket.create_connection(("127.0.0.1", running.port)))
+            _send_quietly(holders[-1], fake)  # past the cap, the connection may be closed
+        for _ in range(500):  # until the server has read the heads that reached it
+            if refusals(running, "http_busy") + refusals(running, "http_crowded") >= 10:
+                break
+            time.sleep(0.01)
+        # With a body to wait for, a probe takes a slot like a webhook: 4 of them wait, the
+        # others are answered 503, and a real probe still finds a place.
+        for _ in range(3):
+            assert request(running.port, "GET", "/healthz") == (200, "ok\n")
+        assert refusals(running, "http_busy") >= 1
+    finally:
+        for sock in holders:
             sock.close()
 
 

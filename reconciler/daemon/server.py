@@ -38,6 +38,11 @@ import h11
 from reconciler.core.reasons import ReasonCode
 
 READ_SIZE = 8192
+READ_LIMIT = 16 * 1024
+"""asyncio stops reading a connection whose unread buffer passes twice this."""
+RECEIVE_BUFFER = 32 * 1024
+"""The kernel's receive buffer per connection: with READ_LIMIT, what one client can make us
+hold in memory before it is read (at most about 128 KiB, however fast it sends)."""
 
 
 class Limits(NamedTuple):
@@ -51,8 +56,8 @@ class Limits(NamedTuple):
     """Request line plus headers; 431 beyond."""
     drain_limit: int = 64 * 1024
     """A body is drained (unread) when its declared length is at most this; larger: closed."""
-    connections: int = 512
-    """Open connections; at the cap the oldest one without a complete head is closed."""
+    connections: int = 256
+    """Open connections; at the cap the oldest one waiting on its client is closed."""
     other_slots: int = 16
     """Requests other than probes being answered at once (webhooks, unknown paths)."""
     linger: float = 1.0
@@ -111,6 +116,11 @@ class _Connection:
         self.peer = str(address[0]) if isinstance(address, tuple) else ""
 
 
+def _has_body(head: Head) -> bool:
+    """Whether a body follows the head (then even a probe waits on its client: a budget)."""
+    return "transfer-encoding" in head.headers or head.headers.get("content-length", "0") != "0"
+
+
 class _Refused(Exception):
     def __init__(self, code: int | None, reason: str, head: Head | None = None) -> None:
         self.code, self.reason, self.head = code, reason, head
@@ -124,6 +134,7 @@ class Server:
         self.app = app
         self.limits = limits
         self.socket = socket.create_server((host, port), backlog=512)
+        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)  # inherited
         self.server_address: tuple[str, int] = self.socket.getsockname()[:2]
         self._connections: dict[_Connection, None] = {}
         self._waiting: dict[_Connection, None] = {}  # waiting on their client, oldest first
@@ -163,7 +174,7 @@ class Server:
             self._loop.close()
 
     async def _start(self) -> None:
-        self._server = await asyncio.start_server(self._accept, sock=self.socket)
+        self._server = await asyncio.start_server(self._accept, sock=self.socket, limit=READ_LIMIT)
 
     async def _stop(self) -> None:
         if self._server is not None:
@@ -242,7 +253,7 @@ class Server:
                 return
             if head is None:
                 return
-            if self.app.is_probe(head):
+            if self.app.is_probe(head) and not _has_body(head):
                 await self._respond(conn, head, deadline)
             elif self._busy >= self.limits.other_slots:
                 await self._refuse(conn, _Refused(503, ReasonCode.HTTP_BUSY, head))
