@@ -133,8 +133,15 @@ class Server:
         """Bind the address (raises OSError when it is in use or not ours) and start serving."""
         self.app = app
         self.limits = limits
-        self.socket = socket.create_server((host, port), backlog=512)
-        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)  # inherited
+        self.socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+            self.socket.bind((host, port))
+            self.socket.listen(512)
+        except OSError:
+            self.socket.close()
+            raise
         self.server_address: tuple[str, int] = self.socket.getsockname()[:2]
         self._connections: dict[_Connection, None] = {}
         self._waiting: dict[_Connection, None] = {}  # waiting on their client, oldest first
