@@ -68,7 +68,7 @@ class Endpoints:
     # What the server asks -----------------------------------------------------------
 
     def is_probe(self, head: Head) -> bool:
-        """GET /healthz, /readyz and /metrics have a budget of their own."""
+        """GET /healthz, /readyz and /metrics: never kept waiting by the budget of the rest."""
         return head.method == "GET" and head.path in PROBES
 
     def check(self, head: Head) -> Answer | None:

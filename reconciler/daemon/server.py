@@ -86,7 +86,7 @@ class Application(Protocol):
     """What the server asks the routes."""
 
     def is_probe(self, head: Head) -> bool:
-        """Whether the request is served from the probes' budget."""
+        """Whether it is a probe: answered at once, outside the budget (unless it has a body)."""
 
     def check(self, head: Head) -> Answer | None:
         """An answer from the head alone (a refusal), or None to read the body and answer."""
