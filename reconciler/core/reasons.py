@@ -82,6 +82,17 @@ class ReasonCode(StrEnum):
     BASE_REF_INVALID = "base_ref_invalid"
     SCAFFOLD_EXISTS = "scaffold_exists"
 
+    # The controller's HTTP server (the `reason` of an `http.refused` event).
+    HTTP_UNAUTHORIZED = "http_unauthorized"
+    HTTP_NOT_FOUND = "http_not_found"
+    HTTP_METHOD_NOT_ALLOWED = "http_method_not_allowed"
+    HTTP_METHOD_UNSUPPORTED = "http_method_unsupported"
+    HTTP_BAD_REQUEST = "http_bad_request"
+    HTTP_HEAD_TOO_LARGE = "http_head_too_large"
+    HTTP_DEADLINE = "http_deadline"
+    HTTP_BUSY = "http_busy"
+    HTTP_CROWDED = "http_crowded"
+
     # Notes carried by applied records (not refusals).
     ROLLOUT_UNCHANGED = "rollout_unchanged"
     IDEMPOTENCY_REQUEST_MISMATCH = "idempotency_request_mismatch"

@@ -1,23 +1,47 @@
-"""The daemon's one HTTP server: /metrics, /healthz, /readyz and POST /hooks/reconcile."""
+"""The daemon's routes: /metrics, /healthz, /readyz and POST /hooks/reconcile.
+
+The server (server.py: asyncio and h11, its deadline and budgets) asks these routes what to
+answer; every refusal, the server's own included, is counted and logged here.
+"""
 
 from __future__ import annotations
 
 import hmac
-import threading
+import time
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
+from reconciler.core.reasons import ReasonCode
+from reconciler.daemon.logs import Throttle
 from reconciler.daemon.metrics import Metrics
+from reconciler.daemon.server import Answer, Head, Limits, Server
 
 WEBHOOK_PATH = "/hooks/reconcile"
+HOOKS = "/hooks/"
 TOKEN_HEADER = "X-Reconcile-Token"
-Reply = tuple[int, bytes, str]
-TEXT = "text/plain; charset=utf-8"
+PROBES = frozenset({"/metrics", "/healthz", "/readyz"})
+METRICS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+REFUSAL_LOG_WINDOW = 10.0
+"""Seconds between two `http.refused` events of one reason (the others are counted)."""
+SHOWN_PATH = 200
+"""A refused request's path is logged up to this many characters."""
+
+Log = Callable[..., None]
+ROUTING = frozenset(
+    {
+        ReasonCode.HTTP_NOT_FOUND,
+        ReasonCode.HTTP_METHOD_NOT_ALLOWED,
+        ReasonCode.HTTP_METHOD_UNSUPPORTED,
+    }
+)
+"""Refusals by route: refusals (logged, counted) only under /hooks/; elsewhere plain answers."""
+
+
+def _silent(*_args: object, **_fields: object) -> None:
+    """No event log (unit tests of the routes alone)."""
 
 
 class Endpoints:
-    """The routes: metrics, readiness, the trigger behind the shared secret."""
+    """The routes: metrics, liveness, readiness, the trigger behind the shared secret."""
 
     def __init__(
         self,
@@ -25,11 +49,15 @@ class Endpoints:
         is_ready: Callable[[], bool],
         trigger: Callable[[], None],
         token: str | None,
+        log: Log = _silent,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.metrics = metrics
         self.is_ready = is_ready
         self.trigger = trigger
         self.token = token.encode("utf-8") if token else None
+        self.log = log
+        self.throttle = Throttle(REFUSAL_LOG_WINDOW, clock)
 
     def token_ok(self, given: str | None) -> bool:
         """Compare the request's token with ours in constant time (no token set: all pass)."""
@@ -37,117 +65,82 @@ class Endpoints:
             return True
         return hmac.compare_digest((given or "").encode("utf-8", "replace"), self.token)
 
-    def get(self, path: str) -> Reply:
-        """Answer a GET."""
-        if path == "/metrics":
-            return 200, self.metrics.exposition(), "text/plain; version=0.0.4; charset=utf-8"
-        if path == "/healthz":
-            return 200, b"ok\n", TEXT
-        if path == "/readyz":
-            ready = self.is_ready()
-            return (200, b"ready\n", TEXT) if ready else (503, b"not ready\n", TEXT)
-        if path == WEBHOOK_PATH:
-            return self._webhook(405, b"use POST\n")
-        return 404, b"not found\n", TEXT
+    # What the server asks -----------------------------------------------------------
 
-    def post(self, path: str, token: str | None) -> Reply:
-        """Answer a POST: only the webhook, which triggers a pass when the token matches."""
-        if path != WEBHOOK_PATH:
-            return 404, b"not found\n", TEXT
-        if not self.token_ok(token):
-            return self._webhook(401, b"unauthorized\n")
-        self.trigger()
-        return self._webhook(202, b"accepted\n")
+    def is_probe(self, head: Head) -> bool:
+        """GET /healthz, /readyz and /metrics: never kept waiting by the budget of the rest."""
+        return head.method == "GET" and head.path in PROBES
 
-    def _webhook(self, code: int, body: bytes) -> Reply:
-        self.metrics.webhook_requests.labels(code=str(code)).inc()
-        return code, body, TEXT
+    def check(self, head: Head) -> Answer | None:
+        """Refuse from the head alone (the token before any body); None: answer when complete."""
+        if head.method not in ("GET", "POST"):
+            return self._refused(501, ReasonCode.HTTP_METHOD_UNSUPPORTED, head, b"unsupported\n")
+        if head.method == "GET":
+            if head.path in PROBES:
+                return None
+            if head.path == WEBHOOK_PATH:
+                return self._refused(405, ReasonCode.HTTP_METHOD_NOT_ALLOWED, head, b"use POST\n")
+            return self._refused(404, ReasonCode.HTTP_NOT_FOUND, head, b"not found\n")
+        if head.path != WEBHOOK_PATH:
+            return self._refused(404, ReasonCode.HTTP_NOT_FOUND, head, b"not found\n")
+        if not self.token_ok(head.headers.get(TOKEN_HEADER.lower())):
+            return self._refused(401, ReasonCode.HTTP_UNAUTHORIZED, head, b"unauthorized\n")
+        return None
+
+    def answer(self, head: Head) -> Answer:
+        """Answer a complete request that `check` let through."""
+        if head.method == "POST":  # only the webhook gets here
+            self.trigger()
+            self.metrics.webhook_requests.labels(code="202").inc()
+            return Answer(202, b"accepted\n")
+        if head.path == "/metrics":
+            return Answer(200, self.metrics.exposition(), METRICS_TYPE)
+        if head.path == "/readyz":
+            return Answer(200, b"ready\n") if self.is_ready() else Answer(503, b"not ready\n")
+        return Answer(200, b"ok\n")
+
+    def refuse(self, code: int | None, reason: str, head: Head | None, peer: str) -> Answer:
+        """Count and log a refusal by the server (deadline, head too large, budget full...)."""
+        text = {408: b"request timeout\n", 431: b"request head too large\n", 503: b"busy\n"}
+        return self._refused(code, reason, head, text.get(code or 0, b"bad request\n"), peer)
+
+    def fault(self, error: str) -> None:
+        """Log an unexpected error of the server (rate-limited like refusals)."""
+        suppressed = self.throttle.admit("fault")
+        if suppressed is not None:
+            self.log("http.error", "error", error=error[:500], suppressed=suppressed or None)
+
+    # Refusals -------------------------------------------------------------------------
+
+    def _refused(
+        self, code: int | None, reason: str, head: Head | None, body: bytes, peer: str = ""
+    ) -> Answer:
+        path = head.path if head else None
+        if path == WEBHOOK_PATH and code is not None:
+            self.metrics.webhook_requests.labels(code=str(code)).inc()
+        answer = Answer(code or 400, body, close=True)
+        if reason in ROUTING and not (path or "").startswith(HOOKS):
+            return answer  # an unknown page: answered, not worth an event
+        self.metrics.http_refusals.labels(reason=reason).inc()
+        suppressed = self.throttle.admit(reason)
+        if suppressed is not None:
+            self.log(
+                "http.refused",
+                "warn",
+                reason=reason,
+                code=code,
+                method=head.method if head else None,
+                path=path[:SHOWN_PATH] if path else None,
+                peer=(head.peer if head else peer) or None,
+                suppressed=suppressed or None,
+            )
+        return answer
 
 
-BODY_LIMIT = 64 * 1024
-"""The webhook body is never read; at most this much is drained to keep a connection usable."""
-CONNECTION_LIMIT = 32
-"""Connections served at once; more are closed at once (no thread, no buffer for them)."""
-REQUEST_TIMEOUT = 10.0
-"""Seconds a connection may stay silent (an idle keep-alive, a slow sender) before it closes."""
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
-        super().__init__(address, handler)
-        self.slots = threading.BoundedSemaphore(CONNECTION_LIMIT)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        if not self.slots.acquire(blocking=False):
-            self.shutdown_request(request)  # full: refuse at once rather than queue
-            return
-        super().process_request(request, client_address)
-
-    def process_request_thread(self, request: Any, client_address: Any) -> None:
-        try:
-            super().process_request_thread(request, client_address)
-        finally:
-            self.slots.release()
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        """A client that vanished or stalled is not an error worth a traceback on stderr."""
-
-
-def serve(host: str, port: int, endpoints: Endpoints) -> ThreadingHTTPServer:
-    """Start the server in a daemon thread; return it (`.shutdown()` stops it).
+def serve(host: str, port: int, endpoints: Endpoints, limits: Limits | None = None) -> Server:
+    """Start the server in a thread of its own; return it (`.shutdown()` stops it).
 
     Raises:
         OSError: the address is in use or not ours.
     """
-
-    class Handler(BaseHTTPRequestHandler):
-        server_version = "rollout-reconciler"
-        protocol_version = "HTTP/1.1"
-        timeout = REQUEST_TIMEOUT
-
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-            """Silence the default per-request stderr log (events are logged elsewhere)."""
-
-        def _send(self, reply: Reply) -> None:
-            code, body, content_type = reply
-            self.send_response(code)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            if self.close_connection:
-                self.send_header("Connection", "close")
-            self.end_headers()
-            self.wfile.write(body)
-
-        def do_GET(self) -> None:  # noqa: N802 - the http.server API
-            """Serve /metrics, /healthz and /readyz."""
-            self._send(endpoints.get(self.path.split("?", 1)[0]))
-
-        def do_POST(self) -> None:  # noqa: N802 - the http.server API
-            """Serve POST /hooks/reconcile; the token is checked before any body is read."""
-            path = self.path.split("?", 1)[0]
-            reply = endpoints.post(path, self.headers.get(TOKEN_HEADER))
-            self._drain_body()
-            self._send(reply)
-
-        def _drain_body(self) -> None:
-            # Never buffered: drained in small reads up to BODY_LIMIT so the connection can
-            # serve its next request; anything else closes the connection instead.
-            try:
-                length = int(self.headers.get("Content-Length") or 0)
-            except ValueError:
-                length = -1
-            if self.headers.get("Transfer-Encoding") or not 0 <= length <= BODY_LIMIT:
-                self.close_connection = True
-                return
-            while length > 0:
-                chunk = self.rfile.read(min(length, 8192))
-                if not chunk:
-                    self.close_connection = True
-                    return
-                length -= len(chunk)
-
-    server = _Server((host, port), Handler)
-    threading.Thread(target=server.serve_forever, name="reconciler-http", daemon=True).start()
-    return server
+    return Server(host, port, endpoints, limits or Limits())

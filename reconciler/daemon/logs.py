@@ -6,7 +6,8 @@ import contextlib
 import json
 import sys
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Hashable
 from datetime import datetime
 
 from reconciler.core.timestamps import format_timestamp
@@ -37,6 +38,27 @@ class EventLog:
             # A closed or broken stderr (a log shipper restarting) must not end the daemon.
             sys.stderr.write(line + "\n")
             sys.stderr.flush()
+
+
+class Throttle:
+    """At most one event per key per `window` seconds; counts the ones dropped meanwhile."""
+
+    def __init__(self, window: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.window = window
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._last: dict[Hashable, tuple[float, int]] = {}  # key -> (last logged, dropped since)
+
+    def admit(self, key: Hashable) -> int | None:
+        """None to drop this event; else how many of its key were dropped since the last one."""
+        now = self.clock()
+        with self._lock:
+            last = self._last.get(key)
+            if last is not None and now - last[0] < self.window:
+                self._last[key] = (last[0], last[1] + 1)
+                return None
+            self._last[key] = (now, 0)
+            return last[1] if last else 0
 
 
 def _text(value: object) -> str:

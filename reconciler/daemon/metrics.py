@@ -7,8 +7,12 @@ from typing import TYPE_CHECKING
 import prometheus_client
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from reconciler.core.reasons import ReasonCode
+
 # `*_created` series only add noise to counters nobody resets.
 prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
+
+HTTP_REFUSALS = tuple(code.value for code in ReasonCode if code.value.startswith("http_"))
 
 if TYPE_CHECKING:
     from reconciler.loop.once import PassReport
@@ -60,10 +64,18 @@ class Metrics:
         self.webhook_requests = Counter(
             "reconciler_webhook_requests", "Webhook requests, by HTTP code.", ["code"], registry=r
         )
+        self.http_refusals = Counter(
+            "reconciler_http_refusals",
+            "Requests and connections the HTTP server refused, by reason code.",
+            ["reason"],
+            registry=r,
+        )
         for status in ("applied", "replayed", "rejected"):
             self.intents.labels(status=status)
         for code in ("202", "401", "405"):
             self.webhook_requests.labels(code=code)
+        for reason in HTTP_REFUSALS:
+            self.http_refusals.labels(reason=reason)
 
     def record_pass(self, report: PassReport, seconds: float, finished_at: float) -> None:
         """Count a successful pass's outcomes and conflicts."""

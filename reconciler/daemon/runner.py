@@ -105,6 +105,7 @@ class Daemon:
                 self.health.is_ready,
                 lambda: self.triggers.fire("webhook"),
                 options.token,
+                log=self.log,
             ),
         )
 
