@@ -17,6 +17,7 @@ from reconciler.core import intent_writing
 from reconciler.core.errors import ReconcileError, RefusalError
 from reconciler.core.passes import IntentSource, Outcome
 from reconciler.core.reasons import ReasonCode
+from reconciler.core.visible import has_visible_text
 from reconciler.ledger import Ledger
 from reconciler.loop import checkout as checkouts
 from reconciler.loop import prediction
@@ -57,7 +58,7 @@ def _request(args: DispatchArgs) -> intent_writing.IntentRequest:
         ("--rationale", args.rationale),
         ("--review-by", args.review_by),
     ):
-        if not value:
+        if not has_visible_text(value):
             raise RefusalError(
                 ReasonCode.GOVERNANCE_MISSING, f"{flag} is required for mode {args.mode}"
             )
