@@ -10,8 +10,10 @@ with `registry_yaml_ambiguous`:
 - a merge key (a plain `<<` key) in any mapping on the path to an owned field: the root,
   `policy`, `autonomous`, `rollout`, `pause` and `governance`;
 - `canaryPercent` read as an integer but not written as a plain decimal (`025` is 21 to YAML 1.1
-  and 25 to 1.2; `0o31`, `0x19`, `+25` and `1_0` are read differently by one tool or another),
-  or written in a form a YAML 1.1 reader takes for a number while we read text (`0b11`, `1:30`);
+  and 25 to 1.2, `0o31` is text to 1.1; a sign, hex and octal forms vary across tools and
+  versions, so `0x19` and `+25` are refused as well: one spelling, one meaning),
+  or written in a form a YAML 1.1 reader takes for a number while we read text (`0b11`, `1:30`),
+  or one ruamel.yaml does, as it allows `_` between digits (`._5`, `0o_1`);
 - `pause.manual` written as a YAML 1.1-only boolean (`yes`, `no`, `on`, `off`, `y`, `n`, in
   any of their spellings), which we read as text.
 
@@ -32,9 +34,9 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from reconciler.core.applying import CANARY_PATH, GOVERNANCE_PATH, MANUAL_PAUSE_PATH
 from reconciler.core.editing import RegistryText, is_same
-from reconciler.core.errors import RefusalError
+from reconciler.core.errors import DocumentError, RefusalError
 from reconciler.core.reasons import ReasonCode
-from reconciler.core.yamltext import STR_TAG, construct_yaml
+from reconciler.core.yamltext import STR_TAG, construct_yaml, resolve_plain_tag
 
 Path = tuple[str, ...]
 OWNED_MAPPINGS: frozenset[Path] = frozenset(
@@ -51,6 +53,7 @@ _EXPLICIT_TAG = re.compile(r"(?:&[^\s,\[\]{}]+\s+)?!")
 # YAML 1.1's boolean type also has y/Y/n/N; PyYAML leaves them out, ruamel's and Go's 1.1 don't.
 _YAML11_SHORT_BOOLS = {"y": True, "Y": True, "n": False, "N": False}
 _YAML11 = yaml.resolver.Resolver()
+_NUMBER_TAGS = frozenset({"tag:yaml.org,2002:int", "tag:yaml.org,2002:float"})
 _IMPLICIT = (True, False)  # a plain scalar: its tag comes from its text
 _MERGE_PROBLEM = (
     "has a merge key (<<), which YAML 1.1 tools and ruamel.yaml merge into it and this "
@@ -176,25 +179,48 @@ def _value_problem(
 
 
 def _reading(text: str, node: ScalarNode, read11: Callable[[str], object]) -> str | None:
-    """How this reconciler's and a YAML 1.1 reader's values of a plain scalar differ, or None."""
+    """How this reconciler's and another reader's values of a plain scalar differ, or None."""
     if not _is_plain(text, node):
         return None  # quoted or tagged: every reader sees the same type
+    value = node.value
     if (
         node.tag == STR_TAG
-        and node.value not in _YAML11_SHORT_BOOLS
-        and _yaml11_tag(node.value) == STR_TAG
+        and value not in _YAML11_SHORT_BOOLS
+        and "_" not in value
+        and _yaml11_tag(value) == STR_TAG
     ):
         return None  # text to everyone: the common case, decided without constructing
-    ours, theirs = construct_yaml(node), read11(node.value)
+    ours, theirs = construct_yaml(node), read11(value)
     if theirs is _UNREADABLE:
         return "which YAML 1.1 tools cannot read"
     kinds = (bool, int, float)
-    if is_same(ours, theirs) or not isinstance(ours, kinds) and not isinstance(theirs, kinds):
-        return None  # a timestamp is text to us and a date to YAML 1.1: not a number or flag
-    return (
-        f"which this reconciler (YAML 1.2) reads as {_shown(ours)} and YAML 1.1 tools such "
-        f"as PyYAML as {_shown(theirs)}"
-    )
+    if not is_same(ours, theirs) and (isinstance(ours, kinds) or isinstance(theirs, kinds)):
+        # (A timestamp is text to us and a date to YAML 1.1: not a number or flag, not here.)
+        return (
+            f"which this reconciler (YAML 1.2) reads as {_shown(ours)} and YAML 1.1 tools such "
+            f"as PyYAML as {_shown(theirs)}"
+        )
+    underscored = _underscored_number(value) if isinstance(ours, str) else None
+    if underscored is not None:
+        return (
+            f"which this reconciler reads as {_shown(ours)} and ruamel.yaml (YAML 1.2 with `_` "
+            f"between digits) as {_shown(underscored)}"
+        )
+    return None
+
+
+def _underscored_number(value: str) -> object | None:
+    """The number ruamel.yaml reads where `_` separates digits (`._5`, `0o_1`), else None."""
+    if "_" not in value:
+        return None
+    bare = value.replace("_", "")
+    tag = resolve_plain_tag(bare)
+    if tag not in _NUMBER_TAGS:
+        return None
+    try:
+        return construct_yaml(ScalarNode(tag, bare))
+    except DocumentError:  # more digits than int() takes: a number all the same
+        return bare
 
 
 class _Yaml11Reader:
