@@ -12,10 +12,12 @@ from typing import Any
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from reconciler.core import registry_yaml
 from reconciler.core.editing import RegistryText, is_same
-from reconciler.core.errors import RefusalError
+from reconciler.core.errors import DocumentError, RefusalError
 from reconciler.core.reasons import ReasonCode
 
 ruamel_yaml = pytest.importorskip("ruamel.yaml")
@@ -328,3 +330,30 @@ def test_an_edited_registry_reads_the_same_in_every_tool(
         assert theirs["policy"]["autonomous"].get("governance", {}).get("actor") == (
             parsed.document["policy"]["autonomous"].get("governance", {}).get("actor")  # type: ignore[index]
         )
+
+
+NUMBERISH = st.text(alphabet="0123456789_+-.:eExXoObBinfaINF", min_size=1, max_size=8)
+WORDS = st.sampled_from(["yes", "No", "ON", "off", "y", "N", "true", "False", "~", "null", "abc"])
+
+
+@settings(max_examples=500, deadline=None)
+@given(NUMBERISH | WORDS, NUMBERISH | WORDS)
+def test_owned_fields_that_are_not_refused_read_the_same_everywhere(
+    canary: str, manual: str
+) -> None:
+    text = registry(canary=canary, manual=manual)
+    try:
+        parsed = RegistryText(text, "yaml")
+    except DocumentError:
+        return  # refused as unparseable
+    if any(each.owned for each in registry_yaml.find_ambiguities(parsed)):
+        return  # refused as ambiguous
+    ours = owned_values(parsed.document)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for load in (yaml.safe_load, ruamel_yaml.YAML(typ="safe", pure=True).load):
+            try:
+                theirs = owned_values(load(text))
+            except Exception:  # noqa: BLE001 - a tool that cannot read it acts on nothing
+                continue
+            assert all(map(is_same, ours, theirs)), (ours, theirs)
