@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from reconciler import service, settings, store
-from reconciler.core import registry, registry_fields
+from reconciler.core import decision, registry, registry_fields, registry_yaml
 from reconciler.core.errors import RefusalError
 from reconciler.core.reasons import ReasonCode
 
@@ -66,6 +66,7 @@ def _registry_report(path: str, now: datetime, warnings: list[str]) -> dict[str,
     except RefusalError as exc:
         return _failure(exc)
     warnings.extend(registry_fields.unknown_field_warnings(loaded.doc))
+    warnings.extend(registry_yaml.ambiguity_warnings(loaded.parsed))
     problems = registry.validate_registry(loaded.doc, now)
     if problems:
         return {
@@ -101,6 +102,13 @@ def _decision_report(path: str, warnings: list[str]) -> dict[str, Any]:
             warnings.append(f"{exc.message}; expand and resume are refused until one exists")
             return {"ok": True, "summary": "none yet", "decision": None, "problems": []}
         return _failure(exc)
+    if found.contradictions:
+        return {
+            "ok": False,
+            "reasonCode": str(ReasonCode.PROMOTION_DECISION_INCONSISTENT),
+            "summary": f"{decision.describe_contradictions(found)}; expand and resume are refused",
+            "problems": list(found.contradictions),
+        }
     summary = (
         f"{found.decision} (trace {found.trace_id or 'none'}, "
         f"generated {found.generated_at or 'unknown'})"

@@ -15,7 +15,7 @@ from typing import Literal, NamedTuple
 
 from reconciler import ledger, settings, store
 from reconciler.adapters import files, locking
-from reconciler.core import applying, decision, editing, jsontext, registry
+from reconciler.core import applying, decision, editing, jsontext, registry, registry_yaml
 from reconciler.core.errors import DocumentError, RefusalError
 from reconciler.core.reasons import ReasonCode
 from reconciler.core.timestamps import parse_duration
@@ -68,7 +68,9 @@ def load_registry(path: str) -> LoadedRegistry:
     """Read and decode the registry.
 
     Raises:
-        RefusalError: missing, not a regular file, too large, not UTF-8 or not parseable.
+        RefusalError: missing, not a regular file, too large, not UTF-8 or not parseable, or
+            YAML that other tools read differently at a field the reconciler owns
+            (`registry_yaml_ambiguous`).
     """
     data = files.read_bounded(path, REGISTRY_LIMIT, what="fleet registry")
     if data is None:
@@ -86,6 +88,7 @@ def load_registry(path: str) -> LoadedRegistry:
             details=[exc.message],
             path=path,
         ) from exc
+    registry_yaml.check_owned_fields(parsed, path)
     return LoadedRegistry(path, parsed)
 
 

@@ -68,6 +68,8 @@ def test_a_hostile_registry_is_refused_cleanly(
 
 
 def test_a_yaml_1_1_boolean_spelling_is_not_a_boolean(tmp_path: Path) -> None:
+    # Issue 9: YAML 1.1 tools read `no` as false, we read text: refused as ambiguous (it was
+    # registry_invalid, "must be boolean", before).
     text = (Path(__file__).parent.parent / "policies" / "registry.yaml").read_text()
     repo = policies_repo(tmp_path, text.replace("manual: false ", "manual: no    "))
     with pytest.raises(RefusalError) as caught:

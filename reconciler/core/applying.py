@@ -17,6 +17,7 @@ from reconciler.core.errors import RefusalError
 from reconciler.core.reasons import ReasonCode
 from reconciler.core.registry import RegistryView, problem_path
 from reconciler.core.timestamps import format_timestamp, parse_timestamp
+from reconciler.core.visible import has_visible_text
 
 INTENTS = ("expand", "resume", "rollback")
 DEFAULT_EXPAND_STEP = 25
@@ -75,7 +76,8 @@ class Mutation(NamedTuple):
 
 
 def _blank(value: str | None) -> bool:
-    return value is None or value == ""
+    """Tell whether a governance flag is missing: absent, empty, or nothing visible in it."""
+    return not has_visible_text(value)
 
 
 def validate_args(args: ApplyArgs) -> ApplyRequest:

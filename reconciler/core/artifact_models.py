@@ -24,7 +24,13 @@ class DecisionSummary(BaseModel):
         min_length=1,
         examples=["promote", "hold", "skipped"],
         description="promote, hold or skipped. Only `promote` allows expand and resume; any "
-        "other value counts as not promote. Rollback is always allowed.",
+        "other value counts as not promote. Rollback is always allowed. A `promote` whose "
+        "`promote`, `failedGates`, `gateFailCount` or gate statuses say otherwise allows "
+        "nothing (promotion_decision_inconsistent).",
+    )
+    promote: bool | None = Field(None, description="true with every `promote`.")
+    gate_fail_count: int | None = Field(
+        None, ge=0, alias="gateFailCount", description="0 with every `promote`."
     )
     failed_gates: list[str] = Field(default_factory=list, alias="failedGates")
     reason_codes: list[str] = Field(default_factory=list, alias="reasonCodes")

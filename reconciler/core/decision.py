@@ -5,6 +5,7 @@ Called by the apply service with the decoded JSON document; it never reads files
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
@@ -24,6 +25,8 @@ class Decision(NamedTuple):
     trace_id: str | None
     generated_at: str | None
     """The decision's `generatedAt` in canonical UTC form, or None when absent or invalid."""
+    contradictions: tuple[str, ...] = ()
+    """For a `promote`: each field that says otherwise (`summary.promote is false`)."""
 
 
 def read_decision(doc: object) -> Decision:
@@ -45,7 +48,46 @@ def read_decision(doc: object) -> Decision:
         decision=value,
         trace_id=trace_id if isinstance(trace_id, str) and trace_id else None,
         generated_at=normalize_timestamp(generated_at) if isinstance(generated_at, str) else None,
+        contradictions=find_contradictions(doc) if value == "promote" else (),
     )
+
+
+def find_contradictions(doc: dict[str, object]) -> tuple[str, ...]:
+    """Name each field of a `promote` decision that says the gates did not all pass.
+
+    The gates job writes `promote: true`, `failedGates: []` and `gateFailCount: 0` with every
+    `promote`, and `status: pass` for every gate; an absent or null field claims nothing.
+    """
+    summary = doc["summary"]
+    assert isinstance(summary, dict)
+    found = []
+    promote = summary.get("promote")
+    if promote is not None and promote is not True:
+        found.append(f"summary.promote is {_json(promote)}")
+    failed = summary.get("failedGates")
+    if failed is not None and failed != []:
+        found.append(f"summary.failedGates is {_json(failed)}")
+    count = summary.get("gateFailCount")
+    if count is not None and (count != 0 or isinstance(count, bool)):
+        found.append(f"summary.gateFailCount is {_json(count)}")
+    gates = doc.get("gates")
+    if isinstance(gates, dict):
+        found.extend(
+            f"gates.{name if name.isidentifier() else _json(name)}.status is fail"
+            for name, gate in gates.items()
+            if isinstance(gate, dict) and gate.get("status") == "fail"
+        )
+    return tuple(found)
+
+
+def describe_contradictions(decision: Decision) -> str:
+    """Say how a `promote` decision contradicts itself, e.g. `... but summary.promote is false`."""
+    return "the promotion decision says promote but " + " and ".join(decision.contradictions)
+
+
+def _json(value: object) -> str:
+    text = json.dumps(value)  # ASCII: a message stays on one line whatever the file holds
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def check_decision_allows(
@@ -55,10 +97,11 @@ def check_decision_allows(
     max_age: timedelta | None,
     max_age_text: str | None,
 ) -> None:
-    """Refuse expand/resume unless the decision is a fresh enough `promote`.
+    """Refuse expand/resume unless the decision is a consistent, fresh enough `promote`.
 
     Raises:
-        RefusalError: the decision is not `promote`, or older than `max_age`, or has no
+        RefusalError: the decision is not `promote`, or contradicts itself (a `promote` with
+            `summary.promote: false` or failed gates), or is older than `max_age`, or has no
             `generatedAt` while a maximum age is set.
     """
     if intent not in GATED_INTENTS:
@@ -67,6 +110,11 @@ def check_decision_allows(
         raise RefusalError(
             ReasonCode.PROMOTION_DECISION_NOT_PROMOTE,
             f"intent {intent} requires promotion decision promote (found: {decision.decision})",
+        )
+    if decision.contradictions:
+        raise RefusalError(
+            ReasonCode.PROMOTION_DECISION_INCONSISTENT,
+            f"intent {intent} refused: {describe_contradictions(decision)}; regenerate it",
         )
     if max_age is None:
         return

@@ -15,6 +15,8 @@ from reconciler.core.errors import DocumentError, EditError
 from reconciler.core.jsontext import JsonObject, compose_json, load_json
 
 if TYPE_CHECKING:
+    from yaml.nodes import Node
+
     from reconciler.core.yamlediting import YamlEdit
 
 OwnedPath = tuple[str, ...]
@@ -50,6 +52,13 @@ class RegistryText:
         else:
             self._editor = _JsonEdit(self._body)
         self.document: object = self._editor.document
+
+    @property
+    def yaml_tree(self) -> tuple[str, Node | None] | None:
+        """The YAML text (without its BOM) and its composed root node; None for JSON."""
+        if isinstance(self._editor, _JsonEdit):
+            return None
+        return self._editor.text, self._editor.root
 
     def edit(self, changes: Mapping[OwnedPath, Scalar]) -> tuple[str, object]:
         """Return the new text with each owned path set, and the document it reads back as.

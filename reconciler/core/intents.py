@@ -18,6 +18,7 @@ from reconciler.core.applying import DEFAULT_EXPAND_STEP, INTENTS
 from reconciler.core.errors import DocumentError
 from reconciler.core.reasons import ReasonCode
 from reconciler.core.timestamps import format_timestamp, parse_timestamp
+from reconciler.core.visible import has_visible_text
 
 INTENT_LIMIT = 64 * 1024
 """Largest intent file accepted, in bytes."""
@@ -179,7 +180,8 @@ def _governance(value: object, now: datetime, problems: list[Problem]) -> dict[s
     found: dict[str, str] = {}
     for key in GOVERNANCE_FIELDS:
         item = value.get(key)
-        if item is None or item == "":
+        if item is None or isinstance(item, str) and not has_visible_text(item):
+            # Blank (" ", U+00A0, U+200B) names no one: it counts as missing.
             problems.append(
                 Problem(ReasonCode.INTENT_GOVERNANCE_MISSING, f"governance.{key} is required")
             )

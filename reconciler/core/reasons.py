@@ -31,6 +31,7 @@ class ReasonCode(StrEnum):
     PROMOTION_STATE_INVALID = "promotion_state_invalid"
     PROMOTION_DECISION_MISSING = "promotion_decision_missing"
     PROMOTION_DECISION_NOT_PROMOTE = "promotion_decision_not_promote"
+    PROMOTION_DECISION_INCONSISTENT = "promotion_decision_inconsistent"
     PROMOTION_DECISION_STALE = "promotion_decision_stale"
     PROMOTION_DECISION_FUTURE = "promotion_decision_future"
     PROMOTION_DECISION_TRACE_MISMATCH = "promotion_decision_trace_mismatch"
@@ -38,6 +39,7 @@ class ReasonCode(StrEnum):
     # Registry.
     REGISTRY_MISSING = "registry_missing"
     REGISTRY_PARSE_ERROR = "registry_parse_error"
+    REGISTRY_YAML_AMBIGUOUS = "registry_yaml_ambiguous"
     REGISTRY_INVALID = "registry_invalid"
     REGISTRY_NOT_GUARDED_AUTO = "registry_not_guarded_auto"
     REGISTRY_MUTATION_INVALID = "registry_mutation_invalid"

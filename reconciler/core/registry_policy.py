@@ -11,7 +11,6 @@ from datetime import datetime
 
 from reconciler.core.registry_checks import (
     BOOLEAN,
-    NONEMPTY_STRING,
     Block,
     Check,
     Checks,
@@ -20,13 +19,13 @@ from reconciler.core.registry_checks import (
     first_failure,
     integer_at_least,
     is_integer,
-    is_nonempty_string,
     number_between,
     requirement,
     string_among,
     string_entries,
 )
 from reconciler.core.timestamps import parse_timestamp
+from reconciler.core.visible import has_visible_text
 
 CATEGORIES = ("reconcile_failed", "health_critical", "health_degraded")
 INTENTS = ("cancel",)
@@ -74,8 +73,10 @@ _AUTONOMOUS_BLOCKS: tuple[tuple[str, Checks], ...] = (
 _TIMESTAMP = requirement(
     lambda v: parse_timestamp(v) is not None, "must be an ISO-8601 timestamp when present"
 )
+# A blank actor (" ", U+00A0, U+200B) names no one: reported as the empty string is.
+_VISIBLE_STRING = requirement(has_visible_text, "must be a non-empty string when present")
 _GOVERNANCE_FIELDS: Checks = (
-    *((key, NONEMPTY_STRING) for key in _GOVERNANCE_TEXT),
+    *((key, _VISIBLE_STRING) for key in _GOVERNANCE_TEXT),
     *((key, _TIMESTAMP) for key in _GOVERNANCE_TIMES),
 )
 _CANARY_FIELDS: Checks = (
@@ -156,7 +157,7 @@ def _check_governance(
     problems.extend(
         f"{_GOVERNANCE}.{key} is required {_GUARDED}"
         for key in _GOVERNANCE_TEXT
-        if not is_nonempty_string(governance.get(key))
+        if not has_visible_text(governance.get(key))
     )
     problems.extend(
         f"{_GOVERNANCE}.{key} must be an ISO-8601 timestamp {_GUARDED}"

@@ -18,6 +18,7 @@ from reconciler.core.errors import ReconcileError, RefusalError
 from reconciler.core.passes import IntentSource, Outcome
 from reconciler.core.reasons import ReasonCode
 from reconciler.core.timestamps import format_timestamp
+from reconciler.core.visible import has_visible_text
 from reconciler.ledger import Ledger
 from reconciler.loop import checkout as checkouts
 from reconciler.loop import prediction
@@ -65,9 +66,12 @@ def _request(args: DispatchArgs, now: Callable[[], datetime]) -> intent_writing.
         # A preview needs no governance (as the bash orchestrator): a missing flag is filled
         # with a placeholder, so the preview shows what the decision and registry allow.
         placeholders = dict(PREVIEW_GOVERNANCE, **{"--review-by": format_timestamp(now() + DAY)})
-        governance = {flag: value or placeholders[flag] for flag, value in governance.items()}
+        governance = {
+            flag: value if has_visible_text(value) else placeholders[flag]
+            for flag, value in governance.items()
+        }
     for flag, value in governance.items():
-        if not value:
+        if not has_visible_text(value):
             raise RefusalError(
                 ReasonCode.GOVERNANCE_MISSING, f"{flag} is required for mode {args.mode}"
             )

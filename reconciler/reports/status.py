@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from reconciler.adapters import files
-from reconciler.core.decision import MAX_CLOCK_SKEW
+from reconciler.core.decision import MAX_CLOCK_SKEW, describe_contradictions
 from reconciler.core.passes import PassState
 from reconciler.core.timestamps import format_duration, parse_timestamp
 from reconciler.loop import checkout as checkouts
@@ -88,6 +88,10 @@ def _decision(state: PassState, path: str, now: datetime, warnings: list[str]) -
             "reason": str(problem.reason) if problem else None,
             "stale": True,
         }
+    if state.decision.contradictions:
+        warnings.append(
+            f"{describe_contradictions(state.decision)}; expand and resume will be rejected"
+        )
     generated = parse_timestamp(state.decision.generated_at)
     age = now - generated if generated else None
     stale = age is None or age > state.max_age
