@@ -130,7 +130,16 @@ def evaluate_intent(
         intent = decode_intent(source.data, source.name, now)
     except IntentRejected as exc:
         return _reject(state, source, None, exc.problems, now)
-    prior = find_applied(intent.idempotency_key)
+    try:
+        prior, unverified = find_applied(intent.idempotency_key), None
+    except RefusalError as exc:
+        # Telemetry that cannot say "not applied" rejects expand and resume; a rollback
+        # still pauses, its record noting that its replay could not be checked.
+        if exc.reason is not ReasonCode.TELEMETRY_CORRUPT:
+            raise
+        if intent.intent != "rollback":
+            return _reject(state, source, intent, [Problem(exc.reason, exc.message)], now)
+        prior, unverified = None, exc.reason
     request = _request(intent)
     if prior is not None:
         record = applying.replay_record(prior, request)
@@ -138,7 +147,7 @@ def evaluate_intent(
             source, "replayed", intent, tuple(record.get("reasonCodes", [])), (), record, state,
             posture(state.view), posture(state.view),
         )  # fmt: skip
-    notes: list[ReasonCode] = []
+    notes: list[ReasonCode] = [unverified] if unverified else []
     try:
         _gate(state, intent, notes, now)
         mutation = applying.plan_mutation(state.view, request, now)
