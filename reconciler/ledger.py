@@ -68,7 +68,8 @@ def sealed_names(telemetry_path: str) -> list[str]:
     return [name for _, _, name in sorted(found)]
 
 
-def _is_sealed_span(span: object, segments: list[Segment]) -> bool:
+def is_sealed_span(span: object, segments: list[Segment]) -> bool:
+    """Whether `span` is a sealed index entry (segment, offset, length) inside `segments`."""
     if not (isinstance(span, list) and len(span) == 3):
         return False
     if not all(type(part) is int for part in span):
@@ -167,7 +168,7 @@ class Ledger:
             self._add_segment(name, self._read_segment(name) or b"", scan=True)
         assert isinstance(doc, dict)
         spans = doc.get("keys")
-        if isinstance(spans, dict) and all(_is_sealed_span(s, listed) for s in spans.values()):
+        if isinstance(spans, dict) and all(is_sealed_span(s, listed) for s in spans.values()):
             keys = {str(key): (span[0], span[1], span[2]) for key, span in spans.items()}
             self.sealed_keys = {**keys, **self.sealed_keys}
             return not extras

@@ -33,8 +33,6 @@ TELEMETRY_LIMIT = 256 * 1024 * 1024
 Record = dict[str, Any]
 
 
-
-
 def dumps_compact(value: object) -> str:
     """Serialise JSON the way the bash tool's jq -c did: no spaces, UTF-8 kept."""
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))

@@ -1,4 +1,4 @@
-"""Applied idempotency keys in telemetry bytes (core layer: bytes in, answers out, no I/O).
+r"""Applied idempotency keys in telemetry bytes (core layer: bytes in, answers out, no I/O).
 
 The records are the only authority for "was this key applied?". A key index is a cache:
 its hits are checked by reading the record they point at, and a key it does not know is
@@ -6,7 +6,7 @@ looked up in the records themselves, by a byte search that parses only the lines
 key (`KeySearch`). An index also says which bytes it covers (`Coverage`): telemetry that lost
 or changed some of them cannot answer "not applied" any more.
 
-A line is the bytes up to and including a `\\n`; a blank line is skipped; any other line that
+A line is the bytes up to and including a `\n`; a blank line is skipped; any other line that
 is not a JSON object is corrupt. An applied record is a line whose `status` is `applied` and
 whose `idempotencyKey` is a non-empty string; a key's span is (offset, length) of its last one.
 """
@@ -95,10 +95,10 @@ def record_at(data: bytes, span: Span, key: str) -> Record | None:
 
 
 class KeySearch:
-    """Find the last applied record of a key in JSONL bytes without parsing every line.
+    r"""Find the last applied record of a key in JSONL bytes without parsing every line.
 
     A key's JSON string can be written in other ways than `json.dumps` writes it only with a
-    `\\u` or `\\/` escape; a line that is not UTF-8 (so decoded otherwise) holds a NUL byte.
+    `\u` or `\/` escape, and a line that JSON decodes as UTF-16 or UTF-32 holds a NUL byte.
     So the last applied record of a key is in a line holding the key's JSON text or in one of
     those few lines, which are parsed once. After FULL_PARSE_AFTER searches the blob is
     parsed in full once and answers from that.
