@@ -352,7 +352,8 @@ def find_sealed_applied(telemetry_path: str, state_file: str, key: str) -> Recor
     rotation is still replayed, never applied twice.
 
     Raises:
-        RefusalError: the telemetry is corrupt.
+        RefusalError: `telemetry_corrupt`: not found, and a listed segment is missing or
+            changed (or a line is not JSON).
     """
     segments_file = os.path.join(os.path.dirname(state_file), SEGMENTS_INDEX_NAME)
     if not sealed_names(telemetry_path) and not files.exists(segments_file):
