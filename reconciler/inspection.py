@@ -150,7 +150,7 @@ def _corrupt_line(path: str, data: bytes) -> str | None:
     try:
         applied_keys.index_applied(data)
     except applied_keys.CorruptLineError as exc:
-        return store.corrupt_line(path, exc.number).message
+        return applied_keys.corrupt_line(path, exc.number).message
     return None
 
 

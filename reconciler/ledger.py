@@ -141,7 +141,7 @@ class Ledger:
         try:
             return applied_keys.index_applied(data)
         except applied_keys.CorruptLineError as exc:
-            self._fail(store.corrupt_line(path, exc.number))
+            self._fail(applied_keys.corrupt_line(path, exc.number))
             return {}
 
     def _read_segment(self, name: str) -> bytes | None:
@@ -187,13 +187,13 @@ class Ledger:
             data = self._read_segment(segment.name)
             if data is None:
                 self._fail(
-                    store.records_lost(
+                    applied_keys.records_lost(
                         "telemetry segment", path, "is missing but the segment index lists it"
                     )
                 )
             elif len(data) != segment.size or zlib.crc32(data) != segment.crc:
                 self._fail(
-                    store.records_lost(
+                    applied_keys.records_lost(
                         "telemetry segment",
                         path,
                         f"changed ({len(data)} bytes, the segment index says {segment.size})",
@@ -261,7 +261,7 @@ class Ledger:
         try:
             return search.find(key)
         except applied_keys.CorruptLineError as exc:
-            raise store.corrupt_line(path, exc.number) from None
+            raise applied_keys.corrupt_line(path, exc.number) from None
 
     # Appending -----------------------------------------------------------------------
 

@@ -280,23 +280,6 @@ class TelemetryView(NamedTuple):
         return not self.data or self.data.endswith(b"\n")
 
 
-def corrupt_line(path: str, number: int) -> RefusalError:
-    """The refusal for a telemetry line that is not a JSON object."""
-    return RefusalError(
-        ReasonCode.TELEMETRY_CORRUPT, f"telemetry file is corrupt: {path}:{number}", path=path
-    )
-
-
-def records_lost(what: str, path: str, problem: str) -> RefusalError:
-    """The refusal for telemetry that lost or changed records a key index covered."""
-    return RefusalError(
-        ReasonCode.TELEMETRY_CORRUPT,
-        f"{what} {path} {problem}: applied keys may be missing; check its git history and "
-        "restore it, or run `reconcile repair-index` on purpose to accept the files as they are",
-        path=path,
-    )
-
-
 def _read_telemetry(path: str) -> bytes:
     return files.read_bounded(path, TELEMETRY_LIMIT, what="telemetry file") or b""
 
@@ -311,7 +294,7 @@ def scan_telemetry(path: str) -> TelemetryView:
     try:
         return TelemetryView(path, data, applied_keys.index_applied(data))
     except applied_keys.CorruptLineError as exc:
-        raise corrupt_line(path, exc.number) from None
+        raise applied_keys.corrupt_line(path, exc.number) from None
 
 
 class ActiveKeys(NamedTuple):
@@ -338,7 +321,7 @@ def read_active_keys(path: str, data: bytes, index_file: str) -> ActiveKeys:
     try:
         if index is not None and (lost := index.coverage.problem(data)) is not None:
             applied_keys.index_applied(data)  # a corrupt line is the more precise message
-            problem = records_lost("telemetry file", path, lost)
+            problem = applied_keys.records_lost("telemetry file", path, lost)
             return ActiveKeys(index.keys or {}, KeySearch(data), problem)
         if index is None or index.keys is None:
             return ActiveKeys(applied_keys.index_applied(data), None, None)
@@ -346,7 +329,7 @@ def read_active_keys(path: str, data: bytes, index_file: str) -> ActiveKeys:
         keys = {**index.keys, **applied_keys.index_applied(data, start)}
         return ActiveKeys(keys, KeySearch(data), None)
     except applied_keys.CorruptLineError as exc:
-        return ActiveKeys({}, KeySearch(data), corrupt_line(path, exc.number))
+        return ActiveKeys({}, KeySearch(data), applied_keys.corrupt_line(path, exc.number))
 
 
 def load_telemetry(path: str, index_file: str, *, need_keys: bool = True) -> TelemetryView:
@@ -393,7 +376,7 @@ def find_applied(view: TelemetryView, key: str) -> Record | None:
         try:
             found = view.search.find(key)
         except applied_keys.CorruptLineError as exc:
-            raise corrupt_line(view.path, exc.number) from None
+            raise applied_keys.corrupt_line(view.path, exc.number) from None
         if found is not None:
             return applied_keys.record_at(view.data, found, key)
     if view.problem is not None:

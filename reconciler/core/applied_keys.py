@@ -17,6 +17,9 @@ import json
 import zlib
 from typing import Any, NamedTuple
 
+from reconciler.core.errors import RefusalError
+from reconciler.core.reasons import ReasonCode
+
 Record = dict[str, Any]
 Span = tuple[int, int]
 TAIL_BYTES = 4096
@@ -31,6 +34,23 @@ class CorruptLineError(ValueError):
     def __init__(self, number: int) -> None:
         super().__init__(number)
         self.number = number
+
+
+def corrupt_line(path: str, number: int) -> RefusalError:
+    """The refusal for a telemetry line that is not a JSON object."""
+    return RefusalError(
+        ReasonCode.TELEMETRY_CORRUPT, f"telemetry file is corrupt: {path}:{number}", path=path
+    )
+
+
+def records_lost(what: str, path: str, problem: str) -> RefusalError:
+    """The refusal for telemetry that lost or changed records a key index covered."""
+    return RefusalError(
+        ReasonCode.TELEMETRY_CORRUPT,
+        f"{what} {path} {problem}: applied keys may be missing; check its git history and "
+        "restore it, or run `reconcile repair-index` on purpose to accept the files as they are",
+        path=path,
+    )
 
 
 def loads_record(line: bytes) -> Record | None:
