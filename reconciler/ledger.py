@@ -111,6 +111,8 @@ class Ledger:
         """Why the telemetry cannot tell that a key was not applied (None: it can)."""
         data = files.read_bounded(telemetry_path, ACTIVE_LIMIT, what="telemetry file")
         self.active = data or b""
+        self.active_crc = zlib.crc32(self.active)
+        """CRC-32 of `active`, kept up to date by `append`."""
         self.active_keys, self.active_search = self._load_active_keys()
         self.sealed: list[Segment] = []
         self.sealed_keys: dict[str, tuple[int, int, int]] = {}
@@ -271,6 +273,7 @@ class Ledger:
         prefix = b"" if not self.active or self.active.endswith(b"\n") else b"\n"
         offset = len(self.active) + len(prefix)
         self.active += prefix + line
+        self.active_crc = zlib.crc32(prefix + line, self.active_crc)
         key = applied_keys.applied_key(record)
         if key is not None:
             self.active_keys[key] = (offset, len(line))
@@ -290,7 +293,7 @@ class Ledger:
     def _rotate(self) -> list[tuple[str, bytes | None]]:
         name = self._segment_name()
         index = len(self.sealed)
-        self.sealed.append(Segment(name, len(self.active), zlib.crc32(self.active)))
+        self.sealed.append(Segment(name, len(self.active), self.active_crc))
         for key, (offset, length) in self.active_keys.items():
             self.sealed_keys[key] = (index, offset, length)
         self.segment_data.append(self.active)
@@ -298,7 +301,7 @@ class Ledger:
         self.active_search = None
         sealed = os.path.join(self.folder, name)
         changes: list[tuple[str, bytes | None]] = [(sealed, self.active), (self.path, None)]
-        self.active, self.active_keys = b"", {}
+        self.active, self.active_keys, self.active_crc = b"", {}, 0
         changes.append((self.segments_file, self.segments_index_bytes()))
         return changes
 
@@ -319,7 +322,7 @@ class Ledger:
         """The active segment's index, in the format `reconcile apply` reads."""
         relative = os.path.relpath(self.path, os.path.dirname(self.index_file))
         data = self.active
-        doc = applied_keys.index_doc(relative, len(data), zlib.crc32(data), data, self.active_keys)
+        doc = applied_keys.index_doc(relative, len(data), self.active_crc, data, self.active_keys)
         return (store.dumps_compact(doc) + "\n").encode("utf-8")
 
     def segments_index_bytes(self) -> bytes:
