@@ -11,8 +11,9 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from reconciler import service, settings, store
-from reconciler.core import decision, registry, registry_fields, registry_yaml
+from reconciler import ledger, service, settings, store
+from reconciler.adapters import files
+from reconciler.core import applied_keys, decision, registry, registry_fields, registry_yaml
 from reconciler.core.errors import RefusalError
 from reconciler.core.reasons import ReasonCode
 
@@ -35,7 +36,9 @@ def validate_repo(
     reports = {
         "registry": _registry_report(layout.registry_file, moment, warnings),
         "decision": _decision_report(layout.paths["promotionStateFile"], warnings),
-        "telemetry": _telemetry_report(layout.paths["applyTelemetryFile"]),
+        "telemetry": _telemetry_report(
+            layout.paths["applyTelemetryFile"], layout.paths["applyStateFile"]
+        ),
     }
     return {
         "ok": all(part["ok"] for part in reports.values()),
@@ -123,16 +126,90 @@ def _decision_report(path: str, warnings: list[str]) -> dict[str, Any]:
     }
 
 
-def _telemetry_report(path: str) -> dict[str, Any]:
+def _telemetry_report(path: str, state_file: str) -> dict[str, Any]:
     try:
-        view = store.scan_telemetry(path)
+        history = ledger.Ledger(path, state_file, ledger.DEFAULT_ROTATE_BYTES)
     except RefusalError as exc:
         return _failure(exc)
+    segments = [(path, history.active)] + [
+        (os.path.join(history.folder, segment.name), data)
+        for segment, data in zip(history.sealed, history.segment_data, strict=True)
+    ]
+    problems = [problem for name, data in segments if (problem := _corrupt_line(name, data))]
+    if history.problem is not None and history.problem.message not in problems:
+        problems.append(history.problem.message)
+    reason = ReasonCode.TELEMETRY_CORRUPT
+    if not problems:
+        problems, reason = _index_mismatches(history), ReasonCode.TELEMETRY_INDEX_MISMATCH
+    if problems:
+        summary = problems[0]
+        return {"ok": False, "reasonCode": str(reason), "summary": summary, "problems": problems}
+    keys = len({*history.active_keys, *history.sealed_keys})
+    size = sum(len(data) for _, data in segments)
+    where = f" in {len(segments)} segments" if len(segments) > 1 else ""
     return {
         "ok": True,
-        "summary": f"ok ({view.size} bytes, idempotency keys: {len(view.keys)})",
+        "summary": f"ok ({size} bytes{where}, idempotency keys: {keys})",
         "problems": [],
     }
+
+
+def _corrupt_line(path: str, data: bytes) -> str | None:
+    try:
+        applied_keys.index_applied(data)
+    except applied_keys.CorruptLineError as exc:
+        return applied_keys.corrupt_line(path, exc.number).message
+    return None
+
+
+def _index_mismatches(history: ledger.Ledger) -> list[str]:
+    """One line per key index whose keys disagree with the records it covers."""
+    found = []
+    index = applied_keys.read_active_index(
+        _read_doc(history.index_file),
+        os.path.relpath(history.path, os.path.dirname(history.index_file)),
+    )
+    if index is not None:
+        covered = history.active[: index.coverage.size]
+        found.append(_compare(history.index_file, index.keys, applied_keys.index_applied(covered)))
+    doc = _read_doc(history.segments_file)
+    if doc is not None:
+        names = [segment.name for segment in history.sealed]
+        expected: dict[str, tuple[str, int, int]] = {}
+        for name, data in zip(names, history.segment_data, strict=True):
+            for key, span in applied_keys.index_applied(data).items():
+                expected[key] = (name, *span)
+        listed = doc.get("keys")
+        actual = None
+        if isinstance(listed, dict):
+            actual = {
+                key: (names[span[0]], span[1], span[2])
+                for key, span in listed.items()
+                if ledger.is_sealed_span(span, history.sealed)
+            }
+            actual = actual if len(actual) == len(listed) else None
+        found.append(_compare(history.segments_file, actual, expected))
+    return [line for line in found if line]
+
+
+def _read_doc(path: str) -> dict[str, Any] | None:
+    raw = files.read_bounded(path, store.INDEX_LIMIT, what="telemetry index")
+    return None if raw is None else applied_keys.loads_record(raw)
+
+
+def _compare(index_file: str, actual: Mapping[str, Any] | None, expected: Mapping[str, Any]) -> str:
+    if actual is None:
+        return f"the key index {index_file} has a malformed key map; run `reconcile repair-index`"
+    missing = sorted(set(expected) - set(actual))
+    wrong = sorted(key for key in actual if expected.get(key) != actual[key])
+    if not missing and not wrong:
+        return ""
+    parts = [f"{len(missing)} applied key(s) missing, e.g. {missing[0]!r}"] if missing else []
+    parts += [f"{len(wrong)} key(s) pointing at no such record, e.g. {wrong[0]!r}"] if wrong else []
+    return (
+        f"the key index {index_file} disagrees with the records ({'; '.join(parts)}); "
+        "run `reconcile repair-index`"
+    )
 
 
 def validate_intent_files(paths: Sequence[str], *, now: datetime) -> list[dict[str, Any]]:

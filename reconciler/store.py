@@ -4,8 +4,10 @@ A mutation touches three files (registry, apply-state, telemetry). The service f
 journal holding all of their new bytes, then the files, then deletes the journal; every later
 run rolls a leftover journal forward before doing anything else. A kill -9 at any point thus
 ends, as seen by the next run, with all three before or all three after. The telemetry key
-index is derived data: written last, checked against the telemetry size and tail, rebuilt from
-the records whenever it disagrees.
+index is derived data, written last: a cache of where applied keys are, never the authority
+that a key was not applied (the records are searched for a key it lacks). It records the
+size and CRC of the telemetry it covers: telemetry that lost or changed those bytes is
+`telemetry_corrupt` until `reconcile repair-index` accepts it.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from collections.abc import Iterable
 from typing import Any, NamedTuple
 
 from reconciler.adapters import files
+from reconciler.core import applied_keys
+from reconciler.core.applied_keys import KeySearch, Span
 from reconciler.core.errors import RefusalError
 from reconciler.core.reasons import ReasonCode
 
@@ -24,18 +28,9 @@ JOURNAL_NAME = ".reconciler-journal.json"
 JOURNAL_LIMIT = 64 * 1024 * 1024
 INDEX_NAME = "promotion-apply-index.json"
 INDEX_LIMIT = 64 * 1024 * 1024
-TAIL_BYTES = 4096
+TELEMETRY_LIMIT = 256 * 1024 * 1024
 
 Record = dict[str, Any]
-
-
-def _loads_object(data: bytes) -> dict[str, Any] | None:
-    """Decode a JSON object; None for anything else, however hostile (deep, huge, broken)."""
-    try:
-        value = json.loads(data)
-    except (ValueError, RecursionError):
-        return None
-    return value if isinstance(value, dict) else None
 
 
 def dumps_compact(value: object) -> str:
@@ -254,30 +249,39 @@ def index_path(apply_state_file: str) -> str:
 
 
 class TelemetryView(NamedTuple):
-    """What the store knows about a telemetry file: its size and the applied keys in it."""
+    """What the store knows about a telemetry file: its bytes and a cache of its applied keys."""
 
     path: str
-    size: int
-    keys: dict[str, tuple[int, int]]
-    """Idempotency key -> (offset, length) of the LAST applied record with that key."""
-    tail: bytes
-    """The file's last TAIL_BYTES bytes (what the index is checked against)."""
-    indexed: bool = True
-    """False when the keys are unknown (corrupt telemetry read for a keyless apply)."""
+    data: bytes
+    """The file's bytes."""
+    keys: dict[str, Span]
+    """Idempotency key -> span of an applied record with it. A cache (the index's, plus what
+    was appended after it): a hit is checked against the record, a miss against `search`."""
+    search: KeySearch | None = None
+    """Searches the records for a key `keys` does not know; None when `keys` come from
+    parsing every record (then a key not in them was never applied)."""
+    problem: RefusalError | None = None
+    """Why the file cannot tell that a key was not applied (a corrupt line, records lost
+    since the index was written); the index is then left as it is until repair-index."""
+
+    @property
+    def size(self) -> int:
+        """The file's size in bytes."""
+        return len(self.data)
+
+    @property
+    def indexed(self) -> bool:
+        """Whether the index may be saved for this view (False while `problem` stands)."""
+        return self.problem is None
 
     @property
     def ends_with_newline(self) -> bool:
         """Whether a new line can be appended as is (else a repair newline goes first)."""
-        return not self.tail or self.tail.endswith(b"\n")
-
-    @property
-    def tail_crc(self) -> int:
-        """CRC-32 of the tail, stored in the index."""
-        return zlib.crc32(self.tail)
+        return not self.data or self.data.endswith(b"\n")
 
 
-def _read_tail(path: str, size: int) -> bytes:
-    return files.read_range(path, max(size - TAIL_BYTES, 0), TAIL_BYTES)
+def _read_telemetry(path: str) -> bytes:
+    return files.read_bounded(path, TELEMETRY_LIMIT, what="telemetry file") or b""
 
 
 def scan_telemetry(path: str) -> TelemetryView:
@@ -286,107 +290,98 @@ def scan_telemetry(path: str) -> TelemetryView:
     Raises:
         RefusalError: a line is not a JSON object (`telemetry file is corrupt: <path>:<line>`).
     """
-    keys: dict[str, tuple[int, int]] = {}
-    size = 0
-    for number, (offset, line) in enumerate(files.iter_lines(path), start=1):
-        size = offset + len(line)
-        if not line.strip():
-            continue
-        record = _loads_object(line)
-        if record is None:
-            raise RefusalError(
-                ReasonCode.TELEMETRY_CORRUPT,
-                f"telemetry file is corrupt: {path}:{number}",
-                path=path,
-            )
-        key = record.get("idempotencyKey")
-        if isinstance(key, str) and key and record.get("status") == "applied":
-            keys[key] = (offset, len(line))
-    return TelemetryView(path, size, keys, _read_tail(path, size))
+    data = _read_telemetry(path)
+    try:
+        return TelemetryView(path, data, applied_keys.index_applied(data))
+    except applied_keys.CorruptLineError as exc:
+        raise applied_keys.corrupt_line(path, exc.number) from None
+
+
+class ActiveKeys(NamedTuple):
+    """A telemetry file's key cache, how to search it for the rest, and what is wrong with it."""
+
+    keys: dict[str, Span]
+    search: KeySearch | None
+    problem: RefusalError | None
+
+
+def read_active_keys(path: str, data: bytes, index_file: str) -> ActiveKeys:
+    """Check the index against the telemetry bytes `data` and return what to look keys up in.
+
+    An index covers a prefix of the file (size and CRC); records appended after it are
+    parsed, and a key the index lacks is searched for in the records. A file shorter than
+    that prefix, or changed within it, lost records the index knew: `problem` says so, and
+    so does a corrupt line. Without an index (or with one for another file) every record is
+    parsed. The apply path and the loop both use this.
+    """
+    raw = files.read_bounded(index_file, INDEX_LIMIT, what="telemetry index")
+    relative = os.path.relpath(path, os.path.dirname(index_file))
+    doc = None if raw is None else applied_keys.loads_record(raw)
+    index = applied_keys.read_active_index(doc, relative)
+    try:
+        if index is not None and (lost := index.coverage.problem(data)) is not None:
+            applied_keys.index_applied(data)  # a corrupt line is the more precise message
+            problem = applied_keys.records_lost("telemetry file", path, lost)
+            return ActiveKeys(index.keys or {}, KeySearch(data), problem)
+        if index is None or index.keys is None:
+            return ActiveKeys(applied_keys.index_applied(data), None, None)
+        start = data.rfind(b"\n", 0, index.coverage.size) + 1  # the last covered line
+        keys = {**index.keys, **applied_keys.index_applied(data, start)}
+        return ActiveKeys(keys, KeySearch(data), None)
+    except applied_keys.CorruptLineError as exc:
+        return ActiveKeys({}, KeySearch(data), applied_keys.corrupt_line(path, exc.number))
 
 
 def load_telemetry(path: str, index_file: str, *, need_keys: bool = True) -> TelemetryView:
-    """Return the telemetry view from the index when it matches the file, else rescan.
+    """Return the telemetry view, with the index's keys when it covers the file.
 
-    Without `need_keys` (an apply with no idempotency key), a corrupt line does not stop the
-    apply: nothing is looked up, so the view just has no key index (`indexed` false).
+    Without `need_keys` (an apply with no idempotency key) a problem does not stop the
+    apply: nothing is looked up, and the index is left as it is.
 
     Raises:
-        RefusalError: the telemetry file is corrupt and keys are needed.
+        RefusalError: `telemetry_corrupt` when keys are needed and the file has a problem.
     """
-    size = files.file_size(path)
-    data = files.read_bounded(index_file, INDEX_LIMIT, what="telemetry index")
-    doc = None if data is None else _loads_object(data)
-    if doc is not None:
-        tail = _read_tail(path, size)
-        relative = os.path.relpath(path, os.path.dirname(index_file))
-        if doc.get("size") == size and doc.get("tailCrc") == zlib.crc32(tail):
-            keys = index_keys_of(doc, size) if doc.get("telemetryFile") == relative else None
-            if keys is not None:
-                return TelemetryView(path, size, keys, tail)
-    try:
-        return scan_telemetry(path)
-    except RefusalError as exc:
-        if need_keys or exc.reason is not ReasonCode.TELEMETRY_CORRUPT:
-            raise
-        return TelemetryView(path, size, {}, _read_tail(path, size), indexed=False)
-
-
-def index_keys_of(doc: dict[str, Any], size: int) -> dict[str, tuple[int, int]] | None:
-    """The index's key spans, or None when any is not a span inside the telemetry file."""
-    keys: dict[str, tuple[int, int]] = {}
-    spans = doc.get("keys")
-    if not isinstance(spans, dict):
-        return None
-    for key, span in spans.items():
-        if not (isinstance(span, list) and len(span) == 2):
-            return None
-        offset, length = span
-        if type(offset) is not int or type(length) is not int:
-            return None
-        if offset < 0 or length <= 0 or offset + length > size:
-            return None
-        keys[key] = (offset, length)
-    return keys
+    data = _read_telemetry(path)
+    keys, search, problem = read_active_keys(path, data, index_file)
+    if need_keys and problem is not None:
+        raise problem
+    return TelemetryView(path, data, keys, search, problem)
 
 
 def save_index(view: TelemetryView, index_file: str) -> None:
-    """Persist the key index for `view` (derived data; safe to lose); skip an unindexed view."""
+    """Persist the key index for `view` (derived data); skip a view with a problem."""
     if not view.indexed:
         return
-    doc = {
-        "schemaVersion": "v1",
-        # Relative, so the index stays valid in another clone or a moved checkout.
-        "telemetryFile": os.path.relpath(view.path, os.path.dirname(index_file)),
-        "size": view.size,
-        "tailCrc": view.tail_crc,
-        "keys": {key: list(span) for key, span in view.keys.items()},
-    }
+    # Relative, so the index stays valid in another clone or a moved checkout.
+    relative = os.path.relpath(view.path, os.path.dirname(index_file))
+    data = view.data
+    doc = applied_keys.index_doc(relative, len(data), zlib.crc32(data), data, view.keys)
     # Derived data, verified against the telemetry before use: no fsync needed.
     files.atomic_write(index_file, dumps_compact(doc).encode("utf-8"), durable=False)
 
 
 def find_applied(view: TelemetryView, key: str) -> Record | None:
-    """Return the last applied record with `key`, or None.
+    """Return the last applied record with `key`, or None: the index's hit, else the records'.
 
     Raises:
-        RefusalError: the indexed line is not that record any more (corrupt telemetry).
+        RefusalError: the records cannot tell (`view.problem`), or a line that may hold the
+            key is not a JSON object.
     """
     span = view.keys.get(key)
-    if span is None:
-        return None
-    line = files.read_range(view.path, span[0], span[1])
-    record = _loads_object(line)
-    if record is None or record.get("idempotencyKey") != key:
-        fresh = scan_telemetry(view.path)
-        if fresh.keys.get(key) == span:
-            raise RefusalError(
-                ReasonCode.TELEMETRY_CORRUPT,
-                f"telemetry file is corrupt: {view.path}:offset {span[0]}",
-                path=view.path,
-            )
-        return find_applied(fresh, key)
-    return record
+    if span is not None:
+        record = applied_keys.record_at(view.data, span, key)
+        if record is not None:
+            return record
+    if view.search is not None:
+        try:
+            found = view.search.find(key)
+        except applied_keys.CorruptLineError as exc:
+            raise applied_keys.corrupt_line(view.path, exc.number) from None
+        if found is not None:
+            return applied_keys.record_at(view.data, found, key)
+    if view.problem is not None:
+        raise view.problem
+    return None
 
 
 def after_append(view: TelemetryView, data: bytes, key: str | None) -> TelemetryView:
@@ -396,6 +391,5 @@ def after_append(view: TelemetryView, data: bytes, key: str | None) -> Telemetry
     if key:
         keys[key] = (view.size + len(data) - len(line), len(line))
     # Derived from what was written, not read back: under the lock nothing else appended
-    # (and should a shared file have grown, the index simply mismatches and is rebuilt).
-    tail = (view.tail + data)[-TAIL_BYTES:]
-    return TelemetryView(view.path, view.size + len(data), keys, tail, view.indexed)
+    # (and should a shared file have grown, the next run parses what the index lacks).
+    return view._replace(data=view.data + data, keys=keys)

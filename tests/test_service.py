@@ -289,13 +289,16 @@ def test_replay_survives_a_lost_index_by_rescanning_telemetry(repo: Path) -> Non
     assert apply(repo, idempotency_key="k").record == {**first, "replayed": True}
 
 
-def test_a_stale_index_is_not_trusted(repo: Path) -> None:
+def test_telemetry_emptied_under_its_index_is_corrupt_not_a_fresh_history(repo: Path) -> None:
     apply(repo, idempotency_key="k")
     telemetry = repo / SUPERLOOP / "telemetry" / "promotion-apply.jsonl"
-    telemetry.write_text("")  # history rewritten by hand: the index no longer matches
-    replay = apply(repo, idempotency_key="k")
-    assert not replay.replayed
-    assert len(fleet.telemetry_lines(repo)) == 1
+    telemetry.write_text("")  # history lost: the index covered a record with key k
+    registry_bytes = (repo / REGISTRY).read_bytes()
+    error = refusal(repo, idempotency_key="k")
+    assert error.reason is ReasonCode.TELEMETRY_CORRUPT
+    assert error.message.startswith(f"telemetry file {telemetry} is shorter than its key index")
+    assert fleet.telemetry_lines(repo) == []
+    assert (repo / REGISTRY).read_bytes() == registry_bytes
 
 
 def test_a_corrupt_telemetry_line_is_an_error_not_an_unseen_key(repo: Path) -> None:

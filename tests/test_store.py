@@ -55,23 +55,36 @@ def test_a_lookup_trusts_a_matching_index_instead_of_parsing_every_record(tmp_pa
     telemetry, index = tmp_path / "t.jsonl", tmp_path / "index.json"
     write_records(telemetry, [record("old", pad=5000), record("new")])
     store.save_index(store.scan_telemetry(str(telemetry)), str(index))
-    # Damage the first record outside the checked tail, keeping the size: a full scan would
-    # refuse, so a successful lookup proves that the index was used.
+    # Damage the first record and make the index cover the damage (its CRC): a full scan
+    # would refuse, so a successful lookup proves that the index's hit was used.
     data = bytearray(telemetry.read_bytes())
     data[0:1] = b"X"
     telemetry.write_bytes(bytes(data))
+    doc = json.loads(index.read_text())
+    doc["crc"] = crc32(bytes(data))
+    index.write_text(json.dumps(doc))
     view = store.load_telemetry(str(telemetry), str(index))
     assert store.find_applied(view, "new") == record("new")
 
 
-def test_an_index_that_disagrees_with_the_telemetry_is_rebuilt(tmp_path: Path) -> None:
+def test_records_appended_after_the_index_are_read(tmp_path: Path) -> None:
+    telemetry, index = tmp_path / "t.jsonl", tmp_path / "index.json"
+    write_records(telemetry, [record("a")])
+    store.save_index(store.scan_telemetry(str(telemetry)), str(index))
+    write_records(telemetry, [record("a"), record("b")])
+    view = store.load_telemetry(str(telemetry), str(index))
+    assert set(view.keys) == {"a", "b"}
+    assert store.find_applied(view, "b") == record("b")
+
+
+def test_a_history_rewritten_under_its_index_is_corrupt(tmp_path: Path) -> None:
     telemetry, index = tmp_path / "t.jsonl", tmp_path / "index.json"
     write_records(telemetry, [record("a")])
     store.save_index(store.scan_telemetry(str(telemetry)), str(index))
     write_records(telemetry, [record("b"), record("a")])
-    view = store.load_telemetry(str(telemetry), str(index))
-    assert set(view.keys) == {"a", "b"}
-    assert store.find_applied(view, "a") == record("a")
+    with pytest.raises(RefusalError) as caught:
+        store.load_telemetry(str(telemetry), str(index))
+    assert caught.value.reason == "telemetry_corrupt"
 
 
 def test_a_garbled_index_is_ignored(tmp_path: Path) -> None:

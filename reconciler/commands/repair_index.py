@@ -24,8 +24,10 @@ def repair_index_command(
 
     Reads every telemetry segment and the active file, rebuilds both key indexes, and
     writes them when they differ (in a git checkout: one commit by the bot identity).
-    A pass rebuilds an index that disagrees with the records by itself; run this after a
-    hand edit of the telemetry, or to check (nothing changes when they agree).
+    Telemetry that lost records an index covers (truncated, a segment deleted or changed)
+    is telemetry_corrupt until this runs: check the git history first (restore what was
+    lost), then run it on purpose to accept the files as they are. Nothing changes when
+    the indexes agree with the records.
 
     \b
     Examples:

@@ -136,7 +136,9 @@ def evaluate_intent(
         intent = decode_intent(source.data, source.name, now)
     except IntentRejected as exc:
         return _reject(state, source, None, exc.problems, now)
-    prior = find_applied(intent.idempotency_key)
+    prior, unverified = _find_prior(intent, find_applied)
+    if unverified is not None and intent.intent != "rollback":
+        return _reject(state, source, intent, [Problem(unverified.reason, unverified.message)], now)
     request = _request(intent)
     notes: list[ReasonCode] = [note.reason for note in intent.notes]
     if prior is not None:
@@ -147,6 +149,8 @@ def evaluate_intent(
                 state, posture(state.view), posture(state.view),
             )  # fmt: skip
         notes.append(ReasonCode.IDEMPOTENCY_REPLAY_OVERRIDDEN)
+    if unverified is not None:
+        notes.append(unverified.reason)
     try:
         _gate(state, intent, notes, now)
         mutation = applying.plan_mutation(state.view, request, now)
@@ -208,6 +212,22 @@ def is_rollback(source: IntentSource, now: datetime) -> bool:
         return decode_intent(source.data, source.name, now).intent == "rollback"
     except IntentRejected:
         return False
+
+
+def _find_prior(
+    intent: Intent, find_applied: Callable[[str], Record | None]
+) -> tuple[Record | None, RefusalError | None]:
+    """The earlier applied record of the intent's key, or why the telemetry cannot tell.
+
+    Telemetry that cannot say "not applied" (`telemetry_corrupt`) rejects expand and resume;
+    a rollback still pauses, its record noting that its replay could not be checked.
+    """
+    try:
+        return find_applied(intent.idempotency_key), None
+    except RefusalError as exc:
+        if exc.reason is not ReasonCode.TELEMETRY_CORRUPT:
+            raise
+        return None, exc
 
 
 def _request(intent: Intent) -> applying.ApplyRequest:

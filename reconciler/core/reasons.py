@@ -47,6 +47,7 @@ class ReasonCode(StrEnum):
 
     # Records, files and concurrency.
     TELEMETRY_CORRUPT = "telemetry_corrupt"
+    TELEMETRY_INDEX_MISMATCH = "telemetry_index_mismatch"
     JOURNAL_CORRUPT = "journal_corrupt"
     JOURNAL_STALE = "journal_stale"
     WRITE_INTERRUPTED = "write_interrupted"

@@ -155,7 +155,7 @@ def predict_checkout(
     """Predict the next pass of a checkout as it is on disk (no lock, nothing written).
 
     Raises:
-        RefusalError: the registry is invalid, or the telemetry is corrupt.
+        RefusalError: the registry is invalid, or a telemetry file cannot be read.
     """
     state = checkout_state(checkout, config, now())
     sources = read_pending(checkout, config)

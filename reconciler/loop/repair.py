@@ -1,8 +1,10 @@
 """`reconcile repair-index`: rebuild the telemetry key indexes from the records themselves.
 
-The indexes are derived data; every pass already rebuilds one that disagrees with the
-records. This command rebuilds both unconditionally (e.g. after a hand edit of telemetry
-that kept its size), writes them, and in a git checkout commits them as the bot.
+The indexes are caches: a pass finds a key they lack in the records and rewrites them with
+its next record. But telemetry that lost records an index covers (a truncated active file,
+a deleted or changed segment) is `telemetry_corrupt` until this command, run on purpose,
+accepts the files as they are: it rebuilds both indexes from the records, writes them, and
+in a git checkout commits them as the bot.
 """
 
 from __future__ import annotations

@@ -146,7 +146,7 @@ def test_a_lost_segment_index_is_rebuilt_and_replays_still_work(repo: Path) -> N
     assert g.status(repo) == ""
 
 
-def test_a_tampered_segment_is_reindexed_not_trusted(repo: Path) -> None:
+def test_a_tampered_segment_is_corrupt_not_reindexed(repo: Path) -> None:
     g.add_intents(repo, expand_intents(3))
     g.once(repo, clock=g.ticking_clock())
     segment = repo / FOLDER / sealed_names(repo)[0]
@@ -155,7 +155,11 @@ def test_a_tampered_segment_is_reindexed_not_trusted(repo: Path) -> None:
     segment.write_text(lines[1])
     g.commit_all(repo, "edit history by hand")
     g.add_intents(repo, {"x.yaml": {"idempotencyKey": "000"}, "y.yaml": {"idempotencyKey": "001"}})
+    index = (repo / g.SEGMENTS).read_bytes()
 
     report = g.once(repo, clock=g.ticking_clock(g.FIXED.replace(hour=15)))
 
-    assert g.statuses(report) == [("x.yaml", "applied"), ("y.yaml", "replayed")]
+    # The lost record's key cannot be told "not applied"; the key still there replays.
+    assert g.statuses(report) == [("x.yaml", "rejected"), ("y.yaml", "replayed")]
+    assert report.outcomes[0].reasons == ("telemetry_corrupt",)
+    assert (repo / g.SEGMENTS).read_bytes() == index
