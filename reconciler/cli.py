@@ -236,6 +236,12 @@ def apply_command(**flags: Any) -> None:
             f"request ({first}{f' by {step}%' if step else ''}); replaying the recorded result, "
             "nothing was changed"
         )
+    if not result.replayed and "telemetry_not_appended" in result.record["reasonCodes"]:
+        render.print_warning(
+            f"the telemetry file {result.layout.paths['applyTelemetryFile']} is not JSON lines, "
+            "so this rollback's record was not appended to it (it is in the apply state file "
+            "and below); repair the file (git history has the original)"
+        )
     render.print_json(result.record, pretty=flags["pretty"])
 
 

@@ -8,6 +8,7 @@ then the journaled write.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
@@ -203,6 +204,35 @@ def check_distinct_paths(layout: Layout) -> None:
         )
 
 
+def _ends_with_json_object(view: store.TelemetryView) -> bool:
+    """Whether the telemetry's last line is a JSON object (true for an empty file).
+
+    Checked on the tail already in memory, so a key index that matches a file which is not
+    JSON lines (made by hand for it) cannot make a `.profile` look like telemetry. A last
+    record longer than the tail is vouched for by the index alone.
+    """
+    body = view.tail.rstrip()
+    if not body:
+        return True
+    newline = body.rfind(b"\n")
+    if newline < 0 and view.size > len(view.tail):
+        return True
+    try:
+        value = json.loads(body[newline + 1 :])
+    except (ValueError, RecursionError):
+        return False
+    return isinstance(value, dict)
+
+
+def _not_json_lines(path: str) -> RefusalError:
+    return RefusalError(
+        ReasonCode.TELEMETRY_CORRUPT,
+        f"telemetry file is corrupt: {path}: its last line is not a JSON object (is it "
+        "telemetry at all?); nothing is ever appended to a file that is not JSON lines",
+        path=path,
+    )
+
+
 class _Apply:
     """One apply under the lock: replay, or gate, plan, check and commit."""
 
@@ -222,9 +252,20 @@ class _Apply:
 
     def run(self, max_age: timedelta | None, max_age_text: str | None, folder: str) -> ApplyResult:
         key = self.request.idempotency_key
+        # A file that is not JSON lines (a merge-conflict marker, a `.profile` named by a flag)
+        # is never appended to. Only a keyless rollback goes ahead, without its telemetry line:
+        # the safety path must pause. The check costs nothing extra: a matching index says the
+        # file was whole JSON lines up to its size and tail; any other file is scanned anyway,
+        # and the scan stops at its first bad line.
         telemetry = store.load_telemetry(
-            self.paths["applyTelemetryFile"], self.index_file, need_keys=bool(key)
+            self.paths["applyTelemetryFile"],
+            self.index_file,
+            need_keys=bool(key) or self.request.intent != "rollback",
         )
+        if telemetry.indexed and not _ends_with_json_object(telemetry):
+            if self.request.intent != "rollback" or key:
+                raise _not_json_lines(telemetry.path)
+            telemetry = telemetry._replace(indexed=False)
         if key:
             prior = store.find_applied(telemetry, key) or ledger.find_sealed_applied(
                 self.paths["applyTelemetryFile"], self.paths["applyStateFile"], key
@@ -232,6 +273,8 @@ class _Apply:
             if prior is not None:
                 return self._replay(prior)
         found, notes = self.gate(max_age, max_age_text)
+        if not telemetry.indexed:
+            notes.append(ReasonCode.TELEMETRY_NOT_APPENDED)
         # The review-by is checked after the decision, in the bash tool's order (§3.2 13-14).
         self.request = applying.check_review_by(self.request, self.clock())
         loaded = self._load_registry()
@@ -334,6 +377,11 @@ class _Apply:
             "telemetry file": telemetry.path,
             "telemetry index": self.index_file,
         }
+        if not telemetry.indexed:
+            # Not JSON lines (a rollback's `telemetry_not_appended`): never opened for writing;
+            # the record is in the apply-state file and on stdout.
+            data = b""
+            del targets["telemetry file"], targets["telemetry index"]
         for what, path in targets.items():
             files.check_writable(path, what=what, append=what == "telemetry file")
         replacements = []
@@ -346,9 +394,10 @@ class _Apply:
         plan = store.WritePlan(
             replacements=tuple(replacements),
             append_path=telemetry.path,
-            append_offset=telemetry.size,
+            append_offset=telemetry.size if data else 0,
             append_data=data,
         )
         store.commit(plan, store.journal_path(folder))
-        updated = store.after_append(telemetry, data, record["idempotencyKey"])
-        store.save_index(updated, self.index_file)
+        if data:
+            updated = store.after_append(telemetry, data, record["idempotencyKey"])
+            store.save_index(updated, self.index_file)

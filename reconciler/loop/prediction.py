@@ -17,7 +17,7 @@ from reconciler.core.errors import RefusalError
 from reconciler.core.passes import IntentSource, Outcome, PassState, evaluate_intent
 from reconciler.core.reasons import ReasonCode
 from reconciler.ledger import Ledger
-from reconciler.loop import queue
+from reconciler.loop import queue, symlinks
 from reconciler.loop.checkout import Checkout
 from reconciler.loop.config import LoopConfig, LoopPaths
 
@@ -59,7 +59,7 @@ def load_state(
     try:
         found, problem = service.load_decision(decision_file), None
     except RefusalError as exc:
-        found, problem = None, exc
+        found, problem = None, _repo_relative(exc, decision_file, files["promotionStateFile"])
     return PassState(
         registry=loaded.parsed,
         view=registry.view_registry(loaded.doc),
@@ -69,6 +69,20 @@ def load_state(
         max_age_text=config.max_age_text,
         files=dict(files),
         base_commit=base_commit,
+    )
+
+
+def _repo_relative(exc: RefusalError, absolute: str, relative: str) -> RefusalError:
+    """The decision's problem naming the file repo-relative: it goes into committed records.
+
+    (`plan` reads the decision from a temporary copy of the base commit, whose path would
+    otherwise differ from the loop's.)
+    """
+    return RefusalError(
+        exc.reason,
+        exc.message.replace(absolute, relative),
+        details=[detail.replace(absolute, relative) for detail in exc.details],
+        path=relative,
     )
 
 
@@ -92,7 +106,7 @@ def read_pending(checkout: Checkout, config: LoopConfig) -> list[IntentSource]:
     """Read every pending intent of the checkout, in the loop's order, linked to its commit."""
     rel = config.relative_paths(checkout)
     pending = queue.list_pending(checkout, config.intents_dir)
-    tracked = queue.tracked_entries(checkout, rel.intents)
+    tracked = symlinks.tracked_intents(checkout, rel)
     adding = queue.find_adding_commits(
         checkout, [item.path for item in pending if item.path in tracked]
     )
