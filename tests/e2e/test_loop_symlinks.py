@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -38,7 +39,7 @@ def link_folder(repo: Path, relative: str, target: Path | str) -> None:
     os.symlink(str(target), path)
 
 
-def refused_pass(repo: Path, **options: object) -> RefusalError:
+def refused_pass(repo: Path, **options: Any) -> RefusalError:
     head, pending = g.head(repo), g.pending(repo)
     with pytest.raises(RefusalError) as caught:
         g.once(repo, **options)
