@@ -158,3 +158,21 @@ def test_validate_only_warns_about_a_symlinked_decision_which_apply_follows(
     assert report["ok"], report
     assert any("is a symlink" in warning for warning in report["warnings"])
     assert os.path.islink(decision)
+
+
+def test_a_built_in_intents_folder_linked_out_of_the_repository_is_refused(
+    repo: Path, tmp_path: Path
+) -> None:
+    from reconciler.reports import intent_files
+
+    host = tmp_path / "host"
+    host.mkdir()
+    (repo / SUPERLOOP / "intents").symlink_to(host)
+
+    error = refused_everywhere(repo)
+    with pytest.raises(RefusalError) as caught:
+        intent_files.intents_folder(str(repo))
+
+    assert error.reason == caught.value.reason == "layout_path_outside_repo"
+    assert error.message.startswith("intentsDir '.superloop/ops-manager/fleet/intents' (built-in)")
+    assert list(host.iterdir()) == []
