@@ -287,6 +287,8 @@ def validate_command(
 ) -> None:
     """Check the registry, decision and telemetry; say which layout was used and why.
 
+    Also lists every symlink in the paths the loop reads or writes (`--once` refuses them).
+
     With --intents, check intent files instead (the pre-commit hook): each one is parsed
     exactly as the loop will, and every problem is listed with its reason code.
     Exit 0 when everything is valid, 1 when anything is not (every problem is listed).

@@ -252,11 +252,9 @@ class _Apply:
 
     def run(self, max_age: timedelta | None, max_age_text: str | None, folder: str) -> ApplyResult:
         key = self.request.idempotency_key
-        # A file that is not JSON lines (a merge-conflict marker, a `.profile` named by a flag)
-        # is never appended to. Only a keyless rollback goes ahead, without its telemetry line:
-        # the safety path must pause. The check costs nothing extra: a matching index says the
-        # file was whole JSON lines up to its size and tail; any other file is scanned anyway,
-        # and the scan stops at its first bad line.
+        # Nothing is appended to a file that is not JSON lines (a `.profile` named by a flag);
+        # only a keyless rollback goes ahead, without its line: the safety path must pause.
+        # No extra cost: a matching index vouches for the file, any other one is scanned.
         telemetry = store.load_telemetry(
             self.paths["applyTelemetryFile"],
             self.index_file,
