@@ -135,7 +135,6 @@ def _paths_report(layout: settings.Layout, warnings: list[str]) -> dict[str, Any
     A symlinked decision file is only a warning: `apply` follows it (as the bash tool did).
     """
     from reconciler import ledger
-    from reconciler.loop.config import intents_folder
     from reconciler.loop.queue import APPLIED, REJECTED
 
     managed = settings.managed_paths(layout)
@@ -144,7 +143,7 @@ def _paths_report(layout: settings.Layout, warnings: list[str]) -> dict[str, Any
         state = managed["applyStateFile"]
         segments = os.path.join(os.path.dirname(state), ledger.SEGMENTS_INDEX_NAME)
         walked += [store.index_path(state), segments]
-    intents = intents_folder(layout)
+    intents = managed["intentsDir"]
     walked += [os.path.join(intents, APPLIED), os.path.join(intents, REJECTED)]
     walked.append(os.path.join(layout.repo, settings.SETTINGS_FILE))
     decision = managed.get("promotionStateFile")

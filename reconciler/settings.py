@@ -123,12 +123,20 @@ FLAG_NAMES = {
 }
 
 
+def intents_folder(layout: Layout) -> str:
+    """Return the absolute intents folder of a layout (`intentsDir`, else beside the registry)."""
+    configured = layout.settings.strings.get("intentsDir")
+    if configured:
+        return os.path.abspath(os.path.join(layout.repo, configured))
+    if layout.name == "superloop":
+        return os.path.join(layout.repo, SUPERLOOP_DIR, "intents")
+    return os.path.join(layout.repo, "policies", "intents")
+
+
 def managed_paths(layout: Layout) -> dict[str, str]:
-    """The layout's paths that do not come from a flag, plus `intentsDir` when it is set."""
+    """The layout's paths that do not come from a flag, and the intents folder (`intentsDir`)."""
     managed = {key: path for key, path in layout.paths.items() if layout.sources[key] != "flag"}
-    intents = layout.settings.strings.get("intentsDir")
-    if intents:
-        managed["intentsDir"] = os.path.abspath(os.path.join(layout.repo, intents))
+    managed["intentsDir"] = intents_folder(layout)
     return managed
 
 
@@ -147,7 +155,8 @@ def check_confined(layout: Layout) -> None:
     """
     real_repo = os.path.realpath(layout.repo)
     for key, path in managed_paths(layout).items():
-        source = layout.sources.get(key, SETTINGS_FILE)
+        configured = key in layout.settings.paths or key in layout.settings.strings
+        source = layout.sources.get(key, SETTINGS_FILE if configured else "built-in")
         raw = layout.settings.paths.get(key) or layout.settings.strings.get(key)
         lexical = os.path.relpath(path, layout.repo)
         shown = f"{key} {raw or lexical!r} ({source})"

@@ -157,16 +157,6 @@ def _escapes(relative: str) -> bool:
     return relative == os.pardir or relative.startswith(os.pardir + os.sep)
 
 
-def intents_folder(layout: Layout) -> str:
-    """Return the absolute intents folder of a layout (`intentsDir`, else beside the registry)."""
-    configured = layout.settings.strings.get("intentsDir")
-    if configured:
-        return os.path.abspath(os.path.join(layout.repo, configured))
-    if layout.name == "superloop":
-        return os.path.join(layout.repo, settings.SUPERLOOP_DIR, "intents")
-    return os.path.join(layout.repo, "policies", "intents")
-
-
 def load_config(options: OnceOptions) -> LoopConfig:
     """Resolve the layout and the loop settings for `options`.
 
@@ -186,7 +176,7 @@ def load_config(options: OnceOptions) -> LoopConfig:
     _check_ref_name("branch (reconciler.yaml)", strings.get("branch"))
     return LoopConfig(
         layout=layout,
-        intents_dir=intents_folder(layout),
+        intents_dir=settings.intents_folder(layout),
         rotate_bytes=integers.get("telemetryRotateBytes", ledger.DEFAULT_ROTATE_BYTES),
         identity=Identity(
             strings.get("botName", DEFAULT_BOT.name), strings.get("botEmail", DEFAULT_BOT.email)
