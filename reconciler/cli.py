@@ -232,6 +232,12 @@ def apply_command(**flags: Any) -> None:
     # tool's test harness) must still get one JSON document; the reason code is the signal.
     if sys.stderr.isatty():
         _warn_about_key(result.record, result.mismatch, args.idempotency_key)
+        if not result.replayed and "telemetry_not_appended" in result.record["reasonCodes"]:
+            render.print_warning(
+                f"the telemetry file {result.layout.paths['applyTelemetryFile']} is not JSON "
+                "lines, so this rollback's record was not appended to it (it is in the apply "
+                "state file and below); repair the file (git history has the original)"
+            )
     render.print_json(result.record, pretty=flags["pretty"])
 
 
@@ -301,6 +307,8 @@ def validate_command(
     repo: str, as_json: bool, intent_files: bool, files: tuple[str, ...], **flags: Any
 ) -> None:
     """Check the registry, decision and telemetry; say which layout was used and why.
+
+    Also lists every symlink in the paths the loop reads or writes (`--once` refuses them).
 
     With --intents, check intent files instead (the pre-commit hook): each one is parsed
     exactly as the loop will, and every problem is listed with its reason code.

@@ -39,6 +39,7 @@ def validate_repo(
         "telemetry": _telemetry_report(
             layout.paths["applyTelemetryFile"], layout.paths["applyStateFile"]
         ),
+        "paths": _paths_report(layout, warnings),
     }
     return {
         "ok": all(part["ok"] for part in reports.values()),
@@ -210,6 +211,47 @@ def _compare(index_file: str, actual: Mapping[str, Any] | None, expected: Mappin
         f"the key index {index_file} disagrees with the records ({'; '.join(parts)}); "
         "run `reconcile repair-index`"
     )
+
+
+def _paths_report(layout: settings.Layout, warnings: list[str]) -> dict[str, Any]:
+    """Symlinks in the paths the loop reads or writes (flags aside): `--once` refuses them.
+
+    A symlinked decision file is only a warning: `apply` follows it (as the bash tool did).
+    """
+    from reconciler import ledger
+    from reconciler.loop.queue import APPLIED, REJECTED
+
+    managed = settings.managed_paths(layout)
+    walked = [path for key, path in managed.items() if key != "intentsDir"]
+    if "applyStateFile" in managed:
+        state = managed["applyStateFile"]
+        segments = os.path.join(os.path.dirname(state), ledger.SEGMENTS_INDEX_NAME)
+        walked += [store.index_path(state), segments]
+    intents = managed["intentsDir"]
+    walked += [os.path.join(intents, APPLIED), os.path.join(intents, REJECTED)]
+    walked.append(os.path.join(layout.repo, settings.SETTINGS_FILE))
+    decision = managed.get("promotionStateFile")
+    links: list[str] = []
+    for path in walked:
+        relative = os.path.relpath(path, layout.repo).replace(os.sep, "/")
+        link = files.symlinked_component(layout.repo, relative)
+        if link is None or link in links:
+            continue
+        if decision is not None and os.path.join(layout.repo, link) == decision:
+            warnings.append(
+                f"the decision file {link} is a symlink: `reconcile apply` follows it, "
+                "`reconcile --once` refuses it (path_symlink)"
+            )
+            continue
+        links.append(link)
+    if not links:
+        return {"ok": True, "summary": "ok (no symlinked folder or file)", "problems": []}
+    return {
+        "ok": False,
+        "reasonCode": str(ReasonCode.PATH_SYMLINK),
+        "summary": "symlinks that `reconcile --once` refuses (it reads or writes through them)",
+        "problems": [f"{link} is a symlink" for link in links],
+    }
 
 
 def validate_intent_files(paths: Sequence[str], *, now: datetime) -> list[dict[str, Any]]:

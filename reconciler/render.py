@@ -49,7 +49,7 @@ def print_validation(report: Mapping[str, Any]) -> None:
     }
     for key, label in labels.items():
         out.append(f"  {label + ':':<13}{layout['paths'][key]}  [{layout['sources'][key]}]")
-    for section in ("registry", "decision", "telemetry"):
+    for section in ("registry", "decision", "telemetry", "paths"):
         part = report[section]
         out.append(f"{section}: {part['summary']}")
         out.extend(f" - {problem}" for problem in part.get("problems", []))

@@ -8,6 +8,7 @@ gate, registry validation, edit, re-validation, then the journaled write.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
@@ -211,6 +212,32 @@ def check_distinct_paths(layout: Layout) -> None:
         )
 
 
+def _ends_with_json_object(view: store.TelemetryView) -> bool:
+    """Whether the telemetry's last line is a JSON object (true for an empty file).
+
+    A key index that covers a file which is not JSON lines (made by hand for it, with its
+    CRC) must not make a `.profile` look like telemetry; records after the covered bytes are
+    parsed anyway, so the last line is the one left to check.
+    """
+    body = view.data.rstrip()
+    if not body:
+        return True
+    try:
+        value = json.loads(body[body.rfind(b"\n") + 1 :])
+    except (ValueError, RecursionError):
+        return False
+    return isinstance(value, dict)
+
+
+def _not_json_lines(path: str) -> RefusalError:
+    return RefusalError(
+        ReasonCode.TELEMETRY_CORRUPT,
+        f"telemetry file is corrupt: {path}: its last line is not a JSON object (is it "
+        "telemetry at all?); nothing is ever appended to a file that is not JSON lines",
+        path=path,
+    )
+
+
 class _Apply:
     """One apply under the lock: replay, or gate, plan, check and commit."""
 
@@ -230,11 +257,20 @@ class _Apply:
 
     def run(self, max_age: timedelta | None, max_age_text: str | None, folder: str) -> ApplyResult:
         key = self.request.idempotency_key
+        # Nothing is appended to a file that is not JSON lines (a `.profile` named by a flag);
+        # only a keyless rollback goes ahead, without its line: the safety path must pause.
+        # No extra cost: a matching index vouches for the file, any other one is scanned.
         telemetry = store.load_telemetry(
-            self.paths["applyTelemetryFile"], self.index_file, need_keys=bool(key)
+            self.paths["applyTelemetryFile"],
+            self.index_file,
+            need_keys=bool(key) or self.request.intent != "rollback",
         )
         loaded: LoadedRegistry | None = None
         overridden = False
+        if telemetry.indexed and not _ends_with_json_object(telemetry):
+            if self.request.intent != "rollback" or key:
+                raise _not_json_lines(telemetry.path)
+            telemetry = telemetry._replace(problem=_not_json_lines(telemetry.path))
         if key:
             prior = store.find_applied(telemetry, key) or ledger.find_sealed_applied(
                 self.paths["applyTelemetryFile"], self.paths["applyStateFile"], key
@@ -250,6 +286,8 @@ class _Apply:
         found, notes = self.gate(max_age, max_age_text)
         if overridden:
             notes.append(ReasonCode.IDEMPOTENCY_REPLAY_OVERRIDDEN)
+        if not telemetry.indexed:
+            notes.append(ReasonCode.TELEMETRY_NOT_APPENDED)
         # The review-by is checked after the decision, in the bash tool's order (§3.2 13-14).
         self.request = applying.check_review_by(self.request, self.clock())
         loaded = loaded or self._load_registry()
@@ -358,6 +396,11 @@ class _Apply:
             "telemetry file": telemetry.path,
             "telemetry index": self.index_file,
         }
+        if not telemetry.indexed:
+            # Not JSON lines (a rollback's `telemetry_not_appended`): never opened for writing;
+            # the record is in the apply-state file and on stdout.
+            data = b""
+            del targets["telemetry file"], targets["telemetry index"]
         for what, path in targets.items():
             files.check_writable(path, what=what, append=what == "telemetry file")
         replacements = []
@@ -370,9 +413,10 @@ class _Apply:
         plan = store.WritePlan(
             replacements=tuple(replacements),
             append_path=telemetry.path,
-            append_offset=telemetry.size,
+            append_offset=telemetry.size if data else 0,
             append_data=data,
         )
         store.commit(plan, store.journal_path(folder))
-        updated = store.after_append(telemetry, data, record["idempotencyKey"])
-        store.save_index(updated, self.index_file)
+        if data:
+            updated = store.after_append(telemetry, data, record["idempotencyKey"])
+            store.save_index(updated, self.index_file)

@@ -122,7 +122,8 @@ def _roll_forward(plan: WritePlan) -> None:
         files.atomic_write(item.path, item.data)
     # O_APPEND, not a write at the planned offset: should another writer have appended to a
     # shared telemetry file meanwhile, both lines survive (recovery finds ours wherever it is).
-    files.append(plan.append_path, plan.append_data)
+    if plan.append_data:  # empty: a rollback's record not appended (`telemetry_not_appended`)
+        files.append(plan.append_path, plan.append_data)
 
 
 def recover(folder: str, allowed: Iterable[str]) -> bool:
@@ -156,7 +157,8 @@ def recover(folder: str, allowed: Iterable[str]) -> bool:
     _check_unchanged_since_crash(plan, path)
     for item in plan.replacements:
         files.atomic_write(item.path, item.data)
-    _recover_append(plan.append_path, plan.append_offset, plan.append_data)
+    if plan.append_data:
+        _recover_append(plan.append_path, plan.append_offset, plan.append_data)
     files.remove(path, durable=False)
     return True
 

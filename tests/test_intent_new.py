@@ -263,7 +263,8 @@ def test_an_intents_dir_outside_the_repository_is_refused(tmp_path, folder):
     (repo / "reconciler.yaml").write_text(f"intentsDir: {folder}\n")
     with pytest.raises(RefusalError) as caught:
         write_intent_file(str(repo), request(), NOW)
-    assert caught.value.reason == ReasonCode.SETTINGS_INVALID
+    # Issue 9: one code for every command (it was settings_invalid here).
+    assert caught.value.reason == ReasonCode.LAYOUT_PATH_OUTSIDE_REPO
     assert not (tmp_path / "outside").exists()
 
 

@@ -207,6 +207,27 @@ def check_writable(path: str, *, what: str = "file", append: bool = False) -> No
         )
 
 
+def symlinked_component(root: str, relative: str) -> str | None:
+    """Return the first prefix of `relative` (`/`-separated, below `root`) that is a symlink.
+
+    Walks from `root` down, one `lstat` per component, and stops at the first one missing:
+    nothing below it exists to be followed. None when no component is a symlink.
+    """
+    current, walked = root, []
+    for part in relative.split("/"):
+        if part in ("", "."):
+            continue
+        current = os.path.join(current, part)
+        walked.append(part)
+        try:
+            info = os.lstat(current)
+        except OSError:
+            return None
+        if stat.S_ISLNK(info.st_mode):
+            return "/".join(walked)
+    return None
+
+
 def first_duplicate(paths: list[str]) -> tuple[int, int] | None:
     """Return the indexes of two paths that name one file (same path or inode), else None."""
     seen: dict[object, int] = {}

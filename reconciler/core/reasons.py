@@ -25,6 +25,9 @@ class ReasonCode(StrEnum):
     SETTINGS_INVALID = "settings_invalid"
     LAYOUT_AMBIGUOUS = "layout_ambiguous"
     LAYOUT_PATHS_COLLIDE = "layout_paths_collide"
+    LAYOUT_PATH_OUTSIDE_REPO = "layout_path_outside_repo"
+    LAYOUT_PATH_IN_GIT_DIR = "layout_path_in_git_dir"
+    PATH_SYMLINK = "path_symlink"
 
     # Promotion decision.
     PROMOTION_STATE_MISSING = "promotion_state_missing"
@@ -103,3 +106,4 @@ class ReasonCode(StrEnum):
     ROLLBACK_IN_ADVISORY_MODE = "rollback_in_advisory_mode"
     IDEMPOTENCY_REPLAY_OVERRIDDEN = "idempotency_replay_overridden"
     REGISTRY_INVALID_ELSEWHERE = "registry_invalid_elsewhere"
+    TELEMETRY_NOT_APPENDED = "telemetry_not_appended"

@@ -19,6 +19,26 @@ DURATION_KEYS = ("maxDecisionAge", "lockTimeout")
 STRING_KEYS = ("intentsDir", "botName", "botEmail", "remote", "branch")
 INTEGER_KEYS = {"telemetryRotateBytes": (1024, 1 << 30), "pushAttempts": (1, 50)}
 KNOWN_KEYS = frozenset({*PATH_KEYS, *DURATION_KEYS, *STRING_KEYS, *INTEGER_KEYS})
+_HFS_IGNORABLE = frozenset(
+    "\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u206a\u206b\u206c\u206d\u206e\u206f\ufeff"
+)
+"""Code points HFS+ ignores in names (git's is_hfs_dotgit): `.g\u200cit` is `.git` there."""
+
+
+def is_git_dir_name(name: str) -> bool:
+    """Tell whether git takes a path component for `.git`, which it never tracks.
+
+    Git's own rules (verify_path, with core.protectNTFS and core.protectHFS): any case,
+    trailing dots and spaces, an NTFS stream suffix (`.git::$INDEX_ALLOCATION`), the 8.3
+    short name `git~1`, and the code points HFS+ ignores.
+    """
+    folded = "".join(ch for ch in name if ch not in _HFS_IGNORABLE).split(":", 1)[0]
+    return folded.rstrip(". ").casefold() in (".git", "git~1")
+
+
+def git_dir_component(relative: str) -> str | None:
+    """Return the first `.git`-like component of a `/`-separated relative path, else None."""
+    return next((part for part in relative.split("/") if is_git_dir_name(part)), None)
 
 
 class RepoSettings(NamedTuple):

@@ -16,6 +16,7 @@ from reconciler.adapters import files
 from reconciler.adapters.gitrepo import Identity
 from reconciler.core.errors import RefusalError
 from reconciler.core.reasons import ReasonCode
+from reconciler.loop.symlinks import refuse_symlinks
 from reconciler.service import DEFAULT_LOCK_TIMEOUT, parse_duration_option
 from reconciler.settings import Layout
 
@@ -39,6 +40,8 @@ class LoopPaths(NamedTuple):
     index_file: str
     segments: str
     intents: str
+    settings: str
+    """reconciler.yaml (read by every pass)."""
 
 
 class LoopConfig(NamedTuple):
@@ -71,23 +74,39 @@ class LoopConfig(NamedTuple):
         return self.layout.paths["promotionStateFile"]
 
     def relative_paths(self, checkout: Checkout) -> LoopPaths:
-        """Return the loop's files relative to the checkout's top folder.
+        """Return the loop's files relative to the checkout's top folder, checked on disk.
+
+        Each is the repository's own relative path (never resolved through a symlink inside
+        the repository, which would hide it) below the repository's place in the worktree.
 
         Raises:
-            RefusalError: one of them is outside the worktree.
+            RefusalError: one of them is outside the worktree, or one of their components
+                is a symlink on disk (`path_symlink`).
         """
+        repo = self.layout.repo
+        # Where the repository is in the worktree (`--repo` may be a symlink or a subfolder).
+        prefix = os.path.relpath(os.path.realpath(repo), checkout.top)
+
+        def relative(path: str) -> str:
+            inner = os.path.relpath(path, repo)
+            if _escapes(prefix) or _escapes(inner):
+                return checkout.relative(path)  # refuses it: outside the worktree
+            return os.path.normpath(os.path.join(prefix, inner)).replace(os.sep, "/")
+
         paths = LoopPaths(
-            registry=checkout.relative(self.layout.registry_file),
-            decision=checkout.relative(self.decision_file),
-            state=checkout.relative(self.state_file),
-            telemetry=checkout.relative(self.telemetry_file),
-            index_file=checkout.relative(store.index_path(self.state_file)),
-            segments=checkout.relative(
+            registry=relative(self.layout.registry_file),
+            decision=relative(self.decision_file),
+            state=relative(self.state_file),
+            telemetry=relative(self.telemetry_file),
+            index_file=relative(store.index_path(self.state_file)),
+            segments=relative(
                 os.path.join(os.path.dirname(self.state_file), ledger.SEGMENTS_INDEX_NAME)
             ),
-            intents=checkout.relative(self.intents_dir),
+            intents=relative(self.intents_dir),
+            settings=relative(os.path.join(repo, settings.SETTINGS_FILE)),
         )
         _check_intents_folder(paths)
+        refuse_symlinks(checkout.top, paths)
         return paths
 
     def lock_folders(self) -> Sequence[str]:
@@ -119,7 +138,7 @@ def _check_intents_folder(paths: LoopPaths) -> None:
         RefusalError: `layout_paths_collide`.
     """
     intents = paths.intents
-    others = [paths.registry, paths.decision, paths.state, paths.telemetry, "reconciler.yaml"]
+    others = [paths.registry, paths.decision, paths.state, paths.telemetry, paths.settings]
     inside = [
         other
         for other in others
@@ -134,14 +153,8 @@ def _check_intents_folder(paths: LoopPaths) -> None:
         )
 
 
-def intents_folder(layout: Layout) -> str:
-    """Return the absolute intents folder of a layout (`intentsDir`, else beside the registry)."""
-    configured = layout.settings.strings.get("intentsDir")
-    if configured:
-        return os.path.abspath(os.path.join(layout.repo, configured))
-    if layout.name == "superloop":
-        return os.path.join(layout.repo, settings.SUPERLOOP_DIR, "intents")
-    return os.path.join(layout.repo, "policies", "intents")
+def _escapes(relative: str) -> bool:
+    return relative == os.pardir or relative.startswith(os.pardir + os.sep)
 
 
 def load_config(options: OnceOptions) -> LoopConfig:
@@ -163,7 +176,7 @@ def load_config(options: OnceOptions) -> LoopConfig:
     _check_ref_name("branch (reconciler.yaml)", strings.get("branch"))
     return LoopConfig(
         layout=layout,
-        intents_dir=intents_folder(layout),
+        intents_dir=settings.intents_folder(layout),
         rotate_bytes=integers.get("telemetryRotateBytes", ledger.DEFAULT_ROTATE_BYTES),
         identity=Identity(
             strings.get("botName", DEFAULT_BOT.name), strings.get("botEmail", DEFAULT_BOT.email)

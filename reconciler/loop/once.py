@@ -26,7 +26,7 @@ from reconciler.core.intents import INTENT_LIMIT
 from reconciler.core.passes import IntentSource, Outcome, PassState, evaluate_intent
 from reconciler.core.reasons import ReasonCode
 from reconciler.loop import checkout as checkouts
-from reconciler.loop import prediction, queue
+from reconciler.loop import prediction, queue, symlinks
 from reconciler.loop.checkout import Checkout, Consumed
 from reconciler.loop.config import LoopConfig, LoopPaths, load_config
 from reconciler.loop.remote import PushConflict, push_head, sync_with_remote
@@ -197,7 +197,7 @@ def _pass(
     if options.max_intents is not None and len(pending) > options.max_intents:
         left = len(pending) - options.max_intents
         pending = pending[: options.max_intents]
-    tracked = queue.tracked_entries(checkout, rel.intents)
+    tracked = symlinks.tracked_intents(checkout, rel)  # refuses a symlink committed at HEAD
     sources = _read_sources(checkout, pending, tracked)
     prediction.require_usable_registry(state, sources, now())
     history = ledger_module.Ledger(config.telemetry_file, config.state_file, config.rotate_bytes)
@@ -234,7 +234,7 @@ def _commit_all(
                 break
             when = now()
             outcome = evaluate_intent(state, source, when, history.find_applied)
-            changes = _changes(config, checkout, outcome, state, history, taken, tracked)
+            changes = _changes(rel, checkout, outcome, state, history, taken, tracked)
             parent = stream.commit(
                 parent=parent,
                 identity=config.identity,
@@ -257,8 +257,7 @@ def _commit_all(
         raise
     commits = [shas[mark] for mark in marks]
     reason = f"{len(commits)} intent(s)"
-    intents = config.relative_paths(checkout).intents
-    moved = checkouts.move_head(checkout, commits[-1], consumed, reason=reason, intents=intents)
+    moved = checkouts.move_head(checkout, commits[-1], consumed, reason=reason, intents=rel.intents)
     left += len(sources) - len(outcomes)
     return empty._replace(outcomes=outcomes, commits=commits, head=moved.head, pending_left=left)
 
@@ -276,7 +275,7 @@ def _consumed_identity(checkout: Checkout, source: IntentSource) -> str:
 
 
 def _changes(
-    config: LoopConfig,
+    rel: LoopPaths,
     checkout: Checkout,
     outcome: Outcome,
     before: PassState,
@@ -284,7 +283,6 @@ def _changes(
     taken: set[str],
     tracked: dict[str, tuple[str, str]],
 ) -> list[FileChange]:
-    rel = config.relative_paths(checkout)
     changes: list[FileChange] = []
     if outcome.status == "applied" and outcome.state.registry is not before.registry:
         changes.append(FileChange(rel.registry, outcome.state.registry.text.encode("utf-8")))

@@ -17,7 +17,7 @@ from reconciler.core.errors import RefusalError
 from reconciler.core.passes import IntentSource, Outcome, PassState, evaluate_intent, is_rollback
 from reconciler.core.reasons import ReasonCode
 from reconciler.ledger import Ledger
-from reconciler.loop import queue
+from reconciler.loop import queue, symlinks
 from reconciler.loop.checkout import Checkout
 from reconciler.loop.config import LoopConfig, LoopPaths
 
@@ -67,7 +67,7 @@ def load_state(
     try:
         found, problem = service.load_decision(decision_file), None
     except RefusalError as exc:
-        found, problem = None, exc
+        found, problem = None, _repo_relative(exc, decision_file, files["promotionStateFile"])
     return PassState(
         registry=loaded.parsed,
         view=registry.view_registry(loaded.doc),
@@ -101,6 +101,20 @@ def require_usable_registry(
         raise state.registry_problem
 
 
+def _repo_relative(exc: RefusalError, absolute: str, relative: str) -> RefusalError:
+    """The decision's problem naming the file repo-relative: it goes into committed records.
+
+    (`plan` reads the decision from a temporary copy of the base commit, whose path would
+    otherwise differ from the loop's.)
+    """
+    return RefusalError(
+        exc.reason,
+        exc.message.replace(absolute, relative),
+        details=[detail.replace(absolute, relative) for detail in exc.details],
+        path=relative,
+    )
+
+
 def checkout_state(checkout: Checkout, config: LoopConfig, now: datetime) -> PassState:
     """The state a pass of this checkout starts from: its registry and decision files.
 
@@ -121,7 +135,7 @@ def read_pending(checkout: Checkout, config: LoopConfig) -> list[IntentSource]:
     """Read every pending intent of the checkout, in the loop's order, linked to its commit."""
     rel = config.relative_paths(checkout)
     pending = queue.list_pending(checkout, config.intents_dir)
-    tracked = queue.tracked_entries(checkout, rel.intents)
+    tracked = symlinks.tracked_intents(checkout, rel)
     adding = queue.find_adding_commits(
         checkout, [item.path for item in pending if item.path in tracked]
     )

@@ -20,7 +20,7 @@ from reconciler.core.errors import RefusalError
 from reconciler.core.intents import INTENT_LIMIT, Problem
 from reconciler.core.passes import IntentSource
 from reconciler.core.reasons import ReasonCode
-from reconciler.loop.checkout import Checkout, blob_id, tree_blobs
+from reconciler.loop.checkout import Checkout, blob_id
 
 INTENT_SUFFIXES = (".yaml", ".yml")
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+@=-]{0,199}")
@@ -68,7 +68,7 @@ def _refuse_symlinked_folders(checkout: Checkout, intents_dir: str) -> None:
     for folder in folders:
         if os.path.islink(folder):
             raise RefusalError(
-                ReasonCode.FILE_NOT_REGULAR,
+                ReasonCode.PATH_SYMLINK,
                 f"{folder} is a symlink, which is refused: the intents folder and its applied/ "
                 "and rejected/ must be real folders inside the repository",
                 path=folder,
@@ -118,11 +118,6 @@ def _read(path: str) -> tuple[bytes | None, Problem | None]:
         return None, Problem(ReasonCode.INTENT_UNREADABLE, f"cannot read: {exc.strerror}")
     finally:
         os.close(fd)
-
-
-def tracked_entries(checkout: Checkout, relative_dir: str) -> dict[str, tuple[str, str]]:
-    """Return {repo-relative path: (mode, blob id)} of the files committed in a folder at HEAD."""
-    return tree_blobs(checkout, checkout.head, f"{relative_dir}/")
 
 
 def find_adding_commits(checkout: Checkout, paths: Sequence[str]) -> dict[str, str]:

@@ -18,7 +18,6 @@ from reconciler.core import intent_writing
 from reconciler.core.errors import RefusalError
 from reconciler.core.intents import Intent
 from reconciler.core.reasons import ReasonCode
-from reconciler.loop import config
 
 
 class WrittenIntent(NamedTuple):
@@ -33,18 +32,11 @@ def intents_folder(repo: str) -> str:
 
     Raises:
         RefusalError: invalid reconciler.yaml, an ambiguous layout, or an intentsDir outside
-            the repository.
+            the repository (`layout_path_outside_repo`).
     """
-    layout = settings.resolve_layout(repo, {})
-    folder = config.intents_folder(layout)  # the folder the loop reads: one definition
-    if os.path.relpath(folder, repo).split(os.sep)[0] == os.pardir:
-        raise RefusalError(
-            ReasonCode.SETTINGS_INVALID,
-            f"intentsDir in {settings.SETTINGS_FILE} must be a folder inside the repository, "
-            f"not {layout.settings.strings.get('intentsDir')}",
-            path=os.path.join(repo, settings.SETTINGS_FILE),
-        )
-    return folder
+    # The folder the loop reads (one definition); resolve_layout refuses an intents folder
+    # outside the repository or in .git.
+    return settings.intents_folder(settings.resolve_layout(repo, {}))
 
 
 def new_suffix() -> str:

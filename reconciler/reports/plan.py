@@ -21,7 +21,7 @@ from reconciler.core.passes import Outcome
 from reconciler.core.reasons import ReasonCode
 from reconciler.ledger import Ledger
 from reconciler.loop import checkout as checkouts
-from reconciler.loop import prediction, queue
+from reconciler.loop import prediction, queue, symlinks
 from reconciler.loop.checkout import Checkout
 from reconciler.loop.config import LoopConfig, load_config
 from reconciler.loop.once import OnceOptions
@@ -61,6 +61,10 @@ def make_plan(repo: str, base: str | None, *, now: Callable[[], datetime]) -> Pl
     base_ref = base if base is not None else default_base(checkout, config)
     base_sha = resolve_base(checkout, base_ref, explicit=base is not None)
     rel = config.relative_paths(checkout)
+    # The loop would refuse a symlink committed at the base as it does one at HEAD (checked
+    # with the pending intents): the plan must not predict through one.
+    listing = checkouts.tree_blobs(checkout, base_sha, *symlinks.listing_specs(rel))
+    symlinks.refuse_tracked_symlinks(listing, rel, base_sha)
     at_base = intents_at(checkout, base_sha, rel.intents)
     sources = prediction.read_pending(checkout, config)
     with tempfile.TemporaryDirectory(prefix="reconcile-plan-") as root:

@@ -209,14 +209,25 @@ def test_line_separators_in_a_value_cannot_forge_trailers(repo: Path) -> None:
     assert (row["status"], row["idempotencyKey"]) == ("applied", "a")
 
 
-@pytest.mark.parametrize("folder", ["policies", ".", ".git/queue", "policies/state"])
-def test_an_intents_folder_holding_other_files_is_refused(tmp_path: Path, folder: str) -> None:
+@pytest.mark.parametrize(
+    ("folder", "reason"),
+    [
+        ("policies", "layout_paths_collide"),
+        (".", "layout_paths_collide"),
+        # Issue 9: a managed path inside .git has its own code, for every command.
+        (".git/queue", "layout_path_in_git_dir"),
+        ("policies/state", "layout_paths_collide"),
+    ],
+)
+def test_an_intents_folder_holding_other_files_is_refused(
+    tmp_path: Path, folder: str, reason: str
+) -> None:
     repo = g.make_policy_repo(tmp_path / "repo", settings=f"intentsDir: {folder}\n")
 
     with pytest.raises(RefusalError) as caught:
         g.once(repo)
 
-    assert caught.value.reason == "layout_paths_collide"
+    assert caught.value.reason == reason
 
 
 def test_a_push_refused_by_a_hook_is_not_retried_and_keeps_the_commits(tmp_path: Path) -> None:
