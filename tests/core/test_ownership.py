@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import copy
 import re
+from typing import Any
 
 import pytest
 
 from reconciler.core.ownership import OwnedFiles, changed_owned_fields, owned_file_problem
 
-BASE = {
+BASE: dict[str, Any] = {
     "fleetId": "fleet-a",
     "policy": {
         "mode": "guarded_auto",
@@ -21,15 +23,13 @@ BASE = {
 }
 
 
-def changed(**edits: object) -> dict[str, object]:
-    import copy
-
+def changed(**edits: object) -> dict[str, Any]:
     doc = copy.deepcopy(BASE)
     for dotted, value in edits.items():
         *parents, last = dotted.split("__")
-        block: dict[str, object] = doc
+        block = doc
         for key in parents:
-            block = block.setdefault(key, {})  # type: ignore[assignment]
+            block = block.setdefault(key, {})
         if value is None:
             block.pop(last, None)
         else:
@@ -75,10 +75,8 @@ def test_changed_owned_fields(edits: dict[str, object], lines: list[str]) -> Non
 
 
 def test_a_long_value_is_shortened() -> None:
-    (line,) = changed_owned_fields(
-        BASE, changed(policy__autonomous__governance__actor="x" * 500)
-    )
-    assert len(line) < 150 and line.endswith('...)')
+    (line,) = changed_owned_fields(BASE, changed(policy__autonomous__governance__actor="x" * 500))
+    assert len(line) < 150 and line.endswith("...)")
 
 
 def test_a_missing_registry_shows_every_owned_field_as_absent() -> None:

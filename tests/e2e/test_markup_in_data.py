@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 
 from tests.support import gitrepos as g
-from tests.support.gitrepos import INTENTS
 from tests.support.gitrepos import reconcile as run
 
 ACTOR = "alice[/bold]"

@@ -149,7 +149,8 @@ def test_comments_and_the_operators_own_registry_fields_may_change(ops: Path) ->
     edit(ops, REGISTRY, "# Fleet rollout policy", "# The fleet's rollout policy")
     edit(ops, REGISTRY, "cooldownSeconds: 300", "cooldownSeconds: 600")
     edit(ops, REGISTRY, "canaryPercent: 25     # share", "canaryPercent: 25  # the share")
-    edit(ops, REGISTRY, 'rationale: "Initial guarded rollout"', "rationale: Initial guarded rollout")
+    quoted = 'rationale: "Initial guarded rollout"'
+    edit(ops, REGISTRY, quoted, quoted.replace('"', "'"))
     edit(ops, REGISTRY, "manual: false ", "manual: False ")  # the same value, spelled otherwise
     g.write_intent(ops, "20-expand.yaml", step=5)
     g.commit_all(ops, "registry housekeeping and an expand")
