@@ -15,7 +15,7 @@ from reconciler.commands.common import EXIT_REJECTED, handle_errors
 @click.option(
     "--base",
     metavar="REF",
-    help="Compare with this ref's merge-base (default: the default branch).",
+    help="The branch this one merges into (default: the default branch).",
 )
 @click.option("--json", "as_json", is_flag=True, help="JSON lines instead of a table.")
 @click.option(

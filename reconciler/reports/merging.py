@@ -19,6 +19,7 @@ from reconciler.adapters.gitrepo import GitError
 from reconciler.core import queueing
 from reconciler.core.errors import RefusalError
 from reconciler.core.intents import INTENT_LIMIT
+from reconciler.core.passes import as_text
 from reconciler.core.reasons import ReasonCode
 from reconciler.loop import checkout as checkouts
 from reconciler.loop import prediction
@@ -86,7 +87,7 @@ def merged(checkout: Checkout, target: str, target_ref: str) -> Iterator[Merged]
 
 
 def _conflict(target_ref: str, paths: Sequence[str]) -> RefusalError:
-    conflicted = sorted({path for path in paths if path})
+    conflicted = sorted({as_text(path) for path in paths if path})
     shown = ", ".join(conflicted[:_CONFLICTS_SHOWN])
     more = len(conflicted) - _CONFLICTS_SHOWN
     return RefusalError(

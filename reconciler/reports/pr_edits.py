@@ -11,6 +11,7 @@ from reconciler import ledger, service
 from reconciler.core import ownership
 from reconciler.core.editing import RegistryText
 from reconciler.core.errors import DocumentError
+from reconciler.core.passes import as_text
 from reconciler.loop import checkout as checkouts
 from reconciler.loop import queue
 from reconciler.loop.checkout import Checkout
@@ -44,7 +45,7 @@ def owned_edits(checkout: Checkout, rel: LoopPaths, merge_base: str) -> list[str
             continue
         why = ownership.owned_file_problem(path, owned)
         if why:
-            problems.append(f"{path}: {why}")
+            problems.append(f"{as_text(path)}: {why}")
     return problems
 
 

@@ -1,9 +1,9 @@
 """`reconcile plan` as a real process on real git repositories: the pull-request check.
 
 A bare repository plays GitHub; an operator's clone adds intents on a branch. The plan must
-evaluate them on the BASE commit's registry, decision and telemetry (never the branch's or
-the worktree's), write nothing but its summary, and predict exactly what `reconcile --once`
-commits once the branch is merged.
+evaluate them on the merge of the branch into its base (never the worktree's files), write
+nothing but its summary, and predict exactly what `reconcile --once` commits once the branch
+is merged (tests/e2e/test_plan_merge.py covers the merge and the branch's owned edits).
 """
 
 from __future__ import annotations
