@@ -284,3 +284,29 @@ def test_a_branch_that_does_not_merge_cleanly_is_refused(ops: Path, tmp_path: Pa
     assert f"conflicts in {REGISTRY}" in done.stderr
     assert done.stderr.splitlines()[-1] == "reason: pr_merge_conflict"
     assert git_files(ops) == before
+
+
+def test_hostile_intent_files_in_the_merge_are_predicted_as_once_commits_them(
+    ops: Path, tmp_path: Path
+) -> None:
+    # Read from git objects, not a checkout: a symlink must stay a rejected symlink and a
+    # huge file a rejected huge file, exactly as the loop reads them after the merge.
+    (ops / INTENTS).mkdir(parents=True, exist_ok=True)
+    (ops / INTENTS / "20-link.yaml").symlink_to("../registry.yaml")
+    (ops / INTENTS / "30-huge.yaml").write_text("# padding\n" * 10_000)
+    g.write_intent(ops, "40-expand.yaml", step=5)
+    g.git(ops, "config", "commit.gpgSign", "true")  # the stand-in merge commit is never signed
+    g.git(ops, "add", "-A")
+    g.git(ops, "-c", "commit.gpgSign=false", "commit", "-q", "-m", "hostile intents")
+
+    code, rows, summary = plan_json(ops)
+
+    assert code == 3
+    assert summary["problems"] == []
+    assert [(row["status"], row["reasonCodes"]) for row in rows] == [
+        ("rejected", ["intent_not_regular_file"]),
+        ("rejected", ["intent_too_large"]),
+        ("applied", []),
+    ]
+    g.git(ops, "config", "commit.gpgSign", "false")
+    assert_plan_is_the_commit(rows, merge_and_run_ci(ops, tmp_path))
