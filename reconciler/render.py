@@ -1,4 +1,8 @@
-"""The only user-facing printing: records and reports on stdout, errors on stderr."""
+"""The only user-facing printing: records and reports on stdout, errors on stderr.
+
+Data is never markup: rich gets every value as a `Text` (a `[bold]` in an actor prints as
+typed), and everything else is written as plain text.
+"""
 
 from __future__ import annotations
 
@@ -83,6 +87,8 @@ def _pass_rows(report: PassReport) -> list[dict[str, Any]]:
 
 
 def _pass_summary(report: PassReport) -> dict[str, Any]:
+    from reconciler.core.queueing import ignored_json
+
     counts = {"applied": 0, "replayed": 0, "rejected": 0}
     for outcome in report.outcomes:
         counts[outcome.status] += 1
@@ -95,6 +101,7 @@ def _pass_summary(report: PassReport) -> dict[str, Any]:
         "dryRun": report.dry_run,
         "recovered": report.recovered,
         "pendingLeft": report.pending_left,
+        "ignored": [ignored_json(item) for item in report.ignored],
     }
 
 
@@ -124,31 +131,45 @@ def print_pass_table(report: PassReport) -> None:
     if report.pushed:
         line += f"; pushed {report.head[:12]}"
     sys.stdout.write(line + "\n")
+    print_ignored(summary["ignored"])
+
+
+def print_ignored(ignored: list[dict[str, str]]) -> None:
+    """Print the entries of the intents folder that are not intents, and why (JSON shape)."""
+    if ignored:
+        lines = [f"ignored ({len(ignored)}, not intents, never read):"]
+        lines += [f" - {item['path']}: {item['why']} ({item['reason']})" for item in ignored]
+        sys.stdout.write("\n".join(lines) + "\n")
 
 
 def print_outcome_table(rows: list[dict[str, Any]], *, title: str | None = None) -> None:
     """Print outcome rows (see reports.outcomes.outcome_row) as a rich table on stdout."""
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(title=title, show_lines=False)
     for column in ("intent", "action", "status", "canary", "pause", "actor", "commit", "reasons"):
         table.add_column(column, overflow="fold")
     styles = {"applied": "green", "replayed": "cyan", "rejected": "red"}
     for row in rows:
+        # Text(), never str: a value such as "alice[/bold]" is data, not rich markup (#14).
         table.add_row(
-            row["intentFile"].rsplit("/", 1)[-1],
-            row["action"],
-            f"[{styles[row['status']]}]{row['status']}[/]",
-            f"{row['canary']['before']}% -> {row['canary']['after']}%",
-            f"{_flag(row['manualPause']['before'])} -> {_flag(row['manualPause']['after'])}",
-            row["actor"] or "",
-            (row["commit"] or "")[:12],
-            ", ".join(row["reasonCodes"]),
+            Text(row["intentFile"].rsplit("/", 1)[-1]),
+            Text(row["action"]),
+            Text(row["status"], style=styles.get(row["status"], "")),
+            Text(f"{row['canary']['before']}% -> {row['canary']['after']}%"),
+            Text(f"{_flag(row['manualPause']['before'])} -> {_flag(row['manualPause']['after'])}"),
+            Text(row["actor"] or ""),
+            Text((row["commit"] or "")[:12]),
+            Text(", ".join(row["reasonCodes"])),
         )
     # A terminal gets its own width; a log or a pipe gets room enough to never fold a name.
     width = _terminal_width() if sys.stdout.isatty() else 200
-    Console(file=sys.stdout, width=max(100, width)).print(table)
+    console = Console(
+        file=sys.stdout, width=max(100, width), markup=False, emoji=False, highlight=False
+    )
+    console.print(table)
 
 
 def _flag(value: object) -> str:
@@ -161,13 +182,15 @@ def _terminal_width() -> int:
     return shutil.get_terminal_size((120, 24)).columns
 
 
-def print_plan(rows: list[dict[str, Any]], base: str, base_ref: str) -> None:
+def print_plan(rows: list[dict[str, Any]], summary: Mapping[str, Any]) -> None:
     """Print a plan: the table, then each intent's commit subject and trailers."""
     new = [row for row in rows if row["new"]]
     sys.stdout.write(
-        f"plan against {base_ref} (merge-base {base[:12]}): {len(new)} new intent(s), "
+        f"plan of the merge into {summary['baseRef']} ({summary['base'][:12]}, merge-base "
+        f"{summary['mergeBase'][:12]}): {len(new)} new intent(s), "
         f"{len(rows) - len(new)} already pending\n"
     )
+    print_ignored(summary["ignored"])
     if not rows:
         return
     print_outcome_table(rows)
@@ -204,5 +227,6 @@ def print_status(report: Mapping[str, Any]) -> None:
         print_outcome_table(pending)
     else:
         sys.stdout.write("pending intents: none\n")
+    print_ignored(report["ignored"])
     for warning in report["warnings"]:
         print_warning(warning)

@@ -88,9 +88,11 @@ def test_reconcile_runs_on_pushes_to_main_touching_policies(workflows) -> None:
     assert any("reconcile --once --push" in script for script in run_scripts(doc))
 
 
-def test_plan_runs_on_pull_requests_touching_intents_against_the_base_branch(workflows) -> None:
+def test_plan_runs_on_pull_requests_touching_policies_against_the_base_branch(workflows) -> None:
+    # policies/**, not only intents: a PR that edits only the registry's canaryPercent must
+    # still be checked (and fail with pr_edits_owned_content), issue 9.
     doc = workflows["plan.yml"]
-    assert doc["on"] == {"pull_request": {"paths": ["policies/intents/**"]}}
+    assert doc["on"] == {"pull_request": {"paths": ["policies/**"]}}
     (plan,) = [step for step in steps(doc) if "reconcile plan" in step.get("run", "")]
     assert plan["run"] == 'reconcile plan --base "origin/${BASE_REF}"'
     assert plan["env"] == {"BASE_REF": "${{ github.base_ref }}"}

@@ -92,6 +92,16 @@ class Git:
         self.timeout = timeout
         self.env = _environment()
 
+    def with_env(self, extra: Mapping[str, str]) -> Git:
+        """Return a Git for the same worktree whose processes also get `extra` in their env.
+
+        For example a temporary object folder (GIT_OBJECT_DIRECTORY plus the repository's
+        objects as GIT_ALTERNATE_OBJECT_DIRECTORIES), so objects are written outside it.
+        """
+        clone = Git(self.worktree, timeout=self.timeout)
+        clone.env = {**self.env, **extra}
+        return clone
+
     def run(
         self,
         *args: str,

@@ -15,7 +15,7 @@ from reconciler.commands.common import EXIT_REJECTED, handle_errors
 @click.option(
     "--base",
     metavar="REF",
-    help="Compare with this ref's merge-base (default: the default branch).",
+    help="The branch this one merges into (default: the default branch).",
 )
 @click.option("--json", "as_json", is_flag=True, help="JSON lines instead of a table.")
 @click.option(
@@ -25,14 +25,19 @@ from reconciler.commands.common import EXIT_REJECTED, handle_errors
 )
 @handle_errors
 def plan_command(repo: str, base: str | None, as_json: bool, summary_file: str | None) -> None:
-    r"""Show what the reconciler would commit for the intents this branch adds.
+    r"""Show what the reconciler would commit once this branch is merged into BASE.
 
-    Evaluates the intent files added since BASE (default: the merge-base with the default
-    branch), in the loop's order, on top of the base commit's registry, decision and
-    telemetry, and prints per intent the status, reason codes, canary and pause
-    before -> after, and the exact commit subject and trailers. Writes nothing but the
-    summary. Exit 0 when every new intent would be applied or replayed, 3 when one would
-    be rejected, 1 on error.
+    Merges HEAD into BASE (default: the default branch) in memory, without writing to the
+    repository, and evaluates the pending intents of the merged tree in the loop's order on
+    the merged registry, decision and telemetry: exactly what `reconcile --once` commits
+    after the merge. Prints per intent the status, reason codes, canary and pause
+    before -> after, and the exact commit subject and trailers, and lists the files of the
+    intents folder that are not intents. Every change the branch makes by hand to
+    reconciler-owned content (canaryPercent, pause.manual and governance in the registry,
+    the decision, telemetry, state, intents/applied/ and intents/rejected/) is a problem
+    (`pr_edits_owned_content`). Writes nothing but the summary. Exit 0 when every new
+    intent would be applied or replayed and nothing owned is edited, 3 otherwise, 1 on
+    error (a merge that conflicts: `pr_merge_conflict`).
 
     \b
     Examples:
@@ -46,21 +51,13 @@ def plan_command(repo: str, base: str | None, as_json: bool, summary_file: str |
 
     plan = planning.make_plan(repo, base, now=system_clock)
     rows = planning.plan_rows(plan)
+    summary = planning.plan_summary(plan, rows)
     if as_json:
         for row in rows:
             render.print_json(row)
-        render.print_json(
-            {
-                "type": "plan",
-                "base": plan.base,
-                "baseRef": plan.base_ref,
-                "head": plan.head,
-                "new": sum(row["new"] for row in rows),
-                "rejected": plan.rejected,
-            }
-        )
+        render.print_json(summary)
     else:
-        render.print_plan(rows, plan.base, plan.base_ref)
+        render.print_plan(rows, summary)
     target = summary_file or os.environ.get("GITHUB_STEP_SUMMARY")
     if target:
         markdown = planning.plan_markdown(plan).encode("utf-8")
@@ -68,5 +65,7 @@ def plan_command(repo: str, base: str | None, as_json: bool, summary_file: str |
             files.atomic_write(target, markdown, durable=False)
         else:
             files.append(target, markdown)  # GitHub collects every step's summary
-    if plan.rejected:
+    if plan.problems:
+        render.print_error(planning.owned_edits_error(plan))
+    if plan.failed:
         sys.exit(EXIT_REJECTED)

@@ -86,6 +86,8 @@ class ReasonCode(StrEnum):
     PUSH_UNVERIFIED = "push_unverified"
     PUSH_REJECTED = "push_rejected"
     BASE_REF_INVALID = "base_ref_invalid"
+    PR_MERGE_CONFLICT = "pr_merge_conflict"
+    PR_EDITS_OWNED_CONTENT = "pr_edits_owned_content"
     SCAFFOLD_EXISTS = "scaffold_exists"
 
     # The controller's HTTP server (the `reason` of an `http.refused` event).
@@ -98,6 +100,12 @@ class ReasonCode(StrEnum):
     HTTP_DEADLINE = "http_deadline"
     HTTP_BUSY = "http_busy"
     HTTP_CROWDED = "http_crowded"
+
+    # Entries of the intents folder that are not intents (listed as ignored, never read).
+    IGNORED_HIDDEN = "ignored_hidden"
+    IGNORED_NOT_YAML_NAME = "ignored_not_yaml_name"
+    IGNORED_FOLDER = "ignored_folder"
+    IGNORED_IN_SUBFOLDER = "ignored_in_subfolder"
 
     # Notes carried by applied records (not refusals).
     ROLLOUT_UNCHANGED = "rollout_unchanged"

@@ -220,6 +220,8 @@ class Daemon:
             pushed=report.pushed,
             attempts=report.attempts,
             seconds=round(seconds, 3),
+            # Entries of the intents folder that are not intents; `reconcile status` lists them.
+            ignored=len(report.ignored) or None,
         )
 
     def _update_gauges(self) -> None:

@@ -20,7 +20,7 @@ from reconciler import ledger as ledger_module
 from reconciler import settings, store
 from reconciler.adapters import locking
 from reconciler.adapters.gitrepo import FastImport, FileChange, remove_stale_marks
-from reconciler.core import commit_messages
+from reconciler.core import commit_messages, queueing
 from reconciler.core.errors import RefusalError, RetryableError
 from reconciler.core.intents import INTENT_LIMIT
 from reconciler.core.passes import IntentSource, Outcome, PassState, evaluate_intent
@@ -60,6 +60,8 @@ class PassReport(NamedTuple):
     recovered: bool
     pending_left: int
     """Pending intents not taken because of --max-intents."""
+    ignored: Sequence[queueing.Ignored] = ()
+    """Entries of the intents folder that are not intents (reported, never read)."""
 
     @property
     def rejected(self) -> bool:
@@ -186,9 +188,11 @@ def _pass(
     attempt: int,
 ) -> PassReport:
     rel = config.relative_paths(checkout)
-    pending = queue.list_pending(checkout, config.intents_dir)
+    pending, ignored = queue.scan_queue(checkout, config.intents_dir)
     state = prediction.checkout_state(checkout, config, now())
-    empty = PassReport([], [], checkout.head, False, attempt, options.dry_run, recovered, 0)
+    empty = PassReport(
+        [], [], checkout.head, False, attempt, options.dry_run, recovered, 0, ignored
+    )
     if not pending:
         prediction.require_usable_registry(state, [], now())
         return empty

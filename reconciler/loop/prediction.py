@@ -181,5 +181,5 @@ def predict_checkout(
 
 
 def in_tree(root: str, relative: str) -> str:
-    """Join a repo-relative path onto another root folder (e.g. a materialised base commit)."""
+    """Join a repo-relative path onto another root folder (e.g. a materialised merge)."""
     return os.path.join(root, *relative.split("/"))

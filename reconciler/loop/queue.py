@@ -1,7 +1,8 @@
 """The intents folder as a queue: pending files in name order, read safely, linked to git.
 
 A pending intent is any entry directly in the intents folder whose name ends in `.yaml` or
-`.yml` and does not start with a dot (processed files live in `applied/` and `rejected/`).
+`.yml` and does not start with a dot (processed files live in `applied/` and `rejected/`);
+every other entry is reported as ignored, with why (core.queueing holds the rule).
 Each is read without following symlinks and at most INTENT_LIMIT + 1 bytes, so a symlink,
 a FIFO, a 10 MB file or a hostile name becomes a rejection of that one file, never an error
 of the pass.
@@ -16,13 +17,14 @@ import stat
 from collections.abc import Sequence
 from typing import NamedTuple
 
+from reconciler.core import queueing
 from reconciler.core.errors import RefusalError
 from reconciler.core.intents import INTENT_LIMIT, Problem
 from reconciler.core.passes import IntentSource
 from reconciler.core.reasons import ReasonCode
 from reconciler.loop.checkout import Checkout, blob_id
 
-INTENT_SUFFIXES = (".yaml", ".yml")
+INTENT_SUFFIXES = queueing.INTENT_SUFFIXES
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+@=-]{0,199}")
 APPLIED, REJECTED = "applied", "rejected"
 
@@ -35,6 +37,15 @@ class PendingFile(NamedTuple):
     absolute: str
 
 
+class Queue(NamedTuple):
+    """The intents folder: its pending intents and the entries that are not intents."""
+
+    pending: list[PendingFile]
+    """In file-name (byte) order."""
+    ignored: list[queueing.Ignored]
+    """In path (byte) order."""
+
+
 def list_pending(checkout: Checkout, intents_dir: str) -> list[PendingFile]:
     """Return the pending intent files in the intents folder, in file-name (byte) order.
 
@@ -42,21 +53,54 @@ def list_pending(checkout: Checkout, intents_dir: str) -> list[PendingFile]:
         RefusalError: the intents folder (or its applied/ or rejected/) is a symlink: the
             commits would then write through it, outside the tree git tracks.
     """
+    return scan_queue(checkout, intents_dir).pending
+
+
+def scan_queue(checkout: Checkout, intents_dir: str) -> Queue:
+    """Return the pending intent files and the ignored entries of the intents folder.
+
+    Raises:
+        RefusalError: as `list_pending`.
+    """
     _refuse_symlinked_folders(checkout, intents_dir)
     try:
         entries = list(os.scandir(intents_dir))
     except (FileNotFoundError, NotADirectoryError):
-        return []
+        return Queue([], [])
     relative = checkout.relative(intents_dir)
-    pending = []
+    pending, ignored, subfolders = [], [], []
     for entry in entries:
         name = entry.name
-        if name.startswith(".") or not name.lower().endswith(INTENT_SUFFIXES):
-            continue
-        if entry.is_dir(follow_symlinks=False):
-            continue
-        pending.append(PendingFile(f"{relative}/{name}", entry.path))
-    return sorted(pending, key=lambda item: os.fsencode(item.path))
+        is_folder = entry.is_dir(follow_symlinks=False)
+        verdict = queueing.classify_entry(relative, name, is_folder=is_folder)
+        if verdict.kind == "intent":
+            pending.append(PendingFile(f"{relative}/{name}", entry.path))
+        elif verdict.kind == "ignored":
+            ignored.append(queueing.ignored_entry(relative, name, verdict, is_folder=is_folder))
+        elif verdict.kind == "walk":
+            subfolders.append(name)
+    for name in sorted(subfolders):
+        ignored += _ignored_below(relative, intents_dir, name)
+    return Queue(
+        sorted(pending, key=lambda item: os.fsencode(item.path)),
+        sorted(ignored, key=lambda item: os.fsencode(item.path)),
+    )
+
+
+def _ignored_below(relative: str, intents_dir: str, folder: str) -> list[queueing.Ignored]:
+    """Report every file below a subfolder of the intents folder (none is ever an intent)."""
+    found: list[queueing.Ignored] = []
+    for top, folders, names in os.walk(os.path.join(intents_dir, folder)):  # never follows links
+        folders.sort()
+        below = os.path.relpath(top, intents_dir).replace(os.sep, "/")
+        for name in sorted(names):
+            if len(found) == queueing.IGNORED_LIMIT:
+                return [*found, queueing.truncated_entry(relative, folder)]
+            verdict = queueing.classify_entry(relative, f"{below}/{name}", is_folder=False)
+            found.append(
+                queueing.ignored_entry(relative, f"{below}/{name}", verdict, is_folder=False)
+            )
+    return found
 
 
 def _refuse_symlinked_folders(checkout: Checkout, intents_dir: str) -> None:

@@ -1,82 +1,110 @@
 """`reconcile plan`: the pull-request check, writing nothing.
 
-The intents a branch adds since its base are evaluated, in the loop's order, on top of the
-base commit's registry, decision and telemetry (read from git, not from the checkout), so
-the plan shows what the reconciler will commit once the branch merges: per intent the
-status, reason codes, canary and pause before -> after, the commit subject and trailers.
+The branch is merged into its target in memory (reports.merging) and the pending intents of
+the merged tree are evaluated, in the loop's order, on the merged tree's registry, decision
+and telemetry: exactly what `--once` commits once the branch merges. Per intent it shows the
+status, reason codes, canary and pause before -> after, the commit subject and trailers; it
+also flags every change the branch makes by hand to what the reconciler owns
+(reports.pr_edits) and lists the entries of the intents folder that are not intents.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from reconciler.adapters import files
-from reconciler.core import commit_messages
+from reconciler.core import commit_messages, queueing
 from reconciler.core.errors import RefusalError
-from reconciler.core.passes import Outcome
+from reconciler.core.passes import IntentSource, Outcome
 from reconciler.core.reasons import ReasonCode
 from reconciler.ledger import Ledger
 from reconciler.loop import checkout as checkouts
 from reconciler.loop import prediction, queue, symlinks
 from reconciler.loop.checkout import Checkout
-from reconciler.loop.config import LoopConfig, load_config
+from reconciler.loop.config import LoopConfig, LoopPaths, load_config
 from reconciler.loop.once import OnceOptions
+from reconciler.reports import merging, pr_edits
 from reconciler.reports.outcomes import outcome_row
 
 
 class PlanItem(NamedTuple):
-    """One predicted outcome; `new` when the base lacks the intent (else already pending)."""
+    """One predicted outcome; `new` when the branch adds or changes the intent."""
 
     outcome: Outcome
     new: bool
 
 
 class Plan(NamedTuple):
-    """The plan of a branch against its base."""
+    """The plan of a branch against the branch it merges into."""
 
     base: str
+    """The target commit (the tip of `base_ref`) the branch is merged into."""
     base_ref: str
+    merge_base: str
     head: str
     items: list[PlanItem]
+    problems: list[str]
+    """The branch's own edits of content the reconciler owns, one line each."""
+    ignored: list[queueing.Ignored]
+    """Entries of the merged intents folder that are not intents."""
 
     @property
     def rejected(self) -> bool:
-        """Whether an intent the branch adds would be rejected (exit 3)."""
+        """Whether an intent the branch adds would be rejected."""
         return any(item.new and item.outcome.status == "rejected" for item in self.items)
+
+    @property
+    def failed(self) -> bool:
+        """Whether the check fails (exit 3): a new intent rejected, or owned content edited."""
+        return self.rejected or bool(self.problems)
+
+
+def _refuse_symlinks(checkout: Checkout, commit: str, rel: LoopPaths) -> None:
+    listing = checkouts.tree_blobs(checkout, commit, *symlinks.listing_specs(rel))
+    symlinks.refuse_tracked_symlinks(listing, rel, commit)
 
 
 def make_plan(repo: str, base: str | None, *, now: Callable[[], datetime]) -> Plan:
-    """Evaluate the intents added since `base` (default: merge-base with the default branch).
+    """Plan the merge of HEAD into `base` (default: the default branch).
 
     Raises:
-        RefusalError: not a git repository, unknown base, invalid registry at the base.
+        RefusalError: not a git repository, unknown base, a conflicting merge, an invalid
+            registry after the merge.
     """
     config = load_config(OnceOptions(repo=repo))
     checkout = checkouts.open_checkout(config.layout.repo)
     # An explicit empty --base is an invalid ref, not "use the default" (resolve_base says so).
     base_ref = base if base is not None else default_base(checkout, config)
-    base_sha = resolve_base(checkout, base_ref, explicit=base is not None)
+    target, merge_base = resolve_base(checkout, base_ref, explicit=base is not None)
     rel = config.relative_paths(checkout)
-    # The loop would refuse a symlink committed at the base as it does one at HEAD (checked
-    # with the pending intents): the plan must not predict through one.
-    listing = checkouts.tree_blobs(checkout, base_sha, *symlinks.listing_specs(rel))
-    symlinks.refuse_tracked_symlinks(listing, rel, base_sha)
-    at_base = intents_at(checkout, base_sha, rel.intents)
-    sources = prediction.read_pending(checkout, config)
-    with tempfile.TemporaryDirectory(prefix="reconcile-plan-") as root:
-        materialise(
-            checkout, base_sha, root, [rel.registry, rel.decision, rel.state, rel.telemetry]
+    # The loop would refuse a symlink committed on the target or brought by the merge as
+    # it does one at HEAD (checked with the pending intents): the plan must not predict
+    # through one.
+    _refuse_symlinks(checkout, target, rel)
+    problems = pr_edits.owned_edits(checkout, rel, merge_base)
+    pending_at_target = merging.tree_queue(checkout, target, rel.intents)[0]
+    at_target = {entry.path: entry.blob for entry in pending_at_target}
+    with (
+        merging.merged(checkout, target, base_ref) as merge,
+        tempfile.TemporaryDirectory(prefix="reconcile-plan-") as root,
+    ):
+        view = merge.checkout
+        _refuse_symlinks(view, view.head, rel)
+        merging.materialise(
+            view, view.head, root, [rel.registry, rel.decision, rel.state, rel.telemetry]
         )
+        entries, ignored = merging.tree_queue(view, view.head, rel.intents)
+        merging.write_intents(view, entries, root)
+        sources = _sources(checkout, view, config, rel, entries, root)
         state = prediction.load_state(
             config,
             prediction.record_files(rel),
             registry_file=prediction.in_tree(root, rel.registry),
             decision_file=prediction.in_tree(root, rel.decision),
-            base_commit=base_sha,
+            base_commit=view.head,
             now=now(),
         )
         prediction.require_usable_registry(state, sources, now())
@@ -86,8 +114,43 @@ def make_plan(repo: str, base: str | None, *, now: Callable[[], datetime]) -> Pl
             config.rotate_bytes,
         )
         outcomes = prediction.predict(state, sources, history, now)
-    items = [PlanItem(outcome, outcome.source.path not in at_base) for outcome in outcomes]
-    return Plan(base_sha, base_ref, checkout.head, items)
+    merged_blobs = {entry.path: entry.blob for entry in entries}
+    items = [
+        PlanItem(outcome, _is_new(outcome.source.path, merged_blobs, at_target))
+        for outcome in outcomes
+    ]
+    return Plan(target, base_ref, merge_base, checkout.head, items, problems, ignored)
+
+
+def _is_new(path: str, merged: dict[str, str], at_target: dict[str, str]) -> bool:
+    # Not committed (only in the worktree), not pending on the target, or changed by the branch.
+    return path not in merged or at_target.get(path) != merged[path]
+
+
+def _sources(
+    checkout: Checkout,
+    view: Checkout,
+    config: LoopConfig,
+    rel: LoopPaths,
+    entries: Sequence[merging.TreeEntry],
+    root: str,
+) -> list[IntentSource]:
+    """The pending intents of the merged tree, then the worktree's uncommitted ones.
+
+    A file not committed yet counts too, so a plan right after `reconcile intent new` shows
+    it; every committed file is read as the merge has it, never from the worktree.
+    """
+    items = [queue.PendingFile(item.path, prediction.in_tree(root, item.path)) for item in entries]
+    adding = queue.find_adding_commits(view, [item.path for item in items])
+    sources = [queue.read_source(item, adding.get(item.path)) for item in items]
+    merged = {entry.path for entry in entries}
+    tracked = symlinks.tracked_intents(checkout, rel)
+    sources += [
+        queue.read_source(item, None)
+        for item in queue.list_pending(checkout, config.intents_dir)
+        if item.path not in tracked and item.path not in merged
+    ]
+    return sorted(sources, key=lambda source: os.fsencode(source.path))
 
 
 def default_base(checkout: Checkout, config: LoopConfig) -> str:
@@ -115,11 +178,12 @@ def default_base(checkout: Checkout, config: LoopConfig) -> str:
     )
 
 
-def resolve_base(checkout: Checkout, ref: str, *, explicit: bool) -> str:
-    """Return the merge-base of HEAD and `ref` (the commit the branch started from).
+def resolve_base(checkout: Checkout, ref: str, *, explicit: bool) -> tuple[str, str]:
+    """Return the commit `ref` names and its merge-base with HEAD (where the branch started).
 
     Raises:
-        RefusalError: `ref` is not a commit (`base_ref_invalid`).
+        RefusalError: `ref` is not a commit, or shares no history with HEAD
+            (`base_ref_invalid`).
     """
     if not ref or ref.startswith("-"):
         raise RefusalError(ReasonCode.BASE_REF_INVALID, f"--base is not a valid ref: {ref!r}")
@@ -131,44 +195,7 @@ def resolve_base(checkout: Checkout, ref: str, *, explicit: bool) -> str:
     merge_base = checkout.git.run("merge-base", checkout.head, target, check=False)
     if merge_base.returncode != 0:
         raise RefusalError(ReasonCode.BASE_REF_INVALID, f"HEAD and {ref} have no common history")
-    return merge_base.stdout.decode().strip()
-
-
-def intents_at(checkout: Checkout, commit: str, intents: str) -> set[str]:
-    """Return the pending intent paths of `commit`; any other pending one is new.
-
-    New means added by the branch or not committed yet (a plan run before `git commit`).
-    """
-    out = checkout.git.run("ls-tree", "-z", "--name-only", commit, "--", f"{intents}/").stdout
-    found = set()
-    for item in out.split(b"\0"):
-        path = item.decode("utf-8", "surrogateescape")
-        folder, _, name = path.rpartition("/")
-        if folder == intents and name.lower().endswith(queue.INTENT_SUFFIXES):
-            found.add(path)
-    return found
-
-
-def materialise(checkout: Checkout, commit: str, root: str, paths: list[str]) -> None:
-    """Write the files of `commit` that the evaluation reads into `root` (same relative paths).
-
-    The registry and decision themselves, and every file in the folders of the state and
-    telemetry files (indexes and telemetry segments).
-    """
-    registry, decision, state, telemetry = paths
-    specs = [registry, decision]
-    for path in (state, telemetry):
-        folder = path.rpartition("/")[0]
-        specs.append(f"{folder}/" if folder else path)
-    # Not recursive: only the files directly in those folders (never, say, a whole
-    # applied/ history in the bash layout, where the state folder is the fleet folder).
-    entries = checkouts.tree_blobs(checkout, commit, *specs)
-    wanted = {path: blob for path, (mode, blob) in entries.items() if mode != "120000"}
-    contents = checkouts.cat_blobs(checkout, list(wanted.values()))
-    for path, blob in wanted.items():
-        target = prediction.in_tree(root, path)
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        files.atomic_write(target, contents[blob], durable=False)
+    return target, merge_base.stdout.decode().strip()
 
 
 def plan_rows(plan: Plan) -> list[dict[str, Any]]:
@@ -182,8 +209,38 @@ def plan_rows(plan: Plan) -> list[dict[str, Any]]:
     return rows
 
 
+def plan_summary(plan: Plan, rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The last JSON line of `plan --json`."""
+    return {
+        "type": "plan",
+        "base": plan.base,
+        "baseRef": plan.base_ref,
+        "mergeBase": plan.merge_base,
+        "head": plan.head,
+        "new": sum(row["new"] for row in rows),
+        "rejected": plan.rejected,
+        "reasonCodes": [str(ReasonCode.PR_EDITS_OWNED_CONTENT)] if plan.problems else [],
+        "problems": list(plan.problems),
+        "ignored": [queueing.ignored_json(item) for item in plan.ignored],
+    }
+
+
+def owned_edits_error(plan: Plan) -> RefusalError:
+    """The owned-content problems as one error (printed after the plan; the exit is 3)."""
+    return RefusalError(
+        ReasonCode.PR_EDITS_OWNED_CONTENT,
+        f"the branch edits {len(plan.problems)} thing(s) only the reconciler (or the gates job) "
+        "writes; the plan above is what the reconciler would commit after such a merge, so "
+        "revert those edits and ask for changes through intents",
+        details=plan.problems,
+    )
+
+
 def _cell(value: object) -> str:
-    return str(value).replace("|", "\\|").replace("\n", " ")
+    """Data as the text of a Markdown table cell: never markup, never a second row or cell."""
+    # `<` and `&` only: nothing can open a tag or an entity, and `->` stays readable.
+    text = str(value).replace("&", "&amp;").replace("<", "&lt;").replace("|", "\\|")
+    return " ".join(text.splitlines()).replace("`", "'")
 
 
 def plan_markdown(plan: Plan) -> str:
@@ -195,11 +252,19 @@ def plan_markdown(plan: Plan) -> str:
     lines = [
         "## reconcile plan",
         "",
-        f"Base `{plan.base[:12]}` ({_cell(plan.base_ref)}), head `{plan.head[:12]}`: "
+        f"Merge into `{plan.base[:12]}` ({_cell(plan.base_ref)}), merge-base "
+        f"`{plan.merge_base[:12]}`, head `{plan.head[:12]}`: "
         f"{len(new)} new intent(s): {counts['applied']} would be applied, "
         f"{counts['replayed']} replayed, {counts['rejected']} rejected.",
         "",
     ]
+    if plan.problems:
+        error = owned_edits_error(plan)
+        lines += [f"**❌ `{error.reason}`**: {_cell(error.message)}", ""]
+        lines += [f"- {_cell(problem)}" for problem in plan.problems] + [""]
+    if plan.ignored:
+        lines += ["Ignored (not intents, never read):", ""]
+        lines += [f"- `{_cell(item.path)}`: {_cell(item.why)}" for item in plan.ignored] + [""]
     if not rows:
         lines.append("No pending intents.")
         return "\n".join(lines) + "\n"

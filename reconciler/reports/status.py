@@ -12,11 +12,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from reconciler.adapters import files
+from reconciler.core import queueing
 from reconciler.core.decision import MAX_CLOCK_SKEW, describe_contradictions
 from reconciler.core.passes import PassState
 from reconciler.core.timestamps import format_duration, parse_timestamp
 from reconciler.loop import checkout as checkouts
-from reconciler.loop import prediction
+from reconciler.loop import prediction, queue
 from reconciler.loop.config import load_config
 from reconciler.loop.once import OnceOptions
 from reconciler.reports.outcomes import outcome_row
@@ -47,6 +48,10 @@ def repo_status(repo: str, *, now: Callable[[], datetime]) -> dict[str, Any]:
         "governance": _governance(state, moment, warnings),
         "decision": _decision(state, config.decision_file, moment, warnings),
         "pending": [outcome_row(outcome, None) for outcome in outcomes],
+        "ignored": [
+            queueing.ignored_json(item)
+            for item in queue.scan_queue(checkout, config.intents_dir).ignored
+        ],
         "warnings": warnings,
     }
     return report

@@ -1,9 +1,9 @@
 """`reconcile plan` as a real process on real git repositories: the pull-request check.
 
 A bare repository plays GitHub; an operator's clone adds intents on a branch. The plan must
-evaluate them on the BASE commit's registry, decision and telemetry (never the branch's or
-the worktree's), write nothing but its summary, and predict exactly what `reconcile --once`
-commits once the branch is merged.
+evaluate them on the merge of the branch into its base (never the worktree's files), write
+nothing but its summary, and predict exactly what `reconcile --once` commits once the branch
+is merged (tests/e2e/test_plan_merge.py covers the merge and the branch's owned edits).
 """
 
 from __future__ import annotations
@@ -163,28 +163,45 @@ def test_plan_lists_new_and_already_pending_intents_in_the_loops_order(branch: P
         "type": "plan",
         "base": g.head(branch, "origin/main"),
         "baseRef": "origin/main",
+        "mergeBase": g.head(branch, "origin/main"),
         "head": g.head(branch),
         "new": 2,
         "rejected": False,
+        "reasonCodes": [],
+        "problems": [],
+        "ignored": [],
     }
 
 
-def test_plan_uses_the_base_registry_and_decision_not_the_branch_or_worktree(
+def test_plan_evaluates_the_merge_not_the_worktree_and_flags_the_branchs_owned_edits(
     branch: Path,
 ) -> None:
+    # Issue 9: the branch's own (committed) decision and canary are what the merge brings, so
+    # the plan evaluates them, and fails because a pull request must not edit them by hand.
     g.write_decision(branch, "hold", generated_at=recent(), trace_id="gates-branch-hold")
     set_canary(branch, 60)
     g.commit_all(branch, "branch: hold decision, canary 60")
-    # And an uncommitted worktree change that differs from both.
+    # And an uncommitted worktree change that differs from both: never part of the merge.
     (branch / REGISTRY).write_text((branch / REGISTRY).read_text().replace(" 60 ", " 70 ", 1))
 
-    code, rows, _ = plan_json(branch, "--base", "origin/main")
+    code, rows, summary = plan_json(branch, "--base", "origin/main")
 
-    assert code == 0
-    assert {name: facts(row) for name, row in by_name(rows).items()} == EXPECTED
+    assert code == 3
+    assert summary["reasonCodes"] == ["pr_edits_owned_content"]
+    assert summary["problems"] == [
+        "policies/promotion/decision.json: the promotion decision is written by the gates job, "
+        "not by hand",
+        "policies/registry.yaml: policy.autonomous.rollout.canaryPercent changed (25 -> 60): "
+        "the reconciler owns this field; change it through an intent",
+    ]
+    assert [(row["status"], row["canary"]) for row in rows] == [
+        ("applied", {"before": 60, "after": 60}),
+        ("rejected", {"before": 60, "after": 60}),
+        ("rejected", {"before": 60, "after": 60}),
+    ]
     for row in rows:
-        assert row["decision"] == "promote"
-        assert row["trailers"]["Decision-Trace-Id"] == "gates-2026-11-24-0600"
+        assert row["decision"] == "hold"
+        assert row["trailers"]["Decision-Trace-Id"] == "gates-branch-hold"
 
 
 def test_plan_uses_the_base_decision_when_only_the_base_holds(tmp_path: Path) -> None:
