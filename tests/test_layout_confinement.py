@@ -22,14 +22,6 @@ PROFILE_TEXT = "export PATH=$HOME/bin:$PATH\n"
 
 
 @pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    path = tmp_path / "repo"
-    fleet.write_registry(path, canary=25, manual=False)
-    fleet.write_decision(path, "promote")
-    return path
-
-
-@pytest.fixture
 def profile(tmp_path: Path) -> Path:
     home = tmp_path / "outside"
     home.mkdir()

@@ -27,14 +27,6 @@ PROFILE = b"# ~/.profile\nexport PATH=$HOME/bin:$PATH\n"
 BINARY = bytes(range(256)) * 64
 
 
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    path = tmp_path / "repo"
-    fleet.write_registry(path, canary=25, manual=False)
-    fleet.write_decision(path, "promote")
-    return path
-
-
 def host_file(tmp_path: Path, data: bytes) -> Path:
     path = tmp_path / "home" / "target"
     path.parent.mkdir(exist_ok=True)

@@ -14,20 +14,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from tests.support import fleet
 from tests.support.fleet import SUPERLOOP, gov
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    path = tmp_path / "repo"
-    fleet.write_registry(path, canary=25, manual=False)
-    fleet.write_decision(path, "promote")
-    return path
 
 
 def command(repo: Path, intent: str, key: str) -> list[str]:
