@@ -257,26 +257,26 @@ class _Apply:
 
     def run(self, max_age: timedelta | None, max_age_text: str | None, folder: str) -> ApplyResult:
         key = self.request.idempotency_key
-        # Nothing is appended to a file that is not JSON lines (a `.profile` named by a flag);
-        # only a keyless rollback goes ahead, without its line: the safety path must pause.
-        # No extra cost: a matching index vouches for the file, any other one is scanned.
+        rollback = self.request.intent == "rollback"
+        # Nothing is appended to a file that is not JSON lines (a `.profile` named by a flag)
+        # or that lost records its index covered; only a rollback goes ahead, without its line
+        # (and, keyed, without its replay check: pausing twice is harmless, not pausing is not).
+        # No extra cost: the index's CRC vouches for the file, any other one is parsed.
         telemetry = store.load_telemetry(
-            self.paths["applyTelemetryFile"],
-            self.index_file,
-            need_keys=bool(key) or self.request.intent != "rollback",
+            self.paths["applyTelemetryFile"], self.index_file, need_keys=not rollback
         )
         loaded: LoadedRegistry | None = None
         overridden = False
         if telemetry.indexed and not _ends_with_json_object(telemetry):
-            if self.request.intent != "rollback" or key:
+            if not rollback:
                 raise _not_json_lines(telemetry.path)
             telemetry = telemetry._replace(problem=_not_json_lines(telemetry.path))
-        if key:
+        if key and telemetry.indexed:
             prior = store.find_applied(telemetry, key) or ledger.find_sealed_applied(
                 self.paths["applyTelemetryFile"], self.paths["applyStateFile"], key
             )
             if prior is not None:
-                if self.request.intent != "rollback":
+                if not rollback:
                     return self._replay(prior)
                 # A rollback replays only onto a paused fleet; it must leave the fleet paused.
                 loaded = self._load_registry()
@@ -288,6 +288,8 @@ class _Apply:
             notes.append(ReasonCode.IDEMPOTENCY_REPLAY_OVERRIDDEN)
         if not telemetry.indexed:
             notes.append(ReasonCode.TELEMETRY_NOT_APPENDED)
+            if key:
+                notes.append(ReasonCode.TELEMETRY_CORRUPT)  # its replay could not be checked
         # The review-by is checked after the decision, in the bash tool's order (§3.2 13-14).
         self.request = applying.check_review_by(self.request, self.clock())
         loaded = loaded or self._load_registry()

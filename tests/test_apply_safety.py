@@ -129,8 +129,14 @@ def test_a_corrupt_telemetry_line_does_not_block_a_rollback_without_a_key(repo: 
         handle.write("<<<<<<< HEAD\n")
     record = apply(repo, "rollback").record
     assert record["rollout"]["after"]["manualPause"] is True
-    # A keyed apply still refuses: its replay check cannot trust the history.
-    assert refused(repo, "rollback", idempotency_key="k").reason == "telemetry_corrupt"
+    # A keyed rollback pauses too (its replay check is skipped: pausing twice is harmless);
+    # a keyed expand/resume refuses: its replay check cannot trust the history.
+    fleet.write_registry(repo, canary=25, manual=False)
+    assert apply(repo, "rollback", idempotency_key="k").record["rollout"]["after"] == {
+        "canaryPercent": 25,
+        "manualPause": True,
+    }
+    assert refused(repo, "resume", idempotency_key="k2").reason == "telemetry_corrupt"
 
 
 def test_resume_unpauses_a_paused_fleet_and_keeps_the_canary(repo: Path) -> None:

@@ -101,16 +101,21 @@ def test_truncated_telemetry_refuses_keyed_applies_until_repair_index(
     index = (keyed / INDEX).read_bytes()
     registry = (keyed / SUPERLOOP / "registry.v1.json").read_bytes()
 
-    error = refusal(keyed, "rollback", idempotency_key="b")
+    error = refusal(keyed, "resume", idempotency_key="b")
 
     assert error.reason is ReasonCode.TELEMETRY_CORRUPT
     assert error.message.startswith(f"telemetry file {telemetry} is shorter than its key index")
     assert "run `reconcile repair-index` on purpose" in error.message
     assert (keyed / SUPERLOOP / "registry.v1.json").read_bytes() == registry
     assert refusal(keyed, idempotency_key="new").reason is ReasonCode.TELEMETRY_CORRUPT
-    # A keyless rollback still pauses, and leaves the index as it was.
-    fleet.write_registry(keyed, canary=25, manual=False)
-    assert apply(keyed, "rollback").record["rollout"]["after"]["manualPause"] is True
+    # A rollback, keyed or not, still pauses, and leaves the telemetry and index as they were.
+    for key in (None, "b"):
+        fleet.write_registry(keyed, canary=25, manual=False)
+        before = telemetry.read_bytes()
+        record = apply(keyed, "rollback", idempotency_key=key).record
+        assert record["rollout"]["after"]["manualPause"] is True
+        assert "telemetry_not_appended" in record["reasonCodes"]
+        assert telemetry.read_bytes() == before
     assert (keyed / INDEX).read_bytes() == index
     assert telemetry_report(keyed)["reasonCode"] == "telemetry_corrupt"
     assert refusal(keyed, idempotency_key="new").reason is ReasonCode.TELEMETRY_CORRUPT

@@ -68,14 +68,17 @@ def test_a_rollback_still_pauses_but_leaves_the_file_alone(repo: Path, tmp_path:
     assert registry["policy"]["autonomous"]["rollout"]["pause"]["manual"] is True
 
 
-def test_a_keyed_rollback_still_refuses_its_replay_check_cannot_trust_the_file(
+def test_a_keyed_rollback_pauses_too_without_its_replay_check_or_its_line(
     repo: Path, tmp_path: Path
 ) -> None:
     target = host_file(tmp_path, PROFILE)
-    with pytest.raises(RefusalError) as caught:
-        apply(repo, "rollback", idempotency_key="k", paths={"applyTelemetryFile": str(target)})
-    assert caught.value.reason == "telemetry_corrupt"
+    result = apply(repo, "rollback", idempotency_key="k", paths={"applyTelemetryFile": str(target)})
+    assert result.record["rollout"]["after"]["manualPause"] is True
+    assert {"telemetry_corrupt", "telemetry_not_appended"} <= set(result.record["reasonCodes"])
     assert target.read_bytes() == PROFILE
+    with pytest.raises(RefusalError) as caught:
+        apply(repo, "expand", idempotency_key="e", paths={"applyTelemetryFile": str(target)})
+    assert caught.value.reason == "telemetry_corrupt"
 
 
 @pytest.mark.parametrize("data", [b"", b"\n\n", None], ids=["empty", "blank-lines", "missing"])
