@@ -144,11 +144,11 @@ def cli(ctx: click.Context, /, **flags: Any) -> None:
       reconcile --once --push --json
       reconcile --watch --push --listen 0.0.0.0:9464 --log-format json
       reconcile intent new expand --step 25 --by alice --approval-ref CAB-123 \\
-        --rationale "gates green 7 days" --review-by 2026-12-31T00:00:00Z
+        --rationale "gates green 7 days" --review-by "$(date -u -d +7days +%FT%TZ)"
       reconcile plan --base origin/main
       reconcile history --limit 20
       reconcile apply --repo . --intent rollback --by bob --approval-ref INC-9 \\
-        --rationale "error spike" --review-by 2026-12-01T00:00:00Z
+        --rationale "error spike" --review-by "$(date -u -d +7days +%FT%TZ)"
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -213,9 +213,9 @@ def apply_command(**flags: Any) -> None:
     \b
     Examples:
       reconcile apply --repo . --intent expand --expand-step 25 --by alice \\
-        --approval-ref CAB-123 --rationale "gates green" --review-by 2026-12-31T00:00:00Z
+        --approval-ref CAB-123 --rationale "gates green" --review-by "$(date -u -d +7days +%FT%TZ)"
       reconcile apply --repo . --intent rollback --by bob --approval-ref INC-9 \\
-        --rationale "error spike" --review-by 2026-12-01T00:00:00Z --idempotency-key inc-9
+        --rationale "error spike" --review-by "$(date -u -d +7days +%FT%TZ)" --idempotency-key inc-9
     """
     from reconciler import render, service
     from reconciler.adapters.clock import system_clock

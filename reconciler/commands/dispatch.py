@@ -54,7 +54,7 @@ def dispatch_command(**flags: object) -> None:
     Examples:
       reconcile dispatch --mode dry_run --apply-intent expand --expand-step 25
       reconcile dispatch --mode rollback --by bob --approval-ref INC-9 \
-        --rationale "error spike" --review-by 2026-12-01T00:00:00Z --push
+        --rationale "error spike" --review-by "$(date -u -d +7days +%FT%TZ)" --push
     """
     from reconciler import render, store
     from reconciler.adapters import files

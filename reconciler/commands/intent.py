@@ -59,9 +59,9 @@ def new_command(
     \b
     Examples:
       reconcile intent new expand --step 25 --by alice --approval-ref CAB-123 \\
-        --rationale "gates green 7 days" --review-by 2026-12-31T00:00:00Z
+        --rationale "gates green 7 days" --review-by "$(date -u -d +7days +%FT%TZ)"
       reconcile intent new rollback --by bob --approval-ref INC-9 \\
-        --rationale "error spike" --review-by 2026-12-01T00:00:00Z --json
+        --rationale "error spike" --review-by "$(date -u -d +7days +%FT%TZ)" --json
     """  # noqa: D301 - click's \b marker needs a real backspace, not a raw docstring
     from reconciler import render
     from reconciler.adapters.clock import system_clock
