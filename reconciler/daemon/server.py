@@ -203,7 +203,9 @@ class Server:
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         conn = _Connection(reader, writer, self.limits.head_limit)
         if len(self._connections) >= self.limits.connections:
-            victim = next(iter(self._waiting), None)
+            # The oldest connection waiting on its client; with none (every one busy
+            # answering), the oldest of all: a newcomer (a probe) always gets in.
+            victim = next(iter(self._waiting), None) or next(iter(self._connections), None)
             self.app.refuse(None, ReasonCode.HTTP_CROWDED, None, (victim or conn).peer)
             if victim is None or victim.task is None:
                 writer.transport.abort()
