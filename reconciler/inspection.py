@@ -167,13 +167,13 @@ def _index_mismatches(history: ledger.Ledger) -> list[str]:
     """One line per key index whose keys disagree with the records it covers."""
     found = []
     index = applied_keys.read_active_index(
-        _read_doc(history.index_file),
+        store.read_index(history.index_file),
         os.path.relpath(history.path, os.path.dirname(history.index_file)),
     )
     if index is not None:
         covered = history.active[: index.coverage.size]
         found.append(_compare(history.index_file, index.keys, applied_keys.index_applied(covered)))
-    doc = _read_doc(history.segments_file)
+    doc = store.read_index(history.segments_file)
     if doc is not None:
         names = [segment.name for segment in history.sealed]
         expected: dict[str, tuple[str, int, int]] = {}
@@ -191,11 +191,6 @@ def _index_mismatches(history: ledger.Ledger) -> list[str]:
             actual = actual if len(actual) == len(listed) else None
         found.append(_compare(history.segments_file, actual, expected))
     return [line for line in found if line]
-
-
-def _read_doc(path: str) -> dict[str, Any] | None:
-    raw = files.read_bounded(path, store.INDEX_LIMIT, what="telemetry index")
-    return None if raw is None else applied_keys.loads_record(raw)
 
 
 def _compare(index_file: str, actual: Mapping[str, Any] | None, expected: Mapping[str, Any]) -> str:

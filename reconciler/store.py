@@ -307,6 +307,12 @@ class ActiveKeys(NamedTuple):
     problem: RefusalError | None
 
 
+def read_index(path: str) -> dict[str, Any] | None:
+    """The key index at `path` as a JSON object; None when absent or not one."""
+    raw = files.read_bounded(path, INDEX_LIMIT, what="telemetry index")
+    return None if raw is None else applied_keys.loads_record(raw)
+
+
 def read_active_keys(path: str, data: bytes, index_file: str) -> ActiveKeys:
     """Check the index against the telemetry bytes `data` and return what to look keys up in.
 
@@ -316,9 +322,8 @@ def read_active_keys(path: str, data: bytes, index_file: str) -> ActiveKeys:
     so does a corrupt line. Without an index (or with one for another file) every record is
     parsed. The apply path and the loop both use this.
     """
-    raw = files.read_bounded(index_file, INDEX_LIMIT, what="telemetry index")
     relative = os.path.relpath(path, os.path.dirname(index_file))
-    doc = None if raw is None else applied_keys.loads_record(raw)
+    doc = read_index(index_file)
     index = applied_keys.read_active_index(doc, relative)
     try:
         if index is not None and (lost := index.coverage.problem(data)) is not None:

@@ -148,22 +148,6 @@ def read_range(path: str, offset: int, length: int) -> bytes:
         return handle.read(length)
 
 
-def iter_lines(path: str) -> Iterator[tuple[int, bytes]]:
-    """Yield (byte offset, line) for each line of a file; nothing when it does not exist.
-
-    Raises:
-        RefusalError: the path exists but is not a readable regular file (or is a symlink).
-    """
-    fd = _open_regular(path, "file")
-    if fd is None:
-        return
-    with os.fdopen(fd, "rb") as handle, _translate_os_errors("read", path):
-        offset = 0
-        for line in handle:
-            yield offset, line
-            offset += len(line)
-
-
 def check_writable(path: str, *, what: str = "file", append: bool = False) -> None:
     """Refuse, before anything is written, a target that a write would fail on or subvert.
 
