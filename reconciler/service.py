@@ -8,7 +8,6 @@ gate, registry validation, edit, re-validation, then the journaled write.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
@@ -16,7 +15,15 @@ from typing import Literal, NamedTuple
 
 from reconciler import ledger, settings, store
 from reconciler.adapters import files, locking
-from reconciler.core import applying, decision, editing, jsontext, registry, registry_yaml
+from reconciler.core import (
+    applied_keys,
+    applying,
+    decision,
+    editing,
+    jsontext,
+    registry,
+    registry_yaml,
+)
 from reconciler.core.errors import DocumentError, RefusalError
 from reconciler.core.reasons import ReasonCode
 from reconciler.core.timestamps import parse_duration
@@ -220,13 +227,7 @@ def _ends_with_json_object(view: store.TelemetryView) -> bool:
     parsed anyway, so the last line is the one left to check.
     """
     body = view.data.rstrip()
-    if not body:
-        return True
-    try:
-        value = json.loads(body[body.rfind(b"\n") + 1 :])
-    except (ValueError, RecursionError):
-        return False
-    return isinstance(value, dict)
+    return not body or applied_keys.loads_record(body[body.rfind(b"\n") + 1 :]) is not None
 
 
 def _not_json_lines(path: str) -> RefusalError:
