@@ -1,0 +1,1 @@
+"""`reconcile apply`: the imperative path (layout, lock, journal, one record)."""

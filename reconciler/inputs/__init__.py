@@ -1,0 +1,1 @@
+"""Inputs of every command: the layout, the registry, the decision, the settings."""

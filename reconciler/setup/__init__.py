@@ -1,0 +1,1 @@
+"""Setting up: `reconcile init` (a new policy repository) and `reconcile demo`."""

@@ -1,0 +1,1 @@
+"""Telemetry: records, segments, rotation, the key index, applied records by key and time."""
