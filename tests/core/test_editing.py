@@ -8,10 +8,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reconciler.core import editing, yamlstyle
-from reconciler.core.editing import OwnedPath, edit_registry
+from reconciler.core import splicing, yamlstyle
+from reconciler.core.editing import edit_registry
 from reconciler.core.errors import DocumentError, EditError
 from reconciler.core.jsontext import load_json
+from reconciler.core.splicing import OwnedPath
 from reconciler.core.yamltext import load_yaml
 
 ROLLOUT = ("policy", "autonomous", "rollout")
@@ -783,7 +784,7 @@ def test_a_splice_that_does_not_read_back_is_refused(
 
 
 def test_overlapping_splices_are_refused() -> None:
-    apply = editing._apply  # noqa: SLF001 - a guard the planners never trip
+    apply = splicing.apply_splices
 
     assert apply("abcdef", [(4, 5, "E"), (0, 1, "A"), (1, 1, "+")]) == "A+bcdEf"
     with pytest.raises(EditError, match="overlap"):
@@ -791,7 +792,7 @@ def test_overlapping_splices_are_refused() -> None:
 
 
 def test_the_safety_net_compares_types_strictly() -> None:
-    same = editing.is_same  # noqa: SLF001 - the comparison is the safety net's whole point
+    same = splicing.is_same
 
     assert same({"a": [1, {"b": True}]}, {"a": [1, {"b": True}]})
     assert same({"a": 1, "b": 2}, {"b": 2, "a": 1})

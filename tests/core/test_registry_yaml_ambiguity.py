@@ -16,9 +16,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reconciler.core import registry_yaml
-from reconciler.core.editing import RegistryText, is_same
+from reconciler.core.editing import RegistryText
 from reconciler.core.errors import DocumentError, RefusalError
 from reconciler.core.reasons import ReasonCode
+from reconciler.core.splicing import is_same
 
 ruamel_yaml = pytest.importorskip("ruamel.yaml")
 

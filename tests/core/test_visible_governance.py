@@ -18,8 +18,8 @@ from reconciler.core.intent_writing import IntentRequest, build_intent_file
 from reconciler.core.intents import IntentRejected, parse_intent
 from reconciler.core.reasons import ReasonCode
 from reconciler.core.visible import has_visible_text
-from reconciler.reports.dispatch import DispatchArgs
-from reconciler.reports.dispatch import _request as dispatch_request
+from reconciler.loop.dispatch import DispatchArgs
+from reconciler.loop.dispatch import _request as dispatch_request
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 REVIEW_BY = "2099-01-01T00:00:00Z"

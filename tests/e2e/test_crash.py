@@ -2,7 +2,7 @@
 
 docs/apply.md, "Crash safety": registry, state and telemetry are seen all before or all
 after the mutation, and a retry with the same key ends with exactly one mutation and one
-record. The steps come from store.commit / store._roll_forward and service._commit: journal,
+record. The steps come from journal.commit / journal._roll_forward and running._commit: journal,
 registry, state, telemetry, journal removal, then the derived key index.
 """
 

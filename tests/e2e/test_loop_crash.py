@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from reconciler.loop.checkout import MARKER_NAME
+from reconciler.loop.head_move import MARKER_NAME
 from tests.support import gitrepos as g
 
 CRASHER = g.ROOT / "tests" / "support" / "crashing_once.py"

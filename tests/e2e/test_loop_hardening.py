@@ -11,7 +11,7 @@ import pytest
 
 from reconciler.core.errors import RefusalError
 from reconciler.loop import checkout as checkouts
-from reconciler.loop import remote
+from reconciler.loop import head_move, remote
 from tests.support import gitrepos as g
 
 
@@ -21,7 +21,7 @@ def repo(tmp_path: Path) -> Path:
 
 
 def marker(repo: Path) -> Path:
-    return repo / ".git" / checkouts.MARKER_NAME
+    return repo / ".git" / head_move.MARKER_NAME
 
 
 @pytest.mark.parametrize(
@@ -39,9 +39,9 @@ def test_only_files_directly_in_the_intents_folder_are_ever_consumed_or_restored
     path: str,
 ) -> None:
     with pytest.raises(RefusalError) as caught:
-        checkouts.check_pending_path(path, "policies/intents")
+        head_move.check_pending_path(path, "policies/intents")
     assert caught.value.reason == "journal_corrupt"
-    checkouts.check_pending_path("policies/intents/a.yaml", "policies/intents")
+    head_move.check_pending_path("policies/intents/a.yaml", "policies/intents")
 
 
 def test_a_marker_naming_a_file_outside_the_intents_folder_is_refused(repo: Path) -> None:

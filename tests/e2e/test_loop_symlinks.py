@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from reconciler import inspection
 from reconciler.core.errors import RefusalError
 from reconciler.reports import plan, status
+from reconciler.reports import validation as inspection
 from tests.support import gitrepos as g
 
 HOST_LINE = b'{"host":"secret"}\n'

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from reconciler.core.errors import RefusalError
-from reconciler.reports.dispatch import DispatchArgs, dispatch
+from reconciler.loop.dispatch import DispatchArgs, dispatch
 from tests.support import gitrepos as g
 from tests.support.gitrepos import FIXED, REGISTRY
 

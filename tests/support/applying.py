@@ -6,7 +6,7 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-from reconciler import service
+from reconciler.apply import running
 from reconciler.core.applying import ApplyArgs
 from tests.support.fleet import FIXED_NOW, REVIEW_BY
 
@@ -32,11 +32,11 @@ def apply(
     paths: dict[str, str | None] | None = None,
     max_decision_age: str | None = None,
     **overrides: object,
-) -> service.ApplyResult:
+) -> running.ApplyResult:
     clock = now if callable(now) else (lambda: now)
-    options = service.ApplyOptions(
+    options = running.ApplyOptions(
         repo=str(repo), paths=paths or {}, max_decision_age=max_decision_age, lock_timeout="5s"
     )
-    return service.run_apply(
+    return running.run_apply(
         args(intent, **overrides), options, now=clock, new_trace_id=lambda: "trace-generated"
     )

@@ -10,7 +10,7 @@ A crash point is one of:
 - `fast-import:<n>`: right after the n-th commit was streamed into `git fast-import` (its
   objects may not even be written);
 - `before:<function>` / `after:<function>`: around the first call of one step of
-  `reconciler.loop.checkout` (`_finish_move`, `_drop_consumed`, `_write_restored`,
+  `reconciler.loop.head_move` (`_finish_move`, `_drop_consumed`, `_write_restored`,
   `_sync_files`).
 
 If the pass ends without reaching the crash point the process exits NOT_REACHED, so a test
@@ -27,7 +27,7 @@ from typing import Any
 
 from reconciler import cli
 from reconciler.adapters import gitrepo
-from reconciler.loop import checkout
+from reconciler.loop import head_move as checkout
 
 NOT_REACHED = 98
 FUNCTIONS = ("_finish_move", "_drop_consumed", "_write_restored", "_sync_files")

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from reconciler import settings
 from reconciler.core.errors import RefusalError
+from reconciler.inputs import layouts
 from tests.support import fleet
 
 
-def resolve(repo: Path, **flags: str) -> settings.Layout:
-    return settings.resolve_layout(str(repo), flags)
+def resolve(repo: Path, **flags: str) -> layouts.Layout:
+    return layouts.resolve_layout(str(repo), flags)
 
 
 def test_an_empty_repo_uses_the_policies_layout(tmp_path: Path) -> None:
@@ -99,9 +99,9 @@ def test_a_settings_file_that_is_not_yaml_is_refused(tmp_path: Path) -> None:
 def test_the_repo_is_resolved_logically_keeping_symlinks(tmp_path: Path) -> None:
     (tmp_path / "real").mkdir()
     (tmp_path / "link").symlink_to(tmp_path / "real")
-    assert settings.resolve_repo(str(tmp_path / "link")) == str(tmp_path / "link")
+    assert layouts.resolve_repo(str(tmp_path / "link")) == str(tmp_path / "link")
     with pytest.raises(RefusalError) as caught:
-        settings.resolve_repo(str(tmp_path / "missing"))
+        layouts.resolve_repo(str(tmp_path / "missing"))
     assert caught.value.reason == "repo_not_found"
 
 

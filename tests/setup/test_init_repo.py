@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from reconciler import scaffold
 from reconciler.core import yamltext
 from reconciler.core.errors import RefusalError
 from reconciler.core.repo_settings import parse_repo_settings
+from reconciler.setup import init_repo as scaffold
 
 ROOT = Path(__file__).resolve().parents[1]
 CREATED = [

@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
-from reconciler import __version__, scaffold
+from reconciler import __version__
 from reconciler.core import yamltext
+from reconciler.setup import init_repo as scaffold
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOW_DIR = ROOT / ".github" / "workflows"

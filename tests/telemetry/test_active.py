@@ -8,13 +8,15 @@ from zlib import crc32
 
 import pytest
 
-from reconciler import store
+from reconciler import journal as journaling
+from reconciler.core import jsontext
 from reconciler.core.errors import RefusalError
+from reconciler.telemetry import active as store
 
 
 def write_records(path: Path, records: list[dict]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(store.dumps_compact(r) + "\n" for r in records))
+    path.write_text("".join(jsontext.dumps_compact(r) + "\n" for r in records))
 
 
 def record(key: str | None, status: str = "applied", pad: int = 0) -> dict:
@@ -112,10 +114,10 @@ def test_a_journal_rolls_forward_idempotently_and_is_removed(tmp_path: Path) -> 
     target, telemetry = tmp_path / "registry.json", tmp_path / "t.jsonl"
     target.write_text("old")
     telemetry.write_text('{"a":1}\n')
-    replacement = store.plan_replacement(str(target), b"new")
-    plan = store.WritePlan((replacement,), str(telemetry), 8, b'{"b":2}\n')
-    journal = store.journal_path(str(tmp_path))
-    store.commit(plan, journal)
+    replacement = journaling.plan_replacement(str(target), b"new")
+    plan = journaling.WritePlan((replacement,), str(telemetry), 8, b'{"b":2}\n')
+    journal = journaling.journal_path(str(tmp_path))
+    journaling.commit(plan, journal)
     assert target.read_text() == "new"
     assert telemetry.read_text() == '{"a":1}\n{"b":2}\n'
     assert not Path(journal).exists()
@@ -132,27 +134,27 @@ def test_recover_completes_a_leftover_journal_and_sweeps_temp_files(tmp_path: Pa
         "replacements": [{"path": "registry.json", "text": "new", "before": [crc32(b"old"), 3]}],
         "append": {"path": "t.jsonl", "offset": 0, "text": '{"b":2}\n'},
     }
-    Path(store.journal_path(str(tmp_path))).write_text(json.dumps(journal))
+    Path(journaling.journal_path(str(tmp_path))).write_text(json.dumps(journal))
     allowed = [str(target), str(telemetry), str(state_dir / "state.json")]
-    assert store.recover(str(tmp_path), allowed) is True
+    assert journaling.recover(str(tmp_path), allowed) is True
     assert target.read_text() == "new"
     assert telemetry.read_text() == '{"b":2}\n'
     assert list(state_dir.iterdir()) == []
-    assert store.recover(str(tmp_path), allowed) is False
+    assert journaling.recover(str(tmp_path), allowed) is False
 
 
 def test_an_unreadable_journal_is_kept_and_refused(tmp_path: Path) -> None:
-    journal = Path(store.journal_path(str(tmp_path)))
+    journal = Path(journaling.journal_path(str(tmp_path)))
     journal.write_text("{not json")
     with pytest.raises(RefusalError) as caught:
-        store.recover(str(tmp_path), [])
+        journaling.recover(str(tmp_path), [])
     assert caught.value.reason == "journal_corrupt"
     assert journal.exists()
 
 
 def write_journal(folder: Path, replacements: list[dict], append: dict) -> None:
     doc = {"schemaVersion": "v1", "replacements": replacements, "append": append}
-    Path(store.journal_path(str(folder))).write_text(json.dumps(doc))
+    Path(journaling.journal_path(str(folder))).write_text(json.dumps(doc))
 
 
 @pytest.mark.parametrize(
@@ -182,7 +184,7 @@ def test_recovery_puts_the_line_in_the_telemetry_exactly_once_losing_nothing(
     telemetry = tmp_path / "t.jsonl"
     telemetry.write_text(after_crash)
     write_journal(tmp_path, [], {"path": "t.jsonl", "offset": 8, "text": '{"b":2}\n'})
-    assert store.recover(str(tmp_path), [str(telemetry)]) is True
+    assert journaling.recover(str(tmp_path), [str(telemetry)]) is True
     assert telemetry.read_text() == expected
 
 
@@ -197,9 +199,9 @@ def test_recovery_puts_the_line_in_the_telemetry_exactly_once_losing_nothing(
     ids=["huge-offset", "negative-offset", "deep-nesting", "huge-crc"],
 )
 def test_a_hostile_journal_is_refused_not_a_crash(tmp_path: Path, journal: str) -> None:
-    Path(store.journal_path(str(tmp_path))).write_text(journal)
+    Path(journaling.journal_path(str(tmp_path))).write_text(journal)
     with pytest.raises(RefusalError) as caught:
-        store.recover(str(tmp_path), [str(tmp_path / "t")])
+        journaling.recover(str(tmp_path), [str(tmp_path / "t")])
     assert caught.value.reason == "journal_corrupt"
 
 

@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from reconciler import inspection
 from reconciler.core.errors import RefusalError
 from reconciler.core.reasons import ReasonCode
 from reconciler.loop.repair import repair_index
+from reconciler.reports import validation as inspection
 from tests.support import fleet
 from tests.support.applying import apply
 from tests.support.fleet import FIXED_NOW, SUPERLOOP

@@ -25,7 +25,7 @@ from reconciler.core.intent_writing import (
 from reconciler.core.intents import parse_intent
 from reconciler.core.reasons import ReasonCode
 from reconciler.core.visible import has_visible_text
-from reconciler.reports.intent_files import write_intent_file
+from reconciler.loop.intent_files import write_intent_file
 
 NOW = datetime(2026, 11, 24, 9, 30, 42, tzinfo=UTC)
 SUFFIX = "5eed01"

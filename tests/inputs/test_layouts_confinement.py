@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from reconciler import inspection
 from reconciler.core.errors import RefusalError
+from reconciler.reports import validation as inspection
 from tests.support import fleet
 from tests.support.applying import apply
 from tests.support.fleet import FIXED_NOW, SUPERLOOP
@@ -155,7 +155,7 @@ def test_validate_only_warns_about_a_symlinked_decision_which_apply_follows(
 def test_a_built_in_intents_folder_linked_out_of_the_repository_is_refused(
     repo: Path, tmp_path: Path
 ) -> None:
-    from reconciler.reports import intent_files
+    from reconciler.loop import intent_files
 
     host = tmp_path / "host"
     host.mkdir()

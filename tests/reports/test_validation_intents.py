@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from reconciler.core.intents import INTENT_LIMIT
-from reconciler.inspection import validate_intent_files
+from reconciler.reports.validation import validate_intent_files
 from tests.support import gitrepos as g
 from tests.support.gitrepos import FIXED, ROOT, reconcile
 
