@@ -78,7 +78,7 @@ def print_intent_validation(results: list[dict[str, Any]]) -> None:
 
 
 def _pass_rows(report: PassReport) -> list[dict[str, Any]]:
-    from reconciler.reports.outcomes import outcome_row
+    from reconciler.core.outcome_rows import outcome_row
 
     return [
         outcome_row(outcome, commit)

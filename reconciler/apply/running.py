@@ -11,27 +11,24 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
-from typing import Literal, NamedTuple
+from typing import NamedTuple
 
-from reconciler import ledger, settings, store
+from reconciler import journal
 from reconciler.adapters import files, locking
 from reconciler.core import (
     applied_keys,
     applying,
     decision,
-    editing,
     jsontext,
     registry,
-    registry_yaml,
 )
-from reconciler.core.errors import DocumentError, RefusalError
+from reconciler.core.errors import RefusalError
 from reconciler.core.reasons import ReasonCode
-from reconciler.core.timestamps import parse_duration
-from reconciler.settings import Layout
+from reconciler.inputs import documents, layouts
+from reconciler.inputs.layouts import Layout
+from reconciler.telemetry import active as store
+from reconciler.telemetry import segments as ledger
 
-REGISTRY_LIMIT = 4 * 1024 * 1024
-DECISION_LIMIT = 16 * 1024 * 1024
-DEFAULT_LOCK_TIMEOUT = "30s"
 REGISTRY_FOOTER = "failed to read/validate fleet registry"
 """The bash tool's line after a registry error; runbooks grep for it."""
 
@@ -55,93 +52,6 @@ class ApplyResult(NamedTuple):
     layout: Layout
 
 
-class LoadedRegistry(NamedTuple):
-    """A registry file, parsed once: its document, and its text ready for a minimal edit."""
-
-    path: str
-    parsed: editing.RegistryText
-
-    @property
-    def doc(self) -> object:
-        """The decoded document."""
-        return self.parsed.document
-
-
-def registry_format(path: str) -> Literal["json", "yaml"]:
-    """Return `json` for a `.json` registry, `yaml` for anything else (YAML 1.2 reads both)."""
-    return "json" if path.lower().endswith(".json") else "yaml"
-
-
-def load_registry(path: str) -> LoadedRegistry:
-    """Read and decode the registry.
-
-    Raises:
-        RefusalError: missing, not a regular file, too large, not UTF-8 or not parseable, or
-            YAML that other tools read differently at a field the reconciler owns
-            (`registry_yaml_ambiguous`).
-    """
-    data = files.read_bounded(path, REGISTRY_LIMIT, what="fleet registry")
-    if data is None:
-        raise RefusalError(
-            ReasonCode.REGISTRY_MISSING, f"fleet registry file not found: {path}", path=path
-        )
-    text = files.decode_utf8(data, path, what="fleet registry")
-    fmt = registry_format(path)
-    try:
-        parsed = editing.RegistryText(text, fmt)
-    except DocumentError as exc:
-        raise RefusalError(
-            ReasonCode.REGISTRY_PARSE_ERROR,
-            f"invalid fleet registry {fmt.upper()}: {path}",
-            details=[exc.message],
-            path=path,
-        ) from exc
-    registry_yaml.check_owned_fields(parsed, path)
-    return LoadedRegistry(path, parsed)
-
-
-def load_decision(path: str) -> decision.Decision:
-    """Read the promotion decision.
-
-    Raises:
-        RefusalError: with the bash tool's messages for a missing, invalid or empty decision.
-    """
-    # Read-only input: a symlink (e.g. to the gates job's output) is followed.
-    data = files.read_bounded(
-        path, DECISION_LIMIT, what="promotion state file", follow_symlinks=True
-    )
-    if data is None:
-        raise RefusalError(
-            ReasonCode.PROMOTION_STATE_MISSING,
-            f"promotion state file not found: {path}",
-            path=path,
-        )
-    try:
-        doc = jsontext.load_json(files.decode_utf8(data, path).removeprefix("\ufeff"))
-    except (DocumentError, RefusalError) as exc:
-        raise RefusalError(
-            ReasonCode.PROMOTION_STATE_INVALID, f"invalid promotion state JSON: {path}", path=path
-        ) from exc
-    return decision.read_decision(doc)
-
-
-def parse_duration_option(flag: str, value: str | None) -> timedelta | None:
-    """Parse a duration flag, None when unset.
-
-    Raises:
-        RefusalError: the value is not a duration.
-    """
-    if value is None or value == "":
-        return None
-    try:
-        return parse_duration(value)
-    except ValueError:
-        raise RefusalError(
-            ReasonCode.DURATION_INVALID,
-            f"{flag} must be a duration such as 30s, 10m or 24h (got {value!r})",
-        ) from None
-
-
 def validation_error(reason: ReasonCode, message: str, problems: list[str]) -> RefusalError:
     """Return the refusal for a registry with problems (one detail line each)."""
     return RefusalError(reason, message, details=problems)
@@ -163,14 +73,14 @@ def run_apply(
     if not options.repo:
         raise RefusalError(ReasonCode.REPO_REQUIRED, "--repo is required")
     request = applying.validate_args(args)
-    layout = settings.resolve_layout(settings.resolve_repo(options.repo), options.paths)
+    layout = layouts.resolve_layout(layouts.resolve_repo(options.repo), options.paths)
     check_distinct_paths(layout)
     max_age_text = options.max_decision_age or layout.settings.max_decision_age
     # A malformed age must not block a rollback, which never looks at it.
     gated = request.intent != "rollback"
-    max_age = parse_duration_option("--max-decision-age", max_age_text) if gated else None
-    lock_text = options.lock_timeout or layout.settings.lock_timeout or DEFAULT_LOCK_TIMEOUT
-    lock_timeout = parse_duration_option("--lock-timeout", lock_text) or timedelta(0)
+    max_age = documents.parse_duration_option("--max-decision-age", max_age_text) if gated else None
+    lock_text = options.lock_timeout or layout.settings.lock_timeout or layouts.DEFAULT_LOCK_TIMEOUT
+    lock_timeout = documents.parse_duration_option("--lock-timeout", lock_text) or timedelta(0)
     apply = _Apply(request, layout, now, args.trace_id or new_trace_id())
     folder = os.path.dirname(layout.registry_file)
     if not files.is_dir(folder):
@@ -187,11 +97,11 @@ def run_apply(
     written = [layout.paths["applyStateFile"], layout.paths["applyTelemetryFile"], apply.index_file]
     lock_folders = [folder, *(files.lockable_folder(path) for path in written)]
     with locking.hold_locks(lock_folders, lock_timeout.total_seconds()):
-        store.recover(folder, allowed=[layout.registry_file, *written[:2]])
+        journal.recover(folder, allowed=[layout.registry_file, *written[:2]])
         return apply.run(max_age, max_age_text, folder)
 
 
-def _view_of(loaded: LoadedRegistry) -> registry.RegistryView:
+def _view_of(loaded: documents.LoadedRegistry) -> registry.RegistryView:
     """The registry's view; a document that is not a mapping reads as the defaults."""
     return registry.view_registry(loaded.doc if isinstance(loaded.doc, dict) else {})
 
@@ -205,7 +115,7 @@ def check_distinct_paths(layout: Layout) -> None:
     named = {
         **layout.paths,
         "index": store.index_path(layout.paths["applyStateFile"]),
-        "journal": store.journal_path(os.path.dirname(layout.registry_file)),
+        "journal": journal.journal_path(os.path.dirname(layout.registry_file)),
     }
     keys, paths = list(named), list(named.values())
     duplicate = files.first_duplicate(paths)
@@ -266,7 +176,7 @@ class _Apply:
         telemetry = store.load_telemetry(
             self.paths["applyTelemetryFile"], self.index_file, need_keys=not rollback
         )
-        loaded: LoadedRegistry | None = None
+        loaded: documents.LoadedRegistry | None = None
         overridden = False
         if telemetry.indexed and not _ends_with_json_object(telemetry):
             if not rollback:
@@ -320,7 +230,7 @@ class _Apply:
         record = applying.replay_record(prior, self.request)
         files.check_writable(self.paths["applyStateFile"], what="apply state file")
         files.atomic_write(
-            self.paths["applyStateFile"], (store.dumps_compact(record) + "\n").encode("utf-8")
+            self.paths["applyStateFile"], (jsontext.dumps_compact(record) + "\n").encode("utf-8")
         )
         mismatch = applying.is_request_mismatch(prior, self.request)
         return ApplyResult(record, replayed=True, mismatch=mismatch, layout=self.layout)
@@ -334,7 +244,7 @@ class _Apply:
             RefusalError: the decision is missing, invalid, not promote, stale or future.
         """
         try:
-            found = load_decision(self.paths["promotionStateFile"])
+            found = documents.load_decision(self.paths["promotionStateFile"])
         except RefusalError as exc:
             if self.request.intent != "rollback":
                 raise
@@ -345,14 +255,16 @@ class _Apply:
         )
         return found, []
 
-    def _load_registry(self) -> LoadedRegistry:
+    def _load_registry(self) -> documents.LoadedRegistry:
         try:
-            return load_registry(self.layout.registry_file)
+            return documents.load_registry(self.layout.registry_file)
         except RefusalError as exc:
             exc.footer = REGISTRY_FOOTER
             raise
 
-    def _check_registry(self, loaded: LoadedRegistry, now: datetime) -> registry.RegistryView:
+    def _check_registry(
+        self, loaded: documents.LoadedRegistry, now: datetime
+    ) -> registry.RegistryView:
         # The mutation replaces the whole governance block, so the current block's own
         # problems (an expired reviewBy above all) must not block it; the result is
         # validated in full before anything is written. A rollback is refused only by
@@ -387,11 +299,11 @@ class _Apply:
         self,
         record: applying.Record,
         new_text: str,
-        loaded: LoadedRegistry,
+        loaded: documents.LoadedRegistry,
         telemetry: store.TelemetryView,
         folder: str,
     ) -> None:
-        line = (store.dumps_compact(record) + "\n").encode("utf-8")
+        line = (jsontext.dumps_compact(record) + "\n").encode("utf-8")
         data = (b"" if telemetry.ends_with_newline else b"\n") + line
         targets = {
             "fleet registry": loaded.path,
@@ -410,16 +322,16 @@ class _Apply:
         if new_text != loaded.parsed.text:
             current = loaded.parsed.text.encode("utf-8")
             replacements.append(
-                store.plan_replacement(loaded.path, new_text.encode("utf-8"), current)
+                journal.plan_replacement(loaded.path, new_text.encode("utf-8"), current)
             )
-        replacements.append(store.plan_replacement(self.paths["applyStateFile"], line))
-        plan = store.WritePlan(
+        replacements.append(journal.plan_replacement(self.paths["applyStateFile"], line))
+        plan = journal.WritePlan(
             replacements=tuple(replacements),
             append_path=telemetry.path,
             append_offset=telemetry.size if data else 0,
             append_data=data,
         )
-        store.commit(plan, store.journal_path(folder))
+        journal.commit(plan, journal.journal_path(folder))
         if data:
             updated = store.after_append(telemetry, data, record["idempotencyKey"])
             store.save_index(updated, self.index_file)

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from reconciler.commands.common import handle_errors
+from reconciler.commands.edge import handle_errors
 
 
 @click.command("demo")
@@ -33,7 +33,7 @@ def demo_command(directory: str | None) -> None:
     import os
 
     from reconciler.adapters.clock import system_clock
-    from reconciler.reports.demo import run_demo
+    from reconciler.setup.demo import run_demo
 
     if directory:
         try:

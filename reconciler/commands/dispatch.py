@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from reconciler.commands.common import EXIT_REJECTED, handle_errors
+from reconciler.commands.edge import EXIT_REJECTED, handle_errors
 
 
 @click.command("dispatch")
@@ -56,10 +56,11 @@ def dispatch_command(**flags: object) -> None:
       reconcile dispatch --mode rollback --by bob --approval-ref INC-9 \
         --rationale "error spike" --review-by "$(date -u -d +7days +%FT%TZ)" --push
     """
-    from reconciler import render, store
+    from reconciler import render
     from reconciler.adapters import files
     from reconciler.adapters.clock import system_clock
-    from reconciler.reports.dispatch import DispatchArgs, dispatch, dispatch_markdown
+    from reconciler.core import jsontext
+    from reconciler.loop.dispatch import DispatchArgs, dispatch, dispatch_markdown
 
     args = DispatchArgs(
         mode=str(flags["mode"]),
@@ -75,7 +76,7 @@ def dispatch_command(**flags: object) -> None:
     result = dispatch(args, now=system_clock)
     result_file = _text(flags["result_file"])
     if result_file:
-        text = store.dumps_compact(result) + "\n"
+        text = jsontext.dumps_compact(result) + "\n"
         files.atomic_write(result_file, text.encode("utf-8"), durable=False)
     summary_file = _text(flags["summary_file"])
     target = summary_file or os.environ.get("GITHUB_STEP_SUMMARY")

@@ -85,3 +85,13 @@ def path_options(command: F) -> F:
     ):
         command = click.option(flag, metavar="PATH", help=help_text)(command)
     return command
+
+
+def path_flags(flags: dict[str, Any]) -> dict[str, str | None]:
+    """The path flags a command was given, by layout key (None: not given)."""
+    return {
+        "registryFile": flags.get("registry_file"),
+        "promotionStateFile": flags.get("promotion_state_file"),
+        "applyStateFile": flags.get("apply_state_file"),
+        "applyTelemetryFile": flags.get("apply_telemetry_file"),
+    }

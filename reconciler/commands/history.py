@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from reconciler.commands.common import handle_errors
+from reconciler.commands.edge import handle_errors
 
 if TYPE_CHECKING:
     from reconciler.reports.history import HistoryEntry

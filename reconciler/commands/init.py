@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from reconciler.commands.common import handle_errors
+from reconciler.commands.edge import handle_errors
 
 NEXT_STEPS = """\
 next steps:
@@ -36,7 +36,8 @@ def init_command(path: str, as_json: bool) -> None:
       reconcile init
       reconcile init ../fleet-policies --json
     """  # noqa: D301 - click's \b (a real backspace) keeps the examples unwrapped
-    from reconciler import render, scaffold
+    from reconciler import render
+    from reconciler.setup import init_repo as scaffold
 
     created = [os.path.normpath(os.path.join(path, rel)) for rel in scaffold.scaffold_repo(path)]
     if as_json:

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from reconciler.commands.common import handle_errors
+from reconciler.commands.edge import handle_errors
 
 INTENT_CHOICES = ("expand", "resume", "rollback")
 
@@ -66,7 +66,7 @@ def new_command(
     from reconciler import render
     from reconciler.adapters.clock import system_clock
     from reconciler.core import intent_writing
-    from reconciler.reports import intent_files
+    from reconciler.loop import intent_files
 
     request = intent_writing.IntentRequest(
         intent=intent,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from reconciler.commands.common import EXIT_REJECTED, handle_errors
+from reconciler.commands.edge import EXIT_REJECTED, handle_errors
 
 
 @handle_errors

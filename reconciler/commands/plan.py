@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from reconciler.commands.common import EXIT_REJECTED, handle_errors
+from reconciler.commands.edge import EXIT_REJECTED, handle_errors
 
 
 @click.command("plan")

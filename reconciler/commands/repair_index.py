@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from reconciler.commands.common import handle_errors
+from reconciler.commands.edge import handle_errors
 
 
 @click.command("repair-index")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from reconciler.commands.common import handle_errors
+from reconciler.commands.edge import handle_errors
 
 
 @click.command("status")

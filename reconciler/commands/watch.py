@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from reconciler.commands.common import handle_errors
+from reconciler.commands.edge import handle_errors
 
 BOUNDS = {
     "--interval": (1.0, 7 * 86400.0),
@@ -20,7 +20,7 @@ BOUNDS = {
 
 
 def _seconds(flag: str, value: str) -> float:
-    from reconciler.service import parse_duration_option
+    from reconciler.inputs.documents import parse_duration_option
 
     span = parse_duration_option(flag, value)
     assert span is not None

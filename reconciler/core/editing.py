@@ -1,7 +1,8 @@
 """Minimal registry edits (core layer): set the owned fields by splicing text at node marks.
 
-`service.py` passes the operator's registry text and gets text back in which only the owned
-values changed. A re-parse must equal the intended document, or EditError and nothing is written.
+`reconcile apply` and the loop pass the operator's registry text and get text back in which
+only the owned values changed. A re-parse must equal the intended document, or EditError and
+nothing is written.
 """
 
 from __future__ import annotations
@@ -9,22 +10,25 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Literal, TypeAlias, cast
+from typing import TYPE_CHECKING, Literal, cast
 
 from reconciler.core.errors import DocumentError, EditError
 from reconciler.core.jsontext import JsonObject, compose_json, load_json
+from reconciler.core.splicing import (
+    ChangeTree,
+    OwnedPath,
+    Scalar,
+    Splice,
+    apply_splices,
+    is_same,
+    newline_of,
+    top_mapping,
+)
 
 if TYPE_CHECKING:
     from yaml.nodes import Node
 
     from reconciler.core.yamlediting import YamlEdit
-
-OwnedPath = tuple[str, ...]
-Scalar = int | bool | str
-# The changes as a tree, in the order the caller listed them: {"policy": {"autonomous": ...}}.
-ChangeTree: TypeAlias = dict[str, "ChangeTree | Scalar"]
-# (start, end, new_text): text[start:end] becomes new_text.
-Splice = tuple[int, int, str]
 
 _LINE_INDENT = re.compile(r"[ \t]*")
 
@@ -73,7 +77,7 @@ class RegistryText:
         expected = _expected(document, tree, ())
         if not _has_changes(document, tree):
             return self.text, document
-        new_body = _apply(self._body, self._editor.plan(tree))
+        new_body = apply_splices(self._body, self._editor.plan(tree))
         return self._bom + new_body, _verify(new_body, self.fmt, expected)
 
     def edited(self, changes: Mapping[OwnedPath, Scalar]) -> RegistryText:
@@ -90,7 +94,7 @@ class RegistryText:
         expected = _expected(document, tree, ())
         if not _has_changes(document, tree):
             return self
-        new_body = _apply(self._body, self._editor.plan(tree))
+        new_body = apply_splices(self._body, self._editor.plan(tree))
         try:
             result = RegistryText(self._bom + new_body, self.fmt)
         except DocumentError as exc:
@@ -166,33 +170,6 @@ def _wrong_kind(path: OwnedPath, current: object, wanted: str) -> EditError:
     return EditError(f"{'.'.join(path)} is {kind}, not {wanted}; fix the registry by hand")
 
 
-def is_same(left: object, right: object) -> bool:
-    """Deep equality that also compares types: True != 1, 1 != 1.0; dict order is ignored."""
-    if type(left) is not type(right):
-        return False
-    if isinstance(left, dict):
-        assert isinstance(right, dict)
-        return left.keys() == right.keys() and all(is_same(v, right[k]) for k, v in left.items())
-    if isinstance(left, list):
-        assert isinstance(right, list)
-        return len(left) == len(right) and all(map(is_same, left, right))
-    return left == right or left != left and right != right  # NaN reads back as NaN
-
-
-def _apply(text: str, splices: list[Splice]) -> str:
-    # Equivalent to splicing in reverse order (pre-commit's migrate_config), in one pass. The
-    # sort is stable: at one position a nested mapping's lines come before its parent's.
-    pieces: list[str] = []
-    cursor = 0
-    for start, end, new_text in sorted(splices, key=lambda splice: splice[0]):
-        if start < cursor:
-            raise EditError("two edits of the registry overlap; edit the file by hand")
-        pieces += (text[cursor:start], new_text)
-        cursor = end
-    pieces.append(text[cursor:])
-    return "".join(pieces)
-
-
 def _verify(new_body: str, fmt: str, expected: dict[str, object]) -> object:
     try:
         if fmt == "json":
@@ -207,22 +184,6 @@ def _verify(new_body: str, fmt: str, expected: dict[str, object]) -> object:
     if repr(reread) != repr(expected) and not is_same(reread, expected):
         raise EditError("the edited registry would not read back as intended; nothing was written")
     return reread
-
-
-def newline_of(text: str) -> str:
-    """Return the text's line break: CRLF if it uses one anywhere, else LF."""
-    return "\r\n" if "\r\n" in text else "\n"
-
-
-def top_mapping(document: object) -> dict[str, object]:
-    """Return the document as a mapping, or refuse to edit it.
-
-    Raises:
-        EditError: the top level is not a mapping.
-    """
-    if not isinstance(document, dict):
-        raise EditError("the registry is not a mapping at the top level; fix the file by hand")
-    return document
 
 
 class _JsonEdit:

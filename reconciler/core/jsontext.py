@@ -71,6 +71,11 @@ class _Refused(Exception):
     """A duplicate key or a NaN/Infinity constant, located afterwards by compose_json."""
 
 
+def dumps_compact(value: object) -> str:
+    """Serialise JSON the way the bash tool's jq -c did: no spaces, UTF-8 kept."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
 def load_json(text: str, *, max_depth: int = 64) -> object:
     """Parse JSON to plain values; refuse duplicates, NaN/Infinity and deep nesting."""
     body = text[1:] if text.startswith("\ufeff") else text

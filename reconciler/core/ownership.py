@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 from reconciler.core.applying import CANARY_PATH, GOVERNANCE_PATH, MANUAL_PAUSE_PATH
-from reconciler.core.editing import is_same
 from reconciler.core.passes import as_text
+from reconciler.core.splicing import is_same
 
 GOVERNANCE_KEYS = ("actor", "approvalRef", "rationale", "changedAt", "reviewBy")
 OWNED_REGISTRY_FIELDS: tuple[tuple[str, ...], ...] = (

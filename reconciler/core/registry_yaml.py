@@ -36,9 +36,10 @@ from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from reconciler.core.applying import CANARY_PATH, GOVERNANCE_PATH, MANUAL_PAUSE_PATH
-from reconciler.core.editing import RegistryText, is_same
+from reconciler.core.editing import RegistryText
 from reconciler.core.errors import DocumentError, RefusalError
 from reconciler.core.reasons import ReasonCode
+from reconciler.core.splicing import is_same
 from reconciler.core.yamltext import STR_TAG, construct_yaml, resolve_plain_tag
 
 Path = tuple[str, ...]

@@ -10,7 +10,7 @@ from typing import cast
 from yaml.nodes import MappingNode
 
 from reconciler.core import yamlstyle
-from reconciler.core.editing import ChangeTree, Splice, is_same, newline_of, top_mapping
+from reconciler.core.splicing import ChangeTree, Splice, is_same, newline_of, top_mapping
 from reconciler.core.yamltext import compose_yaml, construct_yaml
 
 

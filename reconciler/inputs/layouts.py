@@ -18,6 +18,7 @@ from reconciler.core.reasons import ReasonCode
 from reconciler.core.repo_settings import RepoSettings
 
 SETTINGS_FILE = "reconciler.yaml"
+DEFAULT_LOCK_TIMEOUT = "30s"
 SETTINGS_LIMIT = 64 * 1024
 SUPERLOOP_DIR = os.path.join(".superloop", "ops-manager", "fleet")
 SUPERLOOP_PATHS = {

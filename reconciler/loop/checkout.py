@@ -1,26 +1,19 @@
-"""The git checkout the loop works in: its HEAD, its cleanliness, moving HEAD crash-safely.
+"""The git checkout the loop works in, read: its HEAD, its changes, its blobs and trees.
 
-HEAD only ever moves through `move_head`: a marker file in the git folder names the old and
-new commits and the intent files the move consumes, then the branch is swapped with a
-compare-and-swap `update-ref`, then `read-tree -m -u` updates the index and the files, then
-the consumed intent files go and the marker is deleted. A run that finds a marker (a kill -9
-mid-way) puts the checkout back in line with whatever HEAD is: `recover`.
+Moving HEAD is `loop/head_move.py`'s job (the one writer of the branch and the files).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import stat
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import NamedTuple
 
 from reconciler.adapters import files
-from reconciler.adapters.gitrepo import ZERO_SHA, Git, GitError
+from reconciler.adapters.gitrepo import Git
 from reconciler.core.errors import RefusalError
 from reconciler.core.reasons import ReasonCode
-
-MARKER_NAME = "reconciler-pass.json"
 
 
 class Checkout(NamedTuple):
@@ -112,130 +105,6 @@ def changed_paths(checkout: Checkout) -> list[tuple[str, str]]:
     ]
 
 
-def marker_path(checkout: Checkout) -> str:
-    """The crash marker of an unfinished HEAD move."""
-    return os.path.join(checkout.git_dir, MARKER_NAME)
-
-
-class Consumed(NamedTuple):
-    """An intent file a move takes out of the pending folder: its path and blob id."""
-
-    path: str
-    blob: str
-
-
-def move_head(
-    checkout: Checkout,
-    new: str,
-    consumed: Sequence[Consumed] = (),
-    *,
-    reason: str,
-    intents: str,
-    restored: Sequence[Consumed] = (),
-) -> Checkout:
-    """Move HEAD (and its branch) from `checkout.head` to `new`, files and index included.
-
-    `consumed` intent files (directly in the `intents` folder) are deleted once the move is
-    done, when they still hold what was committed; `restored` ones (blobs of intents the move
-    would otherwise lose) are written back there.
-
-    Raises:
-        RefusalError: the branch moved meanwhile (`branch_moved`: nothing changed), files are
-            in the way (`worktree_dirty`: the branch is put back), or git failed after the
-            branch moved (the marker stays; the next run's `recover` finishes the move).
-    """
-    for item in (*consumed, *restored):
-        check_pending_path(item.path, intents)
-    old = checkout.head
-    marker = {
-        "old": old,
-        "new": new,
-        "ref": checkout.head_ref,
-        "intents": intents,
-        "consumed": [item._asdict() for item in consumed],
-        "restored": [item._asdict() for item in restored],
-    }
-    files.atomic_write(marker_path(checkout), json.dumps(marker).encode("utf-8"))
-    swap = checkout.git.run(
-        "update-ref", "-m", f"reconcile: {reason}", checkout.head_ref, new, old, check=False
-    )
-    if swap.returncode != 0:
-        files.remove(marker_path(checkout), durable=False)
-        raise RefusalError(
-            ReasonCode.BRANCH_MOVED,
-            f"{checkout.head_ref} moved while the pass ran (someone committed in this checkout); "
-            "nothing was changed, run again",
-        )
-    _finish_move(checkout, old, new, consumed, restored)
-    return checkout._replace(head=new)
-
-
-def _finish_move(
-    checkout: Checkout,
-    old: str,
-    new: str,
-    consumed: Iterable[Consumed],
-    restored: Iterable[Consumed],
-) -> None:
-    if old != new:
-        try:
-            checkout.git.run("read-tree", "-m", "-u", old, new)
-        except GitError as exc:
-            # Nothing was written (read-tree checks first), e.g. an untracked file in the way
-            # of one the new commit adds: put the branch back.
-            checkout.git.run("update-ref", "-m", "reconcile: undo", checkout.head_ref, old, new)
-            files.remove(marker_path(checkout), durable=False)
-            raise RefusalError(
-                ReasonCode.WORKTREE_DIRTY,
-                f"cannot update the checkout to {new[:12]}: {exc.message}; move the files in "
-                "the way aside and run again",
-            ) from exc
-    _drop_consumed(checkout, consumed)
-    _write_restored(checkout, restored)
-    files.remove(marker_path(checkout), durable=False)
-
-
-def check_pending_path(path: str, intents: str) -> None:
-    """Refuse a path that is not a plain file name directly in the intents folder.
-
-    Consumed and restored paths come from git history (trailers) and from the crash marker:
-    neither may ever name a file elsewhere (`../../.gitconfig`).
-
-    Raises:
-        RefusalError: `journal_corrupt`.
-    """
-    folder, _, name = path.rpartition("/")
-    if (
-        folder != intents
-        or not name
-        or name in (".", "..")
-        or "\\" in name
-        or "\0" in name
-        or os.path.isabs(path)
-    ):
-        raise RefusalError(
-            ReasonCode.JOURNAL_CORRUPT,
-            f"refusing to touch {path!r}: only files directly in {intents}/ are ever consumed "
-            "or restored",
-        )
-
-
-def _drop_consumed(checkout: Checkout, consumed: Iterable[Consumed]) -> None:
-    for item in consumed:
-        path = os.path.join(checkout.top, item.path)
-        if file_identity(path) == item.blob:
-            files.remove(path, durable=False)
-
-
-def _write_restored(checkout: Checkout, restored: Iterable[Consumed]) -> None:
-    for item in restored:
-        path = os.path.join(checkout.top, item.path)
-        if os.path.lexists(path):
-            continue
-        data = checkout.git.run("cat-file", "blob", item.blob).stdout
-        files.atomic_write(path, data, durable=False)
-
-
 SPECIAL = "special"
 """The identity of a FIFO, socket or device: removed whatever it holds."""
 SMALL_FILE = 64 * 1024
@@ -283,96 +152,6 @@ def blob_id(data: bytes) -> str:
     import hashlib
 
     return hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).hexdigest()
-
-
-def recover(checkout: Checkout, intents: str) -> bool:
-    """Finish a HEAD move a crash interrupted; return True when there was one.
-
-    When HEAD already is the marker's new commit, every file the move changes is brought to
-    its new content (if it still holds the old or new one, or nothing: a file changed since
-    is refused, never overwritten), consumed intents go and rescued ones come back. When HEAD
-    is still the old commit nothing was written. Either way the index is reset to HEAD.
-
-    Raises:
-        RefusalError: the marker is unreadable or names a file outside `intents` (the
-            configured folder; the marker's own copy is informative only),
-            HEAD is neither commit, a file changed after the crash, or git failed.
-    """
-    path = marker_path(checkout)
-    data = files.read_bounded(path, 64 * 1024 * 1024, what="pass marker")
-    if data is None:
-        return False
-    try:
-        doc = json.loads(data)
-        old, new = str(doc["old"]), str(doc["new"])
-        consumed = [Consumed(str(item["path"]), str(item["blob"])) for item in doc["consumed"]]
-        restored = [Consumed(str(item["path"]), str(item["blob"])) for item in doc["restored"]]
-        for item in (*consumed, *restored):
-            check_pending_path(item.path, intents)
-    except (ValueError, KeyError, TypeError, RefusalError) as exc:
-        raise RefusalError(
-            ReasonCode.JOURNAL_CORRUPT,
-            f"the marker of an interrupted pass is unreadable: {path}; check `git status`, "
-            "then delete it",
-            path=path,
-        ) from exc
-    if checkout.head not in (old, new):
-        raise RefusalError(
-            ReasonCode.JOURNAL_STALE,
-            f"{checkout.head_ref} moved after a pass was interrupted ({path} names "
-            f"{old[:12]} -> {new[:12]}); check `git status`, then delete the marker",
-            path=path,
-        )
-    lock = os.path.join(checkout.git_dir, "index.lock")
-    if files.exists(lock):
-        files.remove(lock, durable=False)  # left by our own killed read-tree
-    checkout.git.run("reset", "-q", "--no-refresh")
-    if checkout.head == new:
-        if old != new:
-            _sync_files(checkout, old, new)
-        _drop_consumed(checkout, consumed)
-        _write_restored(checkout, restored)
-    # The files written above are what the index says, but their stat data is not in it yet:
-    # refresh it, or the next read-tree would find them "not uptodate".
-    checkout.git.run("update-index", "-q", "--refresh", check=False)
-    files.remove(path, durable=False)
-    return True
-
-
-def _sync_files(checkout: Checkout, old: str, new: str) -> None:
-    """Bring every file `old..new` changes to its `new` content, refusing changed ones."""
-    out = checkout.git.run("diff", "--raw", "-z", "--no-renames", "--no-abbrev", old, new).stdout
-    items = out.split(b"\0")
-    changes: list[tuple[str, str, str, str]] = []
-    for meta, raw_path in zip(items[0::2], items[1::2], strict=False):
-        fields = meta.decode("ascii", "replace").lstrip(":").split()
-        if len(fields) >= 4:
-            relative = raw_path.decode("utf-8", "surrogateescape")
-            changes.append((relative, fields[2], fields[3], fields[1]))
-    wanted = [new_blob for _, _, new_blob, _ in changes if new_blob != ZERO_SHA]
-    contents = cat_blobs(checkout, wanted)
-    for relative, old_blob, new_blob, mode in changes:
-        target = os.path.join(checkout.top, relative)
-        current = file_identity(target, whole=True)
-        known = {None, old_blob, new_blob, "link:" + old_blob, "link:" + new_blob}
-        if current not in known:
-            raise RefusalError(
-                ReasonCode.WORKTREE_DIRTY,
-                f"{relative} changed after a pass was interrupted; it is neither the content "
-                f"before ({old[:12]}) nor after ({new[:12]}): check it, then run again",
-                path=target,
-            )
-        if os.path.lexists(target):
-            files.remove(target, durable=False)
-        if new_blob == ZERO_SHA:
-            continue
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        if mode == "120000":
-            os.symlink(os.fsdecode(contents[new_blob]), target)
-        else:
-            files.atomic_write(target, contents[new_blob], durable=False)
-            if mode == "100755":
-                os.chmod(target, 0o755)
 
 
 def tree_blobs(checkout: Checkout, commit: str, *specs: str) -> dict[str, tuple[str, str]]:

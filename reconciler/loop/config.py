@@ -11,14 +11,16 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, NamedTuple
 
-from reconciler import ledger, settings, store
 from reconciler.adapters import files
 from reconciler.adapters.gitrepo import Identity
 from reconciler.core.errors import RefusalError
 from reconciler.core.reasons import ReasonCode
+from reconciler.inputs import layouts
+from reconciler.inputs.documents import parse_duration_option
+from reconciler.inputs.layouts import DEFAULT_LOCK_TIMEOUT, Layout
 from reconciler.loop.symlinks import refuse_symlinks
-from reconciler.service import DEFAULT_LOCK_TIMEOUT, parse_duration_option
-from reconciler.settings import Layout
+from reconciler.telemetry import active as store
+from reconciler.telemetry import segments as ledger
 
 if TYPE_CHECKING:
     from reconciler.loop.checkout import Checkout
@@ -103,7 +105,7 @@ class LoopConfig(NamedTuple):
                 os.path.join(os.path.dirname(self.state_file), ledger.SEGMENTS_INDEX_NAME)
             ),
             intents=relative(self.intents_dir),
-            settings=relative(os.path.join(repo, settings.SETTINGS_FILE)),
+            settings=relative(os.path.join(repo, layouts.SETTINGS_FILE)),
         )
         _check_intents_folder(paths)
         refuse_symlinks(checkout.top, paths)
@@ -126,7 +128,7 @@ class LoopConfig(NamedTuple):
             raise RefusalError(
                 ReasonCode.GIT_DETACHED_HEAD,
                 "HEAD is detached and no branch is set; pass --branch or set `branch` in "
-                f"{settings.SETTINGS_FILE}",
+                f"{layouts.SETTINGS_FILE}",
             )
         return branch
 
@@ -163,7 +165,7 @@ def load_config(options: OnceOptions) -> LoopConfig:
     Raises:
         RefusalError: bad settings or flags.
     """
-    layout = settings.resolve_layout(settings.resolve_repo(options.repo), {})
+    layout = layouts.resolve_layout(layouts.resolve_repo(options.repo), {})
     strings, integers = layout.settings.strings, layout.settings.integers
     age_text = layout.settings.max_decision_age or DEFAULT_MAX_DECISION_AGE
     max_age = parse_duration_option("maxDecisionAge", age_text)
@@ -176,7 +178,7 @@ def load_config(options: OnceOptions) -> LoopConfig:
     _check_ref_name("branch (reconciler.yaml)", strings.get("branch"))
     return LoopConfig(
         layout=layout,
-        intents_dir=settings.intents_folder(layout),
+        intents_dir=layouts.intents_folder(layout),
         rotate_bytes=integers.get("telemetryRotateBytes", ledger.DEFAULT_ROTATE_BYTES),
         identity=Identity(
             strings.get("botName", DEFAULT_BOT.name), strings.get("botEmail", DEFAULT_BOT.email)

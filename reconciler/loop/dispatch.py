@@ -15,17 +15,16 @@ from typing import Any, NamedTuple
 
 from reconciler.core import intent_writing
 from reconciler.core.errors import ReconcileError, RefusalError
+from reconciler.core.outcome_rows import outcome_row
 from reconciler.core.passes import IntentSource, Outcome
 from reconciler.core.reasons import ReasonCode
 from reconciler.core.timestamps import format_timestamp
 from reconciler.core.visible import has_visible_text
-from reconciler.ledger import Ledger
 from reconciler.loop import checkout as checkouts
-from reconciler.loop import prediction
+from reconciler.loop import intent_files, prediction
 from reconciler.loop.config import load_config
 from reconciler.loop.once import OnceOptions, run_once
-from reconciler.reports import intent_files
-from reconciler.reports.outcomes import outcome_row
+from reconciler.telemetry.segments import Ledger
 
 MODES = ("dry_run", "apply", "rollback")
 APPLY_INTENTS = ("expand", "resume")

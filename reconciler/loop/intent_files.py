@@ -13,11 +13,11 @@ import secrets
 from datetime import datetime
 from typing import NamedTuple
 
-from reconciler import settings
 from reconciler.core import intent_writing
 from reconciler.core.errors import RefusalError
 from reconciler.core.intents import Intent
 from reconciler.core.reasons import ReasonCode
+from reconciler.inputs import layouts
 
 
 class WrittenIntent(NamedTuple):
@@ -36,7 +36,7 @@ def intents_folder(repo: str) -> str:
     """
     # The folder the loop reads (one definition); resolve_layout refuses an intents folder
     # outside the repository or in .git.
-    return settings.intents_folder(settings.resolve_layout(repo, {}))
+    return layouts.intents_folder(layouts.resolve_layout(repo, {}))
 
 
 def new_suffix() -> str:
@@ -60,7 +60,7 @@ def write_intent_file(
         RefusalError: the intent would be rejected (the parser's reason code), the settings
             are invalid, or the file system refused.
     """
-    repo = settings.resolve_repo(repo)
+    repo = layouts.resolve_repo(repo)
     stem = intent_writing.intent_file_stem(request, now, new_suffix() if suffix is None else suffix)
     names = intent_writing.candidate_names(stem)
     intent_writing.build_intent_file(request, names[0], now)  # refuse before touching disk

@@ -16,20 +16,22 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from reconciler import ledger as ledger_module
-from reconciler import settings, store
+from reconciler import journal
 from reconciler.adapters import locking
 from reconciler.adapters.gitrepo import FastImport, FileChange, remove_stale_marks
-from reconciler.core import commit_messages, queueing
+from reconciler.core import commit_messages, jsontext, queueing
 from reconciler.core.errors import RefusalError, RetryableError
 from reconciler.core.intents import INTENT_LIMIT
 from reconciler.core.passes import IntentSource, Outcome, PassState, evaluate_intent
 from reconciler.core.reasons import ReasonCode
+from reconciler.inputs import layouts
 from reconciler.loop import checkout as checkouts
-from reconciler.loop import prediction, queue, symlinks
-from reconciler.loop.checkout import Checkout, Consumed
+from reconciler.loop import head_move, prediction, queue, symlinks
+from reconciler.loop.checkout import Checkout
 from reconciler.loop.config import LoopConfig, LoopPaths, load_config
+from reconciler.loop.head_move import Consumed
 from reconciler.loop.remote import PushConflict, push_head, sync_with_remote
+from reconciler.telemetry import segments as ledger_module
 
 
 class OnceOptions(NamedTuple):
@@ -86,11 +88,11 @@ def run_once(options: OnceOptions, *, now: Callable[[], datetime]) -> PassReport
         # HEAD again, under the lock: the holder we waited for may have moved it (a pass
         # killed mid-move included, whose recovery must compare the real HEAD).
         checkout = checkouts.reread_head(checkout)
-        store.recover(
+        journal.recover(
             os.path.dirname(config.layout.registry_file),
             allowed=[config.layout.registry_file, config.state_file, config.telemetry_file],
         )
-        recovered = checkouts.recover(checkout, config.relative_paths(checkout).intents)
+        recovered = head_move.recover(checkout, config.relative_paths(checkout).intents)
         remove_stale_marks(checkout.git_dir)
         checkout = checkouts.reread_head(checkout) if recovered else checkout
         if not options.push or options.dry_run:
@@ -162,7 +164,7 @@ def _reload_if_changed(
     """
     if checkout.head == before:
         return config
-    settings_file = checkout.relative(os.path.join(config.layout.repo, settings.SETTINGS_FILE))
+    settings_file = checkout.relative(os.path.join(config.layout.repo, layouts.SETTINGS_FILE))
     same = checkout.git.run(
         "diff", "--quiet", before, checkout.head, "--", settings_file, check=False
     )
@@ -172,7 +174,7 @@ def _reload_if_changed(
     if list(fresh.lock_folders()) != list(config.lock_folders()):
         raise RetryableError(
             ReasonCode.BRANCH_MOVED,
-            f"{settings.SETTINGS_FILE} changed upstream and moves the files the lock covers; "
+            f"{layouts.SETTINGS_FILE} changed upstream and moves the files the lock covers; "
             "nothing was changed, run again",
         )
     return fresh
@@ -261,7 +263,7 @@ def _commit_all(
         raise
     commits = [shas[mark] for mark in marks]
     reason = f"{len(commits)} intent(s)"
-    moved = checkouts.move_head(checkout, commits[-1], consumed, reason=reason, intents=rel.intents)
+    moved = head_move.move_head(checkout, commits[-1], consumed, reason=reason, intents=rel.intents)
     left += len(sources) - len(outcomes)
     return empty._replace(outcomes=outcomes, commits=commits, head=moved.head, pending_left=left)
 
@@ -294,7 +296,7 @@ def _changes(
         for path, data in history.append(outcome.record):
             changes.append(FileChange(checkout.relative(path), data))
     if outcome.status != "rejected":
-        line = (store.dumps_compact(outcome.record) + "\n").encode("utf-8")
+        line = (jsontext.dumps_compact(outcome.record) + "\n").encode("utf-8")
         changes.append(FileChange(rel.state, line))
     folder = f"{rel.intents}/{queue.APPLIED if outcome.status != 'rejected' else queue.REJECTED}"
     target = queue.destination(folder, outcome.source.name, taken)
@@ -360,7 +362,7 @@ def _check_clean(checkout: Checkout, rel: LoopPaths) -> None:
         if not (
             path == rel.decision
             or (status == "??" and path.rsplit("/", 1)[0] == rel.intents)
-            or os.path.basename(path) == store.JOURNAL_NAME
+            or os.path.basename(path) == journal.JOURNAL_NAME
         )
     ]
     if dirty:

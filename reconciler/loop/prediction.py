@@ -11,15 +11,15 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 
-from reconciler import service
 from reconciler.core import applying, registry
 from reconciler.core.errors import RefusalError
 from reconciler.core.passes import IntentSource, Outcome, PassState, evaluate_intent, is_rollback
 from reconciler.core.reasons import ReasonCode
-from reconciler.ledger import Ledger
+from reconciler.inputs import documents
 from reconciler.loop import queue, symlinks
 from reconciler.loop.checkout import Checkout
 from reconciler.loop.config import LoopConfig, LoopPaths
+from reconciler.telemetry.segments import Ledger
 
 
 def record_files(rel: LoopPaths) -> dict[str, str]:
@@ -51,7 +51,7 @@ def load_state(
         RefusalError: the registry is missing or unreadable, or invalid so that not even a
             rollback could be applied (`registry_invalid`).
     """
-    loaded = service.load_registry(registry_file)
+    loaded = documents.load_registry(registry_file)
     problems = registry.validate_registry(loaded.doc, now, skip_governance_fields=True)
     invalid = None
     if problems:
@@ -65,7 +65,7 @@ def load_state(
             raise invalid
     assert isinstance(loaded.doc, dict)
     try:
-        found, problem = service.load_decision(decision_file), None
+        found, problem = documents.load_decision(decision_file), None
     except RefusalError as exc:
         found, problem = None, _repo_relative(exc, decision_file, files["promotionStateFile"])
     return PassState(

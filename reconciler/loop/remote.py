@@ -13,8 +13,10 @@ from reconciler.core.errors import RefusalError, RetryableError
 from reconciler.core.reasons import ReasonCode
 from reconciler.core.trailers import parse_trailers
 from reconciler.loop import checkout as checkouts
-from reconciler.loop.checkout import Checkout, Consumed
+from reconciler.loop import head_move
+from reconciler.loop.checkout import Checkout
 from reconciler.loop.config import LoopConfig
+from reconciler.loop.head_move import Consumed
 
 _CONFLICT_MARKERS = (
     "[rejected]",
@@ -79,7 +81,7 @@ def sync_with_remote(checkout: Checkout, config: LoopConfig, remote: str, branch
     if behind == 0:
         return checkout  # only local commits: the push publishes them
     if ahead == 0:
-        return checkouts.move_head(
+        return head_move.move_head(
             checkout, upstream, reason=f"fast-forward to {remote}/{branch}", intents=intents
         )
     foreign = foreign_commits(checkout, upstream, intents, config.identity.email)
@@ -92,7 +94,7 @@ def sync_with_remote(checkout: Checkout, config: LoopConfig, remote: str, branch
             f"{foreign[0][:12]}); push or rebase them onto {remote}/{branch}, then run again",
         )
     restored = rescue_intents(checkout, upstream, intents)
-    return checkouts.move_head(
+    return head_move.move_head(
         checkout,
         upstream,
         reason=f"reset to {remote}/{branch}",
@@ -149,7 +151,7 @@ def rescue_intents(checkout: Checkout, upstream: str, intents: str) -> list[Cons
 def _is_pending(path: str, intents: str) -> bool:
     """Whether a path (from a trailer: not trusted) names a file directly in the intents folder."""
     try:
-        checkouts.check_pending_path(path, intents)
+        head_move.check_pending_path(path, intents)
     except RefusalError:
         return False
     return True

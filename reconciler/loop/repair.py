@@ -14,13 +14,15 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from reconciler import store
+from reconciler import journal
 from reconciler.adapters import files, locking
 from reconciler.adapters.gitrepo import FastImport, FileChange
-from reconciler.ledger import Ledger
 from reconciler.loop import checkout as checkouts
+from reconciler.loop import head_move
 from reconciler.loop.config import load_config
 from reconciler.loop.once import OnceOptions
+from reconciler.telemetry import active as store
+from reconciler.telemetry.segments import Ledger
 
 
 def repair_index(
@@ -36,13 +38,13 @@ def repair_index(
     config = load_config(OnceOptions(repo=repo, lock_timeout=lock_timeout))
     with locking.hold_locks(config.lock_folders(), config.lock_timeout.total_seconds()):
         # What a crashed apply or pass left is finished first, as every run does.
-        store.recover(
+        journal.recover(
             os.path.dirname(config.layout.registry_file),
             allowed=[config.layout.registry_file, config.state_file, config.telemetry_file],
         )
         if _in_git(config.layout.repo):
             checkout = checkouts.open_checkout(config.layout.repo)
-            checkouts.recover(checkout, config.relative_paths(checkout).intents)
+            head_move.recover(checkout, config.relative_paths(checkout).intents)
         ledger = Ledger(
             config.telemetry_file, config.state_file, config.rotate_bytes, trust_indexes=False
         )
@@ -108,7 +110,7 @@ def _commit(repo: str, changes: dict[str, bytes], now: Callable[[], datetime]) -
         stream.abort()
         raise
     intents = config.relative_paths(checkout).intents
-    checkouts.move_head(checkout, sha, reason="repair-index", intents=intents)
+    head_move.move_head(checkout, sha, reason="repair-index", intents=intents)
     return sha
 
 

@@ -12,12 +12,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from reconciler import ledger
 from reconciler.adapters import files
 from reconciler.core.errors import RefusalError
 from reconciler.core.reasons import ReasonCode
 from reconciler.loop.checkout import Checkout, tree_blobs
 from reconciler.loop.queue import APPLIED, REJECTED
+from reconciler.telemetry import segments as ledger
 
 if TYPE_CHECKING:
     from reconciler.loop.config import LoopPaths

@@ -12,11 +12,11 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import NamedTuple
 
-from reconciler import settings
 from reconciler.adapters.gitrepo import Git, GitError
 from reconciler.core.errors import RefusalError
 from reconciler.core.reasons import ReasonCode
 from reconciler.core.trailers import parse_trailers
+from reconciler.inputs import layouts
 
 DEFAULT_LIMIT = 20
 # Subject last: it is the only field a foreign commit could fill with a \x1f of its own.
@@ -101,7 +101,7 @@ def read_history(repo: str, query: HistoryQuery) -> list[HistoryEntry]:
         raise ValueError("--limit must be at least 1")
     if query.since is not None:
         check_since(query.since)
-    repo = settings.resolve_repo(repo)
+    repo = layouts.resolve_repo(repo)
     if not os.path.exists(os.path.join(repo, ".git")):
         # Without this git would walk up and show the history of an enclosing repository.
         raise _not_a_repo(repo)

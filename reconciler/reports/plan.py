@@ -18,16 +18,16 @@ from typing import Any, NamedTuple
 
 from reconciler.core import commit_messages, queueing
 from reconciler.core.errors import RefusalError
+from reconciler.core.outcome_rows import outcome_row
 from reconciler.core.passes import IntentSource, Outcome
 from reconciler.core.reasons import ReasonCode
-from reconciler.ledger import Ledger
 from reconciler.loop import checkout as checkouts
 from reconciler.loop import prediction, queue, symlinks
 from reconciler.loop.checkout import Checkout
 from reconciler.loop.config import LoopConfig, LoopPaths, load_config
 from reconciler.loop.once import OnceOptions
 from reconciler.reports import merging, pr_edits
-from reconciler.reports.outcomes import outcome_row
+from reconciler.telemetry.segments import Ledger
 
 
 class PlanItem(NamedTuple):

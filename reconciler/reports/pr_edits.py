@@ -7,15 +7,16 @@ telemetry, state and processed intents. core.ownership holds the rule.
 
 from __future__ import annotations
 
-from reconciler import ledger, service
 from reconciler.core import ownership
 from reconciler.core.editing import RegistryText
 from reconciler.core.errors import DocumentError
 from reconciler.core.passes import as_text
+from reconciler.inputs import documents
 from reconciler.loop import checkout as checkouts
 from reconciler.loop import queue
 from reconciler.loop.checkout import Checkout
 from reconciler.loop.config import LoopPaths
+from reconciler.telemetry import segments as ledger
 
 
 def owned_edits(checkout: Checkout, rel: LoopPaths, merge_base: str) -> list[str]:
@@ -60,6 +61,6 @@ def _registry_doc(checkout: Checkout, commit: str, path: str) -> object:
     blob = entries[path][1]
     data = checkouts.cat_blobs(checkout, [blob])[blob]
     try:
-        return RegistryText(data.decode("utf-8"), service.registry_format(path)).document
+        return RegistryText(data.decode("utf-8"), documents.registry_format(path)).document
     except (UnicodeDecodeError, DocumentError):
         return _UNREADABLE

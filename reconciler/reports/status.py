@@ -14,13 +14,13 @@ from typing import Any
 from reconciler.adapters import files
 from reconciler.core import queueing
 from reconciler.core.decision import MAX_CLOCK_SKEW, describe_contradictions
+from reconciler.core.outcome_rows import outcome_row
 from reconciler.core.passes import PassState
 from reconciler.core.timestamps import format_duration, parse_timestamp
 from reconciler.loop import checkout as checkouts
 from reconciler.loop import prediction, queue
 from reconciler.loop.config import load_config
 from reconciler.loop.once import OnceOptions
-from reconciler.reports.outcomes import outcome_row
 
 REVIEW_WARNING = timedelta(days=7)
 

@@ -11,11 +11,14 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from reconciler import ledger, service, settings, store
+from reconciler import journal
 from reconciler.adapters import files
 from reconciler.core import applied_keys, decision, registry, registry_fields, registry_yaml
 from reconciler.core.errors import RefusalError
 from reconciler.core.reasons import ReasonCode
+from reconciler.inputs import documents, layouts
+from reconciler.telemetry import active as store
+from reconciler.telemetry import segments as ledger
 
 
 def validate_repo(
@@ -26,10 +29,10 @@ def validate_repo(
     Raises:
         RefusalError: the repository or its reconciler.yaml cannot be resolved at all.
     """
-    layout = settings.resolve_layout(settings.resolve_repo(repo), paths)
+    layout = layouts.resolve_layout(layouts.resolve_repo(repo), paths)
     moment = now()
     warnings: list[str] = []
-    if store.is_pending(os.path.dirname(layout.registry_file)):
+    if journal.is_pending(os.path.dirname(layout.registry_file)):
         warnings.append(
             "an interrupted apply left a journal; the next apply completes it before anything else"
         )
@@ -66,7 +69,7 @@ def _failure(exc: RefusalError) -> dict[str, Any]:
 
 def _registry_report(path: str, now: datetime, warnings: list[str]) -> dict[str, Any]:
     try:
-        loaded = service.load_registry(path)
+        loaded = documents.load_registry(path)
     except RefusalError as exc:
         return _failure(exc)
     warnings.extend(registry_fields.unknown_field_warnings(loaded.doc))
@@ -99,7 +102,7 @@ def _registry_report(path: str, now: datetime, warnings: list[str]) -> dict[str,
 
 def _decision_report(path: str, warnings: list[str]) -> dict[str, Any]:
     try:
-        found = service.load_decision(path)
+        found = documents.load_decision(path)
     except RefusalError as exc:
         if exc.reason is ReasonCode.PROMOTION_STATE_MISSING:
             # No decision yet is a normal state: only rollback is possible until one exists.
@@ -208,15 +211,15 @@ def _compare(index_file: str, actual: Mapping[str, Any] | None, expected: Mappin
     )
 
 
-def _paths_report(layout: settings.Layout, warnings: list[str]) -> dict[str, Any]:
+def _paths_report(layout: layouts.Layout, warnings: list[str]) -> dict[str, Any]:
     """Symlinks in the paths the loop reads or writes (flags aside): `--once` refuses them.
 
     A symlinked decision file is only a warning: `apply` follows it (as the bash tool did).
     """
-    from reconciler import ledger
     from reconciler.loop.queue import APPLIED, REJECTED
+    from reconciler.telemetry import segments as ledger
 
-    managed = settings.managed_paths(layout)
+    managed = layouts.managed_paths(layout)
     walked = [path for key, path in managed.items() if key != "intentsDir"]
     if "applyStateFile" in managed:
         state = managed["applyStateFile"]
@@ -224,7 +227,7 @@ def _paths_report(layout: settings.Layout, warnings: list[str]) -> dict[str, Any
         walked += [store.index_path(state), segments]
     intents = managed["intentsDir"]
     walked += [os.path.join(intents, APPLIED), os.path.join(intents, REJECTED)]
-    walked.append(os.path.join(layout.repo, settings.SETTINGS_FILE))
+    walked.append(os.path.join(layout.repo, layouts.SETTINGS_FILE))
     decision = managed.get("promotionStateFile")
     links: list[str] = []
     for path in walked:

@@ -69,7 +69,7 @@ class TemplateDirs(NamedTuple):
 
 def find_templates() -> TemplateDirs:
     """Return the bundled example: `reconciler/_example/` in a wheel, else the source checkout."""
-    package = os.path.dirname(os.path.abspath(__file__))
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     bundled = os.path.join(package, "_example")
     if files.is_dir(bundled):
         return TemplateDirs(os.path.join(bundled, "policies"), os.path.join(bundled, "workflows"))

@@ -24,12 +24,12 @@ import re
 import zlib
 from typing import Any, NamedTuple
 
-from reconciler import store
 from reconciler.adapters import files
-from reconciler.core import applied_keys
+from reconciler.core import applied_keys, jsontext
 from reconciler.core.applied_keys import KeySearch
 from reconciler.core.errors import RefusalError
 from reconciler.core.timestamps import parse_timestamp
+from reconciler.telemetry import active as store
 
 SEGMENTS_INDEX_NAME = "promotion-apply-segments.json"
 DEFAULT_ROTATE_BYTES = 256 * 1024
@@ -269,7 +269,7 @@ class Ledger:
 
     def append(self, record: Record) -> list[tuple[str, bytes | None]]:
         """Append one record; return the changed files (absolute path, bytes or None: deleted)."""
-        line = (store.dumps_compact(record) + "\n").encode("utf-8")
+        line = (jsontext.dumps_compact(record) + "\n").encode("utf-8")
         prefix = b"" if not self.active or self.active.endswith(b"\n") else b"\n"
         offset = len(self.active) + len(prefix)
         self.active += prefix + line
@@ -323,7 +323,7 @@ class Ledger:
         relative = os.path.relpath(self.path, os.path.dirname(self.index_file))
         data = self.active
         doc = applied_keys.index_doc(relative, len(data), self.active_crc, data, self.active_keys)
-        return (store.dumps_compact(doc) + "\n").encode("utf-8")
+        return (jsontext.dumps_compact(doc) + "\n").encode("utf-8")
 
     def segments_index_bytes(self) -> bytes:
         """The sealed segments' index."""
@@ -332,7 +332,7 @@ class Ledger:
             "segments": [segment._asdict() for segment in self.sealed],
             "keys": {key: list(span) for key, span in self.sealed_keys.items()},
         }
-        return (store.dumps_compact(doc) + "\n").encode("utf-8")
+        return (jsontext.dumps_compact(doc) + "\n").encode("utf-8")
 
 
 def _listed_segments(doc: Record | None, pattern: re.Pattern[str]) -> list[Segment] | None:

@@ -70,7 +70,7 @@ def test_a_hostile_registry_is_refused_cleanly(
 def test_a_yaml_1_1_boolean_spelling_is_not_a_boolean(tmp_path: Path) -> None:
     # Issue 9: YAML 1.1 tools read `no` as false, we read text: refused as ambiguous (it was
     # registry_invalid, "must be boolean", before).
-    text = (Path(__file__).parent.parent / "policies" / "registry.yaml").read_text()
+    text = (Path(__file__).parents[2] / "policies" / "registry.yaml").read_text()
     repo = policies_repo(tmp_path, text.replace("manual: false ", "manual: no    "))
     with pytest.raises(RefusalError) as caught:
         # Not a rollback: it writes `manual: true` over any value, so the field cannot block it.
@@ -83,7 +83,7 @@ def test_a_yaml_1_1_boolean_spelling_is_not_a_boolean(tmp_path: Path) -> None:
 def test_a_symlinked_registry_is_refused(tmp_path: Path) -> None:
     repo = policies_repo(tmp_path, "x: 1\n")
     real = tmp_path / "elsewhere.yaml"
-    real.write_text((Path(__file__).parent.parent / "policies" / "registry.yaml").read_text())
+    real.write_text((Path(__file__).parents[2] / "policies" / "registry.yaml").read_text())
     (repo / POLICIES_REGISTRY).unlink()
     (repo / POLICIES_REGISTRY).symlink_to(real)
     with pytest.raises(RefusalError) as caught:
@@ -100,7 +100,7 @@ def test_a_huge_registry_is_refused_before_parsing(tmp_path: Path) -> None:
 
 
 def test_the_bundled_example_applies_with_a_byte_exact_minimal_diff(tmp_path: Path) -> None:
-    original = (Path(__file__).parent.parent / "policies" / "registry.yaml").read_text()
+    original = (Path(__file__).parents[2] / "policies" / "registry.yaml").read_text()
     repo = policies_repo(tmp_path, original)
     apply(repo, "expand", expand_step="25", actor="alice", approval_ref="CAB-123",
           rationale="gates green")  # fmt: skip

@@ -20,7 +20,7 @@ from tests.support import fleet
 from tests.support.applying import apply
 from tests.support.fleet import SUPERLOOP
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 STATE = SUPERLOOP / "promotion-apply-state.json"
 INDEX = SUPERLOOP / "promotion-apply-index.json"
 PROFILE = b"# ~/.profile\nexport PATH=$HOME/bin:$PATH\n"

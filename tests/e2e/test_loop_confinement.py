@@ -1,7 +1,7 @@
 """Issue 9: the loop's commands refuse reconciler.yaml paths out of the repository or in .git.
 
-`--once`, `status`, `plan` (and `apply`, `validate`: tests/test_layout_confinement.py) refuse
-the same settings with the same code, before anything is read or consumed.
+`--once`, `status`, `plan` (and `apply`, `validate`: tests/inputs/test_layouts_confinement.py)
+refuse the same settings with the same code, before anything is read or consumed.
 """
 
 from __future__ import annotations

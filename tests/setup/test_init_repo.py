@@ -16,7 +16,7 @@ from reconciler.core.errors import RefusalError
 from reconciler.core.repo_settings import parse_repo_settings
 from reconciler.setup import init_repo as scaffold
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CREATED = [
     "reconciler.yaml",
     "policies/registry.yaml",

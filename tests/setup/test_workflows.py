@@ -15,7 +15,7 @@ from reconciler import __version__
 from reconciler.core import yamltext
 from reconciler.setup import init_repo as scaffold
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 WORKFLOW_DIR = ROOT / ".github" / "workflows"
 NAMES = ("reconcile.yml", "plan.yml", "rollout-dispatch.yml")
 CHECK_JSONSCHEMA = os.path.join(os.path.dirname(sys.executable), "check-jsonschema")

@@ -1,0 +1,61 @@
+"""`reconcile validate`: check the registry, decision, telemetry and layout, or intent files."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from reconciler.commands.edge import EXIT_REFUSED, handle_errors, path_flags, path_options
+
+
+@click.command("validate")
+@click.option("--repo", metavar="PATH", default=".", show_default=True, help="Policy repository.")
+@path_options
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option(
+    "--intents", "intent_files", is_flag=True, help="Validate the intent FILES given instead."
+)
+@click.argument("files", nargs=-1, metavar="[FILES]...")
+@handle_errors
+def validate_command(
+    repo: str, as_json: bool, intent_files: bool, files: tuple[str, ...], **flags: Any
+) -> None:
+    """Check the registry, decision and telemetry; say which layout was used and why.
+
+    Also lists every symlink in the paths the loop reads or writes (`--once` refuses them).
+
+    With --intents, check intent files instead (the pre-commit hook): each one is parsed
+    exactly as the loop will, and every problem is listed with its reason code.
+    Exit 0 when everything is valid, 1 when anything is not (every problem is listed).
+
+    \b
+    Examples:
+      reconcile validate --repo .
+      reconcile validate --repo . --registry-file policies/registry.json --json
+      reconcile validate --intents policies/intents/*.yaml
+    """
+    from reconciler import render
+    from reconciler.adapters.clock import system_clock
+    from reconciler.reports import validation as inspection
+
+    if files and not intent_files:
+        raise click.UsageError("FILES are only accepted with --intents")
+    if intent_files:
+        results = inspection.validate_intent_files(files, now=system_clock())
+        if as_json:
+            for result in results:
+                render.print_json(result)
+        else:
+            render.print_intent_validation(results)
+        if not all(result["ok"] for result in results):
+            sys.exit(EXIT_REFUSED)
+        return
+    report = inspection.validate_repo(repo, path_flags(flags), now=system_clock)
+    if as_json:
+        render.print_json(report, pretty=True)
+    else:
+        render.print_validation(report)
+    if not report["ok"]:
+        sys.exit(EXIT_REFUSED)
