@@ -73,13 +73,13 @@ def bench_baseline(runs: int, statement: str) -> list[float]:
 
 
 def bench_in_process(count: int, fmt: str) -> list[float]:
-    from reconciler import service
+    from reconciler.apply import running
     from reconciler.core.applying import ApplyArgs
 
     timings = []
     with tempfile.TemporaryDirectory() as tmp:
         repo = make_repo(Path(tmp), fmt)
-        options = service.ApplyOptions(repo=str(repo), paths={})
+        options = running.ApplyOptions(repo=str(repo), paths={})
         now = datetime.now(UTC)
         for index in range(count):
             args = ApplyArgs(
@@ -92,7 +92,7 @@ def bench_in_process(count: int, fmt: str) -> list[float]:
                 idempotency_key=f"bench-{index}",
             )
             start = time.perf_counter()
-            service.run_apply(args, options, now=lambda: now, new_trace_id=lambda: "bench")
+            running.run_apply(args, options, now=lambda: now, new_trace_id=lambda: "bench")
             timings.append(time.perf_counter() - start)
     return timings
 
