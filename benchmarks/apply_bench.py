@@ -75,11 +75,12 @@ def bench_baseline(runs: int, statement: str) -> list[float]:
 def bench_in_process(count: int, fmt: str) -> list[float]:
     from reconciler.apply import running
     from reconciler.core.applying import ApplyArgs
+    from reconciler.inputs.fleet import PathFlags
 
     timings = []
     with tempfile.TemporaryDirectory() as tmp:
         repo = make_repo(Path(tmp), fmt)
-        options = running.ApplyOptions(repo=str(repo), paths={})
+        options = running.ApplyOptions(repo=str(repo), paths=PathFlags())
         now = datetime.now(UTC)
         for index in range(count):
             args = ApplyArgs(

@@ -9,7 +9,7 @@ gate, registry validation, edit, re-validation, then the journaled write.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
@@ -25,6 +25,7 @@ from reconciler.core import (
 from reconciler.core.errors import RefusalError
 from reconciler.core.reasons import ReasonCode
 from reconciler.inputs import documents, layouts
+from reconciler.inputs.fleet import PathFlags
 from reconciler.inputs.layouts import Layout
 from reconciler.telemetry import active as store
 from reconciler.telemetry import segments as ledger
@@ -37,8 +38,8 @@ class ApplyOptions(NamedTuple):
     """Everything `reconcile apply` takes besides the intent itself."""
 
     repo: str | None
-    paths: Mapping[str, str | None]
-    """Explicit path flags: registryFile, promotionStateFile, applyStateFile, applyTelemetryFile."""
+    paths: PathFlags
+    """Explicit path flags (--registry-file, ...)."""
     max_decision_age: str | None = None
     lock_timeout: str | None = None
 
@@ -82,7 +83,7 @@ def run_apply(
     lock_text = options.lock_timeout or layout.settings.lock_timeout or layouts.DEFAULT_LOCK_TIMEOUT
     lock_timeout = documents.parse_duration_option("--lock-timeout", lock_text) or timedelta(0)
     apply = _Apply(request, layout, now, args.trace_id or new_trace_id())
-    folder = os.path.dirname(layout.registry_file)
+    folder = os.path.dirname(layout.fleet.registry)
     if not files.is_dir(folder):
         # Nothing to lock or write; report the decision's and the review-by's problems first,
         # in the bash tool's order.
@@ -90,14 +91,14 @@ def run_apply(
         applying.check_review_by(request, now())
         raise RefusalError(
             ReasonCode.REGISTRY_MISSING,
-            f"fleet registry file not found: {layout.registry_file}",
-            path=layout.registry_file,
+            f"fleet registry file not found: {layout.fleet.registry}",
+            path=layout.fleet.registry,
             footer=REGISTRY_FOOTER,
         )
-    written = [layout.paths["applyStateFile"], layout.paths["applyTelemetryFile"], apply.index_file]
+    written = [layout.fleet.state, layout.fleet.telemetry, apply.index_file]
     lock_folders = [folder, *(files.lockable_folder(path) for path in written)]
     with locking.hold_locks(lock_folders, lock_timeout.total_seconds()):
-        journal.recover(folder, allowed=[layout.registry_file, *written[:2]])
+        journal.recover(folder, allowed=[layout.fleet.registry, *written[:2]])
         return apply.run(max_age, max_age_text, folder)
 
 
@@ -113,9 +114,9 @@ def check_distinct_paths(layout: Layout) -> None:
         RefusalError: e.g. `--apply-state-file` pointing at the registry.
     """
     named = {
-        **layout.paths,
-        "index": store.index_path(layout.paths["applyStateFile"]),
-        "journal": journal.journal_path(os.path.dirname(layout.registry_file)),
+        **layout.fleet.files_block(),
+        "index": store.index_path(layout.fleet.state),
+        "journal": journal.journal_path(os.path.dirname(layout.fleet.registry)),
     }
     keys, paths = list(named), list(named.values())
     duplicate = files.first_duplicate(paths)
@@ -163,8 +164,8 @@ class _Apply:
         self.layout = layout
         self.clock = clock
         self.trace_id = trace_id
-        self.paths = layout.paths
-        self.index_file = store.index_path(self.paths["applyStateFile"])
+        self.fleet = layout.fleet
+        self.index_file = store.index_path(self.fleet.state)
 
     def run(self, max_age: timedelta | None, max_age_text: str | None, folder: str) -> ApplyResult:
         key = self.request.idempotency_key
@@ -174,7 +175,7 @@ class _Apply:
         # (and, keyed, without its replay check: pausing twice is harmless, not pausing is not).
         # No extra cost: the index's CRC vouches for the file, any other one is parsed.
         telemetry = store.load_telemetry(
-            self.paths["applyTelemetryFile"], self.index_file, need_keys=not rollback
+            self.fleet.telemetry, self.index_file, need_keys=not rollback
         )
         loaded: documents.LoadedRegistry | None = None
         overridden = False
@@ -184,7 +185,7 @@ class _Apply:
             telemetry = telemetry._replace(problem=_not_json_lines(telemetry.path))
         if key and telemetry.indexed:
             prior = store.find_applied(telemetry, key) or ledger.find_sealed_applied(
-                self.paths["applyTelemetryFile"], self.paths["applyStateFile"], key
+                self.fleet.telemetry, self.fleet.state, key
             )
             if prior is not None:
                 if not rollback:
@@ -218,7 +219,7 @@ class _Apply:
             fleet_id=view.fleet_id,
             trace_id=self.trace_id,
             decision=found,
-            files=self.paths,
+            files=self.fleet.files_block(),
             notes=notes,
             warnings=noted,
         )
@@ -228,9 +229,9 @@ class _Apply:
 
     def _replay(self, prior: applying.Record) -> ApplyResult:
         record = applying.replay_record(prior, self.request)
-        files.check_writable(self.paths["applyStateFile"], what="apply state file")
+        files.check_writable(self.fleet.state, what="apply state file")
         files.atomic_write(
-            self.paths["applyStateFile"], (jsontext.dumps_compact(record) + "\n").encode("utf-8")
+            self.fleet.state, (jsontext.dumps_compact(record) + "\n").encode("utf-8")
         )
         mismatch = applying.is_request_mismatch(prior, self.request)
         return ApplyResult(record, replayed=True, mismatch=mismatch, layout=self.layout)
@@ -244,7 +245,7 @@ class _Apply:
             RefusalError: the decision is missing, invalid, not promote, stale or future.
         """
         try:
-            found = documents.load_decision(self.paths["promotionStateFile"])
+            found = documents.load_decision(self.fleet.decision)
         except RefusalError as exc:
             if self.request.intent != "rollback":
                 raise
@@ -257,7 +258,7 @@ class _Apply:
 
     def _load_registry(self) -> documents.LoadedRegistry:
         try:
-            return documents.load_registry(self.layout.registry_file)
+            return documents.load_registry(self.layout.fleet.registry)
         except RefusalError as exc:
             exc.footer = REGISTRY_FOOTER
             raise
@@ -307,7 +308,7 @@ class _Apply:
         data = (b"" if telemetry.ends_with_newline else b"\n") + line
         targets = {
             "fleet registry": loaded.path,
-            "apply state file": self.paths["applyStateFile"],
+            "apply state file": self.fleet.state,
             "telemetry file": telemetry.path,
             "telemetry index": self.index_file,
         }
@@ -324,7 +325,7 @@ class _Apply:
             replacements.append(
                 journal.plan_replacement(loaded.path, new_text.encode("utf-8"), current)
             )
-        replacements.append(journal.plan_replacement(self.paths["applyStateFile"], line))
+        replacements.append(journal.plan_replacement(self.fleet.state, line))
         plan = journal.WritePlan(
             replacements=tuple(replacements),
             append_path=telemetry.path,

@@ -83,7 +83,7 @@ def apply_command(**flags: Any) -> None:
         _warn_about_key(result.record, result.mismatch, args.idempotency_key)
         if not result.replayed and "telemetry_not_appended" in result.record["reasonCodes"]:
             render.print_warning(
-                f"the telemetry file {result.layout.paths['applyTelemetryFile']} is not JSON "
+                f"the telemetry file {result.layout.fleet.telemetry} is not JSON "
                 "lines, so this rollback's record was not appended to it (it is in the apply "
                 "state file and below); repair the file (git history has the original)"
             )

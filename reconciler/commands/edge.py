@@ -6,9 +6,12 @@ import functools
 import os
 import sys
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
+
+if TYPE_CHECKING:
+    from reconciler.inputs.fleet import PathFlags
 
 from reconciler import __version__
 
@@ -87,11 +90,13 @@ def path_options(command: F) -> F:
     return command
 
 
-def path_flags(flags: dict[str, Any]) -> dict[str, str | None]:
-    """The path flags a command was given, by layout key (None: not given)."""
-    return {
-        "registryFile": flags.get("registry_file"),
-        "promotionStateFile": flags.get("promotion_state_file"),
-        "applyStateFile": flags.get("apply_state_file"),
-        "applyTelemetryFile": flags.get("apply_telemetry_file"),
-    }
+def path_flags(flags: dict[str, Any]) -> PathFlags:
+    """The path flags a command was given (None: not given)."""
+    from reconciler.inputs.fleet import PathFlags
+
+    return PathFlags(
+        registry=flags.get("registry_file"),
+        decision=flags.get("promotion_state_file"),
+        state=flags.get("apply_state_file"),
+        telemetry=flags.get("apply_telemetry_file"),
+    )

@@ -94,7 +94,7 @@ class Daemon:
         self.health = Health()
         self.rng = random.Random()
         self.stop_signal: str | None = None
-        self.config: LoopConfig = load_config(OnceOptions(repo=options.repo))
+        self.config: LoopConfig = load_config(options.repo)
         # A repository the passes could never work in is refused at start, not retried.
         self.config.relative_paths(checkouts.open_checkout(self.config.layout.repo))
         self.server = serve(
@@ -227,7 +227,7 @@ class Daemon:
     def _update_gauges(self) -> None:
         try:
             checkout = checkouts.open_checkout(self.config.layout.repo)
-            self.metrics.pending.set(len(queue.list_pending(checkout, self.config.intents_dir)))
+            self.metrics.pending.set(len(queue.list_pending(checkout, self.config.fleet.intents)))
             state = prediction.checkout_state(checkout, self.config, self.now())
         except Exception:  # noqa: BLE001 - gauges are best effort; the next pass tries again
             return
@@ -247,8 +247,8 @@ class Daemon:
     def _start_triggers(self) -> None:
         config = self.config
         watching.watch_in_thread(
-            [config.intents_dir],
-            [config.layout.registry_file, config.decision_file],
+            [config.fleet.intents],
+            [config.fleet.registry, config.fleet.decision],
             debounce_ms=max(int(self.options.debounce * 1000), 1),
             stop=self.triggers.stopping,
             on_change=self._on_files_changed,
@@ -263,8 +263,8 @@ class Daemon:
         Every pass that commits rewrites the registry in the checkout (and a sync may rewrite
         both): waking up for that would follow each such pass with an empty one.
         """
-        owned = {os.path.abspath(self.config.layout.registry_file)}
-        owned.add(os.path.abspath(self.config.decision_file))
+        owned = {os.path.abspath(self.config.fleet.registry)}
+        owned.add(os.path.abspath(self.config.fleet.decision))
         # An intent that is gone already was consumed by the pass that saw it (a fast-forward
         # writes intent files the same pass then takes): no pass is needed for it.
         present = {path for path in paths if path in owned or os.path.lexists(path)}

@@ -1,4 +1,4 @@
-"""Layout resolution: which registry, decision, state and telemetry files a command uses.
+"""Layout resolution: which fleet (registry, decision, state, telemetry, intents) a command uses.
 
 One function for every command: explicit flags, then `<repo>/reconciler.yaml`, then the
 built-in layout (the bash tool's `.superloop/ops-manager/fleet/` when only it exists,
@@ -8,7 +8,6 @@ otherwise `policies/`). `reconcile validate` prints the result and the reason.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from typing import NamedTuple
 
 from reconciler.adapters import files
@@ -16,6 +15,7 @@ from reconciler.core import repo_settings
 from reconciler.core.errors import DocumentError, RefusalError
 from reconciler.core.reasons import ReasonCode
 from reconciler.core.repo_settings import RepoSettings
+from reconciler.inputs.fleet import DEFAULT_FLEET_ID, SETTING_KEYS, Fleet, PathFlags
 
 SETTINGS_FILE = "reconciler.yaml"
 DEFAULT_LOCK_TIMEOUT = "30s"
@@ -36,22 +36,17 @@ POLICIES_PATHS = {
 
 
 class Layout(NamedTuple):
-    """The resolved files of one repository, absolute, with where each choice came from."""
+    """The resolved fleet of one repository, absolute, with where each choice came from."""
 
     repo: str
     name: str
     """`policies` or `superloop`: the built-in layout the defaults came from."""
     reason: str
-    paths: dict[str, str]
-    """registryFile, promotionStateFile, applyStateFile, applyTelemetryFile -> absolute path."""
+    fleet: Fleet
     sources: dict[str, str]
-    """Same keys -> `flag`, `reconciler.yaml` or `built-in`."""
+    """reconciler.yaml path key (`registryFile`, ...) -> `flag`, `reconciler.yaml` or
+    `built-in`."""
     settings: RepoSettings
-
-    @property
-    def registry_file(self) -> str:
-        """The registry path."""
-        return self.paths["registryFile"]
 
 
 def resolve_repo(repo: str | None) -> str:
@@ -89,13 +84,14 @@ def load_repo_settings(repo: str) -> RepoSettings:
     return repo_settings.parse_repo_settings(doc, path)
 
 
-def resolve_layout(repo: str, flags: Mapping[str, str | None]) -> Layout:
+def resolve_layout(repo: str, flags: PathFlags | None = None) -> Layout:
     """Resolve every path: flags (relative to the cwd) beat reconciler.yaml beat built-ins.
 
     Raises:
         RefusalError: invalid reconciler.yaml, or both policies/registry.yaml and .json exist
             with no explicit choice.
     """
+    flags = flags or PathFlags()
     settings = load_repo_settings(repo)
     name, reason, builtin = _builtin_layout(repo)
     paths: dict[str, str] = {}
@@ -111,7 +107,12 @@ def resolve_layout(repo: str, flags: Mapping[str, str | None]) -> Layout:
             paths[key], sources[key] = os.path.join(repo, builtin[key]), "built-in"
     if sources["registryFile"] == "built-in" and name == "policies":
         paths["registryFile"] = _policies_registry(repo)
-    layout = Layout(repo, name, reason, paths, sources, settings)
+    fleet = Fleet(
+        DEFAULT_FLEET_ID,
+        **{attribute: paths[key] for attribute, key in SETTING_KEYS.items()},
+        intents=_intents_folder(repo, name, settings),
+    )
+    layout = Layout(repo, name, reason, fleet, sources, settings)
     check_confined(layout)
     return layout
 
@@ -124,20 +125,21 @@ FLAG_NAMES = {
 }
 
 
-def intents_folder(layout: Layout) -> str:
-    """Return the absolute intents folder of a layout (`intentsDir`, else beside the registry)."""
-    configured = layout.settings.strings.get("intentsDir")
+def _intents_folder(repo: str, name: str, settings: RepoSettings) -> str:
+    """The absolute intents folder: `intentsDir`, else beside the built-in registry."""
+    configured = settings.strings.get("intentsDir")
     if configured:
-        return os.path.abspath(os.path.join(layout.repo, configured))
-    if layout.name == "superloop":
-        return os.path.join(layout.repo, SUPERLOOP_DIR, "intents")
-    return os.path.join(layout.repo, "policies", "intents")
+        return os.path.abspath(os.path.join(repo, configured))
+    if name == "superloop":
+        return os.path.join(repo, SUPERLOOP_DIR, "intents")
+    return os.path.join(repo, "policies", "intents")
 
 
 def managed_paths(layout: Layout) -> dict[str, str]:
     """The layout's paths that do not come from a flag, and the intents folder (`intentsDir`)."""
-    managed = {key: path for key, path in layout.paths.items() if layout.sources[key] != "flag"}
-    managed["intentsDir"] = intents_folder(layout)
+    files_block = layout.fleet.files_block()
+    managed = {key: path for key, path in files_block.items() if layout.sources[key] != "flag"}
+    managed["intentsDir"] = layout.fleet.intents
     return managed
 
 

@@ -17,6 +17,7 @@ from reconciler.core.errors import RefusalError
 from reconciler.core.reasons import ReasonCode
 from reconciler.inputs import layouts
 from reconciler.inputs.documents import parse_duration_option
+from reconciler.inputs.fleet import Fleet
 from reconciler.inputs.layouts import DEFAULT_LOCK_TIMEOUT, Layout
 from reconciler.loop.symlinks import refuse_symlinks
 from reconciler.telemetry import active as store
@@ -24,7 +25,6 @@ from reconciler.telemetry import segments as ledger
 
 if TYPE_CHECKING:
     from reconciler.loop.checkout import Checkout
-    from reconciler.loop.once import OnceOptions
 
 DEFAULT_MAX_DECISION_AGE = "24h"
 DEFAULT_BOT = Identity("rollout-reconciler", "reconciler@localhost")
@@ -50,7 +50,6 @@ class LoopConfig(NamedTuple):
     """Everything a pass needs to know besides the checkout's state."""
 
     layout: Layout
-    intents_dir: str
     rotate_bytes: int
     identity: Identity
     remote: str
@@ -61,19 +60,9 @@ class LoopConfig(NamedTuple):
     lock_timeout: timedelta
 
     @property
-    def state_file(self) -> str:
-        """The apply-state file."""
-        return self.layout.paths["applyStateFile"]
-
-    @property
-    def telemetry_file(self) -> str:
-        """The active telemetry segment."""
-        return self.layout.paths["applyTelemetryFile"]
-
-    @property
-    def decision_file(self) -> str:
-        """The promotion decision."""
-        return self.layout.paths["promotionStateFile"]
+    def fleet(self) -> Fleet:
+        """The fleet the loop reconciles (absolute paths)."""
+        return self.layout.fleet
 
     def relative_paths(self, checkout: Checkout) -> LoopPaths:
         """Return the loop's files relative to the checkout's top folder, checked on disk.
@@ -95,16 +84,17 @@ class LoopConfig(NamedTuple):
                 return checkout.relative(path)  # refuses it: outside the worktree
             return os.path.normpath(os.path.join(prefix, inner)).replace(os.sep, "/")
 
+        fleet = self.fleet
         paths = LoopPaths(
-            registry=relative(self.layout.registry_file),
-            decision=relative(self.decision_file),
-            state=relative(self.state_file),
-            telemetry=relative(self.telemetry_file),
-            index_file=relative(store.index_path(self.state_file)),
+            registry=relative(fleet.registry),
+            decision=relative(fleet.decision),
+            state=relative(fleet.state),
+            telemetry=relative(fleet.telemetry),
+            index_file=relative(store.index_path(fleet.state)),
             segments=relative(
-                os.path.join(os.path.dirname(self.state_file), ledger.SEGMENTS_INDEX_NAME)
+                os.path.join(os.path.dirname(fleet.state), ledger.SEGMENTS_INDEX_NAME)
             ),
-            intents=relative(self.intents_dir),
+            intents=relative(fleet.intents),
             settings=relative(os.path.join(repo, layouts.SETTINGS_FILE)),
         )
         _check_intents_folder(paths)
@@ -113,8 +103,8 @@ class LoopConfig(NamedTuple):
 
     def lock_folders(self) -> Sequence[str]:
         """The folders whose flocks make up the repository lock (shared with `apply`)."""
-        registry_folder = os.path.dirname(self.layout.registry_file)
-        others = [self.state_file, self.telemetry_file]
+        registry_folder = os.path.dirname(self.fleet.registry)
+        others = [self.fleet.state, self.fleet.telemetry]
         return [registry_folder, *(files.lockable_folder(path) for path in others)]
 
     def branch_for(self, checkout: Checkout) -> str:
@@ -159,36 +149,41 @@ def _escapes(relative: str) -> bool:
     return relative == os.pardir or relative.startswith(os.pardir + os.sep)
 
 
-def load_config(options: OnceOptions) -> LoopConfig:
-    """Resolve the layout and the loop settings for `options`.
+def load_config(
+    repo: str | None,
+    *,
+    remote: str | None = None,
+    branch: str | None = None,
+    lock_timeout: str | None = None,
+) -> LoopConfig:
+    """Resolve the layout and the loop settings of `repo`; the flags beat reconciler.yaml.
 
     Raises:
         RefusalError: bad settings or flags.
     """
-    layout = layouts.resolve_layout(layouts.resolve_repo(options.repo), {})
+    layout = layouts.resolve_layout(layouts.resolve_repo(repo))
     strings, integers = layout.settings.strings, layout.settings.integers
     age_text = layout.settings.max_decision_age or DEFAULT_MAX_DECISION_AGE
     max_age = parse_duration_option("maxDecisionAge", age_text)
-    lock_text = options.lock_timeout or layout.settings.lock_timeout or DEFAULT_LOCK_TIMEOUT
-    lock_timeout = parse_duration_option("--lock-timeout", lock_text)
-    assert max_age is not None and lock_timeout is not None
-    _check_ref_name("--remote", options.remote)
-    _check_ref_name("--branch", options.branch)
+    lock_text = lock_timeout or layout.settings.lock_timeout or DEFAULT_LOCK_TIMEOUT
+    lock_wait = parse_duration_option("--lock-timeout", lock_text)
+    assert max_age is not None and lock_wait is not None
+    _check_ref_name("--remote", remote)
+    _check_ref_name("--branch", branch)
     _check_ref_name("remote (reconciler.yaml)", strings.get("remote"))
     _check_ref_name("branch (reconciler.yaml)", strings.get("branch"))
     return LoopConfig(
         layout=layout,
-        intents_dir=layouts.intents_folder(layout),
         rotate_bytes=integers.get("telemetryRotateBytes", ledger.DEFAULT_ROTATE_BYTES),
         identity=Identity(
             strings.get("botName", DEFAULT_BOT.name), strings.get("botEmail", DEFAULT_BOT.email)
         ),
-        remote=options.remote or strings.get("remote", DEFAULT_REMOTE),
-        branch=options.branch or strings.get("branch"),
+        remote=remote or strings.get("remote", DEFAULT_REMOTE),
+        branch=branch or strings.get("branch"),
         push_attempts=integers.get("pushAttempts", DEFAULT_PUSH_ATTEMPTS),
         max_age=max_age,
         max_age_text=age_text,
-        lock_timeout=lock_timeout,
+        lock_timeout=lock_wait,
     )
 
 

@@ -135,7 +135,7 @@ def settings_repo(repo: str) -> str:
 def _preview(
     repo: str, request: intent_writing.IntentRequest, now: Callable[[], datetime]
 ) -> Outcome:
-    config = load_config(OnceOptions(repo=repo))
+    config = load_config(repo)
     checkout = checkouts.open_checkout(config.layout.repo)
     rel = config.relative_paths(checkout)
     moment = now()
@@ -148,7 +148,7 @@ def _preview(
     ordered = sorted([*sources, would_be], key=lambda source: os.fsencode(source.path))
     state = prediction.checkout_state(checkout, config, moment)
     prediction.require_usable_registry(state, ordered, moment)
-    history = Ledger(config.telemetry_file, config.state_file, config.rotate_bytes)
+    history = Ledger(config.fleet.telemetry, config.fleet.state, config.rotate_bytes)
     outcomes = prediction.predict(state, ordered, history, now)
     return next(outcome for outcome in outcomes if outcome.source is would_be)
 

@@ -36,7 +36,7 @@ def intents_folder(repo: str) -> str:
     """
     # The folder the loop reads (one definition); resolve_layout refuses an intents folder
     # outside the repository or in .git.
-    return layouts.intents_folder(layouts.resolve_layout(repo, {}))
+    return layouts.resolve_layout(repo).fleet.intents
 
 
 def new_suffix() -> str:

@@ -79,7 +79,12 @@ def run_once(options: OnceOptions, *, now: Callable[[], datetime]) -> PassReport
         RetryableError: the lock stayed busy, the remote was unreachable, or every push
             attempt was rejected.
     """
-    config = load_config(options)
+    config = load_config(
+        options.repo,
+        remote=options.remote,
+        branch=options.branch,
+        lock_timeout=options.lock_timeout,
+    )
     checkout = checkouts.open_checkout(config.layout.repo)
     config.relative_paths(checkout)  # refuses files outside the worktree before any lock
     with locking.hold_locks(
@@ -89,8 +94,8 @@ def run_once(options: OnceOptions, *, now: Callable[[], datetime]) -> PassReport
         # killed mid-move included, whose recovery must compare the real HEAD).
         checkout = checkouts.reread_head(checkout)
         journal.recover(
-            os.path.dirname(config.layout.registry_file),
-            allowed=[config.layout.registry_file, config.state_file, config.telemetry_file],
+            os.path.dirname(config.fleet.registry),
+            allowed=[config.fleet.registry, config.fleet.state, config.fleet.telemetry],
         )
         recovered = head_move.recover(checkout, config.relative_paths(checkout).intents)
         remove_stale_marks(checkout.git_dir)
@@ -170,7 +175,12 @@ def _reload_if_changed(
     )
     if same.returncode == 0:
         return config
-    fresh = load_config(options)
+    fresh = load_config(
+        options.repo,
+        remote=options.remote,
+        branch=options.branch,
+        lock_timeout=options.lock_timeout,
+    )
     if list(fresh.lock_folders()) != list(config.lock_folders()):
         raise RetryableError(
             ReasonCode.BRANCH_MOVED,
@@ -190,7 +200,7 @@ def _pass(
     attempt: int,
 ) -> PassReport:
     rel = config.relative_paths(checkout)
-    pending, ignored = queue.scan_queue(checkout, config.intents_dir)
+    pending, ignored = queue.scan_queue(checkout, config.fleet.intents)
     state = prediction.checkout_state(checkout, config, now())
     empty = PassReport(
         [], [], checkout.head, False, attempt, options.dry_run, recovered, 0, ignored
@@ -206,7 +216,7 @@ def _pass(
     tracked = symlinks.tracked_intents(checkout, rel)  # refuses a symlink committed at HEAD
     sources = _read_sources(checkout, pending, tracked)
     prediction.require_usable_registry(state, sources, now())
-    history = ledger_module.Ledger(config.telemetry_file, config.state_file, config.rotate_bytes)
+    history = ledger_module.Ledger(config.fleet.telemetry, config.fleet.state, config.rotate_bytes)
     if options.dry_run:
         outcomes = prediction.predict(state, sources, history, now)
         return empty._replace(outcomes=outcomes, commits=[""] * len(outcomes), pending_left=left)
@@ -334,7 +344,7 @@ def _taken_names(config: LoopConfig, intents_rel: str) -> set[str]:
     taken: set[str] = set()
     for folder in (queue.APPLIED, queue.REJECTED):
         try:
-            names = os.listdir(os.path.join(config.intents_dir, folder))
+            names = os.listdir(os.path.join(config.fleet.intents, folder))
         except OSError:
             continue
         taken.update(f"{intents_rel}/{folder}/{name}" for name in names)

@@ -124,8 +124,8 @@ def checkout_state(checkout: Checkout, config: LoopConfig, now: datetime) -> Pas
     return load_state(
         config,
         record_files(config.relative_paths(checkout)),
-        registry_file=config.layout.registry_file,
-        decision_file=config.decision_file,
+        registry_file=config.fleet.registry,
+        decision_file=config.fleet.decision,
         base_commit=checkout.head,
         now=now,
     )
@@ -134,7 +134,7 @@ def checkout_state(checkout: Checkout, config: LoopConfig, now: datetime) -> Pas
 def read_pending(checkout: Checkout, config: LoopConfig) -> list[IntentSource]:
     """Read every pending intent of the checkout, in the loop's order, linked to its commit."""
     rel = config.relative_paths(checkout)
-    pending = queue.list_pending(checkout, config.intents_dir)
+    pending = queue.list_pending(checkout, config.fleet.intents)
     tracked = symlinks.tracked_intents(checkout, rel)
     adding = queue.find_adding_commits(
         checkout, [item.path for item in pending if item.path in tracked]
@@ -176,7 +176,7 @@ def predict_checkout(
     require_usable_registry(state, sources, now())
     if not sources:
         return state, []
-    history = Ledger(config.telemetry_file, config.state_file, config.rotate_bytes)
+    history = Ledger(config.fleet.telemetry, config.fleet.state, config.rotate_bytes)
     return state, predict(state, sources, history, now)
 
 

@@ -20,7 +20,6 @@ from reconciler.adapters.gitrepo import FastImport, FileChange
 from reconciler.loop import checkout as checkouts
 from reconciler.loop import head_move
 from reconciler.loop.config import load_config
-from reconciler.loop.once import OnceOptions
 from reconciler.telemetry import active as store
 from reconciler.telemetry.segments import Ledger
 
@@ -35,18 +34,18 @@ def repair_index(
             or the index files have uncommitted changes of someone else's.
         RetryableError: the repository lock stayed busy.
     """
-    config = load_config(OnceOptions(repo=repo, lock_timeout=lock_timeout))
+    config = load_config(repo, lock_timeout=lock_timeout)
     with locking.hold_locks(config.lock_folders(), config.lock_timeout.total_seconds()):
         # What a crashed apply or pass left is finished first, as every run does.
         journal.recover(
-            os.path.dirname(config.layout.registry_file),
-            allowed=[config.layout.registry_file, config.state_file, config.telemetry_file],
+            os.path.dirname(config.fleet.registry),
+            allowed=[config.fleet.registry, config.fleet.state, config.fleet.telemetry],
         )
         if _in_git(config.layout.repo):
             checkout = checkouts.open_checkout(config.layout.repo)
             head_move.recover(checkout, config.relative_paths(checkout).intents)
         ledger = Ledger(
-            config.telemetry_file, config.state_file, config.rotate_bytes, trust_indexes=False
+            config.fleet.telemetry, config.fleet.state, config.rotate_bytes, trust_indexes=False
         )
         wanted = {
             ledger.index_file: ledger.active_index_bytes(),
@@ -54,7 +53,7 @@ def repair_index(
         }
         if not ledger.sealed and not files.exists(ledger.segments_file):
             del wanted[ledger.segments_file]
-        if not files.exists(config.telemetry_file) and not files.exists(ledger.index_file):
+        if not files.exists(config.fleet.telemetry) and not files.exists(ledger.index_file):
             del wanted[ledger.index_file]  # nothing recorded yet: no index to repair
         changed = [
             path
@@ -88,7 +87,7 @@ def _in_git(repo: str) -> bool:
 def _commit(repo: str, changes: dict[str, bytes], now: Callable[[], datetime]) -> str | None:
     """Commit the rebuilt indexes; None when restoring HEAD's copies was all it took."""
     checkout = checkouts.open_checkout(repo)
-    config = load_config(OnceOptions(repo=repo))
+    config = load_config(repo)
     relative = {checkout.relative(path): data for path, data in changes.items()}
     dirty = [path for _, path in checkouts.changed_paths(checkout) if path in relative]
     if dirty:

@@ -25,7 +25,6 @@ from reconciler.loop import checkout as checkouts
 from reconciler.loop import prediction, queue, symlinks
 from reconciler.loop.checkout import Checkout
 from reconciler.loop.config import LoopConfig, LoopPaths, load_config
-from reconciler.loop.once import OnceOptions
 from reconciler.reports import merging, pr_edits
 from reconciler.telemetry.segments import Ledger
 
@@ -74,7 +73,7 @@ def make_plan(repo: str, base: str | None, *, now: Callable[[], datetime]) -> Pl
         RefusalError: not a git repository, unknown base, a conflicting merge, an invalid
             registry after the merge.
     """
-    config = load_config(OnceOptions(repo=repo))
+    config = load_config(repo)
     checkout = checkouts.open_checkout(config.layout.repo)
     # An explicit empty --base is an invalid ref, not "use the default" (resolve_base says so).
     base_ref = base if base is not None else default_base(checkout, config)
@@ -147,7 +146,7 @@ def _sources(
     tracked = symlinks.tracked_intents(checkout, rel)
     sources += [
         queue.read_source(item, None)
-        for item in queue.list_pending(checkout, config.intents_dir)
+        for item in queue.list_pending(checkout, config.fleet.intents)
         if item.path not in tracked and item.path not in merged
     ]
     return sorted(sources, key=lambda source: os.fsencode(source.path))

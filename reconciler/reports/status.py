@@ -20,7 +20,6 @@ from reconciler.core.timestamps import format_duration, parse_timestamp
 from reconciler.loop import checkout as checkouts
 from reconciler.loop import prediction, queue
 from reconciler.loop.config import load_config
-from reconciler.loop.once import OnceOptions
 
 REVIEW_WARNING = timedelta(days=7)
 
@@ -31,7 +30,7 @@ def repo_status(repo: str, *, now: Callable[[], datetime]) -> dict[str, Any]:
     Raises:
         RefusalError: not a git repository, or the registry is missing or invalid.
     """
-    config = load_config(OnceOptions(repo=repo))
+    config = load_config(repo)
     checkout = checkouts.open_checkout(config.layout.repo)
     moment = now()
     state, outcomes = prediction.predict_checkout(checkout, config, now)
@@ -46,11 +45,11 @@ def repo_status(repo: str, *, now: Callable[[], datetime]) -> dict[str, Any]:
             "manualPause": state.view.manual_pause,
         },
         "governance": _governance(state, moment, warnings),
-        "decision": _decision(state, config.decision_file, moment, warnings),
+        "decision": _decision(state, config.fleet.decision, moment, warnings),
         "pending": [outcome_row(outcome, None) for outcome in outcomes],
         "ignored": [
             queueing.ignored_json(item)
-            for item in queue.scan_queue(checkout, config.intents_dir).ignored
+            for item in queue.scan_queue(checkout, config.fleet.intents).ignored
         ],
         "warnings": warnings,
     }

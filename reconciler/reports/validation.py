@@ -17,12 +17,13 @@ from reconciler.core import applied_keys, decision, registry, registry_fields, r
 from reconciler.core.errors import RefusalError
 from reconciler.core.reasons import ReasonCode
 from reconciler.inputs import documents, layouts
+from reconciler.inputs.fleet import PathFlags
 from reconciler.telemetry import active as store
 from reconciler.telemetry import segments as ledger
 
 
 def validate_repo(
-    repo: str | None, paths: Mapping[str, str | None], *, now: Callable[[], datetime]
+    repo: str | None, paths: PathFlags, *, now: Callable[[], datetime]
 ) -> dict[str, Any]:
     """Return the validation report of a repository (see docs/artifacts.md for its shape).
 
@@ -32,16 +33,14 @@ def validate_repo(
     layout = layouts.resolve_layout(layouts.resolve_repo(repo), paths)
     moment = now()
     warnings: list[str] = []
-    if journal.is_pending(os.path.dirname(layout.registry_file)):
+    if journal.is_pending(os.path.dirname(layout.fleet.registry)):
         warnings.append(
             "an interrupted apply left a journal; the next apply completes it before anything else"
         )
     reports = {
-        "registry": _registry_report(layout.registry_file, moment, warnings),
-        "decision": _decision_report(layout.paths["promotionStateFile"], warnings),
-        "telemetry": _telemetry_report(
-            layout.paths["applyTelemetryFile"], layout.paths["applyStateFile"]
-        ),
+        "registry": _registry_report(layout.fleet.registry, moment, warnings),
+        "decision": _decision_report(layout.fleet.decision, warnings),
+        "telemetry": _telemetry_report(layout.fleet.telemetry, layout.fleet.state),
         "paths": _paths_report(layout, warnings),
     }
     return {
@@ -50,7 +49,7 @@ def validate_repo(
             "name": layout.name,
             "reason": layout.reason,
             "repo": layout.repo,
-            "paths": layout.paths,
+            "paths": layout.fleet.files_block(),
             "sources": layout.sources,
         },
         **reports,

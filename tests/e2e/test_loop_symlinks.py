@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from reconciler.core.errors import RefusalError
+from reconciler.inputs.fleet import PathFlags
 from reconciler.reports import plan, status
 from reconciler.reports import validation as inspection
 from tests.support import gitrepos as g
@@ -185,7 +186,7 @@ def test_plan_status_and_validate_report_the_symlink_too(tmp_path: Path) -> None
         with pytest.raises(RefusalError) as caught:
             run()
         assert caught.value.reason == "path_symlink"
-    report = inspection.validate_repo(str(repo), {}, now=lambda: g.FIXED)
+    report = inspection.validate_repo(str(repo), PathFlags(), now=lambda: g.FIXED)
     assert not report["ok"]
     assert report["paths"]["problems"] == ["policies/promotion is a symlink"]
 

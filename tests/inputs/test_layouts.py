@@ -10,16 +10,17 @@ import pytest
 from reconciler.core.errors import RefusalError
 from reconciler.inputs import layouts
 from tests.support import fleet
+from tests.support.applying import path_flags
 
 
 def resolve(repo: Path, **flags: str) -> layouts.Layout:
-    return layouts.resolve_layout(str(repo), flags)
+    return layouts.resolve_layout(str(repo), path_flags(flags))
 
 
 def test_an_empty_repo_uses_the_policies_layout(tmp_path: Path) -> None:
     layout = resolve(tmp_path)
     assert layout.name == "policies"
-    assert layout.paths == {
+    assert layout.fleet.files_block() == {
         "registryFile": str(tmp_path / "policies" / "registry.yaml"),
         "promotionStateFile": str(tmp_path / "policies" / "promotion" / "decision.json"),
         "applyStateFile": str(tmp_path / "policies" / "state" / "promotion-apply-state.json"),
@@ -32,7 +33,7 @@ def test_the_bash_tools_layout_is_used_when_only_its_registry_exists(tmp_path: P
     fleet.write_registry(tmp_path)
     layout = resolve(tmp_path)
     assert layout.name == "superloop"
-    assert layout.registry_file == str(tmp_path / fleet.SUPERLOOP / "registry.v1.json")
+    assert layout.fleet.registry == str(tmp_path / fleet.SUPERLOOP / "registry.v1.json")
     assert "bash tool" in layout.reason
 
 
@@ -41,7 +42,7 @@ def test_a_policies_registry_wins_over_the_bash_layout(tmp_path: Path) -> None:
     fleet.write_json(tmp_path / "policies" / "registry.json", fleet.registry_doc())
     layout = resolve(tmp_path)
     assert layout.name == "policies"
-    assert layout.registry_file == str(tmp_path / "policies" / "registry.json")
+    assert layout.fleet.registry == str(tmp_path / "policies" / "registry.json")
 
 
 def test_both_policies_registries_are_ambiguous(tmp_path: Path) -> None:
@@ -61,9 +62,9 @@ def test_flags_beat_the_settings_file_which_beats_the_built_in(tmp_path: Path, m
     )
     monkeypatch.chdir(tmp_path / "..")
     layout = resolve(tmp_path, applyStateFile="flagged.json")
-    assert layout.paths["registryFile"] == str(tmp_path / "fleet" / "registry.json")
+    assert layout.fleet.files_block()["registryFile"] == str(tmp_path / "fleet" / "registry.json")
     assert layout.sources["registryFile"] == "reconciler.yaml"
-    assert layout.paths["applyStateFile"] == os.path.abspath("flagged.json")
+    assert layout.fleet.files_block()["applyStateFile"] == os.path.abspath("flagged.json")
     assert layout.sources["applyStateFile"] == "flag"
     assert layout.sources["applyTelemetryFile"] == "built-in"
     assert layout.settings.max_decision_age == "12h"
@@ -109,5 +110,5 @@ def test_the_bash_tools_folder_without_any_registry_still_means_its_layout(tmp_p
     fleet.write_decision(tmp_path, "promote")  # .superloop/ops-manager/fleet/ exists
     layout = resolve(tmp_path)
     assert layout.name == "superloop"
-    assert layout.registry_file == str(tmp_path / fleet.SUPERLOOP / "registry.v1.json")
+    assert layout.fleet.registry == str(tmp_path / fleet.SUPERLOOP / "registry.v1.json")
     assert layout.reason.startswith("no registry found")

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
 
 from reconciler.apply import running
 from reconciler.core.applying import ApplyArgs
+from reconciler.inputs.fleet import SETTING_KEYS, PathFlags
 from tests.support.fleet import FIXED_NOW, REVIEW_BY
 
 
@@ -35,8 +36,16 @@ def apply(
 ) -> running.ApplyResult:
     clock = now if callable(now) else (lambda: now)
     options = running.ApplyOptions(
-        repo=str(repo), paths=paths or {}, max_decision_age=max_decision_age, lock_timeout="5s"
+        repo=str(repo),
+        paths=path_flags(paths or {}),
+        max_decision_age=max_decision_age,
+        lock_timeout="5s",
     )
     return running.run_apply(
         args(intent, **overrides), options, now=clock, new_trace_id=lambda: "trace-generated"
     )
+
+
+def path_flags(paths: Mapping[str, str | None]) -> PathFlags:
+    """Path flags from reconciler.yaml keys (`registryFile`, ...), as the tests spell them."""
+    return PathFlags(**{name: paths.get(key) for name, key in SETTING_KEYS.items()})
