@@ -29,7 +29,7 @@ from reconciler.daemon.logs import EventLog
 from reconciler.daemon.metrics import Metrics
 from reconciler.daemon.triggers import Triggers
 from reconciler.loop import checkout as checkouts
-from reconciler.loop import prediction, queue
+from reconciler.loop import pass_state, queue
 from reconciler.loop.config import LoopConfig, load_config
 from reconciler.loop.once import OnceOptions, PassReport, run_once
 
@@ -228,7 +228,7 @@ class Daemon:
         try:
             checkout = checkouts.open_checkout(self.config.layout.repo)
             self.metrics.pending.set(len(queue.list_pending(checkout, self.config.fleet.intents)))
-            state = prediction.checkout_state(checkout, self.config, self.now())
+            state = pass_state.checkout_state(checkout, self.config, self.now())
         except Exception:  # noqa: BLE001 - gauges are best effort; the next pass tries again
             return
         fleet = state.view.fleet_id

@@ -21,7 +21,7 @@ from reconciler.core.reasons import ReasonCode
 from reconciler.core.timestamps import format_timestamp
 from reconciler.core.visible import has_visible_text
 from reconciler.loop import checkout as checkouts
-from reconciler.loop import intent_files, prediction
+from reconciler.loop import intent_files, pass_state, prediction
 from reconciler.loop.config import load_config
 from reconciler.loop.once import OnceOptions, run_once
 from reconciler.telemetry.segments import Ledger
@@ -144,10 +144,10 @@ def _preview(
     built = intent_writing.build_intent_file(request, name, moment)
     data = built.text.encode("utf-8")
     would_be = IntentSource(f"{rel.intents}/{name}", data, None, None, checkouts.blob_id(data))
-    sources = prediction.read_pending(checkout, config)
+    sources = pass_state.read_pending(checkout, config)
     ordered = sorted([*sources, would_be], key=lambda source: os.fsencode(source.path))
-    state = prediction.checkout_state(checkout, config, moment)
-    prediction.require_usable_registry(state, ordered, moment)
+    state = pass_state.checkout_state(checkout, config, moment)
+    pass_state.require_usable_registry(state, ordered, moment)
     history = Ledger(config.fleet.telemetry, config.fleet.state, config.rotate_bytes)
     outcomes = prediction.predict(state, ordered, history, now)
     return next(outcome for outcome in outcomes if outcome.source is would_be)

@@ -2,7 +2,7 @@
 
 Under the repository lock: recover a crashed pass, (with --push) fetch and fast-forward,
 validate the registry (invalid: stop, consume nothing, unless a rollback is pending and can
-still be applied: see `prediction.require_usable_registry`), evaluate every pending intent in
+still be applied: see `pass_state.require_usable_registry`), evaluate every pending intent in
 file-name order, stream one commit per intent through `git fast-import`, move the branch by
 compare-and-swap, update the checkout, and (with --push) push; a rejected push resets to the
 remote and runs the pass again (intents another reconciler processed are simply gone).
@@ -26,7 +26,7 @@ from reconciler.core.passes import IntentSource, Outcome, PassState, evaluate_in
 from reconciler.core.reasons import ReasonCode
 from reconciler.inputs import layouts
 from reconciler.loop import checkout as checkouts
-from reconciler.loop import head_move, prediction, queue, symlinks
+from reconciler.loop import head_move, pass_state, prediction, queue, symlinks
 from reconciler.loop.checkout import Checkout
 from reconciler.loop.config import LoopConfig, LoopPaths, load_config
 from reconciler.loop.head_move import Consumed
@@ -201,12 +201,12 @@ def _pass(
 ) -> PassReport:
     rel = config.relative_paths(checkout)
     pending, ignored = queue.scan_queue(checkout, config.fleet.intents)
-    state = prediction.checkout_state(checkout, config, now())
+    state = pass_state.checkout_state(checkout, config, now())
     empty = PassReport(
         [], [], checkout.head, False, attempt, options.dry_run, recovered, 0, ignored
     )
     if not pending:
-        prediction.require_usable_registry(state, [], now())
+        pass_state.require_usable_registry(state, [], now())
         return empty
     _check_clean(checkout, rel)
     left = 0
@@ -215,7 +215,7 @@ def _pass(
         pending = pending[: options.max_intents]
     tracked = symlinks.tracked_intents(checkout, rel)  # refuses a symlink committed at HEAD
     sources = _read_sources(checkout, pending, tracked)
-    prediction.require_usable_registry(state, sources, now())
+    pass_state.require_usable_registry(state, sources, now())
     history = ledger_module.Ledger(config.fleet.telemetry, config.fleet.state, config.rotate_bytes)
     if options.dry_run:
         outcomes = prediction.predict(state, sources, history, now)

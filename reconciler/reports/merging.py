@@ -22,7 +22,7 @@ from reconciler.core.intents import INTENT_LIMIT
 from reconciler.core.passes import as_text
 from reconciler.core.reasons import ReasonCode
 from reconciler.loop import checkout as checkouts
-from reconciler.loop import prediction
+from reconciler.loop import pass_state
 from reconciler.loop.checkout import Checkout
 
 # A fixed identity and date: the stand-in merge commit is the same for the same inputs.
@@ -164,7 +164,7 @@ def write_intents(checkout: Checkout, entries: Sequence[TreeEntry], root: str) -
     ]
     contents = checkouts.cat_blobs(checkout, small)
     for entry in entries:
-        target = prediction.in_tree(root, entry.path)
+        target = pass_state.in_tree(root, entry.path)
         os.makedirs(os.path.dirname(target), exist_ok=True)
         if entry.mode == "120000":
             # The link is never followed; only its being a link matters (a rejection).
@@ -217,6 +217,6 @@ def materialise(checkout: Checkout, commit: str, root: str, paths: Sequence[str]
     wanted = {path: blob for path, (mode, blob) in entries.items() if mode != "120000"}
     contents = checkouts.cat_blobs(checkout, list(wanted.values()))
     for path, blob in wanted.items():
-        target = prediction.in_tree(root, path)
+        target = pass_state.in_tree(root, path)
         os.makedirs(os.path.dirname(target), exist_ok=True)
         files.atomic_write(target, contents[blob], durable=False)

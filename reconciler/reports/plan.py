@@ -22,7 +22,7 @@ from reconciler.core.outcome_rows import outcome_row
 from reconciler.core.passes import IntentSource, Outcome
 from reconciler.core.reasons import ReasonCode
 from reconciler.loop import checkout as checkouts
-from reconciler.loop import prediction, queue, symlinks
+from reconciler.loop import pass_state, prediction, queue, symlinks
 from reconciler.loop.checkout import Checkout
 from reconciler.loop.config import LoopConfig, LoopPaths, load_config
 from reconciler.reports import merging, pr_edits
@@ -98,18 +98,18 @@ def make_plan(repo: str, base: str | None, *, now: Callable[[], datetime]) -> Pl
         entries, ignored = merging.tree_queue(view, view.head, rel.intents)
         merging.write_intents(view, entries, root)
         sources = _sources(checkout, view, config, rel, entries, root)
-        state = prediction.load_state(
+        state = pass_state.load_state(
             config,
-            prediction.record_files(rel),
-            registry_file=prediction.in_tree(root, rel.registry),
-            decision_file=prediction.in_tree(root, rel.decision),
+            pass_state.record_files(rel),
+            registry_file=pass_state.in_tree(root, rel.registry),
+            decision_file=pass_state.in_tree(root, rel.decision),
             base_commit=view.head,
             now=now(),
         )
-        prediction.require_usable_registry(state, sources, now())
+        pass_state.require_usable_registry(state, sources, now())
         history = Ledger(
-            prediction.in_tree(root, rel.telemetry),
-            prediction.in_tree(root, rel.state),
+            pass_state.in_tree(root, rel.telemetry),
+            pass_state.in_tree(root, rel.state),
             config.rotate_bytes,
         )
         outcomes = prediction.predict(state, sources, history, now)
@@ -139,7 +139,7 @@ def _sources(
     A file not committed yet counts too, so a plan right after `reconcile intent new` shows
     it; every committed file is read as the merge has it, never from the worktree.
     """
-    items = [queue.PendingFile(item.path, prediction.in_tree(root, item.path)) for item in entries]
+    items = [queue.PendingFile(item.path, pass_state.in_tree(root, item.path)) for item in entries]
     adding = queue.find_adding_commits(view, [item.path for item in items])
     sources = [queue.read_source(item, adding.get(item.path)) for item in items]
     merged = {entry.path for entry in entries}
