@@ -6,6 +6,7 @@ pass coalesce into exactly one follow-up pass. A failing pass is logged with its
 retried with capped exponential backoff and jitter; nothing but a signal ends the daemon.
 SIGTERM/SIGINT let the current intent's commit finish (the pass stops between intents),
 push it when configured, release the lock and exit 0, with a hard deadline behind it.
+When passes run is `scheduling.Scheduler`'s; the clocks are injected (tests fake them).
 """
 
 from __future__ import annotations
@@ -14,29 +15,23 @@ import os
 import random
 import signal
 import threading
-import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import NamedTuple
 
-import tenacity
-
 from reconciler.adapters import watching
+from reconciler.adapters.clock import SYSTEM_MONOTONIC, MonotonicClock
 from reconciler.core.errors import ReconcileError
 from reconciler.core.timestamps import parse_timestamp
 from reconciler.daemon.http import Endpoints, serve
 from reconciler.daemon.logs import EventLog
 from reconciler.daemon.metrics import Metrics
+from reconciler.daemon.scheduling import Scheduler
 from reconciler.daemon.triggers import Triggers
 from reconciler.loop import checkout as checkouts
 from reconciler.loop import pass_state, queue
 from reconciler.loop.config import LoopConfig, load_config
 from reconciler.loop.once import OnceOptions, PassReport, run_once
-
-BACKOFF_BASE = 1.0
-BACKOFF_CAP = 60.0
-READY_BUDGET = 3
-"""Consecutive failed passes after which /readyz turns unready."""
 
 
 class DaemonOptions(NamedTuple):
@@ -57,42 +52,32 @@ class DaemonOptions(NamedTuple):
     lock_timeout: str | None = None
 
 
-class Health:
-    """What /readyz answers: the first pass succeeded and the failures are within budget."""
-
-    def __init__(self) -> None:
-        self.succeeded_once = False
-        self.failures = 0
-        self.stopping = False
-
-    def is_ready(self) -> bool:
-        """Ready once a pass succeeded, until READY_BUDGET failures in a row or the stop."""
-        return self.succeeded_once and self.failures < READY_BUDGET and not self.stopping
-
-
-def backoff_seconds(failures: int, rng: random.Random) -> float:
-    """Exponential backoff (1 s, 2 s, 4 s ... capped at 60 s) plus up to 1 s of jitter.
-
-    tenacity's wait strategies, driven by hand: the daemon's loop is not one call to retry
-    but a stream of passes, each of which may be triggered early by something new.
-    """
-    state = tenacity.RetryCallState(tenacity.Retrying(), None, (), {})
-    state.attempt_number = max(failures, 1)
-    wait = tenacity.wait_exponential(multiplier=BACKOFF_BASE, max=BACKOFF_CAP)
-    return float(wait(state)) + rng.random()
-
-
 class Daemon:
     """One controller process; `run` blocks until a signal (or `triggers.stop()`)."""
 
-    def __init__(self, options: DaemonOptions, *, now: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        options: DaemonOptions,
+        *,
+        now: Callable[[], datetime],
+        clock: MonotonicClock = SYSTEM_MONOTONIC,
+        rng: random.Random | None = None,
+    ) -> None:
+        """`now` is the wall clock; `clock` times the passes and every wait (tests fake both)."""
         self.options = options
         self.now = now
+        self.clock = clock
         self.log = EventLog(options.log_format, now)
         self.metrics = Metrics()
-        self.triggers = Triggers()
-        self.health = Health()
-        self.rng = random.Random()
+        self.triggers = Triggers(clock)
+        self.scheduler = Scheduler(
+            self._pass,
+            triggers=self.triggers,
+            debounce=options.debounce,
+            log=self.log,
+            rng=rng or random.Random(),
+        )
+        self.health = self.scheduler.health
         self.stop_signal: str | None = None
         self.config: LoopConfig = load_config(options.repo)
         # A repository the passes could never work in is refused at start, not retried.
@@ -106,6 +91,7 @@ class Daemon:
                 lambda: self.triggers.fire("webhook"),
                 options.token,
                 log=self.log,
+                clock=clock.monotonic,
             ),
         )
 
@@ -115,52 +101,37 @@ class Daemon:
         return int(self.server.server_address[1])
 
     def run(self) -> int:
-        """Serve until stopped; return the exit code (0)."""
+        """Serve until SIGTERM/SIGINT; return the exit code (0)."""
         self._install_signals()
-        self._start_triggers()
-        self.log(
-            "daemon.start",
-            repo=self.config.layout.repo,
-            listen=f"{self.options.host}:{self.port}",
-            push=self.options.push,
-            pid=os.getpid(),
-        )
-        self.triggers.fire("start")
-        last_done = -float("inf")
-        while not self.triggers.stopping.is_set():
-            try:
-                last_done = self._turn(last_done)
-            except Exception as exc:  # noqa: BLE001 - nothing but a signal ends the daemon
-                self.log("daemon.error", "error", error=f"{type(exc).__name__}: {exc}")
-                self.triggers.sleep(BACKOFF_BASE)
-                self.triggers.fire("retry")
-        self.server.shutdown()
-        self.server.server_close()
+        return self.serve()
+
+    def serve(self) -> int:
+        """Watch, serve HTTP and run passes until `triggers.stop()`; return 0.
+
+        `run` without the signal handling (which only the main thread may install).
+        """
+        try:
+            self._start_triggers()
+            self.log(
+                "daemon.start",
+                repo=self.config.layout.repo,
+                listen=f"{self.options.host}:{self.port}",
+                push=self.options.push,
+                pid=os.getpid(),
+            )
+            self.scheduler.run()
+        finally:
+            self.triggers.stop()  # ends the watcher and the timers too
+            self.server.shutdown()
+            self.server.server_close()
         self.log("daemon.stop")
         return 0
-
-    def _turn(self, last_done: float) -> float:
-        """Wait for a trigger, run one pass (backing off after a failure); return its end."""
-        reasons = self.triggers.wait()
-        # A trigger right after a pass waits out one debounce with the others that come
-        # meanwhile, so a flood (webhook calls, pushes) runs one pass per debounce at most.
-        gap = last_done + self.options.debounce - time.monotonic()
-        if self.triggers.stopping.is_set() or (gap > 0 and self.triggers.sleep(gap)):
-            return last_done
-        reasons |= self.triggers.wait(timeout=0)
-        ok = self._pass(reasons)
-        done = time.monotonic()
-        if not ok and not self.triggers.stopping.is_set():
-            delay = backoff_seconds(self.health.failures, self.rng)
-            self.log("pass.retry", "warn", retryIn=round(delay, 2))
-            if not self.triggers.sleep(delay):
-                self.triggers.fire("retry")
-        return done
 
     # Passes -------------------------------------------------------------------------
 
     def _pass(self, reasons: set[str]) -> bool:
-        started = time.monotonic()
+        """Run one pass; log and count what it did. True when it succeeded."""
+        started = self.clock.monotonic()
         self.log("pass.start", reasons=",".join(sorted(reasons)))
         options = OnceOptions(
             repo=self.options.repo,
@@ -179,16 +150,13 @@ class Daemon:
 
             trace = "".join(traceback.format_exception(exc)).strip()
             return self._failed("unexpected", f"{type(exc).__name__}: {exc}", trace)
-        seconds = time.monotonic() - started
-        self.health.failures = 0
-        self.health.succeeded_once = True
-        self.metrics.record_pass(report, seconds, time.time())
+        seconds = self.clock.monotonic() - started
+        self.metrics.record_pass(report, seconds, self.now().timestamp())
         self._log_report(report, seconds)
         self._update_gauges()
         return True
 
     def _failed(self, reason: str, message: str, trace: str | None = None) -> bool:
-        self.health.failures += 1
         self.metrics.pass_errors.inc()
         if reason == "push_conflict":
             # Every attempt of the pass lost its push race.
@@ -253,9 +221,9 @@ class Daemon:
             stop=self.triggers.stopping,
             on_change=self._on_files_changed,
         )
-        self._every(self.options.resync, lambda: self.triggers.fire("resync"), "resync")
+        self.scheduler.every(self.options.resync, lambda: self.triggers.fire("resync"), "resync")
         if self.options.push:
-            self._every(self.options.interval, self._poll_remote, "poll")
+            self.scheduler.every(self.options.interval, self._poll_remote, "poll")
 
     def _on_files_changed(self, paths: set[str]) -> None:
         """Ask for a pass, unless only the registry or decision changed, to what HEAD holds.
@@ -283,16 +251,6 @@ class Daemon:
             return False
         fields = out.split()
         return len(fields) >= 3 and fields[2] == checkouts.file_identity(path)
-
-    def _every(self, seconds: float, action: Callable[[], None], name: str) -> None:
-        def loop() -> None:
-            while not self.triggers.sleep(seconds * (0.9 + 0.2 * self.rng.random())):
-                try:
-                    action()
-                except Exception as exc:  # noqa: BLE001 - the timer thread must live on
-                    self.log(f"{name}.failed", "warn", error=f"{type(exc).__name__}: {exc}")
-
-        threading.Thread(target=loop, name=f"reconciler-{name}", daemon=True).start()
 
     def _poll_remote(self) -> None:
         """Fire when the remote branch's head differs from the local one (`git ls-remote`)."""

@@ -1,15 +1,22 @@
-"""Coalescing triggers: any number of wake-ups while a pass runs become one follow-up pass."""
+"""Coalescing triggers: any number of wake-ups while a pass runs become one follow-up pass.
+
+Every wait is measured on an injected `MonotonicClock` (the real one by default), so tests
+drive the debounce, the backoff and the timers with a fake clock instead of sleeping.
+"""
 
 from __future__ import annotations
 
 import threading
-import time
+from collections.abc import Callable
+
+from reconciler.adapters.clock import SYSTEM_MONOTONIC, MonotonicClock
 
 
 class Triggers:
     """A set of pending reasons, a condition to wait on, and the stop flag."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: MonotonicClock = SYSTEM_MONOTONIC) -> None:
+        self.clock = clock
         self._condition = threading.Condition()
         self._reasons: set[str] = set()
         self.stopping = threading.Event()
@@ -28,16 +35,27 @@ class Triggers:
 
     def wait(self, timeout: float | None = None) -> set[str]:
         """Block until a pass is asked for (return and clear the reasons), stop, or timeout."""
-        deadline = None if timeout is None else time.monotonic() + timeout
+        deadline = None if timeout is None else self.clock.monotonic() + timeout
         with self._condition:
             while not self._reasons and not self.stopping.is_set():
-                remaining = None if deadline is None else deadline - time.monotonic()
+                remaining = None if deadline is None else deadline - self.clock.monotonic()
                 if remaining is not None and remaining <= 0:
                     return set()
-                self._condition.wait(remaining)
+                self.clock.wait(self._condition, remaining)
             reasons, self._reasons = self._reasons, set()
             return reasons
 
     def sleep(self, seconds: float) -> bool:
         """Sleep up to `seconds` unless stopped; return True when stopped."""
-        return self.stopping.wait(max(seconds, 0))
+        deadline = self.clock.monotonic() + max(seconds, 0)
+        with self._condition:
+            while not self.stopping.is_set():
+                remaining = deadline - self.clock.monotonic()
+                if remaining <= 0:
+                    return False
+                self.clock.wait(self._condition, remaining)
+            return True
+
+    def every(self, name: str, period: Callable[[], float], action: Callable[[], None]) -> None:
+        """Call `action` every `period()` seconds (drawn anew each time) until the stop."""
+        self.clock.repeat(name, period, action, self.stopping)

@@ -207,10 +207,10 @@ def test_the_webhook_needs_the_token_and_triggers_a_pass(
         assert watcher.stop() == 0
 
 
-def test_a_flood_of_webhook_calls_yields_a_bounded_number_of_passes(
-    repo: Path, tmp_path: Path
-) -> None:
-    # The last --debounce wins: passes asked for right after a pass wait out 500 ms.
+def test_a_flood_of_webhook_calls_is_answered_and_coalesced(repo: Path, tmp_path: Path) -> None:
+    # The last --debounce wins: passes asked for right after a pass wait out 500 ms. That
+    # bound (at most one pass per debounce) is a property of time, so it is checked on a fake
+    # clock (tests/daemon/test_scheduling.py); here, 200 concurrent calls on the real server.
     args = d.watch_args(extra=("--resync", "1h", "--debounce", "500ms"))
     watcher = d.Watcher(
         repo, tmp_path / "daemon.log", args, env={"RECONCILER_WEBHOOK_TOKEN": TOKEN}
@@ -228,18 +228,18 @@ def test_a_flood_of_webhook_calls_yields_a_bounded_number_of_passes(
                 with lock:
                     codes[code] += 1
 
-        started = time.monotonic()
         threads = [threading.Thread(target=flood, args=(25,)) for _ in range(8)]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join(timeout=30)
-        flood_seconds = time.monotonic() - started
         settle(watcher, quiet=0.5)
         assert codes == {202: 200}
-        triggered = passes(watcher) - before
-        # Coalesced: at most one pass per debounce (plus the one the first call started).
-        assert 1 <= triggered <= min(10, flood_seconds / 0.5 + 2), (triggered, flood_seconds)
+        flood_passes = watcher.events("pass.start")[before:]
+        # Coalesced: every call asked for a pass, fewer ran, each one for the webhook.
+        assert 1 <= len(flood_passes) < 200, len(flood_passes)
+        assert all(e["reasons"] == "webhook" for e in flood_passes), flood_passes
+        assert len(watcher.events("pass.done")) == passes(watcher)  # none failed
         assert watcher.alive()
         assert watcher.stop() == 0
 
@@ -295,12 +295,14 @@ def test_sigterm_during_a_long_pass_stops_between_intents_and_exits_cleanly(
             every=0.005,
         )
         time.sleep(0.1)
-        signalled = time.monotonic()
-        code = watcher.stop(timeout=15)
-        assert time.monotonic() - signalled < 15
+        # The daemon's own deadline (--shutdown-timeout, 30 s) ends it well within this bound.
+        code = watcher.stop(timeout=60)
+    # Exit 0 and no daemon.deadline: the graceful path ended the process, not the
+    # --shutdown-timeout deadline (which logs daemon.deadline and exits 1).
     assert code == 0
     events = watcher.events()
     names = [e["event"] for e in events]
+    assert "daemon.deadline" not in names, watcher.tail()
     # The signal came during the pass, which stopped after its current intent (a pass logs
     # its intents when it is done; the stop is logged as soon as the signal arrives).
     assert names[-2:] == ["pass.done", "daemon.stop"], watcher.tail()

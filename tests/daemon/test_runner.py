@@ -1,0 +1,111 @@
+"""The daemon in-process on a fake clock: real passes on a real repository, no real waiting.
+
+`Daemon.serve` (the daemon without its signal handling) runs the real passes, HTTP server and
+file watcher on a policy repository in tmp_path; only time is fake. The resync and the remote
+poll fire at their virtual times, the log and the metrics read the injected wall clock, and a
+whole simulated half hour takes as long as its few passes.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from contextlib import redirect_stderr
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from reconciler.core.timestamps import format_timestamp
+from reconciler.daemon.runner import Daemon, DaemonOptions
+from tests.support import gitrepos as g
+from tests.support.clocks import FakeClock, FixedRandom
+
+
+def serve(daemon: Daemon, clock: FakeClock, stop_at: float) -> list[dict[str, Any]]:
+    """Run the daemon until virtual time `stop_at`; return its events."""
+    out = io.StringIO()
+    clock.at(stop_at, daemon.triggers.stop)
+    with redirect_stderr(out):
+        assert daemon.serve() == 0
+    return [json.loads(line) for line in out.getvalue().splitlines()]
+
+
+def starts(events: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """(timestamp, reasons) of every pass."""
+    return [(e["timestamp"], e["reasons"]) for e in events if e["event"] == "pass.start"]
+
+
+def at(clock: FakeClock, seconds: float) -> str:
+    return format_timestamp(clock.start + timedelta(seconds=seconds))
+
+
+def sample(daemon: Daemon, name: str) -> float:
+    text = daemon.metrics.exposition().decode()
+    for family in text_string_to_metric_families(text):
+        for found in family.samples:
+            if found.name == name:
+                return float(found.value)
+    raise AssertionError(f"no sample {name}")
+
+
+def test_a_resync_pass_runs_every_resync_and_the_metrics_read_the_injected_clock(
+    tmp_path: Path,
+) -> None:
+    repo = g.make_policy_repo(tmp_path / "repo")  # its decision is 6 h older than FIXED
+    clock = FakeClock()
+    options = DaemonOptions(repo=str(repo), port=0, resync=600, log_format="json")
+    daemon = Daemon(options, now=clock.now, clock=clock, rng=FixedRandom(0.5))
+    events = serve(daemon, clock, stop_at=1300)
+    assert starts(events) == [
+        (at(clock, 0), "start"),
+        (at(clock, 600), "resync"),
+        (at(clock, 1200), "resync"),
+    ]
+    assert [e["event"] for e in events][-1] == "daemon.stop"
+    assert sample(daemon, "reconciler_pass_duration_seconds_count") == 3
+    assert sample(daemon, "reconciler_pass_duration_seconds_sum") == 0  # no virtual time
+    assert sample(daemon, "reconciler_last_success_timestamp_seconds") == (
+        (clock.start + timedelta(seconds=1200)).timestamp()
+    )
+    assert sample(daemon, "reconciler_decision_age_seconds") == 6 * 3600 + 1200
+
+
+def test_with_push_the_remote_is_polled_every_interval_and_a_move_runs_a_pass(
+    tmp_path: Path,
+) -> None:
+    repo = g.make_policy_repo(tmp_path / "repo")
+    bare = g.make_remote(tmp_path, repo)
+    other = g.clone(bare, tmp_path / "other")
+    clock = FakeClock()
+    options = DaemonOptions(
+        repo=str(repo), push=True, port=0, interval=30, resync=3600, log_format="json"
+    )
+    daemon = Daemon(options, now=clock.now, clock=clock, rng=FixedRandom(0.5))
+
+    def someone_pushes() -> None:
+        (other / "README.operator").write_text("an operator's change\n")
+        g.commit_all(other, "operator change")
+        g.git(other, "push", "-q", "origin", "main")
+
+    clock.at(45, someone_pushes)  # between the polls at 30 and 60
+    events = serve(daemon, clock, stop_at=100)
+    # The polls at 30 and 90 find the remote where the checkout is: no pass.
+    assert starts(events) == [(at(clock, 0), "start"), (at(clock, 60), "remote")]
+    assert not [e for e in events if e["event"].endswith(".failed")], events
+    assert g.head(repo) == g.head(bare, "main")
+
+
+def test_without_push_the_remote_is_never_polled(tmp_path: Path) -> None:
+    repo = g.make_policy_repo(tmp_path / "repo")
+    bare = g.make_remote(tmp_path, repo)
+    other = g.clone(bare, tmp_path / "other")
+    (other / "README.operator").write_text("an operator's change\n")
+    g.commit_all(other, "operator change")
+    g.git(other, "push", "-q", "origin", "main")
+    clock = FakeClock()
+    options = DaemonOptions(repo=str(repo), port=0, interval=30, resync=3600, log_format="json")
+    daemon = Daemon(options, now=clock.now, clock=clock, rng=FixedRandom(0.5))
+    events = serve(daemon, clock, stop_at=300)
+    assert starts(events) == [(at(clock, 0), "start")]
