@@ -41,7 +41,7 @@ from reconciler.commands.common import EXIT_REJECTED, handle_errors
 @click.option("--json", "as_json", is_flag=True, help="Print the result JSON on stdout.")
 @handle_errors
 def dispatch_command(**flags: object) -> None:
-    r"""Preview, apply or roll back in one step: the manual orchestration path.
+    """Preview, apply or roll back in one step: the manual orchestration path.
 
     dry_run evaluates a would-be intent on top of the current state and pending intents
     and writes nothing but the result; apply and rollback write the intent file and run
@@ -53,9 +53,9 @@ def dispatch_command(**flags: object) -> None:
     \b
     Examples:
       reconcile dispatch --mode dry_run --apply-intent expand --expand-step 25
-      reconcile dispatch --mode rollback --by bob --approval-ref INC-9 \
+      reconcile dispatch --mode rollback --by bob --approval-ref INC-9 \\
         --rationale "error spike" --review-by "$(date -u -d +7days +%FT%TZ)" --push
-    """
+    """  # noqa: D301 - click's \b marker needs a real backspace, not a raw docstring
     from reconciler import render, store
     from reconciler.adapters import files
     from reconciler.adapters.clock import system_clock
