@@ -144,11 +144,11 @@ def cli(ctx: click.Context, /, **flags: Any) -> None:
       reconcile --once --push --json
       reconcile --watch --push --listen 0.0.0.0:9464 --log-format json
       reconcile intent new expand --step 25 --by alice --approval-ref CAB-123 \\
-        --rationale "gates green 7 days" --review-by "$(date -u -d +7days +%FT%TZ)"
+        --rationale "gates green 7 days" --review-by 7d
       reconcile plan --base origin/main
       reconcile history --limit 20
       reconcile apply --repo . --intent rollback --by bob --approval-ref INC-9 \\
-        --rationale "error spike" --review-by "$(date -u -d +7days +%FT%TZ)"
+        --rationale "error spike" --review-by 7d
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -176,7 +176,11 @@ def cli(ctx: click.Context, /, **flags: Any) -> None:
 )
 @click.option("--approval-ref", metavar="REF", help="Change ticket, e.g. CAB-123 (required).")
 @click.option("--rationale", metavar="TEXT", help="Why (required).")
-@click.option("--review-by", metavar="TIME", help="RFC 3339 deadline to review (required).")
+@click.option(
+    "--review-by",
+    metavar="TIME",
+    help="Review deadline: RFC 3339, or from now, e.g. 7d (required).",
+)
 @path_options
 @click.option("--apply-state-file", metavar="PATH", help="Latest apply record (JSON).")
 @click.option("--apply-telemetry-file", metavar="PATH", help="Append-only records (JSONL).")
@@ -213,9 +217,9 @@ def apply_command(**flags: Any) -> None:
     \b
     Examples:
       reconcile apply --repo . --intent expand --expand-step 25 --by alice \\
-        --approval-ref CAB-123 --rationale "gates green" --review-by "$(date -u -d +7days +%FT%TZ)"
+        --approval-ref CAB-123 --rationale "gates green" --review-by 7d
       reconcile apply --repo . --intent rollback --by bob --approval-ref INC-9 \\
-        --rationale "error spike" --review-by "$(date -u -d +7days +%FT%TZ)" --idempotency-key inc-9
+        --rationale "error spike" --review-by 7d --idempotency-key inc-9
     """
     from reconciler import render, service
     from reconciler.adapters.clock import system_clock

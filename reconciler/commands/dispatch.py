@@ -29,7 +29,9 @@ from reconciler.commands.common import EXIT_REJECTED, handle_errors
 )
 @click.option("--approval-ref", metavar="REF", help="Change ticket (required, as --by).")
 @click.option("--rationale", metavar="TEXT", help="Why (required, as --by).")
-@click.option("--review-by", metavar="TIME", help="RFC 3339 review deadline (as --by).")
+@click.option(
+    "--review-by", metavar="TIME", help="Review deadline: RFC 3339, or from now, e.g. 7d (as --by)."
+)
 @click.option("--repo", metavar="PATH", default=".", show_default=True, help="Policy repository.")
 @click.option("--push", is_flag=True, help="Fetch before and push after the pass.")
 @click.option("--result-file", metavar="PATH", help="Write the result JSON here.")
@@ -54,7 +56,7 @@ def dispatch_command(**flags: object) -> None:
     Examples:
       reconcile dispatch --mode dry_run --apply-intent expand --expand-step 25
       reconcile dispatch --mode rollback --by bob --approval-ref INC-9 \\
-        --rationale "error spike" --review-by "$(date -u -d +7days +%FT%TZ)" --push
+        --rationale "error spike" --review-by 7d --push
     """  # noqa: D301 - click's \b marker needs a real backspace, not a raw docstring
     from reconciler import render, store
     from reconciler.adapters import files
