@@ -16,6 +16,7 @@ from reconciler.adapters import files
 from reconciler.core import applied_keys, decision, registry, registry_fields, registry_yaml
 from reconciler.core.errors import RefusalError
 from reconciler.core.reasons import ReasonCode
+from reconciler.loop.config import DEFAULT_MAX_DECISION_AGE
 
 
 def validate_repo(
@@ -35,7 +36,9 @@ def validate_repo(
         )
     reports = {
         "registry": _registry_report(layout.registry_file, moment, warnings),
-        "decision": _decision_report(layout.paths["promotionStateFile"], warnings),
+        "decision": _decision_report(
+            layout.paths["promotionStateFile"], moment, layout.settings.max_decision_age, warnings
+        ),
         "telemetry": _telemetry_report(
             layout.paths["applyTelemetryFile"], layout.paths["applyStateFile"]
         ),
@@ -97,7 +100,9 @@ def _registry_report(path: str, now: datetime, warnings: list[str]) -> dict[str,
     }
 
 
-def _decision_report(path: str, warnings: list[str]) -> dict[str, Any]:
+def _decision_report(
+    path: str, now: datetime, max_age_setting: str | None, warnings: list[str]
+) -> dict[str, Any]:
     try:
         found = service.load_decision(path)
     except RefusalError as exc:
@@ -117,12 +122,22 @@ def _decision_report(path: str, warnings: list[str]) -> dict[str, Any]:
         f"{found.decision} (trace {found.trace_id or 'none'}, "
         f"generated {found.generated_at or 'unknown'})"
     )
+    # Old is not invalid (a rollback needs no decision), but `--once` would reject expand and
+    # resume: a warning, with the loop's limit (maxDecisionAge, else its default).
+    max_age_text = max_age_setting or DEFAULT_MAX_DECISION_AGE
+    max_age = service.parse_duration_option("maxDecisionAge", max_age_text)
+    assert max_age is not None
+    stale = decision.staleness_warning(found, now, max_age, max_age_text)
+    if stale:
+        warnings.append(stale)
     return {
         "ok": True,
         "summary": summary,
         "decision": found.decision,
         "traceId": found.trace_id,
         "generatedAt": found.generated_at,
+        "maxAge": max_age_text,
+        "stale": stale is not None,
         "problems": [],
     }
 
