@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from reconciler import __version__, scaffold
+from reconciler import scaffold
 from reconciler.core import yamltext
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -19,6 +19,7 @@ WORKFLOW_DIR = ROOT / ".github" / "workflows"
 NAMES = ("reconcile.yml", "plan.yml", "rollout-dispatch.yml")
 CHECK_JSONSCHEMA = os.path.join(os.path.dirname(sys.executable), "check-jsonschema")
 PINNED = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
+INSTALL = "git+https://git.example.com/platform/rollout-reconciler@v0.1.0"
 
 
 def load(path: Path) -> dict[str, Any]:
@@ -44,7 +45,7 @@ def run_scripts(doc: dict[str, Any]) -> list[str]:
 @pytest.fixture(scope="module")
 def scaffolded(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("scaffolded")
-    scaffold.scaffold_repo(str(root))
+    scaffold.scaffold_repo(str(root), install=INSTALL)
     return root / ".github" / "workflows"
 
 
@@ -65,21 +66,23 @@ def test_workflows_and_their_scaffolded_copies_match_the_github_schema(scaffolde
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_scaffolded_workflows_install_the_pinned_release_and_differ_in_nothing_else(
+def test_scaffolded_workflows_install_the_given_spec_and_differ_in_nothing_else(
     scaffolded: Path,
 ) -> None:
     for name in NAMES:
         ours = (WORKFLOW_DIR / name).read_text(encoding="utf-8")
         theirs = (scaffolded / name).read_text(encoding="utf-8")
         assert "pip install .\n" not in theirs
-        release = f"python -m pip install rollout-reconciler=={__version__}\n"
+        release = f"python -m pip install {INSTALL}\n"
         assert theirs.count(release) == 1
         assert theirs.replace(release, "python -m pip install .\n") == ours
+        (install,) = [run for run in run_scripts(load(scaffolded / name)) if "pip" in run]
+        assert install == release.strip()
 
 
 def test_release_workflow_refuses_text_without_exactly_one_install_line() -> None:
     with pytest.raises(ValueError, match="exactly once"):
-        scaffold.release_workflow("run: pip install foo\n", "x.yml")
+        scaffold.release_workflow("run: pip install foo\n", "x.yml", INSTALL)
 
 
 def test_reconcile_runs_on_pushes_to_main_touching_policies(workflows) -> None:
