@@ -1,8 +1,9 @@
 """The `reconcile` click group and its lazy command table; each command lives in `commands/`.
 
-Exit codes: 0 success, 1 refused or failed (nothing written), 2 usage error (click's own),
-3 (`--once`, `plan`, `dispatch`) one or more intents rejected, 70 unexpected error (traceback
-saved to a log file), 130 interrupted.
+Exit codes: 0 success, 1 refused or failed (nothing written), 75 retryable (EX_TEMPFAIL: lock
+busy, remote unreachable, every push attempt lost), 2 usage error (click's own), 3 (`--once`,
+`plan`, `dispatch`) one or more intents rejected, 70 unexpected error (traceback saved to a
+log file), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -125,7 +126,8 @@ def cli(ctx: click.Context, /, **flags: Any) -> None:
 
     `reconcile --once` applies the pending intent files of a policy repository, one git
     commit each. Exit codes: 0 every intent applied or replayed (or none pending), 3 one or
-    more intents rejected, 1 error (nothing half-done), 2 usage, 70 unexpected.
+    more intents rejected, 1 refused (nothing half-done), 75 retryable (lock busy, remote
+    unreachable, every push attempt lost: run again), 2 usage, 70 unexpected.
     `reconcile` alone (or `--watch`) runs the controller: a pass at start, then on file
     changes, a moved remote (--push), the webhook and every --resync, until SIGTERM.
 
@@ -135,11 +137,11 @@ def cli(ctx: click.Context, /, **flags: Any) -> None:
       reconcile --once --push --json
       reconcile --watch --push --listen 0.0.0.0:9464 --log-format json
       reconcile intent new expand --step 25 --by alice --approval-ref CAB-123 \\
-        --rationale "gates green 7 days" --review-by "$(date -u -d +7days +%FT%TZ)"
+        --rationale "gates green 7 days" --review-by 7d
       reconcile plan --base origin/main
       reconcile history --limit 20
       reconcile apply --repo . --intent rollback --by bob --approval-ref INC-9 \\
-        --rationale "error spike" --review-by "$(date -u -d +7days +%FT%TZ)"
+        --rationale "error spike" --review-by 7d
     """
     if ctx.invoked_subcommand is not None:
         return

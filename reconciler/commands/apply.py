@@ -24,7 +24,11 @@ if TYPE_CHECKING:
 )
 @click.option("--approval-ref", metavar="REF", help="Change ticket, e.g. CAB-123 (required).")
 @click.option("--rationale", metavar="TEXT", help="Why (required).")
-@click.option("--review-by", metavar="TIME", help="RFC 3339 deadline to review (required).")
+@click.option(
+    "--review-by",
+    metavar="TIME",
+    help="Review deadline: RFC 3339, or from now, e.g. 7d (required).",
+)
 @path_options
 @click.option("--apply-state-file", metavar="PATH", help="Latest apply record (JSON).")
 @click.option("--apply-telemetry-file", metavar="PATH", help="Append-only records (JSONL).")
@@ -61,9 +65,9 @@ def apply_command(**flags: Any) -> None:
     \b
     Examples:
       reconcile apply --repo . --intent expand --expand-step 25 --by alice \\
-        --approval-ref CAB-123 --rationale "gates green" --review-by "$(date -u -d +7days +%FT%TZ)"
+        --approval-ref CAB-123 --rationale "gates green" --review-by 7d
       reconcile apply --repo . --intent rollback --by bob --approval-ref INC-9 \\
-        --rationale "error spike" --review-by "$(date -u -d +7days +%FT%TZ)" --idempotency-key inc-9
+        --rationale "error spike" --review-by 7d --idempotency-key inc-9
     """
     from reconciler import render
     from reconciler.adapters.clock import system_clock

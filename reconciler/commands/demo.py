@@ -18,7 +18,7 @@ from reconciler.commands.edge import handle_errors
 )
 @handle_errors
 def demo_command(directory: str | None) -> None:
-    r"""Run the main job on the bundled example, in temporary repositories.
+    """Run the main job on the bundled example, in temporary repositories.
 
     A bare repository plays the remote, one clone the operator, one the CI runner:
     intents are written with `intent new`, checked with `plan`, merged, applied by
@@ -29,7 +29,7 @@ def demo_command(directory: str | None) -> None:
     Examples:
       reconcile demo
       reconcile demo --dir /tmp/reconcile-demo
-    """
+    """  # noqa: D301 - click's \b marker needs a real backspace, not a raw docstring
     import os
 
     from reconciler.adapters.clock import system_clock

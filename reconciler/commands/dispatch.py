@@ -29,7 +29,14 @@ from reconciler.commands.edge import EXIT_REJECTED, handle_errors
 )
 @click.option("--approval-ref", metavar="REF", help="Change ticket (required, as --by).")
 @click.option("--rationale", metavar="TEXT", help="Why (required, as --by).")
-@click.option("--review-by", metavar="TIME", help="RFC 3339 review deadline (as --by).")
+@click.option(
+    "--review-by", metavar="TIME", help="Review deadline: RFC 3339, or from now, e.g. 7d (as --by)."
+)
+@click.option(
+    "--idempotency-key",
+    metavar="KEY",
+    help="The intent's key (default: new each time); a retry with the same key replays.",
+)
 @click.option("--repo", metavar="PATH", default=".", show_default=True, help="Policy repository.")
 @click.option("--push", is_flag=True, help="Fetch before and push after the pass.")
 @click.option("--result-file", metavar="PATH", help="Write the result JSON here.")
@@ -41,21 +48,23 @@ from reconciler.commands.edge import EXIT_REJECTED, handle_errors
 @click.option("--json", "as_json", is_flag=True, help="Print the result JSON on stdout.")
 @handle_errors
 def dispatch_command(**flags: object) -> None:
-    r"""Preview, apply or roll back in one step: the manual orchestration path.
+    """Preview, apply or roll back in one step: the manual orchestration path.
 
     dry_run evaluates a would-be intent on top of the current state and pending intents
     and writes nothing but the result; apply and rollback write the intent file and run
     one pass (pushing with --push). Governance flags are required for apply and rollback;
     a dry_run previews without them (placeholders) or checks them when given. Result
     status: preview, applied, rolled_back or rejected. Exit 0, or 3 when rejected, 1 on
-    error.
+    error, 75 when retryable (lock busy, remote unreachable, every push attempt lost).
 
     \b
     Examples:
       reconcile dispatch --mode dry_run --apply-intent expand --expand-step 25
-      reconcile dispatch --mode rollback --by bob --approval-ref INC-9 \
-        --rationale "error spike" --review-by "$(date -u -d +7days +%FT%TZ)" --push
-    """
+      reconcile dispatch --mode rollback --by bob --approval-ref INC-9 \\
+        --rationale "error spike" --review-by 7d --push
+      reconcile dispatch --mode apply --expand-step 10 --by alice --approval-ref CAB-7 \\
+        --rationale "gates green" --review-by 7d --idempotency-key cab-7 --push
+    """  # noqa: D301 - click's \b marker needs a real backspace, not a raw docstring
     from reconciler import render
     from reconciler.adapters import files
     from reconciler.adapters.clock import system_clock
@@ -72,6 +81,7 @@ def dispatch_command(**flags: object) -> None:
         review_by=_text(flags["review_by"]),
         repo=str(flags["repo"]),
         push=bool(flags["push"]),
+        idempotency_key=_text(flags["idempotency_key"]),
     )
     result = dispatch(args, now=system_clock)
     result_file = _text(flags["result_file"])

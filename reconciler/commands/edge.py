@@ -18,6 +18,9 @@ from reconciler import __version__
 F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_OK, EXIT_REFUSED, EXIT_REJECTED, EXIT_UNEXPECTED, EXIT_INTERRUPTED = 0, 1, 3, 70, 130
+EXIT_RETRYABLE = 75
+"""EX_TEMPFAIL (sysexits.h): a transient failure (lock busy, remote unreachable, every push
+attempt lost); nothing half-done, the same command may succeed later. CI retries on it."""
 
 
 def new_trace_id() -> str:
@@ -50,15 +53,21 @@ def _save_traceback() -> str:
 
 
 def handle_errors(command: F) -> F:
-    """Map every failure of a command to one message and an exit code (pre-commit style)."""
+    """Map every failure of a command to one message and an exit code (pre-commit style).
+
+    A `RetryableError` exits 75 (retry later), any other `ReconcileError` 1 (fix the input).
+    """
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from reconciler import render
-        from reconciler.core.errors import ReconcileError
+        from reconciler.core.errors import ReconcileError, RetryableError
 
         try:
             return command(*args, **kwargs)
+        except RetryableError as exc:
+            render.print_error(exc)
+            sys.exit(EXIT_RETRYABLE)
         except ReconcileError as exc:
             render.print_error(exc)
             sys.exit(EXIT_REFUSED)

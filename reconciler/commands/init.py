@@ -11,6 +11,7 @@ import click
 from reconciler.commands.edge import handle_errors
 
 NEXT_STEPS = """\
+the workflows install the reconciler with: python -m pip install {install}
 next steps:
   1. edit policies/registry.yaml (fleetId, loops, policy) and replace
      policies/promotion/decision.json with your evidence evaluator's output
@@ -22,26 +23,41 @@ next steps:
 
 @click.command("init")
 @click.argument("path", default=".", metavar="[PATH]")
+@click.option(
+    "--install",
+    metavar="SPEC",
+    help="What the workflows `pip install`: a git URL with a tag, name==version, a path.",
+)
 @click.option("--json", "as_json", is_flag=True, help='Print {"created": [...]} instead.')
 @handle_errors
-def init_command(path: str, as_json: bool) -> None:
+def init_command(path: str, install: str | None, as_json: bool) -> None:
     """Scaffold reconciler.yaml, the policies/ tree and the workflows into PATH.
 
     PATH (default: the current folder) is created when it does not exist. No existing file is
     ever overwritten: when any target already exists, init lists them, writes nothing and
-    exits 1. The workflows install the pinned rollout-reconciler release of this command.
+    exits 1.
+
+    The workflows run `python -m pip install SPEC` on a fresh CI runner. SPEC is --install
+    (one pip argument: letters, digits and . _ / : @ + = , % # -), else what installed this
+    reconciler: its git URL pinned to the installed commit, or rollout-reconciler==VERSION
+    when it came from a package index. From a source checkout there is no such default:
+    pass --install (exit 1, install_spec_unknown, nothing written).
 
     \b
     Examples:
-      reconcile init
-      reconcile init ../fleet-policies --json
+      reconcile init --install git+https://git.example.com/platform/rollout-reconciler@v0.1.0
+      reconcile init ../fleet-policies --install rollout-reconciler==0.1.0 --json
     """  # noqa: D301 - click's \b (a real backspace) keeps the examples unwrapped
     from reconciler import render
     from reconciler.setup import init_repo as scaffold
 
-    created = [os.path.normpath(os.path.join(path, rel)) for rel in scaffold.scaffold_repo(path)]
+    spec = scaffold.resolve_install(install)
+    created = [
+        os.path.normpath(os.path.join(path, rel))
+        for rel in scaffold.scaffold_repo(path, install=spec)
+    ]
     if as_json:
         render.print_json({"created": created})
         return
     click.echo("\n".join(created))
-    sys.stderr.write(NEXT_STEPS.format(path=shlex.quote(path)))
+    sys.stderr.write(NEXT_STEPS.format(path=shlex.quote(path), install=spec))

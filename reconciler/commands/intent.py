@@ -22,7 +22,11 @@ def intent_group() -> None:
 @click.option("--by", "by", metavar="ACTOR", help="Who asks for the change (required).")
 @click.option("--approval-ref", metavar="REF", help="Change ticket, e.g. CAB-123 (required).")
 @click.option("--rationale", metavar="TEXT", help="Why (required).")
-@click.option("--review-by", metavar="TIME", help="RFC 3339 deadline to review (required).")
+@click.option(
+    "--review-by",
+    metavar="TIME",
+    help="Review deadline: RFC 3339, or from now, e.g. 7d (required; the file holds the time).",
+)
 @click.option("--step", type=int, metavar="N", help="Percent to add, expand only (default 25).")
 @click.option("--idempotency-key", metavar="KEY", help="Default: the file name's stem.")
 @click.option(
@@ -59,9 +63,9 @@ def new_command(
     \b
     Examples:
       reconcile intent new expand --step 25 --by alice --approval-ref CAB-123 \\
-        --rationale "gates green 7 days" --review-by "$(date -u -d +7days +%FT%TZ)"
+        --rationale "gates green 7 days" --review-by 7d
       reconcile intent new rollback --by bob --approval-ref INC-9 \\
-        --rationale "error spike" --review-by "$(date -u -d +7days +%FT%TZ)" --json
+        --rationale "error spike" --review-by 7d --json
     """  # noqa: D301 - click's \b marker needs a real backspace, not a raw docstring
     from reconciler import render
     from reconciler.adapters.clock import system_clock

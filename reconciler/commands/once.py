@@ -1,4 +1,4 @@
-"""`reconcile --once`: run one pass, print a table (or JSON lines), exit 0, 3 or 1."""
+"""`reconcile --once`: run one pass, print a table (or JSON lines), exit 0, 3, 1 or 75."""
 
 from __future__ import annotations
 

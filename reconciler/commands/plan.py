@@ -25,7 +25,7 @@ from reconciler.commands.edge import EXIT_REJECTED, handle_errors
 )
 @handle_errors
 def plan_command(repo: str, base: str | None, as_json: bool, summary_file: str | None) -> None:
-    r"""Show what the reconciler would commit once this branch is merged into BASE.
+    """Show what the reconciler would commit once this branch is merged into BASE.
 
     Merges HEAD into BASE (default: the default branch) in memory, without writing to the
     repository, and evaluates the pending intents of the merged tree in the loop's order on
@@ -43,7 +43,7 @@ def plan_command(repo: str, base: str | None, as_json: bool, summary_file: str |
     Examples:
       reconcile plan --base origin/main
       reconcile plan --json --summary-file plan.md
-    """
+    """  # noqa: D301 - click's \b marker needs a real backspace, not a raw docstring
     from reconciler import render
     from reconciler.adapters import files
     from reconciler.adapters.clock import system_clock

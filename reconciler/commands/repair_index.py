@@ -20,7 +20,7 @@ from reconciler.commands.edge import handle_errors
 def repair_index_command(
     repo: str, no_commit: bool, as_json: bool, lock_timeout: str | None
 ) -> None:
-    r"""Rebuild promotion-apply-index.json and promotion-apply-segments.json.
+    """Rebuild promotion-apply-index.json and promotion-apply-segments.json.
 
     Reads every telemetry segment and the active file, rebuilds both key indexes, and
     writes them when they differ (in a git checkout: one commit by the bot identity).
@@ -33,7 +33,7 @@ def repair_index_command(
     Examples:
       reconcile repair-index
       reconcile repair-index --no-commit --json
-    """
+    """  # noqa: D301 - click's \b marker needs a real backspace, not a raw docstring
     from reconciler import render
     from reconciler.adapters.clock import system_clock
     from reconciler.loop.repair import repair_index

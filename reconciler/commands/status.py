@@ -12,7 +12,7 @@ from reconciler.commands.edge import handle_errors
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @handle_errors
 def status_command(repo: str, as_json: bool) -> None:
-    r"""Show the rollout posture, its governance, the decision and the pending intents.
+    """Show the rollout posture, its governance, the decision and the pending intents.
 
     Warns when the governance review is due within 7 days or expired, and when the
     decision is stale. Pending intents show the outcome the next pass would give them.
@@ -22,7 +22,7 @@ def status_command(repo: str, as_json: bool) -> None:
     Examples:
       reconcile status
       reconcile status --repo policies-repo --json
-    """
+    """  # noqa: D301 - click's \b marker needs a real backspace, not a raw docstring
     from reconciler import render
     from reconciler.adapters.clock import system_clock
     from reconciler.reports.status import repo_status

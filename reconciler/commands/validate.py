@@ -24,7 +24,8 @@ def validate_command(
 ) -> None:
     """Check the registry, decision and telemetry; say which layout was used and why.
 
-    Also lists every symlink in the paths the loop reads or writes (`--once` refuses them).
+    Also lists every symlink in the paths the loop reads or writes (`--once` refuses them),
+    and warns about a decision older than maxDecisionAge (24h unless reconciler.yaml says).
 
     With --intents, check intent files instead (the pre-commit hook): each one is parsed
     exactly as the loop will, and every problem is listed with its reason code.

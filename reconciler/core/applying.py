@@ -16,7 +16,7 @@ from reconciler.core.decision import Decision
 from reconciler.core.errors import RefusalError
 from reconciler.core.reasons import ReasonCode
 from reconciler.core.registry import RegistryView, problem_path
-from reconciler.core.timestamps import format_timestamp, parse_timestamp
+from reconciler.core.timestamps import format_timestamp, resolve_deadline
 from reconciler.core.visible import has_visible_text
 
 INTENTS = ("expand", "resume", "rollback")
@@ -158,10 +158,14 @@ def _check_text_flags(args: ApplyArgs) -> None:
 def check_review_by(request: ApplyRequest, now: datetime) -> ApplyRequest:
     """Check the review-by format and deadline; return the request with it in canonical UTC.
 
+    A relative review-by (`7d`) is resolved against `now` here, so the record and the
+    registry hold the absolute time (`reconcile intent new` and `dispatch` resolve theirs
+    with the same function, `timestamps.resolve_deadline`).
+
     Raises:
-        RefusalError: not an RFC 3339 timestamp, or not in the future.
+        RefusalError: neither an RFC 3339 timestamp nor a relative one, or not in the future.
     """
-    review_by = parse_timestamp(request.review_by)
+    review_by = resolve_deadline(request.review_by, now)
     if review_by is None:
         raise RefusalError(
             ReasonCode.REVIEW_BY_INVALID, "--review-by must be an ISO-8601 timestamp"

@@ -90,6 +90,35 @@ def _json(value: object) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
+def staleness_warning(
+    decision: Decision, now: datetime, max_age: timedelta, max_age_text: str
+) -> str | None:
+    """Say why expand/resume would be refused for the decision's time, or None when fresh.
+
+    The same rules as `check_decision_allows` with a maximum age: no `generatedAt`, one more
+    than `MAX_CLOCK_SKEW` ahead of `now`, or one older than `max_age`.
+    """
+    generated = parse_timestamp(decision.generated_at)
+    if generated is None:
+        return (
+            "promotion decision is stale: generatedAt is missing or not a timestamp "
+            f"(max {max_age_text}); expand and resume will be rejected"
+        )
+    if generated - now > MAX_CLOCK_SKEW:
+        return (
+            f"promotion decision is from the future ({decision.generated_at}, more than "
+            f"{format_duration(MAX_CLOCK_SKEW)} ahead); expand and resume will be rejected"
+        )
+    age = now - generated
+    if age > max_age:
+        return (
+            f"promotion decision is stale: generated {format_duration(age)} ago (max "
+            f"{max_age_text}); expand and resume will be rejected until the gates job "
+            "writes a fresh one"
+        )
+    return None
+
+
 def check_decision_allows(
     intent: str,
     decision: Decision,

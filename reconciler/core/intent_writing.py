@@ -17,7 +17,7 @@ from reconciler.core.applying import DEFAULT_EXPAND_STEP
 from reconciler.core.errors import RefusalError
 from reconciler.core.intents import Intent, IntentRejected, parse_intent
 from reconciler.core.reasons import ReasonCode
-from reconciler.core.timestamps import format_timestamp, normalize_timestamp
+from reconciler.core.timestamps import format_timestamp, resolve_deadline
 
 SLUG_LIMIT = 40
 """Longest approval-ref slug kept in a file name, in characters."""
@@ -71,7 +71,11 @@ def render_intent(request: IntentRequest, now: datetime) -> str:
     """Return the YAML text of the intent file (comment header, documented key order)."""
     review_by = request.review_by
     if review_by is not None:
-        review_by = normalize_timestamp(review_by) or review_by  # the parser reports bad ones
+        # `7d` becomes now + 7 days: the file holds the absolute time (the loop refuses a
+        # relative one, which would name a new moment on every pass). The parser reports bad
+        # values.
+        resolved = resolve_deadline(review_by, now)
+        review_by = review_by if resolved is None else format_timestamp(resolved)
     step = request.expand_step
     if step is None and request.intent == "expand":
         step = DEFAULT_EXPAND_STEP  # explicit, so the pull request shows the step

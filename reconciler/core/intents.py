@@ -17,7 +17,7 @@ from reconciler.core import yamltext
 from reconciler.core.applying import DEFAULT_EXPAND_STEP, INTENTS
 from reconciler.core.errors import DocumentError
 from reconciler.core.reasons import ReasonCode
-from reconciler.core.timestamps import format_timestamp, parse_timestamp
+from reconciler.core.timestamps import format_timestamp, is_relative_deadline, parse_timestamp
 from reconciler.core.visible import has_visible_text
 
 INTENT_LIMIT = 64 * 1024
@@ -191,7 +191,16 @@ def _governance(value: object, now: datetime, problems: list[Problem]) -> dict[s
             found[key] = item
     if "reviewBy" in found:
         review_by = parse_timestamp(found["reviewBy"])
-        if review_by is None:
+        if review_by is None and is_relative_deadline(found["reviewBy"]):
+            # A relative time would name a new moment on every pass: a file holds one moment.
+            problems.append(
+                _field(
+                    "governance.reviewBy must be an RFC 3339 timestamp, not a relative "
+                    f"{found['reviewBy']!r}: `reconcile intent new --review-by "
+                    f"{found['reviewBy']}` writes the time it means"
+                )
+            )
+        elif review_by is None:
             problems.append(_field("governance.reviewBy must be an RFC 3339 timestamp"))
         elif review_by <= now:
             problems.append(

@@ -89,6 +89,8 @@ class ReasonCode(StrEnum):
     PR_MERGE_CONFLICT = "pr_merge_conflict"
     PR_EDITS_OWNED_CONTENT = "pr_edits_owned_content"
     SCAFFOLD_EXISTS = "scaffold_exists"
+    INSTALL_SPEC_INVALID = "install_spec_invalid"
+    INSTALL_SPEC_UNKNOWN = "install_spec_unknown"
 
     # The controller's HTTP server (the `reason` of an `http.refused` event).
     HTTP_UNAUTHORIZED = "http_unauthorized"

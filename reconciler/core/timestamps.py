@@ -1,7 +1,9 @@
 """RFC 3339 timestamps and durations (core layer): parse what operators type, write one form.
 
 Input accepts RFC 3339 date-times (offsets, fractions, `t`/space separator); output is always
-UTC `YYYY-MM-DDTHH:MM:SSZ` at second precision, the form the bash tool wrote.
+UTC `YYYY-MM-DDTHH:MM:SSZ` at second precision, the form the bash tool wrote. A deadline typed
+on the command line may also be relative (`7d`: now + 7 days), resolved against the `now` the
+caller passes; files hold absolute times only (see `resolve_deadline`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ _RFC3339 = re.compile(
     re.ASCII,
 )
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)", re.ASCII)
+_RELATIVE = re.compile(r"(?:\d+(?:\.\d+)?(?:ms|s|m|h|d))+", re.ASCII)
+"""A relative deadline: a duration with units (`7d`, `36h`, `1d12h`); a bare number is not one."""
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
@@ -44,6 +48,27 @@ def parse_timestamp(value: object) -> datetime | None:
         except OverflowError:  # 0001-01-01T00:00:00+01:00 lies before datetime.min
             return None
     return moment
+
+
+def is_relative_deadline(text: object) -> bool:
+    """Tell whether `text` is a relative deadline such as `7d`, `36h` or `1d12h`."""
+    return isinstance(text, str) and _RELATIVE.fullmatch(text) is not None
+
+
+def resolve_deadline(text: object, now: datetime) -> datetime | None:
+    """Return the moment a deadline names: an RFC 3339 time, or `now` plus a relative one.
+
+    `7d` is now + 7 days (also `36h`, `1d12h`, `90m`); the units are those of
+    `parse_duration`, but a unit is required (a bare `7` could mean seconds or days) and
+    nothing is stripped. None when `text` is neither, or lies beyond year 9999.
+    """
+    moment = parse_timestamp(text)
+    if moment is not None or not isinstance(text, str) or not is_relative_deadline(text):
+        return moment
+    try:
+        return now.astimezone(UTC) + parse_duration(text)
+    except (ValueError, OverflowError):
+        return None
 
 
 def format_timestamp(moment: datetime) -> str:

@@ -45,6 +45,10 @@ class DispatchArgs(NamedTuple):
     review_by: str | None
     repo: str = "."
     push: bool = False
+    idempotency_key: str | None = None
+    """The intent's key (default: its file name's stem, new every time). A caller that may
+    retry (the dispatch workflow: `dispatch-$GITHUB_RUN_ID`) passes a stable one, so a retry
+    after a push whose outcome is unknown replays instead of applying twice."""
 
 
 def _request(args: DispatchArgs, now: Callable[[], datetime]) -> intent_writing.IntentRequest:
@@ -82,6 +86,7 @@ def _request(args: DispatchArgs, now: Callable[[], datetime]) -> intent_writing.
         review_by=governance["--review-by"],
         # The workflow always passes a step; it only means something for expand.
         expand_step=args.expand_step if intent == "expand" else None,
+        idempotency_key=args.idempotency_key or None,
     )
 
 

@@ -18,6 +18,7 @@ from reconciler.core.errors import RefusalError
 from reconciler.core.reasons import ReasonCode
 from reconciler.inputs import documents, layouts
 from reconciler.inputs.fleet import PathFlags
+from reconciler.loop.config import DEFAULT_MAX_DECISION_AGE
 from reconciler.telemetry import active as store
 from reconciler.telemetry import segments as ledger
 
@@ -39,7 +40,9 @@ def validate_repo(
         )
     reports = {
         "registry": _registry_report(layout.fleet.registry, moment, warnings),
-        "decision": _decision_report(layout.fleet.decision, warnings),
+        "decision": _decision_report(
+            layout.fleet.decision, moment, layout.settings.max_decision_age, warnings
+        ),
         "telemetry": _telemetry_report(layout.fleet.telemetry, layout.fleet.state),
         "paths": _paths_report(layout, warnings),
     }
@@ -99,7 +102,9 @@ def _registry_report(path: str, now: datetime, warnings: list[str]) -> dict[str,
     }
 
 
-def _decision_report(path: str, warnings: list[str]) -> dict[str, Any]:
+def _decision_report(
+    path: str, now: datetime, max_age_setting: str | None, warnings: list[str]
+) -> dict[str, Any]:
     try:
         found = documents.load_decision(path)
     except RefusalError as exc:
@@ -119,12 +124,22 @@ def _decision_report(path: str, warnings: list[str]) -> dict[str, Any]:
         f"{found.decision} (trace {found.trace_id or 'none'}, "
         f"generated {found.generated_at or 'unknown'})"
     )
+    # Old is not invalid (a rollback needs no decision), but `--once` would reject expand and
+    # resume: a warning, with the loop's limit (maxDecisionAge, else its default).
+    max_age_text = max_age_setting or DEFAULT_MAX_DECISION_AGE
+    max_age = documents.parse_duration_option("maxDecisionAge", max_age_text)
+    assert max_age is not None
+    stale = decision.staleness_warning(found, now, max_age, max_age_text)
+    if stale:
+        warnings.append(stale)
     return {
         "ok": True,
         "summary": summary,
         "decision": found.decision,
         "traceId": found.trace_id,
         "generatedAt": found.generated_at,
+        "maxAge": max_age_text,
+        "stale": stale is not None,
         "problems": [],
     }
 

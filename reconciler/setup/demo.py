@@ -18,6 +18,8 @@ import tempfile
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
+from reconciler import __version__
+from reconciler.core.install_spec import EXAMPLE_URL
 from reconciler.core.timestamps import format_timestamp
 
 _BOLD, _DIM, _RESET = "\033[1m", "\033[2m", "\033[0m"
@@ -118,7 +120,9 @@ def run_demo(root: str | None, *, now: Callable[[], datetime], color: bool) -> s
 def _setup(demo: Demo) -> None:
     demo.say("0. a policy repository from the bundled example, on a bare remote")
     seed = os.path.join(demo.root, "seed")
-    demo.run(".", *reconcile("init", "seed"))
+    # The demo never runs the workflows; a real repository names where its CI installs from.
+    install = EXAMPLE_URL.format(version=__version__)
+    demo.run(".", *reconcile("init", "seed", "--install", install))
     demo.run("seed", "git", "init", "-q", "-b", "main", show=False)
     _write_decision(demo, "seed", "promote", demo.now - timedelta(hours=1))
     demo.run("seed", "git", "add", "-A", show=False)

@@ -1,8 +1,9 @@
 """`reconcile init` (reports layer): the files that set up a new policy repository.
 
 The policies/ example and the three workflows are copied from the package's `_example/` folder
-(a built wheel) or from the source checkout; the workflows' `pip install .` becomes a pinned
-`pip install rollout-reconciler==<version>`. Existing files are never overwritten.
+(a built wheel) or from the source checkout; the workflows' `pip install .` becomes
+`pip install <SPEC>`: `--install SPEC`, else what installs this very reconciler on a fresh
+machine (`resolve_install`). Existing files are never overwritten.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from collections.abc import Mapping
 from typing import NamedTuple
 
 from reconciler import __version__
-from reconciler.adapters import files
+from reconciler.adapters import distribution, files
+from reconciler.core import install_spec, yamltext
 from reconciler.core.errors import RefusalError
 from reconciler.core.reasons import ReasonCode
 
@@ -29,7 +31,6 @@ EMPTY_FILES = (
     "policies/intents/rejected/.gitkeep",
 )
 SOURCE_INSTALL = "python -m pip install .\n"
-RELEASE_INSTALL = f"python -m pip install rollout-reconciler=={__version__}\n"
 
 SETTINGS_TEXT = """\
 # Settings for `reconcile` in this repository. Unknown keys are refused, so a typo never
@@ -79,18 +80,58 @@ def find_templates() -> TemplateDirs:
     )
 
 
-def release_workflow(text: str, name: str) -> str:
-    """Turn this project's workflow text into a scaffolded one: install the pinned release.
+def resolve_install(given: str | None) -> str:
+    """The SPEC the workflows install: `given` (checked), else this reconciler's origin.
 
     Raises:
-        ValueError: the text does not hold the source install line exactly once.
+        RefusalError: `given` is not a safe SPEC (`install_spec_invalid`), or none was given
+            and this reconciler runs from somewhere a CI runner cannot install from, such as
+            a source checkout (`install_spec_unknown`).
+    """
+    if given is not None:
+        return install_spec.check_install_spec(given)
+    origin = distribution.installed_origin(install_spec.PACKAGE)
+    found = (
+        install_spec.default_install_spec(__version__, origin.direct_url)
+        if origin.installed
+        else None
+    )
+    if found is None:
+        raise install_spec.unknown_install_error(__version__, origin.location)
+    return found
+
+
+def release_workflow(text: str, name: str, install: str) -> str:
+    """Turn this project's workflow text into a scaffolded one: `pip install <install>`.
+
+    Raises:
+        ValueError: the text does not hold the source install line exactly once, or the
+            result does not read back with that one install step.
     """
     if text.count(SOURCE_INSTALL) != 1:
         raise ValueError(f"workflow {name} must contain {SOURCE_INSTALL.strip()!r} exactly once")
-    return text.replace(SOURCE_INSTALL, RELEASE_INSTALL)
+    line = f"python -m pip install {install_spec.check_install_spec(install)}"
+    result = text.replace(SOURCE_INSTALL, line + "\n")
+    # Belt and braces: the SPEC must not change the YAML around it (it cannot, by its
+    # characters); the one install step must read back as exactly this line.
+    installs = [run for run in _step_scripts(yamltext.load_yaml(result)) if "pip install" in run]
+    if installs != [line]:
+        raise ValueError(f"workflow {name} does not read back with {line!r}")
+    return result
 
 
-def scaffold_files(templates: TemplateDirs | None = None) -> dict[str, bytes]:
+def _step_scripts(doc: object) -> list[str]:
+    jobs = doc.get("jobs") if isinstance(doc, dict) else None
+    found: list[str] = []
+    for job in jobs.values() if isinstance(jobs, dict) else ():
+        steps = job.get("steps") if isinstance(job, dict) else None
+        for step in steps if isinstance(steps, list) else ():
+            run = step.get("run") if isinstance(step, dict) else None
+            found.extend([run] if isinstance(run, str) else [])
+    return found
+
+
+def scaffold_files(templates: TemplateDirs | None = None, *, install: str) -> dict[str, bytes]:
     """Return every file `reconcile init` creates: repo-relative path -> content.
 
     Raises:
@@ -104,7 +145,7 @@ def scaffold_files(templates: TemplateDirs | None = None) -> dict[str, bytes]:
     for name in WORKFLOWS:
         path = os.path.join(dirs.workflows, name)
         text = files.decode_utf8(_read_template(path), path, what="template")
-        result[f".github/workflows/{name}"] = release_workflow(text, name).encode()
+        result[f".github/workflows/{name}"] = release_workflow(text, name, install).encode()
     return result
 
 
@@ -125,11 +166,13 @@ def existing_paths(root: str, relative_paths: list[str]) -> list[str]:
     return found
 
 
-def scaffold_repo(path: str, contents: Mapping[str, bytes] | None = None) -> list[str]:
+def scaffold_repo(
+    path: str, contents: Mapping[str, bytes] | None = None, *, install: str | None = None
+) -> list[str]:
     """Create the scaffold in `path` (created when missing); return the repo-relative paths.
 
-    `contents` (repo-relative path -> bytes) defaults to `scaffold_files()`. Nothing is
-    written when any target already exists.
+    `contents` (repo-relative path -> bytes) defaults to `scaffold_files()` with the SPEC
+    `resolve_install(install)`. Nothing is written when any target already exists.
 
     Raises:
         RefusalError: `path` is not a folder, a target exists, or a write failed (the files
@@ -138,7 +181,7 @@ def scaffold_repo(path: str, contents: Mapping[str, bytes] | None = None) -> lis
     root = os.path.abspath(path)
     if files.exists(root) and not files.is_dir(root):
         raise RefusalError(ReasonCode.FILE_ERROR, f"not a folder: {root}", path=root)
-    planned = scaffold_files() if contents is None else contents
+    planned = scaffold_files(install=resolve_install(install)) if contents is None else contents
     clashes = existing_paths(root, list(planned))
     if clashes:
         raise RefusalError(

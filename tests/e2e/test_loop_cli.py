@@ -176,7 +176,7 @@ def test_max_intents_zero_is_a_usage_error(repo: Path) -> None:
     assert "--max-intents" in done.stderr
 
 
-def test_a_lock_held_too_long_exits_1_with_lock_timeout(repo: Path) -> None:
+def test_a_lock_held_too_long_exits_75_retryable_with_lock_timeout(repo: Path) -> None:
     from reconciler.adapters import locking
 
     g.add_intents(repo, {"a.yaml": {}})
@@ -184,7 +184,7 @@ def test_a_lock_held_too_long_exits_1_with_lock_timeout(repo: Path) -> None:
     with locking.hold_locks([str(repo / "policies")], 5.0):
         done = g.run_cli(repo, "--lock-timeout", "0.2s")
 
-    assert done.returncode == 1
+    assert done.returncode == 75  # EX_TEMPFAIL: retryable
     assert done.stderr.splitlines()[-1] == "reason: lock_timeout"
     assert g.pending(repo) == ["a.yaml"]
 

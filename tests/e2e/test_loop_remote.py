@@ -242,7 +242,7 @@ def test_every_push_attempt_lost_is_a_retryable_push_conflict(
 # An unreachable remote -------------------------------------------------------------------
 
 
-def test_an_unreachable_remote_exits_1_and_consumes_nothing(tmp_path: Path) -> None:
+def test_an_unreachable_remote_exits_75_retryable_and_consumes_nothing(tmp_path: Path) -> None:
     repo = g.make_policy_repo(tmp_path / "repo")
     g.git(repo, "remote", "add", "origin", str(tmp_path / "gone.git"))
     g.add_intents(repo, {"a.yaml": {}})
@@ -250,7 +250,7 @@ def test_an_unreachable_remote_exits_1_and_consumes_nothing(tmp_path: Path) -> N
 
     done = g.run_cli(repo, "--push", "--json")
 
-    assert done.returncode == 1
+    assert done.returncode == 75  # EX_TEMPFAIL: retryable
     assert done.stderr.splitlines()[-1] == "reason: remote_unavailable"
     assert g.head(repo) == before
     assert g.pending(repo) == ["a.yaml"]

@@ -17,6 +17,9 @@ from reconciler.core.repo_settings import parse_repo_settings
 from reconciler.setup import init_repo as scaffold
 
 ROOT = Path(__file__).resolve().parents[2]
+INSTALL = ("--install", "git+https://git.example.com/platform/rollout-reconciler@v0.1.0")
+"""Where the scaffolded workflows install from: this checkout has no default (see
+tests/commands/test_init.py)."""
 CREATED = [
     "reconciler.yaml",
     "policies/registry.yaml",
@@ -51,7 +54,7 @@ def tree(root: Path) -> dict[str, bytes]:
 
 
 def test_init_scaffolds_an_empty_folder_that_validates(tmp_path: Path) -> None:
-    result = reconcile("init", cwd=tmp_path)
+    result = reconcile("init", *INSTALL, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == CREATED
     assert "next steps:" in result.stderr
@@ -68,7 +71,7 @@ def test_init_scaffolds_an_empty_folder_that_validates(tmp_path: Path) -> None:
 def test_init_writes_default_settings_and_only_valid_keys_even_when_uncommented(
     tmp_path: Path,
 ) -> None:
-    scaffold.scaffold_repo(str(tmp_path))
+    scaffold.scaffold_repo(str(tmp_path), install=INSTALL[1])
     text = (tmp_path / "reconciler.yaml").read_text(encoding="utf-8")
     settings = parse_repo_settings(yamltext.load_yaml(text), "reconciler.yaml")
     assert settings.max_decision_age == "24h"
@@ -92,7 +95,7 @@ def test_init_refuses_when_a_file_exists_and_writes_nothing(tmp_path: Path) -> N
     (tmp_path / "policies").mkdir()
     (tmp_path / "policies" / "registry.yaml").write_text("mine\n")
     (tmp_path / "reconciler.yaml").write_text("lockTimeout: 5s\n")
-    result = reconcile("init", str(tmp_path))
+    result = reconcile("init", str(tmp_path), *INSTALL)
     assert result.returncode == 1
     assert result.stdout == ""
     lines = result.stderr.splitlines()
@@ -110,14 +113,14 @@ def test_init_refuses_when_a_file_exists_and_writes_nothing(tmp_path: Path) -> N
 
 def test_init_refuses_a_file_standing_where_a_folder_must_be(tmp_path: Path) -> None:
     (tmp_path / ".github").write_text("not a folder\n")
-    result = reconcile("init", str(tmp_path))
+    result = reconcile("init", str(tmp_path), *INSTALL)
     assert result.returncode == 1
     assert " - .github" in result.stderr.splitlines()
     assert tree(tmp_path) == {".github": b"not a folder\n"}
 
 
 def test_init_creates_a_missing_target_folder_and_prints_json(tmp_path: Path) -> None:
-    result = reconcile("init", "new/fleet", "--json", cwd=tmp_path)
+    result = reconcile("init", "new/fleet", "--json", *INSTALL, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == {"created": [f"new/fleet/{rel}" for rel in CREATED]}
     assert result.stderr == ""
@@ -126,7 +129,7 @@ def test_init_creates_a_missing_target_folder_and_prints_json(tmp_path: Path) ->
 
 def test_init_refuses_a_target_that_is_a_file(tmp_path: Path) -> None:
     (tmp_path / "target").write_text("")
-    result = reconcile("init", str(tmp_path / "target"))
+    result = reconcile("init", str(tmp_path / "target"), *INSTALL)
     assert result.returncode == 1
     assert result.stderr.startswith("error: not a folder: ")
 

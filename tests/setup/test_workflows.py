@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 
-from reconciler import __version__
 from reconciler.core import yamltext
 from reconciler.setup import init_repo as scaffold
 
@@ -20,6 +19,7 @@ WORKFLOW_DIR = ROOT / ".github" / "workflows"
 NAMES = ("reconcile.yml", "plan.yml", "rollout-dispatch.yml")
 CHECK_JSONSCHEMA = os.path.join(os.path.dirname(sys.executable), "check-jsonschema")
 PINNED = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
+INSTALL = "git+https://git.example.com/platform/rollout-reconciler@v0.1.0"
 
 
 def load(path: Path) -> dict[str, Any]:
@@ -45,7 +45,7 @@ def run_scripts(doc: dict[str, Any]) -> list[str]:
 @pytest.fixture(scope="module")
 def scaffolded(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("scaffolded")
-    scaffold.scaffold_repo(str(root))
+    scaffold.scaffold_repo(str(root), install=INSTALL)
     return root / ".github" / "workflows"
 
 
@@ -66,21 +66,23 @@ def test_workflows_and_their_scaffolded_copies_match_the_github_schema(scaffolde
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_scaffolded_workflows_install_the_pinned_release_and_differ_in_nothing_else(
+def test_scaffolded_workflows_install_the_given_spec_and_differ_in_nothing_else(
     scaffolded: Path,
 ) -> None:
     for name in NAMES:
         ours = (WORKFLOW_DIR / name).read_text(encoding="utf-8")
         theirs = (scaffolded / name).read_text(encoding="utf-8")
         assert "pip install .\n" not in theirs
-        release = f"python -m pip install rollout-reconciler=={__version__}\n"
+        release = f"python -m pip install {INSTALL}\n"
         assert theirs.count(release) == 1
         assert theirs.replace(release, "python -m pip install .\n") == ours
+        (install,) = [run for run in run_scripts(load(scaffolded / name)) if "pip" in run]
+        assert install == release.strip()
 
 
 def test_release_workflow_refuses_text_without_exactly_one_install_line() -> None:
     with pytest.raises(ValueError, match="exactly once"):
-        scaffold.release_workflow("run: pip install foo\n", "x.yml")
+        scaffold.release_workflow("run: pip install foo\n", "x.yml", INSTALL)
 
 
 def test_reconcile_runs_on_pushes_to_main_touching_policies(workflows) -> None:
@@ -95,7 +97,7 @@ def test_plan_runs_on_pull_requests_touching_policies_against_the_base_branch(wo
     doc = workflows["plan.yml"]
     assert doc["on"] == {"pull_request": {"paths": ["policies/**"]}}
     (plan,) = [step for step in steps(doc) if "reconcile plan" in step.get("run", "")]
-    assert plan["run"] == 'reconcile plan --base "origin/${BASE_REF}"'
+    assert 'reconcile plan --base "origin/${BASE_REF}" || code=$?\n' in plan["run"]
     assert plan["env"] == {"BASE_REF": "${{ github.base_ref }}"}
 
 
@@ -124,6 +126,7 @@ def test_dispatch_takes_every_governance_input_and_uploads_the_result(workflows)
         "--approval-ref",
         "--rationale",
         "--review-by",
+        "--idempotency-key",
         "--push",
         "--result-file",
         "--summary-file",
@@ -131,6 +134,8 @@ def test_dispatch_takes_every_governance_input_and_uploads_the_result(workflows)
     assert sorted(dispatch["env"].values()) == sorted(
         f"${{{{ inputs.{name} }}}}" for name in inputs
     )
+    # A stable key per workflow run: a retry (exit 75) or a re-run replays, never applies twice.
+    assert '--idempotency-key "dispatch-$GITHUB_RUN_ID"' in dispatch["run"]
     (upload,) = [step for step in steps(doc) if "upload-artifact" in step.get("uses", "")]
     assert upload["with"]["path"] == "dispatch-result.json"
 
@@ -189,3 +194,98 @@ def test_pre_commit_hook_manifest_validates_intent_files() -> None:
     assert not pattern.search("policies/intents/applied/20261124T0930Z-expand.yaml")
     assert not pattern.search("policies/intents/.gitkeep")
     assert not pattern.search("policies/registry.yaml")
+
+
+# Retry on exit 75 ----------------------------------------------------------------------------
+
+FAKE_RECONCILE = """#!/bin/sh
+echo "$*" >> "$CALLS"
+n=$(wc -l < "$CALLS")
+code=$(sed -n "${n}p" "$CODES")
+exit "${code:-0}"
+"""
+
+
+def reconcile_steps(folder: Path) -> list[tuple[str, dict[str, Any]]]:
+    """(workflow name, step) of every step that runs `reconcile`, in `folder`."""
+    return [
+        (name, step)
+        for name in NAMES
+        for step in steps(load(folder / name))
+        if "reconcile " in step.get("run", "")
+    ]
+
+
+def run_step(step: dict[str, Any], tmp: Path, codes: list[int]) -> tuple[int, list[str], list[str]]:
+    """Run a step's script as GitHub does (bash -eo pipefail) with a fake `reconcile` and
+    `sleep` that answer `codes` in turn; return its exit code, the calls and the sleeps."""
+    bin_dir = tmp / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    (bin_dir / "reconcile").write_text(FAKE_RECONCILE)
+    (bin_dir / "sleep").write_text('#!/bin/sh\necho "$1" >> "$SLEEPS"\n')
+    for tool in ("reconcile", "sleep"):
+        (bin_dir / tool).chmod(0o755)
+    (tmp / "codes").write_text("".join(f"{code}\n" for code in codes))
+    for name in ("calls", "sleeps"):
+        (tmp / name).write_text("")
+    env = {
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+        "CALLS": str(tmp / "calls"),
+        "CODES": str(tmp / "codes"),
+        "SLEEPS": str(tmp / "sleeps"),
+        "GITHUB_RUN_ID": "4242",
+        "GITHUB_STEP_SUMMARY": str(tmp / "summary.md"),
+        **{key: "x" for key in step.get("env", {})},
+    }
+    assert step["shell"] == "bash"
+    done = subprocess.run(
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    calls = (tmp / "calls").read_text().splitlines()
+    return done.returncode, calls, (tmp / "sleeps").read_text().split()
+
+
+@pytest.mark.parametrize("where", ["ours", "scaffolded"])
+@pytest.mark.parametrize(
+    ("codes", "expected_code", "expected_calls", "expected_sleeps"),
+    [
+        ([0], 0, 1, []),
+        ([75, 75, 0], 0, 3, ["15", "30"]),
+        ([75, 3], 3, 2, ["15"]),
+        ([75, 75, 75, 75, 75], 75, 4, ["15", "30", "60"]),
+        ([1, 0], 1, 1, []),
+        ([3], 3, 1, []),
+        ([70], 70, 1, []),
+    ],
+    ids=[
+        "ok",
+        "retried-then-ok",
+        "retried-then-rejected",
+        "gives-up",
+        "refused",
+        "rejected",
+        "crash",
+    ],
+)
+def test_every_reconcile_step_retries_exit_75_with_backoff_and_keeps_other_codes(
+    where: str,
+    codes: list[int],
+    expected_code: int,
+    expected_calls: int,
+    expected_sleeps: list[str],
+    scaffolded: Path,
+    tmp_path: Path,
+) -> None:
+    found = reconcile_steps(WORKFLOW_DIR if where == "ours" else scaffolded)
+    assert [name for name, _ in found] == list(NAMES)
+    for index, (name, step) in enumerate(found):
+        tmp = tmp_path / str(index)
+        tmp.mkdir()
+        code, calls, sleeps = run_step(step, tmp, codes)
+        assert (code, len(calls), sleeps) == (expected_code, expected_calls, expected_sleeps), name
+        assert len(set(calls)) == 1, name  # every attempt is the same command
