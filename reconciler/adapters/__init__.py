@@ -1,1 +1,1 @@
-"""Thin I/O adapters (files, lock, clock); each turns foreign errors into ReconcileError."""
+"""Thin I/O adapters (files, git, lock, clock, watching); each turns foreign errors into ours."""

@@ -1,1 +1,1 @@
-"""The `reconcile` subcommands beyond apply/validate/schema, loaded lazily by the CLI."""
+"""The `reconcile` subcommands, one module each: flags -> one call into a use-case -> output."""

@@ -1,1 +1,1 @@
-"""Read-only reports over a policy repository: history, status and plans."""
+"""Read-only views of a policy repository: validate, status, plan, history. They write nothing."""
