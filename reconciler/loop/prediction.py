@@ -11,7 +11,7 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 
-from reconciler.core import applying, registry
+from reconciler.core import applying, registry, rules
 from reconciler.core.errors import RefusalError
 from reconciler.core.passes import IntentSource, Outcome, PassState, evaluate_intent, is_rollback
 from reconciler.core.reasons import ReasonCode
@@ -52,7 +52,7 @@ def load_state(
             rollback could be applied (`registry_invalid`).
     """
     loaded = documents.load_registry(registry_file)
-    problems = registry.validate_registry(loaded.doc, now, skip_governance_fields=True)
+    problems = rules.registry_problems(loaded.doc, now)
     invalid = None
     if problems:
         invalid = RefusalError(
