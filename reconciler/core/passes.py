@@ -16,7 +16,13 @@ from reconciler.core import applying, registry, rules
 from reconciler.core.decision import Decision
 from reconciler.core.editing import RegistryText
 from reconciler.core.errors import RefusalError
-from reconciler.core.intents import Intent, IntentRejected, Problem, decode_intent
+from reconciler.core.intents import (
+    Intent,
+    IntentFields,
+    IntentRejected,
+    Problem,
+    decode_intent,
+)
 from reconciler.core.reasons import ReasonCode
 from reconciler.core.timestamps import format_timestamp
 
@@ -99,11 +105,18 @@ class Outcome(NamedTuple):
     before: Mapping[str, Any]
     after: Mapping[str, Any]
     """canaryPercent and manualPause before and after."""
+    readable: IntentFields = IntentFields()
+    """Of a file rejected as not a valid intent: the fields that could be read all the same."""
+
+    @property
+    def fields(self) -> IntentFields:
+        """The intent's fields, or what could be read of a file that is not a valid intent."""
+        return self.intent.fields if self.intent else self.readable
 
     @property
     def action(self) -> str:
-        """expand, resume or rollback; `invalid` when the file could not be read as an intent."""
-        return self.intent.intent if self.intent else "invalid"
+        """expand, resume or rollback (as far as the file says); `invalid` when it says none."""
+        return self.fields.intent or "invalid"
 
     @property
     def trace_id(self) -> str:
@@ -134,13 +147,13 @@ def evaluate_intent(
     try:
         intent = decode_intent(source.data, source.name, now)
     except IntentRejected as exc:
-        return _reject(state, source, None, exc.problems, now)
+        return _reject(state, source, None, exc.problems, now, readable=exc.fields)
     prior, unverified = _find_prior(intent, find_applied)
     request = _request(intent)
     known = state.registry_problem
     inputs = rules.Inputs(
         request=request,
-        trace_id=_trace_id(intent, source),
+        trace_id=_trace_id(intent.trace_id, source),
         files=state.files,
         registry=state.registry,
         decision=state.decision_problem or _decision(state),
@@ -239,10 +252,8 @@ def _request(intent: Intent) -> applying.ApplyRequest:
     )
 
 
-def _trace_id(intent: Intent | None, source: IntentSource) -> str:
-    if intent is not None and intent.trace_id:
-        return intent.trace_id
-    return source.intent_commit or source.blob
+def _trace_id(trace_id: str | None, source: IntentSource) -> str:
+    return trace_id or source.intent_commit or source.blob
 
 
 def _git_block(source: IntentSource, state: PassState) -> dict[str, str | None]:
@@ -259,29 +270,33 @@ def _reject(
     intent: Intent | None,
     problems: list[Problem],
     now: datetime,
+    *,
+    readable: IntentFields | None = None,
 ) -> Outcome:
     reasons = tuple(sorted({str(problem.reason) for problem in problems}))
     messages = tuple(problem.message for problem in problems)
     found = state.decision if state.decision_problem is None else None
-    evidence = {state.files["promotionStateFile"], *(intent.evidence_refs if intent else ())}
+    # Whatever could be read of the file is kept, valid intent or not.
+    fields = intent.fields if intent is not None else readable or IntentFields()
+    evidence = {state.files["promotionStateFile"], *fields.evidence_refs}
     current = posture(state.view)
     record: Record = {
         "schemaVersion": "v1",
         "timestamp": format_timestamp(now),
         "category": "promotion_apply",
         "fleetId": state.view.fleet_id,
-        "traceId": _trace_id(intent, source),
-        "loopId": intent.loop_id if intent else None,
-        "horizonRef": intent.horizon_ref if intent else None,
+        "traceId": _trace_id(fields.trace_id, source),
+        "loopId": fields.loop_id,
+        "horizonRef": fields.horizon_ref,
         "evidenceRefs": sorted(evidence),
-        "idempotencyKey": intent.idempotency_key if intent else source.stem,
+        "idempotencyKey": fields.idempotency_key or source.stem,
         "status": "rejected",
-        "intent": intent.intent if intent else None,
-        "expandStep": intent.expand_step if intent and intent.intent == "expand" else None,
+        "intent": fields.intent,
+        "expandStep": fields.expand_step if fields.intent == "expand" else None,
         "decision": found.decision if found else None,
         "decisionTraceId": found.trace_id if found else None,
         "decisionGeneratedAt": found.generated_at if found else None,
-        "governance": _governance(intent),
+        "governance": _governance(fields),
         "rollout": {
             "before": current,
             "after": current,
@@ -292,15 +307,18 @@ def _reject(
         "errors": list(messages),
         "git": _git_block(source, state),
     }
-    return Outcome(source, "rejected", intent, reasons, messages, record, state, current, current)
+    return Outcome(
+        source, "rejected", intent, reasons, messages, record, state, current, current,
+        readable=fields if intent is None else IntentFields(),
+    )  # fmt: skip
 
 
-def _governance(intent: Intent | None) -> dict[str, str] | None:
-    if intent is None:
-        return None
-    return {
-        "actor": intent.actor,
-        "approvalRef": intent.approval_ref,
-        "rationale": intent.rationale,
-        "reviewBy": intent.review_by,
+def _governance(fields: IntentFields) -> dict[str, str | None] | None:
+    """The governance block of a rejected record; None when none of it could be read."""
+    block = {
+        "actor": fields.actor,
+        "approvalRef": fields.approval_ref,
+        "rationale": fields.rationale,
+        "reviewBy": fields.review_by,
     }
+    return block if any(value is not None for value in block.values()) else None
