@@ -49,7 +49,7 @@ class IntentFields(NamedTuple):
     approval_ref: str | None = None
     rationale: str | None = None
     review_by: str | None = None
-    """Canonical UTC when it is a timestamp, else as written."""
+    """Canonical UTC; None when it is not a timestamp."""
     idempotency_key: str | None = None
     trace_id: str | None = None
     loop_id: str | None = None
@@ -249,6 +249,7 @@ def _governance(value: object, now: datetime, problems: list[Problem]) -> dict[s
         review_by = parse_timestamp(found["reviewBy"])
         if review_by is None:
             problems.append(_field("governance.reviewBy must be an RFC 3339 timestamp"))
+            del found["reviewBy"]  # not a time: a rejected record names none
         else:
             # Canonical even when past: a rejected file's record shows it as the others.
             found["reviewBy"] = format_timestamp(review_by)

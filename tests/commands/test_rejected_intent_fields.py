@@ -71,6 +71,26 @@ def test_the_once_json_row_and_the_trailers_keep_action_and_actor(repo: Path) ->
     }
 
 
+def test_a_partly_read_record_matches_the_record_schema(tmp_path: Path) -> None:
+    from jsonschema import Draft202012Validator
+
+    repo = g.make_policy_repo(tmp_path / "repo", generated_at=g.recent())
+    text = TYPO.replace("  approvalRef: CAB-7\n", "").replace(g.REVIEW_BY, "soon")
+    g.add_intents(repo, {NAME: text})
+    row = once_json(repo)
+    (record,) = g.records(repo)
+    assert row["actor"] == "bob"
+    assert record["governance"] == {
+        "actor": "bob",
+        "approvalRef": None,
+        "rationale": "gates green for 7 days",
+        "reviewBy": None,  # not a timestamp: none is named
+    }
+    code, schema = invoke("schema", "record")
+    assert code == 0
+    Draft202012Validator(json.loads(schema)).validate(record)
+
+
 def test_the_once_table_keeps_action_and_actor(repo: Path) -> None:
     code, out = invoke("--once", "--repo", str(repo))
 

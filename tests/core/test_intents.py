@@ -166,3 +166,9 @@ def test_only_a_known_intent_and_a_valid_step_are_kept(
 ) -> None:
     fields = rejected(text).fields
     assert (fields.intent, fields.expand_step, fields.actor) == (intent, step, None)
+
+
+def test_a_review_by_that_is_not_a_time_is_not_kept() -> None:
+    text = "intent: rollback\n" + GOVERNANCE.replace("2026-12-31T00:00:00Z", "next week")
+    fields = rejected(text).fields
+    assert (fields.intent, fields.actor, fields.review_by) == ("rollback", "alice", None)
