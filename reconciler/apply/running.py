@@ -1,9 +1,10 @@
-"""The apply service: one intent + one decision -> one governed registry mutation + record.
+"""`reconcile apply`: one intent + one decision -> one governed registry mutation + record.
 
-The only module that joins the pure core with files, the lock and the journal. Order matters
-and is deliberate (docs/apply.md): arguments, layout, lock, journal recovery, idempotency
-replay (before the decision gate; a rollback replays only onto a paused fleet), decision
-gate, registry validation, edit, re-validation, then the journaled write.
+The only module that joins the pure core with files, the lock and the journal; it decides
+nothing itself. Order (docs/apply.md): arguments, layout, lock, journal recovery, then the
+inputs are read (telemetry, decision, registry: a file that cannot be read is passed on as
+its refusal) and `core.rules.evaluate` decides in its order (telemetry, idempotency replay,
+decision gate, review-by, registry, mode, edit, re-validation); then the journaled write.
 """
 
 from __future__ import annotations
@@ -15,13 +16,8 @@ from typing import NamedTuple
 
 from reconciler import journal
 from reconciler.adapters import files, locking
-from reconciler.core import (
-    applied_keys,
-    applying,
-    decision,
-    jsontext,
-    registry,
-)
+from reconciler.core import applied_keys, applying, decision, jsontext, rules
+from reconciler.core.editing import RegistryText
 from reconciler.core.errors import RefusalError
 from reconciler.core.reasons import ReasonCode
 from reconciler.inputs import documents, layouts
@@ -29,9 +25,6 @@ from reconciler.inputs.fleet import PathFlags
 from reconciler.inputs.layouts import Layout
 from reconciler.telemetry import active as store
 from reconciler.telemetry import segments as ledger
-
-REGISTRY_FOOTER = "failed to read/validate fleet registry"
-"""The bash tool's line after a registry error; runbooks grep for it."""
 
 
 class ApplyOptions(NamedTuple):
@@ -51,11 +44,6 @@ class ApplyResult(NamedTuple):
     replayed: bool
     mismatch: bool
     layout: Layout
-
-
-def validation_error(reason: ReasonCode, message: str, problems: list[str]) -> RefusalError:
-    """Return the refusal for a registry with problems (one detail line each)."""
-    return RefusalError(reason, message, details=problems)
 
 
 def run_apply(
@@ -85,26 +73,20 @@ def run_apply(
     apply = _Apply(request, layout, now, args.trace_id or new_trace_id())
     folder = os.path.dirname(layout.fleet.registry)
     if not files.is_dir(folder):
-        # Nothing to lock or write; report the decision's and the review-by's problems first,
-        # in the bash tool's order.
-        apply.gate(max_age, max_age_text)
-        applying.check_review_by(request, now())
-        raise RefusalError(
+        # Nothing to lock or write; the rules still report the decision's and the review-by's
+        # problems before the missing registry, in the bash tool's order.
+        missing = RefusalError(
             ReasonCode.REGISTRY_MISSING,
             f"fleet registry file not found: {layout.fleet.registry}",
             path=layout.fleet.registry,
-            footer=REGISTRY_FOOTER,
         )
+        apply.decide(max_age, max_age_text, missing)
+        raise AssertionError("unreachable: the rules refuse a registry that is missing")
     written = [layout.fleet.state, layout.fleet.telemetry, apply.index_file]
     lock_folders = [folder, *(files.lockable_folder(path) for path in written)]
     with locking.hold_locks(lock_folders, lock_timeout.total_seconds()):
         journal.recover(folder, allowed=[layout.fleet.registry, *written[:2]])
         return apply.run(max_age, max_age_text, folder)
-
-
-def _view_of(loaded: documents.LoadedRegistry) -> registry.RegistryView:
-    """The registry's view; a document that is not a mapping reads as the defaults."""
-    return registry.view_registry(loaded.doc if isinstance(loaded.doc, dict) else {})
 
 
 def check_distinct_paths(layout: Layout) -> None:
@@ -150,8 +132,16 @@ def _not_json_lines(path: str) -> RefusalError:
     )
 
 
+def _read_registry(path: str) -> documents.LoadedRegistry | RefusalError:
+    """The registry, or why it cannot be read: the rules say when that refuses the apply."""
+    try:
+        return documents.load_registry(path)
+    except RefusalError as exc:
+        return exc
+
+
 class _Apply:
-    """One apply under the lock: replay, or gate, plan, check and commit."""
+    """One apply: read its inputs, let the rules decide, then replay or commit."""
 
     def __init__(
         self,
@@ -169,132 +159,74 @@ class _Apply:
 
     def run(self, max_age: timedelta | None, max_age_text: str | None, folder: str) -> ApplyResult:
         key = self.request.idempotency_key
-        rollback = self.request.intent == "rollback"
         # Nothing is appended to a file that is not JSON lines (a `.profile` named by a flag)
-        # or that lost records its index covered; only a rollback goes ahead, without its line
-        # (and, keyed, without its replay check: pausing twice is harmless, not pausing is not).
-        # No extra cost: the index's CRC vouches for the file, any other one is parsed.
+        # or that lost records its index covered; the rules refuse expand and resume on it,
+        # a rollback goes ahead without its line (and, keyed, without its replay check:
+        # pausing twice is harmless, not pausing is not). No extra cost: the index's CRC
+        # vouches for the file, any other one is parsed.
         telemetry = store.load_telemetry(
-            self.fleet.telemetry, self.index_file, need_keys=not rollback
+            self.fleet.telemetry, self.index_file, need_keys=False
         )
-        loaded: documents.LoadedRegistry | None = None
-        overridden = False
         if telemetry.indexed and not _ends_with_json_object(telemetry):
-            if not rollback:
-                raise _not_json_lines(telemetry.path)
             telemetry = telemetry._replace(problem=_not_json_lines(telemetry.path))
+        prior = None
         if key and telemetry.indexed:
             prior = store.find_applied(telemetry, key) or ledger.find_sealed_applied(
                 self.fleet.telemetry, self.fleet.state, key
             )
-            if prior is not None:
-                if not rollback:
-                    return self._replay(prior)
-                # A rollback replays only onto a paused fleet; it must leave the fleet paused.
-                loaded = self._load_registry()
-                if not applying.overrides_replay(self.request.intent, _view_of(loaded)):
-                    return self._replay(prior)
-                overridden = True
-        found, notes = self.gate(max_age, max_age_text)
-        if overridden:
-            notes.append(ReasonCode.IDEMPOTENCY_REPLAY_OVERRIDDEN)
-        if not telemetry.indexed:
-            notes.append(ReasonCode.TELEMETRY_NOT_APPENDED)
-            if key:
-                notes.append(ReasonCode.TELEMETRY_CORRUPT)  # its replay could not be checked
-        # The review-by is checked after the decision, in the bash tool's order (§3.2 13-14).
-        self.request = applying.check_review_by(self.request, self.clock())
-        loaded = loaded or self._load_registry()
-        now = self.clock()
-        view = self._check_registry(loaded, now)
-        mutation = applying.plan_mutation(view, self.request, now)
-        new_text, new_doc = loaded.parsed.edit(mutation.changes)
-        noted = self._check_mutated(new_doc, now)
-        if view.mode != "guarded_auto":
-            notes.append(ReasonCode.ROLLBACK_IN_ADVISORY_MODE)
-        if noted:
-            notes.append(ReasonCode.REGISTRY_INVALID_ELSEWHERE)
-        context = applying.RecordContext(
-            now=now,
-            fleet_id=view.fleet_id,
-            trace_id=self.trace_id,
-            decision=found,
-            files=self.fleet.files_block(),
-            notes=notes,
-            warnings=noted,
-        )
-        record = applying.build_record(self.request, mutation, context)
-        self._commit(record, new_text, loaded, telemetry, folder)
-        return ApplyResult(record, replayed=False, mismatch=False, layout=self.layout)
+        loaded = _read_registry(self.layout.fleet.registry)
+        current = loaded.parsed if isinstance(loaded, documents.LoadedRegistry) else loaded
+        verdict = self.decide(max_age, max_age_text, current, prior=prior, telemetry=telemetry)
+        if verdict.status == "replayed":
+            return self._replay(verdict)
+        assert isinstance(loaded, documents.LoadedRegistry) and verdict.registry is not None
+        self._commit(verdict.record, verdict.registry.text, loaded, telemetry, folder)
+        return ApplyResult(verdict.record, replayed=False, mismatch=False, layout=self.layout)
 
-    def _replay(self, prior: applying.Record) -> ApplyResult:
-        record = applying.replay_record(prior, self.request)
+    def decide(
+        self,
+        max_age: timedelta | None,
+        max_age_text: str | None,
+        current: RegistryText | RefusalError,
+        *,
+        prior: applying.Record | None = None,
+        telemetry: store.TelemetryView | None = None,
+    ) -> rules.Verdict:
+        """Read the decision and decide by the core's rules, in their order.
+
+        Raises:
+            RefusalError: the first rule that refuses; nothing was written.
+        """
+        try:
+            found: decision.Decision | RefusalError = documents.load_decision(
+                self.fleet.decision
+            )
+        except RefusalError as exc:
+            found = exc
+        unappendable = telemetry is not None and not telemetry.indexed
+        inputs = rules.Inputs(
+            request=self.request,
+            trace_id=self.trace_id,
+            files=self.fleet.files_block(),
+            registry=current,
+            decision=found,
+            max_age=max_age,
+            max_age_text=max_age_text,
+            prior=prior,
+            telemetry_problem=telemetry.problem if telemetry is not None else None,
+            notes=[ReasonCode.TELEMETRY_NOT_APPENDED] if unappendable else [],
+        )
+        return rules.evaluate(inputs, self.clock)
+
+    def _replay(self, verdict: rules.Verdict) -> ApplyResult:
+        assert verdict.prior is not None
+        record = verdict.record
         files.check_writable(self.fleet.state, what="apply state file")
         files.atomic_write(
             self.fleet.state, (jsontext.dumps_compact(record) + "\n").encode("utf-8")
         )
-        mismatch = applying.is_request_mismatch(prior, self.request)
+        mismatch = applying.is_request_mismatch(verdict.prior, self.request)
         return ApplyResult(record, replayed=True, mismatch=mismatch, layout=self.layout)
-
-    def gate(
-        self, max_age: timedelta | None, max_age_text: str | None
-    ) -> tuple[decision.Decision | None, list[ReasonCode]]:
-        """Read the decision and refuse expand/resume unless it allows them.
-
-        Raises:
-            RefusalError: the decision is missing, invalid, not promote, stale or future.
-        """
-        try:
-            found = documents.load_decision(self.fleet.decision)
-        except RefusalError as exc:
-            if self.request.intent != "rollback":
-                raise
-            # Rollback is the safety path: no missing or broken decision may block it.
-            return None, [ReasonCode.ROLLBACK_WITHOUT_DECISION, exc.reason]
-        decision.check_decision_allows(
-            self.request.intent, found, self.clock(), max_age, max_age_text
-        )
-        return found, []
-
-    def _load_registry(self) -> documents.LoadedRegistry:
-        try:
-            return documents.load_registry(self.layout.fleet.registry)
-        except RefusalError as exc:
-            exc.footer = REGISTRY_FOOTER
-            raise
-
-    def _check_registry(
-        self, loaded: documents.LoadedRegistry, now: datetime
-    ) -> registry.RegistryView:
-        # The mutation replaces the whole governance block, so the current block's own
-        # problems (an expired reviewBy above all) must not block it; the result is
-        # validated in full before anything is written. A rollback is refused only by
-        # problems it cannot get past (see applying.is_refused_by); the others it notes.
-        problems = registry.validate_registry(loaded.doc, now, skip_governance_fields=True)
-        if applying.is_refused_by(self.request.intent, problems):
-            error = validation_error(
-                ReasonCode.REGISTRY_INVALID, f"invalid fleet registry: {loaded.path}", problems
-            )
-            error.footer = REGISTRY_FOOTER
-            raise error
-        assert isinstance(loaded.doc, dict)
-        view = registry.view_registry(loaded.doc)
-        if view.mode != "guarded_auto" and self.request.intent != "rollback":
-            raise RefusalError(
-                ReasonCode.REGISTRY_NOT_GUARDED_AUTO,
-                "promotion apply requires policy.mode guarded_auto",
-                path=loaded.path,
-            )
-        return view
-
-    def _check_mutated(self, new_doc: object, now: datetime) -> list[str]:
-        """Validate the mutated registry; return the problems a rollback only notes."""
-        problems = registry.validate_registry(new_doc, now)
-        if applying.is_refused_by(self.request.intent, problems, mutated=True):
-            raise validation_error(
-                ReasonCode.REGISTRY_MUTATION_INVALID, "mutated registry failed validation", problems
-            )
-        return problems
 
     def _commit(
         self,

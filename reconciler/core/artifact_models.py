@@ -171,13 +171,17 @@ class ApplyRecord(BaseModel):
 
 
 class RejectedGovernance(BaseModel):
-    """The governance an intent asked for (nothing was written to the registry)."""
+    """The governance an intent asked for (nothing was written to the registry).
+
+    Of a file that is not a valid intent, what could be read: null where a field is missing,
+    blank or of the wrong type (`reviewBy`: also when it is not a timestamp).
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
-    actor: str
-    approval_ref: str = Field(alias="approvalRef")
-    rationale: str
-    review_by: Timestamp = Field(alias="reviewBy")
+    actor: str | None
+    approval_ref: str | None = Field(alias="approvalRef")
+    rationale: str | None
+    review_by: Timestamp | None = Field(alias="reviewBy")
 
 
 class RejectedRecord(BaseModel):
@@ -195,7 +199,7 @@ class RejectedRecord(BaseModel):
     idempotency_key: str = Field(alias="idempotencyKey")
     status: Literal["rejected"]
     intent: Literal["expand", "resume", "rollback"] | None = Field(
-        description="null when the file itself could not be read as an intent."
+        description="null when the file names none (it could not be read, or says another)."
     )
     expand_step: int | None = Field(alias="expandStep")
     decision: str | None

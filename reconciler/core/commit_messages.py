@@ -107,7 +107,7 @@ def _short_reason(outcome: Outcome) -> str:
 def commit_trailers(outcome: Outcome) -> list[tuple[str, str]]:
     """Return the trailers, in TRAILER_KEYS order; keys with no value are left out."""
     record = outcome.record
-    intent = outcome.intent
+    fields = outcome.fields  # of a rejected file too: what could be read of it
     before, after = outcome.before, outcome.after
     values: Mapping[str, object] = {
         "Reconcile-Intent": outcome.source.path,
@@ -117,8 +117,8 @@ def commit_trailers(outcome: Outcome) -> list[tuple[str, str]]:
         "Trace-Id": record.get("traceId"),
         "Decision": record.get("decision"),
         "Decision-Trace-Id": record.get("decisionTraceId"),
-        "Actor": intent.actor if intent else None,
-        "Approval-Ref": intent.approval_ref if intent else None,
+        "Actor": fields.actor,
+        "Approval-Ref": fields.approval_ref,
         "Canary": f"{before['canaryPercent']} -> {after['canaryPercent']}",
         "Manual-Pause": f"{_bool(before['manualPause'])} -> {_bool(after['manualPause'])}",
         "Intent-Commit": outcome.source.intent_commit,

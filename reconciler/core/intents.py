@@ -35,6 +35,28 @@ class Problem(NamedTuple):
     message: str
 
 
+class IntentFields(NamedTuple):
+    """What could be read of an intent file, valid or not; None (or empty) where it could not.
+
+    A rejected file keeps these in its record, trailers and rows: a typo in `expandStep` must
+    not hide that the file says `intent: expand` and `actor: bob`.
+    """
+
+    intent: str | None = None
+    """expand, resume or rollback; None for anything else."""
+    expand_step: int | None = None
+    actor: str | None = None
+    approval_ref: str | None = None
+    rationale: str | None = None
+    review_by: str | None = None
+    """Canonical UTC; None when it is not a timestamp."""
+    idempotency_key: str | None = None
+    trace_id: str | None = None
+    loop_id: str | None = None
+    horizon_ref: str | None = None
+    evidence_refs: tuple[str, ...] = ()
+
+
 class Intent(NamedTuple):
     """A valid intent file, defaults applied (idempotencyKey: the file name's stem)."""
 
@@ -54,13 +76,32 @@ class Intent(NamedTuple):
     notes: tuple[Problem, ...] = ()
     """Problems a rollback is applied despite (unknown fields, a stray expandStep)."""
 
+    @property
+    def fields(self) -> IntentFields:
+        """The intent's fields, as a rejected file's readable ones are given."""
+        return IntentFields(
+            intent=self.intent,
+            expand_step=self.expand_step if self.intent == "expand" else None,
+            actor=self.actor,
+            approval_ref=self.approval_ref,
+            rationale=self.rationale,
+            review_by=self.review_by,
+            idempotency_key=self.idempotency_key,
+            trace_id=self.trace_id,
+            loop_id=self.loop_id,
+            horizon_ref=self.horizon_ref,
+            evidence_refs=self.evidence_refs,
+        )
+
 
 class IntentRejected(Exception):
     """The intent file is rejected; `problems` lists every reason, in file order."""
 
-    def __init__(self, problems: list[Problem]) -> None:
+    def __init__(self, problems: list[Problem], fields: IntentFields | None = None) -> None:
         super().__init__("; ".join(problem.message for problem in problems))
         self.problems = problems
+        self.fields = fields or IntentFields()
+        """What could be read of the file all the same (nothing when it is not a mapping)."""
 
     @property
     def reasons(self) -> list[str]:
@@ -110,7 +151,9 @@ def parse_intent(text: str, name: str, now: datetime) -> Intent:
     intent = doc.get("intent")
     if intent not in INTENTS:
         problems.append(_field("intent must be one of expand, resume, rollback"))
+    before_step = len(problems)
     step = _expand_step(doc, intent, problems)
+    step_read = "expandStep" in doc and len(problems) == before_step
     governance = _governance(doc.get("governance"), now, problems)
     strings = {key: _optional_string(doc, key, problems) for key in OPTIONAL_STRINGS}
     refs = _evidence_refs(doc.get("evidenceRefs"), problems)
@@ -119,7 +162,20 @@ def parse_intent(text: str, name: str, now: datetime) -> Intent:
         notes = [problem for problem in problems if _is_ignorable(problem)]
         problems = [problem for problem in problems if not _is_ignorable(problem)]
     if problems:
-        raise IntentRejected(problems)
+        readable = IntentFields(
+            intent=str(intent) if intent in INTENTS else None,
+            expand_step=step if step_read and intent == "expand" else None,
+            actor=governance.get("actor"),
+            approval_ref=governance.get("approvalRef"),
+            rationale=governance.get("rationale"),
+            review_by=governance.get("reviewBy"),
+            idempotency_key=strings["idempotencyKey"],
+            trace_id=strings["traceId"],
+            loop_id=strings["loopId"],
+            horizon_ref=strings["horizonRef"],
+            evidence_refs=refs,
+        )
+        raise IntentRejected(problems, readable)
     return Intent(
         intent=str(intent),
         expand_step=step,
@@ -202,14 +258,17 @@ def _governance(value: object, now: datetime, problems: list[Problem]) -> dict[s
             )
         elif review_by is None:
             problems.append(_field("governance.reviewBy must be an RFC 3339 timestamp"))
-        elif review_by <= now:
-            problems.append(
-                Problem(
-                    ReasonCode.INTENT_REVIEW_BY_PAST, "governance.reviewBy must be in the future"
-                )
-            )
+            del found["reviewBy"]  # not a time: a rejected record names none
         else:
+            # Canonical even when past: a rejected file's record shows it as the others.
             found["reviewBy"] = format_timestamp(review_by)
+            if review_by <= now:
+                problems.append(
+                    Problem(
+                        ReasonCode.INTENT_REVIEW_BY_PAST,
+                        "governance.reviewBy must be in the future",
+                    )
+                )
     return found
 
 

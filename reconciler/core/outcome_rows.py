@@ -10,7 +10,7 @@ from reconciler.core.passes import Outcome
 
 def outcome_row(outcome: Outcome, commit: str | None) -> dict[str, Any]:
     """Return the printable facts of one outcome (the JSON line of `--once --json`)."""
-    intent = outcome.intent
+    fields = outcome.fields  # of a rejected file too: what could be read of it
     return {
         "type": "intent",
         "intentFile": outcome.source.shown_path,
@@ -28,8 +28,8 @@ def outcome_row(outcome: Outcome, commit: str | None) -> dict[str, Any]:
             "before": outcome.before["manualPause"],
             "after": outcome.after["manualPause"],
         },
-        "actor": intent.actor if intent else None,
-        "approvalRef": intent.approval_ref if intent else None,
+        "actor": fields.actor,
+        "approvalRef": fields.approval_ref,
         "decision": outcome.record.get("decision"),
         "intentCommit": outcome.source.intent_commit,
         "commit": commit or None,

@@ -12,11 +12,17 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, Literal, NamedTuple
 
-from reconciler.core import applying, decision, registry
+from reconciler.core import applying, registry, rules
 from reconciler.core.decision import Decision
 from reconciler.core.editing import RegistryText
 from reconciler.core.errors import RefusalError
-from reconciler.core.intents import Intent, IntentRejected, Problem, decode_intent
+from reconciler.core.intents import (
+    Intent,
+    IntentFields,
+    IntentRejected,
+    Problem,
+    decode_intent,
+)
 from reconciler.core.reasons import ReasonCode
 from reconciler.core.timestamps import format_timestamp
 
@@ -99,11 +105,18 @@ class Outcome(NamedTuple):
     before: Mapping[str, Any]
     after: Mapping[str, Any]
     """canaryPercent and manualPause before and after."""
+    readable: IntentFields = IntentFields()
+    """Of a file rejected as not a valid intent: the fields that could be read all the same."""
+
+    @property
+    def fields(self) -> IntentFields:
+        """The intent's fields, or what could be read of a file that is not a valid intent."""
+        return self.intent.fields if self.intent else self.readable
 
     @property
     def action(self) -> str:
-        """expand, resume or rollback; `invalid` when the file could not be read as an intent."""
-        return self.intent.intent if self.intent else "invalid"
+        """expand, resume or rollback (as far as the file says); `invalid` when it says none."""
+        return self.fields.intent or "invalid"
 
     @property
     def trace_id(self) -> str:
@@ -124,10 +137,9 @@ def evaluate_intent(
 ) -> Outcome:
     """Decide what one intent file does; never raises for anything the file holds.
 
-    Order: the file (read, parse, fields), the idempotency replay (before any gate, as
-    `apply`; a rollback on a fleet that is not paused now is applied anyway), the decision
-    (readable, expected trace id, promote, fresh), the fleet's mode and registry, then the
-    mutation, whose result must validate.
+    The file is read first (parse, fields); then `rules.evaluate`, the rules `apply` decides
+    by too: the telemetry, the idempotency replay (before any gate), the decision, the
+    registry and the fleet's mode, the mutation, whose result must validate.
     """
     if source.problem is not None or source.data is None:
         problem = source.problem or Problem(ReasonCode.INTENT_UNREADABLE, "cannot read the file")
@@ -135,62 +147,57 @@ def evaluate_intent(
     try:
         intent = decode_intent(source.data, source.name, now)
     except IntentRejected as exc:
-        return _reject(state, source, None, exc.problems, now)
+        return _reject(state, source, None, exc.problems, now, readable=exc.fields)
     prior, unverified = _find_prior(intent, find_applied)
-    if unverified is not None and intent.intent != "rollback":
-        return _reject(state, source, intent, [Problem(unverified.reason, unverified.message)], now)
     request = _request(intent)
-    notes: list[ReasonCode] = [note.reason for note in intent.notes]
-    if prior is not None:
-        if not applying.overrides_replay(intent.intent, state.view):
-            record = applying.replay_record(prior, request)
-            return Outcome(
-                source, "replayed", intent, tuple(record.get("reasonCodes", [])), (), record,
-                state, posture(state.view), posture(state.view),
-            )  # fmt: skip
-        notes.append(ReasonCode.IDEMPOTENCY_REPLAY_OVERRIDDEN)
-    if unverified is not None:
-        notes.append(unverified.reason)
+    known = state.registry_problem
+    inputs = rules.Inputs(
+        request=request,
+        trace_id=_trace_id(intent.trace_id, source),
+        files=state.files,
+        registry=state.registry,
+        decision=state.decision_problem or _decision(state),
+        max_age=state.max_age,
+        max_age_text=state.max_age_text,
+        prior=prior,
+        telemetry_problem=unverified,
+        # Validated once per pass (load_state), then what each mutation left: no full
+        # validation of the current registry per intent.
+        registry_problems=known.details if known is not None else (),
+        view=state.view,
+        expect_decision_trace_id=intent.expect_decision_trace_id,
+        notes=[note.reason for note in intent.notes],
+        warnings=[note.message for note in intent.notes],
+    )
     try:
-        _gate(state, intent, notes, now)
-        mutation = applying.plan_mutation(state.view, request, now)
-        after_registry = state.registry.edited(mutation.changes)
-        new_doc = after_registry.document
-        noted = registry.validate_registry(new_doc, now)
-        if applying.is_refused_by(intent.intent, noted, mutated=True):
-            raise RefusalError(
-                ReasonCode.REGISTRY_MUTATION_INVALID,
-                "the registry after this intent would fail validation",
-                details=noted,
-            )
+        verdict = rules.evaluate(inputs, lambda: now)
     except RefusalError as exc:
         found = [Problem(exc.reason, exc.message), *(Problem(exc.reason, d) for d in exc.details)]
         return _reject(state, source, intent, found, now)
-    if state.view.mode != "guarded_auto":
-        notes.append(ReasonCode.ROLLBACK_IN_ADVISORY_MODE)
-    if noted:
-        notes.append(ReasonCode.REGISTRY_INVALID_ELSEWHERE)
-    warnings = [note.message for note in intent.notes] + noted
-    assert isinstance(new_doc, dict)
-    view = registry.view_registry(new_doc)
-    context = applying.RecordContext(
-        now=now,
-        fleet_id=state.view.fleet_id,
-        trace_id=_trace_id(intent, source),
-        decision=state.decision if state.decision_problem is None else None,
-        files=state.files,
-        notes=notes,
-        warnings=warnings,
-    )
-    record = applying.build_record(request, mutation, context)
+    if verdict.status == "replayed":
+        return Outcome(
+            source, "replayed", intent, tuple(verdict.record.get("reasonCodes", [])), (),
+            verdict.record, state, posture(state.view), posture(state.view),
+        )  # fmt: skip
+    assert verdict.registry is not None and verdict.mutation is not None
+    record = verdict.record
     record["git"] = _git_block(source, state)
+    new_doc = verdict.registry.document
+    assert isinstance(new_doc, dict)
     after = state._replace(
-        registry=after_registry, view=view, registry_problem=_still_invalid(state, noted)
+        registry=verdict.registry,
+        view=registry.view_registry(new_doc),
+        registry_problem=_still_invalid(state, list(verdict.problems)),
     )
     return Outcome(
-        source, "applied", intent, tuple(record["reasonCodes"]), tuple(warnings), record, after,
-        mutation.before, mutation.after,
+        source, "applied", intent, tuple(record["reasonCodes"]), verdict.warnings, record, after,
+        verdict.mutation.before, verdict.mutation.after,
     )  # fmt: skip
+
+
+def _decision(state: PassState) -> Decision:
+    assert state.decision is not None, "a PassState has a decision or a decision_problem"
+    return state.decision
 
 
 def _still_invalid(state: PassState, problems: list[str]) -> RefusalError | None:
@@ -245,43 +252,8 @@ def _request(intent: Intent) -> applying.ApplyRequest:
     )
 
 
-def _gate(state: PassState, intent: Intent, notes: list[ReasonCode], now: datetime) -> None:
-    """Refuse expand/resume unless the decision and the registry allow them; a rollback passes."""
-    if intent.intent == "rollback":
-        if state.decision_problem is not None:
-            notes += [ReasonCode.ROLLBACK_WITHOUT_DECISION, state.decision_problem.reason]
-        return
-    if state.decision_problem is not None:
-        raise state.decision_problem
-    assert state.decision is not None
-    expected = intent.expect_decision_trace_id
-    if expected is not None and state.decision.trace_id != expected:
-        raise RefusalError(
-            ReasonCode.PROMOTION_DECISION_TRACE_MISMATCH,
-            f"expected decision {expected} but the current decision is "
-            f"{state.decision.trace_id or 'without a traceId'}",
-        )
-    decision.check_decision_allows(
-        intent.intent, state.decision, now, state.max_age, state.max_age_text
-    )
-    if state.registry_problem is not None:
-        problem = state.registry_problem
-        raise RefusalError(
-            problem.reason,
-            f"invalid fleet registry: {state.files['registryFile']}",
-            details=problem.details,
-        )
-    if state.view.mode != "guarded_auto":
-        raise RefusalError(
-            ReasonCode.REGISTRY_NOT_GUARDED_AUTO,
-            f"intent {intent.intent} requires policy.mode guarded_auto (found {state.view.mode})",
-        )
-
-
-def _trace_id(intent: Intent | None, source: IntentSource) -> str:
-    if intent is not None and intent.trace_id:
-        return intent.trace_id
-    return source.intent_commit or source.blob
+def _trace_id(trace_id: str | None, source: IntentSource) -> str:
+    return trace_id or source.intent_commit or source.blob
 
 
 def _git_block(source: IntentSource, state: PassState) -> dict[str, str | None]:
@@ -298,29 +270,33 @@ def _reject(
     intent: Intent | None,
     problems: list[Problem],
     now: datetime,
+    *,
+    readable: IntentFields | None = None,
 ) -> Outcome:
     reasons = tuple(sorted({str(problem.reason) for problem in problems}))
     messages = tuple(problem.message for problem in problems)
     found = state.decision if state.decision_problem is None else None
-    evidence = {state.files["promotionStateFile"], *(intent.evidence_refs if intent else ())}
+    # Whatever could be read of the file is kept, valid intent or not.
+    fields = intent.fields if intent is not None else readable or IntentFields()
+    evidence = {state.files["promotionStateFile"], *fields.evidence_refs}
     current = posture(state.view)
     record: Record = {
         "schemaVersion": "v1",
         "timestamp": format_timestamp(now),
         "category": "promotion_apply",
         "fleetId": state.view.fleet_id,
-        "traceId": _trace_id(intent, source),
-        "loopId": intent.loop_id if intent else None,
-        "horizonRef": intent.horizon_ref if intent else None,
+        "traceId": _trace_id(fields.trace_id, source),
+        "loopId": fields.loop_id,
+        "horizonRef": fields.horizon_ref,
         "evidenceRefs": sorted(evidence),
-        "idempotencyKey": intent.idempotency_key if intent else source.stem,
+        "idempotencyKey": fields.idempotency_key or source.stem,
         "status": "rejected",
-        "intent": intent.intent if intent else None,
-        "expandStep": intent.expand_step if intent and intent.intent == "expand" else None,
+        "intent": fields.intent,
+        "expandStep": fields.expand_step if fields.intent == "expand" else None,
         "decision": found.decision if found else None,
         "decisionTraceId": found.trace_id if found else None,
         "decisionGeneratedAt": found.generated_at if found else None,
-        "governance": _governance(intent),
+        "governance": _governance(fields),
         "rollout": {
             "before": current,
             "after": current,
@@ -331,15 +307,18 @@ def _reject(
         "errors": list(messages),
         "git": _git_block(source, state),
     }
-    return Outcome(source, "rejected", intent, reasons, messages, record, state, current, current)
+    return Outcome(
+        source, "rejected", intent, reasons, messages, record, state, current, current,
+        readable=fields if intent is None else IntentFields(),
+    )  # fmt: skip
 
 
-def _governance(intent: Intent | None) -> dict[str, str] | None:
-    if intent is None:
-        return None
-    return {
-        "actor": intent.actor,
-        "approvalRef": intent.approval_ref,
-        "rationale": intent.rationale,
-        "reviewBy": intent.review_by,
+def _governance(fields: IntentFields) -> dict[str, str | None] | None:
+    """The governance block of a rejected record; None when none of it could be read."""
+    block = {
+        "actor": fields.actor,
+        "approvalRef": fields.approval_ref,
+        "rationale": fields.rationale,
+        "reviewBy": fields.review_by,
     }
+    return block if any(value is not None for value in block.values()) else None

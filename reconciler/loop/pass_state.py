@@ -9,7 +9,7 @@ import os
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from reconciler.core import applying, registry
+from reconciler.core import applying, registry, rules
 from reconciler.core.errors import RefusalError
 from reconciler.core.passes import IntentSource, PassState, is_rollback
 from reconciler.core.reasons import ReasonCode
@@ -49,7 +49,7 @@ def load_state(
             rollback could be applied (`registry_invalid`).
     """
     loaded = documents.load_registry(registry_file)
-    problems = registry.validate_registry(loaded.doc, now, skip_governance_fields=True)
+    problems = rules.registry_problems(loaded.doc, now)
     invalid = None
     if problems:
         invalid = RefusalError(

@@ -130,3 +130,45 @@ def test_any_bytes_give_an_intent_or_a_rejection_never_an_exception(data: bytes)
         decode_intent(data, NAME, NOW)
     except IntentRejected as exc:
         assert exc.problems and all(problem.message for problem in exc.problems)
+
+
+# What a rejected file keeps -------------------------------------------------------------------
+
+
+def test_a_rejected_file_keeps_the_fields_that_could_be_read() -> None:
+    text = (
+        "intent: expand\nexpandStep: 500\ngovernance:\n  actor: bob\n  approvalRef: CAB-9\n"
+        "  rationale: '   '\n  reviewBy: 2026-03-01T01:00:00+01:00\nloopId: loop-a\n"
+        "idempotencyKey: cab-9\ntraceId: ''\nevidenceRefs: [artifact://x]\n"
+    )
+    fields = rejected(text).fields
+    assert fields.intent == "expand"
+    assert fields.expand_step is None  # 500 is not a step
+    assert (fields.actor, fields.approval_ref) == ("bob", "CAB-9")
+    assert fields.rationale is None  # blank: names nothing
+    assert fields.review_by == "2026-03-01T00:00:00Z"  # past, but readable: canonical
+    assert (fields.loop_id, fields.idempotency_key, fields.trace_id) == ("loop-a", "cab-9", None)
+    assert fields.evidence_refs == ("artifact://x",)
+
+
+@pytest.mark.parametrize(
+    ("text", "intent", "step"),
+    [
+        ("intent: grow\nexpandStep: 30\n", None, None),
+        ("intent: expand\nexpandStep: 30\ntypo: 1\n", "expand", 30),
+        ("intent: resume\nexpandStep: 30\n", "resume", None),
+        ("- intent: expand\n", None, None),
+    ],
+    ids=["unknown-intent", "valid-step", "stray-step", "not-a-mapping"],
+)
+def test_only_a_known_intent_and_a_valid_step_are_kept(
+    text: str, intent: str | None, step: int | None
+) -> None:
+    fields = rejected(text).fields
+    assert (fields.intent, fields.expand_step, fields.actor) == (intent, step, None)
+
+
+def test_a_review_by_that_is_not_a_time_is_not_kept() -> None:
+    text = "intent: rollback\n" + GOVERNANCE.replace("2026-12-31T00:00:00Z", "next week")
+    fields = rejected(text).fields
+    assert (fields.intent, fields.actor, fields.review_by) == ("rollback", "alice", None)

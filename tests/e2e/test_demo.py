@@ -50,7 +50,8 @@ def test_the_demo_runs_to_completion_with_the_expected_outcomes(tmp_path: Path) 
     assert outcomes == [
         ("expand", "applied", "promote", "25 -> 50", "false -> false"),
         ("resume", "applied", "promote", "50 -> 50", "false -> false"),
-        ("invalid", "rejected", "promote", "50 -> 50", "false -> false"),
+        # The typo file is rejected, but it says `intent: expand`: its action is kept.
+        ("expand", "rejected", "promote", "50 -> 50", "false -> false"),
         ("expand", "rejected", "hold", "50 -> 50", "false -> false"),
         ("rollback", "applied", "hold", "50 -> 50", "false -> true"),
     ]

@@ -254,7 +254,8 @@ def test_a_new_intent_that_would_be_rejected_exits_3(branch: Path) -> None:
     assert code == 3
     assert summary["rejected"] is True and summary["new"] == 3
     typo = by_name(rows)["40-expand-typo.yaml"]
-    assert (typo["new"], typo["status"], typo["action"]) == (True, "rejected", "invalid")
+    # Rejected for its typo, but the file says `intent: expand`: that is kept (issue 10).
+    assert (typo["new"], typo["status"], typo["action"]) == (True, "rejected", "expand")
     assert "intent_unknown_field" in typo["reasonCodes"]
     assert typo["problems"]
     assert typo["subject"].startswith("reject 40-expand-typo: ")
@@ -371,7 +372,7 @@ def test_summary_file_is_written_instead_of_the_step_summary(branch: Path, tmp_p
     text = target.read_text()
     assert text.startswith("## reconcile plan\n")
     assert "3 new intent(s): 2 would be applied, 0 replayed, 1 rejected." in text
-    assert "| `40-expand-typo.yaml` | yes | ❌ rejected | invalid |" in text
+    assert "| `40-expand-typo.yaml` | yes | ❌ rejected | expand |" in text
     assert "stale content" not in text
 
 

@@ -1,0 +1,322 @@
+"""The rules every path decides by (core layer): one request and its inputs -> a verdict.
+
+`reconcile apply`, the loop (`--once`, the daemon), `plan`, `status` and `dispatch` all call
+`evaluate`, so a rule added to `RULES` is enforced on every path at once. Pure: the callers
+read the registry, the decision and the telemetry and pass what they found, or why they could
+not (a RefusalError), as `Inputs`; the order in which those problems surface is `RULES`'s.
+A rule refuses by raising RefusalError (apply exits 1, the loop rejects the intent).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal, NamedTuple
+
+from reconciler.core import applying, decision, registry
+from reconciler.core.decision import Decision
+from reconciler.core.editing import RegistryText
+from reconciler.core.errors import RefusalError
+from reconciler.core.reasons import ReasonCode
+from reconciler.core.registry import RegistryView
+
+REGISTRY_FOOTER = "failed to read/validate fleet registry"
+"""The bash tool's line after a registry error; runbooks grep for it."""
+
+Record = dict[str, Any]
+
+
+class Inputs(NamedTuple):
+    """Everything one request is decided against, as the caller read it."""
+
+    request: applying.ApplyRequest
+    trace_id: str
+    files: Mapping[str, str]
+    """registryFile, promotionStateFile, applyStateFile, applyTelemetryFile, as records name
+    them (absolute for apply, repo-relative for the loop)."""
+    registry: RegistryText | RefusalError
+    """The current registry, or why it could not be read (refused where the rules reach it)."""
+    decision: Decision | RefusalError
+    """The promotion decision, or why it could not be read (missing, invalid, empty)."""
+    max_age: timedelta | None = None
+    max_age_text: str | None = None
+    prior: Record | None = None
+    """The earlier applied record of the request's idempotency key; None when there is none."""
+    telemetry_problem: RefusalError | None = None
+    """Why the telemetry cannot tell whether the key was applied (`telemetry_corrupt`)."""
+    registry_problems: Sequence[str] | None = None
+    """The current registry's problems when the caller already knows them (the loop validates
+    once per pass, then carries what each mutation leaves); None: the rules validate it."""
+    view: RegistryView | None = None
+    """The current registry's view when the caller already has it; None: read from it."""
+    expect_decision_trace_id: str | None = None
+    notes: Sequence[ReasonCode] = ()
+    """Notes the inputs already carry (a rollback file's ignored fields, apply's
+    `telemetry_not_appended`)."""
+    warnings: Sequence[str] = ()
+    """Their lines for the record's `warnings`."""
+
+
+class Verdict(NamedTuple):
+    """What the rules decided when they did not refuse."""
+
+    status: Literal["applied", "replayed"]
+    record: Record
+    """Applied: the new record. Replayed: the earlier record, marked replayed."""
+    prior: Record | None = None
+    """Replayed: the earlier record."""
+    registry: RegistryText | None = None
+    """Applied: the registry after the mutation (the current one when nothing changed)."""
+    mutation: applying.Mutation | None = None
+    problems: tuple[str, ...] = ()
+    """Applied: the problems the registry still has after it (only a rollback gets past any)."""
+    warnings: tuple[str, ...] = ()
+    """Applied: the record's `warnings`."""
+
+
+@dataclass
+class Evaluation:
+    """One request being decided: its inputs and what the rules found so far."""
+
+    inputs: Inputs
+    clock: Callable[[], datetime]
+    """Read by the rules that need the time, once each (decision, review-by, registry), in
+    that order, as the bash tool read it."""
+    request: applying.ApplyRequest
+    notes: list[ReasonCode]
+    warnings: list[str]
+    decision: Decision | None = None
+    """The decision the record names (None for a rollback without one)."""
+    now: datetime | None = None
+    """When the registry is checked and mutated (the record's timestamp)."""
+    view: RegistryView | None = None
+    mutation: applying.Mutation | None = None
+    after: RegistryText | None = None
+    left: tuple[str, ...] = ()
+
+    @property
+    def intent(self) -> str:
+        """expand, resume or rollback."""
+        return self.request.intent
+
+    @property
+    def registry_file(self) -> str:
+        """The registry's path as messages name it."""
+        return self.inputs.files["registryFile"]
+
+
+Rule = Callable[[Evaluation], Verdict | None]
+"""A check: raise RefusalError to refuse, return a Verdict to decide now, None to go on."""
+
+
+def registry_problems(doc: object, now: datetime) -> list[str]:
+    """The current registry's problems, every one, as every path validates it.
+
+    The mutation replaces the whole governance block, so the current block's own problems (an
+    expired reviewBy above all) are skipped; the mutated registry is validated in full.
+    """
+    return registry.validate_registry(doc, now, skip_governance_fields=True)
+
+
+def check_telemetry(evaluation: Evaluation) -> None:
+    """Telemetry that cannot tell whether the key was applied refuses expand and resume.
+
+    A rollback still pauses (pausing twice is harmless, not pausing is not); a keyed one
+    notes that its replay could not be checked.
+    """
+    problem = evaluation.inputs.telemetry_problem
+    if problem is None:
+        return
+    if evaluation.intent != "rollback":
+        raise problem
+    if evaluation.request.idempotency_key:
+        evaluation.notes.append(ReasonCode.TELEMETRY_CORRUPT)
+
+
+def check_replay(evaluation: Evaluation) -> Verdict | None:
+    """A key applied before replays its record, before any gate.
+
+    So a retry after the decision turned `hold` gets the recorded result. A rollback must
+    leave the fleet paused: on a fleet that is not paused now it is applied anyway
+    (`idempotency_replay_overridden`); only then is the registry needed here.
+    """
+    prior = evaluation.inputs.prior
+    if prior is None:
+        return None
+    if evaluation.intent == "rollback" and applying.overrides_replay(
+        evaluation.intent, _current_view(evaluation)
+    ):
+        evaluation.notes.append(ReasonCode.IDEMPOTENCY_REPLAY_OVERRIDDEN)
+        return None
+    return Verdict("replayed", applying.replay_record(prior, evaluation.request), prior=prior)
+
+
+def check_decision(evaluation: Evaluation) -> None:
+    """Refuse expand and resume without a readable, expected, consistent and fresh `promote`.
+
+    A rollback is the safety path: a missing or broken decision is noted, never blocking,
+    and `expectDecisionTraceId` is ignored.
+    """
+    inputs = evaluation.inputs
+    found = inputs.decision
+    if isinstance(found, RefusalError):
+        if evaluation.intent != "rollback":
+            raise found
+        evaluation.notes += [ReasonCode.ROLLBACK_WITHOUT_DECISION, found.reason]
+        return
+    expected = inputs.expect_decision_trace_id
+    if expected is not None and evaluation.intent != "rollback" and found.trace_id != expected:
+        raise RefusalError(
+            ReasonCode.PROMOTION_DECISION_TRACE_MISMATCH,
+            f"expected decision {expected} but the current decision is "
+            f"{found.trace_id or 'without a traceId'}",
+        )
+    decision.check_decision_allows(
+        evaluation.intent, found, evaluation.clock(), inputs.max_age, inputs.max_age_text
+    )
+    evaluation.decision = found
+
+
+def check_review_by(evaluation: Evaluation) -> None:
+    """The review-by must be a timestamp in the future; it is written in canonical UTC."""
+    evaluation.request = applying.check_review_by(evaluation.request, evaluation.clock())
+
+
+def check_registry(evaluation: Evaluation) -> None:
+    """The registry must be readable and valid; a rollback only where it writes.
+
+    A rollback is refused only by problems it cannot get past (applying.is_refused_by); the
+    others are noted once the mutated registry is validated.
+    """
+    current = _current_registry(evaluation)
+    evaluation.now = evaluation.clock()
+    problems = evaluation.inputs.registry_problems
+    if problems is None:
+        problems = registry_problems(current.document, evaluation.now)
+    if applying.is_refused_by(evaluation.intent, problems):
+        raise RefusalError(
+            ReasonCode.REGISTRY_INVALID,
+            f"invalid fleet registry: {evaluation.registry_file}",
+            details=problems,
+            footer=REGISTRY_FOOTER,
+        )
+    evaluation.view = _current_view(evaluation)
+
+
+def check_mode(evaluation: Evaluation) -> None:
+    """Refuse expand and resume unless `policy.mode: guarded_auto`; note an advisory rollback."""
+    assert evaluation.view is not None
+    if evaluation.view.mode == "guarded_auto":
+        return
+    if evaluation.intent != "rollback":
+        raise RefusalError(
+            ReasonCode.REGISTRY_NOT_GUARDED_AUTO,
+            "promotion apply requires policy.mode guarded_auto",
+            path=evaluation.registry_file,
+        )
+    evaluation.notes.append(ReasonCode.ROLLBACK_IN_ADVISORY_MODE)
+
+
+def mutate(evaluation: Evaluation) -> None:
+    """Plan the rollout change and make it as a minimal edit of the registry text.
+
+    Raises:
+        EditError: the edit could not be made or would not read back as intended.
+    """
+    assert evaluation.view is not None and evaluation.now is not None
+    mutation = applying.plan_mutation(evaluation.view, evaluation.request, evaluation.now)
+    evaluation.mutation = mutation
+    evaluation.after = _current_registry(evaluation).edited(mutation.changes)
+
+
+def check_mutated(evaluation: Evaluation) -> None:
+    """The registry after the mutation must validate in full; a rollback notes what is left.
+
+    (For a rollback only the owned fields and their blocks must: the problems elsewhere are
+    not its doing, `registry_invalid_elsewhere`, listed in the record's `warnings`.)
+    """
+    assert evaluation.after is not None and evaluation.now is not None
+    problems = registry.validate_registry(evaluation.after.document, evaluation.now)
+    if applying.is_refused_by(evaluation.intent, problems, mutated=True):
+        raise RefusalError(
+            ReasonCode.REGISTRY_MUTATION_INVALID,
+            "mutated registry failed validation",
+            details=problems,
+        )
+    if problems:
+        evaluation.notes.append(ReasonCode.REGISTRY_INVALID_ELSEWHERE)
+        evaluation.warnings += problems
+        evaluation.left = tuple(problems)
+
+
+def record_applied(evaluation: Evaluation) -> Verdict:
+    """Decide: applied, with its record."""
+    assert evaluation.view is not None and evaluation.now is not None
+    assert evaluation.mutation is not None and evaluation.after is not None
+    inputs = evaluation.inputs
+    context = applying.RecordContext(
+        now=evaluation.now,
+        fleet_id=evaluation.view.fleet_id,
+        trace_id=inputs.trace_id,
+        decision=evaluation.decision,
+        files=inputs.files,
+        notes=evaluation.notes,
+        warnings=evaluation.warnings,
+    )
+    record = applying.build_record(evaluation.request, evaluation.mutation, context)
+    return Verdict(
+        "applied",
+        record,
+        registry=evaluation.after,
+        mutation=evaluation.mutation,
+        problems=evaluation.left,
+        warnings=tuple(evaluation.warnings),
+    )
+
+
+RULES: tuple[Rule, ...] = (
+    check_telemetry,
+    check_replay,
+    check_decision,
+    check_review_by,
+    check_registry,
+    check_mode,
+    mutate,
+    check_mutated,
+    record_applied,
+)
+"""The rules in the order they are checked: the bash tool's (docs/apply.md, "Order of work").
+`evaluate` reads this at each call, so a test may insert a rule and see every path obey it."""
+
+
+def evaluate(inputs: Inputs, clock: Callable[[], datetime]) -> Verdict:
+    """Decide one request: run `RULES` in order until one decides.
+
+    Raises:
+        RefusalError: the first rule that refuses it, with its message.
+    """
+    evaluation = Evaluation(
+        inputs, clock, inputs.request, list(inputs.notes), list(inputs.warnings)
+    )
+    for rule in RULES:
+        verdict = rule(evaluation)
+        if verdict is not None:
+            return verdict
+    raise AssertionError("the last rule always decides")  # pragma: no cover
+
+
+def _current_registry(evaluation: Evaluation) -> RegistryText:
+    found = evaluation.inputs.registry
+    if isinstance(found, RefusalError):
+        found.footer = REGISTRY_FOOTER
+        raise found
+    return found
+
+
+def _current_view(evaluation: Evaluation) -> RegistryView:
+    """The current registry's view; a document that is not a mapping reads as the defaults."""
+    if evaluation.inputs.view is not None:
+        return evaluation.inputs.view
+    document = _current_registry(evaluation).document
+    return registry.view_registry(document if isinstance(document, dict) else {})
