@@ -1,9 +1,10 @@
-"""One pending intent file evaluated against the pass's state (core layer): the loop's rules.
+"""One pending intent file evaluated against the pass's state (core layer).
 
-`evaluate_intent` turns the bytes of one intent file into an Outcome (applied, replayed or
-rejected, with reason codes, the record and the registry after it). It never raises for bad
-input: whatever the file holds, the result is an outcome. The loop, `plan` and `status`
-all call it, so what a pull request's plan predicts is what the reconciler commits.
+`evaluate_intent` decodes the bytes of one intent file and lets `core/rules.py` decide it,
+turning a refusal into a rejected Outcome (applied, replayed or rejected, with reason codes,
+the record and the registry after it). It never raises for bad input: whatever the file
+holds, the result is an outcome. The loop, `plan`, `status` and `dispatch` all call it, so
+what a pull request's plan predicts is what the reconciler commits.
 """
 
 from __future__ import annotations
