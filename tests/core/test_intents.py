@@ -130,3 +130,16 @@ def test_any_bytes_give_an_intent_or_a_rejection_never_an_exception(data: bytes)
         decode_intent(data, NAME, NOW)
     except IntentRejected as exc:
         assert exc.problems and all(problem.message for problem in exc.problems)
+
+
+def test_a_long_relative_review_by_is_shown_shortened_in_the_rejection() -> None:
+    # The message goes into the reject commit, its record and the table: a file near
+    # INTENT_LIMIT must not put its value there twice in full.
+    value = "1" * 30000 + "d"
+    text = GOVERNANCE.replace("2026-12-31T00:00:00Z", f'"{value}"')
+
+    (problem,) = rejected("intent: rollback\n" + text).problems
+
+    assert str(problem.reason) == "intent_field_invalid"
+    assert "not a relative" in problem.message
+    assert len(problem.message) < 300
