@@ -164,9 +164,7 @@ class _Apply:
         # a rollback goes ahead without its line (and, keyed, without its replay check:
         # pausing twice is harmless, not pausing is not). No extra cost: the index's CRC
         # vouches for the file, any other one is parsed.
-        telemetry = store.load_telemetry(
-            self.fleet.telemetry, self.index_file, need_keys=False
-        )
+        telemetry = store.load_telemetry(self.fleet.telemetry, self.index_file, need_keys=False)
         if telemetry.indexed and not _ends_with_json_object(telemetry):
             telemetry = telemetry._replace(problem=_not_json_lines(telemetry.path))
         prior = None
@@ -198,9 +196,7 @@ class _Apply:
             RefusalError: the first rule that refuses; nothing was written.
         """
         try:
-            found: decision.Decision | RefusalError = documents.load_decision(
-                self.fleet.decision
-            )
+            found: decision.Decision | RefusalError = documents.load_decision(self.fleet.decision)
         except RefusalError as exc:
             found = exc
         unappendable = telemetry is not None and not telemetry.indexed

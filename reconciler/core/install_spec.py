@@ -28,6 +28,10 @@ not ending with `:` (YAML would read `install x:` as a mapping key).
 No whitespace, quotes, `$`, backticks, `;`, `&`, `|`, `<`, `>`, `(`, `)`, `*`, `?`, `[`,
 `]`, `{`, `}`, `!`, `~` or backslash: in the workflow's bash line the SPEC stays one literal
 word, and in its YAML plain scalar it cannot start a comment or end the value."""
+_REMOTE_URL = re.compile(r"(?!file:)[a-z][a-z0-9+.-]*://", re.ASCII | re.IGNORECASE)
+"""A URL with a scheme other than `file:` (PEP 610 requires a URL; a bare path is local)."""
+_PASSWORD = re.compile(r"^[^/]*//[^/@]*:[^/@]*@")
+"""`user:password@` in the URL's authority (`git@host` and `host:port` have no such pair)."""
 EXAMPLE_URL = "git+https://git.example.com/platform/rollout-reconciler@v{version}"
 
 
@@ -55,14 +59,15 @@ def default_install_spec(version: str, direct_url: Mapping[str, object] | None) 
 
     `direct_url` is the installation's PEP 610 record (None: there is none, so it came from a
     package index, which then has `rollout-reconciler==<version>`). A git URL is pinned to the
-    commit that was installed; an archive URL is used as it is. A local path (`file:`, an
-    editable source checkout) is unknown: a CI runner cannot reach it.
+    commit that was installed; an archive URL is used as it is. A local path (`file:`, a bare
+    path, an editable source checkout) is unknown: a CI runner cannot reach it; so is a URL
+    with a `user:password@` (it would be committed in the workflows).
     """
     if direct_url is None:
         return f"{PACKAGE}=={version}"
     url = direct_url.get("url")
-    if not isinstance(url, str) or not url or url.lower().startswith("file:"):
-        return None
+    if not isinstance(url, str) or not _REMOTE_URL.match(url) or _PASSWORD.search(url):
+        return None  # a local path, or credentials PEP 610 says to strip (not for a workflow)
     vcs = direct_url.get("vcs_info")
     if isinstance(vcs, Mapping):
         commit = vcs.get("commit_id")

@@ -17,7 +17,7 @@ from reconciler.core.applying import DEFAULT_EXPAND_STEP
 from reconciler.core.errors import RefusalError
 from reconciler.core.intents import Intent, IntentRejected, parse_intent
 from reconciler.core.reasons import ReasonCode
-from reconciler.core.timestamps import format_timestamp, resolve_deadline
+from reconciler.core.timestamps import format_timestamp, is_relative_deadline, resolve_deadline
 
 SLUG_LIMIT = 40
 """Longest approval-ref slug kept in a file name, in characters."""
@@ -123,11 +123,22 @@ def build_intent_file(request: IntentRequest, name: str, now: datetime) -> Inten
     """Render the intent file `name` and check it with the loop's parser.
 
     Raises:
-        RefusalError: an argument is not UTF-8 text (argument_not_utf8), or the file would be
-            rejected; the reason is the parser's first code (e.g. intent_governance_missing),
-            every problem is a detail line.
+        RefusalError: an argument is not UTF-8 text (argument_not_utf8), a relative review-by
+            lies beyond year 9999 (intent_field_invalid), or the file would be rejected; the
+            reason is the parser's first code (e.g. intent_governance_missing), every problem
+            is a detail line.
     """
     _check_utf8(request)
+    review_by = request.review_by
+    if is_relative_deadline(review_by) and resolve_deadline(review_by, now) is None:
+        # Else the file keeps the text and the parser's advice is to run this very command.
+        assert isinstance(review_by, str)
+        shown = review_by if len(review_by) <= 40 else review_by[:37] + "..."
+        raise RefusalError(
+            ReasonCode.INTENT_FIELD_INVALID,
+            "the intent would be rejected; nothing was written",
+            details=[f"governance.reviewBy: --review-by {shown} lies beyond year 9999"],
+        )
     text = render_intent(request, now)
     try:
         intent = parse_intent(text, name, now)

@@ -249,11 +249,14 @@ def _governance(value: object, now: datetime, problems: list[Problem]) -> dict[s
         review_by = parse_timestamp(found["reviewBy"])
         if review_by is None and is_relative_deadline(found["reviewBy"]):
             # A relative time would name a new moment on every pass: a file holds one moment.
+            # Shortened: the message goes into the reject commit and its record.
+            text = found["reviewBy"]
+            shown = text if len(text) <= 40 else text[:37] + "..."
             problems.append(
                 _field(
                     "governance.reviewBy must be an RFC 3339 timestamp, not a relative "
-                    f"{found['reviewBy']!r}: `reconcile intent new --review-by "
-                    f"{found['reviewBy']}` writes the time it means"
+                    f"{shown!r}: `reconcile intent new --review-by {shown}` writes the time "
+                    "it means"
                 )
             )
         elif review_by is None:

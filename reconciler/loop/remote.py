@@ -61,8 +61,15 @@ def fetch(checkout: Checkout, remote: str, branch: str) -> str | None:
     return checkout.git.text("rev-parse", "--verify", remote_ref(remote, branch))
 
 
+_BOILERPLATE = ("Please make sure you have the correct access rights", "and the repository exists.")
+"""The two lines git ends an unreachable remote with: they say nothing about why."""
+
+
 def _last_line(text: str) -> str:
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    lines = [line for line in lines if line not in _BOILERPLATE] or lines
+    if len(lines) >= 2 and lines[-1] == "fatal: Could not read from remote repository.":
+        return f"{lines[-2]}; {lines[-1]}"  # the line before says why (no such repo, ssh)
     return lines[-1] if lines else "no output"
 
 

@@ -169,3 +169,21 @@ def test_dispatch_rollback_refuses_a_relative_review_by_that_is_not_ahead(tmp_pa
     assert result.exit_code == 1
     assert result.stderr.splitlines()[-1] == "reason: intent_review_by_past"
     assert g.head(repo) == before and g.status(repo) == ""
+
+
+@pytest.mark.parametrize(
+    "command", [["intent", "new", "rollback"], ["dispatch", "--mode", "rollback"]]
+)
+def test_a_relative_review_by_beyond_year_9999_is_refused_as_such(
+    tmp_path: Path, command: list[str]
+) -> None:
+    repo = g.make_policy_repo(tmp_path / "repo")
+    before = g.head(repo)
+
+    result = run(*command, "--repo", str(repo), *governance("99999999d"))
+
+    assert result.exit_code == 1
+    assert "beyond year 9999" in result.stderr
+    assert "intent new --review-by" not in result.stderr
+    assert result.stderr.splitlines()[-1] == "reason: intent_field_invalid"
+    assert g.head(repo) == before and g.status(repo) == ""

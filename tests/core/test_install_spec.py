@@ -112,6 +112,16 @@ def test_a_remote_archive_defaults_to_its_url() -> None:
         {"url": "https://hg.example.com/r", "vcs_info": {"vcs": "hg", "commit_id": COMMIT}},
         {"url": "https://git.example.com/r.git", "vcs_info": {"vcs": "git"}},
         vcs("https://${TOKEN}@git.example.com/r.git"),
+        # Not a URL (PEP 610 requires one): a path on this machine, not on a CI runner.
+        {"url": "/etc/passwd", "archive_info": {}},
+        {"url": "../rollout_reconciler-0.1.0-py3-none-any.whl", "archive_info": {}},
+        vcs("/srv/git/rollout-reconciler.git"),
+        # Credentials PEP 610 says to strip: they would be committed in three workflow files.
+        {
+            "url": "https://bob:s3cret@files.example.com/r-0.1.0-py3-none-any.whl",
+            "archive_info": {},
+        },
+        vcs("https://x-access-token:ghp_abc@github.com/acme/r.git"),
         {"url": 7},
         {},
     ],

@@ -172,3 +172,16 @@ def test_a_review_by_that_is_not_a_time_is_not_kept() -> None:
     text = "intent: rollback\n" + GOVERNANCE.replace("2026-12-31T00:00:00Z", "next week")
     fields = rejected(text).fields
     assert (fields.intent, fields.actor, fields.review_by) == ("rollback", "alice", None)
+
+
+def test_a_long_relative_review_by_is_shown_shortened_in_the_rejection() -> None:
+    # The message goes into the reject commit, its record and the table: a file near
+    # INTENT_LIMIT must not put its value there twice in full.
+    value = "1" * 30000 + "d"
+    text = GOVERNANCE.replace("2026-12-31T00:00:00Z", f'"{value}"')
+
+    (problem,) = rejected("intent: rollback\n" + text).problems
+
+    assert str(problem.reason) == "intent_field_invalid"
+    assert "not a relative" in problem.message
+    assert len(problem.message) < 300
