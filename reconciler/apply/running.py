@@ -26,8 +26,8 @@ from reconciler.core.errors import RefusalError
 from reconciler.core.reasons import ReasonCode
 from reconciler.inputs import documents, layouts
 from reconciler.inputs.layouts import Layout
-from reconciler.telemetry import active as store
-from reconciler.telemetry import segments as ledger
+from reconciler.telemetry import index as telemetry_index
+from reconciler.telemetry.ledger import Ledger
 
 REGISTRY_FOOTER = "failed to read/validate fleet registry"
 """The bash tool's line after a registry error; runbooks grep for it."""
@@ -114,7 +114,7 @@ def check_distinct_paths(layout: Layout) -> None:
     """
     named = {
         **layout.paths,
-        "index": store.index_path(layout.paths["applyStateFile"]),
+        "index": telemetry_index.index_path(layout.paths["applyStateFile"]),
         "journal": journal.journal_path(os.path.dirname(layout.registry_file)),
     }
     keys, paths = list(named), list(named.values())
@@ -129,14 +129,14 @@ def check_distinct_paths(layout: Layout) -> None:
         )
 
 
-def _ends_with_json_object(view: store.TelemetryView) -> bool:
+def _ends_with_json_object(view: Ledger) -> bool:
     """Whether the telemetry's last line is a JSON object (true for an empty file).
 
     A key index that covers a file which is not JSON lines (made by hand for it, with its
     CRC) must not make a `.profile` look like telemetry; records after the covered bytes are
     parsed anyway, so the last line is the one left to check.
     """
-    body = view.data.rstrip()
+    body = view.active.rstrip()
     return not body or applied_keys.loads_record(body[body.rfind(b"\n") + 1 :]) is not None
 
 
@@ -164,28 +164,16 @@ class _Apply:
         self.clock = clock
         self.trace_id = trace_id
         self.paths = layout.paths
-        self.index_file = store.index_path(self.paths["applyStateFile"])
+        self.index_file = telemetry_index.index_path(self.paths["applyStateFile"])
 
     def run(self, max_age: timedelta | None, max_age_text: str | None, folder: str) -> ApplyResult:
         key = self.request.idempotency_key
         rollback = self.request.intent == "rollback"
-        # Nothing is appended to a file that is not JSON lines (a `.profile` named by a flag)
-        # or that lost records its index covered; only a rollback goes ahead, without its line
-        # (and, keyed, without its replay check: pausing twice is harmless, not pausing is not).
-        # No extra cost: the index's CRC vouches for the file, any other one is parsed.
-        telemetry = store.load_telemetry(
-            self.paths["applyTelemetryFile"], self.index_file, need_keys=not rollback
-        )
+        telemetry = self._load_telemetry(rollback)
         loaded: documents.LoadedRegistry | None = None
         overridden = False
-        if telemetry.indexed and not _ends_with_json_object(telemetry):
-            if not rollback:
-                raise _not_json_lines(telemetry.path)
-            telemetry = telemetry._replace(problem=_not_json_lines(telemetry.path))
         if key and telemetry.indexed:
-            prior = store.find_applied(telemetry, key) or ledger.find_sealed_applied(
-                self.paths["applyTelemetryFile"], self.paths["applyStateFile"], key
-            )
+            prior = telemetry.find_applied(key)
             if prior is not None:
                 if not rollback:
                     return self._replay(prior)
@@ -225,6 +213,24 @@ class _Apply:
         record = applying.build_record(self.request, mutation, context)
         self._commit(record, new_text, loaded, telemetry, folder)
         return ApplyResult(record, replayed=False, mismatch=False, layout=self.layout)
+
+    def _load_telemetry(self, rollback: bool) -> Ledger:
+        """The telemetry history; refused unless the active file may take this record.
+
+        Nothing is appended to a file that is not JSON lines (a `.profile` named by a flag)
+        or that lost records its index covered; only a rollback goes ahead, without its line
+        (and, keyed, without its replay check: pausing twice is harmless, not pausing is not).
+        No extra cost: the index's CRC vouches for the file, any other one is parsed.
+
+        Raises:
+            RefusalError: `telemetry_corrupt` for anything but a rollback.
+        """
+        telemetry = Ledger(self.paths["applyTelemetryFile"], self.paths["applyStateFile"])
+        if telemetry.indexed and not _ends_with_json_object(telemetry):
+            telemetry.active_problem = _not_json_lines(telemetry.path)
+        if telemetry.active_problem is not None and not rollback:
+            raise telemetry.active_problem
+        return telemetry
 
     def _replay(self, prior: applying.Record) -> ApplyResult:
         record = applying.replay_record(prior, self.request)
@@ -300,7 +306,7 @@ class _Apply:
         record: applying.Record,
         new_text: str,
         loaded: documents.LoadedRegistry,
-        telemetry: store.TelemetryView,
+        telemetry: Ledger,
         folder: str,
     ) -> None:
         line = (jsontext.dumps_compact(record) + "\n").encode("utf-8")
@@ -332,6 +338,7 @@ class _Apply:
             append_data=data,
         )
         journal.commit(plan, journal.journal_path(folder))
-        if data:
-            updated = store.after_append(telemetry, data, record["idempotencyKey"])
-            store.save_index(updated, self.index_file)
+        index = telemetry.append_written(data, record) if data else None
+        if index is not None:
+            # Derived data, checked against the telemetry before use: no fsync needed.
+            files.atomic_write(self.index_file, index, durable=False)

@@ -19,8 +19,8 @@ from reconciler.inputs import layouts
 from reconciler.inputs.documents import parse_duration_option
 from reconciler.inputs.layouts import DEFAULT_LOCK_TIMEOUT, Layout
 from reconciler.loop.symlinks import refuse_symlinks
-from reconciler.telemetry import active as store
-from reconciler.telemetry import segments as ledger
+from reconciler.telemetry import index as telemetry_index
+from reconciler.telemetry import ledger
 
 if TYPE_CHECKING:
     from reconciler.loop.checkout import Checkout
@@ -100,10 +100,8 @@ class LoopConfig(NamedTuple):
             decision=relative(self.decision_file),
             state=relative(self.state_file),
             telemetry=relative(self.telemetry_file),
-            index_file=relative(store.index_path(self.state_file)),
-            segments=relative(
-                os.path.join(os.path.dirname(self.state_file), ledger.SEGMENTS_INDEX_NAME)
-            ),
+            index_file=relative(telemetry_index.index_path(self.state_file)),
+            segments=relative(telemetry_index.sealed_index_path(self.state_file)),
             intents=relative(self.intents_dir),
             settings=relative(os.path.join(repo, layouts.SETTINGS_FILE)),
         )

@@ -19,7 +19,7 @@ from reconciler.inputs import documents
 from reconciler.loop import queue, symlinks
 from reconciler.loop.checkout import Checkout
 from reconciler.loop.config import LoopConfig, LoopPaths
-from reconciler.telemetry.segments import Ledger
+from reconciler.telemetry.ledger import Ledger
 
 
 def record_files(rel: LoopPaths) -> dict[str, str]:

@@ -27,7 +27,7 @@ from reconciler.loop.checkout import Checkout
 from reconciler.loop.config import LoopConfig, LoopPaths, load_config
 from reconciler.loop.once import OnceOptions
 from reconciler.reports import merging, pr_edits
-from reconciler.telemetry.segments import Ledger
+from reconciler.telemetry.ledger import Ledger
 
 
 class PlanItem(NamedTuple):
