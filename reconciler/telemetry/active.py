@@ -73,7 +73,8 @@ class ActiveSegment:
             return
         start = self.data.rfind(b"\n", 0, listed.size) + 1  # the last covered line
         found = applied_keys.scan(self.data, start)
-        self.keys = {**covered, **found.keys}
+        covered.update(found.keys)
+        self.keys = covered
         self.search = KeySearch(self.data)
         if index.current:  # an older index has no times: `entry` parses them when needed
             self.times = _merged((listed.earliest, listed.latest), (found.earliest, found.latest))

@@ -122,7 +122,7 @@ def dumps(
             }
             for segment in segments
         ],
-        "keys": {key: list(span) for key, span in keys.items()},
+        "keys": dict(keys),  # spans are tuples: JSON arrays
     }
     return (jsontext.dumps_compact(doc) + "\n").encode("utf-8")
 
@@ -164,12 +164,16 @@ def _segments(value: object, names: re.Pattern[str]) -> tuple[Segment, ...] | No
 def _keys(value: object, segments: Sequence[Segment]) -> dict[str, SealedSpan] | None:
     if not isinstance(value, dict):
         return None
+    sizes = [segment.size for segment in segments]
     keys: dict[str, SealedSpan] = {}
+    # Unrolled checks: this runs over every key on every apply and pass.
     for key, span in value.items():
-        if not (isinstance(span, list) and len(span) == 3 and all(map(_is_count, span))):
+        if type(span) is not list or len(span) != 3:
             return None
         number, offset, length = span
-        if number >= len(segments) or not 0 < length <= segments[number].size - offset:
+        if type(number) is not int or type(offset) is not int or type(length) is not int:
+            return None
+        if not (0 <= number < len(sizes) and offset >= 0 and 0 < length <= sizes[number] - offset):
             return None
         keys[key] = (number, offset, length)
     return keys
