@@ -23,8 +23,8 @@ from reconciler.core.reasons import ReasonCode
 from reconciler.inputs import documents, layouts
 from reconciler.inputs.fleet import PathFlags
 from reconciler.inputs.layouts import Layout
-from reconciler.telemetry import active as store
-from reconciler.telemetry import segments as ledger
+from reconciler.telemetry import index as telemetry_index
+from reconciler.telemetry.ledger import Ledger
 
 
 class ApplyOptions(NamedTuple):
@@ -97,7 +97,7 @@ def check_distinct_paths(layout: Layout) -> None:
     """
     named = {
         **layout.fleet.files_block(),
-        "index": store.index_path(layout.fleet.state),
+        "index": telemetry_index.index_path(layout.fleet.state),
         "journal": journal.journal_path(os.path.dirname(layout.fleet.registry)),
     }
     keys, paths = list(named), list(named.values())
@@ -112,14 +112,14 @@ def check_distinct_paths(layout: Layout) -> None:
         )
 
 
-def _ends_with_json_object(view: store.TelemetryView) -> bool:
+def _ends_with_json_object(view: Ledger) -> bool:
     """Whether the telemetry's last line is a JSON object (true for an empty file).
 
     A key index that covers a file which is not JSON lines (made by hand for it, with its
     CRC) must not make a `.profile` look like telemetry; records after the covered bytes are
     parsed anyway, so the last line is the one left to check.
     """
-    body = view.data.rstrip()
+    body = view.active.rstrip()
     return not body or applied_keys.loads_record(body[body.rfind(b"\n") + 1 :]) is not None
 
 
@@ -155,7 +155,7 @@ class _Apply:
         self.clock = clock
         self.trace_id = trace_id
         self.fleet = layout.fleet
-        self.index_file = store.index_path(self.fleet.state)
+        self.index_file = telemetry_index.index_path(self.fleet.state)
 
     def run(self, max_age: timedelta | None, max_age_text: str | None, folder: str) -> ApplyResult:
         key = self.request.idempotency_key
@@ -164,17 +164,24 @@ class _Apply:
         # a rollback goes ahead without its line (and, keyed, without its replay check:
         # pausing twice is harmless, not pausing is not). No extra cost: the index's CRC
         # vouches for the file, any other one is parsed.
-        telemetry = store.load_telemetry(self.fleet.telemetry, self.index_file, need_keys=False)
+        telemetry = Ledger(self.fleet.telemetry, self.fleet.state)
         if telemetry.indexed and not _ends_with_json_object(telemetry):
-            telemetry = telemetry._replace(problem=_not_json_lines(telemetry.path))
-        prior = None
+            telemetry.active_problem = _not_json_lines(telemetry.path)
+        prior, unverified = None, telemetry.active_problem
         if key and telemetry.indexed:
-            prior = store.find_applied(telemetry, key) or ledger.find_sealed_applied(
-                self.fleet.telemetry, self.fleet.state, key
-            )
+            try:
+                prior = telemetry.find_applied(key)
+            except RefusalError as exc:
+                # A sealed segment that cannot tell: the rules refuse expand and resume; a
+                # rollback still pauses, noting that its replay could not be checked.
+                if exc.reason is not ReasonCode.TELEMETRY_CORRUPT:
+                    raise
+                unverified = exc
         loaded = _read_registry(self.layout.fleet.registry)
         current = loaded.parsed if isinstance(loaded, documents.LoadedRegistry) else loaded
-        verdict = self.decide(max_age, max_age_text, current, prior=prior, telemetry=telemetry)
+        verdict = self.decide(
+            max_age, max_age_text, current, prior=prior, telemetry=telemetry, unverified=unverified
+        )
         if verdict.status == "replayed":
             return self._replay(verdict)
         assert isinstance(loaded, documents.LoadedRegistry) and verdict.registry is not None
@@ -188,7 +195,8 @@ class _Apply:
         current: RegistryText | RefusalError,
         *,
         prior: applying.Record | None = None,
-        telemetry: store.TelemetryView | None = None,
+        telemetry: Ledger | None = None,
+        unverified: RefusalError | None = None,
     ) -> rules.Verdict:
         """Read the decision and decide by the core's rules, in their order.
 
@@ -209,7 +217,7 @@ class _Apply:
             max_age=max_age,
             max_age_text=max_age_text,
             prior=prior,
-            telemetry_problem=telemetry.problem if telemetry is not None else None,
+            telemetry_problem=unverified,
             notes=[ReasonCode.TELEMETRY_NOT_APPENDED] if unappendable else [],
         )
         return rules.evaluate(inputs, self.clock)
@@ -229,7 +237,7 @@ class _Apply:
         record: applying.Record,
         new_text: str,
         loaded: documents.LoadedRegistry,
-        telemetry: store.TelemetryView,
+        telemetry: Ledger,
         folder: str,
     ) -> None:
         line = (jsontext.dumps_compact(record) + "\n").encode("utf-8")
@@ -261,6 +269,7 @@ class _Apply:
             append_data=data,
         )
         journal.commit(plan, journal.journal_path(folder))
-        if data:
-            updated = store.after_append(telemetry, data, record["idempotencyKey"])
-            store.save_index(updated, self.index_file)
+        index = telemetry.append_written(data, record) if data else None
+        if index is not None:
+            # Derived data, checked against the telemetry before use: no fsync needed.
+            files.atomic_write(self.index_file, index, durable=False)

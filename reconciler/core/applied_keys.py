@@ -4,7 +4,8 @@ The records are the only authority for "was this key applied?". A key index is a
 its hits are checked by reading the record they point at, and a key it does not know is
 looked up in the records themselves, by a byte search that parses only the lines holding the
 key (`KeySearch`). An index also says which bytes it covers (`Coverage`): telemetry that lost
-or changed some of them cannot answer "not applied" any more.
+or changed some of them cannot answer "not applied" any more. The index format itself is
+reconciler/telemetry/index.py's.
 
 A line is the bytes up to and including a `\n`; a blank line is skipped; any other line that
 is not a JSON object is corrupt. An applied record is a line whose `status` is `applied` and
@@ -15,10 +16,12 @@ from __future__ import annotations
 
 import json
 import zlib
+from datetime import datetime
 from typing import Any, NamedTuple
 
 from reconciler.core.errors import RefusalError
 from reconciler.core.reasons import ReasonCode
+from reconciler.core.timestamps import parse_timestamp
 
 Record = dict[str, Any]
 Span = tuple[int, int]
@@ -80,13 +83,35 @@ def line_number(data: bytes, offset: int) -> int:
     return data.count(b"\n", 0, offset) + 1
 
 
+class Scan(NamedTuple):
+    """What parsing every line of a blob found: applied keys, and the span of record times."""
+
+    keys: dict[str, Span]
+    """Each applied key's last span."""
+    earliest: datetime | None
+    """The earliest `timestamp` of a record (any status); None when no record has one."""
+    latest: datetime | None
+    """The latest `timestamp` of a record (any status); None when no record has one."""
+
+
 def index_applied(data: bytes, start: int = 0) -> dict[str, Span]:
     """Parse every line from `start` (a line start); return each applied key's last span.
 
     Raises:
         CorruptLineError: a line is not a JSON object.
     """
+    return scan(data, start, times=False).keys
+
+
+def scan(data: bytes, start: int = 0, *, times: bool = True) -> Scan:
+    """Parse every line from `start` (a line start): applied keys and (with `times`) times.
+
+    Raises:
+        CorruptLineError: a line is not a JSON object.
+    """
     keys: dict[str, Span] = {}
+    earliest: datetime | None = None
+    latest: datetime | None = None
     offset, end = start, len(data)
     while offset < end:
         stop = data.find(b"\n", offset)
@@ -99,8 +124,13 @@ def index_applied(data: bytes, start: int = 0) -> dict[str, Span]:
             key = applied_key(record)
             if key is not None:
                 keys[key] = (offset, stop - offset)
+            # Only when asked: a key lookup's full parse need not pay for timestamps.
+            when = parse_timestamp(record.get("timestamp")) if times else None
+            if when is not None:
+                earliest = when if earliest is None else min(earliest, when)
+                latest = when if latest is None else max(latest, when)
         offset = stop
-    return keys
+    return Scan(keys, earliest, latest)
 
 
 def record_at(data: bytes, span: Span, key: str) -> Record | None:
@@ -217,65 +247,3 @@ class Coverage(NamedTuple):
         else:
             same = zlib.crc32(prefix[max(self.size - TAIL_BYTES, 0) :]) == self.tail_crc
         return None if same else f"changed within the {self.size} bytes its key index covers"
-
-
-class ActiveIndex(NamedTuple):
-    """A parsed `promotion-apply-index.json`: what it covers and its (untrusted) key spans."""
-
-    coverage: Coverage
-    keys: dict[str, Span] | None
-    """None when the key map is malformed (the records answer every lookup then)."""
-
-
-def read_active_index(doc: object, telemetry_file: str) -> ActiveIndex | None:
-    """Parse an index document for `telemetry_file` (relative); None when it claims nothing.
-
-    An index for another file, or without a usable size, says nothing about this file.
-    """
-    if not isinstance(doc, dict) or doc.get("telemetryFile") != telemetry_file:
-        return None
-    size, crc, tail_crc = doc.get("size"), doc.get("crc"), doc.get("tailCrc")
-    if not isinstance(size, int) or not _is_count(size):
-        return None
-    if not (_is_count(crc) or _is_count(tail_crc)):
-        return None
-    coverage = Coverage(
-        size, crc if _is_count(crc) else None, tail_crc if _is_count(tail_crc) else None
-    )
-    return ActiveIndex(coverage, _spans(doc.get("keys"), size))
-
-
-def index_doc(
-    telemetry_file: str, size: int, crc: int, tail: bytes, keys: dict[str, Span]
-) -> Record:
-    """The index document covering the first `size` bytes of a telemetry file.
-
-    `telemetry_file` is relative to the index; `crc` is the CRC-32 of those bytes and `tail`
-    their last TAIL_BYTES bytes (`tailCrc`, kept for readers that know no `crc`).
-    """
-    return {
-        "schemaVersion": "v1",
-        "telemetryFile": telemetry_file,
-        "size": size,
-        "crc": crc,
-        "tailCrc": zlib.crc32(tail[-TAIL_BYTES:]),
-        "keys": {key: list(span) for key, span in keys.items()},
-    }
-
-
-def _is_count(value: object) -> bool:
-    return type(value) is int and value >= 0
-
-
-def _spans(value: object, size: int) -> dict[str, Span] | None:
-    if not isinstance(value, dict):
-        return None
-    keys: dict[str, Span] = {}
-    for key, span in value.items():
-        if not (isinstance(span, list) and len(span) == 2):
-            return None
-        offset, length = span
-        if not (_is_count(offset) and _is_count(length)) or not 0 < length <= size - offset:
-            return None
-        keys[key] = (offset, length)
-    return keys

@@ -20,8 +20,8 @@ from reconciler.inputs.documents import parse_duration_option
 from reconciler.inputs.fleet import Fleet
 from reconciler.inputs.layouts import DEFAULT_LOCK_TIMEOUT, Layout
 from reconciler.loop.symlinks import refuse_symlinks
-from reconciler.telemetry import active as store
-from reconciler.telemetry import segments as ledger
+from reconciler.telemetry import index as telemetry_index
+from reconciler.telemetry import ledger
 
 if TYPE_CHECKING:
     from reconciler.loop.checkout import Checkout
@@ -90,10 +90,8 @@ class LoopConfig(NamedTuple):
             decision=relative(fleet.decision),
             state=relative(fleet.state),
             telemetry=relative(fleet.telemetry),
-            index_file=relative(store.index_path(fleet.state)),
-            segments=relative(
-                os.path.join(os.path.dirname(fleet.state), ledger.SEGMENTS_INDEX_NAME)
-            ),
+            index_file=relative(telemetry_index.index_path(fleet.state)),
+            segments=relative(telemetry_index.sealed_index_path(fleet.state)),
             intents=relative(fleet.intents),
             settings=relative(os.path.join(repo, layouts.SETTINGS_FILE)),
         )

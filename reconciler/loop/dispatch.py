@@ -24,7 +24,7 @@ from reconciler.loop import checkout as checkouts
 from reconciler.loop import intent_files, pass_state, prediction
 from reconciler.loop.config import load_config
 from reconciler.loop.once import OnceOptions, run_once
-from reconciler.telemetry.segments import Ledger
+from reconciler.telemetry.ledger import Ledger
 
 MODES = ("dry_run", "apply", "rollback")
 APPLY_INTENTS = ("expand", "resume")

@@ -31,7 +31,7 @@ from reconciler.loop.checkout import Checkout
 from reconciler.loop.config import LoopConfig, LoopPaths, load_config
 from reconciler.loop.head_move import Consumed
 from reconciler.loop.remote import PushConflict, push_head, sync_with_remote
-from reconciler.telemetry import segments as ledger_module
+from reconciler.telemetry import ledger as ledger_module
 
 
 class OnceOptions(NamedTuple):

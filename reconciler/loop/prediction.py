@@ -15,7 +15,7 @@ from reconciler.core.passes import IntentSource, Outcome, PassState, evaluate_in
 from reconciler.loop.checkout import Checkout
 from reconciler.loop.config import LoopConfig
 from reconciler.loop.pass_state import checkout_state, read_pending, require_usable_registry
-from reconciler.telemetry.segments import Ledger
+from reconciler.telemetry.ledger import Ledger
 
 
 def predict(

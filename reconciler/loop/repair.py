@@ -20,8 +20,8 @@ from reconciler.adapters.gitrepo import FastImport, FileChange
 from reconciler.loop import checkout as checkouts
 from reconciler.loop import head_move
 from reconciler.loop.config import load_config
-from reconciler.telemetry import active as store
-from reconciler.telemetry.segments import Ledger
+from reconciler.telemetry import index as telemetry_index
+from reconciler.telemetry.ledger import Ledger
 
 
 def repair_index(
@@ -58,7 +58,7 @@ def repair_index(
         changed = [
             path
             for path, data in wanted.items()
-            if files.read_bounded(path, store.INDEX_LIMIT, what="telemetry index") != data
+            if telemetry_index.read_raw(path, "telemetry index") != data
         ]
         result: dict[str, Any] = {
             "changed": changed,

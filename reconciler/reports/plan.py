@@ -26,7 +26,7 @@ from reconciler.loop import pass_state, prediction, queue, symlinks
 from reconciler.loop.checkout import Checkout
 from reconciler.loop.config import LoopConfig, LoopPaths, load_config
 from reconciler.reports import merging, pr_edits
-from reconciler.telemetry.segments import Ledger
+from reconciler.telemetry.ledger import Ledger
 
 
 class PlanItem(NamedTuple):

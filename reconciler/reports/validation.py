@@ -7,20 +7,21 @@ resolved and why.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
 from reconciler import journal
 from reconciler.adapters import files
-from reconciler.core import applied_keys, decision, registry, registry_fields, registry_yaml
+from reconciler.core import decision, registry, registry_fields, registry_yaml
 from reconciler.core.errors import RefusalError
 from reconciler.core.reasons import ReasonCode
 from reconciler.inputs import documents, layouts
 from reconciler.inputs.fleet import PathFlags
 from reconciler.loop.config import DEFAULT_MAX_DECISION_AGE
-from reconciler.telemetry import active as store
-from reconciler.telemetry import segments as ledger
+from reconciler.telemetry import checks as telemetry_checks
+from reconciler.telemetry import index as telemetry_index
+from reconciler.telemetry.ledger import Ledger
 
 
 def validate_repo(
@@ -146,19 +147,17 @@ def _decision_report(
 
 def _telemetry_report(path: str, state_file: str) -> dict[str, Any]:
     try:
-        history = ledger.Ledger(path, state_file, ledger.DEFAULT_ROTATE_BYTES)
+        history = Ledger(path, state_file)
+        segments = history.load_all()
     except RefusalError as exc:
         return _failure(exc)
-    segments = [(path, history.active)] + [
-        (os.path.join(history.folder, segment.name), data)
-        for segment, data in zip(history.sealed, history.segment_data, strict=True)
-    ]
-    problems = [problem for name, data in segments if (problem := _corrupt_line(name, data))]
+    problems = telemetry_checks.corrupt_lines(segments)
     if history.problem is not None and history.problem.message not in problems:
         problems.append(history.problem.message)
     reason = ReasonCode.TELEMETRY_CORRUPT
     if not problems:
-        problems, reason = _index_mismatches(history), ReasonCode.TELEMETRY_INDEX_MISMATCH
+        problems = telemetry_checks.index_mismatches(history)
+        reason = ReasonCode.TELEMETRY_INDEX_MISMATCH
     if problems:
         summary = problems[0]
         return {"ok": False, "reasonCode": str(reason), "summary": summary, "problems": problems}
@@ -172,73 +171,18 @@ def _telemetry_report(path: str, state_file: str) -> dict[str, Any]:
     }
 
 
-def _corrupt_line(path: str, data: bytes) -> str | None:
-    try:
-        applied_keys.index_applied(data)
-    except applied_keys.CorruptLineError as exc:
-        return applied_keys.corrupt_line(path, exc.number).message
-    return None
-
-
-def _index_mismatches(history: ledger.Ledger) -> list[str]:
-    """One line per key index whose keys disagree with the records it covers."""
-    found = []
-    index = applied_keys.read_active_index(
-        store.read_index(history.index_file),
-        os.path.relpath(history.path, os.path.dirname(history.index_file)),
-    )
-    if index is not None:
-        covered = history.active[: index.coverage.size]
-        found.append(_compare(history.index_file, index.keys, applied_keys.index_applied(covered)))
-    doc = store.read_index(history.segments_file)
-    if doc is not None:
-        names = [segment.name for segment in history.sealed]
-        expected: dict[str, tuple[str, int, int]] = {}
-        for name, data in zip(names, history.segment_data, strict=True):
-            for key, span in applied_keys.index_applied(data).items():
-                expected[key] = (name, *span)
-        listed = doc.get("keys")
-        actual = None
-        if isinstance(listed, dict):
-            actual = {
-                key: (names[span[0]], span[1], span[2])
-                for key, span in listed.items()
-                if ledger.is_sealed_span(span, history.sealed)
-            }
-            actual = actual if len(actual) == len(listed) else None
-        found.append(_compare(history.segments_file, actual, expected))
-    return [line for line in found if line]
-
-
-def _compare(index_file: str, actual: Mapping[str, Any] | None, expected: Mapping[str, Any]) -> str:
-    if actual is None:
-        return f"the key index {index_file} has a malformed key map; run `reconcile repair-index`"
-    missing = sorted(set(expected) - set(actual))
-    wrong = sorted(key for key in actual if expected.get(key) != actual[key])
-    if not missing and not wrong:
-        return ""
-    parts = [f"{len(missing)} applied key(s) missing, e.g. {missing[0]!r}"] if missing else []
-    parts += [f"{len(wrong)} key(s) pointing at no such record, e.g. {wrong[0]!r}"] if wrong else []
-    return (
-        f"the key index {index_file} disagrees with the records ({'; '.join(parts)}); "
-        "run `reconcile repair-index`"
-    )
-
-
 def _paths_report(layout: layouts.Layout, warnings: list[str]) -> dict[str, Any]:
     """Symlinks in the paths the loop reads or writes (flags aside): `--once` refuses them.
 
     A symlinked decision file is only a warning: `apply` follows it (as the bash tool did).
     """
     from reconciler.loop.queue import APPLIED, REJECTED
-    from reconciler.telemetry import segments as ledger
 
     managed = layouts.managed_paths(layout)
     walked = [path for key, path in managed.items() if key != "intentsDir"]
     if "applyStateFile" in managed:
         state = managed["applyStateFile"]
-        segments = os.path.join(os.path.dirname(state), ledger.SEGMENTS_INDEX_NAME)
-        walked += [store.index_path(state), segments]
+        walked += [telemetry_index.index_path(state), telemetry_index.sealed_index_path(state)]
     intents = managed["intentsDir"]
     walked += [os.path.join(intents, APPLIED), os.path.join(intents, REJECTED)]
     walked.append(os.path.join(layout.repo, layouts.SETTINGS_FILE))

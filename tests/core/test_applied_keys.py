@@ -15,7 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reconciler.core import applied_keys
-from reconciler.core.applied_keys import Coverage, KeySearch, index_applied, read_active_index
+from reconciler.core.applied_keys import Coverage, KeySearch, index_applied, scan
+from reconciler.core.timestamps import parse_timestamp
 
 
 def line(key: object, status: str = "applied", **extra: object) -> bytes:
@@ -114,19 +115,18 @@ def test_coverage_catches_a_shrunk_or_changed_prefix_and_accepts_an_appended_one
     assert cover.problem(changed) == f"changed within the {len(data)} bytes its key index covers"
 
 
-def test_an_older_index_without_a_crc_is_checked_by_its_tail() -> None:
-    data = line("a")
-    doc = {"telemetryFile": "t.jsonl", "size": len(data), "tailCrc": zlib.crc32(data), "keys": {}}
-    index = read_active_index(doc, "t.jsonl")
-    assert index is not None
-    assert index.coverage.problem(data) is None
-    assert index.coverage.problem(b"") is not None
-
-
-@pytest.mark.parametrize(
-    "doc",
-    [None, [], {"telemetryFile": "other.jsonl", "size": 1, "crc": 1}, {"telemetryFile": "t.jsonl"}],
-    ids=["none", "not-a-mapping", "another-file", "no-size"],
-)
-def test_an_index_that_claims_nothing_is_none(doc: object) -> None:
-    assert read_active_index(doc, "t.jsonl") is None
+def test_a_scan_finds_the_keys_and_the_earliest_and_latest_record_times() -> None:
+    data = (
+        line("a", timestamp="2026-11-24T12:00:05Z")
+        + line("b", "rejected", timestamp="2026-11-24T11:59:00Z")  # any status has a time
+        + line("c", timestamp="not a time")
+        + line("d", timestamp="2026-11-24T12:00:01Z")
+    )
+    found = scan(data)
+    assert found.keys == index_applied(data)
+    assert (found.earliest, found.latest) == (
+        parse_timestamp("2026-11-24T11:59:00Z"),
+        parse_timestamp("2026-11-24T12:00:05Z"),
+    )
+    assert scan(data, times=False).latest is None
+    assert scan(line("x")).latest is None

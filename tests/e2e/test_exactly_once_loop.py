@@ -206,19 +206,39 @@ def test_validate_reads_every_segment_line(rotated: Path) -> None:
     assert f"telemetry file is corrupt: {segment}:3" in report["problems"]
 
 
-def test_apply_refuses_a_key_of_a_removed_segment(rotated: Path) -> None:
-    for segment in sealed(rotated):
-        g.git(rotated, "rm", "-q", str(segment.relative_to(rotated)))
-    g.commit_all(rotated, "drop every old segment")
+def drop_every_sealed_segment(repo: Path) -> None:
+    for segment in sealed(repo):
+        g.git(repo, "rm", "-q", str(segment.relative_to(repo)))
+    g.commit_all(repo, "drop every old segment")
+
+
+def test_apply_refuses_an_expand_with_a_key_of_a_removed_segment(rotated: Path) -> None:
+    drop_every_sealed_segment(rotated)
     done = reconcile(
-        rotated, "apply", "--repo", ".", "--intent", "rollback", "--idempotency-key", "000",
-        "--by", "alice", "--approval-ref", "INC-1", "--rationale", "r", "--review-by", g.REVIEW_BY,
+        rotated, "apply", "--repo", ".", "--intent", "expand", "--idempotency-key", "000",
+        "--by", "alice", "--approval-ref", "CAB-1", "--rationale", "r", "--review-by", g.REVIEW_BY,
     )  # fmt: skip
 
     assert done.returncode == 1
     assert done.stderr.splitlines()[-1] == "reason: telemetry_corrupt"
     assert "is missing but the segment index lists it" in done.stderr
     assert applied_keys(rotated)["000"] == 0  # gone with the segment, never applied again
+
+
+def test_apply_rollback_with_a_key_of_a_removed_segment_still_pauses(rotated: Path) -> None:
+    # One rulebook (issue 10): as in the loop, telemetry that cannot tell whether the key was
+    # applied stops expand and resume, never a rollback (pausing twice is harmless).
+    drop_every_sealed_segment(rotated)
+    done = reconcile(
+        rotated, "apply", "--repo", ".", "--intent", "rollback", "--idempotency-key", "000",
+        "--by", "alice", "--approval-ref", "INC-1", "--rationale", "r", "--review-by", g.REVIEW_BY,
+    )  # fmt: skip
+
+    assert done.returncode == 0, done.stderr
+    record = json.loads(done.stdout)
+    assert record["status"] == "applied"
+    assert "telemetry_corrupt" in record["reasonCodes"]
+    assert record["rollout"]["after"]["manualPause"] is True
 
 
 def test_the_next_commit_puts_a_key_found_in_the_records_back_into_the_index(repo: Path) -> None:

@@ -180,8 +180,11 @@ def test_each_commit_holds_exactly_its_files(repo: Path) -> None:
     # The key index points at each applied record's line in the telemetry file.
     index = json.loads((repo / g.INDEX).read_text())
     telemetry = (repo / g.TELEMETRY).read_bytes()
-    assert index["size"] == len(telemetry)
-    for key, (offset, length) in index["keys"].items():
+    assert [(s["name"], s["size"]) for s in index["segments"]] == [
+        ("promotion-apply.jsonl", len(telemetry))
+    ]
+    for key, (segment, offset, length) in index["keys"].items():
+        assert segment == 0
         assert json.loads(telemetry[offset : offset + length])["idempotencyKey"] == key
     assert set(index["keys"]) == {"a", "b"}
     # Inside commits, records use repo-relative paths.

@@ -1,4 +1,9 @@
-"""The record store: key index, telemetry scanning and the journal, on real files."""
+"""The active telemetry file against its key index, through the Ledger, on real files.
+
+These were the tests of the old `store` functions (scan_telemetry, load_telemetry, save_index,
+find_applied); the same cases now go through `Ledger`, which apply and the loop both use.
+The journal's tests moved to tests/test_journal.py.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +13,9 @@ from zlib import crc32
 
 import pytest
 
-from reconciler import journal as journaling
 from reconciler.core import jsontext
 from reconciler.core.errors import RefusalError
-from reconciler.telemetry import active as store
+from reconciler.telemetry.ledger import Ledger
 
 
 def write_records(path: Path, records: list[dict]) -> None:
@@ -23,209 +27,161 @@ def record(key: str | None, status: str = "applied", pad: int = 0) -> dict:
     return {"idempotencyKey": key, "status": status, "padding": "x" * pad}
 
 
+def paths(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """Telemetry file, apply-state file, and the key index beside the state file."""
+    state = tmp_path / "state" / "state.json"
+    return tmp_path / "telemetry" / "t.jsonl", state, state.parent / "promotion-apply-index.json"
+
+
+def save_index(telemetry: Path, state: Path) -> None:
+    """Write the key index as a full scan of the records builds it."""
+    ledger = Ledger(str(telemetry), str(state), trust_indexes=False)
+    Path(ledger.index_file).parent.mkdir(parents=True, exist_ok=True)
+    Path(ledger.index_file).write_bytes(ledger.active_index_bytes())
+
+
 def test_scan_indexes_the_last_applied_record_of_each_key(tmp_path: Path) -> None:
-    telemetry = tmp_path / "t.jsonl"
+    telemetry, state, _ = paths(tmp_path)
     write_records(
         telemetry, [record("a"), record("b"), record("a"), record(None), record("c", "x")]
     )
-    view = store.scan_telemetry(str(telemetry))
+    ledger = Ledger(str(telemetry), str(state), trust_indexes=False)
     lines = telemetry.read_bytes().splitlines(keepends=True)
-    assert view.keys["a"] == (len(lines[0]) + len(lines[1]), len(lines[2]))
-    assert set(view.keys) == {"a", "b"}
-    assert view.size == telemetry.stat().st_size
+    assert ledger.active_keys["a"] == (len(lines[0]) + len(lines[1]), len(lines[2]))
+    assert set(ledger.active_keys) == {"a", "b"}
+    assert ledger.size == telemetry.stat().st_size
 
 
 def test_a_missing_telemetry_file_is_empty(tmp_path: Path) -> None:
-    view = store.scan_telemetry(str(tmp_path / "none.jsonl"))
-    assert (view.size, view.keys) == (0, {})
+    telemetry, state, _ = paths(tmp_path)
+    ledger = Ledger(str(telemetry), str(state))
+    assert (ledger.size, ledger.active_keys, ledger.problem) == (0, {}, None)
+    assert ledger.find_applied("a") is None
 
 
 @pytest.mark.parametrize(
     "bad", ["{oops", "[1, 2]", '"a string"', "\xff"], ids=["truncated", "array", "string", "binary"]
 )
 def test_a_bad_line_is_reported_with_its_number(tmp_path: Path, bad: str) -> None:
-    telemetry = tmp_path / "t.jsonl"
+    telemetry, state, _ = paths(tmp_path)
     write_records(telemetry, [record("a")])
     with telemetry.open("a", encoding="latin-1") as handle:
         handle.write(bad + "\n")
     with pytest.raises(RefusalError) as caught:
-        store.scan_telemetry(str(telemetry))
+        Ledger(str(telemetry), str(state), trust_indexes=False)
     assert caught.value.message == f"telemetry file is corrupt: {telemetry}:2"
+    problem = Ledger(str(telemetry), str(state)).active_problem
+    assert problem is not None
+    assert problem.message == f"telemetry file is corrupt: {telemetry}:2"
 
 
 def test_a_lookup_trusts_a_matching_index_instead_of_parsing_every_record(tmp_path: Path) -> None:
-    telemetry, index = tmp_path / "t.jsonl", tmp_path / "index.json"
+    telemetry, state, index = paths(tmp_path)
     write_records(telemetry, [record("old", pad=5000), record("new")])
-    store.save_index(store.scan_telemetry(str(telemetry)), str(index))
+    save_index(telemetry, state)
     # Damage the first record and make the index cover the damage (its CRC): a full scan
     # would refuse, so a successful lookup proves that the index's hit was used.
     data = bytearray(telemetry.read_bytes())
     data[0:1] = b"X"
     telemetry.write_bytes(bytes(data))
     doc = json.loads(index.read_text())
-    doc["crc"] = crc32(bytes(data))
+    doc["segments"][0]["crc"] = crc32(bytes(data))
     index.write_text(json.dumps(doc))
-    view = store.load_telemetry(str(telemetry), str(index))
-    assert store.find_applied(view, "new") == record("new")
+    ledger = Ledger(str(telemetry), str(state))
+    assert ledger.problem is None
+    assert ledger.find_applied("new") == record("new")
 
 
 def test_records_appended_after_the_index_are_read(tmp_path: Path) -> None:
-    telemetry, index = tmp_path / "t.jsonl", tmp_path / "index.json"
+    telemetry, state, _ = paths(tmp_path)
     write_records(telemetry, [record("a")])
-    store.save_index(store.scan_telemetry(str(telemetry)), str(index))
+    save_index(telemetry, state)
     write_records(telemetry, [record("a"), record("b")])
-    view = store.load_telemetry(str(telemetry), str(index))
-    assert set(view.keys) == {"a", "b"}
-    assert store.find_applied(view, "b") == record("b")
+    ledger = Ledger(str(telemetry), str(state))
+    assert set(ledger.active_keys) == {"a", "b"}
+    assert ledger.find_applied("b") == record("b")
 
 
 def test_a_history_rewritten_under_its_index_is_corrupt(tmp_path: Path) -> None:
-    telemetry, index = tmp_path / "t.jsonl", tmp_path / "index.json"
+    telemetry, state, _ = paths(tmp_path)
     write_records(telemetry, [record("a")])
-    store.save_index(store.scan_telemetry(str(telemetry)), str(index))
+    save_index(telemetry, state)
     write_records(telemetry, [record("b"), record("a")])
+    ledger = Ledger(str(telemetry), str(state))
+    assert ledger.active_problem is not None
+    assert ledger.active_problem.reason == "telemetry_corrupt"
+    assert not ledger.indexed
     with pytest.raises(RefusalError) as caught:
-        store.load_telemetry(str(telemetry), str(index))
+        ledger.find_applied("c")
     assert caught.value.reason == "telemetry_corrupt"
 
 
 def test_a_garbled_index_is_ignored(tmp_path: Path) -> None:
-    telemetry, index = tmp_path / "t.jsonl", tmp_path / "index.json"
+    telemetry, state, index = paths(tmp_path)
     write_records(telemetry, [record("a")])
+    index.parent.mkdir(parents=True)
     index.write_text('{"size": "nope"')
-    assert set(store.load_telemetry(str(telemetry), str(index)).keys) == {"a"}
+    ledger = Ledger(str(telemetry), str(state))
+    assert (set(ledger.active_keys), ledger.problem) == ({"a"}, None)
 
 
 def test_the_index_is_relative_so_it_survives_a_moved_checkout(tmp_path: Path) -> None:
     old = tmp_path / "old"
-    write_records(old / "telemetry" / "t.jsonl", [record("a")])
-    index = old / "state" / "index.json"
-    store.save_index(store.scan_telemetry(str(old / "telemetry" / "t.jsonl")), str(index))
+    telemetry, state, index = paths(old)
+    write_records(telemetry, [record("a")])
+    save_index(telemetry, state)
     assert json.loads(index.read_text())["telemetryFile"] == "../telemetry/t.jsonl"
     new = tmp_path / "new"
     old.rename(new)
-    view = store.load_telemetry(
-        str(new / "telemetry" / "t.jsonl"), str(new / "state" / "index.json")
-    )
-    assert store.find_applied(view, "a") == record("a")
-
-
-def test_a_journal_rolls_forward_idempotently_and_is_removed(tmp_path: Path) -> None:
-    target, telemetry = tmp_path / "registry.json", tmp_path / "t.jsonl"
-    target.write_text("old")
-    telemetry.write_text('{"a":1}\n')
-    replacement = journaling.plan_replacement(str(target), b"new")
-    plan = journaling.WritePlan((replacement,), str(telemetry), 8, b'{"b":2}\n')
-    journal = journaling.journal_path(str(tmp_path))
-    journaling.commit(plan, journal)
-    assert target.read_text() == "new"
-    assert telemetry.read_text() == '{"a":1}\n{"b":2}\n'
-    assert not Path(journal).exists()
-
-
-def test_recover_completes_a_leftover_journal_and_sweeps_temp_files(tmp_path: Path) -> None:
-    target, telemetry = tmp_path / "registry.json", tmp_path / "t.jsonl"
-    target.write_text("old")
-    state_dir = tmp_path / "state"
-    state_dir.mkdir()
-    (state_dir / ".index.json.reconciler-tmp-123").write_text("junk")
-    journal = {
-        "schemaVersion": "v1",
-        "replacements": [{"path": "registry.json", "text": "new", "before": [crc32(b"old"), 3]}],
-        "append": {"path": "t.jsonl", "offset": 0, "text": '{"b":2}\n'},
-    }
-    Path(journaling.journal_path(str(tmp_path))).write_text(json.dumps(journal))
-    allowed = [str(target), str(telemetry), str(state_dir / "state.json")]
-    assert journaling.recover(str(tmp_path), allowed) is True
-    assert target.read_text() == "new"
-    assert telemetry.read_text() == '{"b":2}\n'
-    assert list(state_dir.iterdir()) == []
-    assert journaling.recover(str(tmp_path), allowed) is False
-
-
-def test_an_unreadable_journal_is_kept_and_refused(tmp_path: Path) -> None:
-    journal = Path(journaling.journal_path(str(tmp_path)))
-    journal.write_text("{not json")
-    with pytest.raises(RefusalError) as caught:
-        journaling.recover(str(tmp_path), [])
-    assert caught.value.reason == "journal_corrupt"
-    assert journal.exists()
-
-
-def write_journal(folder: Path, replacements: list[dict], append: dict) -> None:
-    doc = {"schemaVersion": "v1", "replacements": replacements, "append": append}
-    Path(journaling.journal_path(str(folder))).write_text(json.dumps(doc))
-
-
-@pytest.mark.parametrize(
-    ("after_crash", "expected"),
-    [
-        ('{"a":1}\n{"b"', '{"a":1}\n{"b":2}\n'),
-        ('{"a":1}\n{"b":2}\n', '{"a":1}\n{"b":2}\n'),
-        ('{"a":1}\n', '{"a":1}\n{"b":2}\n'),
-        ('{"a":1}\n{"b"\n{"c":3}\n', '{"a":1}\n{"c":3}\n{"b":2}\n'),
-        ('{"a":1}\n{"c":3}\n', '{"a":1}\n{"c":3}\n{"b":2}\n'),
-        ('{"a":1}\n{"b":2}\n{"c":3}\n', '{"a":1}\n{"b":2}\n{"c":3}\n'),
-        ('{"a":1}\n{"c":3}\n{"b":2}\n', '{"a":1}\n{"c":3}\n{"b":2}\n'),
-    ],
-    ids=[
-        "torn-line",
-        "complete-line",
-        "nothing-written",
-        "torn-then-another-repo-appended",
-        "another-repo-appended-first",
-        "complete-then-another-repo",
-        "ours-landed-after-another",
-    ],
-)
-def test_recovery_puts_the_line_in_the_telemetry_exactly_once_losing_nothing(
-    tmp_path: Path, after_crash: str, expected: str
-) -> None:
-    telemetry = tmp_path / "t.jsonl"
-    telemetry.write_text(after_crash)
-    write_journal(tmp_path, [], {"path": "t.jsonl", "offset": 8, "text": '{"b":2}\n'})
-    assert journaling.recover(str(tmp_path), [str(telemetry)]) is True
-    assert telemetry.read_text() == expected
-
-
-@pytest.mark.parametrize(
-    "journal",
-    [
-        '{"replacements": [], "append": {"path": "t", "offset": 1e999, "text": ""}}',
-        '{"replacements": [], "append": {"path": "t", "offset": -1, "text": ""}}',
-        "[" * 100000,
-        '{"replacements": [{"path": "t", "text": "", "before": [1e999, 1]}], "append": {}}',
-    ],
-    ids=["huge-offset", "negative-offset", "deep-nesting", "huge-crc"],
-)
-def test_a_hostile_journal_is_refused_not_a_crash(tmp_path: Path, journal: str) -> None:
-    Path(journaling.journal_path(str(tmp_path))).write_text(journal)
-    with pytest.raises(RefusalError) as caught:
-        journaling.recover(str(tmp_path), [str(tmp_path / "t")])
-    assert caught.value.reason == "journal_corrupt"
+    telemetry, state, _ = paths(new)
+    ledger = Ledger(str(telemetry), str(state))
+    assert ledger.problem is None
+    assert ledger.find_applied("a") == record("a")
 
 
 @pytest.mark.parametrize(
     "keys",
-    [{"a": [1e999, 1]}, {"a": [0, 99999999999]}, {"a": [-1, 5]}, {"a": "x"}, []],
+    [{"a": [0, 1e999, 1]}, {"a": [0, 0, 99999999999]}, {"a": [0, -1, 5]}, {"a": "x"}, []],
     ids=["huge-float", "past-the-end", "negative", "not-a-span", "not-a-mapping"],
 )
 def test_a_hostile_index_is_ignored_and_rebuilt(tmp_path: Path, keys: object) -> None:
-    telemetry, index = tmp_path / "t.jsonl", tmp_path / "index.json"
+    telemetry, state, index = paths(tmp_path)
     write_records(telemetry, [record("a")])
-    store.save_index(store.scan_telemetry(str(telemetry)), str(index))
+    save_index(telemetry, state)
     doc = json.loads(index.read_text())
     doc["keys"] = keys
     index.write_text(json.dumps(doc))
-    view = store.load_telemetry(str(telemetry), str(index))
-    assert store.find_applied(view, "a") == record("a")
+    ledger = Ledger(str(telemetry), str(state))
+    assert ledger.find_applied("a") == record("a")
 
 
 def test_a_deeply_nested_telemetry_line_is_corrupt_not_a_crash(tmp_path: Path) -> None:
-    telemetry = tmp_path / "t.jsonl"
+    telemetry, state, _ = paths(tmp_path)
+    telemetry.parent.mkdir(parents=True)
     telemetry.write_text("[" * 200000 + "\n")
     with pytest.raises(RefusalError) as caught:
-        store.scan_telemetry(str(telemetry))
+        Ledger(str(telemetry), str(state), trust_indexes=False)
     assert caught.value.reason == "telemetry_corrupt"
-    view = store.load_telemetry(str(telemetry), str(tmp_path / "i.json"), need_keys=False)
-    assert view.indexed is False
+    ledger = Ledger(str(telemetry), str(state))
+    assert ledger.indexed is False
+
+
+def test_apply_takes_its_own_appended_line_and_gets_the_index_to_write(tmp_path: Path) -> None:
+    telemetry, state, index = paths(tmp_path)
+    write_records(telemetry, [record("a")])
+    telemetry.write_bytes(telemetry.read_bytes().rstrip(b"\n"))  # a torn last newline
+    ledger = Ledger(str(telemetry), str(state))
+    assert not ledger.ends_with_newline
+    line = b"\n" + (jsontext.dumps_compact(record("b")) + "\n").encode()
+    with telemetry.open("ab") as handle:  # what apply's journal does
+        handle.write(line)
+    new_index = ledger.append_written(line, record("b"))
+    assert new_index is not None
+    index.parent.mkdir(parents=True)
+    index.write_bytes(new_index)
+    again = Ledger(str(telemetry), str(state))
+    assert again.problem is None
+    assert set(again.active_keys) == {"a", "b"}
+    assert again.find_applied("a") == record("a")
+    assert again.find_applied("b") == record("b")
+    assert again.active_segment.search is not None  # the keys came from the index we wrote
