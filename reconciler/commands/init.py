@@ -36,12 +36,12 @@ def init_command(path: str, as_json: bool) -> None:
       reconcile init
       reconcile init ../fleet-policies --json
     """  # noqa: D301 - click's \b (a real backspace) keeps the examples unwrapped
-    from reconciler import render
+    from reconciler.render import json_output
     from reconciler.setup import init_repo as scaffold
 
     created = [os.path.normpath(os.path.join(path, rel)) for rel in scaffold.scaffold_repo(path)]
     if as_json:
-        render.print_json({"created": created})
+        sys.stdout.write(json_output.document({"created": created}))
         return
     click.echo("\n".join(created))
     sys.stderr.write(NEXT_STEPS.format(path=shlex.quote(path)))

@@ -3,7 +3,8 @@
 `dry_run` previews a would-be intent on top of the current state and the pending intents
 (nothing is written; the governance flags are optional); `apply` and `rollback` write the
 intent file and run one pass (with --push when asked), then report that intent's outcome.
-Either way a result document and a Markdown summary are produced.
+Either way the result is a document (`reconcile dispatch` renders it as JSON, text and
+Markdown with reconciler.render).
 """
 
 from __future__ import annotations
@@ -175,27 +176,3 @@ def _result(
         "pushed": pushed,
         "record": outcome.record,
     }
-
-
-def dispatch_markdown(result: dict[str, Any]) -> str:
-    """The dispatch result as a Markdown summary."""
-    icon = {"preview": "🔎", "applied": "✅", "rolled_back": "⏪", "rejected": "❌"}
-    lines = [
-        f"## reconcile dispatch: {result['mode']}",
-        "",
-        f"{icon.get(result['status'], '')} **{result['status']}**"
-        + (f" (would be {result['predicted']})" if result["predicted"] else "")
-        + f": `{result['subject']}`",
-        "",
-        "| | |",
-        "|---|---|",
-        f"| intent | {result['intent']} (`{result['intentFile']}`) |",
-        f"| canary | {result['canary']['before']}% → {result['canary']['after']}% |",
-        f"| manual pause | {result['manualPause']['before']} → {result['manualPause']['after']} |",
-        f"| decision | {result['decision']} ({result['decisionTraceId']}) |",
-        f"| trace id | `{result['traceId']}` |",
-        f"| commit | {('`' + result['commit'] + '`') if result['commit'] else '-'} |",
-        f"| reasons | {', '.join(result['reasonCodes']) or '-'} |",
-    ]
-    lines += [f"- {problem}" for problem in result["problems"]]
-    return "\n".join(lines) + "\n"

@@ -171,7 +171,7 @@ def test_apply_expand_commits_one_intent_and_reports_it(repo: Path, tmp_path: Pa
     assert json.loads(g.show_file(repo, "HEAD", STATE)) == record
     markdown = summary_file.read_text()
     assert markdown.startswith("## reconcile dispatch: apply\n\n✅ **applied**: `expand fleet-a")
-    assert "| canary | 25% → 35% |" in markdown
+    assert "| canary | 25% -> 35% |" in markdown
     assert f"| commit | `{result['commit']}` |" in markdown
     assert "| decision | promote (gates-2026-11-24-0600) |" in markdown
 

@@ -273,11 +273,12 @@ def test_cli_prints_a_table_with_values_as_text(tmp_path):
     header, row = done.stdout.splitlines()
     assert header.split() == [
         "time", "commit", "action", "status", "canary", "pause", "actor", "approval", "decision",
+        "reasons",
     ]  # fmt: skip
-    assert sha[:7] in row
+    assert sha[:12] in row
     assert "[red]mallory[/red]" in row
-    assert "2026-11-01T09:30:00+00:00" in row
-    assert "25 -> 50" in row
+    assert "2026-11-01T09:30:00Z" in row  # UTC with Z, as every time shown to people
+    assert "25% -> 50%  paused -> running" in row  # the tables' words, not the trailers'
 
 
 def test_cli_json_prints_one_object_per_line(history_repo):
