@@ -21,6 +21,7 @@ from reconciler.core.passes import IntentSource, Outcome
 from reconciler.core.reasons import ReasonCode
 from reconciler.core.timestamps import format_timestamp
 from reconciler.core.visible import has_visible_text
+from reconciler.inputs import layouts
 from reconciler.loop import checkout as checkouts
 from reconciler.loop import intent_files, prediction
 from reconciler.loop.config import load_config
@@ -129,8 +130,8 @@ def _withdraw(path: str) -> None:
 
 
 def settings_repo(repo: str) -> str:
-    """The absolute repository path."""
-    return os.path.abspath(repo)
+    """The absolute repository path, resolved as every command resolves `--repo`."""
+    return layouts.resolve_repo(repo)
 
 
 def _preview(

@@ -19,6 +19,7 @@ from reconciler.core.reasons import ReasonCode
 from reconciler.core.timestamps import format_timestamp
 from reconciler.core.trailers import parse_trailers
 from reconciler.inputs import layouts
+from reconciler.loop import checkout as checkouts
 
 DEFAULT_LIMIT = 20
 LOG_FIELDS = ("%H", "%h", "%ct", "%an", "%ae", "%cn", "%ce", "%(trailers:unfold,only)", "%s")
@@ -114,9 +115,10 @@ def read_history(repo: str, query: HistoryQuery) -> list[HistoryEntry]:
     if query.since is not None:
         check_since(query.since)
     repo = layouts.resolve_repo(repo)
-    if not os.path.exists(os.path.join(repo, ".git")):
-        # Without this git would walk up and show the history of an enclosing repository.
-        raise _not_a_repo(repo)
+    checkout = _open_checkout(repo)
+    if checkout is None:
+        return []  # no commit yet
+    folder = _folder_in(checkout.top, repo)
     filters = (query.actor, query.status, query.intent)
     if any(value is not None and _CONTROL.search(value) for value in filters):
         return []  # trailer values are single lines: nothing can match
@@ -125,7 +127,7 @@ def read_history(repo: str, query: HistoryQuery) -> list[HistoryEntry]:
     # \x1f of its own (a foreign commit's) never shifts the next one.
     separator = f"\x1f{os.urandom(8).hex()}\x1f"
     try:
-        with Git(repo).stream(*_log_args(query, separator)) as out:
+        with Git(checkout.top).stream(*_log_args(query, separator, folder)) as out:
             for entry in _entries(out.fileno(), separator):
                 if _matches(entry, query):
                     entries.append(entry)
@@ -140,15 +142,36 @@ def read_history(repo: str, query: HistoryQuery) -> list[HistoryEntry]:
     return entries
 
 
+def _open_checkout(repo: str) -> checkouts.Checkout | None:
+    """The git worktree holding `repo`, found as every command finds it; None: no commit yet."""
+    try:
+        # The policy repository is the folder given, in the worktree that holds it: a
+        # subfolder of a larger repository works as it does for --once and status.
+        return checkouts.open_checkout(repo)
+    except RefusalError as exc:
+        if exc.reason is ReasonCode.GIT_NO_COMMITS:
+            return None
+        if exc.reason is ReasonCode.NOT_A_GIT_REPO:
+            raise _not_a_repo(repo) from exc
+        raise
+
+
 def _not_a_repo(repo: str) -> RefusalError:
     return RefusalError(
         ReasonCode.NOT_A_GIT_REPO,
-        f"not a git repository: {repo} (pass --repo with the top folder of the policy repository)",
+        f"not a git repository: {repo} (history reads the reconcile commits of the git "
+        "repository holding --repo)",
         path=repo,
     )
 
 
-def _log_args(query: HistoryQuery, separator: str) -> list[str]:
+def _folder_in(top: str, repo: str) -> str:
+    """`repo` relative to the worktree's top folder, `/`-separated; '' for the top itself."""
+    relative = os.path.relpath(os.path.realpath(repo), os.path.realpath(top))
+    return "" if relative == os.curdir else relative.replace(os.sep, "/")
+
+
+def _log_args(query: HistoryQuery, separator: str, folder: str) -> list[str]:
     greps = ["^Reconcile-Status: "]
     if query.status is not None:
         greps = [f"^Reconcile-Status: {_ere_literal(query.status)}$"]
@@ -169,6 +192,12 @@ def _log_args(query: HistoryQuery, separator: str) -> list[str]:
         args.append("--all-match")
     if query.since is not None:
         args.append(f"--since={query.since}")
+    if folder:
+        # Only the commits that change the policy repository's folder: a worktree holding
+        # two policy repositories shows each one its own. --full-history: a merge that
+        # leaves the folder as one parent had it must not hide the other parent's commits.
+        # The folder is a name, never a glob: Git sets GIT_LITERAL_PATHSPECS.
+        args += ["--full-history", "--", folder]
     return args
 
 

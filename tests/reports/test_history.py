@@ -310,16 +310,31 @@ def test_a_repository_without_commits_has_no_history(tmp_path):
     assert read_history(str(repo), HistoryQuery()) == []
 
 
-@pytest.mark.parametrize("inside_a_repo", [False, True])
-def test_a_folder_that_is_not_a_repository_is_refused(tmp_path, inside_a_repo):
+def test_a_folder_that_is_not_a_repository_is_refused(tmp_path):
     folder = tmp_path / "plain"
-    if inside_a_repo:  # a sub-folder must not show the enclosing repository's history
-        git(tmp_path, "init", "-q", "-b", "main", str(tmp_path))
-        folder = tmp_path / "sub"
     folder.mkdir()
     with pytest.raises(RefusalError) as caught:
         read_history(str(folder), HistoryQuery())
     assert caught.value.reason == ReasonCode.NOT_A_GIT_REPO
+
+
+def test_a_subfolder_shows_only_the_commits_that_change_it(tmp_path):
+    # A sub-folder is a policy repository inside a larger worktree (as --once and status take
+    # it): it never shows the enclosing repository's other reconcile commits.
+    repo = tmp_path / "repo"
+    git(tmp_path, "init", "-q", "-b", "main", str(repo))
+    shas = {}
+    for day, fleet in enumerate(["fleet-a", "fleet-b"], start=1):
+        (repo / fleet).mkdir()
+        (repo / fleet / "telemetry.jsonl").write_text(f"{day}\n")
+        git(repo, "add", "-A")
+        shas[fleet] = commit(repo, applied_message(day), day)
+    (repo / "quiet").mkdir()
+
+    assert commits(read_history(str(repo / "fleet-a"), HistoryQuery())) == [shas["fleet-a"]]
+    assert commits(read_history(str(repo / "fleet-b"), HistoryQuery())) == [shas["fleet-b"]]
+    assert read_history(str(repo / "quiet"), HistoryQuery()) == []
+    assert commits(read_history(str(repo), HistoryQuery())) == [shas["fleet-b"], shas["fleet-a"]]
 
 
 def test_cli_prints_a_table_with_values_as_text(tmp_path):
