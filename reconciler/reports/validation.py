@@ -16,6 +16,7 @@ from reconciler.adapters import files
 from reconciler.core import applied_keys, decision, registry, registry_fields, registry_yaml
 from reconciler.core.errors import RefusalError
 from reconciler.core.reasons import ReasonCode
+from reconciler.core.timestamps import normalize_timestamp
 from reconciler.inputs import documents, layouts
 from reconciler.telemetry import active as store
 from reconciler.telemetry import segments as ledger
@@ -86,8 +87,8 @@ def _registry_report(path: str, now: datetime, warnings: list[str]) -> dict[str,
     view = registry.view_registry(loaded.doc)
     summary = (
         f"ok (fleet {view.fleet_id}, mode {view.mode}, canary {view.canary_percent}%, "
-        f"manual pause {str(view.manual_pause).lower()}, review by "
-        f"{view.governance.review_by or 'unset'})"
+        f"{'paused' if view.manual_pause else 'running'}, review by "
+        f"{_utc(view.governance.review_by) or 'unset'})"
     )
     return {
         "ok": True,
@@ -98,6 +99,11 @@ def _registry_report(path: str, now: datetime, warnings: list[str]) -> dict[str,
         "manualPause": view.manual_pause,
         "problems": [],
     }
+
+
+def _utc(text: str | None) -> str | None:
+    """A time as people see it everywhere (UTC, `Z`; docs/output.md), else as written."""
+    return (normalize_timestamp(text) or text) if text else text
 
 
 def _decision_report(path: str, warnings: list[str]) -> dict[str, Any]:
@@ -118,7 +124,7 @@ def _decision_report(path: str, warnings: list[str]) -> dict[str, Any]:
         }
     summary = (
         f"{found.decision} (trace {found.trace_id or 'none'}, "
-        f"generated {found.generated_at or 'unknown'})"
+        f"generated {_utc(found.generated_at) or 'unknown'})"
     )
     return {
         "ok": True,

@@ -116,7 +116,7 @@ def test_dry_run_sees_the_pending_intents_before_it(repo: Path) -> None:
 
     assert (result["status"], result["predicted"]) == ("preview", "applied")
     assert result["manualPause"] == {"before": True, "after": False}
-    assert result["subject"] == "resume fleet-a: manual pause true -> false (CAB-7)"
+    assert result["subject"] == "resume fleet-a: paused -> running (CAB-7)"
     assert snapshot(repo) == before
 
 
@@ -185,7 +185,7 @@ def test_apply_resume_unpauses(repo: Path) -> None:
     assert done.returncode == 0
     assert result["status"] == "applied"
     assert result["manualPause"] == {"before": True, "after": False}
-    assert result["subject"] == "resume fleet-a: manual pause true -> false (CAB-7)"
+    assert result["subject"] == "resume fleet-a: paused -> running (CAB-7)"
     assert result["commit"] == g.head(repo)
     assert g.status(repo) == ""
 
