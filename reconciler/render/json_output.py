@@ -16,14 +16,21 @@ if TYPE_CHECKING:
     from reconciler.loop.once import PassReport
 
 
+# Characters Python's str.splitlines (and some JSON-lines readers) take as line breaks that
+# json.dumps keeps raw with ensure_ascii=False. They can only occur inside a JSON string, so
+# their \u escape is the same value: one line stays one line for every reader.
+_LINE_BREAKS = str.maketrans({"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"})
+
+
 def document(value: object) -> str:
     """One JSON document, indented by two spaces, with its final newline."""
-    return json.dumps(value, ensure_ascii=False, indent=2) + "\n"
+    return json.dumps(value, ensure_ascii=False, indent=2).translate(_LINE_BREAKS) + "\n"
 
 
 def line(value: object) -> str:
     """One JSON value on one line (`jq -c`), with its final newline."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":")) + "\n"
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return text.translate(_LINE_BREAKS) + "\n"
 
 
 def lines(values: Iterable[object]) -> str:

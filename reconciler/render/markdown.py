@@ -1,10 +1,11 @@
-"""The Markdown summaries (GitHub step summary, `--summary-file`) of `plan` and `dispatch`.
+r"""The Markdown summaries (GitHub step summary, `--summary-file`) of `plan` and `dispatch`.
 
 Data is never markup: prose goes through `inline` (every character CommonMark or GitHub
-could read as emphasis, a link, HTML, an entity, math or a table pipe is backslash-escaped,
-newlines become spaces), names and ids through `code` (a code span longer than any run of
-backticks in them), the `<summary>` through `html`, a commit message through `fenced`.
-Words and forms are `vocabulary`'s, as in the tables (docs/output.md).
+could read as emphasis, a link, HTML, an entity, math or a table pipe is backslash-escaped;
+a newline or another control character is shown escaped, `\n`, as in the tables), names
+and ids through `code` (a code span longer than any run of backticks in them), the
+`<summary>` through `html`, a commit message through `fenced`. Words and forms are
+`vocabulary`'s, as in the tables (docs/output.md).
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ _SPECIAL = frozenset("\\`*[]<>&|~$")
 _EDGE_UNDERSCORE = re.compile(r"(?<![0-9A-Za-z])_|_(?![0-9A-Za-z])")
 # What would start a block at the start of a list item: heading, quote, list, rule, setext.
 _BLOCK_START = re.compile(r"^([#>+=-]|\d+(?=[.)]))")
-_NEWLINES = re.compile(r"\r\n|[\r\n\v\f\x1c-\x1e\x85\u2028\u2029]")
 _BACKTICKS = re.compile(r"`+")
 STATUS_ICONS = {
     "applied": "✅", "replayed": "🔁", "rejected": "❌", "preview": "🔎", "rolled_back": "⏪",
@@ -30,7 +30,8 @@ STATUS_ICONS = {
 
 
 def _one_line(value: object) -> str:
-    return escape_controls(_NEWLINES.sub(" ", str(value)))
+    # A newline or another control character is shown escaped (`\n`), as in the tables.
+    return escape_controls(str(value))
 
 
 def inline(value: object) -> str:
@@ -53,13 +54,19 @@ def item(value: object) -> str:
 def code(value: object, *, in_table: bool = False) -> str:
     """`value` as a code span, nothing inside it interpreted; `-` when empty.
 
-    In a table a pipe must still be escaped (GFM splits cells before it reads code spans).
+    In a table a pipe must still be escaped (GFM splits cells before it reads code spans,
+    taking a backslash and the character after it as one): a backslash before a pipe would
+    pair with that escape, so such a value is written as escaped text instead.
     """
     text = _one_line(value)
     if not text:
         return words.ABSENT
+    if in_table and "\\|" in text:
+        return inline(text)
     fence = "`" * (max((len(run) for run in _BACKTICKS.findall(text)), default=0) + 1)
-    if text.startswith("`") or text.endswith("`"):
+    # CommonMark strips one space from each end when both are spaces (or the content
+    # would touch the fence): pad, so what is shown is exactly the text.
+    if text[0] == "`" or text[-1] == "`" or (text[0] == text[-1] == " " and text.strip()):
         text = f" {text} "
     if in_table:
         text = text.replace("|", "\\|")
