@@ -18,7 +18,9 @@ from reconciler.core.errors import ReconcileError
 from reconciler.render import vocabulary as words
 from reconciler.render.tables import escape_controls
 
-_SPECIAL = frozenset("\\`*[]<>&|~$")
+# `>` is left alone: mid-line it is never markup (a tag or autolink needs `<`), so `->`
+# stays readable; at the start of a list item `item` escapes it (a quote).
+_SPECIAL = frozenset("\\`*[]<&|~$")
 # `_` only opens emphasis at a word's edge: an intraword one (reason_codes) stays readable.
 _EDGE_UNDERSCORE = re.compile(r"(?<![0-9A-Za-z])_|_(?![0-9A-Za-z])")
 # What would start a block at the start of a list item: heading, quote, list, rule, setext.

@@ -95,7 +95,7 @@ def unescaped_markup(cell: str) -> list[str]:
                 continue
         plain.append(cell[at])
         at += 1
-    return [char for char in plain if char in "\\`*[]<>&|~$"]
+    return [char for char in plain if char in "\\`*[]<&|~$"]
 
 
 # Tables and text ---------------------------------------------------------------------------
