@@ -69,9 +69,9 @@ def apply_command(**flags: Any) -> None:
       reconcile apply --repo . --intent rollback --by bob --approval-ref INC-9 \\
         --rationale "error spike" --review-by 7d --idempotency-key inc-9
     """
-    from reconciler import render
     from reconciler.adapters.clock import system_clock
     from reconciler.apply import running
+    from reconciler.render import json_output
 
     options = running.ApplyOptions(
         repo=flags["repo"],
@@ -86,33 +86,39 @@ def apply_command(**flags: Any) -> None:
     if sys.stderr.isatty():
         _warn_about_key(result.record, result.mismatch, args.idempotency_key)
         if not result.replayed and "telemetry_not_appended" in result.record["reasonCodes"]:
-            render.print_warning(
+            _warn(
                 f"the telemetry file {result.layout.fleet.telemetry} is not JSON "
                 "lines, so this rollback's record was not appended to it (it is in the apply "
                 "state file and below); repair the file (git history has the original)"
             )
-    render.print_json(result.record, pretty=flags["pretty"])
+    # Compact like the bash tool's `jq -c` (its callers read one line); --pretty indents.
+    sys.stdout.write((json_output.document if flags["pretty"] else json_output.line)(result.record))
+
+
+def _warn(message: str) -> None:
+    from reconciler.render.diagnostics import warning_text
+
+    sys.stderr.write(warning_text(message))
 
 
 def _warn_about_key(record: dict[str, Any], mismatch: bool, key: str | None) -> None:
-    from reconciler import render
     from reconciler.core.reasons import ReasonCode
 
     if mismatch:
         first = record.get("intent")
         step = record.get("expandStep")
-        render.print_warning(
+        _warn(
             f"idempotency key {json.dumps(key)} was first used for a different "
             f"request ({first}{f' by {step}%' if step else ''}); replaying the recorded result, "
             "nothing was changed"
         )
     elif ReasonCode.IDEMPOTENCY_REPLAY_OVERRIDDEN in record.get("reasonCodes", []):
-        render.print_warning(
+        _warn(
             f"idempotency key {json.dumps(key)} was used before, but the fleet was not paused; "
             "the rollback was applied as a new mutation"
         )
     if record.get("warnings"):
-        render.print_warning(
+        _warn(
             "the fleet registry is invalid outside the fields a rollback writes; the rollback "
             "was applied anyway (fix these):"
         )

@@ -65,11 +65,10 @@ def dispatch_command(**flags: object) -> None:
       reconcile dispatch --mode apply --expand-step 10 --by alice --approval-ref CAB-7 \\
         --rationale "gates green" --review-by 7d --idempotency-key cab-7 --push
     """  # noqa: D301 - click's \b marker needs a real backspace, not a raw docstring
-    from reconciler import render
     from reconciler.adapters import files
     from reconciler.adapters.clock import system_clock
-    from reconciler.core import jsontext
-    from reconciler.loop.dispatch import DispatchArgs, dispatch, dispatch_markdown
+    from reconciler.loop.dispatch import DispatchArgs, dispatch
+    from reconciler.render import json_output, markdown, text
 
     args = DispatchArgs(
         mode=str(flags["mode"]),
@@ -85,25 +84,19 @@ def dispatch_command(**flags: object) -> None:
     )
     result = dispatch(args, now=system_clock)
     result_file = _text(flags["result_file"])
-    if result_file:
-        text = jsontext.dumps_compact(result) + "\n"
-        files.atomic_write(result_file, text.encode("utf-8"), durable=False)
+    if result_file:  # the same document as --json
+        files.atomic_write(result_file, json_output.document(result).encode("utf-8"), durable=False)
     summary_file = _text(flags["summary_file"])
     target = summary_file or os.environ.get("GITHUB_STEP_SUMMARY")
     if target:
-        markdown = dispatch_markdown(result).encode("utf-8")
+        document = markdown.dispatch_markdown(result).encode("utf-8")
         if summary_file:
-            files.atomic_write(target, markdown, durable=False)
+            files.atomic_write(target, document, durable=False)
         else:
-            files.append(target, markdown)
-    if flags["as_json"]:
-        render.print_json(result)
-    else:
-        sys.stdout.write(f"{result['status']}: {result['subject']}\n")
-        if result["commit"]:
-            sys.stdout.write(f"commit {result['commit']}\n")
-        for problem in result["problems"]:
-            sys.stdout.write(f" - {problem}\n")
+            files.append(target, document)
+    sys.stdout.write(
+        json_output.document(result) if flags["as_json"] else text.dispatch_text(result)
+    )
     if result["status"] == "rejected" or result["predicted"] == "rejected":
         sys.exit(EXIT_REJECTED)
 

@@ -60,16 +60,16 @@ def handle_errors(command: F) -> F:
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from reconciler import render
         from reconciler.core.errors import ReconcileError, RetryableError
+        from reconciler.render.diagnostics import error_text
 
         try:
             return command(*args, **kwargs)
         except RetryableError as exc:
-            render.print_error(exc)
+            sys.stderr.write(error_text(exc))
             sys.exit(EXIT_RETRYABLE)
         except ReconcileError as exc:
-            render.print_error(exc)
+            sys.stderr.write(error_text(exc))
             sys.exit(EXIT_REFUSED)
         except KeyboardInterrupt:
             sys.stderr.write("error: interrupted\n")

@@ -48,7 +48,7 @@ def init_command(path: str, install: str | None, as_json: bool) -> None:
       reconcile init --install git+https://git.example.com/platform/rollout-reconciler@v0.1.0
       reconcile init ../fleet-policies --install rollout-reconciler==0.1.0 --json
     """  # noqa: D301 - click's \b (a real backspace) keeps the examples unwrapped
-    from reconciler import render
+    from reconciler.render import json_output
     from reconciler.setup import init_repo as scaffold
 
     spec = scaffold.resolve_install(install)
@@ -57,7 +57,7 @@ def init_command(path: str, install: str | None, as_json: bool) -> None:
         for rel in scaffold.scaffold_repo(path, install=spec)
     ]
     if as_json:
-        render.print_json({"created": created})
+        sys.stdout.write(json_output.document({"created": created}))
         return
     click.echo("\n".join(created))
     sys.stderr.write(NEXT_STEPS.format(path=shlex.quote(path), install=spec))

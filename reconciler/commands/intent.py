@@ -67,10 +67,10 @@ def new_command(
       reconcile intent new rollback --by bob --approval-ref INC-9 \\
         --rationale "error spike" --review-by 7d --json
     """  # noqa: D301 - click's \b marker needs a real backspace, not a raw docstring
-    from reconciler import render
     from reconciler.adapters.clock import system_clock
     from reconciler.core import intent_writing
     from reconciler.loop import intent_files
+    from reconciler.render import json_output
 
     request = intent_writing.IntentRequest(
         intent=intent,
@@ -88,7 +88,7 @@ def new_command(
     written = intent_files.write_intent_file(repo, request, system_clock())
     if as_json:
         doc = intent_writing.intent_document(written.intent)
-        render.print_json({"path": written.path, "intent": doc})
+        sys.stdout.write(json_output.document({"path": written.path, "intent": doc}))
     else:
         sys.stdout.write(written.path + "\n")
     sys.stderr.write(

@@ -11,9 +11,9 @@ from reconciler.commands.edge import EXIT_REJECTED, handle_errors
 @handle_errors
 def run_once_command(flags: dict[str, Any]) -> None:
     """Run `reconcile --once` with the group's flags and exit with the pass's code."""
-    from reconciler import render
     from reconciler.adapters.clock import system_clock
     from reconciler.loop.once import OnceOptions, run_once
+    from reconciler.render import json_output, tables, text
 
     options = OnceOptions(
         repo=flags["repo"],
@@ -26,8 +26,8 @@ def run_once_command(flags: dict[str, Any]) -> None:
     )
     report = run_once(options, now=system_clock)
     if flags["as_json"]:
-        render.print_pass_json(report)
+        sys.stdout.write(json_output.pass_lines(report))
     else:
-        render.print_pass_table(report)
+        sys.stdout.write(text.pass_text(report, color=tables.wants_color(sys.stdout)))
     if report.rejected:
         sys.exit(EXIT_REJECTED)

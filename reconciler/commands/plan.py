@@ -44,28 +44,28 @@ def plan_command(repo: str, base: str | None, as_json: bool, summary_file: str |
       reconcile plan --base origin/main
       reconcile plan --json --summary-file plan.md
     """  # noqa: D301 - click's \b marker needs a real backspace, not a raw docstring
-    from reconciler import render
     from reconciler.adapters import files
     from reconciler.adapters.clock import system_clock
+    from reconciler.render import json_output, markdown, tables, text
+    from reconciler.render.diagnostics import error_text
     from reconciler.reports import plan as planning
 
     plan = planning.make_plan(repo, base, now=system_clock)
     rows = planning.plan_rows(plan)
     summary = planning.plan_summary(plan, rows)
+    error = planning.owned_edits_error(plan) if plan.problems else None
     if as_json:
-        for row in rows:
-            render.print_json(row)
-        render.print_json(summary)
+        sys.stdout.write(json_output.lines([*rows, summary]))
     else:
-        render.print_plan(rows, summary)
+        sys.stdout.write(text.plan_text(rows, summary, color=tables.wants_color(sys.stdout)))
     target = summary_file or os.environ.get("GITHUB_STEP_SUMMARY")
     if target:
-        markdown = planning.plan_markdown(plan).encode("utf-8")
+        document = markdown.plan_markdown(rows, summary, error).encode("utf-8")
         if summary_file:
-            files.atomic_write(target, markdown, durable=False)
+            files.atomic_write(target, document, durable=False)
         else:
-            files.append(target, markdown)  # GitHub collects every step's summary
-    if plan.problems:
-        render.print_error(planning.owned_edits_error(plan))
+            files.append(target, document)  # GitHub collects every step's summary
+    if error is not None:
+        sys.stderr.write(error_text(error))
     if plan.failed:
         sys.exit(EXIT_REJECTED)

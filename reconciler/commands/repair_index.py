@@ -34,19 +34,9 @@ def repair_index_command(
       reconcile repair-index
       reconcile repair-index --no-commit --json
     """  # noqa: D301 - click's \b marker needs a real backspace, not a raw docstring
-    from reconciler import render
     from reconciler.adapters.clock import system_clock
     from reconciler.loop.repair import repair_index
+    from reconciler.render import json_output, text
 
     result = repair_index(repo, commit=not no_commit, now=system_clock, lock_timeout=lock_timeout)
-    if as_json:
-        render.print_json(result)
-        return
-    if not result["changed"]:
-        sys.stdout.write(
-            f"indexes agree with the records ({result['keys']} keys, {result['segments']} "
-            "segment(s)); nothing changed\n"
-        )
-        return
-    where = f"; committed {result['commit'][:12]}" if result["commit"] else ""
-    sys.stdout.write(f"rebuilt {', '.join(result['changed'])} ({result['keys']} keys){where}\n")
+    sys.stdout.write(json_output.document(result) if as_json else text.repair_text(result))

@@ -20,7 +20,9 @@ def schema_command(kind: str) -> None:
       reconcile schema registry > registry.schema.json
       reconcile schema record
     """
-    from reconciler import render
-    from reconciler.core import artifact_models
+    import sys
 
-    render.print_json(artifact_models.json_schema(kind), pretty=True)
+    from reconciler.core import artifact_models
+    from reconciler.render import json_output
+
+    sys.stdout.write(json_output.document(artifact_models.json_schema(kind)))

@@ -23,12 +23,16 @@ def status_command(repo: str, as_json: bool) -> None:
       reconcile status
       reconcile status --repo policies-repo --json
     """  # noqa: D301 - click's \b marker needs a real backspace, not a raw docstring
-    from reconciler import render
+    import sys
+
     from reconciler.adapters.clock import system_clock
+    from reconciler.render import json_output, tables, text
+    from reconciler.render.diagnostics import warning_text
     from reconciler.reports.status import repo_status
 
     report = repo_status(repo, now=system_clock)
     if as_json:
-        render.print_json(report, pretty=True)
+        sys.stdout.write(json_output.document(report))
     else:
-        render.print_status(report)
+        sys.stdout.write(text.status_text(report, color=tables.wants_color(sys.stdout)))
+        sys.stderr.write("".join(warning_text(warning) for warning in report["warnings"]))

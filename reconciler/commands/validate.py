@@ -37,8 +37,8 @@ def validate_command(
       reconcile validate --repo . --registry-file policies/registry.json --json
       reconcile validate --intents policies/intents/*.yaml
     """
-    from reconciler import render
     from reconciler.adapters.clock import system_clock
+    from reconciler.render import json_output, text
     from reconciler.reports import validation as inspection
 
     if files and not intent_files:
@@ -46,17 +46,16 @@ def validate_command(
     if intent_files:
         results = inspection.validate_intent_files(files, now=system_clock())
         if as_json:
-            for result in results:
-                render.print_json(result)
+            sys.stdout.write(json_output.lines(results))
         else:
-            render.print_intent_validation(results)
+            sys.stdout.write(text.intent_validation_text(results))
         if not all(result["ok"] for result in results):
             sys.exit(EXIT_REFUSED)
         return
     report = inspection.validate_repo(repo, path_flags(flags), now=system_clock)
     if as_json:
-        render.print_json(report, pretty=True)
+        sys.stdout.write(json_output.document(report))
     else:
-        render.print_validation(report)
+        sys.stdout.write(text.validation_text(report))
     if not report["ok"]:
         sys.exit(EXIT_REFUSED)

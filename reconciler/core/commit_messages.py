@@ -76,7 +76,7 @@ def commit_subject(outcome: Outcome) -> str:
             subject = f"expand {fleet} canary {canary} {ref}"
         elif intent.intent == "resume":
             change = (
-                "manual pause true -> false"
+                "paused -> running"  # the words of every human output (docs/output.md)
                 if before["manualPause"]
                 else "already running, governance renewed"
             )

@@ -3,7 +3,8 @@
 `dry_run` previews a would-be intent on top of the current state and the pending intents
 (nothing is written; the governance flags are optional); `apply` and `rollback` write the
 intent file and run one pass (with --push when asked), then report that intent's outcome.
-Either way a result document and a Markdown summary are produced.
+Either way the result is a document (`reconcile dispatch` renders it as JSON, text and
+Markdown with reconciler.render).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from reconciler.core.passes import IntentSource, Outcome
 from reconciler.core.reasons import ReasonCode
 from reconciler.core.timestamps import format_timestamp
 from reconciler.core.visible import has_visible_text
+from reconciler.inputs import layouts
 from reconciler.loop import checkout as checkouts
 from reconciler.loop import intent_files, pass_state, prediction
 from reconciler.loop.config import load_config
@@ -133,8 +135,8 @@ def _withdraw(path: str) -> None:
 
 
 def settings_repo(repo: str) -> str:
-    """The absolute repository path."""
-    return os.path.abspath(repo)
+    """The absolute repository path, resolved as every command resolves `--repo`."""
+    return layouts.resolve_repo(repo)
 
 
 def _preview(
@@ -180,27 +182,3 @@ def _result(
         "pushed": pushed,
         "record": outcome.record,
     }
-
-
-def dispatch_markdown(result: dict[str, Any]) -> str:
-    """The dispatch result as a Markdown summary."""
-    icon = {"preview": "🔎", "applied": "✅", "rolled_back": "⏪", "rejected": "❌"}
-    lines = [
-        f"## reconcile dispatch: {result['mode']}",
-        "",
-        f"{icon.get(result['status'], '')} **{result['status']}**"
-        + (f" (would be {result['predicted']})" if result["predicted"] else "")
-        + f": `{result['subject']}`",
-        "",
-        "| | |",
-        "|---|---|",
-        f"| intent | {result['intent']} (`{result['intentFile']}`) |",
-        f"| canary | {result['canary']['before']}% → {result['canary']['after']}% |",
-        f"| manual pause | {result['manualPause']['before']} → {result['manualPause']['after']} |",
-        f"| decision | {result['decision']} ({result['decisionTraceId']}) |",
-        f"| trace id | `{result['traceId']}` |",
-        f"| commit | {('`' + result['commit'] + '`') if result['commit'] else '-'} |",
-        f"| reasons | {', '.join(result['reasonCodes']) or '-'} |",
-    ]
-    lines += [f"- {problem}" for problem in result["problems"]]
-    return "\n".join(lines) + "\n"

@@ -10,17 +10,20 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime
 from typing import NamedTuple
 
 from reconciler.adapters.gitrepo import Git, GitError
 from reconciler.core.errors import RefusalError
 from reconciler.core.reasons import ReasonCode
+from reconciler.core.timestamps import format_timestamp
 from reconciler.core.trailers import parse_trailers
 from reconciler.inputs import layouts
+from reconciler.loop import checkout as checkouts
 
 DEFAULT_LIMIT = 20
-# Subject last: it is the only field a foreign commit could fill with a \x1f of its own.
-LOG_FORMAT = "%H%x1f%h%x1f%cI%x1f%(trailers:unfold,only)%x1f%s"
+LOG_FIELDS = ("%H", "%h", "%ct", "%an", "%ae", "%cn", "%ce", "%(trailers:unfold,only)", "%s")
+"""Commit, short commit, committer time (Unix seconds), author, committer, trailers, subject."""
 _CHUNK = 1 << 16
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _ERE_SPECIAL = re.compile(r"([\\^$.|?*+()\[\]{}])")
@@ -48,13 +51,20 @@ class HistoryQuery(NamedTuple):
         )
 
 
+class Person(NamedTuple):
+    """A commit's author or committer, as git recorded them."""
+
+    name: str
+    email: str
+
+
 class HistoryEntry(NamedTuple):
     """One reconcile commit as its trailers describe it (None: trailer absent)."""
 
     commit: str
     short_commit: str
     time: str
-    """Committer date, strict ISO 8601 with offset."""
+    """Committer date in UTC, `YYYY-MM-DDTHH:MM:SSZ` (as every time the reconciler writes)."""
     subject: str
     status: str
     action: str | None
@@ -71,6 +81,9 @@ class HistoryEntry(NamedTuple):
     """As written, e.g. `false -> true`."""
     reason_codes: tuple[str, ...]
     intent_commit: str | None
+    author: Person = Person("", "")
+    """Who wrote the commit (the bot, or a person who committed a reconcile commit by hand)."""
+    committer: Person = Person("", "")
 
 
 def check_since(value: str) -> str:
@@ -102,16 +115,20 @@ def read_history(repo: str, query: HistoryQuery) -> list[HistoryEntry]:
     if query.since is not None:
         check_since(query.since)
     repo = layouts.resolve_repo(repo)
-    if not os.path.exists(os.path.join(repo, ".git")):
-        # Without this git would walk up and show the history of an enclosing repository.
-        raise _not_a_repo(repo)
+    checkout = _open_checkout(repo)
+    if checkout is None:
+        return []  # no commit yet
+    folder = _folder_in(checkout.top, repo)
     filters = (query.actor, query.status, query.intent)
     if any(value is not None and _CONTROL.search(value) for value in filters):
         return []  # trailer values are single lines: nothing can match
     entries: list[HistoryEntry] = []
+    # A fresh separator per run: no commit message or name can hold it, so a field with a
+    # \x1f of its own (a foreign commit's) never shifts the next one.
+    separator = f"\x1f{os.urandom(8).hex()}\x1f"
     try:
-        with Git(repo).stream(*_log_args(query)) as out:
-            for entry in _entries(out.fileno()):
+        with Git(checkout.top).stream(*_log_args(query, separator, folder)) as out:
+            for entry in _entries(out.fileno(), separator):
                 if _matches(entry, query):
                     entries.append(entry)
                     if len(entries) >= query.limit:
@@ -125,15 +142,36 @@ def read_history(repo: str, query: HistoryQuery) -> list[HistoryEntry]:
     return entries
 
 
+def _open_checkout(repo: str) -> checkouts.Checkout | None:
+    """The git worktree holding `repo`, found as every command finds it; None: no commit yet."""
+    try:
+        # The policy repository is the folder given, in the worktree that holds it: a
+        # subfolder of a larger repository works as it does for --once and status.
+        return checkouts.open_checkout(repo)
+    except RefusalError as exc:
+        if exc.reason is ReasonCode.GIT_NO_COMMITS:
+            return None
+        if exc.reason is ReasonCode.NOT_A_GIT_REPO:
+            raise _not_a_repo(repo) from exc
+        raise
+
+
 def _not_a_repo(repo: str) -> RefusalError:
     return RefusalError(
         ReasonCode.NOT_A_GIT_REPO,
-        f"not a git repository: {repo} (pass --repo with the top folder of the policy repository)",
+        f"not a git repository: {repo} (history reads the reconcile commits of the git "
+        "repository holding --repo)",
         path=repo,
     )
 
 
-def _log_args(query: HistoryQuery) -> list[str]:
+def _folder_in(top: str, repo: str) -> str:
+    """`repo` relative to the worktree's top folder, `/`-separated; '' for the top itself."""
+    relative = os.path.relpath(os.path.realpath(repo), os.path.realpath(top))
+    return "" if relative == os.curdir else relative.replace(os.sep, "/")
+
+
+def _log_args(query: HistoryQuery, separator: str, folder: str) -> list[str]:
     greps = ["^Reconcile-Status: "]
     if query.status is not None:
         greps = [f"^Reconcile-Status: {_ere_literal(query.status)}$"]
@@ -146,7 +184,7 @@ def _log_args(query: HistoryQuery) -> list[str]:
         "-z",
         "--no-show-signature",
         "--encoding=UTF-8",
-        f"--format={LOG_FORMAT}",
+        f"--format={separator.join(LOG_FIELDS)}",
         "--extended-regexp",
         *(f"--grep={pattern}" for pattern in greps),
     ]
@@ -154,6 +192,12 @@ def _log_args(query: HistoryQuery) -> list[str]:
         args.append("--all-match")
     if query.since is not None:
         args.append(f"--since={query.since}")
+    if folder:
+        # Only the commits that change the policy repository's folder: a worktree holding
+        # two policy repositories shows each one its own. --full-history: a merge that
+        # leaves the folder as one parent had it must not hide the other parent's commits.
+        # The folder is a name, never a glob: Git sets GIT_LITERAL_PATHSPECS.
+        args += ["--full-history", "--", folder]
     return args
 
 
@@ -162,7 +206,7 @@ def _ere_literal(text: str) -> str:
     return _ERE_SPECIAL.sub(r"\\\1", text)
 
 
-def _entries(fd: int) -> Iterator[HistoryEntry]:
+def _entries(fd: int, separator: str) -> Iterator[HistoryEntry]:
     """Parse NUL-terminated log records as they arrive on `fd`."""
     pending = b""
     while True:
@@ -172,20 +216,21 @@ def _entries(fd: int) -> Iterator[HistoryEntry]:
         records = (pending + chunk).split(b"\0")
         pending = records.pop()
         for record in records:
-            entry = _parse_record(record.decode("utf-8", "replace"))
+            entry = _parse_record(record.decode("utf-8", "replace"), separator)
             if entry is not None:
                 yield entry
     if pending.strip():
-        entry = _parse_record(pending.decode("utf-8", "replace"))
+        entry = _parse_record(pending.decode("utf-8", "replace"), separator)
         if entry is not None:
             yield entry
 
 
-def _parse_record(record: str) -> HistoryEntry | None:
-    fields = record.lstrip("\n").split("\x1f", 4)
-    if len(fields) != 5:
+def _parse_record(record: str, separator: str) -> HistoryEntry | None:
+    fields = record.lstrip("\n").split(separator)
+    if len(fields) != len(LOG_FIELDS) or not fields[2].isdigit():
         return None
-    commit, short, time, trailer_text, subject = fields
+    commit, short, seconds, author, author_email, committer, committer_email = fields[:7]
+    trailer_text, subject = fields[7:]
     trailers = parse_trailers(trailer_text)
     status = trailers.get("Reconcile-Status")
     if not status:
@@ -194,7 +239,7 @@ def _parse_record(record: str) -> HistoryEntry | None:
     return HistoryEntry(
         commit=commit,
         short_commit=short,
-        time=time,
+        time=_utc(seconds),
         subject=subject,
         status=status,
         action=trailers.get("Reconcile-Action"),
@@ -209,7 +254,16 @@ def _parse_record(record: str) -> HistoryEntry | None:
         manual_pause=trailers.get("Manual-Pause"),
         reason_codes=tuple(code.strip() for code in codes.split(",") if code.strip()),
         intent_commit=trailers.get("Intent-Commit"),
+        author=Person(author, author_email),
+        committer=Person(committer, committer_email),
     )
+
+
+def _utc(seconds: str) -> str:
+    try:
+        return format_timestamp(datetime.fromtimestamp(int(seconds), UTC))
+    except (OverflowError, ValueError, OSError):  # a date past year 9999 (fast-import allows it)
+        return seconds
 
 
 def _matches(entry: HistoryEntry, query: HistoryQuery) -> bool:
@@ -231,6 +285,8 @@ def entry_json(entry: HistoryEntry) -> dict[str, object]:
     return {
         "commit": entry.commit,
         "time": entry.time,
+        "author": entry.author._asdict(),
+        "committer": entry.committer._asdict(),
         "subject": entry.subject,
         "status": entry.status,
         "action": entry.action,

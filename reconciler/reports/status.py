@@ -16,7 +16,7 @@ from reconciler.core import queueing
 from reconciler.core.decision import MAX_CLOCK_SKEW, describe_contradictions
 from reconciler.core.outcome_rows import outcome_row
 from reconciler.core.passes import PassState
-from reconciler.core.timestamps import format_duration, parse_timestamp
+from reconciler.core.timestamps import format_duration, format_timestamp, parse_timestamp
 from reconciler.loop import checkout as checkouts
 from reconciler.loop import prediction, queue
 from reconciler.loop.config import load_config
@@ -65,12 +65,10 @@ def _governance(state: PassState, now: datetime, warnings: list[str]) -> dict[st
     elif left <= timedelta(0):
         warnings.append(
             f"governance review expired {format_duration(-left)} ago "
-            f"({governance.review_by}); the next intent must renew it"
+            f"({_shown(review_by)}); the next intent must renew it"
         )
     elif left < REVIEW_WARNING:
-        warnings.append(
-            f"governance review due in {format_duration(left)} ({governance.review_by})"
-        )
+        warnings.append(f"governance review due in {format_duration(left)} ({_shown(review_by)})")
     return {
         "actor": governance.actor,
         "approvalRef": governance.approval_ref,
@@ -79,6 +77,11 @@ def _governance(state: PassState, now: datetime, warnings: list[str]) -> dict[st
         "reviewBy": governance.review_by,
         "daysLeft": None if left is None else round(left / timedelta(days=1), 1),
     }
+
+
+def _shown(moment: datetime | None) -> str:
+    """A parsed time as people see every time: UTC with `Z` (docs/output.md)."""
+    return "unknown" if moment is None else format_timestamp(moment)
 
 
 def _decision(state: PassState, path: str, now: datetime, warnings: list[str]) -> dict[str, Any]:
@@ -101,7 +104,7 @@ def _decision(state: PassState, path: str, now: datetime, warnings: list[str]) -
     stale = age is None or age > state.max_age
     if age is not None and -age > MAX_CLOCK_SKEW:
         warnings.append(
-            f"promotion decision is from the future ({state.decision.generated_at}, more than "
+            f"promotion decision is from the future ({_shown(generated)}, more than "
             f"{format_duration(MAX_CLOCK_SKEW)} ahead); expand and resume will be rejected"
         )
     elif stale:

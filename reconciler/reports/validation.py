@@ -16,6 +16,7 @@ from reconciler.adapters import files
 from reconciler.core import decision, registry, registry_fields, registry_yaml
 from reconciler.core.errors import RefusalError
 from reconciler.core.reasons import ReasonCode
+from reconciler.core.timestamps import normalize_timestamp
 from reconciler.inputs import documents, layouts
 from reconciler.inputs.fleet import PathFlags
 from reconciler.loop.config import DEFAULT_MAX_DECISION_AGE
@@ -89,8 +90,8 @@ def _registry_report(path: str, now: datetime, warnings: list[str]) -> dict[str,
     view = registry.view_registry(loaded.doc)
     summary = (
         f"ok (fleet {view.fleet_id}, mode {view.mode}, canary {view.canary_percent}%, "
-        f"manual pause {str(view.manual_pause).lower()}, review by "
-        f"{view.governance.review_by or 'unset'})"
+        f"{'paused' if view.manual_pause else 'running'}, review by "
+        f"{_utc(view.governance.review_by) or 'unset'})"
     )
     return {
         "ok": True,
@@ -101,6 +102,11 @@ def _registry_report(path: str, now: datetime, warnings: list[str]) -> dict[str,
         "manualPause": view.manual_pause,
         "problems": [],
     }
+
+
+def _utc(text: str | None) -> str | None:
+    """A time as people see it everywhere (UTC, `Z`; docs/output.md), else as written."""
+    return (normalize_timestamp(text) or text) if text else text
 
 
 def _decision_report(
@@ -123,7 +129,7 @@ def _decision_report(
         }
     summary = (
         f"{found.decision} (trace {found.trace_id or 'none'}, "
-        f"generated {found.generated_at or 'unknown'})"
+        f"generated {_utc(found.generated_at) or 'unknown'})"
     )
     # Old is not invalid (a rollback needs no decision), but `--once` would reject expand and
     # resume: a warning, with the loop's limit (maxDecisionAge, else its default).

@@ -116,7 +116,7 @@ def test_dry_run_sees_the_pending_intents_before_it(repo: Path) -> None:
 
     assert (result["status"], result["predicted"]) == ("preview", "applied")
     assert result["manualPause"] == {"before": True, "after": False}
-    assert result["subject"] == "resume fleet-a: manual pause true -> false (CAB-7)"
+    assert result["subject"] == "resume fleet-a: paused -> running (CAB-7)"
     assert snapshot(repo) == before
 
 
@@ -171,7 +171,7 @@ def test_apply_expand_commits_one_intent_and_reports_it(repo: Path, tmp_path: Pa
     assert json.loads(g.show_file(repo, "HEAD", STATE)) == record
     markdown = summary_file.read_text()
     assert markdown.startswith("## reconcile dispatch: apply\n\n✅ **applied**: `expand fleet-a")
-    assert "| canary | 25% → 35% |" in markdown
+    assert "| canary | 25% -> 35% |" in markdown
     assert f"| commit | `{result['commit']}` |" in markdown
     assert "| decision | promote (gates-2026-11-24-0600) |" in markdown
 
@@ -185,7 +185,7 @@ def test_apply_resume_unpauses(repo: Path) -> None:
     assert done.returncode == 0
     assert result["status"] == "applied"
     assert result["manualPause"] == {"before": True, "after": False}
-    assert result["subject"] == "resume fleet-a: manual pause true -> false (CAB-7)"
+    assert result["subject"] == "resume fleet-a: paused -> running (CAB-7)"
     assert result["commit"] == g.head(repo)
     assert g.status(repo) == ""
 

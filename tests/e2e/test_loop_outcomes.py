@@ -114,7 +114,7 @@ def test_rollback_then_resume_are_applied_with_pause_trailers(repo: Path) -> Non
     assert g.subject(repo, rollback) == "rollback fleet-a: pause at canary 25% (CAB-123)"
     assert g.trailer(repo, rollback, "Manual-Pause") == "false -> true"
     assert g.trailer(repo, rollback, "Reconcile-Action") == "rollback"
-    assert g.subject(repo, resume) == "resume fleet-a: manual pause true -> false (CAB-123)"
+    assert g.subject(repo, resume) == "resume fleet-a: paused -> running (CAB-123)"
     assert g.trailer(repo, resume, "Manual-Pause") == "true -> false"
     assert g.trailer(repo, resume, "Canary") == "25 -> 25"
     assert "manual: true" in g.show_file(repo, rollback, g.REGISTRY)

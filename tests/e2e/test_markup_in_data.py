@@ -1,13 +1,16 @@
 """Data is never markup: rich-looking values print as typed, and every command exits normally.
 
 Issue 9, item 14: an intent with `actor: "alice[/bold]"` made `--once` commit the intent and
-then exit 70 with a rich `MarkupError` (the same for `plan` and `status`). Real processes, so
-the exit codes and the bytes printed are the real ones.
+then exit 70 with a rich `MarkupError` (the same for `plan` and `status`). Issue 10: the
+Markdown summaries of `plan` and `dispatch` escape it too (tests/render/ checks every
+renderer in-process). Real processes, so the exit codes and the bytes printed are the real
+ones.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -101,3 +104,43 @@ def test_dry_run_and_json_print_the_values_as_typed(repo: Path) -> None:
     assert table.returncode == 3, table.stderr
     assert_printed_as_typed(table.stdout)
     assert [line.get("actor") for line in lines if line["type"] == "intent"] == [ACTOR, None]
+
+
+MARKDOWN_ACTOR = "**eve** <b>x</b> | `y`"
+"""Markdown, HTML, a table pipe and a code span in one actor (issue 10: every renderer)."""
+
+
+def unescaped_pipes(line: str) -> int:
+    """The pipes GitHub splits a table row on (a backslash and the next character are one)."""
+    return len(re.findall(r"(?<!\\)(?:\\\\)*\|", line))
+
+
+def test_the_plan_markdown_escapes_an_actor_in_its_table(repo: Path, tmp_path: Path) -> None:
+    g.git(repo, "switch", "-q", "-c", "feature")
+    g.add_intents(repo, {"30-expand.yaml": intent(MARKDOWN_ACTOR, "CAB|1")})
+    summary = tmp_path / "plan.md"
+
+    done = run(repo, "plan", "--base", "main", "--summary-file", str(summary))
+
+    assert MARKDOWN_ACTOR in done.stdout  # the table for people: as typed
+    table = [line for line in summary.read_text().splitlines() if line.startswith("| ")]
+    assert {unescaped_pipes(line) for line in table} == {9}  # 8 cells a row, none split
+    assert "\\*\\*eve\\*\\* \\<b>x\\</b> \\| \\`y\\`" in summary.read_text()
+
+
+def test_the_dispatch_markdown_escapes_the_values(repo: Path, tmp_path: Path) -> None:
+    g.write_decision(repo, generated_at=g.recent(), trace_id="gates|<b>1</b>")
+    g.commit_all(repo, "a decision whose trace id looks like markup")
+    summary = tmp_path / "dispatch.md"
+
+    done = run(
+        repo, "dispatch", "--mode", "dry_run", "--by", MARKDOWN_ACTOR, "--approval-ref", "CAB|1",
+        "--rationale", RATIONALE, "--review-by", g.REVIEW_BY, "--summary-file", str(summary),
+    )  # fmt: skip
+
+    assert done.returncode in (0, 3), done.stderr
+    text = summary.read_text()
+    table = [line for line in text.splitlines() if line.startswith("| ")]
+    assert {unescaped_pipes(line) for line in table} == {3}  # two cells a row
+    assert "(CAB|1)`" in text.splitlines()[2]  # the subject: a code span, outside the table
+    assert "| decision | promote (gates\\|\\<b>1\\</b>) |" in text

@@ -350,7 +350,7 @@ def test_plan_appends_its_summary_to_github_step_summary(branch: Path, tmp_path:
     text = summary.read_text()
     assert text.startswith("## an earlier step\n## reconcile plan\n")
     assert "2 new intent(s): 2 would be applied, 0 replayed, 0 rejected." in text
-    assert "| `20-expand-cab-2.yaml` | yes | ✅ applied | expand | 25% → 35% |" in text
+    assert "| `20-expand-cab-2.yaml` | yes | ✅ applied | expand | 25% -> 35% |" in text
     assert "| `10-rollback-inc-1.yaml` | no | ✅ applied | rollback |" in text
     assert "<details><summary>expand fleet-a canary 25% -> 35% (CAB-2)</summary>" in text
     assert "Canary: 25 -> 35" in text

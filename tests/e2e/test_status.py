@@ -277,7 +277,7 @@ def test_pending_intents_are_predicted_in_order_on_the_state_each_leaves(repo: P
     assert [row["subject"] for row in rows[:3]] == [
         "expand fleet-a canary 25% -> 35% (CAB-1)",
         "rollback fleet-a: pause at canary 35% (INC-2)",
-        "resume fleet-a: manual pause true -> false (CAB-3)",
+        "resume fleet-a: paused -> running (CAB-3)",
     ]
     assert [row["intentCommit"] for row in rows] == [adding, adding, None, None]
     assert all(row["commit"] is None for row in rows)

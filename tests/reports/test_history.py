@@ -15,6 +15,7 @@ from reconciler.core.reasons import ReasonCode
 from reconciler.reports.history import (
     HistoryEntry,
     HistoryQuery,
+    Person,
     check_since,
     entry_json,
     read_history,
@@ -22,9 +23,9 @@ from reconciler.reports.history import (
 
 BOT_NAME, BOT_EMAIL = "rollout-reconciler", "reconciler@localhost"
 JSON_KEYS = [
-    "commit", "time", "subject", "status", "action", "intentFile", "idempotencyKey",
-    "traceId", "decision", "decisionTraceId", "actor", "approvalRef", "canary", "manualPause",
-    "reasonCodes", "intentCommit",
+    "commit", "time", "author", "committer", "subject", "status", "action", "intentFile",
+    "idempotencyKey", "traceId", "decision", "decisionTraceId", "actor", "approvalRef", "canary",
+    "manualPause", "reasonCodes", "intentCommit",
 ]  # fmt: skip
 
 
@@ -136,7 +137,7 @@ def test_an_entry_carries_every_trailer(history_repo):
     entry = read_history(history_repo["repo"], HistoryQuery())[-1]
     assert entry.commit == history_repo["one"]
     assert history_repo["one"].startswith(entry.short_commit)
-    assert entry.time == "2026-11-02T09:30:00+00:00"
+    assert entry.time == "2026-11-02T09:30:00Z"
     assert entry.subject == "expand fleet-a canary 25% -> 50% (CAB-1)"
     assert entry.action == "expand"
     assert entry.intent_file == "policies/intents/20261124T0930Z-expand-cab-1.yaml"
@@ -147,6 +148,63 @@ def test_an_entry_carries_every_trailer(history_repo):
     assert (entry.canary, entry.manual_pause) == ("25 -> 50", "true -> false")
     assert entry.reason_codes == ()
     assert entry.intent_commit == f"{1:040x}"
+
+
+def test_author_and_committer_are_read_from_the_commit_not_the_trailers(tmp_path):
+    repo = tmp_path / "repo"
+    git(tmp_path, "init", "-q", "-b", "main", str(repo))
+    path = repo.parent / "message.txt"
+    path.write_text(applied_message(1, actor="carol"), encoding="utf-8")
+    people = {
+        "GIT_AUTHOR_NAME": "Dana Operator",
+        "GIT_AUTHOR_EMAIL": "dana@example.com",
+        "GIT_COMMITTER_NAME": BOT_NAME,
+        "GIT_COMMITTER_EMAIL": BOT_EMAIL,
+    }
+    git(repo, "commit", "-q", "--allow-empty", "--cleanup=verbatim", "-F", str(path), env=people)
+
+    (entry,) = read_history(str(repo), HistoryQuery())
+    doc = entry_json(entry)
+
+    assert entry.author == Person("Dana Operator", "dana@example.com")
+    assert entry.committer == Person(BOT_NAME, BOT_EMAIL)
+    assert doc["author"] == {"name": "Dana Operator", "email": "dana@example.com"}
+    assert doc["committer"] == {"name": BOT_NAME, "email": BOT_EMAIL}
+    assert doc["actor"] == "carol"  # the intent's actor is the trailer, not a commit identity
+
+
+def test_the_time_is_the_committer_date_in_utc_with_z(tmp_path):
+    repo = tmp_path / "repo"
+    git(tmp_path, "init", "-q", "-b", "main", str(repo))
+    path = repo.parent / "message.txt"
+    path.write_text(applied_message(1), encoding="utf-8")
+    dates = {
+        "GIT_AUTHOR_DATE": "2026-11-01T08:00:00+05:00",
+        "GIT_COMMITTER_DATE": "2026-11-02T11:30:00+02:00",
+    }
+    git(repo, "commit", "-q", "--allow-empty", "--cleanup=verbatim", "-F", str(path), env=dates)
+
+    (entry,) = read_history(str(repo), HistoryQuery())
+
+    assert entry.time == "2026-11-02T09:30:00Z"
+
+
+def test_a_field_separator_in_a_name_a_trailer_or_the_subject_shifts_nothing(tmp_path):
+    repo = tmp_path / "repo"
+    git(tmp_path, "init", "-q", "-b", "main", str(repo))
+    message = applied_message(1, actor="a\x1fb").replace("(CAB-1)", "(CAB\x1f1)", 1)
+    path = repo.parent / "message.txt"
+    path.write_text(message, encoding="utf-8")
+    odd = {"GIT_AUTHOR_NAME": "ev\x1fil", "GIT_COMMITTER_NAME": "bo\x1ft"}
+    git(repo, "commit", "-q", "--allow-empty", "--cleanup=verbatim", "-F", str(path), env=odd)
+
+    (entry,) = read_history(str(repo), HistoryQuery())
+
+    assert (entry.author.name, entry.committer.name) == ("ev\x1fil", "bo\x1ft")
+    assert entry.author.email == "author@example.com"
+    assert entry.actor == "a\x1fb"
+    assert entry.subject == "expand fleet-a canary 25% -> 50% (CAB\x1f1)"
+    assert entry.status == "applied"
 
 
 def test_json_has_the_documented_keys_and_typed_transitions(history_repo):
@@ -252,16 +310,31 @@ def test_a_repository_without_commits_has_no_history(tmp_path):
     assert read_history(str(repo), HistoryQuery()) == []
 
 
-@pytest.mark.parametrize("inside_a_repo", [False, True])
-def test_a_folder_that_is_not_a_repository_is_refused(tmp_path, inside_a_repo):
+def test_a_folder_that_is_not_a_repository_is_refused(tmp_path):
     folder = tmp_path / "plain"
-    if inside_a_repo:  # a sub-folder must not show the enclosing repository's history
-        git(tmp_path, "init", "-q", "-b", "main", str(tmp_path))
-        folder = tmp_path / "sub"
     folder.mkdir()
     with pytest.raises(RefusalError) as caught:
         read_history(str(folder), HistoryQuery())
     assert caught.value.reason == ReasonCode.NOT_A_GIT_REPO
+
+
+def test_a_subfolder_shows_only_the_commits_that_change_it(tmp_path):
+    # A sub-folder is a policy repository inside a larger worktree (as --once and status take
+    # it): it never shows the enclosing repository's other reconcile commits.
+    repo = tmp_path / "repo"
+    git(tmp_path, "init", "-q", "-b", "main", str(repo))
+    shas = {}
+    for day, fleet in enumerate(["fleet-a", "fleet-b"], start=1):
+        (repo / fleet).mkdir()
+        (repo / fleet / "telemetry.jsonl").write_text(f"{day}\n")
+        git(repo, "add", "-A")
+        shas[fleet] = commit(repo, applied_message(day), day)
+    (repo / "quiet").mkdir()
+
+    assert commits(read_history(str(repo / "fleet-a"), HistoryQuery())) == [shas["fleet-a"]]
+    assert commits(read_history(str(repo / "fleet-b"), HistoryQuery())) == [shas["fleet-b"]]
+    assert read_history(str(repo / "quiet"), HistoryQuery()) == []
+    assert commits(read_history(str(repo), HistoryQuery())) == [shas["fleet-b"], shas["fleet-a"]]
 
 
 def test_cli_prints_a_table_with_values_as_text(tmp_path):
@@ -273,11 +346,23 @@ def test_cli_prints_a_table_with_values_as_text(tmp_path):
     header, row = done.stdout.splitlines()
     assert header.split() == [
         "time", "commit", "action", "status", "canary", "pause", "actor", "approval", "decision",
+        "reasons",
     ]  # fmt: skip
-    assert sha[:7] in row
+    assert sha[:12] in row
     assert "[red]mallory[/red]" in row
-    assert "2026-11-01T09:30:00+00:00" in row
-    assert "25 -> 50" in row
+    assert "2026-11-01T09:30:00Z" in row  # UTC with Z, as every time shown to people
+    assert "25% -> 50%  paused -> running" in row  # the tables' words, not the trailers'
+
+
+def test_cli_table_has_a_reasons_column(history_repo):
+    done = run_cli("--repo", history_repo["repo"], "--status", "rejected")
+    assert done.returncode == 0, done.stderr
+    header, row = done.stdout.splitlines()
+    assert header.split()[-1] == "reasons"
+    assert row.endswith("promotion_decision_not_promote, intent_review_by_past")
+    assert "running -> running" in row
+    done = run_cli("--repo", history_repo["repo"], "--status", "applied", "--limit", "1")
+    assert done.stdout.splitlines()[1].endswith("  -")  # no reasons: the absent mark
 
 
 def test_cli_json_prints_one_object_per_line(history_repo):

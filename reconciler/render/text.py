@@ -1,0 +1,169 @@
+"""The reports for people, as text: a pass, a plan, status, history, validate, dispatch.
+
+Each function returns what the command writes on stdout. Every line goes through
+`tables.escape_controls`, so data read from a file or a commit (an actor, a path) can
+neither add a line nor send the terminal an escape sequence; the words and forms are
+`vocabulary`'s (docs/output.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from reconciler.render import json_output, tables
+from reconciler.render import vocabulary as words
+
+if TYPE_CHECKING:
+    from reconciler.loop.once import PassReport
+
+_LAYOUT_LABELS = {
+    "registryFile": "registry",
+    "promotionStateFile": "decision",
+    "applyStateFile": "apply state",
+    "applyTelemetryFile": "telemetry",
+}
+
+
+def _lines(lines: Sequence[str]) -> str:
+    return "".join(tables.escape_controls(line) + "\n" for line in lines)
+
+
+def validation_text(report: Mapping[str, Any]) -> str:
+    """`reconcile validate`: the layout and its sources, each section, then ok or invalid."""
+    layout = report["layout"]
+    out = [f"layout: {layout['name']} ({layout['reason']})"]
+    for key, label in _LAYOUT_LABELS.items():
+        out.append(f"  {label + ':':<13}{layout['paths'][key]}  [{layout['sources'][key]}]")
+    for section in ("registry", "decision", "telemetry", "paths"):
+        part = report[section]
+        out.append(f"{section}: {part['summary']}")
+        out.extend(f" - {problem}" for problem in part.get("problems", []))
+    out.extend(f"warning: {warning}" for warning in report["warnings"])
+    out.append("ok" if report["ok"] else "invalid")
+    return _lines(out)
+
+
+def intent_validation_text(results: Sequence[Mapping[str, Any]]) -> str:
+    """`validate --intents`: `<path>: ok`, or the problems with their reason codes."""
+    out = []
+    for result in results:
+        codes = ", ".join(result["reasonCodes"])
+        if result["ok"] and result["problems"]:  # a rollback applied despite these
+            out.append(f"{result['path']}: ok, with notes ({codes})")
+        elif result["ok"]:
+            out.append(f"{result['path']}: ok")
+        else:
+            out.append(f"{result['path']}: invalid ({codes})")
+        out.extend(f" - {problem}" for problem in result["problems"])
+    return _lines(out)
+
+
+def ignored_text(ignored: Sequence[Mapping[str, str]]) -> str:
+    """The entries of the intents folder that are not intents, and why ('' when none)."""
+    if not ignored:
+        return ""
+    out = [f"ignored ({len(ignored)}, not intents, never read):"]
+    out += [f" - {item['path']}: {item['why']} ({item['reason']})" for item in ignored]
+    return _lines(out)
+
+
+def pass_text(report: PassReport, *, color: bool = False) -> str:
+    """`reconcile --once`: the table (when anything was done), a summary line, the ignored."""
+    summary = json_output.pass_summary(report)
+    rows = json_output.pass_rows(report)
+    out = ""
+    if rows:
+        title = "dry run: nothing committed" if report.dry_run else None
+        out = tables.outcome_table(rows, color=color, title=title)
+    verb = " would be" if report.dry_run else ""
+    counts = [f"{summary[key]}{verb} {key}" for key in ("applied", "replayed", "rejected")]
+    line = ", ".join(counts) if rows else "nothing to do: no pending intents"
+    if report.pending_left:
+        line += f"; {report.pending_left} left pending (--max-intents)"
+    if report.recovered:
+        line += "; recovered an interrupted pass first"
+    if report.pushed:
+        line += f"; pushed {words.short_commit(report.head)}"
+    return out + _lines([line]) + ignored_text(summary["ignored"])
+
+
+def plan_text(
+    rows: Sequence[Mapping[str, Any]], summary: Mapping[str, Any], *, color: bool = False
+) -> str:
+    """`reconcile plan`: what merges where, the table, then each commit subject and trailers."""
+    new = [row for row in rows if row["new"]]
+    out = _lines(
+        [
+            f"plan of the merge into {summary['baseRef']} ({words.short_commit(summary['base'])}"
+            f", merge-base {words.short_commit(summary['mergeBase'])}): {len(new)} new "
+            f"intent(s), {len(rows) - len(new)} already pending"
+        ]
+    )
+    out += ignored_text(summary["ignored"])
+    if not rows:
+        return out
+    out += tables.outcome_table(rows, color=color)
+    for row in rows:
+        message = [f"    {line}" for line in row["message"].rstrip().splitlines()]
+        out += _lines(["", f"{'new' if row['new'] else 'pending'}: {row['intentFile']}", *message])
+    return out
+
+
+def status_text(report: Mapping[str, Any], *, color: bool = False) -> str:
+    """`reconcile status` (its warnings are the command's to write on stderr)."""
+    posture, governance, decision = report["posture"], report["governance"], report["decision"]
+    days = governance["daysLeft"]
+    out = [
+        f"fleet {posture['fleetId']}: canary {words.percent(posture['canaryPercent'])}, "
+        f"{words.pause(posture['manualPause'])}, mode {posture['mode']}",
+        f"governance: {governance['actor']} ({governance['approvalRef']}), changed "
+        f"{words.utc_time(governance['changedAt'])}, review by "
+        f"{words.utc_time(governance['reviewBy'])}"
+        + ("" if days is None else f" ({days} days left)"),
+    ]
+    if decision["decision"] is None:
+        out.append(f"decision: unusable ({decision['problem']})")
+    else:
+        gates = ", ".join(decision["failedGates"]) or "none"
+        out.append(
+            f"decision: {decision['decision']} ({decision['traceId']}), age "
+            f"{decision['age'] or 'unknown'} (max {decision['maxAge']})"
+            f"{', STALE' if decision['stale'] else ''}; failed gates: {gates}"
+        )
+    pending = report["pending"]
+    if pending:
+        out.append(f"pending intents ({len(pending)}), predicted:")
+        text = _lines(out) + tables.outcome_table(pending, color=color)
+    else:
+        text = _lines([*out, "pending intents: none"])
+    return text + ignored_text(report["ignored"])
+
+
+def history_text(docs: Sequence[Mapping[str, Any]], *, filtered: bool, color: bool = False) -> str:
+    """`reconcile history`: the table of `entry_json` objects, or why there is none."""
+    if docs:
+        return tables.history_table(docs, color=color)
+    return _lines(["no reconcile commits match" if filtered else "no reconcile commits yet"])
+
+
+def dispatch_text(result: Mapping[str, Any]) -> str:
+    """`reconcile dispatch`: `<status>: <subject>`, the commit, the problems."""
+    out = [f"{result['status']}: {result['subject']}"]
+    if result["commit"]:
+        out.append(f"commit {result['commit']}")
+    out += [f" - {problem}" for problem in result["problems"]]
+    return _lines(out)
+
+
+def repair_text(result: Mapping[str, Any]) -> str:
+    """`reconcile repair-index`: what was rebuilt (and committed), or that nothing changed."""
+    if not result["changed"]:
+        return _lines(
+            [
+                f"indexes agree with the records ({result['keys']} keys, {result['segments']} "
+                "segment(s)); nothing changed"
+            ]
+        )
+    where = f"; committed {words.short_commit(result['commit'])}" if result["commit"] else ""
+    return _lines([f"rebuilt {', '.join(result['changed'])} ({result['keys']} keys){where}"])
