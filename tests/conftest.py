@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+import compileall
 import os
 from pathlib import Path
 
 import pytest
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Compile the package's bytecode once, before any test starts `python -m reconciler`.
+
+    The subprocess tests start the CLI hundreds of times. Where PYTHONDONTWRITEBYTECODE is
+    set (this workplace sets it), an editable checkout without cached bytecode recompiles
+    every module it imports at each start: ~50 ms a process. Bytecode that exists is still
+    read, so compiling it once here makes every later start cheaper (idempotent per worker).
+    """
+    compileall.compile_dir(Path(__file__).parents[1] / "reconciler", quiet=1)
 
 
 @pytest.fixture(autouse=True)
