@@ -168,9 +168,9 @@ class _Apply:
         if telemetry.indexed and not _ends_with_json_object(telemetry):
             telemetry.active_problem = _not_json_lines(telemetry.path)
         prior, unverified = None, telemetry.active_problem
-        if key and telemetry.indexed:
+        if key:
             try:
-                prior = telemetry.find_applied(key)
+                prior = telemetry.find_replayed(key)
             except RefusalError as exc:
                 # A sealed segment that cannot tell: the rules refuse expand and resume; a
                 # rollback still pauses, noting that its replay could not be checked.

@@ -308,6 +308,21 @@ class Ledger:
             raise self.problem
         return None
 
+    def find_replayed(self, key: str) -> Record | None:
+        """The record a request with `key` replays, for apply and the loop alike; None if none.
+
+        Unlike `find_applied`, an active file that cannot take a record (`active_problem`:
+        it lost records its index covered, or a line is not a JSON object) refuses even a key
+        still found in it, so expand and resume are refused on it on every path, and a
+        rollback pauses again (noting `telemetry_corrupt`) instead of replaying.
+
+        Raises:
+            RefusalError: `telemetry_corrupt`, as `find_applied`, or the active file's problem.
+        """
+        if self.active_problem is not None:
+            raise self.active_problem
+        return self.find_applied(key)
+
     def applied_since(self, since: datetime) -> list[Record]:
         """The applied records timed at or after `since`, oldest first (ties in file order).
 
