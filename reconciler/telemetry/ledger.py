@@ -27,6 +27,7 @@ from reconciler.adapters import files
 from reconciler.core import applied_keys, jsontext
 from reconciler.core.applied_keys import KeySearch, Record
 from reconciler.core.errors import RefusalError
+from reconciler.core.reasons import ReasonCode
 from reconciler.telemetry import index, reading
 from reconciler.telemetry.active import ActiveSegment
 from reconciler.telemetry.index import SealedSpan
@@ -232,7 +233,26 @@ class Ledger:
             return {}
 
     def _read(self, path: str) -> bytes | None:
-        return files.read_bounded(path, ACTIVE_LIMIT, what="telemetry segment")
+        """A sealed segment's bytes (None: missing).
+
+        One that cannot be read (a folder, a FIFO, too large) holds records no lookup can
+        see: `telemetry_corrupt` (`problem`), so expand and resume are refused and a
+        rollback still pauses, as for a missing segment; repair-index refuses it as is.
+        """
+        try:
+            return files.read_bounded(path, ACTIVE_LIMIT, what="telemetry segment")
+        except RefusalError as exc:
+            if not self.trust_indexes:
+                raise
+            self._fail(
+                RefusalError(
+                    ReasonCode.TELEMETRY_CORRUPT,
+                    f"{exc.message}: its records cannot be read, so applied keys may be "
+                    "missing; restore it, or move it away and run `reconcile repair-index`",
+                    path=path,
+                )
+            )
+            return None
 
     def segment_bytes(self, number: int) -> bytes:
         """Sealed segment `number`'s bytes, read (and checked against its listing) once.

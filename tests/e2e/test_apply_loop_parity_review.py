@@ -8,6 +8,7 @@ never stops a rollback.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -64,3 +65,27 @@ def test_a_retried_key_still_in_damaged_telemetry_is_refused_on_both_paths(
 
     assert by_apply == "telemetry_corrupt"
     assert (outcome.status, outcome.reasons) == ("rejected", ("telemetry_corrupt",))
+
+
+@pytest.mark.parametrize("kind", ["folder", "fifo"])
+def test_a_sealed_segment_that_cannot_be_read_never_stops_a_keyed_rollback(
+    rotated: Path, kind: str
+) -> None:
+    bad = rotated / "policies/telemetry/promotion-apply.20300101T000000Z.jsonl"
+    if kind == "folder":
+        bad.mkdir()
+        (bad / "x").write_text("x\n")
+    else:
+        os.mkfifo(bad)
+
+    assert apply_reason(rotated, "expand", "new", "1") == ("telemetry_corrupt")
+    result = apply(rotated, "rollback", now=g.FIXED, idempotency_key="zzz")
+    assert result.record["rollout"]["after"]["manualPause"] is True
+    assert "telemetry_corrupt" in result.record["reasonCodes"]
+
+    if kind == "folder":  # git keeps no FIFO: only the folder reaches the loop
+        g.commit_all(rotated, "a folder named like a segment")
+        g.add_intents(rotated, {"x-rollback.yaml": {"intent": "rollback", "approval_ref": "INC-9"}})
+        outcome = g.once(rotated, at=g.FIXED.replace(hour=15)).outcomes[0]
+        assert outcome.status == "applied"
+        assert "telemetry_corrupt" in outcome.reasons
