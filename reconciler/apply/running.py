@@ -72,20 +72,17 @@ def run_apply(
     lock_timeout = documents.parse_duration_option("--lock-timeout", lock_text) or timedelta(0)
     apply = _Apply(request, layout, now, args.trace_id or new_trace_id())
     folder = os.path.dirname(layout.fleet.registry)
-    if not files.is_dir(folder):
-        # Nothing to lock or write; the rules still report the decision's and the review-by's
-        # problems before the missing registry, in the bash tool's order.
-        missing = RefusalError(
-            ReasonCode.REGISTRY_MISSING,
-            f"fleet registry file not found: {layout.fleet.registry}",
-            path=layout.fleet.registry,
-        )
-        apply.decide(max_age, max_age_text, missing)
-        raise AssertionError("unreachable: the rules refuse a registry that is missing")
     written = [layout.fleet.state, layout.fleet.telemetry, apply.index_file]
-    lock_folders = [folder, *(files.lockable_folder(path) for path in written)]
-    with locking.hold_locks(lock_folders, lock_timeout.total_seconds()):
-        journal.recover(folder, allowed=[layout.fleet.registry, *written[:2]])
+    lock_folders = [files.lockable_folder(path) for path in written]
+    # A registry folder that is gone holds no lock and no journal; the rules still replay a
+    # key applied before (the bash tool's replay comes before its registry check), and
+    # report the decision's and the review-by's problems before the missing registry.
+    present = files.is_dir(folder)
+    with locking.hold_locks(
+        [folder, *lock_folders] if present else lock_folders, lock_timeout.total_seconds()
+    ):
+        if present:
+            journal.recover(folder, allowed=[layout.fleet.registry, *written[:2]])
         return apply.run(max_age, max_age_text, folder)
 
 
@@ -168,9 +165,9 @@ class _Apply:
         if telemetry.indexed and not _ends_with_json_object(telemetry):
             telemetry.active_problem = _not_json_lines(telemetry.path)
         prior, unverified = None, telemetry.active_problem
-        if key and telemetry.indexed:
+        if key:
             try:
-                prior = telemetry.find_applied(key)
+                prior = telemetry.find_replayed(key)
             except RefusalError as exc:
                 # A sealed segment that cannot tell: the rules refuse expand and resume; a
                 # rollback still pauses, noting that its replay could not be checked.

@@ -249,7 +249,7 @@ def _commit_all(
             if stop is not None and stop():
                 break
             when = now()
-            outcome = evaluate_intent(state, source, when, history.find_applied)
+            outcome = evaluate_intent(state, source, when, history.find_replayed)
             changes = _changes(rel, checkout, outcome, state, history, taken, tracked)
             parent = stream.commit(
                 parent=parent,

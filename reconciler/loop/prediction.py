@@ -31,7 +31,7 @@ def predict(
     """
     outcomes = []
     for source in sources:
-        outcome = evaluate_intent(state, source, now(), history.find_applied)
+        outcome = evaluate_intent(state, source, now(), history.find_replayed)
         if outcome.status != "replayed":
             history.append(outcome.record)
         outcomes.append(outcome)

@@ -24,7 +24,9 @@ _SPECIAL = frozenset("\\`*[]<&|~$")
 # `_` only opens emphasis at a word's edge: an intraword one (reason_codes) stays readable.
 _EDGE_UNDERSCORE = re.compile(r"(?<![0-9A-Za-z])_|_(?![0-9A-Za-z])")
 # What would start a block at the start of a list item: heading, quote, list, rule, setext.
-_BLOCK_START = re.compile(r"^([#>+=-]|\d+(?=[.)]))")
+# Up to three leading spaces still start one (with the item's own space: a list item's
+# content begins at its first non-space within four columns of the marker).
+_BLOCK_START = re.compile(r"^ {0,3}([#>+=-]|\d+(?=[.)]))")
 _BACKTICKS = re.compile(r"`+")
 STATUS_ICONS = {
     "applied": "✅", "replayed": "🔁", "rejected": "❌", "preview": "🔎", "rolled_back": "⏪",
@@ -49,7 +51,7 @@ def item(value: object) -> str:
     if match and match.group(1).isdigit():  # `1.` would start an ordered list
         text = f"{text[: match.end()]}\\{text[match.end() :]}"
     elif match:
-        text = "\\" + text
+        text = f"{text[: match.start(1)]}\\{text[match.start(1) :]}"
     return f"- {text}"
 
 

@@ -27,6 +27,7 @@ from reconciler.adapters import files
 from reconciler.core import applied_keys, jsontext
 from reconciler.core.applied_keys import KeySearch, Record
 from reconciler.core.errors import RefusalError
+from reconciler.core.reasons import ReasonCode
 from reconciler.telemetry import index, reading
 from reconciler.telemetry.active import ActiveSegment
 from reconciler.telemetry.index import SealedSpan
@@ -232,7 +233,26 @@ class Ledger:
             return {}
 
     def _read(self, path: str) -> bytes | None:
-        return files.read_bounded(path, ACTIVE_LIMIT, what="telemetry segment")
+        """A sealed segment's bytes (None: missing).
+
+        One that cannot be read (a folder, a FIFO, too large) holds records no lookup can
+        see: `telemetry_corrupt` (`problem`), so expand and resume are refused and a
+        rollback still pauses, as for a missing segment; repair-index refuses it as is.
+        """
+        try:
+            return files.read_bounded(path, ACTIVE_LIMIT, what="telemetry segment")
+        except RefusalError as exc:
+            if not self.trust_indexes:
+                raise
+            self._fail(
+                RefusalError(
+                    ReasonCode.TELEMETRY_CORRUPT,
+                    f"{exc.message}: its records cannot be read, so applied keys may be "
+                    "missing; restore it, or move it away and run `reconcile repair-index`",
+                    path=path,
+                )
+            )
+            return None
 
     def segment_bytes(self, number: int) -> bytes:
         """Sealed segment `number`'s bytes, read (and checked against its listing) once.
@@ -307,6 +327,21 @@ class Ledger:
         if self.problem is not None:
             raise self.problem
         return None
+
+    def find_replayed(self, key: str) -> Record | None:
+        """The record a request with `key` replays, for apply and the loop alike; None if none.
+
+        Unlike `find_applied`, an active file that cannot take a record (`active_problem`:
+        it lost records its index covered, or a line is not a JSON object) refuses even a key
+        still found in it, so expand and resume are refused on it on every path, and a
+        rollback pauses again (noting `telemetry_corrupt`) instead of replaying.
+
+        Raises:
+            RefusalError: `telemetry_corrupt`, as `find_applied`, or the active file's problem.
+        """
+        if self.active_problem is not None:
+            raise self.active_problem
+        return self.find_applied(key)
 
     def applied_since(self, since: datetime) -> list[Record]:
         """The applied records timed at or after `since`, oldest first (ties in file order).
