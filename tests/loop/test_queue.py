@@ -1,5 +1,6 @@
-"""`reconcile --once` on real git repos: the queue (order, poison files, replays, limits),
-what each commit holds, and the refusals that consume nothing.
+"""The `--once` pass's queue, in-process on real git repos: order, poison files, replays,
+limits, what each commit holds, and the refusals that consume nothing (two real processes at
+once: tests/e2e/test_loop_queue.py).
 """
 
 from __future__ import annotations
@@ -7,10 +8,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -480,24 +478,4 @@ def test_a_commit_made_while_the_pass_waits_for_the_lock_is_built_upon(
 
     assert g.statuses(report) == [("a.yaml", "applied"), ("b.yaml", "applied")]
     assert g.git(repo, "rev-parse", f"{report.commits[0]}^") != operator
-    assert g.status(repo) == ""
-
-
-def test_two_processes_at_once_apply_each_intent_once(tmp_path: Path) -> None:
-    fresh = datetime.now(UTC) - timedelta(minutes=1)
-    repo = g.make_policy_repo(tmp_path / "repo", generated_at=fresh)
-    g.add_intents(repo, {f"{n}.yaml": {"step": 1} for n in range(5)})
-    command = [sys.executable, "-m", "reconciler", "--once", "--repo", str(repo), "--json"]
-    env = {**os.environ, "PYTHONPATH": str(g.ROOT)}
-    runs = [
-        subprocess.Popen(command, cwd=g.ROOT, env=env, stdout=subprocess.PIPE, text=True)
-        for _ in range(2)
-    ]
-    outputs = [run.communicate(timeout=60)[0] for run in runs]
-
-    assert [run.returncode for run in runs] == [0, 0]
-    applied = sum(g.json_lines(out)[-1]["applied"] for out in outputs)
-    assert applied == 5
-    assert g.canary(repo) == 30
-    assert len(g.bot_commits(repo)) == 5
     assert g.status(repo) == ""

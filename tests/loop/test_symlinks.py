@@ -2,7 +2,8 @@
 
 A symlinked component of any path a pass reads or writes is refused before anything is
 consumed: the intents stay pending, no commit is made, nothing is pushed and the host
-file the link points at is never read, written or committed.
+file the link points at is never read, written or committed. The pass runs in-process
+(`--once --push` as a real process: tests/e2e/test_loop_symlinks.py).
 """
 
 from __future__ import annotations
@@ -20,24 +21,7 @@ from reconciler.inputs.fleet import PathFlags
 from reconciler.reports import plan, status
 from reconciler.reports import validation as inspection
 from tests.support import gitrepos as g
-
-HOST_LINE = b'{"host":"secret"}\n'
-
-
-def host_dir(tmp_path: Path) -> Path:
-    """A host folder holding a file named like the telemetry (valid JSON lines, even)."""
-    folder = tmp_path / "host"
-    folder.mkdir(parents=True)
-    (folder / "promotion-apply.jsonl").write_bytes(HOST_LINE)
-    return folder
-
-
-def link_folder(repo: Path, relative: str, target: Path | str) -> None:
-    path = repo / relative
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    os.symlink(str(target), path)
+from tests.support.hostfiles import HOST_LINE, host_dir, link_folder
 
 
 def refused_pass(repo: Path, **options: Any) -> RefusalError:
@@ -46,28 +30,6 @@ def refused_pass(repo: Path, **options: Any) -> RefusalError:
         g.once(repo, **options)
     assert (g.head(repo), g.pending(repo)) == (head, pending)
     return caught.value
-
-
-def test_a_committed_symlinked_telemetry_folder_is_refused_by_once_push(tmp_path: Path) -> None:
-    host = host_dir(tmp_path)
-    repo = g.make_policy_repo(tmp_path / "repo")
-    link_folder(repo, "policies/telemetry", host)
-    g.commit_all(repo, "telemetry elsewhere")
-    bare = g.make_remote(tmp_path, repo)
-    g.add_intents(repo, {"a.yaml": {"intent": "rollback"}})
-    g.git(repo, "push", "-q", "origin", "main")
-    remote_head = g.head(bare, "main")
-
-    done = g.run_cli(repo, "--push")
-
-    assert done.returncode == 1, done.stdout + done.stderr
-    assert "reason: layout_path_outside_repo" in done.stderr
-    assert (host / "promotion-apply.jsonl").read_bytes() == HOST_LINE
-    assert sorted(p.name for p in host.iterdir()) == ["promotion-apply.jsonl"]
-    assert g.head(bare, "main") == remote_head
-    assert g.bot_commits(repo) == []
-    assert g.pending(repo) == ["a.yaml"]
-    assert os.path.islink(repo / "policies" / "telemetry")
 
 
 def test_a_symlinked_folder_that_arrives_with_a_fast_forward_is_refused(tmp_path: Path) -> None:
