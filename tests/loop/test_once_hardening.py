@@ -1,4 +1,8 @@
-"""The loop's edges a cold review found: hostile history, crash states, hooks, odd settings."""
+"""The loop's edges a cold review found: hostile history, crash states, hooks, odd settings.
+
+In-process passes on real git repositories (the edges that need a real process:
+tests/e2e/test_loop_hardening.py).
+"""
 
 from __future__ import annotations
 
@@ -13,15 +17,12 @@ from reconciler.core.errors import RefusalError
 from reconciler.loop import checkout as checkouts
 from reconciler.loop import head_move, remote
 from tests.support import gitrepos as g
+from tests.support.loops import marker
 
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
     return g.make_policy_repo(tmp_path / "repo")
-
-
-def marker(repo: Path) -> Path:
-    return repo / ".git" / head_move.MARKER_NAME
 
 
 @pytest.mark.parametrize(
@@ -42,26 +43,6 @@ def test_only_files_directly_in_the_intents_folder_are_ever_consumed_or_restored
         head_move.check_pending_path(path, "policies/intents")
     assert caught.value.reason == "journal_corrupt"
     head_move.check_pending_path("policies/intents/a.yaml", "policies/intents")
-
-
-def test_a_marker_naming_a_file_outside_the_intents_folder_is_refused(repo: Path) -> None:
-    outside = repo.parent / "victim.txt"
-    outside.write_text("keep me\n")
-    head = g.head(repo)
-    doc = {
-        "old": head,
-        "new": head,
-        "consumed": [{"path": "policies/intents/../../victim.txt", "blob": "x"}],
-        "restored": [{"path": "policies/intents/../../evil.txt", "blob": head}],
-    }
-    marker(repo).write_text(json.dumps(doc))
-
-    done = g.run_cli(repo)
-
-    assert done.returncode == 1
-    assert done.stderr.splitlines()[-1] == "reason: journal_corrupt"
-    assert outside.read_text() == "keep me\n"
-    assert not (repo.parent / "evil.txt").exists()
 
 
 def test_a_forged_trailer_in_history_never_writes_outside_the_intents_folder(
@@ -141,26 +122,6 @@ def test_recovery_refuses_a_file_changed_after_the_crash_and_keeps_it(repo: Path
     assert (repo / "other.txt").read_text() == "someone's edit\n"
 
 
-def test_repair_index_finishes_an_interrupted_pass_first(repo: Path) -> None:
-    old = g.head(repo)
-    new = g.add_intents(repo, {"a.yaml": {"step": 5}})
-    g.git(repo, "read-tree", "-m", "-u", new, old)
-    g.git(repo, "update-ref", "refs/heads/main", new)
-    marker(repo).write_text(json.dumps({"old": old, "new": new, "consumed": [], "restored": []}))
-
-    done = subprocess.run(
-        ["python", "-m", "reconciler", "repair-index", "--repo", str(repo)],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=g.ROOT,
-    )
-
-    assert done.returncode == 0, done.stderr
-    assert not marker(repo).exists()
-    assert g.status(repo) == ""
-
-
 def test_a_huge_untracked_intent_is_rejected_as_a_small_note_not_committed_whole(
     repo: Path,
 ) -> None:
@@ -187,26 +148,6 @@ def test_a_symlinked_intent_is_recorded_as_a_note_naming_its_target(repo: Path) 
     assert mode == "100644"
     assert "/etc/passwd" in g.show_file(repo, "HEAD", f"{g.INTENTS}/rejected/pw.yaml")
     assert g.status(repo) == ""
-
-
-def test_line_separators_in_a_value_cannot_forge_trailers(repo: Path) -> None:
-    forged = "CAB-7\u2028Reconcile-Status: rejected\u2028Idempotency-Key: someone-else"
-    g.add_intents(repo, {"a.yaml": {"step": 5, "approval_ref": json.dumps(forged)}})
-
-    report = g.once(repo)
-
-    sha = report.commits[0]
-    assert g.trailer(repo, sha, "Reconcile-Status") == "applied"
-    assert g.trailer(repo, sha, "Idempotency-Key") == "a"
-    done = subprocess.run(
-        ["python", "-m", "reconciler", "history", "--repo", str(repo), "--json"],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=g.ROOT,
-    )
-    row = json.loads(done.stdout.splitlines()[0])
-    assert (row["status"], row["idempotencyKey"]) == ("applied", "a")
 
 
 @pytest.mark.parametrize(
