@@ -1,20 +1,14 @@
-"""`reconcile init`: scaffold a policy repository, never overwriting anything."""
+"""`reconcile init` as a real process: scaffold a policy repository, never overwriting anything.
+
+What the scaffolding writes is checked in-process in tests/setup/test_init_repo.py.
+"""
 
 from __future__ import annotations
 
 import json
-import os
-import re
 import subprocess
 import sys
 from pathlib import Path
-
-import pytest
-
-from reconciler.core import yamltext
-from reconciler.core.errors import RefusalError
-from reconciler.core.repo_settings import parse_repo_settings
-from reconciler.setup import init_repo as scaffold
 
 ROOT = Path(__file__).resolve().parents[2]
 INSTALL = ("--install", "git+https://git.example.com/platform/rollout-reconciler@v0.1.0")
@@ -68,29 +62,6 @@ def test_init_scaffolds_an_empty_folder_that_validates(tmp_path: Path) -> None:
     assert validated.stdout.endswith("ok\n")
 
 
-def test_init_writes_default_settings_and_only_valid_keys_even_when_uncommented(
-    tmp_path: Path,
-) -> None:
-    scaffold.scaffold_repo(str(tmp_path), install=INSTALL[1])
-    text = (tmp_path / "reconciler.yaml").read_text(encoding="utf-8")
-    settings = parse_repo_settings(yamltext.load_yaml(text), "reconciler.yaml")
-    assert settings.max_decision_age == "24h"
-    assert settings.lock_timeout == "30s"
-    assert dict(settings.integers) == {"telemetryRotateBytes": 262144, "pushAttempts": 5}
-    assert dict(settings.strings) == {
-        "botName": "rollout-reconciler",
-        "botEmail": "reconciler@localhost",
-        "remote": "origin",
-        "branch": "main",
-    }
-    assert settings.paths == {}
-    uncommented = re.sub(r"(?m)^# (\w+: )", r"\1", text)
-    everything = parse_repo_settings(yamltext.load_yaml(uncommented), "reconciler.yaml")
-    assert everything.paths["registryFile"] == "policies/registry.yaml"
-    assert everything.strings["intentsDir"] == "policies/intents"
-    assert everything.integers["pushAttempts"] == 5
-
-
 def test_init_refuses_when_a_file_exists_and_writes_nothing(tmp_path: Path) -> None:
     (tmp_path / "policies").mkdir()
     (tmp_path / "policies" / "registry.yaml").write_text("mine\n")
@@ -132,13 +103,6 @@ def test_init_refuses_a_target_that_is_a_file(tmp_path: Path) -> None:
     result = reconcile("init", str(tmp_path / "target"), *INSTALL)
     assert result.returncode == 1
     assert result.stderr.startswith("error: not a folder: ")
-
-
-def test_a_failed_write_removes_the_files_this_run_created(tmp_path: Path) -> None:
-    # "a" is created first, so "a/b" cannot be: the run fails half-way and cleans up after itself.
-    with pytest.raises(RefusalError, match="cannot create"):
-        scaffold.scaffold_repo(str(tmp_path), {"a": b"1", "a/b": b"2"})
-    assert os.listdir(tmp_path) == []
 
 
 def test_help_says_what_happens_to_a_missing_folder_and_existing_files() -> None:
