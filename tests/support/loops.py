@@ -93,3 +93,14 @@ CONTRADICTIONS = [
         id="failed-gates",
     ),
 ]
+
+
+def two_passes(tmp_path: Path) -> Path:
+    """A repository after two passes: two applied keys in the telemetry and its index."""
+    repo = g.make_policy_repo(tmp_path / "repo")
+    g.add_intents(repo, {"10-expand.yaml": {"step": 10}})
+    g.once(repo)
+    g.add_intents(repo, {"20-rollback.yaml": {"intent": "rollback", "approval_ref": "INC-1"}})
+    g.once(repo)
+    assert g.status(repo) == ""
+    return repo
