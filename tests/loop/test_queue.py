@@ -1,6 +1,6 @@
 """The `--once` pass's queue, in-process on real git repos: order, poison files, replays,
-limits, what each commit holds, and the refusals that consume nothing (two real processes at
-once: tests/e2e/test_loop_queue.py).
+limits, what each commit holds, the refusals that consume nothing, and how many ignored
+entries are listed (two real processes at once: tests/e2e/test_loop_queue.py).
 """
 
 from __future__ import annotations
@@ -479,3 +479,27 @@ def test_a_commit_made_while_the_pass_waits_for_the_lock_is_built_upon(
     assert g.statuses(report) == [("a.yaml", "applied"), ("b.yaml", "applied")]
     assert g.git(repo, "rev-parse", f"{report.commits[0]}^") != operator
     assert g.status(repo) == ""
+
+
+def test_a_subfolder_with_many_files_is_listed_up_to_the_limit_then_as_one_line(
+    tmp_path: Path,
+) -> None:
+    from reconciler.core.queueing import IGNORED_LIMIT
+    from reconciler.loop import checkout, queue
+    from reconciler.reports import merging
+
+    repo = g.make_policy_repo(tmp_path / "repo", generated_at=g.recent())
+    for number in range(IGNORED_LIMIT + 5):
+        g.write_intent(repo, f"archive/{number:04}.yaml", step=5)
+    g.commit_all(repo, "an archive in the wrong place")
+    opened = checkout.open_checkout(str(repo))
+
+    on_disk = queue.scan_queue(opened, str(repo / INTENTS)).ignored
+    in_git = merging.tree_queue(opened, opened.head, INTENTS)[1]
+
+    for listed in (on_disk, in_git):
+        assert len(listed) == IGNORED_LIMIT + 1
+        assert listed[0].path == f"{INTENTS}/archive/"  # path order: the folder first
+        assert "more files than the 100 listed" in listed[0].why
+        assert listed[1].path == f"{INTENTS}/archive/0000.yaml"
+        assert listed[-1].path == f"{INTENTS}/archive/{IGNORED_LIMIT - 1:04}.yaml"
