@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -203,16 +201,6 @@ def test_version_and_help() -> None:
         assert "Examples:" in help_text, command
     assert "Examples:" in run("intent", "new", "--help").stdout
     assert "--once" in run("--help").stdout
-
-
-def test_python_dash_m_runs_the_same_cli() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "reconciler", "--version"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert result.stdout.strip() == f"reconcile, version {__version__}"
 
 
 def test_unknown_option_is_a_usage_error_with_exit_2(repo: Path) -> None:

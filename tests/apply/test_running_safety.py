@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -154,33 +152,6 @@ def test_a_symlinked_decision_file_is_followed(repo: Path, tmp_path: Path) -> No
     state.unlink()
     state.symlink_to(target)
     assert apply(repo, "expand").record["decision"] == "promote"
-
-
-@pytest.mark.slow
-def test_two_repositories_sharing_one_telemetry_file_lose_no_record(tmp_path: Path) -> None:
-    shared = tmp_path / "shared"
-    shared.mkdir()
-    repos = [tmp_path / name for name in ("one", "two")]
-    for path in repos:
-        fleet.write_registry(path, canary=10, manual=False)
-        fleet.write_decision(path, "promote")
-    processes = [
-        subprocess.Popen(
-            [sys.executable, "-m", "reconciler", "apply", "--repo", str(path),
-             "--intent", "rollback", *fleet.gov(), "--idempotency-key", f"{path.name}-{n}",
-             "--apply-telemetry-file", str(shared / "t.jsonl"),
-             "--apply-state-file", str(shared / "state.json")],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        for n in range(6)
-        for path in repos
-    ]  # fmt: skip
-    assert [process.wait(timeout=120) for process in processes] == [0] * len(processes)
-    lines = (shared / "t.jsonl").read_text().splitlines()
-    assert sorted(json.loads(line)["idempotencyKey"] for line in lines) == sorted(
-        f"{path.name}-{n}" for n in range(6) for path in repos
-    )
 
 
 def test_a_folder_where_the_decision_belongs_blocks_expand_but_not_rollback(repo: Path) -> None:

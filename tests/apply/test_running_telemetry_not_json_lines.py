@@ -2,14 +2,13 @@
 
 expand/resume refuse (`telemetry_corrupt`); a rollback still pauses (the safety path),
 without touching the file: its record is in the apply-state file and on stdout, with the
-note `telemetry_not_appended`.
+note `telemetry_not_appended`. In-process (the CLI's signal as a real process:
+tests/e2e/test_apply_process.py).
 """
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import zlib
 from pathlib import Path
 
@@ -19,19 +18,11 @@ from reconciler.core.errors import RefusalError
 from tests.support import fleet
 from tests.support.applying import apply
 from tests.support.fleet import SUPERLOOP
+from tests.support.hostfiles import PROFILE, host_file
 
-ROOT = Path(__file__).resolve().parents[2]
 STATE = SUPERLOOP / "promotion-apply-state.json"
 INDEX = SUPERLOOP / "promotion-apply-index.json"
-PROFILE = b"# ~/.profile\nexport PATH=$HOME/bin:$PATH\n"
 BINARY = bytes(range(256)) * 64
-
-
-def host_file(tmp_path: Path, data: bytes) -> Path:
-    path = tmp_path / "home" / "target"
-    path.parent.mkdir(exist_ok=True)
-    path.write_bytes(data)
-    return path
 
 
 @pytest.mark.parametrize(
@@ -112,20 +103,4 @@ def test_a_key_index_made_to_match_a_foreign_file_does_not_make_it_telemetry(
 
     assert caught.value.reason == "telemetry_corrupt"
     assert "last line is not a JSON object" in caught.value.message
-    assert target.read_bytes() == PROFILE
-
-
-def test_the_cli_signals_a_rollback_record_not_appended_by_its_reason_code(
-    repo: Path, tmp_path: Path
-) -> None:
-    # stderr is no terminal here: the warning is for people, the record's code for machines.
-    target = host_file(tmp_path, PROFILE)
-    done = subprocess.run(
-        [sys.executable, "-m", "reconciler", "apply", "--repo", str(repo), "--intent",
-         "rollback", *fleet.gov(), "--apply-telemetry-file", str(target)],
-        capture_output=True, text=True, cwd=ROOT, check=False,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    assert done.stderr == ""
-    assert "telemetry_not_appended" in json.loads(done.stdout)["reasonCodes"]
     assert target.read_bytes() == PROFILE

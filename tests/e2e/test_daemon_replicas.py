@@ -11,38 +11,24 @@ nothing is pending on the remote, the history is linear and every replica is idl
 from __future__ import annotations
 
 import random
-import subprocess
 import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import pytest
 
 from tests.support import daemons as d
 from tests.support import gitrepos as g
+from tests.support.daemons import ROTATE, Remote
 from tests.support.gitrepos import INTENTS
-
-ROTATE = 32 * 1024
-
-
-class Remote(NamedTuple):
-    daemon: d.GitDaemon
-    seed: Path
-    """The operator's clone: intents are pushed from here."""
-    bare: Path
 
 
 @pytest.fixture
 def remote(tmp_path: Path) -> Iterator[Remote]:
-    served = tmp_path / "served"
-    served.mkdir()
-    with d.git_daemon(served) as daemon:
-        # Small segments: the records of one test span several (each one is read back).
-        seed = d.make_watched_repo(tmp_path / "seed", settings=f"telemetryRotateBytes: {ROTATE}\n")
-        bare = d.served_remote(daemon, seed)
-        yield Remote(daemon, seed, bare)
+    with d.served_seed(tmp_path) as served:
+        yield served
 
 
 def replicas(tmp_path: Path, remote: Remote, count: int, **kw: Any) -> list[d.Watcher]:
@@ -264,16 +250,3 @@ def test_an_unreachable_remote_makes_the_daemon_back_off_and_recover_by_itself(
         assert watcher.alive()
         assert watcher.stop() == 0
     assert remote_canary_and_pause(remote.bare) == (30, False)
-
-
-def test_git_daemon_fixture_serves_pushes_and_stops(tmp_path: Path, remote: Remote) -> None:
-    other = d.clone_url(remote.daemon.url(), tmp_path / "other")
-    g.write_intent(other, "x.yaml")
-    g.commit_all(other, "one intent")
-    g.git(other, "push", "-q", "origin", "main")
-    assert g.head(remote.bare, "main") == g.head(other)
-    remote.daemon.stop()
-    failed = subprocess.run(
-        ["git", "-C", str(other), "fetch", "-q", "origin"], capture_output=True, check=False
-    )
-    assert failed.returncode != 0

@@ -4,13 +4,14 @@ Real git repositories; every attack is a normal, committed operator change. A ke
 only a cache: a key it lacks is found in the records (replayed, never applied twice). Records
 it covers that are gone are `telemetry_corrupt`: expand and resume are rejected, a rollback
 still pauses (its record says the replay could not be checked), no index is rewritten, and
-only `reconcile repair-index` accepts the files as they are.
+only `reconcile repair-index` accepts the files as they are. The tests here run a real process
+(`validate`, `apply`, `repair-index`); the in-process ones are in
+tests/loop/test_once_exactly_once.py.
 """
 
 from __future__ import annotations
 
 import json
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +19,13 @@ import pytest
 
 from tests.support import gitrepos as g
 from tests.support.gitrepos import INDEX, SEGMENTS, TELEMETRY, reconcile
-
-FOLDER = "policies/telemetry"
+from tests.support.loops import (
+    applied_keys,
+    drop_index_key,
+    rotated_repo,
+    sealed,
+    two_expands_applied,
+)
 
 
 def validate(repo: Path) -> dict[str, Any]:
@@ -36,42 +42,16 @@ def paused(repo: Path) -> bool:
     raise AssertionError("no pause.manual line")
 
 
-def applied_keys(repo: Path) -> Counter[str]:
-    return Counter(r["idempotencyKey"] for r in g.all_records(repo) if r["status"] == "applied")
-
-
-def sealed(repo: Path) -> list[Path]:
-    return sorted(p for p in (repo / FOLDER).glob("promotion-apply.*.jsonl"))
-
-
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
     """Two expands applied by the loop: keys 10-expand and 20-expand."""
-    repo = g.make_policy_repo(tmp_path / "repo")
-    g.add_intents(repo, {"10-expand.yaml": {"step": 10}, "20-expand.yaml": {"step": 10}})
-    assert g.statuses(g.once(repo)) == [
-        ("10-expand.yaml", "applied"),
-        ("20-expand.yaml", "applied"),
-    ]
-    return repo
+    return two_expands_applied(tmp_path)
 
 
 @pytest.fixture
 def rotated(tmp_path: Path) -> Path:
     """Three expands with telemetryRotateBytes 2048: keys 000 and 001 sealed, 002 active."""
-    repo = g.make_policy_repo(tmp_path / "repo", settings="telemetryRotateBytes: 2048\n")
-    g.add_intents(repo, {f"{n:03d}.yaml": {"step": 1} for n in range(3)})
-    g.once(repo, clock=g.ticking_clock())
-    assert len(sealed(repo)) == 1
-    assert [r["idempotencyKey"] for r in g.records(repo)] == ["002"]
-    return repo
-
-
-def drop_index_key(repo: Path, path: str, key: str) -> None:
-    doc = json.loads((repo / path).read_text())
-    del doc["keys"][key]
-    (repo / path).write_text(json.dumps(doc) + "\n")
-    g.commit_all(repo, f"edit {path} by hand")
+    return rotated_repo(tmp_path)
 
 
 # Item 7: the index is a cache ------------------------------------------------------------
@@ -103,19 +83,6 @@ def test_a_key_removed_from_the_segment_index_replays(rotated: Path) -> None:
 
     assert outcome.status == "replayed"
     assert applied_keys(rotated)["000"] == 1
-
-
-def test_an_index_pointing_a_key_at_another_record_still_replays_the_key(repo: Path) -> None:
-    doc = json.loads((repo / INDEX).read_text())
-    doc["keys"]["10-expand"] = doc["keys"]["20-expand"]
-    (repo / INDEX).write_text(json.dumps(doc) + "\n")
-    g.commit_all(repo, "point a key elsewhere")
-    g.add_intents(repo, {"30-again.yaml": {"step": 10, "idempotencyKey": "10-expand"}})
-
-    outcome = g.once(repo).outcomes[0]
-
-    assert outcome.status == "replayed"
-    assert outcome.record["idempotencyKey"] == "10-expand"
 
 
 # Item 8: lost telemetry is corrupt until repair-index --------------------------------------
@@ -253,35 +220,9 @@ def test_the_next_commit_puts_a_key_found_in_the_records_back_into_the_index(rep
     assert validate(repo)["telemetry"]["ok"] is True
 
 
-def test_a_key_dropped_from_the_index_replays_after_its_file_was_sealed(rotated: Path) -> None:
-    drop_index_key(rotated, INDEX, "002")
-    # The first intent's record seals the active file (which holds 002) in this very pass.
-    g.add_intents(rotated, {"x.yaml": {"step": 1}, "y.yaml": {"step": 1, "idempotencyKey": "002"}})
-
-    report = g.once(rotated, clock=g.ticking_clock(g.FIXED.replace(hour=15)))
-
-    assert g.statuses(report) == [("x.yaml", "applied"), ("y.yaml", "replayed")]
-    assert len(sealed(rotated)) == 2
-    assert applied_keys(rotated)["002"] == 1
-
-
 def test_a_corrupt_line_rejects_expand_and_still_pauses(repo: Path) -> None:
     telemetry = repo / TELEMETRY
     telemetry.write_text(telemetry.read_text() + "<<<<<<< HEAD\n")
     g.commit_all(repo, "a merge conflict in the telemetry")
 
     check_corrupt_pass(repo, "99-new", f"{telemetry}:3")  # a key still there would replay
-
-
-def test_a_segment_index_naming_a_path_outside_the_telemetry_folder_is_not_followed(
-    rotated: Path,
-) -> None:
-    doc = json.loads((rotated / SEGMENTS).read_text())
-    doc["segments"].append({"name": "../../policies", "size": 1, "crc": 1})
-    (rotated / SEGMENTS).write_text(json.dumps(doc) + "\n")
-    g.commit_all(rotated, "a hostile segment index")
-    g.add_intents(rotated, {"x.yaml": {"step": 1, "idempotencyKey": "000"}})
-
-    outcome = g.once(rotated, at=g.FIXED.replace(hour=15)).outcomes[0]
-
-    assert outcome.status == "replayed"  # the index was ignored and rebuilt from the segments

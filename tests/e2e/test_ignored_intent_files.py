@@ -2,7 +2,8 @@
 
 Issue 9, item 13: `nested/deep.yaml`, `x.yaml.bak`, `.hidden.yaml` and a folder named
 `dir.yaml/` were silently skipped (`status` said "pending intents: none"), so a misplaced
-intent was lost without a word. `status`, `plan` and the `--once` pass now list each one.
+intent was lost without a word. `status`, `plan` and the `--once` pass now list each one, as
+real processes (the limit on the files listed, in-process: tests/loop/test_queue.py).
 """
 
 from __future__ import annotations
@@ -137,27 +138,3 @@ def test_plans_markdown_summary_lists_the_ignored_files(repo: Path, tmp_path: Pa
     text = target.read_text()
     assert "Ignored (not intents, never read):" in text
     assert f"- `{INTENTS}/nested/deep.yaml`: in a subfolder" in text
-
-
-def test_a_subfolder_with_many_files_is_listed_up_to_the_limit_then_as_one_line(
-    tmp_path: Path,
-) -> None:
-    from reconciler.core.queueing import IGNORED_LIMIT
-    from reconciler.loop import checkout, queue
-    from reconciler.reports import merging
-
-    repo = g.make_policy_repo(tmp_path / "repo", generated_at=g.recent())
-    for number in range(IGNORED_LIMIT + 5):
-        g.write_intent(repo, f"archive/{number:04}.yaml", step=5)
-    g.commit_all(repo, "an archive in the wrong place")
-    opened = checkout.open_checkout(str(repo))
-
-    on_disk = queue.scan_queue(opened, str(repo / INTENTS)).ignored
-    in_git = merging.tree_queue(opened, opened.head, INTENTS)[1]
-
-    for listed in (on_disk, in_git):
-        assert len(listed) == IGNORED_LIMIT + 1
-        assert listed[0].path == f"{INTENTS}/archive/"  # path order: the folder first
-        assert "more files than the 100 listed" in listed[0].why
-        assert listed[1].path == f"{INTENTS}/archive/0000.yaml"
-        assert listed[-1].path == f"{INTENTS}/archive/{IGNORED_LIMIT - 1:04}.yaml"

@@ -4,6 +4,9 @@
   (`--once`, `apply`, `status`, `plan`, `validate`), rollback included;
 - blank governance is missing governance (`apply --by ' '`, intent files, `intent new`);
 - a `promote` decision that contradicts itself refuses expand and resume, never rollback.
+
+The `--once` pass's own checks of intent files and decisions run in-process in
+tests/loop/test_once_inputs.py.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import pytest
 from reconciler.core.errors import RefusalError
 from tests.support import gitrepos as g
 from tests.support.gitrepos import INTENTS, REVIEW_BY, ROOT
+from tests.support.loops import CONTRADICTIONS, edit_decision
 
 MERGED_PAUSE = "      pause: {<<: {manual: true}}\n"
 PAUSE = "      pause:\n        manual: false       # true stops autonomous actions fleet-wide\n"
@@ -38,14 +42,6 @@ def edit_registry(repo: Path, old: str, new: str) -> str:
     path.write_text(text.replace(old, new, 1))
     g.commit_all(repo, "operator edit")
     return path.read_text()
-
-
-def edit_decision(repo: Path, **summary: Any) -> None:
-    path = repo / g.DECISION
-    doc = json.loads(path.read_text())
-    doc["summary"].update(summary)
-    path.write_text(json.dumps(doc, indent=2) + "\n")
-    g.commit_all(repo, "a decision that contradicts itself")
 
 
 def apply(repo: Path, intent: str, *governance: str) -> subprocess.CompletedProcess[str]:
@@ -185,23 +181,6 @@ def test_apply_refuses_a_blank_by_as_missing(repo: Path, blank: str) -> None:
     assert g.status(repo) == ""
 
 
-def test_an_intent_file_with_a_no_break_space_actor_is_rejected(repo: Path) -> None:
-    blank_actor = g.intent_text("rollback").replace("actor: alice", 'actor: "\\u00a0"')
-    g.add_intents(repo, {"a-rollback.yaml": blank_actor, "b-rollback.yaml": {"intent": "rollback"}})
-
-    report = g.once(repo, at=g.recent())
-
-    assert g.statuses(report) == [
-        ("a-rollback.yaml", "rejected"),
-        ("b-rollback.yaml", "applied"),
-    ]
-    rejected = report.outcomes[0]
-    assert rejected.reasons == ("intent_governance_missing",)
-    assert rejected.problems == ("governance.actor is required",)
-    assert g.processed(repo, "rejected") == ["a-rollback.yaml"]
-    assert g.trailer(repo, report.commits[0], "Reason-Codes") == "intent_governance_missing"
-
-
 def test_intent_new_refuses_a_blank_by_and_writes_nothing(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "reconciler", "intent", "new", "expand", "--by", " "]
@@ -220,34 +199,6 @@ def test_intent_new_refuses_a_blank_by_and_writes_nothing(tmp_path: Path) -> Non
 
 
 # Item 12: a decision that contradicts itself ------------------------------------------------
-
-CONTRADICTIONS = [
-    pytest.param({"promote": False}, "summary.promote is false", id="promote-false"),
-    pytest.param(
-        {"failedGates": ["governance"], "gateFailCount": 1},
-        'summary.failedGates is ["governance"] and summary.gateFailCount is 1',
-        id="failed-gates",
-    ),
-]
-
-
-@pytest.mark.parametrize(("summary", "found"), CONTRADICTIONS)
-def test_the_loop_rejects_expand_under_a_contradicting_promote_and_applies_the_rollback(
-    repo: Path, summary: dict[str, Any], found: str
-) -> None:
-    edit_decision(repo, **summary)
-    g.add_intents(repo, {"a-expand.yaml": {}, "b-rollback.yaml": {"intent": "rollback"}})
-
-    report = g.once(repo, at=g.recent())
-
-    assert g.statuses(report) == [("a-expand.yaml", "rejected"), ("b-rollback.yaml", "applied")]
-    rejected = report.outcomes[0]
-    assert rejected.reasons == ("promotion_decision_inconsistent",)
-    assert rejected.problems == (
-        f"intent expand refused: the promotion decision says promote but {found}; regenerate it",
-    )
-    assert g.canary(repo) == 25
-    assert "manual: true" in (repo / g.REGISTRY).read_text()
 
 
 @pytest.mark.parametrize(("summary", "found"), CONTRADICTIONS)

@@ -1,7 +1,8 @@
 """`reconcile repair-index` on real git repositories: rebuild the key indexes, commit once.
 
 The repositories get their telemetry from real `--once` passes (in-process, fixed clock);
-the command then runs as a real process, or in-process where the commit time matters.
+the command then runs as a real process (in-process, where the commit time matters:
+tests/loop/test_repair.py).
 """
 
 from __future__ import annotations
@@ -12,9 +13,15 @@ from typing import Any
 
 import pytest
 
-from reconciler.loop.repair import repair_index
 from tests.support import gitrepos as g
-from tests.support.gitrepos import FIXED, INDEX, SEGMENTS, TELEMETRY, reconcile
+from tests.support.gitrepos import INDEX, SEGMENTS, TELEMETRY, reconcile
+from tests.support.loops import two_passes
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    """A repository after two passes: two applied keys in the telemetry and its index."""
+    return two_passes(tmp_path)
 
 
 def repair_json(repo: Path, *args: str) -> dict[str, Any]:
@@ -22,18 +29,6 @@ def repair_json(repo: Path, *args: str) -> dict[str, Any]:
     assert done.returncode == 0, done.stderr
     result: dict[str, Any] = json.loads(done.stdout)
     return result
-
-
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    """A repository after two passes: two applied keys in the telemetry and its index."""
-    repo = g.make_policy_repo(tmp_path / "repo")
-    g.add_intents(repo, {"10-expand.yaml": {"step": 10}})
-    g.once(repo)
-    g.add_intents(repo, {"20-rollback.yaml": {"intent": "rollback", "approval_ref": "INC-1"}})
-    g.once(repo)
-    assert g.status(repo) == ""
-    return repo
 
 
 def test_a_healthy_repository_needs_nothing(repo: Path) -> None:
@@ -59,26 +54,6 @@ def test_a_repository_without_telemetry_needs_nothing(tmp_path: Path) -> None:
 
     assert result == {"changed": [], "keys": 0, "segments": 1, "commit": None}
     assert g.head(repo) == head
-    assert g.status(repo) == ""
-
-
-def test_a_corrupt_committed_index_is_rebuilt_in_one_commit(repo: Path) -> None:
-    good = (repo / INDEX).read_bytes()
-    (repo / INDEX).write_text('{"schemaVersion":"v1","keys":{}}\n')
-    operator = g.commit_all(repo, "hand edit of the index")
-
-    result = repair_index(str(repo), commit=True, now=lambda: FIXED)
-
-    assert result["changed"] == [str(repo / INDEX)]
-    assert result["keys"] == 2
-    sha = result["commit"]
-    assert sha == g.head(repo)
-    assert g.git(repo, "rev-parse", f"{sha}^") == operator
-    assert g.subject(repo, sha) == "repair telemetry index (promotion-apply-index.json)"
-    assert g.git(repo, "log", "-1", "--format=%an <%ae>", sha) == g.BOT
-    assert g.git(repo, "log", "-1", "--format=%at", sha) == str(int(FIXED.timestamp()))
-    assert g.name_status(repo, sha) == {("M", INDEX)}
-    assert (repo / INDEX).read_bytes() == good
     assert g.status(repo) == ""
 
 

@@ -1,12 +1,11 @@
-"""`reconcile intent new`: a checked, time-stamped intent file that never overwrites one."""
+"""`reconcile intent new`: a checked, time-stamped intent file that never overwrites one.
+
+`loop.intent_files.write_intent_file` in-process (the command as a real process:
+tests/e2e/test_intent.py).
+"""
 
 from __future__ import annotations
 
-import json
-import os
-import re
-import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -42,15 +41,6 @@ def request(**changes: Any) -> IntentRequest:
         review_by=REVIEW_BY,
     )
     return base._replace(**changes)
-
-
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "reconciler", "intent", "new", *args],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
 
 
 def test_the_written_file_parses_to_the_requested_values(tmp_path):
@@ -272,51 +262,3 @@ def test_a_missing_repository_is_refused(tmp_path):
     with pytest.raises(RefusalError) as caught:
         write_intent_file(str(tmp_path / "missing"), request(), NOW)
     assert caught.value.reason == ReasonCode.REPO_NOT_FOUND
-
-
-GOVERNANCE = [
-    "--by", "alice", "--approval-ref", "CAB-123", "--rationale", "gates: green # ok",
-    "--review-by", "2099-01-01T00:00:00Z",
-]  # fmt: skip
-
-
-def test_cli_prints_the_path_and_the_next_step(tmp_path):
-    done = run_cli("expand", "--step", "10", *GOVERNANCE, "--repo", str(tmp_path))
-    assert done.returncode == 0, done.stderr
-    path = done.stdout.strip()
-    assert path.startswith("policies/intents/")
-    assert re.fullmatch(r"policies/intents/\d{8}T\d{6}Z-expand-cab-123-[0-9a-f]{6}\.yaml", path)
-    assert done.stderr == (
-        f"next: git add {path} && git commit, open a pull request; CI runs reconcile plan\n"
-    )
-    text = (tmp_path / path).read_text(encoding="utf-8")
-    intent = parse_intent(text, os.path.basename(path), NOW)
-    assert (intent.expand_step, intent.rationale) == (10, "gates: green # ok")
-
-
-def test_cli_json_prints_path_and_intent(tmp_path):
-    evidence = ["--evidence-ref", "a", "--evidence-ref", "b"]
-    done = run_cli("rollback", *GOVERNANCE, *evidence, "--repo", str(tmp_path), "--json")
-    assert done.returncode == 0, done.stderr
-    doc = json.loads(done.stdout)
-    assert sorted(doc) == ["intent", "path"]
-    assert doc["intent"]["intent"] == "rollback"
-    assert doc["intent"]["governance"]["reviewBy"] == "2099-01-01T00:00:00Z"
-    assert doc["intent"]["evidenceRefs"] == ["a", "b"]
-    assert doc["intent"]["idempotencyKey"] == Path(doc["path"]).stem
-    assert (tmp_path / doc["path"]).is_file()
-
-
-def test_cli_refuses_with_the_parsers_reason_code(tmp_path):
-    done = run_cli("resume", "--step", "5", *GOVERNANCE, "--repo", str(tmp_path))
-    assert done.returncode == 1
-    assert "expandStep is only allowed with intent expand" in done.stderr
-    assert done.stderr.endswith("reason: intent_field_invalid\n")
-    assert done.stdout == ""
-    assert list(tmp_path.iterdir()) == []
-
-
-def test_cli_rejects_an_unknown_intent_as_a_usage_error(tmp_path):
-    done = run_cli("grow", *GOVERNANCE, "--repo", str(tmp_path))
-    assert done.returncode == 2
-    assert list(tmp_path.iterdir()) == []

@@ -1,11 +1,12 @@
-"""`reconcile history`: reconcile commits read back from real git commits' trailers."""
+"""`reconcile history`: reconcile commits read back from real git commits' trailers.
+
+`reports.history.read_history` in-process (the command as a real process:
+tests/e2e/test_history.py).
+"""
 
 from __future__ import annotations
 
-import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -20,106 +21,21 @@ from reconciler.reports.history import (
     entry_json,
     read_history,
 )
-
-BOT_NAME, BOT_EMAIL = "rollout-reconciler", "reconciler@localhost"
-JSON_KEYS = [
-    "commit", "time", "author", "committer", "subject", "status", "action", "intentFile",
-    "idempotencyKey", "traceId", "decision", "decisionTraceId", "actor", "approvalRef", "canary",
-    "manualPause", "reasonCodes", "intentCommit",
-]  # fmt: skip
-
-
-def git(repo: Path, *args: str, env: dict[str, str] | None = None) -> str:
-    done = subprocess.run(
-        ["git", "-C", str(repo), *args],
-        capture_output=True,
-        text=True,
-        check=False,
-        env={**os.environ, **(env or {})},
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout.strip()
-
-
-def commit(repo: Path, message: str, day: int, *, bot: bool = True) -> str:
-    """Commit `message` (exactly, via -F) dated 2026-11-<day> 09:30 UTC; return its SHA."""
-    when = f"2026-11-{day:02d}T09:30:00+00:00"
-    env = {"GIT_AUTHOR_DATE": when, "GIT_COMMITTER_DATE": when}
-    if bot:
-        env.update(GIT_COMMITTER_NAME=BOT_NAME, GIT_COMMITTER_EMAIL=BOT_EMAIL)
-    path = repo.parent / "message.txt"
-    path.write_text(message, encoding="utf-8")
-    git(repo, "commit", "-q", "--allow-empty", "--cleanup=verbatim", "-F", str(path), env=env)
-    return git(repo, "rev-parse", "HEAD")
-
-
-def applied_message(
-    n: int, *, actor: str = "alice", action: str = "expand", status: str = "applied"
-) -> str:
-    return (
-        f"expand fleet-a canary 25% -> 50% (CAB-{n})\n"
-        "\n"
-        "gates green for 7 days\n"
-        "\n"
-        f"Reconcile-Intent: policies/intents/20261124T0930Z-expand-cab-{n}.yaml\n"
-        f"Reconcile-Status: {status}\n"
-        f"Reconcile-Action: {action}\n"
-        f"Idempotency-Key: cab-{n}-expand\n"
-        f"Trace-Id: trace-{n}\n"
-        "Decision: promote\n"
-        "Decision-Trace-Id: gates-2026-11-24-0600\n"
-        f"Actor: {actor}\n"
-        f"Approval-Ref: CAB-{n}\n"
-        "Canary: 25 -> 50\n"
-        "Manual-Pause: true -> false\n"
-        f"Intent-Commit: {n:040x}\n"
-    )
-
-
-REJECTED = (
-    "reject 20261124T0930Z-expand: decision hold\n"
-    "\n"
-    "gates red\n"
-    "- the decision is hold, not promote\n"
-    "\n"
-    "Reconcile-Intent: policies/intents/20261124T0930Z-expand.yaml\n"
-    "Reconcile-Status: rejected\n"
-    "Reconcile-Action: expand\n"
-    "Idempotency-Key: 20261124T0930Z-expand\n"
-    "Trace-Id: blob-1\n"
-    "Decision: hold\n"
-    "Actor: bob\n"
-    "Approval-Ref: CAB-9\n"
-    "Canary: 50 -> 50\n"
-    "Manual-Pause: false -> false\n"
-    "Reason-Codes: promotion_decision_not_promote, intent_review_by_past\n"
+from tests.support.histories import (
+    BOT_EMAIL,
+    BOT_NAME,
+    JSON_KEYS,
+    applied_message,
+    commit,
+    git,
+    make_history_repo,
 )
 
 
 @pytest.fixture
 def history_repo(tmp_path: Path) -> dict[str, str]:
     """A repository: operator commits and reconcile commits, one a day from 2026-11-01."""
-    repo = tmp_path / "repo"
-    git(tmp_path, "init", "-q", "-b", "main", str(repo))
-    shas = {"repo": str(repo)}
-    shas["setup"] = commit(repo, "operator: add the registry\n", 1, bot=False)
-    shas["one"] = commit(repo, applied_message(1), 2)
-    # Not a reconcile commit: the status line is in its body, not in its trailers.
-    shas["mention"] = commit(repo, "docs\n\nReconcile-Status: applied\n\nexplained above\n", 3)
-    shas["rejected"] = commit(repo, REJECTED, 4)
-    shas["plain"] = commit(repo, "operator: add an intent\n", 5, bot=False)
-    shas["two"] = commit(repo, applied_message(2, actor="carol"), 6)
-    shas["replay"] = commit(repo, applied_message(2, actor="carol", status="replayed"), 7)
-    return shas
-
-
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "reconciler", "history", *args],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    return make_history_repo(tmp_path)
 
 
 def commits(entries: list[HistoryEntry]) -> list[str]:
@@ -335,62 +251,3 @@ def test_a_subfolder_shows_only_the_commits_that_change_it(tmp_path):
     assert commits(read_history(str(repo / "fleet-b"), HistoryQuery())) == [shas["fleet-b"]]
     assert read_history(str(repo / "quiet"), HistoryQuery()) == []
     assert commits(read_history(str(repo), HistoryQuery())) == [shas["fleet-b"], shas["fleet-a"]]
-
-
-def test_cli_prints_a_table_with_values_as_text(tmp_path):
-    repo = tmp_path / "repo"
-    git(tmp_path, "init", "-q", "-b", "main", str(repo))
-    sha = commit(repo, applied_message(1, actor="[red]mallory[/red]"), 1)
-    done = run_cli("--repo", str(repo))
-    assert done.returncode == 0, done.stderr
-    header, row = done.stdout.splitlines()
-    assert header.split() == [
-        "time", "commit", "action", "status", "canary", "pause", "actor", "approval", "decision",
-        "reasons",
-    ]  # fmt: skip
-    assert sha[:12] in row
-    assert "[red]mallory[/red]" in row
-    assert "2026-11-01T09:30:00Z" in row  # UTC with Z, as every time shown to people
-    assert "25% -> 50%  paused -> running" in row  # the tables' words, not the trailers'
-
-
-def test_cli_table_has_a_reasons_column(history_repo):
-    done = run_cli("--repo", history_repo["repo"], "--status", "rejected")
-    assert done.returncode == 0, done.stderr
-    header, row = done.stdout.splitlines()
-    assert header.split()[-1] == "reasons"
-    assert row.endswith("promotion_decision_not_promote, intent_review_by_past")
-    assert "running -> running" in row
-    done = run_cli("--repo", history_repo["repo"], "--status", "applied", "--limit", "1")
-    assert done.stdout.splitlines()[1].endswith("  -")  # no reasons: the absent mark
-
-
-def test_cli_json_prints_one_object_per_line(history_repo):
-    done = run_cli("--repo", history_repo["repo"], "--json", "--actor", "carol", "--limit", "5")
-    assert done.returncode == 0, done.stderr
-    docs = [json.loads(line) for line in done.stdout.splitlines()]
-    assert [doc["commit"] for doc in docs] == [history_repo["replay"], history_repo["two"]]
-    assert all(list(doc) == JSON_KEYS for doc in docs)
-
-
-def test_cli_on_an_empty_history(tmp_path):
-    repo = tmp_path / "repo"
-    git(tmp_path, "init", "-q", "-b", "main", str(repo))
-    done = run_cli("--repo", str(repo))
-    assert (done.returncode, done.stdout) == (0, "no reconcile commits yet\n")
-    done = run_cli("--repo", str(repo), "--json")
-    assert (done.returncode, done.stdout) == (0, "")
-
-
-def test_cli_refuses_a_folder_that_is_not_a_repository(tmp_path):
-    done = run_cli("--repo", str(tmp_path))
-    assert done.returncode == 1
-    assert done.stderr.startswith("error: not a git repository")
-    assert "reason: not_a_git_repo" in done.stderr
-
-
-@pytest.mark.parametrize("args", [["--since", "-1"], ["--since=--all"], ["--limit", "0"]])
-def test_cli_refuses_bad_arguments_as_usage_errors(history_repo, args):
-    done = run_cli("--repo", history_repo["repo"], *args)
-    assert done.returncode == 2
-    assert "Invalid value for '--" in done.stderr

@@ -4,7 +4,8 @@
 can be stopped and restarted on the same port. `Watcher` is one `python -m reconciler --watch`
 process: it listens on 127.0.0.1:0 (the port is read from its `daemon.start` event, so no
 port can be stolen between choosing and binding it), logs JSON events to a file outside its
-checkout, and stops with SIGTERM (or dies with SIGKILL).
+checkout, and stops with SIGTERM (or dies with SIGKILL). `served_seed` is the replicas' remote:
+a git daemon serving the bare remote of a watched seed clone (`Remote`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import IO, Any, NamedTuple, TypeVar
 
 from tests.support import gitrepos as g
 
@@ -388,3 +389,25 @@ def watchers(*items: Watcher) -> Iterator[tuple[Watcher, ...]]:
     finally:
         for item in items:
             item.close()
+
+
+ROTATE = 32 * 1024
+
+
+class Remote(NamedTuple):
+    daemon: GitDaemon
+    seed: Path
+    """The operator's clone: intents are pushed from here."""
+    bare: Path
+
+
+@contextlib.contextmanager
+def served_seed(tmp_path: Path) -> Iterator[Remote]:
+    """A git daemon serving the bare remote of a watched seed clone (for the replica tests)."""
+    served = tmp_path / "served"
+    served.mkdir()
+    with git_daemon(served) as daemon:
+        # Small segments: the records of one test span several (each one is read back).
+        seed = make_watched_repo(tmp_path / "seed", settings=f"telemetryRotateBytes: {ROTATE}\n")
+        bare = served_remote(daemon, seed)
+        yield Remote(daemon, seed, bare)

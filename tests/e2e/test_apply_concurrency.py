@@ -2,6 +2,7 @@
 
 Real processes started together (docs/apply.md): each mutation sees the one before it, a
 shared idempotency key mutates once, and a held lock times out without writing anything.
+Processes on two repositories that share one telemetry file lose no record.
 """
 
 from __future__ import annotations
@@ -137,3 +138,30 @@ def test_apply_times_out_without_writing_while_another_process_holds_the_lock(
     assert "reason: lock_timeout" in lines
     assert result.stdout == ""
     assert after == before
+
+
+@pytest.mark.slow
+def test_two_repositories_sharing_one_telemetry_file_lose_no_record(tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    repos = [tmp_path / name for name in ("one", "two")]
+    for path in repos:
+        fleet.write_registry(path, canary=10, manual=False)
+        fleet.write_decision(path, "promote")
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "reconciler", "apply", "--repo", str(path),
+             "--intent", "rollback", *fleet.gov(), "--idempotency-key", f"{path.name}-{n}",
+             "--apply-telemetry-file", str(shared / "t.jsonl"),
+             "--apply-state-file", str(shared / "state.json")],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for n in range(6)
+        for path in repos
+    ]  # fmt: skip
+    assert [process.wait(timeout=120) for process in processes] == [0] * len(processes)
+    lines = (shared / "t.jsonl").read_text().splitlines()
+    assert sorted(json.loads(line)["idempotencyKey"] for line in lines) == sorted(
+        f"{path.name}-{n}" for n in range(6) for path in repos
+    )
