@@ -225,4 +225,4 @@ def test_a_corrupt_line_rejects_expand_and_still_pauses(repo: Path) -> None:
     telemetry.write_text(telemetry.read_text() + "<<<<<<< HEAD\n")
     g.commit_all(repo, "a merge conflict in the telemetry")
 
-    check_corrupt_pass(repo, "99-new", f"{telemetry}:3")  # a key still there would replay
+    check_corrupt_pass(repo, "99-new", f"{telemetry}:3")  # refused on every path, key or not

@@ -1,4 +1,4 @@
-"""Review of issue 10: `reconcile apply`'s replay against inputs that cannot be read.
+"""`reconcile apply`'s replay against inputs that cannot be read.
 
 The bash tool replays a key (its step 15) before it looks at the registry (step 16), and so
 does `apply` when the registry file is missing; a registry whose whole folder is gone must not

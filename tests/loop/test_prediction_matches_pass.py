@@ -1,4 +1,4 @@
-"""Review of issue 10: `plan` and `status` predict exactly what the next `--once` commits.
+"""`plan` and `status` predict exactly what the next `--once` commits.
 
 One tricky queue on a real repository: an expand, a rollback after it, a file replaying the
 expand's key in the same pass, a rejected file whose fields partly parse, a resume, a rollback

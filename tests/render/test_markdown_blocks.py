@@ -1,4 +1,4 @@
-"""Review of issue 10: a Markdown list item cannot open a block, leading spaces or not.
+"""a Markdown list item cannot open a block, leading spaces or not.
 
 A list item's content starts at its first non-space within four columns of the marker, so
 `-    # x` is a heading inside the item and `-  - x` a nested list: the block marker after up

@@ -1,4 +1,4 @@
-"""Review of issue 10: `reconcile apply` and the loop decide alike on the same telemetry.
+"""`reconcile apply` and the loop decide alike on the same telemetry.
 
 Real git repositories (the loop), with `apply` run in-process on the same files. One
 rulebook means one answer: telemetry that lost records, or whose sealed segment cannot be
