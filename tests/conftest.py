@@ -50,3 +50,8 @@ def repo(tmp_path: Path) -> Path:
     fleet.write_registry(path, canary=25, manual=False)
     fleet.write_decision(path, "promote")
     return path
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Start the slow tests first, so no worker is left alone with one at the end."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

@@ -244,6 +244,7 @@ def test_a_flood_of_webhook_calls_is_answered_and_coalesced(repo: Path, tmp_path
         assert watcher.stop() == 0
 
 
+@pytest.mark.slow
 def test_triggers_during_a_pass_coalesce_into_exactly_one_follow_up_pass(
     repo: Path, tmp_path: Path
 ) -> None:

@@ -212,6 +212,7 @@ def busy_replica(watchers: list[d.Watcher], seen: list[int]) -> d.Watcher | None
         return None
 
 
+@pytest.mark.slow
 def test_an_unreachable_remote_makes_the_daemon_back_off_and_recover_by_itself(
     tmp_path: Path, remote: Remote
 ) -> None:

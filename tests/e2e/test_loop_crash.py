@@ -26,6 +26,8 @@ import pytest
 from reconciler.loop.head_move import MARKER_NAME
 from tests.support import gitrepos as g
 
+pytestmark = pytest.mark.slow
+
 CRASHER = g.ROOT / "tests" / "support" / "crashing_once.py"
 
 
