@@ -19,6 +19,7 @@ from reconciler.inputs import layouts
 from reconciler.inputs.documents import parse_duration_option
 from reconciler.inputs.fleet import Fleet
 from reconciler.inputs.layouts import DEFAULT_LOCK_TIMEOUT, Layout
+from reconciler.loop.paths import LoopPaths
 from reconciler.loop.symlinks import refuse_symlinks
 from reconciler.telemetry import index as telemetry_index
 from reconciler.telemetry import ledger
@@ -30,20 +31,6 @@ DEFAULT_MAX_DECISION_AGE = "24h"
 DEFAULT_BOT = Identity("rollout-reconciler", "reconciler@localhost")
 DEFAULT_REMOTE = "origin"
 DEFAULT_PUSH_ATTEMPTS = 5
-
-
-class LoopPaths(NamedTuple):
-    """The loop's files, relative to the worktree's top folder (`/` separators)."""
-
-    registry: str
-    decision: str
-    state: str
-    telemetry: str
-    index_file: str
-    segments: str
-    intents: str
-    settings: str
-    """reconciler.yaml (read by every pass)."""
 
 
 class LoopConfig(NamedTuple):

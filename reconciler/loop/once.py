@@ -28,8 +28,9 @@ from reconciler.inputs import layouts
 from reconciler.loop import checkout as checkouts
 from reconciler.loop import head_move, pass_state, prediction, queue, symlinks
 from reconciler.loop.checkout import Checkout
-from reconciler.loop.config import LoopConfig, LoopPaths, load_config
+from reconciler.loop.config import LoopConfig, load_config
 from reconciler.loop.head_move import Consumed
+from reconciler.loop.paths import LoopPaths
 from reconciler.loop.remote import PushConflict, push_head, sync_with_remote
 from reconciler.telemetry import ledger as ledger_module
 

@@ -16,7 +16,8 @@ from reconciler.core.reasons import ReasonCode
 from reconciler.inputs import documents
 from reconciler.loop import queue, symlinks
 from reconciler.loop.checkout import Checkout
-from reconciler.loop.config import LoopConfig, LoopPaths
+from reconciler.loop.config import LoopConfig
+from reconciler.loop.paths import LoopPaths
 
 
 def record_files(rel: LoopPaths) -> dict[str, str]:

@@ -20,7 +20,7 @@ from reconciler.loop.queue import APPLIED, REJECTED
 from reconciler.telemetry import segments as ledger
 
 if TYPE_CHECKING:
-    from reconciler.loop.config import LoopPaths
+    from reconciler.loop.paths import LoopPaths
 
 
 def walked_paths(paths: LoopPaths) -> list[str]:

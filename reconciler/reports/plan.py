@@ -24,7 +24,8 @@ from reconciler.core.reasons import ReasonCode
 from reconciler.loop import checkout as checkouts
 from reconciler.loop import pass_state, prediction, queue, symlinks
 from reconciler.loop.checkout import Checkout
-from reconciler.loop.config import LoopConfig, LoopPaths, load_config
+from reconciler.loop.config import LoopConfig, load_config
+from reconciler.loop.paths import LoopPaths
 from reconciler.reports import merging, pr_edits
 from reconciler.telemetry.ledger import Ledger
 

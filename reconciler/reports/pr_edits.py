@@ -15,7 +15,7 @@ from reconciler.inputs import documents
 from reconciler.loop import checkout as checkouts
 from reconciler.loop import queue
 from reconciler.loop.checkout import Checkout
-from reconciler.loop.config import LoopPaths
+from reconciler.loop.paths import LoopPaths
 from reconciler.telemetry import segments as ledger
 
 
