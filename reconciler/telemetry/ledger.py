@@ -27,16 +27,15 @@ from reconciler.adapters import files
 from reconciler.core import applied_keys, jsontext
 from reconciler.core.applied_keys import KeySearch, Record
 from reconciler.core.errors import RefusalError
-from reconciler.core.reasons import ReasonCode
 from reconciler.telemetry import index, reading
 from reconciler.telemetry.active import ActiveSegment
 from reconciler.telemetry.index import SealedSpan
 from reconciler.telemetry.segments import (
     Segment,
-    name_time,
     sealed_name,
     sealed_names,
     segment_pattern,
+    unreadable,
 )
 
 DEFAULT_ROTATE_BYTES = 256 * 1024
@@ -160,7 +159,8 @@ class Ledger:
         if self.sealed_problem is None:
             self.sealed_problem = problem
 
-    def _segment_path(self, number: int) -> str:
+    def segment_path(self, number: int) -> str:
+        """Sealed segment `number`'s absolute path."""
         return os.path.join(self.folder, self._sealed[number].name)
 
     def _load_sealed(self) -> None:
@@ -181,7 +181,7 @@ class Ledger:
                 problem = segment.problem(None, growing=False) or ""
                 self._fail(
                     applied_keys.records_lost(
-                        "telemetry segment", self._segment_path(number), problem
+                        "telemetry segment", self.segment_path(number), problem
                     )
                 )
         extras = [name for name in names if name not in {segment.name for segment in self._sealed}]
@@ -217,7 +217,7 @@ class Ledger:
         try:
             found = applied_keys.scan(data)
         except applied_keys.CorruptLineError as exc:
-            self._fail(applied_keys.corrupt_line(self._segment_path(number), exc.number))
+            self._fail(applied_keys.corrupt_line(self.segment_path(number), exc.number))
             return
         self._sealed[number] = self._sealed[number]._replace(
             earliest=found.earliest, latest=found.latest
@@ -229,29 +229,17 @@ class Ledger:
         try:
             return applied_keys.index_applied(data)
         except applied_keys.CorruptLineError as exc:
-            self._fail(applied_keys.corrupt_line(self._segment_path(number), exc.number))
+            self._fail(applied_keys.corrupt_line(self.segment_path(number), exc.number))
             return {}
 
     def _read(self, path: str) -> bytes | None:
-        """A sealed segment's bytes (None: missing).
-
-        One that cannot be read (a folder, a FIFO, too large) holds records no lookup can
-        see: `telemetry_corrupt` (`problem`), so expand and resume are refused and a
-        rollback still pauses, as for a missing segment; repair-index refuses it as is.
-        """
+        """A sealed segment's bytes (None: missing; unreadable: `problem`, see unreadable)."""
         try:
             return files.read_bounded(path, ACTIVE_LIMIT, what="telemetry segment")
         except RefusalError as exc:
             if not self.trust_indexes:
-                raise
-            self._fail(
-                RefusalError(
-                    ReasonCode.TELEMETRY_CORRUPT,
-                    f"{exc.message}: its records cannot be read, so applied keys may be "
-                    "missing; restore it, or move it away and run `reconcile repair-index`",
-                    path=path,
-                )
-            )
+                raise  # repair-index refuses it as it is
+            self._fail(unreadable(path, exc))
             return None
 
     def segment_bytes(self, number: int) -> bytes:
@@ -263,7 +251,7 @@ class Ledger:
         data = self._data[number]
         if data is not None:
             return data
-        path, listed = self._segment_path(number), self._sealed[number]
+        path, listed = self.segment_path(number), self._sealed[number]
         data = self._read(path)
         problem = listed.problem(data, growing=False)
         if problem is not None:
@@ -289,7 +277,7 @@ class Ledger:
     def load_all(self) -> list[tuple[str, bytes]]:
         """Every segment's path and bytes, the active file first (each sealed one checked)."""
         self._ensure_sealed()
-        sealed = [(self._segment_path(n), self.segment_bytes(n)) for n in range(len(self._sealed))]
+        sealed = [(self.segment_path(n), self.segment_bytes(n)) for n in range(len(self._sealed))]
         return [(self.path, self.active), *sealed]
 
     # Lookups -----------------------------------------------------------------------------
@@ -319,7 +307,7 @@ class Ledger:
             try:
                 found = None if search is None else search.find(key)
             except applied_keys.CorruptLineError as exc:
-                raise applied_keys.corrupt_line(self._segment_path(number), exc.number) from None
+                raise applied_keys.corrupt_line(self.segment_path(number), exc.number) from None
             if found is not None:
                 self._sealed_keys[key] = (number, *found)
                 self.segments_stale = True
@@ -347,35 +335,13 @@ class Ledger:
         """The applied records timed at or after `since`, oldest first (ties in file order).
 
         Reads the active file and only the sealed segments that may hold such records
-        (reconciler/telemetry/reading.py); replays and rejections are not applied records.
+        (`reading.records_since`); replays and rejections are not applied records.
 
         Raises:
             RefusalError: `telemetry_corrupt`: records may be missing (`problem`), or a line
                 of a segment read is not a JSON object.
         """
-        self._ensure_sealed()
-        wanted = [
-            number
-            for number, segment in enumerate(self._sealed)
-            if reading.may_hold_since(segment, self._successor_start(number), since)
-        ]
-        chunks = [(self._segment_path(n), self.segment_bytes(n)) for n in wanted]
-        chunks.append((self.path, self.active))
-        if self.problem is not None:
-            raise self.problem
-        found: list[tuple[datetime, Record]] = []
-        for path, data in chunks:
-            try:
-                found += reading.applied_since(data, since)
-            except applied_keys.CorruptLineError as exc:
-                raise applied_keys.corrupt_line(path, exc.number) from None
-        found.sort(key=lambda pair: pair[0])  # stable: equal times keep the files' order
-        return [record for _, record in found]
-
-    def _successor_start(self, number: int) -> datetime | None:
-        if number + 1 < len(self._sealed):
-            return name_time(self._sealed[number + 1].name, self.pattern)
-        return reading.first_record_time(self.active)
+        return reading.records_since(self, since)
 
     # Appending ---------------------------------------------------------------------------
 

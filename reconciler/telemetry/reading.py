@@ -9,12 +9,15 @@ so a clock set back, an old index without times, or an edited index costs reads,
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from reconciler.core import applied_keys
 from reconciler.core.applied_keys import Record
+from reconciler.core.errors import RefusalError
 from reconciler.core.timestamps import parse_timestamp
-from reconciler.telemetry.segments import Segment
+from reconciler.telemetry.segments import Segment, name_time
 
 STAMP_PRECISION = timedelta(seconds=1)
 """Segment names give their first record's time to the second (truncated)."""
@@ -63,3 +66,63 @@ def applied_since(data: bytes, since: datetime) -> list[tuple[datetime, Record]]
                 found.append((when, record))
         offset = stop
     return found
+
+
+class History(Protocol):
+    """What `records_since` reads of a Ledger (kept apart: the Ledger calls it)."""
+
+    path: str
+    pattern: re.Pattern[str]
+
+    @property
+    def active(self) -> bytes:
+        """The active file's bytes."""
+
+    @property
+    def sealed(self) -> list[Segment]:
+        """The sealed segments, oldest first."""
+
+    @property
+    def problem(self) -> RefusalError | None:
+        """Why the history cannot be trusted to be whole."""
+
+    def segment_path(self, number: int) -> str:
+        """Sealed segment `number`'s path."""
+
+    def segment_bytes(self, number: int) -> bytes:
+        """Sealed segment `number`'s bytes."""
+
+
+def records_since(history: History, since: datetime) -> list[Record]:
+    """The applied records of `history` timed at or after `since`, oldest first.
+
+    Ties keep the files' order. Only the sealed segments that may hold such records are read.
+
+    Raises:
+        RefusalError: `telemetry_corrupt`: records may be missing (`problem`), or a line of a
+            segment read is not a JSON object.
+    """
+    sealed = history.sealed
+
+    def successor_start(number: int) -> datetime | None:
+        if number + 1 < len(sealed):
+            return name_time(sealed[number + 1].name, history.pattern)
+        return first_record_time(history.active)
+
+    wanted = [
+        number
+        for number, segment in enumerate(sealed)
+        if may_hold_since(segment, successor_start(number), since)
+    ]
+    chunks = [(history.segment_path(n), history.segment_bytes(n)) for n in wanted]
+    chunks.append((history.path, history.active))
+    if history.problem is not None:
+        raise history.problem
+    found: list[tuple[datetime, Record]] = []
+    for path, data in chunks:
+        try:
+            found += applied_since(data, since)
+        except applied_keys.CorruptLineError as exc:
+            raise applied_keys.corrupt_line(path, exc.number) from None
+    found.sort(key=lambda pair: pair[0])  # stable: equal times keep the files' order
+    return [record for _, record in found]

@@ -17,6 +17,8 @@ from datetime import UTC, datetime
 from typing import NamedTuple
 
 from reconciler.core.applied_keys import Coverage
+from reconciler.core.errors import RefusalError
+from reconciler.core.reasons import ReasonCode
 
 STAMP_FORMAT = "%Y%m%dT%H%M%SZ"
 NO_STAMP = "00000000T000000Z"
@@ -95,3 +97,17 @@ def sealed_name(active_name: str, first: datetime | None, taken: Callable[[str],
         number += 1
         name = f"{stem}.{stamp}-{number}.jsonl"
     return name
+
+
+def unreadable(path: str, exc: RefusalError) -> RefusalError:
+    """A sealed segment that cannot be read (a folder, a FIFO, too large): `telemetry_corrupt`.
+
+    Its records are invisible to every lookup, as a missing segment's: expand and resume are
+    refused and a rollback still pauses.
+    """
+    return RefusalError(
+        ReasonCode.TELEMETRY_CORRUPT,
+        f"{exc.message}: its records cannot be read, so applied keys may be missing; restore "
+        "it, or move it away and run `reconcile repair-index`",
+        path=path,
+    )
