@@ -49,12 +49,12 @@ def init_command(path: str, install: str | None, as_json: bool) -> None:
       reconcile init ../fleet-policies --install rollout-reconciler==0.1.0 --json
     """  # noqa: D301 - click's \b (a real backspace) keeps the examples unwrapped
     from reconciler.render import json_output
-    from reconciler.setup import init_repo as scaffold
+    from reconciler.setup import init_repo
 
-    spec = scaffold.resolve_install(install)
+    spec = init_repo.resolve_install(install)
     created = [
         os.path.normpath(os.path.join(path, rel))
-        for rel in scaffold.scaffold_repo(path, install=spec)
+        for rel in init_repo.scaffold_repo(path, install=spec)
     ]
     if as_json:
         sys.stdout.write(json_output.document({"created": created}))

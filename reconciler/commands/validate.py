@@ -39,12 +39,12 @@ def validate_command(
     """
     from reconciler.adapters.clock import system_clock
     from reconciler.render import json_output, text
-    from reconciler.reports import validation as inspection
+    from reconciler.reports import validation
 
     if files and not intent_files:
         raise click.UsageError("FILES are only accepted with --intents")
     if intent_files:
-        results = inspection.validate_intent_files(files, now=system_clock())
+        results = validation.validate_intent_files(files, now=system_clock())
         if as_json:
             sys.stdout.write(json_output.lines(results))
         else:
@@ -52,7 +52,7 @@ def validate_command(
         if not all(result["ok"] for result in results):
             sys.exit(EXIT_REFUSED)
         return
-    report = inspection.validate_repo(repo, path_flags(flags), now=system_clock)
+    report = validation.validate_repo(repo, path_flags(flags), now=system_clock)
     if as_json:
         sys.stdout.write(json_output.document(report))
     else:

@@ -32,7 +32,7 @@ from reconciler.loop.config import LoopConfig, load_config
 from reconciler.loop.head_move import Consumed
 from reconciler.loop.paths import LoopPaths
 from reconciler.loop.remote import PushConflict, push_head, sync_with_remote
-from reconciler.telemetry import ledger as ledger_module
+from reconciler.telemetry.ledger import Ledger
 
 
 class OnceOptions(NamedTuple):
@@ -217,7 +217,7 @@ def _pass(
     tracked = symlinks.tracked_intents(checkout, rel)  # refuses a symlink committed at HEAD
     sources = _read_sources(checkout, pending, tracked)
     pass_state.require_usable_registry(state, sources, now())
-    history = ledger_module.Ledger(config.fleet.telemetry, config.fleet.state, config.rotate_bytes)
+    history = Ledger(config.fleet.telemetry, config.fleet.state, config.rotate_bytes)
     if options.dry_run:
         outcomes = prediction.predict(state, sources, history, now)
         return empty._replace(outcomes=outcomes, commits=[""] * len(outcomes), pending_left=left)
@@ -231,7 +231,7 @@ def _commit_all(
     checkout: Checkout,
     sources: Sequence[IntentSource],
     state: PassState,
-    history: ledger_module.Ledger,
+    history: Ledger,
     now: Callable[[], datetime],
     empty: PassReport,
     left: int,
@@ -296,7 +296,7 @@ def _changes(
     checkout: Checkout,
     outcome: Outcome,
     before: PassState,
-    history: ledger_module.Ledger,
+    history: Ledger,
     taken: set[str],
     tracked: dict[str, tuple[str, str]],
 ) -> list[FileChange]:

@@ -17,7 +17,7 @@ from reconciler.core.errors import RefusalError
 from reconciler.core.reasons import ReasonCode
 from reconciler.loop.checkout import Checkout, tree_blobs
 from reconciler.loop.queue import APPLIED, REJECTED
-from reconciler.telemetry import segments as ledger
+from reconciler.telemetry import segments
 
 if TYPE_CHECKING:
     from reconciler.loop.paths import LoopPaths
@@ -73,7 +73,7 @@ def refuse_tracked_symlinks(
         RefusalError: `path_symlink`.
     """
     components = {prefix for path in walked_paths(paths) for prefix in _prefixes(path)}
-    pattern = ledger.segment_pattern(paths.telemetry.rpartition("/")[2])
+    pattern = segments.segment_pattern(paths.telemetry.rpartition("/")[2])
     folder = paths.telemetry.rpartition("/")[0]
     for path, (mode, _blob) in sorted(entries.items()):
         parent, _, name = path.rpartition("/")

@@ -16,7 +16,7 @@ from reconciler.loop import checkout as checkouts
 from reconciler.loop import queue
 from reconciler.loop.checkout import Checkout
 from reconciler.loop.paths import LoopPaths
-from reconciler.telemetry import segments as ledger
+from reconciler.telemetry import segments
 
 
 def owned_edits(checkout: Checkout, rel: LoopPaths, merge_base: str) -> list[str]:
@@ -29,7 +29,7 @@ def owned_edits(checkout: Checkout, rel: LoopPaths, merge_base: str) -> list[str
         decision=rel.decision,
         state_files=(rel.state, rel.index_file, rel.segments),
         telemetry=rel.telemetry,
-        segments=ledger.segment_pattern(rel.telemetry.rpartition("/")[2]),
+        segments=segments.segment_pattern(rel.telemetry.rpartition("/")[2]),
         processed=(f"{rel.intents}/{queue.APPLIED}", f"{rel.intents}/{queue.REJECTED}"),
     )
     problems = []

@@ -18,7 +18,7 @@ from reconciler.core.errors import RefusalError
 from reconciler.core.reasons import ReasonCode
 from reconciler.inputs.fleet import PathFlags
 from reconciler.loop.repair import repair_index
-from reconciler.reports import validation as inspection
+from reconciler.reports import validation
 from tests.support import fleet
 from tests.support.applying import apply
 from tests.support.fleet import FIXED_NOW, SUPERLOOP
@@ -34,7 +34,7 @@ def refusal(repo: Path, intent: str = "expand", **kw: Any) -> RefusalError:
 
 
 def telemetry_report(repo: Path) -> dict[str, Any]:
-    report: dict[str, Any] = inspection.validate_repo(str(repo), PathFlags(), now=lambda: FIXED_NOW)
+    report: dict[str, Any] = validation.validate_repo(str(repo), PathFlags(), now=lambda: FIXED_NOW)
     telemetry: dict[str, Any] = report["telemetry"]
     return telemetry
 

@@ -14,7 +14,7 @@ import pytest
 
 from reconciler.core.errors import RefusalError
 from reconciler.inputs.fleet import PathFlags
-from reconciler.reports import validation as inspection
+from reconciler.reports import validation
 from tests.support import fleet
 from tests.support.applying import apply
 from tests.support.fleet import FIXED_NOW, SUPERLOOP
@@ -39,7 +39,7 @@ def refused_everywhere(repo: Path) -> RefusalError:
             apply(repo, intent)
         errors.append(caught.value)
     with pytest.raises(RefusalError) as caught:
-        inspection.validate_repo(str(repo), PathFlags(), now=lambda: FIXED_NOW)
+        validation.validate_repo(str(repo), PathFlags(), now=lambda: FIXED_NOW)
     errors.append(caught.value)
     assert len({error.reason for error in errors}) == 1
     assert not (repo / SUPERLOOP / "promotion-apply-state.json").exists()
@@ -130,7 +130,7 @@ def test_paths_inside_the_repository_are_accepted_even_through_an_inner_symlink(
     (repo / "reconciler.yaml").write_text("applyStateFile: state/s.json\n")
 
     apply(repo, "expand")
-    report = inspection.validate_repo(str(repo), PathFlags(), now=lambda: FIXED_NOW)
+    report = validation.validate_repo(str(repo), PathFlags(), now=lambda: FIXED_NOW)
 
     assert (repo / "real-state" / "s.json").exists()
     assert report["paths"]["reasonCode"] == "path_symlink"
@@ -146,7 +146,7 @@ def test_validate_only_warns_about_a_symlinked_decision_which_apply_follows(
     decision.unlink()
     decision.symlink_to(target)
 
-    report = inspection.validate_repo(str(repo), PathFlags(), now=lambda: FIXED_NOW)
+    report = validation.validate_repo(str(repo), PathFlags(), now=lambda: FIXED_NOW)
 
     assert report["ok"], report
     assert any("is a symlink" in warning for warning in report["warnings"])

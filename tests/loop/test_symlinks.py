@@ -18,8 +18,7 @@ import pytest
 
 from reconciler.core.errors import RefusalError
 from reconciler.inputs.fleet import PathFlags
-from reconciler.reports import plan, status
-from reconciler.reports import validation as inspection
+from reconciler.reports import plan, status, validation
 from tests.support import gitrepos as g
 from tests.support.hostfiles import HOST_LINE, host_dir, link_folder
 
@@ -148,7 +147,7 @@ def test_plan_status_and_validate_report_the_symlink_too(tmp_path: Path) -> None
         with pytest.raises(RefusalError) as caught:
             run()
         assert caught.value.reason == "path_symlink"
-    report = inspection.validate_repo(str(repo), PathFlags(), now=lambda: g.FIXED)
+    report = validation.validate_repo(str(repo), PathFlags(), now=lambda: g.FIXED)
     assert not report["ok"]
     assert report["paths"]["problems"] == ["policies/promotion is a symlink"]
 

@@ -14,7 +14,7 @@ import pytest
 from reconciler.core import yamltext
 from reconciler.core.errors import RefusalError
 from reconciler.core.repo_settings import parse_repo_settings
-from reconciler.setup import init_repo as scaffold
+from reconciler.setup import init_repo
 
 INSTALL = ("--install", "git+https://git.example.com/platform/rollout-reconciler@v0.1.0")
 """Where the scaffolded workflows install from: this checkout has no default (see
@@ -24,7 +24,7 @@ tests/commands/test_init.py)."""
 def test_init_writes_default_settings_and_only_valid_keys_even_when_uncommented(
     tmp_path: Path,
 ) -> None:
-    scaffold.scaffold_repo(str(tmp_path), install=INSTALL[1])
+    init_repo.scaffold_repo(str(tmp_path), install=INSTALL[1])
     text = (tmp_path / "reconciler.yaml").read_text(encoding="utf-8")
     settings = parse_repo_settings(yamltext.load_yaml(text), "reconciler.yaml")
     assert settings.max_decision_age == "24h"
@@ -47,5 +47,5 @@ def test_init_writes_default_settings_and_only_valid_keys_even_when_uncommented(
 def test_a_failed_write_removes_the_files_this_run_created(tmp_path: Path) -> None:
     # "a" is created first, so "a/b" cannot be: the run fails half-way and cleans up after itself.
     with pytest.raises(RefusalError, match="cannot create"):
-        scaffold.scaffold_repo(str(tmp_path), {"a": b"1", "a/b": b"2"})
+        init_repo.scaffold_repo(str(tmp_path), {"a": b"1", "a/b": b"2"})
     assert os.listdir(tmp_path) == []

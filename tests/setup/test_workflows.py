@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from reconciler.core import yamltext
-from reconciler.setup import init_repo as scaffold
+from reconciler.setup import init_repo
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOW_DIR = ROOT / ".github" / "workflows"
@@ -45,7 +45,7 @@ def run_scripts(doc: dict[str, Any]) -> list[str]:
 @pytest.fixture(scope="module")
 def scaffolded(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("scaffolded")
-    scaffold.scaffold_repo(str(root), install=INSTALL)
+    init_repo.scaffold_repo(str(root), install=INSTALL)
     return root / ".github" / "workflows"
 
 
@@ -82,7 +82,7 @@ def test_scaffolded_workflows_install_the_given_spec_and_differ_in_nothing_else(
 
 def test_release_workflow_refuses_text_without_exactly_one_install_line() -> None:
     with pytest.raises(ValueError, match="exactly once"):
-        scaffold.release_workflow("run: pip install foo\n", "x.yml", INSTALL)
+        init_repo.release_workflow("run: pip install foo\n", "x.yml", INSTALL)
 
 
 def test_reconcile_runs_on_pushes_to_main_touching_policies(workflows) -> None:
