@@ -6,7 +6,7 @@ from datetime import timedelta
 from typing import Literal, NamedTuple
 
 from reconciler.adapters import files
-from reconciler.core import decision, editing, jsontext, registry_yaml
+from reconciler.core import decision, editing, jsontext
 from reconciler.core.errors import DocumentError, RefusalError
 from reconciler.core.reasons import ReasonCode
 from reconciler.core.timestamps import parse_duration
@@ -56,7 +56,11 @@ def load_registry(path: str) -> LoadedRegistry:
             details=[exc.message],
             path=path,
         ) from exc
-    registry_yaml.check_owned_fields(parsed, path)
+    if fmt == "yaml":
+        # Imported here: a JSON registry (the bash tool's layout) never loads PyYAML (~12 ms).
+        from reconciler.core import registry_yaml
+
+        registry_yaml.check_owned_fields(parsed, path)
     return LoadedRegistry(path, parsed)
 
 

@@ -31,3 +31,23 @@ def test_the_cli_signals_a_rollback_record_not_appended_by_its_reason_code(
     assert done.stderr == ""
     assert "telemetry_not_appended" in json.loads(done.stdout)["reasonCodes"]
     assert target.read_bytes() == PROFILE
+
+
+def test_an_apply_on_a_json_registry_never_imports_pyyaml(repo: Path) -> None:
+    # Start-up (README "Speed"): the bash tool's JSON layout must not pay PyYAML's ~12 ms.
+    script = (
+        "import sys\n"
+        "from reconciler.cli import main\n"
+        "try:\n"
+        "    main(sys.argv[1:])\n"
+        "except SystemExit as exc:\n"
+        "    code = exc.code\n"
+        "print('yaml' in sys.modules, code, file=sys.stderr)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, "apply", "--repo", str(repo), "--intent", "rollback",
+         *fleet.gov()],
+        capture_output=True, text=True, cwd=ROOT, check=False,
+    )  # fmt: skip
+    assert done.stderr.splitlines()[-1] == "False 0", done.stderr
+    assert json.loads(done.stdout)["status"] == "applied"
