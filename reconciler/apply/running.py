@@ -166,14 +166,7 @@ class _Apply:
             telemetry.active_problem = _not_json_lines(telemetry.path)
         prior, unverified = None, telemetry.active_problem
         if key:
-            try:
-                prior = telemetry.find_replayed(key)
-            except RefusalError as exc:
-                # A sealed segment that cannot tell: the rules refuse expand and resume; a
-                # rollback still pauses, noting that its replay could not be checked.
-                if exc.reason is not ReasonCode.TELEMETRY_CORRUPT:
-                    raise
-                unverified = exc
+            prior, unverified = rules.find_prior(telemetry.find_replayed, key)
         loaded = _read_registry(self.layout.fleet.registry)
         current = loaded.parsed if isinstance(loaded, documents.LoadedRegistry) else loaded
         verdict = self.decide(
@@ -191,9 +184,9 @@ class _Apply:
         max_age_text: str | None,
         current: RegistryText | RefusalError,
         *,
-        prior: applying.Record | None = None,
-        telemetry: Ledger | None = None,
-        unverified: RefusalError | None = None,
+        prior: applying.Record | None,
+        telemetry: Ledger,
+        unverified: RefusalError | None,
     ) -> rules.Verdict:
         """Read the decision and decide by the core's rules, in their order.
 
@@ -204,7 +197,6 @@ class _Apply:
             found: decision.Decision | RefusalError = documents.load_decision(self.fleet.decision)
         except RefusalError as exc:
             found = exc
-        unappendable = telemetry is not None and not telemetry.indexed
         inputs = rules.Inputs(
             request=self.request,
             trace_id=self.trace_id,
@@ -215,7 +207,7 @@ class _Apply:
             max_age_text=max_age_text,
             prior=prior,
             telemetry_problem=unverified,
-            notes=[ReasonCode.TELEMETRY_NOT_APPENDED] if unappendable else [],
+            notes=[] if telemetry.indexed else [ReasonCode.TELEMETRY_NOT_APPENDED],
         )
         return rules.evaluate(inputs, self.clock)
 

@@ -149,7 +149,7 @@ def evaluate_intent(
         intent = decode_intent(source.data, source.name, now)
     except IntentRejected as exc:
         return _reject(state, source, None, exc.problems, now, readable=exc.fields)
-    prior, unverified = _find_prior(intent, find_applied)
+    prior, unverified = rules.find_prior(find_applied, intent.idempotency_key)
     request = _request(intent)
     known = state.registry_problem
     inputs = rules.Inputs(
@@ -220,22 +220,6 @@ def is_rollback(source: IntentSource, now: datetime) -> bool:
         return decode_intent(source.data, source.name, now).intent == "rollback"
     except IntentRejected:
         return False
-
-
-def _find_prior(
-    intent: Intent, find_applied: Callable[[str], Record | None]
-) -> tuple[Record | None, RefusalError | None]:
-    """The earlier applied record of the intent's key, or why the telemetry cannot tell.
-
-    Telemetry that cannot say "not applied" (`telemetry_corrupt`) rejects expand and resume;
-    a rollback still pauses, its record noting that its replay could not be checked.
-    """
-    try:
-        return find_applied(intent.idempotency_key), None
-    except RefusalError as exc:
-        if exc.reason is not ReasonCode.TELEMETRY_CORRUPT:
-            raise
-        return None, exc
 
 
 def _request(intent: Intent) -> applying.ApplyRequest:

@@ -110,6 +110,26 @@ Rule = Callable[[Evaluation], Verdict | None]
 """A check: raise RefusalError to refuse, return a Verdict to decide now, None to go on."""
 
 
+def find_prior(
+    lookup: Callable[[str], Record | None], key: str
+) -> tuple[Record | None, RefusalError | None]:
+    """The earlier applied record of `key`, or why the telemetry cannot tell (every path).
+
+    Telemetry that cannot say "not applied" (`telemetry_corrupt`) is not raised here: it goes
+    to `Inputs.telemetry_problem`, where `check_telemetry` refuses expand and resume and lets
+    a rollback pause, noting that its replay could not be checked.
+
+    Raises:
+        RefusalError: any other problem of the lookup.
+    """
+    try:
+        return lookup(key), None
+    except RefusalError as exc:
+        if exc.reason is not ReasonCode.TELEMETRY_CORRUPT:
+            raise
+        return None, exc
+
+
 def registry_problems(doc: object, now: datetime) -> list[str]:
     """The current registry's problems, every one, as every path validates it.
 
