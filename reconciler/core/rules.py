@@ -329,8 +329,14 @@ def evaluate(inputs: Inputs, clock: Callable[[], datetime]) -> Verdict:
 def _current_registry(evaluation: Evaluation) -> RegistryText:
     found = evaluation.inputs.registry
     if isinstance(found, RefusalError):
-        found.footer = REGISTRY_FOOTER
-        raise found
+        # A new error, with the bash tool's footer: the caller's input stays as it was given.
+        raise RefusalError(
+            found.reason,
+            found.message,
+            details=found.details,
+            path=found.path,
+            footer=REGISTRY_FOOTER,
+        ) from found
     return found
 
 
