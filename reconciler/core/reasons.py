@@ -92,6 +92,21 @@ class ReasonCode(StrEnum):
     INSTALL_SPEC_INVALID = "install_spec_invalid"
     INSTALL_SPEC_UNKNOWN = "install_spec_unknown"
 
+    # Progression guards (docs/guards.md): a deferred expand/resume stays pending.
+    GUARD_DECISION_PREDATES_CHANGE = "guard_decision_predates_change"
+    GUARD_EXPAND_COOLDOWN = "guard_expand_cooldown"
+    GUARD_BUDGET_EXPANDS = "guard_budget_expands"
+    GUARD_BUDGET_PERCENT = "guard_budget_percent"
+    GUARD_FREEZE_WINDOW = "guard_freeze_window"
+    GUARD_OUTSIDE_ALLOW_WINDOW = "guard_outside_allow_window"
+    GUARD_SETTINGS_INVALID = "guard_settings_invalid"
+    FREEZE_FILE_INVALID = "freeze_file_invalid"
+    QUEUED_BEHIND_DEFERRED = "queued_behind_deferred"
+    # ... and what rejects a held intent for good.
+    SUPERSEDED_BY_ROLLBACK = "superseded_by_rollback"
+    INTENT_DEFERRAL_EXPIRED = "intent_deferral_expired"
+    INTENT_EXPAND_STEP_OVER_LIMIT = "intent_expand_step_over_limit"
+
     # The controller's HTTP server (the `reason` of an `http.refused` event).
     HTTP_UNAUTHORIZED = "http_unauthorized"
     HTTP_NOT_FOUND = "http_not_found"
@@ -117,3 +132,5 @@ class ReasonCode(StrEnum):
     IDEMPOTENCY_REPLAY_OVERRIDDEN = "idempotency_replay_overridden"
     REGISTRY_INVALID_ELSEWHERE = "registry_invalid_elsewhere"
     TELEMETRY_NOT_APPENDED = "telemetry_not_appended"
+    ROLLBACK_TARGET_ABOVE_CURRENT = "rollback_target_above_current"
+    ROLLBACK_TARGET_UNKNOWN = "rollback_target_unknown"
