@@ -9,11 +9,12 @@ what a pull request's plan predicts is what the reconciler commits.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Literal, NamedTuple
 
-from reconciler.core import applying, registry, rules
+from reconciler.core import applying, guards, registry, rules
+from reconciler.core.freeze import Calendar
 from reconciler.core.decision import Decision
 from reconciler.core.editing import RegistryText
 from reconciler.core.errors import RefusalError
@@ -25,10 +26,12 @@ from reconciler.core.intents import (
     decode_intent,
 )
 from reconciler.core.reasons import ReasonCode
+from reconciler.core.registry import RegistryView
 from reconciler.core.timestamps import format_timestamp
 
 Record = dict[str, Any]
-Status = Literal["applied", "replayed", "rejected"]
+Status = Literal["applied", "replayed", "rejected", "deferred"]
+RecordsSince = Callable[[datetime], Sequence[Record]]
 
 
 class IntentSource(NamedTuple):
@@ -44,6 +47,9 @@ class IntentSource(NamedTuple):
     """SHA of the commit that added the file; None for a file not committed yet."""
     blob: str
     """Git blob id of the file (its trace id when it is not in any commit)."""
+    added_at: datetime | None = None
+    """When the commit that added the file was made (committer time); None when not
+    committed: `guards.maxDeferral` counts from it."""
 
     @property
     def name(self) -> str:
@@ -67,11 +73,20 @@ def as_text(value: str) -> str:
     return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
+class PassGuards(NamedTuple):
+    """The progression guards of a pass: the settings, the freeze windows, or why not."""
+
+    settings: guards.GuardSettings
+    calendar: Calendar = Calendar()
+    problem: RefusalError | None = None
+    """The guards settings or the freeze file are invalid: expand and resume wait."""
+
+
 class PassState(NamedTuple):
     """What an intent is evaluated against; the next intent sees the state after it."""
 
     registry: RegistryText
-    view: registry.RegistryView
+    view: RegistryView
     decision: Decision | None
     decision_problem: RefusalError | None
     """Why the decision could not be read (missing, invalid); None when it was."""
@@ -85,6 +100,11 @@ class PassState(NamedTuple):
     """Why the registry is invalid (`registry_invalid`, one detail per problem) when a rollback
     can still be applied to it: expand and resume are rejected with it, a rollback notes the
     problems (`registry_invalid_elsewhere`). None when the registry is valid."""
+    guards: PassGuards | None = None
+    """None: no guard (every one off)."""
+    deferred: tuple[Outcome, ...] = ()
+    """The expand/resume intents deferred so far in this pass, in order: every later one
+    queues behind the first, and a rollback applied after them supersedes them."""
 
 
 class Outcome(NamedTuple):
@@ -108,6 +128,8 @@ class Outcome(NamedTuple):
     """canaryPercent and manualPause before and after."""
     readable: IntentFields = IntentFields()
     """Of a file rejected as not a valid intent: the fields that could be read all the same."""
+    not_before: datetime | None = None
+    """Deferred: when the guards clear by themselves; None when one waits for a decision."""
 
     @property
     def fields(self) -> IntentFields:
@@ -135,8 +157,12 @@ def evaluate_intent(
     source: IntentSource,
     now: datetime,
     find_applied: Callable[[str], Record | None],
+    records_since: RecordsSince | None = None,
 ) -> Outcome:
     """Decide what one intent file does; never raises for anything the file holds.
+
+    `records_since` (the ledger's applied records since a time) feeds the progression
+    guards; without it, or without `state.guards`, no guard holds anything.
 
     The file is read first (parse, fields); then `rules.evaluate`, the rules `apply` decides
     by too: the telemetry, the idempotency replay (before any gate), the decision, the
@@ -169,12 +195,15 @@ def evaluate_intent(
         expect_decision_trace_id=intent.expect_decision_trace_id,
         notes=[note.reason for note in intent.notes],
         warnings=[note.message for note in intent.notes],
+        guards=_guard_inputs(state, source, records_since),
     )
     try:
         verdict = rules.evaluate(inputs, lambda: now)
     except RefusalError as exc:
         found = [Problem(exc.reason, exc.message), *(Problem(exc.reason, d) for d in exc.details)]
         return _reject(state, source, intent, found, now)
+    if verdict.status == "deferred":
+        return _defer(state, source, intent, verdict)
     if verdict.status == "replayed":
         return Outcome(
             source, "replayed", intent, tuple(verdict.record.get("reasonCodes", [])), (),
@@ -189,11 +218,105 @@ def evaluate_intent(
         registry=verdict.registry,
         view=registry.view_registry(new_doc),
         registry_problem=_still_invalid(state, list(verdict.problems)),
+        # A rollback supersedes what waited before it (evaluate_pass rejects those).
+        deferred=() if intent.intent == "rollback" else state.deferred,
     )
     return Outcome(
         source, "applied", intent, tuple(record["reasonCodes"]), verdict.warnings, record, after,
         verdict.mutation.before, verdict.mutation.after,
     )  # fmt: skip
+
+
+def evaluate_pass(
+    state: PassState,
+    sources: Sequence[IntentSource],
+    now: Callable[[], datetime],
+    find_applied: Callable[[str], Record | None],
+    records_since: RecordsSince | None = None,
+    stop: Callable[[], bool] | None = None,
+) -> Iterator[tuple[Outcome, datetime]]:
+    """Decide a pass's intents in order, each on the state the previous one left.
+
+    Yields each outcome with the time it was decided at, in commit order: the caller commits
+    (or, predicting, records in memory) each applied or rejected record before asking for
+    the next, so `find_applied` and `records_since` see it. When a rollback is applied, the
+    expand/resume intents deferred before it in this pass follow it, rejected
+    (`superseded_by_rollback`): an approval given before an incident must not resume the
+    rollout after it. `stop` is asked before each file (never between a rollback and the
+    rejections it causes).
+    """
+    for source in sources:
+        if stop is not None and stop():
+            return
+        when = now()
+        outcome = evaluate_intent(state, source, when, find_applied, records_since)
+        yield outcome, when
+        superseded = state.deferred if outcome.status == "applied" else ()
+        state = outcome.state
+        if outcome.action != "rollback":
+            continue
+        for held in superseded:
+            when = now()
+            rejection = supersede(state, held, outcome, when)
+            yield rejection, when
+            state = rejection.state
+
+
+def supersede(state: PassState, held: Outcome, rollback: Outcome, now: datetime) -> Outcome:
+    """Reject a deferred expand/resume because a rollback was applied after it."""
+    problem = Problem(
+        ReasonCode.SUPERSEDED_BY_ROLLBACK,
+        f"superseded by the rollback {rollback.source.shown_path} applied in the same pass",
+    )
+    return _reject(state, held.source, held.intent, [problem], now)
+
+
+def _guard_inputs(
+    state: PassState, source: IntentSource, records_since: RecordsSince | None
+) -> guards.GuardInputs | None:
+    found = state.guards
+    if found is None or records_since is None:
+        return None
+    ahead = state.deferred[0] if state.deferred else None
+    return guards.GuardInputs(
+        settings=found.settings,
+        calendar=found.calendar,
+        records_since=records_since,
+        problem=found.problem,
+        added_at=source.added_at,
+        ahead=_deferral(ahead) if ahead is not None else None,
+    )
+
+
+def _deferral(outcome: Outcome) -> guards.Deferral:
+    """The deferral an outcome carries (what a later intent queues behind)."""
+    return guards.Deferral(
+        tuple(ReasonCode(reason) for reason in outcome.reasons),
+        outcome.problems,
+        outcome.not_before,
+    )
+
+
+def _defer(
+    state: PassState, source: IntentSource, intent: Intent, verdict: rules.Verdict
+) -> Outcome:
+    """The outcome of a deferred intent: nothing written, the file stays pending."""
+    deferral = verdict.deferral
+    assert deferral is not None
+    reasons = tuple(str(reason) for reason in deferral.reasons)
+    record = {
+        **verdict.record,
+        "reasonCodes": list(reasons),
+        "errors": list(deferral.messages),
+        "notBefore": format_timestamp(deferral.not_before) if deferral.not_before else None,
+        "git": _git_block(source, state),
+    }
+    current = posture(state.view)
+    outcome = Outcome(
+        source, "deferred", intent, reasons, deferral.messages, record, state, current, current,
+        not_before=deferral.not_before,
+    )  # fmt: skip
+    return outcome._replace(state=state._replace(deferred=(*state.deferred, outcome)))
 
 
 def _decision(state: PassState) -> Decision:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal, NamedTuple
 
-from reconciler.core import applying, decision, registry
+from reconciler.core import applying, decision, guards, registry
 from reconciler.core.decision import Decision
 from reconciler.core.editing import RegistryText
 from reconciler.core.errors import RefusalError
@@ -56,14 +56,17 @@ class Inputs(NamedTuple):
     `telemetry_not_appended`)."""
     warnings: Sequence[str] = ()
     """Their lines for the record's `warnings`."""
+    guards: guards.GuardInputs | None = None
+    """What the progression guards are computed from; None: no guard (every one off)."""
 
 
 class Verdict(NamedTuple):
     """What the rules decided when they did not refuse."""
 
-    status: Literal["applied", "replayed"]
+    status: Literal["applied", "replayed", "deferred"]
     record: Record
-    """Applied: the new record. Replayed: the earlier record, marked replayed."""
+    """Applied: the new record. Replayed: the earlier record, marked replayed. Deferred: the
+    record the request would have had (never written)."""
     prior: Record | None = None
     """Replayed: the earlier record."""
     registry: RegistryText | None = None
@@ -73,6 +76,8 @@ class Verdict(NamedTuple):
     """Applied: the problems the registry still has after it (only a rollback gets past any)."""
     warnings: tuple[str, ...] = ()
     """Applied: the record's `warnings`."""
+    deferral: guards.Deferral | None = None
+    """Deferred: which guards hold the request, what clears them and when (`notBefore`)."""
 
 
 @dataclass
@@ -238,6 +243,13 @@ def check_mode(evaluation: Evaluation) -> None:
     evaluation.notes.append(ReasonCode.ROLLBACK_IN_ADVISORY_MODE)
 
 
+def check_expand_step(evaluation: Evaluation) -> None:
+    """Reject an expand whose step the guards could never let through (never clamped)."""
+    found = evaluation.inputs.guards
+    if found is not None and found.problem is None:
+        guards.check_step(found.settings, evaluation.intent, evaluation.request.expand_step)
+
+
 def mutate(evaluation: Evaluation) -> None:
     """Plan the rollout change and make it as a minimal edit of the registry text.
 
@@ -268,6 +280,35 @@ def check_mutated(evaluation: Evaluation) -> None:
         evaluation.notes.append(ReasonCode.REGISTRY_INVALID_ELSEWHERE)
         evaluation.warnings += problems
         evaluation.left = tuple(problems)
+
+
+def check_guards(evaluation: Evaluation) -> Verdict | None:
+    """Defer an expand or resume the progression guards hold; a rollback is never held.
+
+    Last before the record: only a request that would otherwise be applied is deferred
+    (anything else about it is refused first), so the deferral is all that stands between
+    it and its commit.
+
+    Raises:
+        RefusalError: `intent_deferral_expired`: it would wait, and has waited too long.
+    """
+    found = evaluation.inputs.guards
+    if found is None or evaluation.intent == "rollback":
+        return None
+    assert evaluation.view is not None and evaluation.now is not None
+    deferral = guards.assess(
+        found,
+        evaluation.intent,
+        evaluation.view.canary_percent,
+        evaluation.request.expand_step,
+        evaluation.decision,
+        evaluation.now,
+    )
+    if deferral is None:
+        return None
+    verdict = record_applied(evaluation)
+    record = {**verdict.record, "status": "deferred"}
+    return verdict._replace(status="deferred", record=record, deferral=deferral)
 
 
 def record_applied(evaluation: Evaluation) -> Verdict:
@@ -302,8 +343,10 @@ RULES: tuple[Rule, ...] = (
     check_review_by,
     check_registry,
     check_mode,
+    check_expand_step,
     mutate,
     check_mutated,
+    check_guards,
     record_applied,
 )
 """The rules in the order they are checked: the bash tool's (docs/apply.md, "Order of work").

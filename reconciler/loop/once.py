@@ -22,7 +22,7 @@ from reconciler.adapters.gitrepo import FastImport, FileChange, remove_stale_mar
 from reconciler.core import commit_messages, jsontext, queueing
 from reconciler.core.errors import RefusalError, RetryableError
 from reconciler.core.intents import INTENT_LIMIT
-from reconciler.core.passes import IntentSource, Outcome, PassState, evaluate_intent
+from reconciler.core.passes import IntentSource, Outcome, PassState, evaluate_pass
 from reconciler.core.reasons import ReasonCode
 from reconciler.inputs import layouts
 from reconciler.loop import checkout as checkouts
@@ -245,12 +245,17 @@ def _commit_all(
     marks: list[str] = []
     consumed: list[Consumed] = []
     parent = checkout.head
+    commits_of: list[str | None] = []
+    taken_sources: set[str] = set()
     try:
-        for source in sources:
-            if stop is not None and stop():
-                break
-            when = now()
-            outcome = evaluate_intent(state, source, when, history.find_replayed)
+        for outcome, when in evaluate_pass(
+            state, sources, now, history.find_replayed, history.applied_since, stop
+        ):
+            outcomes.append(outcome)
+            taken_sources.add(outcome.source.path)
+            if outcome.status == "deferred":
+                commits_of.append(None)  # no commit, no record: the file stays pending
+                continue
             changes = _changes(rel, checkout, outcome, state, history, taken, tracked)
             parent = stream.commit(
                 parent=parent,
@@ -259,23 +264,27 @@ def _commit_all(
                 message=commit_messages.commit_message(outcome),
                 changes=changes,
             )
-            consumed.append(Consumed(source.path, _consumed_identity(checkout, source)))
-            outcomes.append(outcome)
+            consumed.append(Consumed(outcome.source.path, _consumed_identity(checkout, outcome.source)))
             marks.append(parent)
+            commits_of.append(parent)
             # Every record of the pass names the same baseCommit: the commit the pass started
             # from (its own parent is one `git log` away).
             state = outcome.state
+        left += len(sources) - len(taken_sources)
         if not marks:
-            stream.abort()  # stopped before the first intent: nothing to commit
-            return empty._replace(pending_left=left + len(sources))
+            stream.abort()  # nothing to commit: stopped before the first intent, or all wait
+            return empty._replace(
+                outcomes=outcomes, commits=[""] * len(outcomes), pending_left=left
+            )
         shas = stream.close()
     except BaseException:
         stream.abort()
         raise
-    commits = [shas[mark] for mark in marks]
-    reason = f"{len(commits)} intent(s)"
-    moved = head_move.move_head(checkout, commits[-1], consumed, reason=reason, intents=rel.intents)
-    left += len(sources) - len(outcomes)
+    commits = [shas[mark] if mark is not None else "" for mark in commits_of]
+    reason = f"{len(marks)} intent(s)"
+    moved = head_move.move_head(
+        checkout, shas[marks[-1]], consumed, reason=reason, intents=rel.intents
+    )
     return empty._replace(outcomes=outcomes, commits=commits, head=moved.head, pending_left=left)
 
 

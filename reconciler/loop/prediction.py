@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from reconciler.core.passes import IntentSource, Outcome, PassState, evaluate_intent
+from reconciler.core.passes import IntentSource, Outcome, PassState, evaluate_pass
 from reconciler.loop.checkout import Checkout
 from reconciler.loop.config import LoopConfig
 from reconciler.loop.pass_state import checkout_state, read_pending, require_usable_registry
@@ -27,15 +27,16 @@ def predict(
     """Evaluate `sources` in order, each on the state the previous one left; write nothing.
 
     The ledger is updated in memory only, so a later file replaying an earlier one's key in
-    the same pass is predicted as `replayed`, exactly as the loop would commit it.
+    the same pass is predicted as `replayed`, and the guards count the records before it,
+    exactly as the loop would commit them.
     """
     outcomes = []
-    for source in sources:
-        outcome = evaluate_intent(state, source, now(), history.find_replayed)
-        if outcome.status != "replayed":
+    for outcome, _when in evaluate_pass(
+        state, sources, now, history.find_replayed, history.applied_since
+    ):
+        if outcome.status in ("applied", "rejected"):
             history.append(outcome.record)
         outcomes.append(outcome)
-        state = outcome.state
     return outcomes
 
 

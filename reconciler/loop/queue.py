@@ -15,6 +15,7 @@ import os
 import re
 import stat
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import NamedTuple
 
 from reconciler.core import queueing
@@ -119,7 +120,15 @@ def _refuse_symlinked_folders(checkout: Checkout, intents_dir: str) -> None:
             )
 
 
-def read_source(item: PendingFile, intent_commit: str | None) -> IntentSource:
+class AddingCommit(NamedTuple):
+    """The commit that added a pending file."""
+
+    sha: str
+    at: datetime
+    """Its committer time (UTC): what `guards.maxDeferral` counts from."""
+
+
+def read_source(item: PendingFile, added: AddingCommit | None) -> IntentSource:
     """Read one pending file into an IntentSource; every problem is a rejection, not a raise."""
     name = item.path.rsplit("/", 1)[-1]
     data, problem = _read(item.absolute)
@@ -129,7 +138,9 @@ def read_source(item: PendingFile, intent_commit: str | None) -> IntentSource:
             "intent file names may only hold letters, digits and . _ + @ = - (at most 200)",
         )
     blob = blob_id(data) if data is not None else blob_id(b"")
-    return IntentSource(item.path, data, problem, intent_commit, blob)
+    if added is None:
+        return IntentSource(item.path, data, problem, None, blob)
+    return IntentSource(item.path, data, problem, added.sha, blob, added.at)
 
 
 def _read(path: str) -> tuple[bytes | None, Problem | None]:
@@ -164,20 +175,20 @@ def _read(path: str) -> tuple[bytes | None, Problem | None]:
         os.close(fd)
 
 
-def find_adding_commits(checkout: Checkout, paths: Sequence[str]) -> dict[str, str]:
-    """Return {path: SHA of the newest commit that added it} for committed pending paths.
+def find_adding_commits(checkout: Checkout, paths: Sequence[str]) -> dict[str, AddingCommit]:
+    """Return {path: the newest commit that added it} for committed pending paths.
 
     One `git log` over the intents folder, stopped as soon as every path is found (pending
     intents were usually added by the last few commits).
     """
     wanted = set(paths)
-    found: dict[str, str] = {}
+    found: dict[str, AddingCommit] = {}
     if not wanted:
         return found
     folders = sorted({path.rsplit("/", 1)[0] for path in wanted})
-    args = ["log", "--no-renames", "--diff-filter=A", "--name-only", "-z", "--format=%x01%H"]
+    args = ["log", "--no-renames", "--diff-filter=A", "--name-only", "-z", "--format=%x01%H %ct"]
     with checkout.git.stream(*args, checkout.head, "--", *folders) as out:
-        commit = None
+        commit: AddingCommit | None = None
         buffer = b""
         while wanted - found.keys():
             chunk = out.read1(65536) if hasattr(out, "read1") else out.read(65536)
@@ -193,12 +204,13 @@ def find_adding_commits(checkout: Checkout, paths: Sequence[str]) -> dict[str, s
 
 
 def _scan_item(
-    item: bytes, commit: str | None, wanted: set[str], found: dict[str, str]
-) -> str | None:
+    item: bytes, commit: AddingCommit | None, wanted: set[str], found: dict[str, AddingCommit]
+) -> AddingCommit | None:
     text = item.lstrip(b"\n")
     if text.startswith(b"\x01"):
         header, _, rest = text.partition(b"\n")
-        commit = header[1:].decode()
+        sha, _, seconds = header[1:].decode().partition(" ")
+        commit = AddingCommit(sha, datetime.fromtimestamp(int(seconds), UTC))
         text = rest.lstrip(b"\n")
         if not text:
             return commit
