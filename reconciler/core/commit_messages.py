@@ -43,6 +43,18 @@ _SHORT_REASONS = {
     ReasonCode.INTENT_NOT_UTF8: "not UTF-8",
     ReasonCode.INTENT_NOT_REGULAR_FILE: "not a regular file",
     ReasonCode.INTENT_NAME_INVALID: "invalid file name",
+    ReasonCode.INTENT_EXPAND_STEP_OVER_LIMIT: "expandStep over the guards' limit",
+    ReasonCode.SUPERSEDED_BY_ROLLBACK: "superseded by a rollback",
+    ReasonCode.INTENT_DEFERRAL_EXPIRED: "deferred longer than maxDeferral",
+    ReasonCode.GUARD_DECISION_PREDATES_CHANGE: "waiting for a newer decision",
+    ReasonCode.GUARD_EXPAND_COOLDOWN: "expand cooldown",
+    ReasonCode.GUARD_BUDGET_EXPANDS: "expand budget used up",
+    ReasonCode.GUARD_BUDGET_PERCENT: "percent budget used up",
+    ReasonCode.GUARD_FREEZE_WINDOW: "freeze window",
+    ReasonCode.GUARD_OUTSIDE_ALLOW_WINDOW: "outside the allow windows",
+    ReasonCode.GUARD_SETTINGS_INVALID: "guards settings invalid",
+    ReasonCode.FREEZE_FILE_INVALID: "freeze file invalid",
+    ReasonCode.QUEUED_BEHIND_DEFERRED: "queued behind a deferred intent",
 }
 
 
@@ -65,6 +77,8 @@ def commit_subject(outcome: Outcome) -> str:
     intent = outcome.intent
     if outcome.status == "rejected" or intent is None:
         subject = f"reject {one_line(outcome.source.stem)}: {_short_reason(outcome)}"
+    elif outcome.status == "deferred":  # never committed: what plan and status show
+        subject = f"defer {one_line(outcome.source.stem)}: {_short_reason(outcome)}"
     else:
         ref = f"({one_line(intent.approval_ref)})"
         before, after = outcome.before, outcome.after
@@ -146,6 +160,12 @@ def commit_message(outcome: Outcome) -> str:
         body.append(
             "Replayed: this idempotency key was applied before; nothing changed but the "
             "apply-state file."
+        )
+    if outcome.status == "deferred":
+        when = outcome.record.get("notBefore")
+        body.append(
+            "Deferred: nothing is committed; the file stays pending and is evaluated again "
+            + (f"(not before {when})." if when else "(it waits for a new decision).")
         )
     body.extend(f"- {one_line(problem)}" for problem in outcome.problems[:20])
     trailers = "\n".join(f"{key}: {value}" for key, value in commit_trailers(outcome))

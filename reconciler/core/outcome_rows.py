@@ -33,6 +33,7 @@ def outcome_row(outcome: Outcome, commit: str | None) -> dict[str, Any]:
         "decision": outcome.record.get("decision"),
         "intentCommit": outcome.source.intent_commit,
         "commit": commit or None,
+        "notBefore": outcome.record.get("notBefore") if outcome.status == "deferred" else None,
         "subject": commit_messages.commit_subject(outcome),
         "trailers": dict(commit_messages.commit_trailers(outcome)),
     }

@@ -14,10 +14,10 @@ from datetime import datetime, timedelta
 from typing import Any, Literal, NamedTuple
 
 from reconciler.core import applying, guards, registry, rules
-from reconciler.core.freeze import Calendar
 from reconciler.core.decision import Decision
 from reconciler.core.editing import RegistryText
 from reconciler.core.errors import RefusalError
+from reconciler.core.freeze import Calendar
 from reconciler.core.intents import (
     Intent,
     IntentFields,

@@ -264,7 +264,8 @@ def _commit_all(
                 message=commit_messages.commit_message(outcome),
                 changes=changes,
             )
-            consumed.append(Consumed(outcome.source.path, _consumed_identity(checkout, outcome.source)))
+            source = outcome.source
+            consumed.append(Consumed(source.path, _consumed_identity(checkout, source)))
             marks.append(parent)
             commits_of.append(parent)
             # Every record of the pass names the same baseCommit: the commit the pass started

@@ -52,7 +52,7 @@ def pass_summary(report: PassReport) -> dict[str, Any]:
     """The last line of `--once --json`: `{"type": "pass", ...}`."""
     from reconciler.core.queueing import ignored_json
 
-    counts = {"applied": 0, "replayed": 0, "rejected": 0}
+    counts = {"applied": 0, "replayed": 0, "deferred": 0, "rejected": 0}
     for outcome in report.outcomes:
         counts[outcome.status] += 1
     return {

@@ -29,7 +29,8 @@ _EDGE_UNDERSCORE = re.compile(r"(?<![0-9A-Za-z])_|_(?![0-9A-Za-z])")
 _BLOCK_START = re.compile(r"^ {0,3}([#>+=-]|\d+(?=[.)]))")
 _BACKTICKS = re.compile(r"`+")
 STATUS_ICONS = {
-    "applied": "✅", "replayed": "🔁", "rejected": "❌", "preview": "🔎", "rolled_back": "⏪",
+    "applied": "✅", "replayed": "🔁", "deferred": "⏳", "rejected": "❌", "preview": "🔎",
+    "rolled_back": "⏪",
 }  # fmt: skip
 
 
@@ -97,7 +98,7 @@ def plan_markdown(
     """The plan (`reports.plan.plan_rows`, `plan_summary`, `owned_edits_error`) as Markdown."""
     new = [row for row in rows if row["new"]]
     counts = {status: sum(row["status"] == status for row in new) for status in
-              ("applied", "replayed", "rejected")}  # fmt: skip
+              ("applied", "replayed", "deferred", "rejected")}  # fmt: skip
     lines = [
         "## reconcile plan",
         "",
@@ -105,7 +106,7 @@ def plan_markdown(
         f"merge-base {code(words.short_commit(summary['mergeBase']))}, head "
         f"{code(words.short_commit(summary['head']))}: {len(new)} new intent(s): "
         f"{counts['applied']} would be applied, {counts['replayed']} replayed, "
-        f"{counts['rejected']} rejected.",
+        f"{counts['deferred']} deferred, {counts['rejected']} rejected.",
         "",
     ]
     if error is not None:
@@ -133,7 +134,7 @@ def plan_markdown(
             words.canary_change(row["canary"]),
             words.pause_change(row["manualPause"]),
             inline(words.shown(row["actor"])),
-            inline(words.reasons(row["reasonCodes"])),
+            inline(words.reasons(row["reasonCodes"]) + _not_before(row)),
         ]
         lines.append(f"| {' | '.join(cells)} |")
     lines.append("")
@@ -141,6 +142,12 @@ def plan_markdown(
         lines += [f"<details><summary>{html(row['subject'])}</summary>", ""]
         lines += [*fenced(row["message"]), "", "</details>", ""]
     return "\n".join(lines)
+
+
+def _not_before(row: Mapping[str, Any]) -> str:
+    if row["status"] != "deferred":
+        return ""
+    return f"; not before {row['notBefore']}" if row["notBefore"] else "; waits for a new decision"
 
 
 def dispatch_markdown(result: Mapping[str, Any]) -> str:

@@ -20,9 +20,15 @@ from reconciler.render import vocabulary as words
 
 _GAP = "  "
 _BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-_ANSI = {"bold": "\033[1m", "green": "\033[32m", "cyan": "\033[36m", "red": "\033[31m"}
+_ANSI = {
+    "bold": "\033[1m",
+    "green": "\033[32m",
+    "cyan": "\033[36m",
+    "red": "\033[31m",
+    "yellow": "\033[33m",
+}
 _RESET = "\033[0m"
-STATUS_STYLES = {"applied": "green", "replayed": "cyan", "rejected": "red"}
+STATUS_STYLES = {"applied": "green", "replayed": "cyan", "deferred": "yellow", "rejected": "red"}
 OUTCOME_COLUMNS = ("intent", "action", "status", "canary", "pause", "actor", "commit", "reasons")
 HISTORY_COLUMNS = (
     "time", "commit", "action", "status", "canary", "pause", "actor", "approval", "decision",

@@ -77,7 +77,8 @@ def pass_text(report: PassReport, *, color: bool = False) -> str:
         title = "dry run: nothing committed" if report.dry_run else None
         out = tables.outcome_table(rows, color=color, title=title)
     verb = " would be" if report.dry_run else ""
-    counts = [f"{summary[key]}{verb} {key}" for key in ("applied", "replayed", "rejected")]
+    keys = ("applied", "replayed", "deferred", "rejected")
+    counts = [f"{summary[key]}{verb} {key}" for key in keys if key != "deferred" or summary[key]]
     line = ", ".join(counts) if rows else "nothing to do: no pending intents"
     if report.pending_left:
         line += f"; {report.pending_left} left pending (--max-intents)"
@@ -85,7 +86,19 @@ def pass_text(report: PassReport, *, color: bool = False) -> str:
         line += "; recovered an interrupted pass first"
     if report.pushed:
         line += f"; pushed {words.short_commit(report.head)}"
-    return out + _lines([line]) + ignored_text(summary["ignored"])
+    return out + _lines([line]) + deferred_text(rows) + ignored_text(summary["ignored"])
+
+
+def deferred_text(rows: Sequence[Mapping[str, Any]]) -> str:
+    """Why each deferred intent waits, and until when, one indented line per reason."""
+    out = []
+    for row in rows:
+        if row["status"] != "deferred":
+            continue
+        when = f"not before {row['notBefore']}" if row["notBefore"] else "waits for a new decision"
+        out.append(f"deferred {row['intentFile']} ({when}):")
+        out += [f" - {problem}" for problem in row["problems"]]
+    return _lines(out) if out else ""
 
 
 def plan_text(
