@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from reconciler.commands.edge import EXIT_REJECTED, handle_errors
+from reconciler.commands.edge import EXIT_REJECTED, EXIT_RETRYABLE, handle_errors
 
 
 @click.command("dispatch")
@@ -54,8 +54,10 @@ def dispatch_command(**flags: object) -> None:
     and writes nothing but the result; apply and rollback write the intent file and run
     one pass (pushing with --push). Governance flags are required for apply and rollback;
     a dry_run previews without them (placeholders) or checks them when given. Result
-    status: preview, applied, rolled_back or rejected. Exit 0, or 3 when rejected, 1 on
-    error, 75 when retryable (lock busy, remote unreachable, every push attempt lost).
+    status: preview, applied, rolled_back, deferred (a progression guard holds it: nothing
+    is written, the result says why and notBefore) or rejected. Exit 0, or 3 when rejected,
+    1 on error, 75 when retryable (deferred, lock busy, remote unreachable, every push
+    attempt lost).
 
     \b
     Examples:
@@ -99,6 +101,8 @@ def dispatch_command(**flags: object) -> None:
     )
     if result["status"] == "rejected" or result["predicted"] == "rejected":
         sys.exit(EXIT_REJECTED)
+    if result["status"] == "deferred":
+        sys.exit(EXIT_RETRYABLE)
 
 
 def _expand_step(mode: str, apply_intent: str | None, flags: dict[str, object]) -> int | None:

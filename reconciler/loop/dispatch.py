@@ -116,8 +116,12 @@ def dispatch(args: DispatchArgs, *, now: Callable[[], datetime]) -> dict[str, An
     wanted = os.path.relpath(os.path.join(settings_repo(args.repo), written.path), repo_top)
     for outcome, commit in zip(report.outcomes, report.commits, strict=True):
         if outcome.source.path == wanted.replace(os.sep, "/"):
-            if outcome.status == "rejected":
-                status = "rejected"
+            if outcome.status in ("rejected", "deferred"):
+                status = outcome.status
+                if status == "deferred":
+                    # Held by a guard: like `apply`, a dispatch runs now or not at all; the
+                    # file is withdrawn (never committed) and the result says when to retry.
+                    _withdraw(os.path.join(settings_repo(args.repo), written.path))
             else:
                 status = "rolled_back" if args.mode == "rollback" else "applied"
             return _result(args.mode, status, outcome, commit, pushed=report.pushed)
@@ -179,6 +183,7 @@ def _result(
         "manualPause": row["manualPause"],
         "subject": row["subject"],
         "commit": commit,
+        "notBefore": row["notBefore"],
         "pushed": pushed,
         "record": outcome.record,
     }

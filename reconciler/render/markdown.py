@@ -173,6 +173,8 @@ def dispatch_markdown(result: Mapping[str, Any]) -> str:
         f"| commit | {code(result['commit'] or '', in_table=True)} |",
         f"| reasons | {inline(words.reasons(result['reasonCodes']))} |",
     ]
+    if result["status"] == "deferred" or result["predicted"] == "deferred":
+        lines.insert(-1, f"| not before | {inline(result['notBefore'] or 'a new decision')} |")
     if result["problems"]:
         lines += ["", *(item(problem) for problem in result["problems"])]
     return "\n".join(lines) + "\n"

@@ -165,6 +165,9 @@ def dispatch_text(result: Mapping[str, Any]) -> str:
     out = [f"{result['status']}: {result['subject']}"]
     if result["commit"]:
         out.append(f"commit {result['commit']}")
+    if result["status"] == "deferred" or result["predicted"] == "deferred":
+        when = result["notBefore"]
+        out.append(f"not before {when}" if when else "waits for a new decision")
     out += [f" - {problem}" for problem in result["problems"]]
     return _lines(out)
 
