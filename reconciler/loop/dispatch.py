@@ -116,8 +116,8 @@ def dispatch(args: DispatchArgs, *, now: Callable[[], datetime]) -> dict[str, An
     wanted = os.path.relpath(os.path.join(settings_repo(args.repo), written.path), repo_top)
     for outcome, commit in zip(report.outcomes, report.commits, strict=True):
         if outcome.source.path == wanted.replace(os.sep, "/"):
-            if outcome.status in ("rejected", "deferred"):
-                status = outcome.status
+            status: str = outcome.status
+            if status in ("rejected", "deferred"):
                 if status == "deferred":
                     # Held by a guard: like `apply`, a dispatch runs now or not at all; the
                     # file is withdrawn (never committed) and the result says when to retry.
