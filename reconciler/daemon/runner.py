@@ -176,13 +176,14 @@ class Daemon:
                 traceId=outcome.trace_id,
                 reasons=",".join(outcome.reasons) or None,
             )
-        counts = {status: 0 for status in ("applied", "replayed", "rejected")}
+        counts = {status: 0 for status in ("applied", "replayed", "deferred", "rejected")}
         for outcome in report.outcomes:
             counts[outcome.status] += 1
         self.log(
             "pass.done",
             applied=counts["applied"],
             replayed=counts["replayed"],
+            deferred=counts["deferred"],
             rejected=counts["rejected"],
             head=report.head[:12],
             pushed=report.pushed,
