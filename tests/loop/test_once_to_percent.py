@@ -10,6 +10,7 @@ write such an intent; `plan` predicts what the pass commits.
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,15 @@ def set_canary(repo: Path, percent: int) -> None:
     g.commit_all(repo, f"registry: canary {percent}")
 
 
+def expand_alone(repo: Path, step: int, at: datetime) -> None:
+    """One expand in its own pass at `at`, on a decision generated just before it (so a
+    guard waiting for a decision after the last change, `decisionAfterChange`, lets it by)."""
+    g.write_decision(repo, generated_at=at - timedelta(seconds=30))
+    g.commit_all(repo, "decision: a fresh one")
+    g.add_intents(repo, {f"{at:%H%M}-expand.yaml": {"step": step}})
+    assert g.statuses(g.once(repo, at=at))[0][1] == "applied"
+
+
 def test_a_rollback_to_25_from_50_sets_the_canary_and_pauses_in_one_commit(repo: Path) -> None:
     set_canary(repo, 50)
     before = (repo / REGISTRY).read_text()
@@ -69,12 +79,12 @@ def test_a_rollback_to_25_from_50_sets_the_canary_and_pauses_in_one_commit(repo:
 
 def test_previous_after_expands_10_25_50_goes_back_to_25(repo: Path) -> None:
     set_canary(repo, 10)
-    g.add_intents(repo, {"1.yaml": {"step": 15}, "2.yaml": {"step": 25}})
-    g.once(repo)
+    expand_alone(repo, 15, FIXED)
+    expand_alone(repo, 25, FIXED + timedelta(minutes=2))
     assert g.canary(repo) == 50
     g.add_intents(repo, {"3.yaml": {**ROLLBACK, "toPercent": "previous"}})
 
-    report = g.once(repo)
+    report = g.once(repo, at=FIXED + timedelta(minutes=4))
 
     assert (g.canary(repo), paused(repo)) == (25, True)
     record = report.outcomes[0].record
@@ -84,16 +94,12 @@ def test_previous_after_expands_10_25_50_goes_back_to_25(repo: Path) -> None:
 
 
 def test_previous_sees_an_expand_applied_earlier_in_the_same_pass(repo: Path) -> None:
-    g.add_intents(
-        repo,
-        {"1.yaml": {"step": 10}, "2.yaml": {"step": 10},
-         "3.yaml": {**ROLLBACK, "toPercent": "previous"}},
-    )  # fmt: skip
+    g.add_intents(repo, {"1.yaml": {"step": 10}, "2.yaml": {**ROLLBACK, "toPercent": "previous"}})
 
     report = g.once(repo)
 
-    assert [o.after["canaryPercent"] for o in report.outcomes] == [35, 45, 35]
-    assert (g.canary(repo), paused(repo)) == (35, True)
+    assert [o.after["canaryPercent"] for o in report.outcomes] == [35, 25]
+    assert (g.canary(repo), paused(repo)) == (25, True)
 
 
 def test_previous_without_an_expand_in_the_records_pauses_and_notes_it(repo: Path) -> None:
@@ -165,14 +171,15 @@ def test_previous_is_found_in_a_sealed_segment(tmp_path: Path) -> None:
     repo = g.make_policy_repo(tmp_path / "repo", settings="telemetryRotateBytes: 2048\n")
     g.add_intents(repo, {"0.yaml": {"step": 5}})  # 25 -> 30
     g.once(repo)
-    resumes: dict[str, Any] = {f"{n}.yaml": {"intent": "resume"} for n in range(1, 5)}
-    g.add_intents(repo, resumes)  # push the expand's record out of the active file
-    g.once(repo, clock=g.ticking_clock())
+    # Rollbacks without a target (never held by a guard) push the expand out of the active file.
+    pauses: dict[str, Any] = {f"{n}.yaml": ROLLBACK for n in range(1, 5)}
+    g.add_intents(repo, pauses)
+    g.once(repo, clock=g.ticking_clock(FIXED + timedelta(minutes=1)))
     assert sealed(repo)
-    assert all(r["intent"] == "resume" for r in g.records(repo))
+    assert all(r["intent"] == "rollback" for r in g.records(repo))
     g.add_intents(repo, {"9.yaml": {**ROLLBACK, "toPercent": "previous"}})
 
-    report = g.once(repo)
+    report = g.once(repo, at=FIXED + timedelta(minutes=10))
 
     assert report.outcomes[0].after == {"canaryPercent": 25, "manualPause": True}
     assert (g.canary(repo), paused(repo)) == (25, True)
@@ -293,3 +300,17 @@ def test_intent_new_refuses_a_bad_to_percent(
     assert message in result.stderr
     assert "reason: to_percent_invalid" in result.stderr
     assert g.pending(repo) == []
+
+
+def test_dispatch_cli_takes_an_empty_to_percent_as_none(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The rollout-dispatch workflow passes its to_percent input (default "") in every mode.
+    monkeypatch.setattr(clock, "system_clock", lambda: FIXED)
+    governance = ["--by", "bob", "--approval-ref", "CAB-7", "--rationale", "x", "--review-by", "7d"]
+    argv = ["dispatch", "--mode", "dry_run", "--to-percent", "", *governance, "--json"]
+
+    result = CliRunner().invoke(cli, [*argv, "--repo", str(repo)])
+
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["status"] == "preview"
