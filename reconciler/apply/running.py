@@ -207,6 +207,7 @@ class _Apply:
             max_age_text=max_age_text,
             prior=prior,
             telemetry_problem=unverified,
+            previous_canary=telemetry.previous_canary,  # read only for `--to-percent previous`
             notes=[] if telemetry.indexed else [ReasonCode.TELEMETRY_NOT_APPENDED],
         )
         return rules.evaluate(inputs, self.clock)

@@ -20,6 +20,12 @@ if TYPE_CHECKING:
 @click.option("--intent", metavar="expand|resume|rollback", help="What to change.")
 @click.option("--expand-step", metavar="N", help="Percent to add for expand (1..100, default 25).")
 @click.option(
+    "--to-percent",
+    metavar="N|previous",
+    help="Rollback only: also lower the canary to N (0..100), or to what it was before the "
+    "last expand that raised it (previous).",
+)
+@click.option(
     "--by", "by", metavar="ACTOR", help="Who makes the change: governance.actor (required)."
 )
 @click.option("--approval-ref", metavar="REF", help="Change ticket, e.g. CAB-123 (required).")
@@ -68,6 +74,8 @@ def apply_command(**flags: Any) -> None:
         --approval-ref CAB-123 --rationale "gates green" --review-by 7d
       reconcile apply --repo . --intent rollback --by bob --approval-ref INC-9 \\
         --rationale "error spike" --review-by 7d --idempotency-key inc-9
+      reconcile apply --repo . --intent rollback --to-percent previous --by bob \\
+        --approval-ref INC-9 --rationale "error spike" --review-by 7d
     """
     from reconciler.adapters.clock import system_clock
     from reconciler.apply import running
@@ -85,6 +93,7 @@ def apply_command(**flags: Any) -> None:
     # tool's test harness) must still get one JSON document; the reason code is the signal.
     if sys.stderr.isatty():
         _warn_about_key(result.record, result.mismatch, args.idempotency_key)
+        _warn_about_target(result.record, result.replayed)
         if not result.replayed and "telemetry_not_appended" in result.record["reasonCodes"]:
             _warn(
                 f"the telemetry file {result.layout.fleet.telemetry} is not JSON "
@@ -106,11 +115,13 @@ def _warn_about_key(record: dict[str, Any], mismatch: bool, key: str | None) -> 
 
     if mismatch:
         first = record.get("intent")
-        step = record.get("expandStep")
+        step, target = record.get("expandStep"), record.get("toPercent")
+        asked = f" by {step}%" if step else ""
+        if target is not None:
+            asked = f" to {target}{'%' if isinstance(target, int) else ''}"
         _warn(
             f"idempotency key {json.dumps(key)} was first used for a different "
-            f"request ({first}{f' by {step}%' if step else ''}); replaying the recorded result, "
-            "nothing was changed"
+            f"request ({first}{asked}); replaying the recorded result, nothing was changed"
         )
     elif ReasonCode.IDEMPOTENCY_REPLAY_OVERRIDDEN in record.get("reasonCodes", []):
         _warn(
@@ -123,6 +134,25 @@ def _warn_about_key(record: dict[str, Any], mismatch: bool, key: str | None) -> 
             "was applied anyway (fix these):"
         )
         sys.stderr.writelines(f" - {warning}\n" for warning in record["warnings"])
+
+
+def _warn_about_target(record: dict[str, Any], replayed: bool) -> None:
+    from reconciler.core.reasons import ReasonCode
+
+    if replayed:
+        return  # the earlier record's notes were shown when it was made
+    codes = record.get("reasonCodes", [])
+    canary = record["rollout"]["after"]["canaryPercent"]
+    if ReasonCode.ROLLBACK_TARGET_ABOVE_CURRENT in codes:
+        _warn(
+            f"--to-percent {record.get('toPercent')} is above the current canary ({canary}%); "
+            "the fleet was paused and the canary left as it is"
+        )
+    elif ReasonCode.ROLLBACK_TARGET_UNKNOWN in codes:
+        _warn(
+            "--to-percent previous: the telemetry holds no applied expand that raised the canary "
+            f"(or cannot be read); the fleet was paused and the canary left at {canary}%"
+        )
 
 
 def _apply_args(flags: dict[str, Any]) -> ApplyArgs:
@@ -141,4 +171,5 @@ def _apply_args(flags: dict[str, Any]) -> ApplyArgs:
         loop_id=flags["loop_id"],
         horizon_ref=flags["horizon_ref"],
         evidence_refs=flags["evidence_ref"],
+        to_percent=flags["to_percent"],
     )

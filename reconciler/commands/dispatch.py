@@ -25,6 +25,12 @@ from reconciler.commands.edge import EXIT_REJECTED, EXIT_RETRYABLE, handle_error
     help="Percent for expand, 1..100 (25); ignored (whatever it holds) otherwise.",
 )
 @click.option(
+    "--to-percent",
+    metavar="N|previous",
+    help="For rollback: also lower the canary to N (0..100), or to its value before the last "
+    "expand that raised it (previous); refused with another mode.",
+)
+@click.option(
     "--by", "by", metavar="ACTOR", help="governance.actor (required for apply and rollback)."
 )
 @click.option("--approval-ref", metavar="REF", help="Change ticket (required, as --by).")
@@ -64,6 +70,8 @@ def dispatch_command(**flags: object) -> None:
       reconcile dispatch --mode dry_run --apply-intent expand --expand-step 25
       reconcile dispatch --mode rollback --by bob --approval-ref INC-9 \\
         --rationale "error spike" --review-by 7d --push
+      reconcile dispatch --mode rollback --to-percent previous --by bob \\
+        --approval-ref INC-9 --rationale "error spike" --review-by 7d --push
       reconcile dispatch --mode apply --expand-step 10 --by alice --approval-ref CAB-7 \\
         --rationale "gates green" --review-by 7d --idempotency-key cab-7 --push
     """  # noqa: D301 - click's \b marker needs a real backspace, not a raw docstring
@@ -83,6 +91,7 @@ def dispatch_command(**flags: object) -> None:
         repo=str(flags["repo"]),
         push=bool(flags["push"]),
         idempotency_key=_text(flags["idempotency_key"]),
+        to_percent=_text(flags["to_percent"]),
     )
     result = dispatch(args, now=system_clock)
     result_file = _text(flags["result_file"])

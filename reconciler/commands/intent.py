@@ -28,6 +28,12 @@ def intent_group() -> None:
     help="Review deadline: RFC 3339, or from now, e.g. 7d (required; the file holds the time).",
 )
 @click.option("--step", type=int, metavar="N", help="Percent to add, expand only (default 25).")
+@click.option(
+    "--to-percent",
+    metavar="N|previous",
+    help="Rollback only: also lower the canary to N (0..100), or to its value before the last "
+    "expand that raised it (previous).",
+)
 @click.option("--idempotency-key", metavar="KEY", help="Default: the file name's stem.")
 @click.option(
     "--expect-decision-trace-id", metavar="ID", help="Refuse unless the decision has this id."
@@ -45,6 +51,7 @@ def new_command(
     rationale: str | None,
     review_by: str | None,
     step: int | None,
+    to_percent: str | None,
     idempotency_key: str | None,
     expect_decision_trace_id: str | None,
     loop_id: str | None,
@@ -66,6 +73,8 @@ def new_command(
         --rationale "gates green 7 days" --review-by 7d
       reconcile intent new rollback --by bob --approval-ref INC-9 \\
         --rationale "error spike" --review-by 7d --json
+      reconcile intent new rollback --to-percent 10 --by bob --approval-ref INC-9 \\
+        --rationale "error spike" --review-by 7d
     """  # noqa: D301 - click's \b marker needs a real backspace, not a raw docstring
     from reconciler.adapters.clock import system_clock
     from reconciler.core import intent_writing
@@ -79,6 +88,7 @@ def new_command(
         rationale=rationale,
         review_by=review_by,
         expand_step=step,
+        to_percent=to_percent or None,
         idempotency_key=idempotency_key,
         expect_decision_trace_id=expect_decision_trace_id,
         loop_id=loop_id,

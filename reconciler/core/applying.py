@@ -8,9 +8,9 @@ docs/apply.md).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 from reconciler.core.decision import Decision
 from reconciler.core.errors import RefusalError
@@ -33,6 +33,11 @@ ROLLBACK_PATHS = (MANUAL_PAUSE_PATH, *GOVERNANCE_FIELD_PATHS)
 """The owned fields a rollback always leaves valid: it writes them (pause.manual true)."""
 
 Record = dict[str, Any]
+ToPercent = int | Literal["previous"]
+"""A rollback's target canary: a percentage 0..100, or `previous` (the canary before the most
+recent applied expand that raised it, found in the records)."""
+TO_PERCENT_PREVIOUS: Literal["previous"] = "previous"
+_TO_PERCENT_MESSAGE = "--to-percent must be an integer between 0 and 100, or previous"
 
 
 class ApplyArgs(NamedTuple):
@@ -49,6 +54,8 @@ class ApplyArgs(NamedTuple):
     loop_id: str | None = None
     horizon_ref: str | None = None
     evidence_refs: Sequence[str] = ()
+    to_percent: str | None = None
+    """`--to-percent`, rollback only: `0`..`100` or `previous` (parsed by validate_args)."""
 
 
 class ApplyRequest(NamedTuple):
@@ -65,6 +72,8 @@ class ApplyRequest(NamedTuple):
     loop_id: str | None
     horizon_ref: str | None
     evidence_refs: tuple[str, ...]
+    to_percent: ToPercent | None = None
+    """Rollback only: the canary to lower to (None: a rollback only pauses)."""
 
 
 class Mutation(NamedTuple):
@@ -106,6 +115,13 @@ def validate_args(args: ApplyArgs) -> ApplyRequest:
                 "--expand-step must be an integer between 1 and 100",
             )
         step = int(args.expand_step)
+    to_percent = None
+    if args.to_percent:
+        if args.intent != "rollback":
+            raise RefusalError(
+                ReasonCode.TO_PERCENT_INVALID, "--to-percent is only allowed with --intent rollback"
+            )
+        to_percent = parse_to_percent(args.to_percent)
     for flag, value in (
         ("--by", args.actor),
         ("--approval-ref", args.approval_ref),
@@ -127,7 +143,22 @@ def validate_args(args: ApplyArgs) -> ApplyRequest:
         loop_id=args.loop_id or None,
         horizon_ref=args.horizon_ref or None,
         evidence_refs=tuple(ref for ref in args.evidence_refs if ref),
+        to_percent=to_percent,
     )
+
+
+def parse_to_percent(text: str) -> ToPercent:
+    """Read a `--to-percent` value: a whole percentage 0..100, or `previous`.
+
+    Raises:
+        RefusalError: `to_percent_invalid`: anything else (an operator's typo at the command
+            line, refused before anything is written).
+    """
+    if text == TO_PERCENT_PREVIOUS:
+        return TO_PERCENT_PREVIOUS
+    if not re.fullmatch(r"[0-9]{1,6}", text) or int(text) > 100:
+        raise RefusalError(ReasonCode.TO_PERCENT_INVALID, _TO_PERCENT_MESSAGE)
+    return int(text)
 
 
 def _check_text_flags(args: ApplyArgs) -> None:
@@ -175,11 +206,42 @@ def check_review_by(request: ApplyRequest, now: datetime) -> ApplyRequest:
     return request._replace(review_by=format_timestamp(review_by))
 
 
-def plan_mutation(view: RegistryView, request: ApplyRequest, now: datetime) -> Mutation:
+def rollback_target(
+    request: ApplyRequest, canary: int, previous: Callable[[], int | None] | None
+) -> tuple[int | None, tuple[ReasonCode, ...]]:
+    """The canary a rollback lowers to (None: it only pauses) and the notes on its target.
+
+    `previous` is called only for `toPercent: previous` (it reads the records). A target the
+    rollback cannot reach is a note, never a refusal: a rollback always pauses. Above the
+    current canary: `rollback_target_above_current`. `previous` with no applied expand that
+    raised the canary, or telemetry that cannot tell: `rollback_target_unknown` (plus the
+    telemetry's own code).
+    """
+    asked = request.to_percent
+    if request.intent != "rollback" or asked is None:
+        return None, ()
+    target: int | None = asked if isinstance(asked, int) else None
+    if target is None:
+        try:
+            target = previous() if previous is not None else None
+        except RefusalError as exc:
+            return None, (ReasonCode.ROLLBACK_TARGET_UNKNOWN, exc.reason)
+        if target is None:
+            return None, (ReasonCode.ROLLBACK_TARGET_UNKNOWN,)
+    if target > canary:
+        return None, (ReasonCode.ROLLBACK_TARGET_ABOVE_CURRENT,)
+    return target, ()
+
+
+def plan_mutation(
+    view: RegistryView, request: ApplyRequest, now: datetime, target: int | None = None
+) -> Mutation:
     """Compute the rollout after the intent and the owned fields that must be written.
 
-    Unchanged rollout fields are left out of `changes`, so no default is ever materialised;
-    the five governance fields are always written (the mutation's own audit trail).
+    `target` is a rollback's resolved `toPercent` (`rollback_target`): a canary below the
+    current one is lowered to it, in the same mutation that pauses. Unchanged rollout fields
+    are left out of `changes`, so no default is ever materialised; the five governance fields
+    are always written (the mutation's own audit trail).
     """
     canary, paused = view.canary_percent, view.manual_pause
     if request.intent == "expand":
@@ -188,6 +250,8 @@ def plan_mutation(view: RegistryView, request: ApplyRequest, now: datetime) -> M
         after_canary, after_paused = canary, False
     else:
         after_canary, after_paused = canary, True
+        if target is not None and target < canary:
+            after_canary = target
     changes: dict[tuple[str, ...], int | bool | str] = {}
     if after_canary != canary:
         changes[CANARY_PATH] = after_canary
@@ -248,6 +312,7 @@ def build_record(request: ApplyRequest, mutation: Mutation, context: RecordConte
         "status": "applied",
         "intent": request.intent,
         "expandStep": request.expand_step if request.intent == "expand" else None,
+        **_to_percent_field(request),
         "decision": decision.decision if decision else None,
         "decisionTraceId": decision.trace_id if decision else None,
         "decisionGeneratedAt": decision.generated_at if decision else None,
@@ -259,6 +324,13 @@ def build_record(request: ApplyRequest, mutation: Mutation, context: RecordConte
     if context.warnings:
         record["warnings"] = list(context.warnings)
     return record
+
+
+def _to_percent_field(request: ApplyRequest) -> Record:
+    """`toPercent` as asked (a number or `previous`), only on a rollback that carries one."""
+    if request.intent != "rollback" or request.to_percent is None:
+        return {}
+    return {"toPercent": request.to_percent}
 
 
 def is_refused_by(intent: str, problems: Sequence[str], *, mutated: bool = False) -> bool:
@@ -299,9 +371,11 @@ def overrides_replay(intent: str, view: RegistryView) -> bool:
 
 
 def is_request_mismatch(prior: Record, request: ApplyRequest) -> bool:
-    """Tell whether a replayed key was first used for another intent or expand step."""
+    """Tell whether a replayed key was first used for another intent, step or rollback target."""
     if prior.get("intent") != request.intent:
         return True
+    if request.intent == "rollback":
+        return prior.get("toPercent") != request.to_percent
     if request.intent != "expand":
         return False
     prior_step = prior.get("expandStep")

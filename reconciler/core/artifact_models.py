@@ -7,13 +7,14 @@ against these schemas so the two cannot drift.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 _CAMEL = ConfigDict(frozen=True, populate_by_name=True)
 Timestamp = str
 _TS = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$"
+ToPercent = Annotated[int, Field(ge=0, le=100)] | Literal["previous"]
 
 
 class DecisionSummary(BaseModel):
@@ -68,6 +69,13 @@ class Intent(BaseModel):
     intent: Literal["expand", "resume", "rollback"]
     expand_step: int | None = Field(
         None, ge=1, le=100, alias="expandStep", description="expand only; default 25."
+    )
+    to_percent: ToPercent | None = Field(
+        None,
+        alias="toPercent",
+        description="rollback only: also lower the canary to this percentage, or to `previous` "
+        "(its value before the newest applied expand that raised it). A target above the "
+        "current canary leaves it (rollback_target_above_current); the rollback always pauses.",
     )
     governance: IntentGovernance
     idempotency_key: str | None = Field(None, min_length=1, alias="idempotencyKey")
@@ -152,6 +160,12 @@ class ApplyRecord(BaseModel):
     intent: Literal["expand", "resume", "rollback"]
     expand_step: int | None = Field(
         None, alias="expandStep", ge=1, le=100, description="Absent in bash-tool records."
+    )
+    to_percent: ToPercent | None = Field(
+        None,
+        alias="toPercent",
+        description="Present only on a rollback that asked for a target: what was asked (a "
+        "number or `previous`); rollout.after shows what was done.",
     )
     decision: str | None = Field(description="summary.decision read; null if unreadable.")
     decision_trace_id: str | None = Field(None, alias="decisionTraceId")

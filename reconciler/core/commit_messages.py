@@ -101,6 +101,11 @@ def commit_subject(outcome: Outcome) -> str:
                 if before["manualPause"]
                 else f"pause at canary {_percent(after['canaryPercent'])}"
             )
+            if before["canaryPercent"] != after["canaryPercent"]:  # a toPercent lowered it
+                lowered = (
+                    f"{_percent(before['canaryPercent'])} -> {_percent(after['canaryPercent'])}"
+                )
+                change = f"canary {lowered}, {'already ' if before['manualPause'] else ''}paused"
             subject = f"rollback {fleet}: {change} {ref}"
     if len(subject) > SUBJECT_LIMIT:
         subject = subject[: SUBJECT_LIMIT - 3] + "..."

@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 import yaml
 
-from reconciler.core.applying import DEFAULT_EXPAND_STEP
+from reconciler.core.applying import DEFAULT_EXPAND_STEP, parse_to_percent
 from reconciler.core.errors import RefusalError
 from reconciler.core.intents import Intent, IntentRejected, parse_intent
 from reconciler.core.reasons import ReasonCode
@@ -38,6 +38,8 @@ class IntentRequest(NamedTuple):
     loop_id: str | None = None
     horizon_ref: str | None = None
     evidence_refs: tuple[str, ...] = ()
+    to_percent: str | None = None
+    """`--to-percent`, rollback only: `0`..`100` or `previous` (checked by build_intent_file)."""
 
 
 class IntentFile(NamedTuple):
@@ -87,6 +89,10 @@ def render_intent(request: IntentRequest, now: datetime) -> str:
     ]
     if step is not None:
         lines.append(f"expandStep: {int(step)}")
+    if request.to_percent is not None:
+        target = request.to_percent
+        number = re.fullmatch(r"[0-9]{1,6}", target)
+        lines.append(f"toPercent: {int(target) if number else _quoted(target)}")
     lines.append("governance:")
     for key, value in (
         ("actor", request.actor),
@@ -123,12 +129,14 @@ def build_intent_file(request: IntentRequest, name: str, now: datetime) -> Inten
     """Render the intent file `name` and check it with the loop's parser.
 
     Raises:
-        RefusalError: an argument is not UTF-8 text (argument_not_utf8), a relative review-by
-            lies beyond year 9999 (intent_field_invalid), or the file would be rejected; the
-            reason is the parser's first code (e.g. intent_governance_missing), every problem
-            is a detail line.
+        RefusalError: an argument is not UTF-8 text (argument_not_utf8), a `--to-percent`
+            that is not 0..100 or `previous` or not on a rollback (to_percent_invalid), a
+            relative review-by lies beyond year 9999 (intent_field_invalid), or the file would
+            be rejected; the reason is the parser's first code (e.g. intent_governance_missing),
+            every problem is a detail line.
     """
     _check_utf8(request)
+    _check_to_percent(request)
     review_by = request.review_by
     if is_relative_deadline(review_by) and resolve_deadline(review_by, now) is None:
         # Else the file keeps the text and the parser's advice is to run this very command.
@@ -158,6 +166,17 @@ def build_intent_file(request: IntentRequest, name: str, now: datetime) -> Inten
     return IntentFile(name, text, intent)
 
 
+def _check_to_percent(request: IntentRequest) -> None:
+    """A bad `--to-percent` is a typo at the command line: refused, nothing written."""
+    if request.to_percent is None:
+        return
+    if request.intent != "rollback":
+        raise RefusalError(
+            ReasonCode.TO_PERCENT_INVALID, "--to-percent is only allowed with rollback"
+        )
+    parse_to_percent(request.to_percent)
+
+
 def _check_utf8(request: IntentRequest) -> None:
     values = [value for value in request if isinstance(value, str)]
     for value in [*values, *request.evidence_refs]:
@@ -175,6 +194,8 @@ def intent_document(intent: Intent) -> dict[str, object]:
     doc: dict[str, object] = {"intent": intent.intent}
     if intent.intent == "expand":
         doc["expandStep"] = intent.expand_step
+    if intent.to_percent is not None:
+        doc["toPercent"] = intent.to_percent
     doc["governance"] = {
         "actor": intent.actor,
         "approvalRef": intent.approval_ref,

@@ -3,9 +3,10 @@
 Pure: the GitOps loop reads the bytes (regular file, size cap) and passes them here with the
 file's name. Every problem is reported at once, each with a reason code; a typo never falls
 back to a default (unknown keys, wrong types and `expandStep` on a non-expand intent reject).
-A rollback is the exception: it must always be able to pause, so an unknown key or a stray
-`expandStep` in a rollback file is a note of the intent, not a rejection (governance and the
-types of the known fields are still required).
+A rollback is the exception: it must always be able to pause, so an unknown key, a stray
+`expandStep` or a malformed `toPercent` in a rollback file is a note of the intent, not a
+rejection (the rollback then only pauses; governance and the types of the other known fields
+are still required). `toPercent` on expand or resume rejects, as `expandStep` on resume does.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from datetime import datetime
 from typing import NamedTuple
 
 from reconciler.core import yamltext
-from reconciler.core.applying import DEFAULT_EXPAND_STEP, INTENTS
+from reconciler.core.applying import DEFAULT_EXPAND_STEP, INTENTS, TO_PERCENT_PREVIOUS, ToPercent
 from reconciler.core.errors import DocumentError
 from reconciler.core.reasons import ReasonCode
 from reconciler.core.timestamps import format_timestamp, is_relative_deadline, parse_timestamp
@@ -24,8 +25,11 @@ INTENT_LIMIT = 64 * 1024
 """Largest intent file accepted, in bytes."""
 GOVERNANCE_FIELDS = ("actor", "approvalRef", "rationale", "reviewBy")
 OPTIONAL_STRINGS = ("idempotencyKey", "traceId", "expectDecisionTraceId", "loopId", "horizonRef")
-KNOWN_FIELDS = frozenset({"intent", "expandStep", "governance", "evidenceRefs", *OPTIONAL_STRINGS})
+KNOWN_FIELDS = frozenset(
+    {"intent", "expandStep", "toPercent", "governance", "evidenceRefs", *OPTIONAL_STRINGS}
+)
 _STRAY_STEP = "expandStep is only allowed with intent expand"
+_BAD_TARGET = "toPercent must be an integer between 0 and 100, or previous"
 
 
 class Problem(NamedTuple):
@@ -74,7 +78,10 @@ class Intent(NamedTuple):
     horizon_ref: str | None
     evidence_refs: tuple[str, ...]
     notes: tuple[Problem, ...] = ()
-    """Problems a rollback is applied despite (unknown fields, a stray expandStep)."""
+    """Problems a rollback is applied despite (unknown fields, a stray expandStep, a malformed
+    toPercent)."""
+    to_percent: ToPercent | None = None
+    """Rollback only: the canary to lower to (a percentage, or `previous`); None: only pause."""
 
     @property
     def fields(self) -> IntentFields:
@@ -154,6 +161,7 @@ def parse_intent(text: str, name: str, now: datetime) -> Intent:
     before_step = len(problems)
     step = _expand_step(doc, intent, problems)
     step_read = "expandStep" in doc and len(problems) == before_step
+    to_percent = _to_percent(doc, intent, problems)
     governance = _governance(doc.get("governance"), now, problems)
     strings = {key: _optional_string(doc, key, problems) for key in OPTIONAL_STRINGS}
     refs = _evidence_refs(doc.get("evidenceRefs"), problems)
@@ -190,13 +198,14 @@ def parse_intent(text: str, name: str, now: datetime) -> Intent:
         horizon_ref=strings["horizonRef"],
         evidence_refs=refs,
         notes=tuple(notes),
+        to_percent=to_percent,
     )
 
 
 def _is_ignorable(problem: Problem) -> bool:
-    """A problem a rollback is applied despite: an unknown key, a stray expandStep."""
+    """A problem a rollback is applied despite: unknown key, stray expandStep, bad toPercent."""
     return problem.reason == ReasonCode.INTENT_UNKNOWN_FIELD or problem.message.startswith(
-        _STRAY_STEP
+        (_STRAY_STEP, _BAD_TARGET)
     )
 
 
@@ -219,6 +228,30 @@ def _expand_step(doc: dict[str, object], intent: object, problems: list[Problem]
         problems.append(_field("expandStep must be an integer between 1 and 100"))
         return DEFAULT_EXPAND_STEP
     return step
+
+
+def _to_percent(
+    doc: dict[str, object], intent: object, problems: list[Problem]
+) -> ToPercent | None:
+    if "toPercent" not in doc:
+        return None
+    value = doc["toPercent"]
+    if intent in ("expand", "resume"):
+        problems.append(_field(f"toPercent is only allowed with intent rollback (not {intent})"))
+        return None
+    if value == TO_PERCENT_PREVIOUS:
+        return TO_PERCENT_PREVIOUS
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 100:
+        effect = "; the rollback only pauses" if intent == "rollback" else ""
+        problems.append(_field(f"{_BAD_TARGET} (not {_shown(value)}){effect}"))
+        return None
+    return value
+
+
+def _shown(value: object) -> str:
+    """A field's value in a message, shortened (it goes into the record and the commit)."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _governance(value: object, now: datetime, problems: list[Problem]) -> dict[str, str]:

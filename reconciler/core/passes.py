@@ -158,6 +158,7 @@ def evaluate_intent(
     now: datetime,
     find_applied: Callable[[str], Record | None],
     records_since: RecordsSince | None = None,
+    previous_canary: Callable[[], int | None] | None = None,
 ) -> Outcome:
     """Decide what one intent file does; never raises for anything the file holds.
 
@@ -167,6 +168,7 @@ def evaluate_intent(
     The file is read first (parse, fields); then `rules.evaluate`, the rules `apply` decides
     by too: the telemetry, the idempotency replay (before any gate), the decision, the
     registry and the fleet's mode, the mutation, whose result must validate.
+    `previous_canary` resolves a rollback's `toPercent: previous` (`Ledger.previous_canary`).
     """
     if source.problem is not None or source.data is None:
         problem = source.problem or Problem(ReasonCode.INTENT_UNREADABLE, "cannot read the file")
@@ -188,6 +190,7 @@ def evaluate_intent(
         max_age_text=state.max_age_text,
         prior=prior,
         telemetry_problem=unverified,
+        previous_canary=previous_canary,
         # Validated once per pass (load_state), then what each mutation left: no full
         # validation of the current registry per intent.
         registry_problems=known.details if known is not None else (),
@@ -234,6 +237,7 @@ def evaluate_pass(
     find_applied: Callable[[str], Record | None],
     records_since: RecordsSince | None = None,
     stop: Callable[[], bool] | None = None,
+    previous_canary: Callable[[], int | None] | None = None,
 ) -> Iterator[tuple[Outcome, datetime]]:
     """Decide a pass's intents in order, each on the state the previous one left.
 
@@ -249,7 +253,7 @@ def evaluate_pass(
         if stop is not None and stop():
             return
         when = now()
-        outcome = evaluate_intent(state, source, when, find_applied, records_since)
+        outcome = evaluate_intent(state, source, when, find_applied, records_since, previous_canary)
         yield outcome, when
         superseded = state.deferred if outcome.status == "applied" else ()
         state = outcome.state
@@ -357,6 +361,7 @@ def _request(intent: Intent) -> applying.ApplyRequest:
         loop_id=intent.loop_id,
         horizon_ref=intent.horizon_ref,
         evidence_refs=intent.evidence_refs,
+        to_percent=intent.to_percent,
     )
 
 

@@ -17,6 +17,7 @@ class ReasonCode(StrEnum):
     REPO_NOT_FOUND = "repo_not_found"
     INTENT_INVALID = "intent_invalid"
     EXPAND_STEP_INVALID = "expand_step_invalid"
+    TO_PERCENT_INVALID = "to_percent_invalid"
     GOVERNANCE_MISSING = "governance_missing"
     REVIEW_BY_INVALID = "review_by_invalid"
     REVIEW_BY_PAST = "review_by_past"

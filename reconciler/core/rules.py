@@ -45,6 +45,9 @@ class Inputs(NamedTuple):
     """The earlier applied record of the request's idempotency key; None when there is none."""
     telemetry_problem: RefusalError | None = None
     """Why the telemetry cannot tell whether the key was applied (`telemetry_corrupt`)."""
+    previous_canary: Callable[[], int | None] | None = None
+    """A rollback's `toPercent: previous`: the canary before the newest applied expand that
+    raised it (None: none; raises RefusalError: the records cannot tell). Called only then."""
     registry_problems: Sequence[str] | None = None
     """The current registry's problems when the caller already knows them (the loop validates
     once per pass, then carries what each mutation leaves); None: the rules validate it."""
@@ -257,7 +260,11 @@ def mutate(evaluation: Evaluation) -> None:
         EditError: the edit could not be made or would not read back as intended.
     """
     assert evaluation.view is not None and evaluation.now is not None
-    mutation = applying.plan_mutation(evaluation.view, evaluation.request, evaluation.now)
+    target, notes = applying.rollback_target(
+        evaluation.request, evaluation.view.canary_percent, evaluation.inputs.previous_canary
+    )
+    evaluation.notes += notes
+    mutation = applying.plan_mutation(evaluation.view, evaluation.request, evaluation.now, target)
     evaluation.mutation = mutation
     evaluation.after = _current_registry(evaluation).edited(mutation.changes)
 

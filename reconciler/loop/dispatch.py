@@ -51,6 +51,8 @@ class DispatchArgs(NamedTuple):
     """The intent's key (default: its file name's stem, new every time). A caller that may
     retry (the dispatch workflow: `dispatch-$GITHUB_RUN_ID`) passes a stable one, so a retry
     after a push whose outcome is unknown replays instead of applying twice."""
+    to_percent: str | None = None
+    """Mode rollback only: the canary to lower to, `0`..`100` or `previous` (as typed)."""
 
 
 def _request(args: DispatchArgs, now: Callable[[], datetime]) -> intent_writing.IntentRequest:
@@ -61,6 +63,10 @@ def _request(args: DispatchArgs, now: Callable[[], datetime]) -> intent_writing.
     intent = "rollback" if args.mode == "rollback" else args.apply_intent or "expand"
     if intent not in ("rollback", *APPLY_INTENTS):
         raise RefusalError(ReasonCode.INTENT_INVALID, "--apply-intent must be expand or resume")
+    if args.to_percent and args.mode != "rollback":
+        raise RefusalError(
+            ReasonCode.TO_PERCENT_INVALID, "--to-percent is only allowed with --mode rollback"
+        )
     governance = {
         "--by": args.actor,
         "--approval-ref": args.approval_ref,
@@ -89,6 +95,7 @@ def _request(args: DispatchArgs, now: Callable[[], datetime]) -> intent_writing.
         # The workflow always passes a step; it only means something for expand.
         expand_step=args.expand_step if intent == "expand" else None,
         idempotency_key=args.idempotency_key or None,
+        to_percent=args.to_percent or None,  # checked with the file (to_percent_invalid)
     )
 
 

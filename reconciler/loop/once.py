@@ -249,8 +249,9 @@ def _commit_all(
     taken_sources: set[str] = set()
     try:
         for outcome, when in evaluate_pass(
-            state, sources, now, history.find_replayed, history.applied_since, stop
-        ):
+            state, sources, now, history.find_replayed, history.applied_since, stop,
+            previous_canary=history.previous_canary,
+        ):  # fmt: skip
             outcomes.append(outcome)
             taken_sources.add(outcome.source.path)
             if outcome.status == "deferred":

@@ -32,8 +32,9 @@ def predict(
     """
     outcomes = []
     for outcome, _when in evaluate_pass(
-        state, sources, now, history.find_replayed, history.applied_since
-    ):
+        state, sources, now, history.find_replayed, history.applied_since,
+        previous_canary=history.previous_canary,
+    ):  # fmt: skip
         if outcome.status in ("applied", "rejected"):
             history.append(outcome.record)
         outcomes.append(outcome)

@@ -3,7 +3,8 @@
 The history is the active file plus the sealed segments (reconciler/telemetry/segments.py);
 two indexes of one format (index.py) cache where the applied keys are. A Ledger holds it in
 memory for one apply or one pass: `find_applied` answers "was this key applied?" for every
-path, `applied_since` reads the applied records since a time, `append` returns the file
+path, `applied_since` reads the applied records since a time, `previous_canary` the newest
+expand that raised the canary (newest first, for a rollback's target), `append` returns the file
 changes of one record (the loop commits them; apply writes its line through its journal and
 takes the index from `append_written`).
 
@@ -342,6 +343,10 @@ class Ledger:
                 of a segment read is not a JSON object.
         """
         return reading.records_since(self, since)
+
+    def previous_canary(self) -> int | None:
+        """A rollback's `toPercent: previous`, read newest first (`reading.previous_canary`)."""
+        return reading.previous_canary(self)
 
     # Appending ---------------------------------------------------------------------------
 

@@ -1,15 +1,21 @@
-"""Applied records in time order since a given time, reading only the segments that may hold them.
+"""Reading the applied records without reading the whole history (telemetry layer).
 
-A sealed segment is skipped when two independent bounds both put all of its records before
-the time asked for: its index entry (`latest`, exact whatever the clocks did, but a cache) and
-its successor's first record time (from the successor's name, or the active file's first
-line: a bound as long as clocks moved forward). Either one saying "maybe" reads the segment,
-so a clock set back, an old index without times, or an edited index costs reads, never records.
+`records_since`: applied records in time order since a given time, reading only the segments
+that may hold them. A sealed segment is skipped when two independent bounds both put all of
+its records before the time asked for: its index entry (`latest`, exact whatever the clocks
+did, but a cache) and its successor's first record time (from the successor's name, or the
+active file's first line: a bound as long as clocks moved forward). Either one saying "maybe"
+reads the segment, so a clock set back, an old index without times, or an edited index costs
+reads, never records.
+
+`previous_canary`: the newest applied expand that raised the canary, read newest first (the
+active file, then the sealed segments newest to oldest), stopping at the first match.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -126,3 +132,78 @@ def records_since(history: History, since: datetime) -> list[Record]:
             raise applied_keys.corrupt_line(path, exc.number) from None
     found.sort(key=lambda pair: pair[0])  # stable: equal times keep the files' order
     return [record for _, record in found]
+
+
+class NewestFirst(History, Protocol):
+    """What `previous_canary` reads of a Ledger: a History and its active file's problem."""
+
+    @property
+    def active_problem(self) -> RefusalError | None:
+        """Why the active file cannot be trusted (records lost, not JSON lines)."""
+
+
+def previous_canary(history: NewestFirst) -> int | None:
+    """The canary before the newest applied expand that raised it; None when there is none.
+
+    What a rollback's `toPercent: previous` goes back to. Read newest first, in file order
+    (the order the records were appended): the active file, then the sealed segments newest
+    to oldest; an older segment is never opened once a match is found. Every line passed on
+    the way must be a record: a broken one could have been that expand.
+
+    Raises:
+        RefusalError: `telemetry_corrupt`: the active file or a segment that had to be read
+            may have lost records, or a line read is not a JSON object.
+    """
+    if history.active_problem is not None:
+        raise history.active_problem
+    found = _newest_raise(history.path, history.active)
+    if found is not None:
+        return found
+    for number in reversed(range(len(history.sealed))):  # the segment index is read only now
+        data = history.segment_bytes(number)
+        if history.problem is not None:  # records may be missing: this one, or older ones
+            raise history.problem
+        found = _newest_raise(history.segment_path(number), data)
+        if found is not None:
+            return found
+    return None
+
+
+def _newest_raise(path: str, data: bytes) -> int | None:
+    """The canary before the last expand in `data` that raised it (None: none there)."""
+    for offset, line in _lines_newest_first(data):
+        record = applied_keys.loads_record(line)
+        if record is None:
+            number = applied_keys.line_number(data, offset)
+            raise applied_keys.corrupt_line(path, number)
+        before = _raised_from(record)
+        if before is not None:
+            return before
+    return None
+
+
+def _lines_newest_first(data: bytes) -> Iterator[tuple[int, bytes]]:
+    """Each non-blank line of `data` with its offset, the last line first."""
+    stop = len(data)
+    while stop > 0:
+        start = data.rfind(b"\n", 0, stop) + 1
+        line = data[start:stop]
+        if line.strip():
+            yield start, line
+        stop = start - 1
+
+
+def _raised_from(record: Record) -> int | None:
+    """An applied expand's canary before it, when it raised the canary; else None."""
+    if record.get("status") != "applied" or record.get("intent") != "expand":
+        return None
+    rollout = record.get("rollout")
+    if not isinstance(rollout, dict):
+        return None
+    before, after = (_canary(rollout.get(side)) for side in ("before", "after"))
+    return before if before is not None and after is not None and after > before else None
+
+
+def _canary(posture: object) -> int | None:
+    value = posture.get("canaryPercent") if isinstance(posture, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None

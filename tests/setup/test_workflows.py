@@ -108,6 +108,7 @@ def test_dispatch_takes_every_governance_input_and_uploads_the_result(workflows)
         "mode",
         "intent",
         "expand_step",
+        "to_percent",
         "actor",
         "approval_ref",
         "rationale",
@@ -116,12 +117,16 @@ def test_dispatch_takes_every_governance_input_and_uploads_the_result(workflows)
     assert inputs["mode"]["options"] == ["dry_run", "apply", "rollback"]
     assert inputs["intent"]["options"] == ["expand", "resume"]
     assert inputs["expand_step"] == {**inputs["expand_step"], "type": "string", "default": "25"}
+    # Empty (the default) means "only pause"; the command refuses it with any other mode.
+    assert inputs["to_percent"] == {**inputs["to_percent"], "type": "string", "default": ""}
+    assert inputs["to_percent"]["required"] is False
     (dispatch,) = [step for step in steps(doc) if "reconcile dispatch" in step.get("run", "")]
     flags = re.findall(r"--[a-z-]+", dispatch["run"])
     assert flags == [
         "--mode",
         "--apply-intent",
         "--expand-step",
+        "--to-percent",
         "--by",
         "--approval-ref",
         "--rationale",
