@@ -16,11 +16,11 @@ from typing import NamedTuple
 
 from reconciler import journal
 from reconciler.adapters import files, locking
-from reconciler.core import applied_keys, applying, decision, jsontext, rules
+from reconciler.core import applied_keys, applying, decision, guards, jsontext, rules, timestamps
 from reconciler.core.editing import RegistryText
-from reconciler.core.errors import RefusalError
+from reconciler.core.errors import RefusalError, RetryableError
 from reconciler.core.reasons import ReasonCode
-from reconciler.inputs import documents, layouts
+from reconciler.inputs import documents, guarding, layouts
 from reconciler.inputs.fleet import PathFlags
 from reconciler.inputs.layouts import Layout
 from reconciler.telemetry import index as telemetry_index
@@ -129,6 +129,34 @@ def _not_json_lines(path: str) -> RefusalError:
     )
 
 
+def _guard_inputs(layout: Layout, telemetry: Ledger) -> guards.GuardInputs | None:
+    """The progression guards of an apply: the same settings, windows and records as the loop."""
+    found = guarding.load_guards(layout)
+    if found is None:
+        return None
+    return guards.GuardInputs(
+        found.settings, found.calendar, telemetry.applied_since, problem=found.problem
+    )
+
+
+def deferred_error(verdict: rules.Verdict) -> RetryableError:
+    """A guard holds the request: `apply` runs now or not at all, and says what clears it."""
+    deferral = verdict.deferral
+    assert deferral is not None
+    intent = verdict.record.get("intent")
+    when = (
+        f"retry at or after {timestamps.format_timestamp(deferral.not_before)}"
+        if deferral.not_before
+        else "retry once a newer promotion decision is written"
+    )
+    return RetryableError(
+        deferral.reasons[0],
+        f"{intent} deferred by the progression guards ({', '.join(deferral.reasons)}); "
+        f"nothing was written; {when}",
+        details=deferral.messages,
+    )
+
+
 def _read_registry(path: str) -> documents.LoadedRegistry | RefusalError:
     """The registry, or why it cannot be read: the rules say when that refuses the apply."""
     try:
@@ -174,6 +202,8 @@ class _Apply:
         )
         if verdict.status == "replayed":
             return self._replay(verdict)
+        if verdict.status == "deferred":
+            raise deferred_error(verdict)
         assert isinstance(loaded, documents.LoadedRegistry) and verdict.registry is not None
         self._commit(verdict.record, verdict.registry.text, loaded, telemetry, folder)
         return ApplyResult(verdict.record, replayed=False, mismatch=False, layout=self.layout)
@@ -209,6 +239,10 @@ class _Apply:
             telemetry_problem=unverified,
             previous_canary=telemetry.previous_canary,  # read only for `--to-percent previous`
             notes=[] if telemetry.indexed else [ReasonCode.TELEMETRY_NOT_APPENDED],
+            # A rollback is never held: it reads no guard settings and no freeze file.
+            guards=None
+            if self.request.intent == "rollback"
+            else _guard_inputs(self.layout, telemetry),
         )
         return rules.evaluate(inputs, self.clock)
 

@@ -1,22 +1,34 @@
 """Progression guards (core layer): an expand or resume moves only as fast as its evidence.
 
 Computed from the applied records (the telemetry, committed in git), so every CI run, replica
-and `plan` agree. A guard never holds a rollback. See docs/guards.md.
+and `plan` agree; read with one time-ordered `records_since` call per request, never the whole
+history. A guard never holds a rollback. Called by `core/rules.py` (`check_expand_step`,
+`check_guards`) and by `status` (`describe`). See docs/guards.md.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
+from reconciler.core import freeze
 from reconciler.core.decision import Decision
 from reconciler.core.errors import RefusalError
 from reconciler.core.freeze import Calendar
 from reconciler.core.reasons import ReasonCode
+from reconciler.core.timestamps import (
+    format_duration,
+    format_timestamp,
+    parse_duration,
+    parse_timestamp,
+)
 
 Record = dict[str, Any]
 DEFAULT_FREEZE_FILE = "policies/freeze.yaml"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MAX_WINDOW = timedelta(days=90)
+"""A budget window longer than this is refused (and would read that much history)."""
 
 
 class Budget(NamedTuple):
@@ -33,17 +45,39 @@ class GuardSettings(NamedTuple):
     """The `guards:` block of reconciler.yaml (defaults: every guard off)."""
 
     decision_after_change: bool = False
+    """expand/resume need a decision generated after the last applied change."""
     expand_cooldown: timedelta = timedelta(0)
+    """Minimum time between two applied expands that raised the canary (0: off)."""
     budget: Budget | None = None
     max_expand_step: int = 100
+    """A larger expandStep is rejected (never clamped)."""
     max_deferral: timedelta = timedelta(days=7)
-    freeze_file: str = DEFAULT_FREEZE_FILE
+    """A deferred intent whose file was added longer ago than this is rejected."""
+    freeze_file: str | None = DEFAULT_FREEZE_FILE
+    """Repo-relative; None: no freeze windows (the `.superloop/` layout's default)."""
+
+    @property
+    def is_active(self) -> bool:
+        """Whether any guard can hold or reject an intent (the freeze file aside)."""
+        return self != OFF._replace(freeze_file=self.freeze_file)
 
 
-OFF = GuardSettings()
+OFF = GuardSettings(freeze_file=None)
 """The bash tool's `.superloop/` layout: every guard off unless configured."""
 POLICIES_DEFAULTS = GuardSettings(decision_after_change=True)
-"""The `policies/` layout: decisionAfterChange on, everything else off."""
+"""The `policies/` layout: decisionAfterChange on, everything else off (no windows until
+`policies/freeze.yaml` declares some)."""
+_KEYS = frozenset(
+    {
+        "decisionAfterChange",
+        "expandCooldown",
+        "budget",
+        "maxExpandStep",
+        "maxDeferral",
+        "freezeFile",
+    }
+)
+_BUDGET_KEYS = frozenset({"window", "maxExpands", "maxExpandPercent"})
 
 
 def parse_guards(value: object, defaults: GuardSettings) -> tuple[GuardSettings, list[str]]:
@@ -51,7 +85,118 @@ def parse_guards(value: object, defaults: GuardSettings) -> tuple[GuardSettings,
 
     A key not given keeps its default; with problems, the settings returned are the defaults.
     """
-    raise NotImplementedError
+    if value is None:
+        return defaults, []
+    if not isinstance(value, dict):
+        return defaults, ["guards must be a mapping"]
+    problems = [f'guards: unknown setting "{key}"' for key in value if key not in _KEYS]
+    settings = defaults
+    if "decisionAfterChange" in value:
+        flag = value["decisionAfterChange"]
+        if isinstance(flag, bool):
+            settings = settings._replace(decision_after_change=flag)
+        else:
+            problems.append("guards.decisionAfterChange must be true or false")
+    if "expandCooldown" in value:
+        cooldown = _duration(value["expandCooldown"], "guards.expandCooldown", problems, zero=True)
+        settings = settings._replace(expand_cooldown=cooldown or timedelta(0))
+    if "maxDeferral" in value:
+        deferral = _duration(value["maxDeferral"], "guards.maxDeferral", problems)
+        settings = settings._replace(max_deferral=deferral or defaults.max_deferral)
+    if "maxExpandStep" in value:
+        step = _percent(value["maxExpandStep"], "guards.maxExpandStep", problems)
+        settings = settings._replace(max_expand_step=step or defaults.max_expand_step)
+    if "budget" in value:
+        settings = settings._replace(budget=_budget(value["budget"], problems))
+    if "freezeFile" in value:
+        settings = settings._replace(freeze_file=_freeze_file(value["freezeFile"], problems))
+    return (defaults, problems) if problems else (settings, [])
+
+
+def _duration(
+    value: object, key: str, problems: list[str], *, zero: bool = False
+) -> timedelta | None:
+    try:
+        span = None if isinstance(value, bool) else parse_duration(str(value))
+    except ValueError:
+        span = None
+    low = "0 (off)" if zero else "1s"
+    if span is None or (span <= timedelta(0) and not zero) or span > timedelta(days=366):
+        problems.append(f"{key} must be a duration between {low} and 366d, such as 1h or 7d")
+        return None
+    return span
+
+
+def _percent(value: object, key: str, problems: list[str]) -> int | None:
+    if type(value) is not int or not 1 <= value <= 100:
+        problems.append(f"{key} must be a whole percentage between 1 and 100")
+        return None
+    return value
+
+
+def _budget(value: object, problems: list[str]) -> Budget | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        problems.append("guards.budget must be a mapping (window, maxExpands, maxExpandPercent)")
+        return None
+    problems += [
+        f'guards.budget: unknown setting "{key}"' for key in value if key not in _BUDGET_KEYS
+    ]
+    window = _duration(value.get("window"), "guards.budget.window", problems)
+    if window is not None and window > MAX_WINDOW:
+        problems.append("guards.budget.window must be at most 90d")
+    expands = value.get("maxExpands")
+    if expands is not None and (type(expands) is not int or not 1 <= expands <= 1000):
+        problems.append("guards.budget.maxExpands must be a whole number between 1 and 1000")
+    percent = value.get("maxExpandPercent")
+    if percent is not None:
+        percent = _percent(percent, "guards.budget.maxExpandPercent", problems)
+    if expands is None and percent is None:
+        problems.append("guards.budget needs maxExpands, maxExpandPercent or both")
+    if window is None:
+        return None
+    return Budget(window, expands if isinstance(expands, int) else None, percent)
+
+
+def _freeze_file(value: object, problems: list[str]) -> str | None:
+    parts = value.split("/") if isinstance(value, str) else []
+    if (
+        not isinstance(value, str)
+        or not value
+        or value.startswith("/")
+        or "\\" in value
+        or any(part in ("", ".", "..") for part in parts)
+        or any(part.rstrip(". ").casefold() == ".git" for part in parts)
+        or any(ord(ch) < 32 for ch in value)
+    ):
+        problems.append(
+            "guards.freezeFile must be a relative path inside the repository, such as "
+            f"{DEFAULT_FREEZE_FILE}"
+        )
+        return None
+    return value
+
+
+class PassGuards(NamedTuple):
+    """The progression guards of a pass: the settings, the freeze windows, or why not."""
+
+    settings: GuardSettings
+    calendar: Calendar = Calendar()
+    problem: RefusalError | None = None
+    """The guards settings or the freeze file are invalid: expand and resume wait."""
+
+
+class Deferral(NamedTuple):
+    """Why an expand or resume waits, and until when."""
+
+    reasons: tuple[ReasonCode, ...]
+    messages: tuple[str, ...]
+    """One line per reason, each saying what would clear it."""
+    not_before: datetime | None
+    """When every guard clears by itself; None when one waits for a new decision."""
+    intent_file: str = ""
+    """The intent file deferred (what a later intent of the pass queues behind)."""
 
 
 class GuardInputs(NamedTuple):
@@ -70,16 +215,6 @@ class GuardInputs(NamedTuple):
     """The first deferral earlier in the same pass (then this one is `queued_behind_deferred`)."""
 
 
-class Deferral(NamedTuple):
-    """Why an expand or resume waits, and until when."""
-
-    reasons: tuple[ReasonCode, ...]
-    messages: tuple[str, ...]
-    """One line per reason, each saying what would clear it."""
-    not_before: datetime | None
-    """When every guard clears by itself; None when one waits for a new decision."""
-
-
 def check_step(settings: GuardSettings, intent: str, step: int) -> None:
     """Reject an expand whose step could never be applied under the guards.
 
@@ -87,7 +222,182 @@ def check_step(settings: GuardSettings, intent: str, step: int) -> None:
         RefusalError: `intent_expand_step_over_limit`: above `maxExpandStep` or above
             `budget.maxExpandPercent`.
     """
-    raise NotImplementedError
+    if intent != "expand":
+        return
+    limits = [(settings.max_expand_step, "guards.maxExpandStep")]
+    if settings.budget is not None and settings.budget.max_expand_percent is not None:
+        limits.append((settings.budget.max_expand_percent, "guards.budget.maxExpandPercent"))
+    for limit, key in limits:
+        if step > limit:
+            raise RefusalError(
+                ReasonCode.INTENT_EXPAND_STEP_OVER_LIMIT,
+                f"expandStep {step} is above {key} ({limit}); it is never clamped: open a "
+                f"new intent with an expandStep of at most {limit}",
+            )
+
+
+# What the records say -------------------------------------------------------------------------
+
+
+def record_time(record: Record) -> datetime | None:
+    """When an applied record was written (its `timestamp`)."""
+    return parse_timestamp(record.get("timestamp"))
+
+
+def is_change(record: Record) -> bool:
+    """Whether an applied record changed `canaryPercent` or `pause.manual`."""
+    rollout = record.get("rollout")
+    changed = rollout.get("changed") if isinstance(rollout, dict) else None
+    return isinstance(changed, dict) and any(value is True for value in changed.values())
+
+
+def raised_by(record: Record) -> int:
+    """How much an applied expand raised the canary (0 for anything else)."""
+    rollout = record.get("rollout")
+    if record.get("intent") != "expand" or not isinstance(rollout, dict):
+        return 0
+    before, after = (_canary(rollout.get(side)) for side in ("before", "after"))
+    return after - before if before is not None and after is not None and after > before else 0
+
+
+def _canary(posture: object) -> int | None:
+    value = posture.get("canaryPercent") if isinstance(posture, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+class Expand(NamedTuple):
+    """An applied expand that raised the canary: when, and by how much."""
+
+    at: datetime
+    raised: int
+
+
+class Evidence(NamedTuple):
+    """What the records since the earliest moment a guard looks at say."""
+
+    last_change: datetime | None
+    """The newest applied change at or after the decision's generatedAt (None: none)."""
+    expands: tuple[Expand, ...]
+    """Applied expands that raised the canary, oldest first, since the earliest look-back."""
+
+
+def read_evidence(
+    inputs: GuardInputs, decision: Decision | None, now: datetime
+) -> tuple[Evidence, datetime | None]:
+    """Read the records the guards need (one `records_since` call) and the decision's time.
+
+    Raises:
+        RefusalError: the telemetry cannot tell (`telemetry_corrupt`).
+    """
+    settings = inputs.settings
+    generated = parse_timestamp(decision.generated_at) if decision else None
+    # A decision without a generatedAt cannot be ordered after any change: every change
+    # on record counts (read in full only then; the loop's maxDecisionAge refuses it first).
+    decision_since = generated or _EPOCH
+    looks = [now - settings.expand_cooldown]
+    if settings.budget is not None:
+        looks.append(now - settings.budget.window)
+    if settings.decision_after_change and decision is not None:
+        looks.append(decision_since)
+    records = inputs.records_since(min(looks))
+    last_change = None
+    expands = []
+    for record in records:
+        when = record_time(record)
+        if when is None:
+            continue
+        if when >= decision_since and is_change(record):
+            last_change = when if last_change is None else max(last_change, when)
+        raised = raised_by(record)
+        if raised:
+            expands.append(Expand(when, raised))
+    return Evidence(last_change, tuple(expands)), generated
+
+
+# Each guard: None when it lets the request through, else (reason, message, clears at) -----------
+
+Hold = tuple[ReasonCode, str, datetime | None]
+
+
+def _decision_hold(
+    settings: GuardSettings, evidence: Evidence, generated: datetime | None
+) -> Hold | None:
+    if not settings.decision_after_change or evidence.last_change is None:
+        return None
+    current = (
+        f"the current one was generated at {format_timestamp(generated)}"
+        if generated is not None
+        else "the current one has no generatedAt"
+    )
+    return (
+        ReasonCode.GUARD_DECISION_PREDATES_CHANGE,
+        f"waiting for a decision generated after {format_timestamp(evidence.last_change)} "
+        f"(the last change); {current}",
+        None,
+    )
+
+
+def _cooldown_hold(settings: GuardSettings, evidence: Evidence, now: datetime) -> Hold | None:
+    cooldown = settings.expand_cooldown
+    if cooldown <= timedelta(0) or not evidence.expands:
+        return None
+    last = max(expand.at for expand in evidence.expands)
+    until = last + cooldown
+    if until <= now:
+        return None
+    return (
+        ReasonCode.GUARD_EXPAND_COOLDOWN,
+        f"expand cooldown until {format_timestamp(until)} ({format_duration(cooldown)} after "
+        f"the last expand at {format_timestamp(last)})",
+        until,
+    )
+
+
+def in_window(budget: Budget, evidence: Evidence, now: datetime) -> list[Expand]:
+    """The expands that count against the budget at `now`, oldest first."""
+    return sorted(
+        (expand for expand in evidence.expands if expand.at + budget.window > now),
+        key=lambda expand: expand.at,
+    )
+
+
+def _budget_holds(
+    settings: GuardSettings, evidence: Evidence, raise_by: int, now: datetime
+) -> list[Hold]:
+    budget = settings.budget
+    if budget is None:
+        return []
+    counted = in_window(budget, evidence, now)
+    holds: list[Hold] = []
+    window = format_duration(budget.window)
+    if budget.max_expands is not None and len(counted) >= budget.max_expands:
+        until = counted[len(counted) - budget.max_expands].at + budget.window
+        holds.append(
+            (
+                ReasonCode.GUARD_BUDGET_EXPANDS,
+                f"expand budget used up: {len(counted)} of {budget.max_expands} expands in "
+                f"{window}; the next fits at {format_timestamp(until)}",
+                until,
+            )
+        )
+    percent = budget.max_expand_percent
+    used = sum(expand.raised for expand in counted)
+    if percent is not None and raise_by > 0 and used + raise_by > percent:
+        left, until = used, now
+        for expand in counted:  # the oldest leave the window first
+            left -= expand.raised
+            until = expand.at + budget.window
+            if left + raise_by <= percent:
+                break
+        holds.append(
+            (
+                ReasonCode.GUARD_BUDGET_PERCENT,
+                f"percent budget used up: +{used} of +{percent} in {window}, this expand "
+                f"adds +{raise_by}; it fits at {format_timestamp(until)}",
+                until,
+            )
+        )
+    return holds
 
 
 def assess(
@@ -102,6 +412,75 @@ def assess(
 
     Raises:
         RefusalError: `intent_deferral_expired`: it would be deferred, and its file was added
-            more than `maxDeferral` ago.
+            more than `maxDeferral` ago; `telemetry_corrupt`: the records cannot tell.
     """
-    raise NotImplementedError
+    if intent == "rollback":
+        return None
+    holds: list[Hold] = []
+    if guards.problem is not None:
+        detail = "; ".join(guards.problem.details[:3])
+        message = (
+            f"{guards.problem.message}{': ' + detail if detail else ''}; fix it by pull request"
+        )
+        holds.append((guards.problem.reason, message, None))
+    else:
+        holds += _progression_holds(guards, intent, canary, step, decision, now)
+    ahead = guards.ahead
+    if ahead is not None:
+        holds.append(
+            (
+                ReasonCode.QUEUED_BEHIND_DEFERRED,
+                f"queued behind {ahead.intent_file or 'an earlier intent'}, deferred in this "
+                "pass: intents are applied in order",
+                ahead.not_before,
+            )
+        )
+    if not holds:
+        return None
+    _check_expiry(guards, now)
+    not_before = None
+    if all(until is not None for _, _, until in holds):
+        clears = max([now, *(until for _, _, until in holds if until is not None)])
+        not_before = freeze.next_open(guards.calendar, clears) if guards.problem is None else None
+    return Deferral(
+        tuple(reason for reason, _, _ in holds),
+        tuple(message for _, message, _ in holds),
+        not_before,
+    )
+
+
+def _progression_holds(
+    guards: GuardInputs,
+    intent: str,
+    canary: int,
+    step: int,
+    decision: Decision | None,
+    now: datetime,
+) -> list[Hold]:
+    settings = guards.settings
+    evidence, generated = read_evidence(guards, decision, now)
+    holds: list[Hold] = []
+    if decision is not None:
+        found = _decision_hold(settings, evidence, generated)
+        holds += [found] if found else []
+    if intent == "expand":
+        found = _cooldown_hold(settings, evidence, now)
+        holds += [found] if found else []
+        holds += _budget_holds(settings, evidence, min(canary + step, 100) - canary, now)
+    block = freeze.blocked(guards.calendar, now)
+    if block is not None:
+        opens = freeze.next_open(guards.calendar, now)
+        holds.append((block.reason, block.message, opens))
+    return holds
+
+
+def _check_expiry(guards: GuardInputs, now: datetime) -> None:
+    added, limit = guards.added_at, guards.settings.max_deferral
+    if added is None or now - added <= limit:
+        return
+    raise RefusalError(
+        ReasonCode.INTENT_DEFERRAL_EXPIRED,
+        f"deferred for longer than maxDeferral ({format_duration(limit)}): added at "
+        f"{format_timestamp(added)}; if it is still wanted, open a new pull request with a "
+        "new intent",
+    )

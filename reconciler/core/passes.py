@@ -17,7 +17,7 @@ from reconciler.core import applying, guards, registry, rules
 from reconciler.core.decision import Decision
 from reconciler.core.editing import RegistryText
 from reconciler.core.errors import RefusalError
-from reconciler.core.freeze import Calendar
+from reconciler.core.guards import PassGuards
 from reconciler.core.intents import (
     Intent,
     IntentFields,
@@ -71,15 +71,6 @@ class IntentSource(NamedTuple):
 def as_text(value: str) -> str:
     """Return `value` encodable as UTF-8: surrogate-escaped bytes of a file name become U+FFFD."""
     return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-
-
-class PassGuards(NamedTuple):
-    """The progression guards of a pass: the settings, the freeze windows, or why not."""
-
-    settings: guards.GuardSettings
-    calendar: Calendar = Calendar()
-    problem: RefusalError | None = None
-    """The guards settings or the freeze file are invalid: expand and resume wait."""
 
 
 class PassState(NamedTuple):
@@ -298,6 +289,7 @@ def _deferral(outcome: Outcome) -> guards.Deferral:
         tuple(ReasonCode(reason) for reason in outcome.reasons),
         outcome.problems,
         outcome.not_before,
+        outcome.source.shown_path,
     )
 
 

@@ -18,7 +18,10 @@ PATH_KEYS = ("registryFile", "promotionStateFile", "applyStateFile", "applyTelem
 DURATION_KEYS = ("maxDecisionAge", "lockTimeout")
 STRING_KEYS = ("intentsDir", "botName", "botEmail", "remote", "branch")
 INTEGER_KEYS = {"telemetryRotateBytes": (1024, 1 << 30), "pushAttempts": (1, 50)}
-KNOWN_KEYS = frozenset({*PATH_KEYS, *DURATION_KEYS, *STRING_KEYS, *INTEGER_KEYS})
+BLOCK_KEYS = ("guards",)
+"""Blocks validated by their own module (`core/guards.py`): a bad `guards:` block holds
+progression (`guard_settings_invalid`) but never a rollback, so it is not refused here."""
+KNOWN_KEYS = frozenset({*PATH_KEYS, *DURATION_KEYS, *STRING_KEYS, *INTEGER_KEYS, *BLOCK_KEYS})
 _HFS_IGNORABLE = frozenset(
     "\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u206a\u206b\u206c\u206d\u206e\u206f\ufeff"
 )
@@ -52,6 +55,8 @@ class RepoSettings(NamedTuple):
     """intentsDir, botName, botEmail, remote, branch, when set."""
     integers: Mapping[str, int] = MappingProxyType({})
     """telemetryRotateBytes, pushAttempts, when set."""
+    guards: object = None
+    """The `guards:` block as decoded (validated by `guards.parse_guards`); None: not set."""
 
 
 def parse_repo_settings(doc: object, source: str) -> RepoSettings:
@@ -93,6 +98,7 @@ def parse_repo_settings(doc: object, source: str) -> RepoSettings:
         lock_timeout=None if lock is None else str(lock),
         strings=strings,
         integers=integers,
+        guards=doc.get("guards"),
     )
 
 

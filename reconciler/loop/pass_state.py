@@ -11,9 +11,10 @@ from datetime import datetime
 
 from reconciler.core import applying, registry, rules
 from reconciler.core.errors import RefusalError
+from reconciler.core.guards import PassGuards
 from reconciler.core.passes import IntentSource, PassState, is_rollback
 from reconciler.core.reasons import ReasonCode
-from reconciler.inputs import documents
+from reconciler.inputs import documents, guarding
 from reconciler.loop import queue, symlinks
 from reconciler.loop.checkout import Checkout
 from reconciler.loop.config import LoopConfig
@@ -38,6 +39,7 @@ def load_state(
     decision_file: str,
     base_commit: str,
     now: datetime,
+    guards: PassGuards | None = None,
 ) -> PassState:
     """Read the registry (validated) and the decision into a PassState.
 
@@ -76,6 +78,7 @@ def load_state(
         files=dict(files),
         base_commit=base_commit,
         registry_problem=invalid,
+        guards=guards,
     )
 
 
@@ -126,6 +129,7 @@ def checkout_state(checkout: Checkout, config: LoopConfig, now: datetime) -> Pas
         decision_file=config.fleet.decision,
         base_commit=checkout.head,
         now=now,
+        guards=guarding.load_guards(config.layout),
     )
 
 

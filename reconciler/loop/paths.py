@@ -17,3 +17,5 @@ class LoopPaths(NamedTuple):
     intents: str
     settings: str
     """reconciler.yaml (read by every pass)."""
+    freeze: str | None = None
+    """The freeze file (`guards.freezeFile`); None: freeze windows are off."""

@@ -204,19 +204,26 @@ def materialise(checkout: Checkout, commit: str, root: str, paths: Sequence[str]
     """Write the files of `commit` that the evaluation reads into `root` (same relative paths).
 
     The registry and decision themselves, and every file in the folders of the state and
-    telemetry files (indexes and telemetry segments).
+    telemetry files (indexes and telemetry segments); then any further file named (the
+    freeze file), a symlink written as a symlink so it is refused as the loop refuses it.
     """
-    registry, decision, state, telemetry = paths
+    registry, decision, state, telemetry, *extra = paths
     specs = [registry, decision]
     for path in (state, telemetry):
         folder = path.rpartition("/")[0]
         specs.append(f"{folder}/" if folder else path)
     # Not recursive: only the files directly in those folders (never, say, a whole
     # applied/ history in the bash layout, where the state folder is the fleet folder).
-    entries = checkouts.tree_blobs(checkout, commit, *specs)
+    entries = checkouts.tree_blobs(checkout, commit, *specs, *extra)
     wanted = {path: blob for path, (mode, blob) in entries.items() if mode != "120000"}
-    contents = checkouts.cat_blobs(checkout, list(wanted.values()))
+    links = {path: blob for path, (mode, blob) in entries.items() if mode == "120000"}
+    links = {path: blob for path, blob in links.items() if path in extra}
+    contents = checkouts.cat_blobs(checkout, [*wanted.values(), *links.values()])
     for path, blob in wanted.items():
         target = pass_state.in_tree(root, path)
         os.makedirs(os.path.dirname(target), exist_ok=True)
         files.atomic_write(target, contents[blob], durable=False)
+    for path, blob in links.items():
+        target = pass_state.in_tree(root, path)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        os.symlink(os.fsdecode(contents[blob]), target)

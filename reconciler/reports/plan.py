@@ -21,6 +21,7 @@ from reconciler.core.errors import RefusalError
 from reconciler.core.outcome_rows import outcome_row
 from reconciler.core.passes import IntentSource, Outcome
 from reconciler.core.reasons import ReasonCode
+from reconciler.inputs import guarding
 from reconciler.loop import checkout as checkouts
 from reconciler.loop import pass_state, prediction, queue, symlinks
 from reconciler.loop.checkout import Checkout
@@ -93,9 +94,8 @@ def make_plan(repo: str, base: str | None, *, now: Callable[[], datetime]) -> Pl
     ):
         view = merge.checkout
         _refuse_symlinks(view, view.head, rel)
-        merging.materialise(
-            view, view.head, root, [rel.registry, rel.decision, rel.state, rel.telemetry]
-        )
+        wanted = [rel.registry, rel.decision, rel.state, rel.telemetry]
+        merging.materialise(view, view.head, root, [*wanted, *([rel.freeze] if rel.freeze else [])])
         entries, ignored = merging.tree_queue(view, view.head, rel.intents)
         merging.write_intents(view, entries, root)
         sources = _sources(checkout, view, config, rel, entries, root)
@@ -106,6 +106,8 @@ def make_plan(repo: str, base: str | None, *, now: Callable[[], datetime]) -> Pl
             decision_file=pass_state.in_tree(root, rel.decision),
             base_commit=view.head,
             now=now(),
+            # The freeze windows as merged: a pull request that adds one is planned with it.
+            guards=guarding.load_guards(config.layout, (root, rel.freeze) if rel.freeze else None),
         )
         pass_state.require_usable_registry(state, sources, now())
         history = Ledger(

@@ -1,0 +1,105 @@
+"""The progression guards of a repository (inputs layer): `guards:` settings and freeze file.
+
+Every path (`apply`, the loop, `plan`, `status`, `dispatch`, `validate`) reads them here, so
+they are computed the same way everywhere. A problem with either never raises: it is carried
+in `PassGuards.problem`, which holds expand and resume and lets a rollback through.
+"""
+
+from __future__ import annotations
+
+import os
+
+from reconciler.adapters import files
+from reconciler.core import freeze, guards
+from reconciler.core.errors import DocumentError, RefusalError
+from reconciler.core.freeze import Calendar
+from reconciler.core.guards import GuardSettings, PassGuards
+from reconciler.core.reasons import ReasonCode
+from reconciler.inputs.layouts import SETTINGS_FILE, Layout
+
+FREEZE_LIMIT = 256 * 1024
+
+
+def layout_defaults(layout: Layout) -> GuardSettings:
+    """The guards of a layout before `guards:`: the bash tool's layout has every one off."""
+    return guards.OFF if layout.name == "superloop" else guards.POLICIES_DEFAULTS
+
+
+def guard_settings(layout: Layout) -> tuple[GuardSettings, RefusalError | None]:
+    """The layout's guard settings, or its defaults and why the `guards:` block is invalid."""
+    settings, problems = guards.parse_guards(layout.settings.guards, layout_defaults(layout))
+    if not problems:
+        return settings, None
+    return settings, RefusalError(
+        ReasonCode.GUARD_SETTINGS_INVALID,
+        f"invalid guards settings in {os.path.join(layout.repo, SETTINGS_FILE)}",
+        details=problems,
+    )
+
+
+def load_calendar(root: str, relative: str) -> Calendar:
+    """Read the freeze file `relative` below `root`; a missing file has no windows.
+
+    `.json` is read as JSON (the bash controller's file), anything else as YAML.
+
+    Raises:
+        RefusalError: `freeze_file_invalid`: a symlink on its path, unreadable, too large,
+            not parseable, or invalid windows.
+    """
+    path = os.path.join(root, *relative.split("/"))
+    linked = files.symlinked_component(root, relative)
+    if linked is not None:
+        raise _invalid(
+            path, f"{linked} is a symlink; the freeze file must be a file in the repository"
+        )
+    try:
+        data = files.read_bounded(path, FREEZE_LIMIT, what="freeze file")
+        if data is None:
+            return Calendar()
+        text = files.decode_utf8(data, path, what="freeze file")
+        if path.lower().endswith(".json"):
+            from reconciler.core import jsontext
+
+            doc = jsontext.load_json(text)
+        else:
+            from reconciler.core import yamltext
+
+            doc = yamltext.load_yaml(text)
+    except DocumentError as exc:
+        raise _invalid(path, exc.message) from exc
+    except RefusalError as exc:
+        if exc.reason is ReasonCode.FREEZE_FILE_INVALID:
+            raise
+        raise _invalid(path, exc.message) from exc
+    return freeze.parse_calendar(doc, path)
+
+
+def load_guards(layout: Layout, freeze_at: tuple[str, str] | None = None) -> PassGuards | None:
+    """The guards of a pass: settings, the calendar, or why they cannot be trusted.
+
+    `freeze_at` is where the freeze file is read, as (root folder, relative path): `plan`
+    reads it from the merged tree; default the repository's own file. None when no guard is
+    on and there is no freeze file to read (the `.superloop/` layout's defaults).
+    """
+    settings, problem = guard_settings(layout)
+    if problem is not None:
+        return PassGuards(settings, Calendar(), problem)
+    calendar = Calendar()
+    if settings.freeze_file is not None:
+        try:
+            root, relative = freeze_at or (layout.repo, settings.freeze_file)
+            calendar = load_calendar(root, relative)
+        except RefusalError as exc:
+            return PassGuards(settings, Calendar(), exc)
+    if not settings.is_active and not calendar.windows:
+        return None
+    return PassGuards(settings, calendar)
+
+
+def _invalid(path: str, detail: str) -> RefusalError:
+    return RefusalError(
+        ReasonCode.FREEZE_FILE_INVALID,
+        f"invalid freeze file: {path}",
+        details=[detail],
+        path=path,
+    )
