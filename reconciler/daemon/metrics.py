@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import prometheus_client
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -15,6 +16,7 @@ prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
 HTTP_REFUSALS = tuple(code.value for code in ReasonCode if code.value.startswith("http_"))
 
 if TYPE_CHECKING:
+    from reconciler.core.passes import Outcome
     from reconciler.loop.once import PassReport
 
 
@@ -70,7 +72,30 @@ class Metrics:
             ["reason"],
             registry=r,
         )
-        for status in ("applied", "replayed", "rejected"):
+        self.deferred = Gauge(
+            "reconciler_deferred_intents",
+            "Intents the last pass deferred, by fleet and reason code.",
+            ["fleet", "reason"],
+            registry=r,
+        )
+        self.freeze_active = Gauge(
+            "reconciler_freeze_active",
+            "1 while a freeze window (or no allow window) holds progression.",
+            ["fleet"],
+            registry=r,
+        )
+        self.budget_remaining = Gauge(
+            "reconciler_guard_budget_remaining",
+            "What the rolling budget still allows: kind=expands (count) or percent.",
+            ["fleet", "kind"],
+            registry=r,
+        )
+        self.next_deferred = Gauge(
+            "reconciler_next_deferred_seconds",
+            "Seconds until the earliest notBefore of a deferred intent (-1: none).",
+            registry=r,
+        )
+        for status in ("applied", "replayed", "deferred", "rejected"):
             self.intents.labels(status=status)
         for code in ("202", "401", "405"):
             self.webhook_requests.labels(code=code)
@@ -85,6 +110,32 @@ class Metrics:
         if report.attempts > 1:
             self.push_conflicts.inc(report.attempts - 1)
         self.last_success.set(finished_at)
+
+    def record_deferred(self, fleet: str, outcomes: Sequence[Outcome]) -> None:
+        """Set the deferred intents by reason to what this pass deferred (others drop to 0)."""
+        counts: dict[str, int] = {}
+        for outcome in outcomes:
+            if outcome.status == "deferred":
+                for reason in outcome.reasons:
+                    counts[reason] = counts.get(reason, 0) + 1
+        self.deferred.clear()
+        for reason, count in counts.items():
+            self.deferred.labels(fleet=fleet, reason=reason).set(count)
+
+    def record_guards(self, fleet: str, state: Mapping[str, Any]) -> None:
+        """Set the freeze and budget gauges from the guard state (`guard_state.describe_guards`)."""
+        window = state.get("freeze")
+        self.freeze_active.labels(fleet=fleet).set(1 if window and window["blocked"] else 0)
+        budget = state.get("budget")
+        for kind, key in (("expands", "expandsLeft"), ("percent", "percentLeft")):
+            left = budget.get(key) if budget else None
+            if left is not None:
+                self.budget_remaining.labels(fleet=fleet, kind=kind).set(left)
+                continue
+            try:  # that budget is off (now): no series rather than a stale one
+                self.budget_remaining.remove(fleet, kind)
+            except KeyError:
+                pass
 
     def exposition(self) -> bytes:
         """The Prometheus text format of every metric."""

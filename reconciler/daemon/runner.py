@@ -21,8 +21,9 @@ from typing import NamedTuple
 
 from reconciler.adapters import watching
 from reconciler.adapters.clock import SYSTEM_MONOTONIC, MonotonicClock
+from reconciler.core import guard_state
 from reconciler.core.errors import ReconcileError
-from reconciler.core.timestamps import parse_timestamp
+from reconciler.core.timestamps import format_timestamp, parse_timestamp
 from reconciler.daemon.http import Endpoints, serve
 from reconciler.daemon.logs import EventLog
 from reconciler.daemon.metrics import Metrics
@@ -32,6 +33,10 @@ from reconciler.loop import checkout as checkouts
 from reconciler.loop import pass_state, queue
 from reconciler.loop.config import LoopConfig, load_config
 from reconciler.loop.once import OnceOptions, PassReport, run_once
+from reconciler.telemetry.ledger import Ledger
+
+MIN_DEFERRED_WAKE = 1.0
+"""Seconds: the earliest a pass runs again for a deferred intent's notBefore."""
 
 
 class DaemonOptions(NamedTuple):
@@ -79,6 +84,9 @@ class Daemon:
         )
         self.health = self.scheduler.health
         self.stop_signal: str | None = None
+        self.next_not_before: datetime | None = None
+        """The earliest notBefore of the intents the last pass deferred (None: none)."""
+        self.metrics.next_deferred.set_function(self._seconds_to_next_deferred)
         self.config: LoopConfig = load_config(options.repo)
         # A repository the passes could never work in is refused at start, not retried.
         self.config.relative_paths(checkouts.open_checkout(self.config.layout.repo))
@@ -153,8 +161,27 @@ class Daemon:
         seconds = self.clock.monotonic() - started
         self.metrics.record_pass(report, seconds, self.now().timestamp())
         self._log_report(report, seconds)
-        self._update_gauges()
+        self._schedule_deferred(report)
+        self._update_gauges(report)
         return True
+
+    def _schedule_deferred(self, report: PassReport) -> None:
+        """Wake for the earliest `notBefore` of the intents this pass deferred."""
+        times = [o.not_before for o in report.outcomes if o.not_before is not None]
+        self.next_not_before = min(times, default=None)
+        if not times:
+            return
+        # At least a second ahead: a wall clock a little behind the monotonic one must not
+        # turn a deferral that is just about to clear into a busy loop of passes.
+        delay = max((min(times) - self.now()).total_seconds(), MIN_DEFERRED_WAKE)
+        self.scheduler.wake_at = self.clock.monotonic() + delay
+        self.log("pass.wake", notBefore=format_timestamp(min(times)), inSeconds=round(delay, 3))
+
+    def _seconds_to_next_deferred(self) -> float:
+        """`reconciler_next_deferred_seconds` at scrape time (-1: nothing deferred waits)."""
+        if self.next_not_before is None:
+            return -1.0
+        return max((self.next_not_before - self.now()).total_seconds(), 0.0)
 
     def _failed(self, reason: str, message: str, trace: str | None = None) -> bool:
         self.metrics.pass_errors.inc()
@@ -193,7 +220,7 @@ class Daemon:
             ignored=len(report.ignored) or None,
         )
 
-    def _update_gauges(self) -> None:
+    def _update_gauges(self, report: PassReport) -> None:
         try:
             checkout = checkouts.open_checkout(self.config.layout.repo)
             self.metrics.pending.set(len(queue.list_pending(checkout, self.config.fleet.intents)))
@@ -201,6 +228,7 @@ class Daemon:
         except Exception:  # noqa: BLE001 - gauges are best effort; the next pass tries again
             return
         fleet = state.view.fleet_id
+        self.metrics.record_deferred(fleet, report.outcomes)
         self.metrics.canary.labels(fleet=fleet).set(state.view.canary_percent)
         self.metrics.manual_pause.labels(fleet=fleet).set(1 if state.view.manual_pause else 0)
         moment = self.now()
@@ -210,6 +238,11 @@ class Daemon:
         review_by = parse_timestamp(state.view.governance.review_by)
         if review_by is not None:
             self.metrics.review_remaining.set((review_by - moment).total_seconds())
+        ledger = Ledger(self.config.fleet.telemetry, self.config.fleet.state)
+        found = guard_state.describe_guards(
+            state.guards, ledger.applied_since, state.decision, moment
+        )
+        self.metrics.record_guards(fleet, found)
 
     # Triggers and signals -----------------------------------------------------------
 

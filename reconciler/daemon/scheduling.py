@@ -75,6 +75,9 @@ class Scheduler:
         self.log = log
         self.rng = rng
         self.health = Health()
+        self.wake_at: float | None = None
+        """When (monotonic) a deferred intent's `notBefore` comes: a pass runs then, with
+        the reason `deferred`, even when nothing else asks for one."""
 
     def run(self) -> None:
         """One pass at once, then one per trigger (coalesced), until `triggers.stop()`."""
@@ -90,7 +93,13 @@ class Scheduler:
 
     def _turn(self, last_done: float) -> float:
         """Wait for a trigger, run one pass (backing off after a failure); return its end."""
-        reasons = self.triggers.wait()
+        timeout = None if self.wake_at is None else max(self.wake_at - self.clock.monotonic(), 0)
+        reasons = self.triggers.wait(timeout)
+        if not reasons:
+            if self.triggers.stopping.is_set():
+                return last_done
+            reasons = {"deferred"}  # a guard's notBefore came: the pass may apply it now
+        self.wake_at = None  # each pass sets it anew from what it deferred
         # A trigger right after a pass waits out one debounce with the others that come
         # meanwhile, so a flood (webhook calls, pushes) runs one pass per debounce at most.
         gap = last_done + self.debounce - self.clock.monotonic()

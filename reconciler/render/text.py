@@ -144,13 +144,69 @@ def status_text(report: Mapping[str, Any], *, color: bool = False) -> str:
             f"{decision['age'] or 'unknown'} (max {decision['maxAge']})"
             f"{', STALE' if decision['stale'] else ''}; failed gates: {gates}"
         )
+    out += guard_lines(report["guards"])
     pending = report["pending"]
     if pending:
         out.append(f"pending intents ({len(pending)}), predicted:")
         text = _lines(out) + tables.outcome_table(pending, color=color)
+        text += _lines(deferred_lines(report["deferred"]))
     else:
         text = _lines([*out, "pending intents: none"])
     return text + ignored_text(report["ignored"])
+
+
+def deferred_lines(deferred: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Each deferred intent: when it can go, and every reason with what clears it."""
+    out = []
+    for item in deferred:
+        when = item["notBefore"]
+        clears = f"not before {when}" if when else "waits for a new decision"
+        out.append(f"deferred {item['intentFile']}: {clears}")
+        out += [f" - {problem}" for problem in item["problems"]]
+    return out
+
+
+def guard_lines(found: Mapping[str, Any]) -> list[str]:
+    """The guard state of `status`: one line per guard that is on."""
+    if not found["enabled"]:
+        return ["guards: off"]
+    problem = found["problem"]
+    if problem:
+        return [f"guards: invalid, expand and resume wait ({problem['message']})"]
+    out = []
+    decision = found["decisionAfterChange"]
+    if decision:
+        needs = decision["needsDecisionAfter"]
+        out.append(
+            "decision after change: "
+            + (f"waiting for a decision generated after {needs}" if needs else "clear")
+        )
+    cooldown = found["cooldown"]
+    if cooldown:
+        until = cooldown["until"]
+        out.append(
+            f"expand cooldown {cooldown['cooldown']}: "
+            + (f"until {until}" if until else "clear")
+            + (f" (last expand {cooldown['lastExpand']})" if cooldown["lastExpand"] else "")
+        )
+    budget = found["budget"]
+    if budget:
+        parts = []
+        if budget["maxExpands"] is not None:
+            parts.append(f"{budget['expandsUsed']} of {budget['maxExpands']} expands")
+        if budget["maxExpandPercent"] is not None:
+            parts.append(f"+{budget['percentUsed']} of +{budget['maxExpandPercent']} percent")
+        out.append(f"budget per {budget['window']}: {', '.join(parts)} used")
+    window = found["freeze"]
+    if window["blocked"]:
+        out.append(f"freeze: {window['message']}")
+    elif window["next"]:
+        nxt = window["next"]
+        label = f"{nxt['name']} ({nxt['reason']})" if nxt["reason"] else nxt["name"]
+        out.append(f"next freeze window: {label} from {nxt['start']} to {nxt['end']}")
+    elif window["windows"]:
+        out.append("freeze: open; no freeze window within 7 days")
+    return out
 
 
 def history_text(docs: Sequence[Mapping[str, Any]], *, filtered: bool, color: bool = False) -> str:

@@ -12,14 +12,15 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from reconciler.adapters import files
-from reconciler.core import queueing
+from reconciler.core import guard_state, queueing
 from reconciler.core.decision import MAX_CLOCK_SKEW, describe_contradictions
 from reconciler.core.outcome_rows import outcome_row
 from reconciler.core.passes import PassState
 from reconciler.core.timestamps import format_duration, format_timestamp, parse_timestamp
 from reconciler.loop import checkout as checkouts
 from reconciler.loop import prediction, queue
-from reconciler.loop.config import load_config
+from reconciler.loop.config import LoopConfig, load_config
+from reconciler.telemetry.ledger import Ledger
 
 REVIEW_WARNING = timedelta(days=7)
 
@@ -46,7 +47,18 @@ def repo_status(repo: str, *, now: Callable[[], datetime]) -> dict[str, Any]:
         },
         "governance": _governance(state, moment, warnings),
         "decision": _decision(state, config.fleet.decision, moment, warnings),
+        "guards": _guards(state, config, moment, warnings),
         "pending": [outcome_row(outcome, None) for outcome in outcomes],
+        "deferred": [
+            {
+                "intentFile": outcome.source.shown_path,
+                "reasonCodes": list(outcome.reasons),
+                "problems": list(outcome.problems),
+                "notBefore": outcome.record.get("notBefore"),
+            }
+            for outcome in outcomes
+            if outcome.status == "deferred"
+        ],
         "ignored": [
             queueing.ignored_json(item)
             for item in queue.scan_queue(checkout, config.fleet.intents).ignored
@@ -54,6 +66,21 @@ def repo_status(repo: str, *, now: Callable[[], datetime]) -> dict[str, Any]:
         "warnings": warnings,
     }
     return report
+
+
+def _guards(
+    state: PassState, config: LoopConfig, now: datetime, warnings: list[str]
+) -> dict[str, Any]:
+    """The guard state before the pending intents.
+
+    Read from a ledger of its own: the prediction's ledger holds the predicted records too.
+    """
+    history = Ledger(config.fleet.telemetry, config.fleet.state, config.rotate_bytes)
+    found = guard_state.describe_guards(state.guards, history.applied_since, state.decision, now)
+    problem = found.get("problem")
+    if problem:
+        warnings.append(f"{problem['message']}: expand and resume are deferred until it is fixed")
+    return found
 
 
 def _governance(state: PassState, now: datetime, warnings: list[str]) -> dict[str, Any]:

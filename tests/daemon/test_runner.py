@@ -109,3 +109,85 @@ def test_without_push_the_remote_is_never_polled(tmp_path: Path) -> None:
     daemon = Daemon(options, now=clock.now, clock=clock, rng=FixedRandom(0.5))
     events = serve(daemon, clock, stop_at=300)
     assert starts(events) == [(at(clock, 0), "start")]
+
+
+def not_watch(found: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    return [(when, reasons) for when, reasons in found if reasons != "watch"]
+
+
+def sample_labeled(daemon: Daemon, name: str, **labels: str) -> float | None:
+    text = daemon.metrics.exposition().decode()
+    for family in text_string_to_metric_families(text):
+        for found in family.samples:
+            if found.name == name and found.labels == labels:
+                return float(found.value)
+    return None
+
+
+def test_the_controller_wakes_at_the_earliest_not_before_and_applies_the_deferred_intent(
+    tmp_path: Path,
+) -> None:
+    # Issue 11: a cooldown's notBefore wakes the controller by itself; no trigger, no resync.
+    settings = (
+        "guards:\n  decisionAfterChange: false\n  expandCooldown: 1h\n"
+        "  budget:\n    window: 24h\n    maxExpandPercent: 50\n"
+    )
+    repo = g.make_policy_repo(tmp_path / "repo", settings=settings)
+    g.add_intents(repo, {"a.yaml": {"step": 10}, "b.yaml": {"step": 10}})
+    clock = FakeClock()
+    options = DaemonOptions(repo=str(repo), port=0, resync=100_000, log_format="json")
+    daemon = Daemon(options, now=clock.now, clock=clock, rng=FixedRandom(0.5))
+    seen: dict[str, float | None] = {}
+
+    def look() -> None:  # between the two passes
+        seen["deferred"] = sample_labeled(
+            daemon, "reconciler_deferred_intents", fleet="fleet-a", reason="guard_expand_cooldown"
+        )
+        seen["next"] = sample(daemon, "reconciler_next_deferred_seconds")
+        seen["percent"] = sample_labeled(
+            daemon, "reconciler_guard_budget_remaining", fleet="fleet-a", kind="percent"
+        )
+
+    clock.at(1800, look)
+    events = serve(daemon, clock, stop_at=5000)
+
+    # (The real file watcher may add a pass for the files the passes moved: not counted.)
+    assert not_watch(starts(events)) == [(at(clock, 0), "start"), (at(clock, 3600), "deferred")]
+    wake = next(e for e in events if e["event"] == "pass.wake")
+    assert wake["notBefore"] == at(clock, 3600)
+    assert seen == {"deferred": 1.0, "next": 1800.0, "percent": 40.0}
+    assert g.pending(repo) == []
+    assert g.canary(repo) == 45
+    assert sample(daemon, "reconciler_next_deferred_seconds") == -1
+    assert sample_labeled(
+        daemon, "reconciler_deferred_intents", fleet="fleet-a", reason="guard_expand_cooldown"
+    ) is None  # fmt: skip
+    assert sample_labeled(
+        daemon, "reconciler_guard_budget_remaining", fleet="fleet-a", kind="percent"
+    ) == 30.0  # fmt: skip
+    assert sample_labeled(daemon, "reconciler_freeze_active", fleet="fleet-a") == 0.0
+
+
+def test_a_freeze_window_shows_in_the_freeze_gauge_and_its_end_wakes_the_controller(
+    tmp_path: Path,
+) -> None:
+    repo = g.make_policy_repo(tmp_path / "repo")
+    (repo / "policies" / "freeze.yaml").write_text(
+        "windows:\n  - name: incident\n    start: 2026-11-24T11:00:00Z\n"
+        "    end: 2026-11-24T12:30:00Z\n    reason: Incident review\n"
+    )
+    g.commit_all(repo, "freeze")
+    g.add_intents(repo, {"a.yaml": {"step": 10}})
+    clock = FakeClock()
+    options = DaemonOptions(repo=str(repo), port=0, resync=100_000, log_format="json")
+    daemon = Daemon(options, now=clock.now, clock=clock, rng=FixedRandom(0.5))
+    frozen: list[float | None] = []
+    clock.at(60, lambda: frozen.append(
+        sample_labeled(daemon, "reconciler_freeze_active", fleet="fleet-a")))  # fmt: skip
+
+    events = serve(daemon, clock, stop_at=4000)
+
+    assert not_watch(starts(events)) == [(at(clock, 0), "start"), (at(clock, 1800), "deferred")]
+    assert frozen == [1.0]
+    assert sample_labeled(daemon, "reconciler_freeze_active", fleet="fleet-a") == 0.0
+    assert g.canary(repo) == 35

@@ -107,6 +107,10 @@ def show_file(repo: Path, rev: str, path: str) -> str:
 # Repositories ----------------------------------------------------------------------------
 
 
+UNPACED = "guards:\n  decisionAfterChange: false\n"
+"""reconciler.yaml's guards with every guard off (the `policies/` layout turns one on)."""
+
+
 def make_policy_repo(
     path: Path,
     *,
@@ -115,12 +119,18 @@ def make_policy_repo(
     trace_id: str = "gates-2026-11-24-0600",
     mode: str = "guarded_auto",
     settings: str | None = None,
+    paced: bool = True,
 ) -> Path:
     """A git repo (branch main) holding a copy of the example policies/ tree, committed.
 
     `decision=None` removes the decision file; `generated_at=None` leaves it out of the
-    decision; `settings` becomes reconciler.yaml.
+    decision; `settings` becomes reconciler.yaml. `paced=False` turns the layout's default
+    guard (decisionAfterChange) off, for tests of other things that apply several expands
+    on one decision.
     """
+    if not paced:
+        assert settings is None or "guards:" not in settings
+        settings = UNPACED + (settings or "")
     path.mkdir(parents=True, exist_ok=True)
     git(path, "init", "-q", "-b", "main")
     git(path, "config", "user.name", "Operator")

@@ -51,7 +51,7 @@ def sealed(repo: Path) -> list[Path]:
 
 def two_expands_applied(tmp_path: Path) -> Path:
     """Two expands applied by the loop: keys 10-expand and 20-expand."""
-    repo = g.make_policy_repo(tmp_path / "repo")
+    repo = g.make_policy_repo(tmp_path / "repo", paced=False)
     g.add_intents(repo, {"10-expand.yaml": {"step": 10}, "20-expand.yaml": {"step": 10}})
     assert g.statuses(g.once(repo)) == [
         ("10-expand.yaml", "applied"),
@@ -62,7 +62,9 @@ def two_expands_applied(tmp_path: Path) -> Path:
 
 def rotated_repo(tmp_path: Path) -> Path:
     """Three expands with telemetryRotateBytes 2048: keys 000 and 001 sealed, 002 active."""
-    repo = g.make_policy_repo(tmp_path / "repo", settings="telemetryRotateBytes: 2048\n")
+    repo = g.make_policy_repo(
+        tmp_path / "repo", settings="telemetryRotateBytes: 2048\n", paced=False
+    )
     g.add_intents(repo, {f"{n:03d}.yaml": {"step": 1} for n in range(3)})
     g.once(repo, clock=g.ticking_clock())
     assert len(sealed(repo)) == 1
