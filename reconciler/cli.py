@@ -19,6 +19,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "apply": "reconciler.commands.apply:apply_command",
     "demo": "reconciler.commands.demo:demo_command",
     "dispatch": "reconciler.commands.dispatch:dispatch_command",
+    "freeze": "reconciler.commands.freeze:freeze_group",
     "history": "reconciler.commands.history:history_command",
     "init": "reconciler.commands.init:init_command",
     "intent": "reconciler.commands.intent:intent_group",

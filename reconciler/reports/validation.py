@@ -16,8 +16,8 @@ from reconciler.adapters import files
 from reconciler.core import decision, registry, registry_fields, registry_yaml
 from reconciler.core.errors import RefusalError
 from reconciler.core.reasons import ReasonCode
-from reconciler.core.timestamps import normalize_timestamp
-from reconciler.inputs import documents, layouts
+from reconciler.core.timestamps import format_duration, normalize_timestamp
+from reconciler.inputs import documents, guarding, layouts
 from reconciler.inputs.fleet import PathFlags
 from reconciler.loop.config import DEFAULT_MAX_DECISION_AGE
 from reconciler.telemetry import checks as telemetry_checks
@@ -47,6 +47,7 @@ def validate_repo(
         ),
         "telemetry": _telemetry_report(layout.fleet.telemetry, layout.fleet.state),
         "paths": _paths_report(layout, warnings),
+        "guards": _guards_report(layout),
     }
     return {
         "ok": all(part["ok"] for part in reports.values()),
@@ -59,6 +60,42 @@ def validate_repo(
         },
         **reports,
         "warnings": warnings,
+    }
+
+
+def _guards_report(layout: layouts.Layout) -> dict[str, Any]:
+    """The `guards:` settings and the freeze file, checked as every pass reads them."""
+    settings, problem = guarding.guard_settings(layout)
+    if problem is not None:
+        return _failure(problem)
+    windows = 0
+    if settings.freeze_file is not None:
+        try:
+            windows = len(guarding.load_calendar(layout.repo, settings.freeze_file).windows)
+        except RefusalError as exc:
+            return _failure(exc)
+    on = [
+        name
+        for name, value in (
+            ("decisionAfterChange", settings.decision_after_change),
+            (
+                f"expandCooldown {format_duration(settings.expand_cooldown)}",
+                settings.expand_cooldown,
+            ),
+            ("budget", settings.budget),
+            (f"maxExpandStep {settings.max_expand_step}", settings.max_expand_step < 100),
+        )
+        if value
+    ]
+    where = (
+        f"{settings.freeze_file}: {windows} window(s)" if settings.freeze_file else "no freeze file"
+    )
+    return {
+        "ok": True,
+        "summary": f"ok ({', '.join(on) or 'every guard off'}; {where})",
+        "freezeFile": settings.freeze_file,
+        "windows": windows,
+        "problems": [],
     }
 
 
