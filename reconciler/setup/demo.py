@@ -81,36 +81,45 @@ def run_demo(root: str | None, *, now: Callable[[], datetime], color: bool) -> s
     demo = Demo(root, now(), color=color)
     review_by = format_timestamp(demo.now + timedelta(days=30))
     _setup(demo)
-    demo.say("1. an operator writes an expand intent on a branch and checks it with `plan`")
+    demo.say("1. an operator writes two expand intents on a branch and checks them with `plan`")
     demo.run("ops", "git", "switch", "-q", "-c", "expand-canary")
-    path = _intent(demo, "expand", "CAB-123", "Promotion gates green for 7 days", review_by, "25")
-    demo.run("ops", "git", "add", path, show=False)
-    demo.run("ops", "git", "commit", "-q", "-m", "Expand the canary by 25%", show=False)
+    _intent(demo, "expand", "CAB-123", "Promotion gates green for 7 days", review_by, "25")
+    _intent(demo, "expand", "CAB-124", "And one more step", review_by, "25")
+    demo.run("ops", "git", "add", "-A", show=False)
+    demo.run("ops", "git", "commit", "-q", "-m", "Expand the canary twice by 25%", show=False)
     demo.run("ops", *reconcile("plan", "--base", "origin/main"))
     _merge(demo, "expand-canary")
-    demo.say("2. more merges: a resume and a malformed intent file")
-    _intent(demo, "resume", "CAB-124", "Resume after the maintenance window", review_by)
+    demo.say("2. another merge: a malformed intent file")
     with open(os.path.join(root, "ops", "policies", "intents", "zz-typo.yaml"), "w") as handle:
         handle.write(
             "intent: expand\nexpandStpe: 50   # a typo must never fall back to a default\n"
         )
-    _commit_push(demo, "Resume and a typo")
-    demo.say("3. CI: the reconcile workflow runs one pass and pushes one commit per intent")
+    _commit_push(demo, "A typo")
+    demo.say(
+        "3. CI: one pass, one commit per intent; the second expand waits for evidence on the "
+        "first (decisionAfterChange): deferred, no commit, still pending"
+    )
     demo.run("ci", *reconcile("--once", "--push"), ok=(0, 3))
-    demo.say("4. the gates job writes a hold decision; an expand and a rollback are merged")
+    demo.run("ci", *reconcile("status"))
+    demo.say("4. the gates job writes a new promote decision; CI applies the deferred expand")
     demo.run("ops", "git", "pull", "-q", "--ff-only", show=False)
-    _write_decision(demo, "ops", "hold", demo.now - timedelta(minutes=5))
+    _write_decision(demo, "ops", "promote", _after_the_last_change(now))
+    _commit_push(demo, "gates: promote")
+    demo.run("ci", *reconcile("--once", "--push"))
+    demo.say("5. the gates job writes a hold decision; an expand and a rollback are merged")
+    demo.run("ops", "git", "pull", "-q", "--ff-only", show=False)
+    _write_decision(demo, "ops", "hold", now())
     _intent(demo, "expand", "CAB-125", "One more step", review_by, "25")
     _intent(demo, "rollback", "INC-42", "Failure rate above threshold", review_by)
     _commit_push(demo, "Hold decision; expand and rollback intents")
-    demo.say("5. CI: the next pass rejects the expand (decision hold) and applies the rollback")
+    demo.say("6. CI: the next pass rejects the expand (decision hold) and applies the rollback")
     demo.run("ci", *reconcile("--once", "--push"), ok=(0, 3))
-    demo.say("6. the posture now")
+    demo.say("7. the posture now")
     demo.run("ci", *reconcile("status"))
-    demo.say("7. the audit trail: `git log` read through its trailers")
+    demo.say("8. the audit trail: `git log` read through its trailers")
     demo.run("ci", *reconcile("history"))
     demo.run("ci", "git", "log", "--oneline", "-8")
-    demo.say("8. the registry diff of the first expand: owned lines only, comments kept")
+    demo.say("9. the registry diff of the first expand: owned lines only, comments kept")
     demo.run("ci", "git", "log", "-p", "-1", "--format=%h %s", "--grep=canary 25% -> 50%",
              "--", "policies/registry.yaml")  # fmt: skip
     sys.stdout.write(f"\nThe demo repositories are in {root} (remote.git, ops, ci).\n")
@@ -123,6 +132,12 @@ def _setup(demo: Demo) -> None:
     # The demo never runs the workflows; a real repository names where its CI installs from.
     install = EXAMPLE_URL.format(version=__version__)
     demo.run(".", *reconcile("init", "seed", "--install", install))
+    # The demo runs in seconds, not hours: it turns the recommended 1h expand cooldown off.
+    settings = os.path.join(demo.root, "seed", "reconciler.yaml")
+    with open(settings) as handle:
+        text = handle.read()
+    with open(settings, "w") as handle:
+        handle.write(text.replace("expandCooldown: 1h", "expandCooldown: 0  # the demo's", 1))
     demo.run("seed", "git", "init", "-q", "-b", "main", show=False)
     _write_decision(demo, "seed", "promote", demo.now - timedelta(hours=1))
     demo.run("seed", "git", "add", "-A", show=False)
@@ -131,6 +146,18 @@ def _setup(demo: Demo) -> None:
     demo.run(".", "git", "clone", "-q", "remote.git", "ops")
     demo.run(".", "git", "clone", "-q", "remote.git", "ci")
     shutil.rmtree(seed)
+
+
+def _after_the_last_change(now: Callable[[], datetime]) -> datetime:
+    """A time in a later second than the pass before (records are timed to the second).
+
+    A decision must be generated after the change it judges; the demo's steps take less
+    than a second, so it waits for the next one (at most a second).
+    """
+    import time
+
+    time.sleep(1 - time.time() % 1)
+    return now()
 
 
 def _write_decision(demo: Demo, where: str, value: str, generated: datetime) -> None:

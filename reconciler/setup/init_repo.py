@@ -52,6 +52,27 @@ branch: main
 # How many times a push that lost the race to another reconciler is retried (1 to 50).
 pushAttempts: 5
 
+# Progression guards (docs/guards.md): how fast the rollout may move, from the records in
+# git. A guard never holds a rollback. An expand or resume a guard holds is deferred: no
+# commit, the file stays pending, and `reconcile status` says what clears it and when.
+guards:
+  # expand/resume need a promotion decision generated after the last applied change.
+  decisionAfterChange: true
+  # Minimum time between two applied expands (0 turns it off).
+  expandCooldown: 1h
+  # A rolling window over the applied records: at most maxExpands expands that raised the
+  # canary, and at most maxExpandPercent of canary increase in total, per window.
+  budget:
+    window: 24h
+    maxExpands: 2
+    maxExpandPercent: 50
+  # A larger expandStep is rejected, never clamped.
+  maxExpandStep: 25
+  # A deferred intent whose file was added longer ago than this is rejected.
+  maxDeferral: 7d
+  # Freeze windows (add one with `reconcile freeze new`); a missing file means none.
+  freezeFile: policies/freeze.yaml
+
 # Paths, relative to this file; the built-in defaults are shown.
 # registryFile: policies/registry.yaml
 # promotionStateFile: policies/promotion/decision.json

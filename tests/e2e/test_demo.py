@@ -49,25 +49,30 @@ def test_the_demo_runs_to_completion_with_the_expected_outcomes(tmp_path: Path) 
     ]
     assert outcomes == [
         ("expand", "applied", "promote", "25 -> 50", "false -> false"),
-        ("resume", "applied", "promote", "50 -> 50", "false -> false"),
         # The typo file is rejected, but it says `intent: expand`: its action is kept.
         ("expand", "rejected", "promote", "50 -> 50", "false -> false"),
-        ("expand", "rejected", "hold", "50 -> 50", "false -> false"),
-        ("rollback", "applied", "hold", "50 -> 50", "false -> true"),
+        # Deferred by the first pass (no commit), applied on the gates job's next decision.
+        ("expand", "applied", "promote", "50 -> 75", "false -> false"),
+        ("expand", "rejected", "hold", "75 -> 75", "false -> false"),
+        ("rollback", "applied", "hold", "75 -> 75", "false -> true"),
     ]
+    # Issue 11: the two expands merged together did not both ride on one decision.
+    assert "1 applied, 0 replayed, 1 deferred, 1 rejected" in done.stdout
+    assert "decision after change: waiting for a decision generated after" in done.stdout
     subjects = [g.subject(ci, sha) for sha in g.bot_commits(ci)]
     assert subjects[0] == "expand fleet-a canary 25% -> 50% (CAB-123)"
-    assert subjects[2] == "reject zz-typo: governance missing"
+    assert subjects[1] == "reject zz-typo: governance missing"
+    assert subjects[2] == "expand fleet-a canary 50% -> 75% (CAB-124)"
     assert subjects[3].endswith(": decision hold")
-    assert subjects[4] == "rollback fleet-a: pause at canary 50% (INC-42)"
+    assert subjects[4] == "rollback fleet-a: pause at canary 75% (INC-42)"
     assert g.head(ci) == g.git(bare, "rev-parse", "refs/heads/main")
-    assert g.canary(ci) == 50
+    assert g.canary(ci) == 75
     for clone in (ci, ops):
         assert g.status(clone) == ""
     assert visible(g.pending(ci)) == []
     assert [written(name) for name in visible(g.processed(ci, "applied"))] == [
         "expand-cab-123.yaml",
-        "resume-cab-124.yaml",
+        "expand-cab-124.yaml",
         "rollback-inc-42.yaml",
     ]
     rejected = visible(g.processed(ci, "rejected"))
