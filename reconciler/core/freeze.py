@@ -32,6 +32,8 @@ MAX_WINDOWS = 200
 """More windows than this in one file are refused (each is evaluated on every pass)."""
 _MAX_STEPS = 4096
 """Occurrences walked at most while merging overlapping ones (a `* * * * *` with 2h)."""
+_FOLD = timedelta(hours=3)
+"""More than any DST shift: how far `_starts` begins its walk on the far side of its moment."""
 _KEYS_ABSOLUTE = {"start", "startAt", "end", "endAt"}
 _KEYS_RECURRING = {"cron", "duration", "timezone"}
 _KEYS = {"name", "kind", "reason", *_KEYS_ABSOLUTE, *_KEYS_RECURRING}
@@ -244,18 +246,26 @@ def _starts(window: Window, after: datetime, *, reverse: bool = False) -> Iterat
     """The window's start times (UTC) after `after` (or at or before it, `reverse`)."""
     assert window.cron is not None
     zone = ZoneInfo(window.timezone)
-    local = after.astimezone(zone)
-    if reverse:
-        local += timedelta(seconds=1)  # cronsim yields strictly before its start
+    # cronsim walks a cron with a fixed minute and hour on the naive wall clock (Debian
+    # cron), where the hour repeated when DST ends is ambiguous: near a DST change, start
+    # the walk more than any DST shift on the far side of `after` and skip the starts on
+    # its near side.
+    offsets = {(after + side).astimezone(zone).utcoffset() for side in (-_FOLD, _FOLD)}
+    shift = _FOLD if len(offsets) > 1 else timedelta(seconds=1)
+    local = (after + (shift if reverse else -shift)).astimezone(zone)
     for moment in CronSim(window.cron, local.replace(microsecond=0), reverse=reverse):
-        yield moment.astimezone(UTC)
+        start = moment.astimezone(UTC)
+        if (start <= after) if reverse else (start > after):
+            yield start
 
 
 def _occurrence(window: Window, start: datetime) -> Occurrence:
     """The occurrence starting at `start`; its end on the wall clock of the window's zone."""
     assert window.duration is not None
     zone = ZoneInfo(window.timezone)
-    local_end = start.astimezone(zone) + window.duration  # wall-clock arithmetic
+    local = start.astimezone(zone)
+    # Wall-clock arithmetic; a start in the repeated hour (fold=1) keeps its side of it.
+    local_end = (local + window.duration).replace(fold=local.fold)
     return Occurrence(window, start, local_end.astimezone(UTC))
 
 

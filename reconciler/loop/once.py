@@ -239,7 +239,7 @@ def _commit_all(
     stop: Callable[[], bool] | None = None,
 ) -> PassReport:
     rel = config.relative_paths(checkout)
-    taken = _taken_names(config, rel.intents)
+    taken = TakenNames(checkout.top)
     stream = FastImport(checkout.git, checkout.git_dir)
     outcomes: list[Outcome] = []
     marks: list[str] = []
@@ -308,7 +308,7 @@ def _changes(
     outcome: Outcome,
     before: PassState,
     history: Ledger,
-    taken: set[str],
+    taken: TakenNames,
     tracked: dict[str, tuple[str, str]],
 ) -> list[FileChange]:
     changes: list[FileChange] = []
@@ -352,15 +352,25 @@ def _moved_file(
     return FileChange(target, note.encode("utf-8"))
 
 
-def _taken_names(config: LoopConfig, intents_rel: str) -> set[str]:
-    taken: set[str] = set()
-    for folder in (queue.APPLIED, queue.REJECTED):
-        try:
-            names = os.listdir(os.path.join(config.fleet.intents, folder))
-        except OSError:
-            continue
-        taken.update(f"{intents_rel}/{folder}/{name}" for name in names)
-    return taken
+class TakenNames:
+    """The names of applied/ and rejected/ a moved intent file may not take.
+
+    Those in HEAD (the worktree is clean: each checked on disk, one `lstat` per candidate,
+    never a listing of folders that grow by one file per intent) and those this pass chose.
+    """
+
+    def __init__(self, top: str) -> None:
+        self.top = top
+        self.chosen: set[str] = set()
+
+    def __contains__(self, path: object) -> bool:
+        """Whether `path` (repo-relative) is taken."""
+        assert isinstance(path, str)
+        return path in self.chosen or os.path.lexists(os.path.join(self.top, path))
+
+    def add(self, path: str) -> None:
+        """Take `path` for this pass."""
+        self.chosen.add(path)
 
 
 def _read_sources(

@@ -14,7 +14,7 @@ import errno
 import os
 import re
 import stat
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from datetime import UTC, datetime
 from typing import NamedTuple
 
@@ -220,7 +220,7 @@ def _scan_item(
     return commit
 
 
-def destination(folder: str, name: str, taken: set[str]) -> str:
+def destination(folder: str, name: str, taken: Container[str]) -> str:
     """Return a free repo-relative path for `name` in `folder` (`applied/` or `rejected/`).
 
     Never overwrites: an existing or already chosen name gets `.2`, `.3`... before its
