@@ -19,7 +19,12 @@ from cronsim import CronSim, CronSimError
 
 from reconciler.core.errors import RefusalError
 from reconciler.core.reasons import ReasonCode
-from reconciler.core.timestamps import format_timestamp, parse_duration, parse_timestamp
+from reconciler.core.timestamps import (
+    format_duration,
+    format_timestamp,
+    parse_duration,
+    parse_timestamp,
+)
 
 Kind = Literal["deny", "allow"]
 UPCOMING = timedelta(days=7)
@@ -204,7 +209,38 @@ def _recurring(
     if cron is None or duration is None or zone is None:
         return None
     assert isinstance(zone_name, str)
-    return base._replace(cron=cron, duration=duration, timezone=zone_name)
+    window = base._replace(cron=cron, duration=duration, timezone=zone_name)
+    overlap = _overlap(window)
+    if overlap is not None:
+        problems.append(
+            f"{where}: duration {format_duration(duration)} is longer than the time between "
+            f"two of its starts ({format_timestamp(overlap[0])} and "
+            f"{format_timestamp(overlap[1])}): the window would overlap itself; shorten it, "
+            "or use an absolute window (start/end)"
+        )
+        return None
+    return window
+
+
+_OVERLAP_CHECKS = 16
+"""Consecutive starts `_overlap` looks at (a window evaluated every pass must stay cheap)."""
+
+
+def _overlap(window: Window) -> tuple[datetime, datetime] | None:
+    """Two consecutive starts of the window whose first occurrence outlasts the second's start.
+
+    Checked over the first starts of 2026 and of mid-2026 (both DST seasons): a window that
+    overlaps itself never ends, and walking its occurrences would cost a pass dearly.
+    """
+    for origin in (datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 7, 1, tzinfo=UTC)):
+        starts = _starts(window, origin)
+        previous = next(starts)
+        for _ in range(_OVERLAP_CHECKS):
+            start = next(starts)
+            if _occurrence(window, previous).end > start:
+                return previous, start
+            previous = start
+    return None
 
 
 def _zone(name: object) -> ZoneInfo | None:
@@ -320,12 +356,15 @@ def blocked(calendar: Calendar, at: datetime) -> Block | None:
     denies = [found for found in now if found.window.kind == "deny"]
     if denies:
         first = min(denies, key=lambda found: (found.window.name, found.start))
-        until = max(_closes(found.window, found) for found in denies)
+        # Until the deny windows let go (back-to-back ones chained), allow windows aside.
+        deny_only = Calendar(tuple(w for w in calendar.windows if w.kind == "deny"))
+        opens = next_open(deny_only, at)
+        until = f"until {format_timestamp(opens)}" if opens else "with no end within a year"
+        labels = ", ".join(found.window.label for found in denies)
         message = (
-            f"freeze window {first.window.label} until {format_timestamp(until)}"
+            f"freeze window {first.window.label} {until}"
             if len(denies) == 1
-            else f"freeze windows {', '.join(d.window.label for d in denies)} until "
-            f"{format_timestamp(until)}"
+            else f"freeze windows {labels} {until}"
         )
         return Block(ReasonCode.GUARD_FREEZE_WINDOW, message, first)
     if calendar.has_allow and not any(found.window.kind == "allow" for found in now):

@@ -59,7 +59,7 @@ class GuardSettings(NamedTuple):
     @property
     def is_active(self) -> bool:
         """Whether any guard can hold or reject an intent (the freeze file aside)."""
-        return self != OFF._replace(freeze_file=self.freeze_file)
+        return self._replace(max_deferral=OFF.max_deferral, freeze_file=None) != OFF
 
 
 OFF = GuardSettings(freeze_file=None)
@@ -109,7 +109,11 @@ def parse_guards(value: object, defaults: GuardSettings) -> tuple[GuardSettings,
     if "budget" in value:
         settings = settings._replace(budget=_budget(value["budget"], problems))
     if "freezeFile" in value:
-        settings = settings._replace(freeze_file=_freeze_file(value["freezeFile"], problems))
+        # null: no freeze windows at all (the file is not read).
+        found = value["freezeFile"]
+        settings = settings._replace(
+            freeze_file=None if found is None else _freeze_file(found, problems)
+        )
     return (defaults, problems) if problems else (settings, [])
 
 

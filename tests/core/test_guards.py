@@ -157,6 +157,8 @@ ISSUE_EXAMPLE = {
                      id="maxDeferral at its floor"),
         pytest.param({"maxExpandStep": 1}, OFF, OFF._replace(max_expand_step=1),
                      id="maxExpandStep 1"),
+        pytest.param({"freezeFile": None}, POLICIES_DEFAULTS,
+                     POLICIES_DEFAULTS._replace(freeze_file=None), id="freezeFile null"),
         pytest.param({"maxExpandStep": 100}, OFF, OFF, id="maxExpandStep 100"),
         pytest.param({"budget": {"window": "24h", "maxExpands": 2}}, OFF,
                      OFF._replace(budget=Budget(24 * HOUR, 2, None)), id="budget of expands"),
@@ -261,7 +263,6 @@ FREEZE_FILE = (
         pytest.param({"freezeFile": "policies\\freeze.yaml"}, [FREEZE_FILE], id="backslash"),
         pytest.param({"freezeFile": "policies/a\nb"}, [FREEZE_FILE], id="control character"),
         pytest.param({"freezeFile": ""}, [FREEZE_FILE], id="empty"),
-        pytest.param({"freezeFile": None}, [FREEZE_FILE], id="null"),
         pytest.param({"freezeFile": 5}, [FREEZE_FILE], id="a number"),
         pytest.param(
             {"freezeFile": "/x", "budget": "b", "maxExpandStep": 0, "maxDeferral": "0",
@@ -296,10 +297,11 @@ def test_good_keys_beside_a_bad_one_are_not_applied() -> None:
         (OFF._replace(max_expand_step=25), True),
         (OFF._replace(expand_cooldown=HOUR), True),
         (OFF._replace(budget=Budget(DAY, 2)), True),
-        (OFF._replace(max_deferral=DAY), True),
+        # maxDeferral alone holds nothing: it only limits what another guard holds.
+        (OFF._replace(max_deferral=DAY), False),
     ],
     ids=["off", "a freeze file alone", "policies defaults", "step", "cooldown", "budget",
-         "maxDeferral"],
+         "maxDeferral alone"],
 )  # fmt: skip
 def test_guards_are_active_when_any_differs_from_off(settings: GuardSettings, active: bool) -> None:
     assert settings.is_active is active
