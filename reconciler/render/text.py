@@ -149,21 +149,10 @@ def status_text(report: Mapping[str, Any], *, color: bool = False) -> str:
     if pending:
         out.append(f"pending intents ({len(pending)}), predicted:")
         text = _lines(out) + tables.outcome_table(pending, color=color)
-        text += _lines(deferred_lines(report["deferred"]))
+        text += deferred_text(pending)
     else:
         text = _lines([*out, "pending intents: none"])
     return text + ignored_text(report["ignored"])
-
-
-def deferred_lines(deferred: Sequence[Mapping[str, Any]]) -> list[str]:
-    """Each deferred intent: when it can go, and every reason with what clears it."""
-    out = []
-    for item in deferred:
-        when = item["notBefore"]
-        clears = f"not before {when}" if when else "waits for a new decision"
-        out.append(f"deferred {item['intentFile']}: {clears}")
-        out += [f" - {problem}" for problem in item["problems"]]
-    return out
 
 
 def guard_lines(found: Mapping[str, Any]) -> list[str]:

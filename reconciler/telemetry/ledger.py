@@ -74,6 +74,8 @@ class Ledger:
         self.trust_indexes = trust_indexes
         self._relative = index.relative_telemetry(telemetry_path, self.index_file)
         self.pattern = segment_pattern(self.active_name)
+        self.parsed: dict[str, reading.Parsed] = {}
+        """The applied records read so far by `applied_since`, per file (parsed once)."""
         data = files.read_bounded(telemetry_path, ACTIVE_LIMIT, what="telemetry file") or b""
         listed = None
         if trust_indexes:

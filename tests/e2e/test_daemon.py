@@ -134,7 +134,8 @@ def test_an_intent_dropped_into_the_watched_checkout_is_committed_and_observable
 
 def test_the_intents_folder_made_after_start_is_watched(tmp_path: Path) -> None:
     # The bundled example has no intents folder: the first intent ever creates it.
-    repo = g.make_policy_repo(tmp_path / "repo", generated_at=g.recent())
+    # Two expands on one decision: pacing off.
+    repo = g.make_policy_repo(tmp_path / "repo", generated_at=g.recent(), paced=False)
     watcher = d.Watcher(repo, tmp_path / "daemon.log", d.watch_args())
     with d.watchers(watcher):
         watcher.start(ready=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ GOVERNANCE = {
 RESULT_KEYS = {
     "mode", "status", "predicted", "intent", "intentFile", "decision", "decisionTraceId",
     "traceId", "reasonCodes", "problems", "canary", "manualPause", "subject", "commit",
-    "pushed", "record",
+    "pushed", "record", "notBefore",
 }  # fmt: skip
 
 
@@ -74,6 +75,13 @@ def repo(tmp_path: Path) -> Path:
     return g.make_policy_repo(tmp_path / "repo", generated_at=recent())
 
 
+def fresh_decision(repo: Path) -> None:
+    """The gates job's next decision: generated a second after the last applied record."""
+    last = datetime.fromisoformat(g.records(repo)[-1]["timestamp"])
+    g.write_decision(repo, generated_at=last + timedelta(seconds=1), trace_id="gates-next")
+    g.commit_all(repo, "gates: a decision after the last change")
+
+
 def hold(repo: Path) -> None:
     g.write_decision(repo, "hold", generated_at=recent(), trace_id="gates-hold")
     g.commit_all(repo, "gates: hold")
@@ -101,6 +109,7 @@ def test_dry_run_previews_and_writes_nothing(repo: Path, tmp_path: Path) -> None
     assert (result["commit"], result["pushed"]) == (None, False)
     assert result["decision"] == "promote"
     assert result["record"]["status"] == "applied"
+    assert result["notBefore"] is None
     assert snapshot(repo) == before
     text = reconcile(repo, "dispatch", "--mode", "dry_run", *governance())
     assert text.returncode == 0
@@ -108,7 +117,10 @@ def test_dry_run_previews_and_writes_nothing(repo: Path, tmp_path: Path) -> None
     assert snapshot(repo) == before
 
 
-def test_dry_run_sees_the_pending_intents_before_it(repo: Path) -> None:
+def test_dry_run_sees_the_pending_intents_before_it(tmp_path: Path) -> None:
+    # A resume right behind a rollback on one decision: pacing off (the rollback is applied
+    # by the same pass, so no decision can be generated after it).
+    repo = g.make_policy_repo(tmp_path / "repo", generated_at=recent(), paced=False)
     g.add_intents(repo, {"00-rollback.yaml": {"intent": "rollback", "approval_ref": "INC-1"}})
     before = snapshot(repo)
 
@@ -160,6 +172,7 @@ def test_apply_expand_commits_one_intent_and_reports_it(repo: Path, tmp_path: Pa
     assert g.canary(repo) == 35
     assert result["decision"] == "promote"
     assert result["decisionTraceId"] == "gates-2026-11-24-0600"
+    assert result["notBefore"] is None
     name = result["intentFile"].rsplit("/", 1)[-1]
     assert g.processed(repo, "applied") == [name]
     assert g.pending(repo) == []
@@ -179,6 +192,7 @@ def test_apply_expand_commits_one_intent_and_reports_it(repo: Path, tmp_path: Pa
 def test_apply_resume_unpauses(repo: Path) -> None:
     g.add_intents(repo, {"00-rollback.yaml": {"intent": "rollback", "approval_ref": "INC-1"}})
     assert reconcile(repo, "--once").returncode == 0
+    fresh_decision(repo)  # a resume needs a decision generated after the rollback
 
     done, result = dispatch(repo, "apply", "--apply-intent", "resume")
 

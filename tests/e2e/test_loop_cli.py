@@ -45,6 +45,7 @@ def test_applied_intents_exit_0_with_one_json_line_each_and_a_pass_line(repo: Pa
         "applied": 2,
         "replayed": 0,
         "rejected": 0,
+        "deferred": 0,  # issue 11: intents a progression guard holds for a later pass
         "head": commits[1],
         "pushed": False,
         "attempts": 1,
@@ -125,7 +126,10 @@ def test_a_dirty_worktree_exits_1_with_worktree_dirty(repo: Path) -> None:
     assert g.pending(repo) == ["a.yaml"]
 
 
-def test_dry_run_prints_what_would_happen_and_commits_nothing(repo: Path) -> None:
+def test_dry_run_prints_what_would_happen_and_commits_nothing(tmp_path: Path) -> None:
+    fresh = datetime.now(UTC) - timedelta(minutes=1)
+    # Two expands chained on one decision: pacing off.
+    repo = g.make_policy_repo(tmp_path / "repo", generated_at=fresh, paced=False)
     g.add_intents(repo, {"a.yaml": {}, "b.yaml": {}})
     before = g.head(repo)
 

@@ -157,7 +157,8 @@ def test_an_unreadable_marker_is_refused_and_nothing_is_touched(repo: Path) -> N
 def diverged(tmp_path: Path) -> tuple[Path, Path]:
     """Clone A processed x, y and its own only-a offline; clone B pushed x and y first."""
     fresh = datetime.now(UTC) - timedelta(minutes=1)
-    seed = g.make_policy_repo(tmp_path / "seed", generated_at=fresh)
+    # x and y: two expands on one decision, pacing off.
+    seed = g.make_policy_repo(tmp_path / "seed", generated_at=fresh, paced=False)
     bare = g.make_remote(tmp_path, seed)
     g.add_intents(seed, {"x.yaml": {"step": 10}, "y.yaml": {"step": 10}})
     g.git(seed, "push", "-q", "origin", "main")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -48,7 +49,7 @@ def test_repair_index_finishes_an_interrupted_pass_first(repo: Path) -> None:
     marker(repo).write_text(json.dumps({"old": old, "new": new, "consumed": [], "restored": []}))
 
     done = subprocess.run(
-        ["python", "-m", "reconciler", "repair-index", "--repo", str(repo)],
+        [sys.executable, "-m", "reconciler", "repair-index", "--repo", str(repo)],
         capture_output=True,
         text=True,
         check=False,
@@ -70,7 +71,7 @@ def test_line_separators_in_a_value_cannot_forge_trailers(repo: Path) -> None:
     assert g.trailer(repo, sha, "Reconcile-Status") == "applied"
     assert g.trailer(repo, sha, "Idempotency-Key") == "a"
     done = subprocess.run(
-        ["python", "-m", "reconciler", "history", "--repo", str(repo), "--json"],
+        [sys.executable, "-m", "reconciler", "history", "--repo", str(repo), "--json"],
         capture_output=True,
         text=True,
         check=True,

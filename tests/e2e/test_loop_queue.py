@@ -15,7 +15,8 @@ from tests.support import gitrepos as g
 
 def test_two_processes_at_once_apply_each_intent_once(tmp_path: Path) -> None:
     fresh = datetime.now(UTC) - timedelta(minutes=1)
-    repo = g.make_policy_repo(tmp_path / "repo", generated_at=fresh)
+    # Five expands on one decision: pacing off.
+    repo = g.make_policy_repo(tmp_path / "repo", generated_at=fresh, paced=False)
     g.add_intents(repo, {f"{n}.yaml": {"step": 1} for n in range(5)})
     command = [sys.executable, "-m", "reconciler", "--once", "--repo", str(repo), "--json"]
     env = {**os.environ, "PYTHONPATH": str(g.ROOT)}

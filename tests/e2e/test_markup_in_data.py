@@ -41,7 +41,8 @@ def intent(actor: str = ACTOR, approval: str = APPROVAL) -> str:
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
-    repo = g.make_policy_repo(tmp_path / "repo", generated_at=g.recent())
+    # Pacing off: a dispatched or branched expand after 20-expand runs on the same decision.
+    repo = g.make_policy_repo(tmp_path / "repo", generated_at=g.recent(), paced=False)
     g.add_intents(repo, {"20-expand.yaml": intent(), HOSTILE_NAME: intent("[bold]bob", "[/]")})
     return repo
 

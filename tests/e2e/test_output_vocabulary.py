@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -56,6 +57,10 @@ def human_outputs(repo: Path, summary: Path) -> dict[str, str]:
     out["history"] = g.reconcile(repo, "history").stdout
     out["status"] = g.reconcile(repo, "status").stdout
     out["validate"] = g.reconcile(repo, "validate").stdout
+    # The gates job's next decision, generated after the rollback: the resume may follow it.
+    rollback_time = datetime.fromisoformat(g.records(repo)[-1]["timestamp"])
+    g.write_decision(repo, generated_at=rollback_time + timedelta(seconds=1))
+    g.commit_all(repo, "gates: a decision after the rollback")
     g.git(repo, "switch", "-q", "-c", "feature")
     g.add_intents(repo, {"20-resume.yaml": {"intent": "resume", "approval_ref": "CAB-2"}})
     out["plan"] = g.reconcile(repo, "plan", "--base", "main", "--summary-file", str(summary)).stdout

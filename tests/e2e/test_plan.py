@@ -19,7 +19,7 @@ from tests.support.gitrepos import INTENTS, REGISTRY, TELEMETRY, recent, reconci
 ROW_KEYS = {
     "type", "intentFile", "action", "status", "reasonCodes", "problems", "idempotencyKey",
     "traceId", "canary", "manualPause", "actor", "approvalRef", "decision", "intentCommit",
-    "commit", "subject", "trailers", "new", "message",
+    "commit", "subject", "trailers", "new", "message", "notBefore",
 }  # fmt: skip
 
 
@@ -64,10 +64,9 @@ def snapshot(repo: Path) -> dict[str, Any]:
     }
 
 
-@pytest.fixture
-def remote(tmp_path: Path) -> Path:
+def rollback_remote(tmp_path: Path, *, paced: bool) -> Path:
     """A bare remote whose main holds the example policies and one pending rollback."""
-    seed = g.make_policy_repo(tmp_path / "seed", generated_at=recent())
+    seed = g.make_policy_repo(tmp_path / "seed", generated_at=recent(), paced=paced)
     g.add_intents(
         seed,
         {
@@ -82,7 +81,13 @@ def remote(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def branch(tmp_path: Path, remote: Path) -> Path:
+def remote(tmp_path: Path) -> Path:
+    """`rollback_remote` with pacing off: the branch's expand and resume then run on the
+    rollback's decision (the plan's own mechanics are the subject here, not the guards)."""
+    return rollback_remote(tmp_path, paced=False)
+
+
+def feature_branch(tmp_path: Path, remote: Path) -> Path:
     """The operator's clone on branch `feature`, which adds an expand and a resume."""
     ops = g.clone(remote, tmp_path / "ops")
     g.git(ops, "switch", "-q", "-c", "feature")
@@ -94,6 +99,11 @@ def branch(tmp_path: Path, remote: Path) -> Path:
         },
     )
     return ops
+
+
+@pytest.fixture
+def branch(tmp_path: Path, remote: Path) -> Path:
+    return feature_branch(tmp_path, remote)
 
 
 EXPECTED = {
@@ -137,6 +147,7 @@ def test_plan_lists_new_and_already_pending_intents_in_the_loops_order(branch: P
         assert row["type"] == "intent"
         assert row["problems"] == []
         assert row["commit"] is None
+        assert row["notBefore"] is None
         assert row["decision"] == "promote"
     assert [row["reasonCodes"] for row in rows] == [[], [], ["rollout_unchanged"]]
     expand = by_name(rows)["20-expand-cab-2.yaml"]
@@ -298,10 +309,23 @@ def test_plan_with_no_new_intents_exits_0_and_says_so(tmp_path: Path) -> None:
 # What the plan predicts is what the loop commits -----------------------------------------
 
 
-def test_the_plan_equals_what_once_commits_after_the_merge(branch: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("paced", "statuses"),
+    [
+        (False, ["applied", "applied", "applied", "rejected"]),
+        # The layout's default: the expand waits for a decision generated after the rollback,
+        # the resume queues behind it; both stay pending and commit nothing.
+        (True, ["applied", "deferred", "deferred", "rejected"]),
+    ],
+)
+def test_the_plan_equals_what_once_commits_after_the_merge(
+    tmp_path: Path, paced: bool, statuses: list[str]
+) -> None:
+    branch = feature_branch(tmp_path, rollback_remote(tmp_path, paced=paced))
     g.add_intents(branch, {"40-expand-typo.yaml": "intent: expand\nexpandStpe: 50\n"})
     code, rows, _ = plan_json(branch, "--base", "origin/main")
     assert code == 3
+    assert [row["status"] for row in rows] == statuses
     g.git(branch, "switch", "-q", "main")
     g.git(branch, "merge", "-q", "--no-ff", "-m", "Merge feature", "feature")
     g.git(branch, "push", "-q", "origin", "main")
@@ -318,6 +342,11 @@ def test_the_plan_equals_what_once_commits_after_the_merge(branch: Path, tmp_pat
             assert actual[key] == predicted[key], (predicted["intentFile"], key)
         assert actual["manualPause"] == predicted["manualPause"]
         assert actual["traceId"] == predicted["traceId"]
+        assert actual["notBefore"] == predicted["notBefore"]
+        if actual["status"] == "deferred":  # no commit: the file waits in the intents folder
+            assert actual["commit"] is None
+            assert actual["intentFile"].rsplit("/", 1)[-1] in g.pending(ci)
+            continue
         message = g.git(ci, "log", "-1", "--format=%B", actual["commit"])
         assert message.rstrip("\n") == predicted["message"].rstrip("\n")
         assert g.subject(ci, actual["commit"]) == predicted["subject"]
@@ -349,7 +378,7 @@ def test_plan_appends_its_summary_to_github_step_summary(branch: Path, tmp_path:
     assert done.returncode == 0, done.stderr
     text = summary.read_text()
     assert text.startswith("## an earlier step\n## reconcile plan\n")
-    assert "2 new intent(s): 2 would be applied, 0 replayed, 0 rejected." in text
+    assert "2 new intent(s): 2 would be applied, 0 replayed, 0 deferred, 0 rejected." in text
     assert "| `20-expand-cab-2.yaml` | yes | ✅ applied | expand | 25% -> 35% |" in text
     assert "| `10-rollback-inc-1.yaml` | no | ✅ applied | rollback |" in text
     assert "<details><summary>expand fleet-a canary 25% -> 35% (CAB-2)</summary>" in text
@@ -371,7 +400,7 @@ def test_summary_file_is_written_instead_of_the_step_summary(branch: Path, tmp_p
     assert step.read_text() == "kept\n"
     text = target.read_text()
     assert text.startswith("## reconcile plan\n")
-    assert "3 new intent(s): 2 would be applied, 0 replayed, 1 rejected." in text
+    assert "3 new intent(s): 2 would be applied, 0 replayed, 0 deferred, 1 rejected." in text
     assert "| `40-expand-typo.yaml` | yes | ❌ rejected | expand |" in text
     assert "stale content" not in text
 

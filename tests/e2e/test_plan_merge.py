@@ -8,6 +8,7 @@ a second clone plays CI running `--once --push` after the merge.
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -127,6 +128,11 @@ def test_the_plan_starts_from_what_the_target_gained_after_the_branch_started(
     other = g.clone(Path(g.git(ops, "remote", "get-url", "origin")), tmp_path / "other")
     g.add_intents(other, {"10-expand-first.yaml": {"step": 10, "approval_ref": "CAB-1"}})
     assert run(other, "--once", "--push").returncode == 0
+    # And the gates job's next decision, generated after that expand (the branch's may follow).
+    first = datetime.fromisoformat(g.records(other)[-1]["timestamp"])
+    g.write_decision(other, generated_at=first + timedelta(seconds=1), trace_id="gates-next")
+    g.commit_all(other, "gates: a decision after the expand")
+    g.git(other, "push", "-q", "origin", "main")
     g.add_intents(ops, {"20-expand-cab-2.yaml": {"step": 10, "approval_ref": "CAB-2"}})
     g.git(ops, "fetch", "-q", "origin")
     before = git_files(ops)

@@ -101,7 +101,8 @@ def test_default_expand_step_is_25_and_governance_is_written(repo: Path) -> None
     assert "reviewBy: 2099-01-01T00:00:00Z" in text
 
 
-def test_rollback_then_resume_are_applied_with_pause_trailers(repo: Path) -> None:
+def test_rollback_then_resume_are_applied_with_pause_trailers(tmp_path: Path) -> None:
+    repo = g.make_policy_repo(tmp_path / "repo", paced=False)  # a resume on the same decision
     g.add_intents(
         repo,
         {"a-rollback.yaml": {"intent": "rollback"}, "b-resume.yaml": {"intent": "resume"}},
@@ -122,7 +123,8 @@ def test_rollback_then_resume_are_applied_with_pause_trailers(repo: Path) -> Non
     assert [r["intent"] for r in g.records(repo)] == ["rollback", "resume"]
 
 
-def test_noop_expand_at_100_is_applied_with_rollout_unchanged(repo: Path) -> None:
+def test_noop_expand_at_100_is_applied_with_rollout_unchanged(tmp_path: Path) -> None:
+    repo = g.make_policy_repo(tmp_path / "repo", paced=False)  # two expands on one decision
     g.add_intents(repo, {"a.yaml": {"step": 100}, "b.yaml": {"step": 10}})
 
     report = g.once(repo)

@@ -46,7 +46,8 @@ def dispatched(repo: Path, mode: str, apply_intent: str | None = None) -> dict[s
     return dispatch(args, now=lambda: FIXED)  # one instant: the same minute and second
 
 
-def test_rollback_resume_rollback_in_one_minute_leaves_the_fleet_paused(repo: Path) -> None:
+def test_rollback_resume_rollback_in_one_minute_leaves_the_fleet_paused(tmp_path: Path) -> None:
+    repo = g.make_policy_repo(tmp_path / "repo", paced=False)  # a resume on the same decision
     first = dispatched(repo, "rollback")
     resumed = dispatched(repo, "apply", "resume")
     assert (first["status"], resumed["status"]) == ("rolled_back", "applied")
@@ -112,7 +113,8 @@ def test_a_later_file_with_that_key_replays_the_newest_record(repo: Path) -> Non
     assert len(g.records(repo)) == 2
 
 
-def test_a_rollback_file_reusing_a_key_after_a_resume_is_applied(repo: Path) -> None:
+def test_a_rollback_file_reusing_a_key_after_a_resume_is_applied(tmp_path: Path) -> None:
+    repo = g.make_policy_repo(tmp_path / "repo", paced=False)  # a resume on the same decision
     g.add_intents(
         repo,
         {

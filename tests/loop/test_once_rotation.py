@@ -23,7 +23,10 @@ SEALED = re.compile(r"promotion-apply\.(\d{8}T\d{6}Z)(?:-\d+)?\.jsonl")
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
-    return g.make_policy_repo(tmp_path / "repo", settings="telemetryRotateBytes: 2048\n")
+    # Several expands per pass on one decision: the pacing guard (decisionAfterChange) off.
+    return g.make_policy_repo(
+        tmp_path / "repo", settings="telemetryRotateBytes: 2048\n", paced=False
+    )
 
 
 def sealed_names(repo: Path) -> list[str]:

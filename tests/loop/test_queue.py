@@ -22,7 +22,8 @@ from tests.support.gitrepos import INTENTS
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
-    return g.make_policy_repo(tmp_path / "repo")
+    # The queue's tests apply several expands and resumes on one decision: pacing off.
+    return g.make_policy_repo(tmp_path / "repo", paced=False)
 
 
 # Order and chaining ----------------------------------------------------------------------

@@ -57,7 +57,8 @@ class Fleet(NamedTuple):
 
 @pytest.fixture
 def fleet(tmp_path: Path) -> Fleet:
-    seed = g.make_policy_repo(tmp_path / "seed")
+    # Races apply several expands and resumes on one decision: pacing off.
+    seed = g.make_policy_repo(tmp_path / "seed", paced=False)
     bare = g.make_remote(tmp_path, seed)
     return Fleet(seed, bare, g.clone(bare, tmp_path / "a"), g.clone(bare, tmp_path / "b"))
 

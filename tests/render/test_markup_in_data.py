@@ -147,7 +147,7 @@ def test_the_status_report_prints_a_value_as_typed(value: str) -> None:
                        "changedAt": "2026-11-01T10:00:00+01:00", "daysLeft": None},
         "decision": {"decision": None, "problem": value},
         "pending": [row(actor=value)], "ignored": [{"path": value, "why": value, "reason": "r"}],
-        "warnings": [],
+        "warnings": [], "guards": {"enabled": False, "problem": None},
     }  # fmt: skip
     out = text.status_text(report)
 
@@ -155,7 +155,39 @@ def test_the_status_report_prints_a_value_as_typed(value: str) -> None:
         "fleet fleet-a: canary 25%, paused, mode guarded_auto",
         f"governance: {shown(value)} ({shown(value)}), changed 2026-11-01T09:00:00Z, review by -",
     ]
-    assert len(out.splitlines()) == 8  # 3 lines, title, header, row, ignored title, entry
+    # 3 lines, the guards, title, header, row, ignored title, entry
+    assert len(out.splitlines()) == 9
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+def test_the_status_guard_lines_and_deferrals_print_a_value_as_typed(value: str) -> None:
+    window = {"name": value, "kind": "deny", "reason": value, "start": "s", "end": "e"}
+    guards = {
+        "enabled": True,
+        "problem": None,
+        "decisionAfterChange": None,
+        "cooldown": None,
+        "budget": None,
+        "freeze": {"windows": 1, "blocked": True, "message": value, "next": window},
+    }
+    held = row(status="deferred", intentFile=value, problems=[value], notBefore=None)
+    report = {
+        "posture": {"fleetId": "fleet-a", "canaryPercent": 25, "manualPause": False,
+                    "mode": "guarded_auto"},
+        "governance": {"actor": "a", "approvalRef": "b", "reviewBy": None, "changedAt": None,
+                       "daysLeft": None},
+        "decision": {"decision": None, "problem": "p"},
+        "pending": [held], "ignored": [], "warnings": [], "guards": guards,
+    }  # fmt: skip
+    out = text.status_text(report)
+
+    lines = out.splitlines()
+    assert lines[3] == f"freeze: {shown(value)}"
+    assert lines[-2:] == [
+        f"deferred {shown(value)} (waits for a new decision):",
+        f" - {shown(value)}",
+    ]
+    assert len(lines) == 9  # 3 lines, freeze, title, header, row, deferred, its reason
 
 
 # Markdown ----------------------------------------------------------------------------------

@@ -225,7 +225,11 @@ def test_an_unreadable_decision_is_reported_with_its_reason(repo: Path) -> None:
 # Pending intents -------------------------------------------------------------------------
 
 
-def test_pending_intents_are_predicted_in_order_on_the_state_each_leaves(repo: Path) -> None:
+def test_pending_intents_are_predicted_in_order_on_the_state_each_leaves(
+    tmp_path: Path,
+) -> None:
+    # A resume right after the rollback, on the same decision: pacing off.
+    repo = g.make_policy_repo(tmp_path / "repo", paced=False)
     adding = g.add_intents(
         repo,
         {

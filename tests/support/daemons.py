@@ -156,9 +156,13 @@ def push_with_retry(repo: Path, attempts: int = 50) -> None:
 # Policy repositories ---------------------------------------------------------------------
 
 
-def make_watched_repo(path: Path, settings: str | None = None) -> Path:
-    """The example policy repo, with a fresh decision and the intents folders committed."""
-    g.make_policy_repo(path, generated_at=g.recent(), settings=settings)
+def make_watched_repo(path: Path, settings: str | None = None, *, paced: bool = True) -> Path:
+    """The example policy repo, with a fresh decision and the intents folders committed.
+
+    `paced=False`: the layout's pacing guard (decisionAfterChange) off, as in
+    `gitrepos.make_policy_repo`.
+    """
+    g.make_policy_repo(path, generated_at=g.recent(), settings=settings, paced=paced)
     for folder in ("", "/applied", "/rejected"):
         keep = path / f"{g.INTENTS}{folder}/.gitkeep"
         keep.parent.mkdir(parents=True, exist_ok=True)
@@ -408,6 +412,9 @@ def served_seed(tmp_path: Path) -> Iterator[Remote]:
     served.mkdir()
     with git_daemon(served) as daemon:
         # Small segments: the records of one test span several (each one is read back).
-        seed = make_watched_repo(tmp_path / "seed", settings=f"telemetryRotateBytes: {ROTATE}\n")
+        # Pacing off: the replicas apply bursts of resumes right after rollbacks on one decision.
+        seed = make_watched_repo(
+            tmp_path / "seed", settings=f"telemetryRotateBytes: {ROTATE}\n", paced=False
+        )
         bare = served_remote(daemon, seed)
         yield Remote(daemon, seed, bare)

@@ -21,8 +21,8 @@ from tests.support.gitrepos import TELEMETRY
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
-    """Two expands applied by the loop: keys 10-expand and 20-expand."""
-    repo = g.make_policy_repo(tmp_path / "repo")
+    """Two expands applied by the loop on one decision (pacing off): 10-expand, 20-expand."""
+    repo = g.make_policy_repo(tmp_path / "repo", paced=False)
     g.add_intents(repo, {"10-expand.yaml": {"step": 10}, "20-expand.yaml": {"step": 10}})
     g.once(repo)
     return repo
@@ -30,8 +30,10 @@ def repo(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def rotated(tmp_path: Path) -> Path:
-    """Three expands with telemetryRotateBytes 2048: one sealed segment."""
-    repo = g.make_policy_repo(tmp_path / "repo", settings="telemetryRotateBytes: 2048\n")
+    """Three expands with telemetryRotateBytes 2048: one sealed segment (pacing off)."""
+    repo = g.make_policy_repo(
+        tmp_path / "repo", settings="telemetryRotateBytes: 2048\n", paced=False
+    )
     g.add_intents(repo, {f"{n:03d}.yaml": {"step": 1} for n in range(3)})
     g.once(repo, clock=g.ticking_clock())
     assert list((repo / "policies/telemetry").glob("promotion-apply.*.jsonl"))

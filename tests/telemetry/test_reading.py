@@ -143,3 +143,91 @@ def test_a_changed_segment_that_is_read_is_telemetry_corrupt(history: History) -
     with pytest.raises(RefusalError) as caught:
         history.ledger().applied_since(START + timedelta(minutes=28))
     assert caught.value.reason == "telemetry_corrupt"
+
+
+# Parsed: each file's applied records parsed once, extended as the loop appends -------------
+
+
+def line(key: str, minute: int, status: str = "applied") -> bytes:
+    stamp = (START + timedelta(minutes=minute)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    doc = {"idempotencyKey": key, "status": status, "timestamp": stamp}
+    return (json.dumps(doc) + "\n").encode()
+
+
+def test_parsed_extends_with_what_the_file_gained_and_parses_each_line_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from reconciler.core import applied_keys
+    from reconciler.telemetry import reading
+
+    parsed_lines: list[bytes] = []
+    real = applied_keys.loads_record
+
+    def counting(data: bytes) -> object:
+        parsed_lines.append(data)
+        return real(data)
+
+    monkeypatch.setattr(applied_keys, "loads_record", counting)
+    found = reading.Parsed()
+    data = line("a", 0) + line("b", 1, "rejected")
+    assert [r["idempotencyKey"] for _, r in found.update(data)] == ["a"]
+    data += line("c", 2)
+    assert [r["idempotencyKey"] for _, r in found.update(data)] == ["a", "c"]
+    assert len(parsed_lines) == 3  # a and b once, then only c
+
+
+def test_parsed_starts_over_when_the_bytes_it_read_changed() -> None:
+    from reconciler.telemetry.reading import Parsed
+
+    found = Parsed()
+    found.update(line("a", 0) + line("b", 1))
+    rewritten = line("x", 5)  # rotated (emptied) and written anew, or edited
+    assert [r["idempotencyKey"] for _, r in found.update(rewritten)] == ["x"]
+    assert [r["idempotencyKey"] for _, r in found.update(b"")] == []
+
+
+def test_parsed_reads_a_last_line_without_its_newline_without_keeping_it() -> None:
+    from reconciler.telemetry.reading import Parsed
+
+    found = Parsed()
+    data = line("a", 0) + line("b", 1).rstrip(b"\n")
+    assert [r["idempotencyKey"] for _, r in found.update(data)] == ["a", "b"]
+    assert found.data == line("a", 0)
+    assert [r["idempotencyKey"] for _, r in found.update(data + b"\n")] == ["a", "b"]
+
+
+@pytest.mark.parametrize("tail", [b"", b"\n"], ids=["no newline", "with newline"])
+def test_a_corrupt_line_appended_later_is_numbered_from_the_files_start(tail: bytes) -> None:
+    from reconciler.core import applied_keys
+    from reconciler.telemetry.reading import Parsed
+
+    found = Parsed()
+    data = line("a", 0) + line("b", 1)
+    found.update(data)
+    with pytest.raises(applied_keys.CorruptLineError) as caught:
+        found.update(data + b"not json" + tail)
+    assert caught.value.number == 3
+
+
+def test_records_since_in_a_pass_does_not_reparse_the_active_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Issue 11: the guards ask before every intent; the pass appends a record after each.
+    from reconciler.telemetry import reading
+    from reconciler.telemetry.ledger import Ledger
+
+    history = History(tmp_path)
+    history.append([record(f"k{n:02d}", n) for n in range(50)], 1 << 20)
+    ledger = Ledger(str(history.telemetry), str(history.state))
+    calls: list[int] = []
+    real = reading.applied_since
+
+    def counting(data: bytes, since: object) -> object:
+        calls.append(data.count(b"\n"))
+        return real(data, since)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(reading, "applied_since", counting)
+    for n in range(50, 60):
+        assert len(ledger.applied_since(START)) == n
+        ledger.append(record(f"k{n:02d}", n))
+    assert calls == [50] + [1] * 9  # each line parsed once, not 50 + 51 + ... + 59
