@@ -277,3 +277,163 @@ def test_the_superloop_layout_has_every_guard_off(tmp_path: Path) -> None:
     for step in ("10", "10"):
         apply(repo, "expand", expand_step=step)
     assert [(r["rollout"]["after"]["canaryPercent"]) for r in telemetry_lines(repo)] == [20, 30]
+
+
+def test_outside_every_allow_window_progression_waits_for_the_next_one(tmp_path: Path) -> None:
+    repo = g.make_policy_repo(tmp_path / "repo")
+    # FIXED is Tuesday 2026-11-24 12:00Z = 07:00 in New York: before business hours.
+    freeze(
+        repo,
+        "windows:\n"
+        "  - name: business-hours\n"
+        "    kind: allow\n"
+        "    cron: '0 8 * * MON-FRI'\n"
+        "    duration: 10h\n"
+        "    timezone: America/New_York\n"
+        "    reason: People at work\n",
+    )
+    g.add_intents(repo, {"a.yaml": {"step": 10}, "b.yaml": {"intent": "rollback"}})
+
+    report = g.once(repo)
+
+    assert g.statuses(report) == [("a.yaml", "deferred"), ("b.yaml", "applied"),
+                                  ("a.yaml", "rejected")]  # fmt: skip
+    held = report.outcomes[0]
+    assert held.reasons == ("guard_outside_allow_window",)
+    assert held.not_before == datetime.fromisoformat("2026-11-24T13:00:00+00:00")
+    assert "outside every allow window (business-hours (People at work))" in held.problems[0]
+
+
+def test_a_deny_window_inside_an_allow_window_wins(tmp_path: Path) -> None:
+    repo = g.make_policy_repo(tmp_path / "repo")
+    freeze(
+        repo,
+        "windows:\n"
+        "  - name: always-on-weekdays\n    kind: allow\n    cron: '0 0 * * MON-FRI'\n"
+        "    duration: 24h\n    reason: weekdays\n"
+        "  - name: lunch\n    cron: '0 11 * * *'\n    duration: 2h\n    reason: Lunch\n",
+    )
+    g.add_intents(repo, {"a.yaml": {"step": 10}})
+
+    held = g.once(repo)  # 12:00Z on a Tuesday: allowed, but lunch (11-13Z) denies
+    assert held.outcomes[0].reasons == ("guard_freeze_window",)
+    assert held.outcomes[0].not_before == FIXED + HOUR
+
+    assert g.statuses(g.once(repo, at=FIXED + HOUR)) == [("a.yaml", "applied")]
+
+
+def test_a_weekend_freeze_across_the_dst_change_in_berlin_ends_monday_0800_local(
+    tmp_path: Path,
+) -> None:
+    # 2026-10-25 is the last Sunday of October: Berlin goes from +02:00 to +01:00.
+    repo = g.make_policy_repo(tmp_path / "repo", settings=g.UNPACED)
+    freeze(
+        repo,
+        "windows:\n  - name: weekends\n    cron: '0 18 * * FRI'\n    duration: 62h\n"
+        "    timezone: Europe/Berlin\n    reason: No rollouts over the weekend\n",
+    )
+    g.write_decision(repo, generated_at=datetime.fromisoformat("2026-10-24T12:00:00+00:00"))
+    g.commit_all(repo, "a weekend decision")
+    g.add_intents(repo, {"a.yaml": {"step": 10}})
+
+    saturday = datetime.fromisoformat("2026-10-24T12:00:00+00:00")
+    held = g.once(repo, at=saturday)
+    # Friday 18:00 CEST (16:00Z) + 62h on the wall clock = Monday 08:00 CET = 07:00Z (63h).
+    assert held.outcomes[0].not_before == datetime.fromisoformat("2026-10-26T07:00:00+00:00")
+    assert "until 2026-10-26T07:00:00Z" in held.outcomes[0].problems[0]
+    monday = datetime.fromisoformat("2026-10-26T07:00:00+00:00")
+    g.write_decision(repo, generated_at=monday - HOUR)
+    g.commit_all(repo, "gates")
+    assert g.statuses(g.once(repo, at=monday - timedelta(seconds=1))) == [("a.yaml", "deferred")]
+    assert g.statuses(g.once(repo, at=monday)) == [("a.yaml", "applied")]
+
+
+def test_the_bash_controllers_json_freeze_file_is_read_unchanged(tmp_path: Path) -> None:
+    settings = "guards:\n  freezeFile: ops/freeze-windows.json\n"
+    repo = g.make_policy_repo(tmp_path / "repo", settings=settings)
+    (repo / "ops").mkdir()
+    (repo / "ops" / "freeze-windows.json").write_text(
+        '{"windows":[{"startAt":"2026-11-24T11:50:00Z","endAt":"2026-11-24T14:00:00Z",'
+        '"reason":"change-freeze"}]}\n'
+    )
+    g.commit_all(repo, "the bash controller's freeze windows")
+    g.add_intents(repo, {"a.yaml": {"step": 10}})
+
+    held = g.once(repo).outcomes[0]
+
+    assert held.reasons == ("guard_freeze_window",)
+    assert held.problems[0] == "freeze window window-1 (change-freeze) until 2026-11-24T14:00:00Z"
+
+
+def test_the_percent_budget_holds_an_expand_that_would_not_fit(tmp_path: Path) -> None:
+    settings = "  budget:\n    window: 24h\n    maxExpandPercent: 30\n"
+    repo = g.make_policy_repo(tmp_path / "repo", paced=False, settings=settings)
+    g.add_intents(repo, {"a.yaml": {"step": 20}, "b.yaml": {"step": 20}, "c.yaml": {"step": 10}})
+
+    report = g.once(repo)
+
+    # a: +20 fits; b: +20 would make +40 > 30: deferred; c queues behind b (order is kept)
+    # although +10 would fit.
+    assert g.statuses(report) == [("a.yaml", "applied"), ("b.yaml", "deferred"),
+                                  ("c.yaml", "deferred")]  # fmt: skip
+    assert reasons(report, "b.yaml") == ("guard_budget_percent",)
+    assert reasons(report, "c.yaml") == ("queued_behind_deferred",)
+    assert outcome(report, "b.yaml").not_before == FIXED + timedelta(hours=24)
+    assert outcome(report, "c.yaml").not_before == FIXED + timedelta(hours=24)
+    assert (
+        "percent budget used up: +20 of +30 in 24h, this expand adds +20"
+        in (outcome(report, "b.yaml").problems[0])
+    )
+
+
+def test_a_rollback_that_lowered_the_canary_counts_as_no_expand(tmp_path: Path) -> None:
+    settings = "  budget:\n    window: 24h\n    maxExpands: 1\n"
+    repo = g.make_policy_repo(tmp_path / "repo", paced=False, settings=settings)
+    g.add_intents(repo, {"a.yaml": {"intent": "rollback", "toPercent": 10}})
+    g.once(repo)
+    g.add_intents(repo, {"b.yaml": {"intent": "resume"}, "c.yaml": {"step": 10}})
+
+    report = g.once(repo, at=FIXED + HOUR)
+
+    assert g.statuses(report) == [("b.yaml", "applied"), ("c.yaml", "applied")]
+    assert g.canary(repo) == 20
+
+
+def test_plan_and_status_predict_every_guards_deferral_and_not_before(tmp_path: Path) -> None:
+    from reconciler.core.outcome_rows import outcome_row
+    from reconciler.reports.plan import make_plan
+    from reconciler.reports.status import repo_status
+
+    settings = "  expandCooldown: 30m\n  budget:\n    window: 24h\n    maxExpands: 2\n"
+    repo = g.make_policy_repo(tmp_path / "repo", paced=False, settings=settings)
+    freeze(repo, "windows:\n  - name: ops\n    start: 2026-11-24T12:10:00Z\n"
+                 "    end: 2026-11-24T12:40:00Z\n    reason: ops review\n")  # fmt: skip
+    g.git(repo, "checkout", "-q", "-b", "feature")
+    g.add_intents(repo, {"10.yaml": {"step": 5}, "20.yaml": {"step": 5},
+                         "30.yaml": {"intent": "resume"}, "40.yaml": {"intent": "rollback"},
+                         "50.yaml": {"step": 5}})  # fmt: skip
+    keys = ("intentFile", "status", "reasonCodes", "problems", "notBefore", "canary")
+
+    def rows(outcomes: list[Outcome]) -> list[dict[str, object]]:
+        return [{k: outcome_row(o, None)[k] for k in keys} for o in outcomes]
+
+    clock = lambda: FIXED  # noqa: E731
+    planned = rows([item.outcome for item in make_plan(str(repo), "main", now=clock).items])
+    g.git(repo, "checkout", "-q", "main")
+    g.git(repo, "merge", "-q", "--ff-only", "feature")
+    report = repo_status(str(repo), now=clock)
+    status = [{k: row[k] for k in keys} for row in report["pending"]]
+    done = rows(g.once(repo).outcomes)
+
+    assert planned == status == done
+    assert [(row["intentFile"].rsplit("/")[-1], row["status"]) for row in done] == [
+        ("10.yaml", "applied"), ("20.yaml", "deferred"), ("30.yaml", "deferred"),
+        ("40.yaml", "applied"), ("20.yaml", "rejected"), ("30.yaml", "rejected"),
+        ("50.yaml", "deferred"),
+    ]  # fmt: skip
+    assert done[1]["notBefore"] == "2026-11-24T12:40:00Z"  # cooldown 12:30, then the freeze
+    assert done[1]["reasonCodes"] == ["guard_expand_cooldown"]
+    assert done[2]["reasonCodes"] == ["queued_behind_deferred"]
+    # After the rollback nothing waits ahead of it, but the cooldown still runs.
+    assert (done[6]["reasonCodes"], done[6]["notBefore"]) == (
+        ["guard_expand_cooldown"], "2026-11-24T12:40:00Z")  # fmt: skip
