@@ -14,7 +14,8 @@ from typing import Any
 from reconciler.core import freeze, guards
 from reconciler.core.decision import Decision
 from reconciler.core.freeze import Occurrence
-from reconciler.core.guards import GuardInputs, PassGuards
+from reconciler.core.guard_settings import GuardSettings, PassGuards
+from reconciler.core.guards import GuardInputs
 from reconciler.core.timestamps import format_duration, format_timestamp
 
 Json = dict[str, Any]
@@ -58,7 +59,7 @@ def describe_guards(
 
 
 def _decision_state(
-    settings: guards.GuardSettings, evidence: guards.Evidence, generated: datetime | None
+    settings: GuardSettings, evidence: guards.Evidence, generated: datetime | None
 ) -> Json | None:
     if not settings.decision_after_change:
         return None
@@ -72,7 +73,7 @@ def _decision_state(
 
 
 def _cooldown_state(
-    settings: guards.GuardSettings, evidence: guards.Evidence, now: datetime
+    settings: GuardSettings, evidence: guards.Evidence, now: datetime
 ) -> Json | None:
     cooldown = settings.expand_cooldown
     if cooldown <= timedelta(0):
@@ -87,9 +88,7 @@ def _cooldown_state(
     }
 
 
-def _budget_state(
-    settings: guards.GuardSettings, evidence: guards.Evidence, now: datetime
-) -> Json | None:
+def _budget_state(settings: GuardSettings, evidence: guards.Evidence, now: datetime) -> Json | None:
     budget = settings.budget
     if budget is None:
         return None

@@ -17,7 +17,7 @@ from reconciler.core import applying, guards, registry, rules
 from reconciler.core.decision import Decision
 from reconciler.core.editing import RegistryText
 from reconciler.core.errors import RefusalError
-from reconciler.core.guards import PassGuards
+from reconciler.core.guard_settings import PassGuards
 from reconciler.core.intents import (
     Intent,
     IntentFields,

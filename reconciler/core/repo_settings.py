@@ -56,7 +56,7 @@ class RepoSettings(NamedTuple):
     integers: Mapping[str, int] = MappingProxyType({})
     """telemetryRotateBytes, pushAttempts, when set."""
     guards: object = None
-    """The `guards:` block as decoded (validated by `guards.parse_guards`); None: not set."""
+    """The `guards:` block as decoded (`guard_settings.parse_guards` validates it); None: unset."""
 
 
 def parse_repo_settings(doc: object, source: str) -> RepoSettings:

@@ -10,10 +10,10 @@ from __future__ import annotations
 import os
 
 from reconciler.adapters import files
-from reconciler.core import freeze, guards
+from reconciler.core import freeze, guard_settings
 from reconciler.core.errors import DocumentError, RefusalError
 from reconciler.core.freeze import Calendar
-from reconciler.core.guards import GuardSettings, PassGuards
+from reconciler.core.guard_settings import GuardSettings, PassGuards
 from reconciler.core.reasons import ReasonCode
 from reconciler.inputs.layouts import SETTINGS_FILE, Layout
 
@@ -22,12 +22,14 @@ FREEZE_LIMIT = 256 * 1024
 
 def layout_defaults(layout: Layout) -> GuardSettings:
     """The guards of a layout before `guards:`: the bash tool's layout has every one off."""
-    return guards.OFF if layout.name == "superloop" else guards.POLICIES_DEFAULTS
+    return guard_settings.OFF if layout.name == "superloop" else guard_settings.POLICIES_DEFAULTS
 
 
-def guard_settings(layout: Layout) -> tuple[GuardSettings, RefusalError | None]:
+def load_guard_settings(layout: Layout) -> tuple[GuardSettings, RefusalError | None]:
     """The layout's guard settings, or its defaults and why the `guards:` block is invalid."""
-    settings, problems = guards.parse_guards(layout.settings.guards, layout_defaults(layout))
+    settings, problems = guard_settings.parse_guards(
+        layout.settings.guards, layout_defaults(layout)
+    )
     if not problems:
         return settings, None
     return settings, RefusalError(
@@ -81,7 +83,7 @@ def load_guards(layout: Layout, freeze_at: tuple[str, str] | None = None) -> Pas
     reads it from the merged tree; default the repository's own file. None when no guard is
     on and there is no freeze file to read (the `.superloop/` layout's defaults).
     """
-    settings, problem = guard_settings(layout)
+    settings, problem = load_guard_settings(layout)
     if problem is not None:
         return PassGuards(settings, Calendar(), problem)
     calendar = Calendar()

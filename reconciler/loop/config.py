@@ -49,7 +49,7 @@ class LoopConfig(NamedTuple):
     @property
     def freeze_file(self) -> str | None:
         """The freeze file, relative to the repository (None: freeze windows are off)."""
-        return guarding.guard_settings(self.layout)[0].freeze_file
+        return guarding.load_guard_settings(self.layout)[0].freeze_file
 
     @property
     def fleet(self) -> Fleet:

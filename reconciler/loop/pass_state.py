@@ -11,7 +11,7 @@ from datetime import datetime
 
 from reconciler.core import applying, registry, rules
 from reconciler.core.errors import RefusalError
-from reconciler.core.guards import PassGuards
+from reconciler.core.guard_settings import PassGuards
 from reconciler.core.passes import IntentSource, PassState, is_rollback
 from reconciler.core.reasons import ReasonCode
 from reconciler.inputs import documents, guarding

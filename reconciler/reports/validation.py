@@ -65,7 +65,7 @@ def validate_repo(
 
 def _guards_report(layout: layouts.Layout) -> dict[str, Any]:
     """The `guards:` settings and the freeze file, checked as every pass reads them."""
-    settings, problem = guarding.guard_settings(layout)
+    settings, problem = guarding.load_guard_settings(layout)
     if problem is not None:
         return _failure(problem)
     windows = 0

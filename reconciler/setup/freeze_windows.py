@@ -35,7 +35,7 @@ def add_freeze_window(repo: str, entry: freeze_writing.Entry) -> WrittenWindow:
             file's path, or a freeze file that is invalid or already has the window's name.
     """
     layout = layouts.resolve_layout(layouts.resolve_repo(repo))
-    settings, problem = guarding.guard_settings(layout)
+    settings, problem = guarding.load_guard_settings(layout)
     if problem is not None:
         raise problem
     relative = settings.freeze_file

@@ -8,21 +8,18 @@ from typing import Any
 
 import pytest
 
-from reconciler.core import freeze, guards
+from reconciler.core import freeze, guard_settings, guards
 from reconciler.core.decision import Decision
 from reconciler.core.errors import RefusalError
 from reconciler.core.freeze import Calendar
-from reconciler.core.guards import (
+from reconciler.core.guard_settings import (
     OFF,
     POLICIES_DEFAULTS,
     Budget,
-    Deferral,
-    Evidence,
-    Expand,
-    GuardInputs,
     GuardSettings,
     PassGuards,
 )
+from reconciler.core.guards import Deferral, Evidence, Expand, GuardInputs
 from reconciler.core.reasons import ReasonCode
 from reconciler.core.timestamps import format_timestamp, parse_timestamp
 
@@ -180,7 +177,7 @@ ISSUE_EXAMPLE = {
 def test_the_guards_block_is_read_over_the_layouts_defaults(
     value: object, defaults: GuardSettings, expected: GuardSettings
 ) -> None:
-    assert guards.parse_guards(value, defaults) == (expected, [])
+    assert guard_settings.parse_guards(value, defaults) == (expected, [])
 
 
 def test_the_layout_defaults_are_decision_after_change_only_or_nothing() -> None:
@@ -279,11 +276,11 @@ def test_a_bad_guards_block_returns_every_problem_and_the_defaults(
     value: object, expected: list[str]
 ) -> None:
     for defaults in (OFF, POLICIES_DEFAULTS):
-        assert guards.parse_guards(value, defaults) == (defaults, expected)
+        assert guard_settings.parse_guards(value, defaults) == (defaults, expected)
 
 
 def test_good_keys_beside_a_bad_one_are_not_applied() -> None:
-    settings, found = guards.parse_guards({"maxExpandStep": 25, "expandCooldown": "x"}, OFF)
+    settings, found = guard_settings.parse_guards({"maxExpandStep": 25, "expandCooldown": "x"}, OFF)
     assert settings == OFF
     assert found == [COOLDOWN]
 

@@ -426,7 +426,7 @@ def test_plan_and_status_predict_every_guards_deferral_and_not_before(tmp_path: 
     done = rows(g.once(repo).outcomes)
 
     assert planned == status == done
-    assert [(row["intentFile"].rsplit("/")[-1], row["status"]) for row in done] == [
+    assert [(str(row["intentFile"]).rsplit("/")[-1], row["status"]) for row in done] == [
         ("10.yaml", "applied"), ("20.yaml", "deferred"), ("30.yaml", "deferred"),
         ("40.yaml", "applied"), ("20.yaml", "rejected"), ("30.yaml", "rejected"),
         ("50.yaml", "deferred"),
