@@ -13,6 +13,7 @@ from typing import Any
 
 from reconciler.core import freeze, guards
 from reconciler.core.decision import Decision
+from reconciler.core.errors import RefusalError
 from reconciler.core.freeze import Occurrence
 from reconciler.core.guard_settings import GuardSettings, PassGuards
 from reconciler.core.guards import GuardInputs
@@ -29,23 +30,26 @@ def describe_guards(
 ) -> Json:
     """The guard state of a fleet now (`status --json`'s `guards`).
 
-    Raises:
-        RefusalError: the telemetry cannot tell (`telemetry_corrupt`).
+    Never raises: why the state cannot be told (invalid settings or freeze file, telemetry
+    that cannot be read) is its `problem`; expand and resume wait on it, a rollback does not.
     """
     if found is None:
         return {"enabled": False, "problem": None}
-    if found.problem is not None:
+    settings = found.settings
+    inputs = GuardInputs(settings, found.calendar, records_since)
+    try:
+        if found.problem is not None:
+            raise found.problem
+        evidence, generated = guards.read_evidence(inputs, decision, now)
+    except RefusalError as exc:  # invalid settings or freeze file, or telemetry_corrupt
         return {
             "enabled": True,
             "problem": {
-                "reason": str(found.problem.reason),
-                "message": found.problem.message,
-                "details": list(found.problem.details),
+                "reason": str(exc.reason),
+                "message": exc.message,
+                "details": list(exc.details),
             },
         }
-    settings = found.settings
-    inputs = GuardInputs(settings, found.calendar, records_since)
-    evidence, generated = guards.read_evidence(inputs, decision, now)
     return {
         "enabled": True,
         "problem": None,

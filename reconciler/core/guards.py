@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 from reconciler.core import freeze
-from reconciler.core.decision import Decision
+from reconciler.core.decision import MAX_CLOCK_SKEW, Decision
 from reconciler.core.errors import RefusalError
 from reconciler.core.freeze import Calendar
 from reconciler.core.guard_settings import Budget, GuardSettings
@@ -86,7 +86,13 @@ def record_time(record: Record) -> datetime | None:
 
 
 def is_change(record: Record) -> bool:
-    """Whether an applied record changed `canaryPercent` or `pause.manual`."""
+    """Whether an applied record is a change: it changed `canaryPercent` or `pause.manual`.
+
+    Every rollback is one, even on a fleet already paused: a resume after an incident's
+    rollback needs a decision generated after it.
+    """
+    if record.get("intent") == "rollback":
+        return True
     rollout = record.get("rollout")
     changed = rollout.get("changed") if isinstance(rollout, dict) else None
     return isinstance(changed, dict) and any(value is True for value in changed.values())
@@ -132,27 +138,40 @@ def read_evidence(
     """
     settings = inputs.settings
     generated = parse_timestamp(decision.generated_at) if decision else None
-    # A decision without a generatedAt cannot be ordered after any change: every change
-    # on record counts (read in full only then; the loop's maxDecisionAge refuses it first).
-    decision_since = generated or _EPOCH
+    # A decision without a generatedAt, or one from the future, cannot be ordered after any
+    # change (yet): every change on record counts (read in full only then).
+    trusted = generated if generated is not None and generated <= now else None
+    decision_since = trusted or _EPOCH
     looks = [now - settings.expand_cooldown]
     if settings.budget is not None:
         looks.append(now - settings.budget.window)
     if settings.decision_after_change and decision is not None:
-        looks.append(decision_since)
-    records = inputs.records_since(min(looks))
+        # A decision that already carried a change is spent, whatever its time says: the
+        # records name the decision they were applied on.
+        looks.append(decision_since - MAX_CLOCK_SKEW if trusted else decision_since)
+    records = inputs.records_since(max(min(looks), _EPOCH))
     last_change = None
     expands = []
     for record in records:
         when = record_time(record)
         if when is None:
             continue
-        if when >= decision_since and is_change(record):
+        if is_change(record) and (when >= decision_since or _carried(record, decision)):
             last_change = when if last_change is None else max(last_change, when)
         raised = raised_by(record)
         if raised:
             expands.append(Expand(when, raised))
     return Evidence(last_change, tuple(expands)), generated
+
+
+def _carried(record: Record, decision: Decision | None) -> bool:
+    """Whether an applied record was applied on `decision` (its time and trace id)."""
+    return (
+        decision is not None
+        and decision.generated_at is not None
+        and record.get("decisionGeneratedAt") == decision.generated_at
+        and record.get("decisionTraceId") == decision.trace_id
+    )
 
 
 # Each guard: None when it lets the request through, else (reason, message, clears at) -----------
@@ -161,15 +180,21 @@ Hold = tuple[ReasonCode, str, datetime | None]
 
 
 def _decision_hold(
-    settings: GuardSettings, evidence: Evidence, generated: datetime | None
+    settings: GuardSettings, evidence: Evidence, generated: datetime | None, now: datetime
 ) -> Hold | None:
     if not settings.decision_after_change or evidence.last_change is None:
         return None
-    current = (
-        f"the current one was generated at {format_timestamp(generated)}"
-        if generated is not None
-        else "the current one has no generatedAt"
-    )
+    if generated is None:
+        current = "the current one has no generatedAt"
+    elif generated > now:
+        current = (
+            f"the current one is dated in the future ({format_timestamp(generated)}): it "
+            "cannot be ordered after a change yet"
+        )
+    elif generated > evidence.last_change:  # the records say it was spent on that change
+        current = f"the current one (generated at {format_timestamp(generated)}) already carried it"
+    else:
+        current = f"the current one was generated at {format_timestamp(generated)}"
     return (
         ReasonCode.GUARD_DECISION_PREDATES_CHANGE,
         f"waiting for a decision generated after {format_timestamp(evidence.last_change)} "
@@ -302,7 +327,7 @@ def _progression_holds(
     evidence, generated = read_evidence(guards, decision, now)
     holds: list[Hold] = []
     if decision is not None:
-        found = _decision_hold(settings, evidence, generated)
+        found = _decision_hold(settings, evidence, generated, now)
         holds += [found] if found else []
     if intent == "expand":
         found = _cooldown_hold(settings, evidence, now)

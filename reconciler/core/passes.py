@@ -257,6 +257,12 @@ def evaluate_pass(
             state = rejection.state
 
 
+def still_deferred(outcomes: Sequence[Outcome]) -> list[Outcome]:
+    """The deferred outcomes that are each file's last of the pass (not later superseded)."""
+    last = {outcome.source.path: outcome for outcome in outcomes}
+    return [o for o in outcomes if o.status == "deferred" and last[o.source.path] is o]
+
+
 def supersede(state: PassState, held: Outcome, rollback: Outcome, now: datetime) -> Outcome:
     """Reject a deferred expand/resume because a rollback was applied after it."""
     problem = Problem(

@@ -112,12 +112,11 @@ class Metrics:
         self.last_success.set(finished_at)
 
     def record_deferred(self, fleet: str, outcomes: Sequence[Outcome]) -> None:
-        """Set the deferred intents by reason to what this pass deferred (others drop to 0)."""
+        """Set the deferred intents by reason to those still deferred (others drop out)."""
         counts: dict[str, int] = {}
         for outcome in outcomes:
-            if outcome.status == "deferred":
-                for reason in outcome.reasons:
-                    counts[reason] = counts.get(reason, 0) + 1
+            for reason in outcome.reasons:
+                counts[reason] = counts.get(reason, 0) + 1
         self.deferred.clear()
         for reason, count in counts.items():
             self.deferred.labels(fleet=fleet, reason=reason).set(count)

@@ -21,7 +21,7 @@ from typing import NamedTuple
 
 from reconciler.adapters import watching
 from reconciler.adapters.clock import SYSTEM_MONOTONIC, MonotonicClock
-from reconciler.core import guard_state
+from reconciler.core import guard_state, passes
 from reconciler.core.errors import ReconcileError
 from reconciler.core.timestamps import format_timestamp, parse_timestamp
 from reconciler.daemon.http import Endpoints, serve
@@ -167,7 +167,8 @@ class Daemon:
 
     def _schedule_deferred(self, report: PassReport) -> None:
         """Wake for the earliest `notBefore` of the intents this pass deferred."""
-        times = [o.not_before for o in report.outcomes if o.not_before is not None]
+        held = passes.still_deferred(report.outcomes)  # not those a rollback superseded
+        times = [o.not_before for o in held if o.not_before is not None]
         self.next_not_before = min(times, default=None)
         if not times:
             return
@@ -225,23 +226,23 @@ class Daemon:
             checkout = checkouts.open_checkout(self.config.layout.repo)
             self.metrics.pending.set(len(queue.list_pending(checkout, self.config.fleet.intents)))
             state = pass_state.checkout_state(checkout, self.config, self.now())
+            moment = self.now()
+            ledger = Ledger(self.config.fleet.telemetry, self.config.fleet.state)
+            found = guard_state.describe_guards(
+                state.guards, ledger.applied_since, state.decision, moment
+            )
         except Exception:  # noqa: BLE001 - gauges are best effort; the next pass tries again
             return
         fleet = state.view.fleet_id
-        self.metrics.record_deferred(fleet, report.outcomes)
+        self.metrics.record_deferred(fleet, passes.still_deferred(report.outcomes))
         self.metrics.canary.labels(fleet=fleet).set(state.view.canary_percent)
         self.metrics.manual_pause.labels(fleet=fleet).set(1 if state.view.manual_pause else 0)
-        moment = self.now()
         generated = parse_timestamp(state.decision.generated_at) if state.decision else None
         if generated is not None:
             self.metrics.decision_age.set((moment - generated).total_seconds())
         review_by = parse_timestamp(state.view.governance.review_by)
         if review_by is not None:
             self.metrics.review_remaining.set((review_by - moment).total_seconds())
-        ledger = Ledger(self.config.fleet.telemetry, self.config.fleet.state)
-        found = guard_state.describe_guards(
-            state.guards, ledger.applied_since, state.decision, moment
-        )
         self.metrics.record_guards(fleet, found)
 
     # Triggers and signals -----------------------------------------------------------

@@ -90,10 +90,14 @@ def pass_text(report: PassReport, *, color: bool = False) -> str:
 
 
 def deferred_text(rows: Sequence[Mapping[str, Any]]) -> str:
-    """Why each deferred intent waits, and until when, one indented line per reason."""
+    """Why each deferred intent waits, and until when, one indented line per reason.
+
+    Not one a rollback superseded later in the pass (its last row is the rejection).
+    """
     out = []
+    last = {row["intentFile"]: row for row in rows}
     for row in rows:
-        if row["status"] != "deferred":
+        if row["status"] != "deferred" or last[row["intentFile"]] is not row:
             continue
         when = f"not before {row['notBefore']}" if row["notBefore"] else "waits for a new decision"
         out.append(f"deferred {row['intentFile']} ({when}):")

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from reconciler.adapters import files
-from reconciler.core import guard_state, queueing
+from reconciler.core import guard_state, passes, queueing
 from reconciler.core.decision import MAX_CLOCK_SKEW, describe_contradictions
 from reconciler.core.outcome_rows import outcome_row
 from reconciler.core.passes import PassState
@@ -56,8 +56,7 @@ def repo_status(repo: str, *, now: Callable[[], datetime]) -> dict[str, Any]:
                 "problems": list(outcome.problems),
                 "notBefore": outcome.record.get("notBefore"),
             }
-            for outcome in outcomes
-            if outcome.status == "deferred"
+            for outcome in passes.still_deferred(outcomes)
         ],
         "ignored": [
             queueing.ignored_json(item)

@@ -404,7 +404,8 @@ def test_evidence_is_the_newest_change_since_the_decision_and_the_raising_expand
         at("2026-11-24T10:00:00Z"), (Expand(at("2026-11-24T10:00:00Z"), 10),)
     )
     assert generated == at("2026-11-24T08:30:00Z")
-    assert ledger.calls == [at("2026-11-24T08:30:00Z")]
+    # From the decision's time less the clock skew: a change that carried it is spent.
+    assert ledger.calls == [at("2026-11-24T08:25:00Z")]
 
 
 # assess: each guard alone ---------------------------------------------------------------------
@@ -913,7 +914,7 @@ def test_max_deferral_follows_the_setting() -> None:
         pytest.param(OFF._replace(expand_cooldown=2 * DAY, budget=Budget(DAY, 2)), decision(),
                      NOW - 2 * DAY, id="cooldown longer than budget window"),
         pytest.param(DECIDES._replace(budget=Budget(DAY, 2)), decision("2026-11-20T00:00:00Z"),
-                     at("2026-11-20T00:00:00Z"), id="an old decision"),
+                     at("2026-11-19T23:55:00Z"), id="an old decision"),
         pytest.param(DECIDES._replace(budget=Budget(DAY, 2)), decision("2026-11-24T11:00:00Z"),
                      NOW - DAY, id="a recent decision inside the budget window"),
         pytest.param(DECIDES, decision(None), EPOCH, id="a decision without generatedAt"),
@@ -941,3 +942,55 @@ def test_pass_guards_default_to_no_windows_and_no_problem() -> None:
     found = PassGuards(OFF)
     assert found.calendar == Calendar()
     assert found.problem is None
+
+
+# The decision's time cannot be gamed -----------------------------------------------------------
+
+
+def carried(minute: int, made: Decision, **extra: object) -> dict:
+    """An applied expand at NOW - 1h + `minute` that was applied on `made`."""
+    stamp = (NOW - HOUR + timedelta(minutes=minute)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {
+        "status": "applied", "intent": "expand", "timestamp": stamp,
+        "decisionGeneratedAt": made.generated_at, "decisionTraceId": made.trace_id,
+        "rollout": {"before": {"canaryPercent": 25, "manualPause": False},
+                    "after": {"canaryPercent": 35, "manualPause": False},
+                    "changed": {"canaryPercent": True, "manualPause": False}},
+        **extra,
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "generated", ["2026-11-24T12:04:00Z", "2099-01-01T00:00:00Z"], ids=["in the skew", "far"]
+)
+def test_a_decision_from_the_future_cannot_carry_a_second_change(generated: str) -> None:
+    made = decision(generated)
+    ledger = Ledger(carried(10, decision("2026-11-24T06:00:00Z")))
+
+    held = assess(inputs(DECIDES, ledger), made=made)
+
+    assert held is not None and held.reasons == (R.GUARD_DECISION_PREDATES_CHANGE,)
+    assert f"the current one is dated in the future ({generated})" in held.messages[0]
+    assert ledger.calls == [EPOCH]  # every change on record counts, read in full only now
+
+
+def test_a_decision_that_already_carried_a_change_is_spent_whatever_its_time() -> None:
+    # The change was recorded a second before the decision's (skewed) generatedAt.
+    made = decision("2026-11-24T11:10:01Z")
+    ledger = Ledger(carried(10, made))
+
+    held = assess(inputs(DECIDES, ledger), made=made)
+
+    assert held is not None and held.reasons == (R.GUARD_DECISION_PREDATES_CHANGE,)
+    assert held.messages[0] == (
+        "waiting for a decision generated after 2026-11-24T11:10:00Z (the last change); the "
+        "current one (generated at 2026-11-24T11:10:01Z) already carried it"
+    )
+
+
+def test_every_applied_rollback_is_a_change_even_on_a_paused_fleet() -> None:
+    unchanged = {
+        "status": "applied", "intent": "rollback",
+        "rollout": {"changed": {"canaryPercent": False, "manualPause": False}},
+    }  # fmt: skip
+    assert guards.is_change(unchanged)

@@ -437,3 +437,49 @@ def test_plan_and_status_predict_every_guards_deferral_and_not_before(tmp_path: 
     # After the rollback nothing waits ahead of it, but the cooldown still runs.
     assert (done[6]["reasonCodes"], done[6]["notBefore"]) == (
         ["guard_expand_cooldown"], "2026-11-24T12:40:00Z")  # fmt: skip
+
+
+def test_a_decision_dated_in_the_future_does_not_carry_two_expands(tmp_path: Path) -> None:
+    # Within the 5 minutes of clock skew a decision may be ahead; it must not pass for one
+    # generated after the first expand of the pass.
+    repo = g.make_policy_repo(tmp_path / "repo", generated_at=FIXED + timedelta(minutes=4))
+    g.add_intents(repo, {"a.yaml": {"step": 10}, "b.yaml": {"step": 10}})
+
+    report = g.once(repo)
+
+    assert g.statuses(report) == [("a.yaml", "applied"), ("b.yaml", "deferred")]
+    assert "dated in the future (2026-11-24T12:04:00Z)" in outcome(report, "b.yaml").problems[0]
+
+
+def test_apply_on_a_far_future_decision_applies_once_then_defers(tmp_path: Path) -> None:
+    import pytest
+
+    from reconciler.core.errors import RetryableError
+
+    repo = g.make_policy_repo(
+        tmp_path / "repo", generated_at=datetime.fromisoformat("2099-01-01T00:00:00+00:00")
+    )
+    apply(repo, "expand", expand_step="10")
+    with pytest.raises(RetryableError) as caught:
+        apply(repo, "expand", expand_step="10", now=FIXED + HOUR)
+    assert caught.value.reason == "guard_decision_predates_change"
+    assert "dated in the future (2099-01-01T00:00:00Z)" in caught.value.details[0]
+    assert g.canary(repo) == 35
+
+
+def test_a_resume_after_a_second_rollback_on_a_paused_fleet_needs_a_newer_decision(
+    tmp_path: Path,
+) -> None:
+    repo = g.make_policy_repo(tmp_path / "repo")
+    g.add_intents(repo, {"a.yaml": {"intent": "rollback"}})
+    g.once(repo)
+    g.write_decision(repo, generated_at=FIXED + HOUR, trace_id="gates-after-the-first")
+    g.commit_all(repo, "gates")
+    # An incident: a second rollback while still paused changes nothing, but it is a change.
+    g.add_intents(repo, {"b.yaml": {"intent": "rollback", "approval_ref": "INC-2"},
+                         "c.yaml": {"intent": "resume"}})  # fmt: skip
+
+    report = g.once(repo, at=FIXED + 2 * HOUR)
+
+    assert g.statuses(report) == [("b.yaml", "applied"), ("c.yaml", "deferred")]
+    assert paused(repo)
