@@ -77,8 +77,10 @@ def _guards(
     history = Ledger(config.fleet.telemetry, config.fleet.state, config.rotate_bytes)
     found = guard_state.describe_guards(state.guards, history.applied_since, state.decision, now)
     problem = found.get("problem")
-    if problem:
+    if problem and problem["reason"] in ("guard_settings_invalid", "freeze_file_invalid"):
         warnings.append(f"{problem['message']}: expand and resume are deferred until it is fixed")
+    elif problem:
+        warnings.append(f"the progression guards cannot be computed: {problem['message']}")
     return found
 
 

@@ -191,3 +191,22 @@ def test_a_freeze_window_shows_in_the_freeze_gauge_and_its_end_wakes_the_control
     assert frozen == [1.0]
     assert sample_labeled(daemon, "reconciler_freeze_active", fleet="fleet-a") == 0.0
     assert g.canary(repo) == 35
+
+
+def test_corrupt_telemetry_never_turns_the_controller_into_a_pass_a_second(
+    tmp_path: Path,
+) -> None:
+    repo = g.make_policy_repo(tmp_path / "repo")
+    g.add_intents(repo, {"a.yaml": {"step": 10}})
+    g.once(repo)
+    with (repo / g.TELEMETRY).open("a") as handle:
+        handle.write("not json\n")
+    g.commit_all(repo, "damage the telemetry")
+    clock = FakeClock()
+    options = DaemonOptions(repo=str(repo), port=0, resync=100_000, log_format="json")
+    daemon = Daemon(options, now=clock.now, clock=clock, rng=FixedRandom(0.5))
+
+    events = serve(daemon, clock, stop_at=120)
+
+    assert not_watch(starts(events)) == [(at(clock, 0), "start")]
+    assert not [e for e in events if e["event"] in ("daemon.error", "pass.failed")], events

@@ -272,3 +272,24 @@ def test_a_replayed_key_is_predicted_as_replayed(repo: Path) -> None:
     assert report["governance"]["approvalRef"] == "CAB-123"
     (row,) = report["pending"]
     assert row["status"] == "replayed"
+
+
+def test_corrupt_telemetry_is_the_guard_states_problem_and_a_rollback_still_shows_applied(
+    repo: Path,
+) -> None:
+    g.add_intents(repo, {"a.yaml": {"step": 10}})
+    g.once(repo)
+    with (repo / g.TELEMETRY).open("a") as handle:
+        handle.write("not json\n")
+    g.commit_all(repo, "damage the telemetry")
+    g.add_intents(repo, {"b.yaml": {"intent": "rollback"}})
+
+    report = status_at(repo)
+
+    assert report["guards"]["problem"]["reason"] == "telemetry_corrupt"
+    assert [(row["status"], row["action"]) for row in report["pending"]] == [
+        ("applied", "rollback")
+    ]
+    assert report["warnings"][-1].startswith(
+        "the progression guards cannot be computed: telemetry file is corrupt"
+    )
