@@ -12,6 +12,7 @@ from typing import NamedTuple
 
 from reconciler.core.errors import RefusalError
 from reconciler.core.freeze import Calendar
+from reconciler.core.repo_settings import git_dir_component
 from reconciler.core.timestamps import parse_duration
 
 DEFAULT_FREEZE_FILE = "policies/freeze.yaml"
@@ -159,7 +160,7 @@ def _freeze_file(value: object, problems: list[str]) -> str | None:
         or value.startswith("/")
         or "\\" in value
         or any(part in ("", ".", "..") for part in parts)
-        or any(part.rstrip(". ").casefold() == ".git" for part in parts)
+        or git_dir_component(value) is not None
         or any(ord(ch) < 32 for ch in value)
     ):
         problems.append(

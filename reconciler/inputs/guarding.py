@@ -30,6 +30,8 @@ def load_guard_settings(layout: Layout) -> tuple[GuardSettings, RefusalError | N
     settings, problems = guard_settings.parse_guards(
         layout.settings.guards, layout_defaults(layout)
     )
+    if not problems and settings.freeze_file is not None:
+        problems = _owned_freeze_file(layout, settings.freeze_file)
     if not problems:
         return settings, None
     return settings, RefusalError(
@@ -37,6 +39,25 @@ def load_guard_settings(layout: Layout) -> tuple[GuardSettings, RefusalError | N
         f"invalid guards settings in {os.path.join(layout.repo, SETTINGS_FILE)}",
         details=problems,
     )
+
+
+def _owned_freeze_file(layout: Layout, relative: str) -> list[str]:
+    """Refuse a freeze file the reconciler writes or consumes (it would vanish or be edited).
+
+    In the intents folder it would be taken for an intent and moved to rejected/: the freeze
+    would silently end. A registry, decision, state, telemetry or settings file is not one.
+    """
+    path = os.path.normpath(os.path.join(layout.repo, *relative.split("/")))
+    owned = {os.path.normpath(p) for p in layout.fleet.files_block().values()}
+    owned.add(os.path.normpath(os.path.join(layout.repo, SETTINGS_FILE)))
+    intents = os.path.normpath(layout.fleet.intents)
+    if path in owned or path.startswith(intents + os.sep):
+        return [
+            f"guards.freezeFile {relative} is a file the reconciler owns or a file in the "
+            "intents folder (it would be read as an intent); use a path of its own, such "
+            f"as {guard_settings.DEFAULT_FREEZE_FILE}"
+        ]
+    return []
 
 
 def load_calendar(root: str, relative: str) -> Calendar:

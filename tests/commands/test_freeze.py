@@ -195,3 +195,25 @@ def test_validate_reports_a_bad_freeze_file_and_an_ok_one(repo: Path) -> None:
     result = CliRunner().invoke(cli, ["validate", "--repo", str(repo)])
     assert result.exit_code == 0, result.output
     assert "guards: ok (decisionAfterChange; policies/freeze.yaml: 0 window(s))" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["policies/intents/freeze.yaml", "policies/intents/applied/f.yaml",
+     "policies/telemetry/promotion-apply.jsonl", "policies/registry.yaml", "reconciler.yaml",
+     "policies/.GIT/freeze.yaml", "git~1/freeze.yaml"],
+    ids=["intents", "applied", "telemetry", "registry", "settings", "git-dir", "git-short"],
+)  # fmt: skip
+def test_a_freeze_file_the_reconciler_owns_or_would_consume_is_refused(
+    repo: Path, path: str
+) -> None:
+    (repo / "reconciler.yaml").write_text(f"guards:\n  freezeFile: {path}\n")
+
+    result = CliRunner().invoke(cli, ["validate", "--repo", str(repo), "--json"])
+    part = json.loads(result.stdout)["guards"]
+    assert (result.exit_code, part["reasonCode"]) == (1, "guard_settings_invalid")
+    assert "guards.freezeFile" in part["problems"][0]
+    written = run(repo, "freeze", "new", "--name", "x", "--start", "1d", "--end", "2d",
+                  "--reason", "x")  # fmt: skip
+    assert written.exit_code == 1
+    assert "reason: guard_settings_invalid" in written.stderr
