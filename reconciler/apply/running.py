@@ -144,11 +144,12 @@ def deferred_error(verdict: rules.Verdict) -> RetryableError:
     deferral = verdict.deferral
     assert deferral is not None
     intent = verdict.record.get("intent")
-    when = (
-        f"retry at or after {timestamps.format_timestamp(deferral.not_before)}"
-        if deferral.not_before
-        else "retry once a newer promotion decision is written"
-    )
+    if deferral.not_before is not None:
+        when = f"retry at or after {timestamps.format_timestamp(deferral.not_before)}"
+    elif ReasonCode.GUARD_DECISION_PREDATES_CHANGE in deferral.reasons:
+        when = "retry once a newer promotion decision is written"
+    else:
+        when = "no time is known when it clears (see below)"
     return RetryableError(
         deferral.reasons[0],
         f"{intent} deferred by the progression guards ({', '.join(deferral.reasons)}); "

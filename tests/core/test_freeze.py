@@ -234,7 +234,7 @@ def absolute(**fields: object) -> dict[str, object]:
         pytest.param({"window": [YEAR_END], "windows": 3},
                      ['unknown key "window" (only `windows`)', "windows must be a list"],
                      id="unknown key and windows not a list"),
-        pytest.param({"windows": [YEAR_END] * 201}, ["at most 200 windows are allowed"],
+        pytest.param({"windows": [YEAR_END] * 51}, ["at most 50 windows are allowed"],
                      id="too many windows"),
         pytest.param({"windows": ["year-end"]}, ["windows[0] must be a mapping"],
                      id="an entry not a mapping"),
@@ -844,3 +844,21 @@ def test_upcoming_looks_as_far_as_it_is_told() -> None:
     assert freeze.upcoming(found, at("2026-12-01T00:00:00Z")) is None
     soon = freeze.upcoming(found, at("2026-12-01T00:00:00Z"), within=timedelta(days=30))
     assert soon is not None and soon.window.name == "year-end"
+
+
+def test_a_window_that_runs_into_its_next_start_is_refused() -> None:
+    # Touching occurrences (`0 * * * *` for 1h) make a freeze that never ends.
+    with pytest.raises(RefusalError) as caught:
+        calendar({"name": "always", "cron": "0 * * * *", "duration": "1h"})
+    assert "would overlap itself or run into its next start" in caught.value.details[0]
+
+
+def test_a_freeze_chained_from_many_windows_costs_a_bounded_walk() -> None:
+    # Two windows that hand over to each other every hour: a freeze with no end.
+    chained = calendar(
+        {"name": "a", "cron": "0 * * * *", "duration": "59m"},
+        {"name": "b", "cron": "59 * * * *", "duration": "1m"},
+    )
+    block = freeze.blocked(chained, at("2026-11-24T12:30:00Z"))
+    assert block is not None and block.message.endswith("with no end found within a year")
+    assert freeze.next_open(chained, at("2026-11-24T12:30:00Z")) is None
