@@ -3,9 +3,10 @@
 A window is absolute (`start`/`end`, or the bash controller's `startAt`/`endAt`) or recurring
 (a 5-field `cron` for its start, a `duration`, an IANA `timezone`, default UTC). A `deny`
 window (the default kind) that is active stops progression; when `allow` windows exist,
-progression happens only while one of them is active; deny wins. Pure: the caller decodes
-the file (YAML or the bash controller's JSON) and passes the document. Cron expressions are
-read by cronsim (Debian cron's rules, DST included) and time zones by zoneinfo (tzdata).
+progression happens only while one of them is active; deny wins. This module evaluates
+the windows (`blocked`, `next_open`, `upcoming`); `core/freeze_parsing.py` reads the file.
+Cron expressions are walked by cronsim (Debian cron's rules, DST included), time zones by
+zoneinfo (tzdata).
 """
 
 from __future__ import annotations
@@ -13,37 +14,24 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Literal, NamedTuple
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
-from cronsim import CronSim, CronSimError
+from cronsim import CronSim
 
-from reconciler.core.errors import RefusalError
 from reconciler.core.reasons import ReasonCode
-from reconciler.core.timestamps import (
-    format_duration,
-    format_timestamp,
-    parse_duration,
-    parse_timestamp,
-)
+from reconciler.core.timestamps import format_timestamp
 
 Kind = Literal["deny", "allow"]
 UPCOMING = timedelta(days=7)
 """How far ahead `status` looks for the next deny window."""
 HORIZON = timedelta(days=366)
 """How far `next_open` looks: a calendar closed for longer than a year never opens."""
-MAX_DURATION = timedelta(days=366)
-"""A recurring window longer than this is refused: it would be a freeze that never ends."""
-MAX_WINDOWS = 50
-"""More windows than this in one file are refused (each is evaluated on every pass)."""
 _MAX_STEPS = 512
 """Steps walked at most to find when progression opens (each step moves past one window):
 real calendars need a handful; a file chaining windows into a year-long freeze costs a pass
 no more than this (it reads as "no end found")."""
 _FOLD = timedelta(hours=3)
 """More than any DST shift: how far `_starts` begins its walk on the far side of its moment."""
-_KEYS_ABSOLUTE = {"start", "startAt", "end", "endAt"}
-_KEYS_RECURRING = {"cron", "duration", "timezone"}
-_KEYS = {"name", "kind", "reason", *_KEYS_ABSOLUTE, *_KEYS_RECURRING}
 
 
 class Window(NamedTuple):
@@ -98,190 +86,10 @@ class Block(NamedTuple):
     """The active deny occurrence; None when outside every allow window."""
 
 
-def parse_calendar(doc: object, source: str) -> Calendar:
-    """Validate a decoded freeze file (`{windows: [...]}`; None: no windows).
-
-    Raises:
-        RefusalError: `freeze_file_invalid`, one detail line per problem.
-    """
-    if doc is None:
-        return Calendar()
-    problems: list[str] = []
-    if not isinstance(doc, dict):
-        raise _invalid(source, ["the document must be a mapping with a `windows` list"])
-    problems += [f'unknown key "{key}" (only `windows`)' for key in doc if key != "windows"]
-    entries = doc.get("windows")
-    if entries is None:
-        entries = []
-    if not isinstance(entries, list):
-        raise _invalid(source, [*problems, "windows must be a list"])
-    if len(entries) > MAX_WINDOWS:
-        raise _invalid(source, [*problems, f"at most {MAX_WINDOWS} windows are allowed"])
-    windows = []
-    for number, entry in enumerate(entries, start=1):
-        window, found = parse_window(entry, number)
-        problems += found
-        if window is not None:
-            windows.append(window)
-    if problems:
-        raise _invalid(source, problems)
-    return Calendar(tuple(windows))
-
-
-def parse_window(entry: object, number: int) -> tuple[Window | None, list[str]]:
-    """One window entry and its problems (each naming the entry); None when it has any."""
-    where = f"windows[{number - 1}]"
-    if not isinstance(entry, dict):
-        return None, [f"{where} must be a mapping"]
-    problems = [f'{where}: unknown key "{key}"' for key in entry if key not in _KEYS]
-    name = _text(entry, "name", where, problems) or f"window-{number}"
-    where = f"{where} ({name})" if "name" in entry else where
-    reason = _text(entry, "reason", where, problems) or ""
-    kind = entry.get("kind", "deny")
-    if kind not in ("deny", "allow"):
-        problems.append(f"{where}: kind must be deny or allow")
-        kind = "deny"
-    absolute = any(key in entry for key in _KEYS_ABSOLUTE)
-    recurring = any(key in entry for key in _KEYS_RECURRING)
-    base = Window(name, kind, reason)
-    if absolute and recurring:
-        problems.append(f"{where}: give start/end or cron/duration, not both")
-        return None, problems
-    if recurring:
-        window = _recurring(base, entry, where, problems)
-    elif absolute:
-        window = _absolute(base, entry, where, problems)
-    else:
-        problems.append(f"{where}: give start and end, or cron and duration")
-        window = None
-    return (None if problems else window), problems
-
-
-def _text(entry: dict[str, object], key: str, where: str, problems: list[str]) -> str | None:
-    value = entry.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value.strip() or len(value) > 200:
-        problems.append(f"{where}: {key} must be a non-empty string of at most 200 characters")
-        return None
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
-        problems.append(f"{where}: {key} must be one line without control characters")
-        return None
-    return value
-
-
-def _absolute(
-    base: Window, entry: dict[str, object], where: str, problems: list[str]
-) -> Window | None:
-    bounds: list[datetime | None] = []
-    for key, alias in (("start", "startAt"), ("end", "endAt")):
-        if key in entry and alias in entry:
-            problems.append(f"{where}: give {key} or {alias}, not both")
-        value = entry.get(key, entry.get(alias))
-        moment = parse_timestamp(value)
-        if moment is None:
-            problems.append(f"{where}: {key} must be an RFC 3339 time such as 2026-12-20T00:00:00Z")
-        bounds.append(moment)
-    start, end = bounds
-    if start is None or end is None:
-        return None
-    if end <= start:
-        problems.append(f"{where}: end {format_timestamp(end)} must be after start")
-        return None
-    return base._replace(start=start, end=end)
-
-
-def _recurring(
-    base: Window, entry: dict[str, object], where: str, problems: list[str]
-) -> Window | None:
-    cron, zone_name = entry.get("cron"), entry.get("timezone", "UTC")
-    zone = _zone(zone_name)
-    if zone is None:
-        problems.append(f"{where}: timezone {zone_name!r} is not a known IANA time zone")
-    if not isinstance(cron, str) or len(cron.split()) != 5:
-        problems.append(f"{where}: cron must be a 5-field cron expression such as '0 18 * * FRI'")
-        cron = None
-    elif zone is not None:
-        try:
-            next(CronSim(cron, datetime(2026, 1, 1, tzinfo=zone)))
-        except (CronSimError, StopIteration, ValueError) as exc:
-            problems.append(f"{where}: cron {cron!r} is invalid: {exc or 'never fires'}")
-            cron = None
-    duration = _duration(entry.get("duration"), where, problems)
-    if cron is None or duration is None or zone is None:
-        return None
-    assert isinstance(zone_name, str)
-    window = base._replace(cron=cron, duration=duration, timezone=zone_name)
-    overlap = _overlap(window)
-    if overlap is not None:
-        problems.append(
-            f"{where}: duration {format_duration(duration)} is longer than the time between "
-            f"two of its starts ({format_timestamp(overlap[0])} and "
-            f"{format_timestamp(overlap[1])}): the window would overlap itself or run into its "
-            "next start (a freeze that never ends); shorten it, or use an absolute window "
-            "(start/end)"
-        )
-        return None
-    return window
-
-
-_OVERLAP_CHECKS = 8
-"""Consecutive starts `_overlap` looks at (a window evaluated every pass must stay cheap)."""
-
-
-def _overlap(window: Window) -> tuple[datetime, datetime] | None:
-    """Two consecutive starts of the window whose first occurrence lasts up to the second's.
-
-    Checked over the first starts of 2026 and of mid-2026 (both DST seasons): a window that
-    overlaps itself never ends, and walking its occurrences would cost a pass dearly.
-    """
-    for origin in (datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 7, 1, tzinfo=UTC)):
-        starts = _starts(window, origin)
-        previous = next(starts)
-        for _ in range(_OVERLAP_CHECKS):
-            start = next(starts)
-            if _occurrence(window, previous).end >= start:
-                return previous, start
-            previous = start
-    return None
-
-
-def _zone(name: object) -> ZoneInfo | None:
-    if not isinstance(name, str) or not name or name.startswith(("/", ".")) or ".." in name:
-        return None
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, OSError):
-        return None
-
-
-def _duration(value: object, where: str, problems: list[str]) -> timedelta | None:
-    if value is None:
-        problems.append(f"{where}: duration is required with cron (e.g. 62h)")
-        return None
-    try:
-        duration = parse_duration(str(value)) if not isinstance(value, bool) else None
-    except ValueError:
-        duration = None
-    if duration is None or not timedelta(0) < duration <= MAX_DURATION:
-        problems.append(f"{where}: duration must be a duration between 1s and 366d, e.g. 62h")
-        return None
-    return duration
-
-
-def _invalid(source: str, problems: list[str]) -> RefusalError:
-    return RefusalError(
-        ReasonCode.FREEZE_FILE_INVALID,
-        f"invalid freeze file: {source}",
-        details=problems,
-        path=source,
-    )
-
-
 # Occurrences ---------------------------------------------------------------------------------
 
 
-def _starts(window: Window, after: datetime, *, reverse: bool = False) -> Iterator[datetime]:
+def first_starts(window: Window, after: datetime, *, reverse: bool = False) -> Iterator[datetime]:
     """The window's start times (UTC) after `after` (or at or before it, `reverse`)."""
     assert window.cron is not None
     zone = ZoneInfo(window.timezone)
@@ -298,7 +106,7 @@ def _starts(window: Window, after: datetime, *, reverse: bool = False) -> Iterat
             yield start
 
 
-def _occurrence(window: Window, start: datetime) -> Occurrence:
+def occurrence_of(window: Window, start: datetime) -> Occurrence:
     """The occurrence starting at `start`; its end on the wall clock of the window's zone."""
     assert window.duration is not None
     zone = ZoneInfo(window.timezone)
@@ -318,8 +126,8 @@ def _active_in(window: Window, at: datetime) -> Occurrence | None:
             else None
         )
     # The latest start at or before `at` ends last, so it alone tells.
-    for start in _starts(window, at, reverse=True):
-        found = _occurrence(window, start)
+    for start in first_starts(window, at, reverse=True):
+        found = occurrence_of(window, start)
         return found if found.end > at else None
     return None  # pragma: no cover - a valid cron always has an earlier start
 
@@ -335,10 +143,10 @@ def _closes(window: Window, occurrence: Occurrence) -> datetime:
     end = occurrence.end
     if window.cron is None:
         return end
-    for steps, start in enumerate(_starts(window, occurrence.start)):
+    for steps, start in enumerate(first_starts(window, occurrence.start)):
         if start > end or steps >= _MAX_STEPS:
             break
-        end = max(end, _occurrence(window, start).end)
+        end = max(end, occurrence_of(window, start).end)
     return end
 
 
@@ -347,10 +155,10 @@ def _next_start(window: Window, at: datetime) -> Occurrence | None:
     if window.cron is None:
         assert window.start is not None and window.end is not None
         return Occurrence(window, window.start, window.end) if window.start > at else None
-    start = next(_starts(window, at), None)
+    start = next(first_starts(window, at), None)
     if start is None or start - at > HORIZON:
         return None
-    return _occurrence(window, start)
+    return occurrence_of(window, start)
 
 
 def blocked(calendar: Calendar, at: datetime) -> Block | None:
@@ -362,7 +170,7 @@ def blocked(calendar: Calendar, at: datetime) -> Block | None:
         # Until the deny windows let go (back-to-back ones chained), allow windows aside.
         deny_only = Calendar(tuple(w for w in calendar.windows if w.kind == "deny"))
         opens = next_open(deny_only, at)
-        until = f"until {format_timestamp(opens)}" if opens else "with no end found within a year"
+        until = f"until {format_timestamp(opens)}" if opens else "with no end found"
         labels = ", ".join(found.window.label for found in denies)
         message = (
             f"freeze window {first.window.label} {until}"

@@ -14,9 +14,9 @@ from typing import Literal
 
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from reconciler.core import freeze, jsontext, yamlstyle, yamltext
-from reconciler.core.errors import DocumentError, RefusalError
-from reconciler.core.freeze import Window
+from reconciler.core import freeze_parsing, jsontext, yamlstyle, yamltext
+from reconciler.core.errors import RefusalError
+from reconciler.core.freeze import Calendar, Window
 from reconciler.core.reasons import ReasonCode
 from reconciler.core.timestamps import format_duration, format_timestamp, resolve_deadline
 
@@ -55,7 +55,7 @@ def new_window(
         if text is not None:
             entry[key] = text
     entry["reason"] = reason
-    window, found = freeze.parse_window(dict(entry), 1)
+    window, found = freeze_parsing.parse_window(dict(entry), 1)
     problems = [problem.replace("windows[0]", "the new window", 1) for problem in found]
     if problems or window is None:
         raise RefusalError(
@@ -80,7 +80,7 @@ def add_window(text: str, fmt: Format, entry: Entry, source: str) -> str:
         )
     edited = _add_json(text, entry) if fmt == "json" else _add_yaml(text, entry)
     after = _calendar(edited, fmt, source)
-    wanted, _ = freeze.parse_window(dict(entry), len(before.windows) + 1)
+    wanted, _ = freeze_parsing.parse_window(dict(entry), len(before.windows) + 1)
     if after.windows != (*before.windows, wanted):
         raise RefusalError(  # pragma: no cover - a splice that does not read back
             ReasonCode.FREEZE_FILE_INVALID,
@@ -90,19 +90,8 @@ def add_window(text: str, fmt: Format, entry: Entry, source: str) -> str:
     return edited
 
 
-def _calendar(text: str, fmt: Format, source: str) -> freeze.Calendar:
-    if not text.strip():
-        return freeze.Calendar()
-    try:
-        doc = jsontext.load_json(text) if fmt == "json" else yamltext.load_yaml(text)
-    except DocumentError as exc:
-        raise RefusalError(
-            ReasonCode.FREEZE_FILE_INVALID,
-            f"invalid freeze file: {source}",
-            details=[exc.message],
-            path=source,
-        ) from exc
-    return freeze.parse_calendar(doc, source)
+def _calendar(text: str, fmt: Format, source: str) -> Calendar:
+    return freeze_parsing.read_calendar(text, fmt, source)
 
 
 # YAML ------------------------------------------------------------------------------------------

@@ -8,10 +8,11 @@ in `PassGuards.problem`, which holds expand and resume and lets a rollback throu
 from __future__ import annotations
 
 import os
+from typing import Literal
 
 from reconciler.adapters import files
-from reconciler.core import freeze, guard_settings
-from reconciler.core.errors import DocumentError, RefusalError
+from reconciler.core import freeze_parsing, guard_settings
+from reconciler.core.errors import RefusalError
 from reconciler.core.freeze import Calendar
 from reconciler.core.guard_settings import GuardSettings, PassGuards
 from reconciler.core.reasons import ReasonCode
@@ -80,21 +81,14 @@ def load_calendar(root: str, relative: str) -> Calendar:
         if data is None:
             return Calendar()
         text = files.decode_utf8(data, path, what="freeze file")
-        if path.lower().endswith(".json"):
-            from reconciler.core import jsontext
-
-            doc = jsontext.load_json(text)
-        else:
-            from reconciler.core import yamltext
-
-            doc = yamltext.load_yaml(text)
-    except DocumentError as exc:
-        raise _invalid(path, exc.message) from exc
     except RefusalError as exc:
-        if exc.reason is ReasonCode.FREEZE_FILE_INVALID:
-            raise
         raise _invalid(path, exc.message) from exc
-    return freeze.parse_calendar(doc, path)
+    return freeze_parsing.read_calendar(text, freeze_format(path), path)
+
+
+def freeze_format(path: str) -> Literal["yaml", "json"]:
+    """`json` for a `.json` freeze file (the bash controller's), `yaml` for anything else."""
+    return "json" if path.lower().endswith(".json") else "yaml"
 
 
 def load_guards(layout: Layout, freeze_at: tuple[str, str] | None = None) -> PassGuards | None:

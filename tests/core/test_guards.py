@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from reconciler.core import freeze, guard_settings, guards
+from reconciler.core import freeze_parsing, guard_settings, guards
 from reconciler.core.decision import Decision
 from reconciler.core.errors import RefusalError
 from reconciler.core.freeze import Calendar
@@ -106,7 +106,7 @@ def assess(
 
 
 def calendar(*windows: Mapping[str, object]) -> Calendar:
-    return freeze.parse_calendar({"windows": list(windows)}, "policies/freeze.yaml")
+    return freeze_parsing.parse_calendar({"windows": list(windows)}, "policies/freeze.yaml")
 
 
 def stamp(moment: datetime | None) -> str | None:
