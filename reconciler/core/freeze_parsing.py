@@ -183,8 +183,15 @@ def _overlap(window: Window) -> tuple[datetime, datetime] | None:
     return None
 
 
+_HOST_ZONES = ("localtime", "posixrules", "Factory")
+"""Names only a system's database has (or that mean "this machine's zone"): replicas on
+other machines would read the window differently, or not at all."""
+
+
 def _zone(name: object) -> ZoneInfo | None:
     if not isinstance(name, str) or not name or name.startswith(("/", ".")) or ".." in name:
+        return None
+    if name in _HOST_ZONES or name.startswith(("posix/", "right/")):
         return None
     try:
         return ZoneInfo(name)

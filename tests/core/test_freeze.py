@@ -865,3 +865,12 @@ def test_a_freeze_chained_from_many_windows_costs_a_bounded_walk() -> None:
     block = freeze.blocked(chained, at("2026-11-24T12:30:00Z"))
     assert block is not None and block.message.endswith("with no end found")
     assert freeze.next_open(chained, at("2026-11-24T12:30:00Z")) is None
+
+
+@pytest.mark.parametrize(
+    "zone", ["localtime", "posixrules", "Factory", "posix/Europe/Berlin", "right/UTC"]
+)
+def test_a_time_zone_only_this_machine_knows_is_refused(zone: str) -> None:
+    with pytest.raises(RefusalError) as caught:
+        calendar({"name": "w", "cron": "0 18 * * FRI", "duration": "1h", "timezone": zone})
+    assert f"timezone {zone!r} is not a known IANA time zone" in caught.value.details[0]
