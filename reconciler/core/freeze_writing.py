@@ -57,11 +57,22 @@ def new_window(
     entry["reason"] = reason
     window, found = freeze_parsing.parse_window(dict(entry), 1)
     problems = [problem.replace("windows[0]", "the new window", 1) for problem in found]
+    problems += [
+        f"--{key} must be UTF-8 text" for key, value in entry.items() if not _is_utf8(value)
+    ]
     if problems or window is None:
         raise RefusalError(
             ReasonCode.FREEZE_FILE_INVALID, "the new freeze window is invalid", details=problems
         )
     return {key: entry[key] for key in _ORDER if key in entry}, window
+
+
+def _is_utf8(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # a surrogate-escaped byte of a command-line argument
+        return False
+    return True
 
 
 def add_window(text: str, fmt: Format, entry: Entry, source: str) -> str:
@@ -121,24 +132,27 @@ def _add_yaml(text: str, entry: Entry) -> str:
     if root is None:
         return text + ("" if not text or text.endswith("\n") else newline) + fresh
     assert isinstance(root, MappingNode)  # parse_calendar refused anything else
-    value = next((v for k, v in root.value if k.value == "windows"), None)
-    if value is None:
+    key, value = next(((k, v) for k, v in root.value if k.value == "windows"), (None, None))
+    if key is None or value is None:
         return text + ("" if text.endswith("\n") else newline) + fresh
     if isinstance(value, SequenceNode) and value.value and not value.flow_style:
         at = _line_end(text, _last_index(value.value[-1]))
-        dash = text.rfind("\n", 0, value.value[0].start_mark.index) + 1
-        indent = text[dash : text.index("-", dash)]
-        return text[:at] + _block_item(entry, indent, newline) + text[at:]
+        # The column of the sequence's `-` (its start mark), whatever the items hold.
+        item = _block_item(entry, " " * value.start_mark.column, newline)
+        return text[:at] + ("" if text[:at].endswith("\n") else newline) + item + text[at:]
     if isinstance(value, SequenceNode) and value.value:
         close = value.end_mark.index - 1  # the `]`
         return text[:close] + ", " + _flow_item(entry) + text[close:]
-    # `windows:`, `windows: null` or `windows: []`: the value becomes the block list.
+    # `windows:`, `windows: null` or `windows: []`: the value goes, the block list comes after
+    # the key's line (and after its comment, which stays where it was).
     start, end = value.start_mark.index, value.end_mark.index
-    while start > 0 and text[start - 1] in " \t":
-        start -= 1
-    rest = text[end:]
-    block = newline + _block_item(entry, "  ", newline)
-    return text[:start] + block.rstrip("\r\n") + (rest if rest else newline)
+    if text[start:end].strip():
+        while start > 0 and text[start - 1] in " \t":
+            start -= 1
+        text = text[:start] + text[end:]
+    at = _line_end(text, key.end_mark.index)
+    item = _block_item(entry, "  ", newline)
+    return text[:at] + ("" if text[:at].endswith("\n") else newline) + item + text[at:]
 
 
 def _last_index(node: Node) -> int:

@@ -51,7 +51,6 @@ def add_freeze_window(repo: str, entry: freeze_writing.Entry) -> WrittenWindow:
     text = "" if data is None else files.decode_utf8(data, path, what="freeze file")
     fmt: freeze_writing.Format = "json" if path.lower().endswith(".json") else "yaml"
     edited = freeze_writing.add_window(text, fmt, entry, relative)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    files.atomic_write(path, edited.encode("utf-8"))
+    files.atomic_write(path, edited.encode("utf-8"))  # makes missing folders
     window = guarding.load_calendar(layout.repo, relative).windows[-1]
     return WrittenWindow(relative, window, created=data is None)

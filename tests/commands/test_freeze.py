@@ -217,3 +217,12 @@ def test_a_freeze_file_the_reconciler_owns_or_would_consume_is_refused(
                   "--reason", "x")  # fmt: skip
     assert written.exit_code == 1
     assert "reason: guard_settings_invalid" in written.stderr
+
+
+def test_freeze_new_where_the_files_folder_is_a_file_exits_1_not_70(repo: Path) -> None:
+    (repo / "reconciler.yaml").write_text("guards:\n  freezeFile: ops/freeze.yaml\n")
+    (repo / "ops").write_text("a file, not a folder\n")
+    result = run(repo, "freeze", "new", "--name", "x", "--start", "1d", "--end", "2d",
+                 "--reason", "x")  # fmt: skip
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[-1] == "reason: file_error"
