@@ -15,7 +15,7 @@ from reconciler.adapters import files
 from reconciler.adapters.gitrepo import Identity
 from reconciler.core.errors import RefusalError
 from reconciler.core.reasons import ReasonCode
-from reconciler.inputs import guarding, layouts
+from reconciler.inputs import layouts
 from reconciler.inputs.documents import parse_duration_option
 from reconciler.inputs.fleet import Fleet
 from reconciler.inputs.layouts import DEFAULT_LOCK_TIMEOUT, Layout
@@ -45,11 +45,6 @@ class LoopConfig(NamedTuple):
     max_age: timedelta
     max_age_text: str
     lock_timeout: timedelta
-
-    @property
-    def freeze_file(self) -> str | None:
-        """The freeze file, relative to the repository (None: freeze windows are off)."""
-        return guarding.load_guard_settings(self.layout)[0].freeze_file
 
     @property
     def fleet(self) -> Fleet:
@@ -86,7 +81,6 @@ class LoopConfig(NamedTuple):
             segments=relative(telemetry_index.sealed_index_path(fleet.state)),
             intents=relative(fleet.intents),
             settings=relative(os.path.join(repo, layouts.SETTINGS_FILE)),
-            freeze=self.freeze_file and relative(os.path.join(repo, *self.freeze_file.split("/"))),
         )
         _check_intents_folder(paths)
         refuse_symlinks(checkout.top, paths)

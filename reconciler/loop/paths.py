@@ -17,5 +17,3 @@ class LoopPaths(NamedTuple):
     intents: str
     settings: str
     """reconciler.yaml (read by every pass)."""
-    freeze: str | None = None
-    """The freeze file (`guards.freezeFile`); None: freeze windows are off."""

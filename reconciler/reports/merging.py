@@ -204,26 +204,44 @@ def materialise(checkout: Checkout, commit: str, root: str, paths: Sequence[str]
     """Write the files of `commit` that the evaluation reads into `root` (same relative paths).
 
     The registry and decision themselves, and every file in the folders of the state and
-    telemetry files (indexes and telemetry segments); then any further file named (the
-    freeze file), a symlink written as a symlink so it is refused as the loop refuses it.
+    telemetry files (indexes and telemetry segments).
     """
-    registry, decision, state, telemetry, *extra = paths
+    registry, decision, state, telemetry = paths
     specs = [registry, decision]
     for path in (state, telemetry):
         folder = path.rpartition("/")[0]
         specs.append(f"{folder}/" if folder else path)
     # Not recursive: only the files directly in those folders (never, say, a whole
     # applied/ history in the bash layout, where the state folder is the fleet folder).
-    entries = checkouts.tree_blobs(checkout, commit, *specs, *extra)
+    _write_blobs(checkout, root, checkouts.tree_blobs(checkout, commit, *specs))
+
+
+def materialise_file(checkout: Checkout, commit: str, root: str, path: str) -> None:
+    """Write one more file of `commit` into `root`, symlinks on its way written as symlinks.
+
+    So a reader that refuses a symlink on the path (the freeze file) refuses it in the merged
+    tree as it would in the checkout. Each folder of the path is listed on its own (not
+    recursively: never a whole policies/ tree).
+    """
+    parts = path.split("/")
+    prefixes = ["/".join(parts[: end + 1]) for end in range(len(parts))]
+    entries = checkouts.tree_blobs(checkout, commit, *prefixes)
+    links = {p: blob for p, (mode, blob) in entries.items() if mode == "120000"}
+    if links:
+        contents = checkouts.cat_blobs(checkout, list(links.values()))
+        for link, blob in links.items():
+            target = pass_state.in_tree(root, link)
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            os.symlink(os.fsdecode(contents[blob]), target)
+        return
+    _write_blobs(checkout, root, {p: e for p, e in entries.items() if p == path})
+
+
+def _write_blobs(checkout: Checkout, root: str, entries: dict[str, tuple[str, str]]) -> None:
+    """Write the regular files among `entries` (path -> (mode, blob)) into `root`."""
     wanted = {path: blob for path, (mode, blob) in entries.items() if mode != "120000"}
-    links = {path: blob for path, (mode, blob) in entries.items() if mode == "120000"}
-    links = {path: blob for path, blob in links.items() if path in extra}
-    contents = checkouts.cat_blobs(checkout, [*wanted.values(), *links.values()])
+    contents = checkouts.cat_blobs(checkout, list(wanted.values()))
     for path, blob in wanted.items():
         target = pass_state.in_tree(root, path)
         os.makedirs(os.path.dirname(target), exist_ok=True)
         files.atomic_write(target, contents[blob], durable=False)
-    for path, blob in links.items():
-        target = pass_state.in_tree(root, path)
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        os.symlink(os.fsdecode(contents[blob]), target)

@@ -18,10 +18,11 @@ from typing import Any, NamedTuple
 
 from reconciler.core import commit_messages, queueing
 from reconciler.core.errors import RefusalError
+from reconciler.core.guard_settings import PassGuards
 from reconciler.core.outcome_rows import outcome_row
 from reconciler.core.passes import IntentSource, Outcome
 from reconciler.core.reasons import ReasonCode
-from reconciler.inputs import guarding
+from reconciler.inputs import guarding, layouts
 from reconciler.loop import checkout as checkouts
 from reconciler.loop import pass_state, prediction, queue, symlinks
 from reconciler.loop.checkout import Checkout
@@ -94,8 +95,9 @@ def make_plan(repo: str, base: str | None, *, now: Callable[[], datetime]) -> Pl
     ):
         view = merge.checkout
         _refuse_symlinks(view, view.head, rel)
-        wanted = [rel.registry, rel.decision, rel.state, rel.telemetry]
-        merging.materialise(view, view.head, root, [*wanted, *([rel.freeze] if rel.freeze else [])])
+        merging.materialise(
+            view, view.head, root, [rel.registry, rel.decision, rel.state, rel.telemetry]
+        )
         entries, ignored = merging.tree_queue(view, view.head, rel.intents)
         merging.write_intents(view, entries, root)
         sources = _sources(checkout, view, config, rel, entries, root)
@@ -106,8 +108,7 @@ def make_plan(repo: str, base: str | None, *, now: Callable[[], datetime]) -> Pl
             decision_file=pass_state.in_tree(root, rel.decision),
             base_commit=view.head,
             now=now(),
-            # The freeze windows as merged: a pull request that adds one is planned with it.
-            guards=guarding.load_guards(config.layout, (root, rel.freeze) if rel.freeze else None),
+            guards=_merged_guards(view, config, rel, root),
         )
         pass_state.require_usable_registry(state, sources, now())
         history = Ledger(
@@ -122,6 +123,29 @@ def make_plan(repo: str, base: str | None, *, now: Callable[[], datetime]) -> Pl
         for outcome in outcomes
     ]
     return Plan(target, base_ref, merge_base, checkout.head, items, problems, ignored)
+
+
+def _merged_guards(
+    view: Checkout, config: LoopConfig, rel: LoopPaths, root: str
+) -> PassGuards | None:
+    """The guards as merged: reconciler.yaml's `guards:` and the freeze file of the merge.
+
+    A pull request that adds a freeze window, or that main tightened since the branch forked,
+    is planned with it, as the pass after the merge will evaluate it.
+
+    Raises:
+        RefusalError: the merged reconciler.yaml is invalid (the pass would refuse it too).
+    """
+    merging.materialise_file(view, view.head, root, rel.settings)
+    folder = os.path.dirname(pass_state.in_tree(root, rel.settings))
+    layout = config.layout._replace(settings=layouts.load_repo_settings(folder))
+    freeze_file = guarding.load_guard_settings(layout)[0].freeze_file
+    if freeze_file is None:
+        return guarding.load_guards(layout)
+    prefix = rel.settings.rpartition("/")[0]  # where the repository is in the worktree
+    relative = f"{prefix}/{freeze_file}" if prefix else freeze_file
+    merging.materialise_file(view, view.head, root, relative)
+    return guarding.load_guards(layout, (root, relative))
 
 
 def _is_new(path: str, merged: dict[str, str], at_target: dict[str, str]) -> bool:

@@ -483,3 +483,45 @@ def test_a_resume_after_a_second_rollback_on_a_paused_fleet_needs_a_newer_decisi
 
     assert g.statuses(report) == [("b.yaml", "applied"), ("c.yaml", "deferred")]
     assert paused(repo)
+
+
+def test_plan_reads_the_guards_settings_as_merged_not_as_on_the_branch(tmp_path: Path) -> None:
+    from reconciler.reports.plan import make_plan
+
+    repo = g.make_policy_repo(tmp_path / "repo")
+    g.git(repo, "checkout", "-q", "-b", "feature")
+    g.add_intents(repo, {"a.yaml": {"step": 10}})
+    g.git(repo, "checkout", "-q", "main")
+    (repo / "reconciler.yaml").write_text("guards:\n  maxExpandStep: 5\n")  # main tightens
+    g.commit_all(repo, "smaller steps")
+    g.git(repo, "checkout", "-q", "feature")
+
+    planned = make_plan(str(repo), "main", now=lambda: FIXED).items
+
+    assert [(i.outcome.status, i.outcome.reasons) for i in planned] == [
+        ("rejected", ("intent_expand_step_over_limit",))
+    ]
+    g.git(repo, "checkout", "-q", "main")
+    g.git(repo, "merge", "-q", "--no-edit", "feature")
+    assert g.statuses(g.once(repo)) == [("a.yaml", "rejected")]
+
+
+def test_plan_refuses_a_freeze_file_behind_a_symlinked_folder_as_the_pass_does(
+    tmp_path: Path,
+) -> None:
+    from reconciler.reports.plan import make_plan
+
+    repo = g.make_policy_repo(tmp_path / "repo", settings="guards:\n  freezeFile: conf/f.yaml\n")
+    (repo / "real").mkdir()
+    (repo / "real" / "f.yaml").write_text("windows: []\n")
+    (repo / "conf").symlink_to("real")
+    g.commit_all(repo, "a symlinked folder")
+    g.git(repo, "checkout", "-q", "-b", "feature")
+    g.add_intents(repo, {"a.yaml": {"step": 10}})
+
+    planned = make_plan(str(repo), "main", now=lambda: FIXED).items
+
+    assert [(i.outcome.status, i.outcome.reasons) for i in planned] == [
+        ("deferred", ("freeze_file_invalid",))
+    ]
+    assert g.statuses(g.once(repo)) == [("a.yaml", "deferred")]
