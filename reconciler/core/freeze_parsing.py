@@ -21,12 +21,10 @@ from reconciler.core.reasons import ReasonCode
 from reconciler.core.timestamps import (
     format_duration,
     format_timestamp,
-    parse_duration,
     parse_timestamp,
+    setting_duration,
 )
 
-MAX_DURATION = timedelta(days=366)
-"""A recurring window longer than this is refused: it would be a freeze that never ends."""
 MAX_WINDOWS = 50
 """More windows than this in one file are refused (each is evaluated on every pass)."""
 _KEYS_ABSOLUTE = {"start", "startAt", "end", "endAt"}
@@ -203,11 +201,8 @@ def _duration(value: object, where: str, problems: list[str]) -> timedelta | Non
     if value is None:
         problems.append(f"{where}: duration is required with cron (e.g. 62h)")
         return None
-    try:
-        duration = parse_duration(str(value)) if not isinstance(value, bool) else None
-    except ValueError:
-        duration = None
-    if duration is None or not timedelta(0) < duration <= MAX_DURATION:
+    duration = setting_duration(value)
+    if duration is None:
         problems.append(f"{where}: duration must be a duration between 1s and 366d, e.g. 62h")
         return None
     return duration

@@ -13,7 +13,7 @@ from typing import NamedTuple
 from reconciler.core.errors import RefusalError
 from reconciler.core.freeze import Calendar
 from reconciler.core.repo_settings import git_dir_component
-from reconciler.core.timestamps import parse_duration
+from reconciler.core.timestamps import setting_duration
 
 DEFAULT_FREEZE_FILE = "policies/freeze.yaml"
 MAX_WINDOW = timedelta(days=90)
@@ -109,14 +109,10 @@ def parse_guards(value: object, defaults: GuardSettings) -> tuple[GuardSettings,
 def _duration(
     value: object, key: str, problems: list[str], *, zero: bool = False
 ) -> timedelta | None:
-    try:
-        span = None if isinstance(value, bool) else parse_duration(str(value))
-    except ValueError:
-        span = None
-    low = "0 (off)" if zero else "1s"
-    if span is None or (span <= timedelta(0) and not zero) or span > timedelta(days=366):
+    span = setting_duration(value, zero=zero)
+    if span is None:
+        low = "0 (off)" if zero else "1s"
         problems.append(f"{key} must be a duration between {low} and 366d, such as 1h or 7d")
-        return None
     return span
 
 

@@ -98,13 +98,19 @@ def is_change(record: Record) -> bool:
     return isinstance(changed, dict) and any(value is True for value in changed.values())
 
 
-def raised_by(record: Record) -> int:
-    """How much an applied expand raised the canary (0 for anything else)."""
+def expand_raise(record: Record) -> tuple[int, int] | None:
+    """The canary before and after an expand record that raised it; None for anything else."""
     rollout = record.get("rollout")
     if record.get("intent") != "expand" or not isinstance(rollout, dict):
-        return 0
+        return None
     before, after = (_canary(rollout.get(side)) for side in ("before", "after"))
-    return after - before if before is not None and after is not None and after > before else 0
+    return (before, after) if before is not None and after is not None and after > before else None
+
+
+def raised_by(record: Record) -> int:
+    """How much an applied expand raised the canary (0 for anything else)."""
+    found = expand_raise(record)
+    return found[1] - found[0] if found else 0
 
 
 def _canary(posture: object) -> int | None:

@@ -110,6 +110,25 @@ def parse_duration(text: str) -> timedelta:
         raise ValueError(f"duration too long: {text[:40]!r}") from None
 
 
+SECOND = timedelta(seconds=1)
+LONGEST = timedelta(days=366)
+"""The longest duration a guard or a freeze window takes."""
+
+
+def setting_duration(value: object, *, zero: bool = False) -> timedelta | None:
+    """A setting's duration (text or a number of seconds) from 1s to 366d; None when it is not.
+
+    `zero` also accepts 0 (a guard turned off). A boolean is no duration.
+    """
+    try:
+        span = None if isinstance(value, bool) else parse_duration(str(value))
+    except ValueError:
+        return None
+    if span is None or span > LONGEST or (span < SECOND and not (zero and not span)):
+        return None
+    return span
+
+
 def format_duration(span: timedelta) -> str:
     """Render a duration compactly: `26h3m`, `45m10s`, `0s`."""
     total = max(int(span.total_seconds()), 0)

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from reconciler.core import applied_keys
+from reconciler.core import applied_keys, guards
 from reconciler.core.applied_keys import Record
 from reconciler.core.errors import RefusalError
 from reconciler.core.timestamps import parse_timestamp
@@ -241,15 +241,5 @@ def _lines_newest_first(data: bytes) -> Iterator[tuple[int, bytes]]:
 
 def _raised_from(record: Record) -> int | None:
     """An applied expand's canary before it, when it raised the canary; else None."""
-    if record.get("status") != "applied" or record.get("intent") != "expand":
-        return None
-    rollout = record.get("rollout")
-    if not isinstance(rollout, dict):
-        return None
-    before, after = (_canary(rollout.get(side)) for side in ("before", "after"))
-    return before if before is not None and after is not None and after > before else None
-
-
-def _canary(posture: object) -> int | None:
-    value = posture.get("canaryPercent") if isinstance(posture, dict) else None
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    found = guards.expand_raise(record) if record.get("status") == "applied" else None
+    return found[0] if found else None
