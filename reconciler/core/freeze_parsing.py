@@ -14,7 +14,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cronsim import CronSim, CronSimError
 
-from reconciler.core import jsontext, yamltext
 from reconciler.core.errors import DocumentError, RefusalError
 from reconciler.core.freeze import Calendar, Window, first_starts, occurrence_of
 from reconciler.core.reasons import ReasonCode
@@ -229,6 +228,9 @@ def read_calendar(text: str, fmt: Literal["yaml", "json"], source: str) -> Calen
     """
     if not text.strip():
         return Calendar()
+    # Imported here: a JSON repository (the bash tool's layout) never loads PyYAML (~12 ms).
+    from reconciler.core import jsontext, yamltext
+
     try:
         doc = jsontext.load_json(text) if fmt == "json" else yamltext.load_yaml(text)
     except DocumentError as exc:

@@ -190,6 +190,7 @@ def _decision_hold(
 ) -> Hold | None:
     if not settings.decision_after_change or evidence.last_change is None:
         return None
+    clears = None  # a new decision clears it, not time
     if generated is None:
         current = "the current one has no generatedAt"
     elif generated > now:
@@ -197,6 +198,7 @@ def _decision_hold(
             f"the current one is dated in the future ({format_timestamp(generated)}): it "
             "cannot be ordered after a change yet"
         )
+        clears = generated  # it may be orderable then (a clock a little ahead)
     elif generated > evidence.last_change:  # the records say it was spent on that change
         current = f"the current one (generated at {format_timestamp(generated)}) already carried it"
     else:
@@ -205,7 +207,7 @@ def _decision_hold(
         ReasonCode.GUARD_DECISION_PREDATES_CHANGE,
         f"waiting for a decision generated after {format_timestamp(evidence.last_change)} "
         f"(the last change); {current}",
-        None,
+        clears,
     )
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -20,7 +21,7 @@ from reconciler import journal
 from reconciler.adapters import locking
 from reconciler.adapters.gitrepo import FastImport, FileChange, remove_stale_marks
 from reconciler.core import commit_messages, jsontext, queueing
-from reconciler.core.errors import RefusalError, RetryableError
+from reconciler.core.errors import ReconcileError, RefusalError, RetryableError
 from reconciler.core.intents import INTENT_LIMIT
 from reconciler.core.passes import IntentSource, Outcome, PassState, evaluate_pass
 from reconciler.core.reasons import ReasonCode
@@ -209,21 +210,30 @@ def _pass(
     if not pending:
         pass_state.require_usable_registry(state, [], now())
         return empty
-    _check_clean(checkout, rel)
+    # `git status` walks every file of the worktree (applied/ grows by one per intent): it
+    # runs beside the reading and the first evaluation, and is waited for before the first
+    # commit. A dirty worktree is still the first refusal the pass reports.
+    clean = CleanCheck(checkout, rel)
     left = 0
     if options.max_intents is not None and len(pending) > options.max_intents:
         left = len(pending) - options.max_intents
         pending = pending[: options.max_intents]
-    tracked = symlinks.tracked_intents(checkout, rel)  # refuses a symlink committed at HEAD
-    sources = _read_sources(checkout, pending, tracked)
-    pass_state.require_usable_registry(state, sources, now())
+    try:
+        tracked = symlinks.tracked_intents(checkout, rel)  # refuses a symlink committed at HEAD
+        sources = _read_sources(checkout, pending, tracked)
+        pass_state.require_usable_registry(state, sources, now())
+    except ReconcileError:
+        clean.wait()
+        raise
     history = Ledger(config.fleet.telemetry, config.fleet.state, config.rotate_bytes)
     if options.dry_run:
+        clean.wait()
         outcomes = prediction.predict(state, sources, history, now)
         return empty._replace(outcomes=outcomes, commits=[""] * len(outcomes), pending_left=left)
     return _commit_all(
-        config, checkout, sources, state, history, now, empty, left, tracked, options.stop
-    )
+        config, checkout, sources, state, history, now, empty, left, tracked, options.stop,
+        ready=clean.wait,
+    )  # fmt: skip
 
 
 def _commit_all(
@@ -237,7 +247,10 @@ def _commit_all(
     left: int,
     tracked: dict[str, tuple[str, str]],
     stop: Callable[[], bool] | None = None,
+    *,
+    ready: Callable[[], None],
 ) -> PassReport:
+    """Evaluate and commit the pass's intents; `ready()` must pass before the first commit."""
     rel = config.relative_paths(checkout)
     taken = TakenNames(checkout.top)
     stream = FastImport(checkout.git, checkout.git_dir)
@@ -257,6 +270,7 @@ def _commit_all(
             if outcome.status == "deferred":
                 commits_of.append(None)  # no commit, no record: the file stays pending
                 continue
+            ready()
             changes = _changes(rel, checkout, outcome, state, history, taken, tracked)
             parent = stream.commit(
                 parent=parent,
@@ -273,6 +287,7 @@ def _commit_all(
             # from (its own parent is one `git log` away).
             state = outcome.state
         left += len(sources) - len(taken_sources)
+        ready()  # a dirty worktree refuses the pass even when nothing was to be committed
         if not marks:
             stream.abort()  # nothing to commit: stopped before the first intent, or all wait
             return empty._replace(
@@ -382,7 +397,38 @@ def _read_sources(
     return [queue.read_source(item, adding.get(item.path)) for item in pending]
 
 
-def _check_clean(checkout: Checkout, rel: LoopPaths) -> None:
+class CleanCheck:
+    """`git status` in a thread of its own; `wait` refuses a worktree with foreign changes.
+
+    Started as soon as the pass knows it has work; the first `wait` joins it (later ones
+    return at once, or raise the same refusal again).
+    """
+
+    def __init__(self, checkout: Checkout, rel: LoopPaths) -> None:
+        self.checkout, self.rel = checkout, rel
+        self.found: list[tuple[str, str]] | BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="reconciler-status", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            self.found = checkouts.changed_paths(self.checkout)
+        except BaseException as exc:  # noqa: BLE001 - handed to the thread that waits
+            self.found = exc
+
+    def wait(self) -> None:
+        """Return when the worktree is clean enough for the pass.
+
+        Raises:
+            RefusalError: `worktree_dirty`, naming the first few paths (or git's failure).
+        """
+        self.thread.join()
+        if isinstance(self.found, BaseException):
+            raise self.found
+        _check_clean(self.found or [], self.rel)
+
+
+def _check_clean(changed: Sequence[tuple[str, str]], rel: LoopPaths) -> None:
     """Refuse a worktree with changes the loop does not own (pending intents excepted).
 
     Raises:
@@ -390,7 +436,7 @@ def _check_clean(checkout: Checkout, rel: LoopPaths) -> None:
     """
     dirty = [
         path
-        for status, path in checkouts.changed_paths(checkout)
+        for status, path in changed
         if not (
             path == rel.decision
             or (status == "??" and path.rsplit("/", 1)[0] == rel.intents)

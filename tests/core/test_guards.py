@@ -973,6 +973,7 @@ def test_a_decision_from_the_future_cannot_carry_a_second_change(generated: str)
 
     assert held is not None and held.reasons == (R.GUARD_DECISION_PREDATES_CHANGE,)
     assert f"the current one is dated in the future ({generated})" in held.messages[0]
+    assert held.not_before == at(generated)  # then it may be orderable: the controller wakes
     assert ledger.calls == [EPOCH]  # every change on record counts, read in full only now
 
 
