@@ -126,9 +126,10 @@ def cli(ctx: click.Context, /, **flags: Any) -> None:
     """Turn promotion decisions into governed, audited rollout-policy changes.
 
     `reconcile --once` applies the pending intent files of a policy repository, one git
-    commit each. Exit codes: 0 every intent applied or replayed (or none pending), 3 one or
-    more intents rejected, 1 refused (nothing half-done), 75 retryable (lock busy, remote
-    unreachable, every push attempt lost: run again), 2 usage, 70 unexpected.
+    commit each. Exit codes: 0 every intent applied, replayed or deferred by a progression
+    guard (or none pending), 3 one or more intents rejected, 1 refused (nothing half-done),
+    75 retryable (lock busy, remote unreachable, every push attempt lost: run again), 2
+    usage, 70 unexpected.
     `reconcile` alone (or `--watch`) runs the controller: a pass at start, then on file
     changes, a moved remote (--push), the webhook and every --resync, until SIGTERM.
 

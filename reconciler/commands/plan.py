@@ -36,7 +36,8 @@ def plan_command(repo: str, base: str | None, as_json: bool, summary_file: str |
     reconciler-owned content (canaryPercent, pause.manual and governance in the registry,
     the decision, telemetry, state, intents/applied/ and intents/rejected/) is a problem
     (`pr_edits_owned_content`). Writes nothing but the summary. Exit 0 when every new
-    intent would be applied or replayed and nothing owned is edited, 3 otherwise, 1 on
+    intent would be applied, replayed or deferred (a progression guard holds it: the plan
+    says why and until when) and nothing owned is edited, 3 otherwise, 1 on
     error (a merge that conflicts: `pr_merge_conflict`).
 
     \b

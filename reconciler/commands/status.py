@@ -14,6 +14,10 @@ from reconciler.commands.edge import handle_errors
 def status_command(repo: str, as_json: bool) -> None:
     """Show the rollout posture, its governance, the decision and the pending intents.
 
+    Also the progression guards' state (the decision the last change needs, cooldown and
+    budget left, the active or next freeze window) and, for each deferred intent, its
+    reasons and when it can go (notBefore).
+
     Warns when the governance review is due within 7 days or expired, and when the
     decision is stale. Pending intents show the outcome the next pass would give them.
     Read-only: takes no lock and writes nothing.
