@@ -61,14 +61,12 @@ def _owned_freeze_file(layout: Layout, relative: str) -> list[str]:
     return []
 
 
-def load_calendar(root: str, relative: str) -> Calendar:
-    """Read the freeze file `relative` below `root`; a missing file has no windows.
-
-    `.json` is read as JSON (the bash controller's file), anything else as YAML.
+def read_freeze_text(root: str, relative: str) -> str | None:
+    """The text of the freeze file `relative` below `root`; None when there is none.
 
     Raises:
-        RefusalError: `freeze_file_invalid`: a symlink on its path, unreadable, too large,
-            not parseable, or invalid windows.
+        RefusalError: `freeze_file_invalid`: a symlink on its path, unreadable, too large or
+            not UTF-8.
     """
     path = os.path.join(root, *relative.split("/"))
     linked = files.symlinked_component(root, relative)
@@ -78,11 +76,24 @@ def load_calendar(root: str, relative: str) -> Calendar:
         )
     try:
         data = files.read_bounded(path, FREEZE_LIMIT, what="freeze file")
-        if data is None:
-            return Calendar()
-        text = files.decode_utf8(data, path, what="freeze file")
+        return None if data is None else files.decode_utf8(data, path, what="freeze file")
     except RefusalError as exc:
         raise _invalid(path, exc.message) from exc
+
+
+def load_calendar(root: str, relative: str) -> Calendar:
+    """Read the freeze file `relative` below `root`; a missing file has no windows.
+
+    `.json` is read as JSON (the bash controller's file), anything else as YAML.
+
+    Raises:
+        RefusalError: `freeze_file_invalid`: a symlink on its path, unreadable, too large,
+            not parseable, or invalid windows.
+    """
+    text = read_freeze_text(root, relative)
+    if text is None:
+        return Calendar()
+    path = os.path.join(root, *relative.split("/"))
     return freeze_parsing.read_calendar(text, freeze_format(path), path)
 
 

@@ -65,15 +65,12 @@ def validate_repo(
 
 def _guards_report(layout: layouts.Layout) -> dict[str, Any]:
     """The `guards:` settings and the freeze file, checked as every pass reads them."""
-    settings, problem = guarding.load_guard_settings(layout)
-    if problem is not None:
-        return _failure(problem)
-    windows = 0
-    if settings.freeze_file is not None:
-        try:
-            windows = len(guarding.load_calendar(layout.repo, settings.freeze_file).windows)
-        except RefusalError as exc:
-            return _failure(exc)
+    found = guarding.load_guards(layout)  # as every pass reads them
+    if found is not None and found.problem is not None:
+        return _failure(found.problem)
+    # None: every guard off and no freeze windows (the settings are read for the summary).
+    settings = found.settings if found is not None else guarding.load_guard_settings(layout)[0]
+    windows = len(found.calendar.windows) if found is not None else 0
     on = [
         name
         for name, value in (

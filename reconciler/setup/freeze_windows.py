@@ -11,7 +11,7 @@ import os
 from typing import NamedTuple
 
 from reconciler.adapters import files
-from reconciler.core import freeze_writing
+from reconciler.core import freeze_parsing, freeze_writing
 from reconciler.core.errors import RefusalError
 from reconciler.core.freeze import Window
 from reconciler.core.reasons import ReasonCode
@@ -23,8 +23,6 @@ class WrittenWindow(NamedTuple):
 
     path: str
     window: Window
-    created: bool
-    """The file did not exist before."""
 
 
 def add_freeze_window(repo: str, entry: freeze_writing.Entry) -> WrittenWindow:
@@ -45,12 +43,11 @@ def add_freeze_window(repo: str, entry: freeze_writing.Entry) -> WrittenWindow:
             "freeze windows are off in the bash tool's .superloop/ layout: set "
             f"guards.freezeFile in {layouts.SETTINGS_FILE} first",
         )
-    guarding.load_calendar(layout.repo, relative)  # refuses a symlink or an invalid file
+    text = guarding.read_freeze_text(layout.repo, relative)  # refuses a symlink
     path = os.path.join(layout.repo, *relative.split("/"))
-    data = files.read_bounded(path, guarding.FREEZE_LIMIT, what="freeze file")
-    text = "" if data is None else files.decode_utf8(data, path, what="freeze file")
-    fmt: freeze_writing.Format = "json" if path.lower().endswith(".json") else "yaml"
-    edited = freeze_writing.add_window(text, fmt, entry, relative)
+    fmt = guarding.freeze_format(path)
+    # add_window refuses an invalid file, and reads the result back (cached: read once).
+    edited = freeze_writing.add_window(text or "", fmt, entry, relative)
     files.atomic_write(path, edited.encode("utf-8"))  # makes missing folders
-    window = guarding.load_calendar(layout.repo, relative).windows[-1]
-    return WrittenWindow(relative, window, created=data is None)
+    window = freeze_parsing.read_calendar(edited, fmt, relative).windows[-1]
+    return WrittenWindow(relative, window)
