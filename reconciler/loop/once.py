@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -219,7 +219,8 @@ def _pass(
         left = len(pending) - options.max_intents
         pending = pending[: options.max_intents]
     try:
-        tracked = symlinks.tracked_intents(checkout, rel)  # refuses a symlink committed at HEAD
+        listing = symlinks.head_listing(checkout, rel)  # refuses a symlink committed at HEAD
+        tracked = symlinks.intents_in(listing, rel)
         sources = _read_sources(checkout, pending, tracked)
         pass_state.require_usable_registry(state, sources, now())
     except ReconcileError:
@@ -231,7 +232,7 @@ def _pass(
         outcomes = prediction.predict(state, sources, history, now)
         return empty._replace(outcomes=outcomes, commits=[""] * len(outcomes), pending_left=left)
     return _commit_all(
-        config, checkout, sources, state, history, now, empty, left, tracked, options.stop,
+        config, checkout, sources, state, history, now, empty, left, listing, options.stop,
         ready=clean.wait,
     )  # fmt: skip
 
@@ -245,13 +246,18 @@ def _commit_all(
     now: Callable[[], datetime],
     empty: PassReport,
     left: int,
-    tracked: dict[str, tuple[str, str]],
+    listing: dict[str, tuple[str, str]],
     stop: Callable[[], bool] | None = None,
     *,
     ready: Callable[[], None],
 ) -> PassReport:
-    """Evaluate and commit the pass's intents; `ready()` must pass before the first commit."""
+    """Evaluate and commit the pass's intents; `ready()` must pass before the first commit.
+
+    `listing` is `symlinks.head_listing`: what HEAD holds beside every file a pass writes.
+    """
     rel = config.relative_paths(checkout)
+    tracked = symlinks.intents_in(listing, rel)
+    written: dict[str, FileChange] = {}
     taken = TakenNames(checkout.top)
     stream = FastImport(checkout.git, checkout.git_dir)
     outcomes: list[Outcome] = []
@@ -272,6 +278,7 @@ def _commit_all(
                 continue
             ready()
             changes = _changes(rel, checkout, outcome, state, history, taken, tracked)
+            written.update((change.path, change) for change in changes)
             parent = stream.commit(
                 parent=parent,
                 identity=config.identity,
@@ -300,9 +307,33 @@ def _commit_all(
     commits = [shas[mark] if mark is not None else "" for mark in commits_of]
     reason = f"{len(marks)} intent(s)"
     moved = head_move.move_head(
-        checkout, shas[marks[-1]], consumed, reason=reason, intents=rel.intents
-    )
+        checkout, shas[marks[-1]], consumed, reason=reason, intents=rel.intents,
+        changes=_tree_changes(written.values(), listing),
+    )  # fmt: skip
     return empty._replace(outcomes=outcomes, commits=commits, head=moved.head, pending_left=left)
+
+
+def _tree_changes(
+    written: Iterable[FileChange], listing: Mapping[str, tuple[str, str]]
+) -> list[head_move.TreeChange]:
+    """What the pass's commits change, file by file, against HEAD's `listing`.
+
+    Every file a pass writes is in a listed folder, or a new name in applied/ or rejected/
+    (not in HEAD: `TakenNames`); a path the listing does not show counts as absent, so a
+    wrong guess refuses the move (`worktree_dirty`) rather than overwrite a file.
+    """
+    changes = []
+    for change in written:
+        old_mode, old_blob = listing.get(change.path, (None, None))
+        if change.data is None and change.blob is None:
+            new_blob, mode = None, "000000"  # as `git diff-tree` shows a deletion
+        else:
+            new_blob = change.blob or checkouts.blob_id(change.data or b"")
+            mode = change.mode
+        unchanged = new_blob == old_blob and (new_blob is None or mode == old_mode)
+        if not unchanged:
+            changes.append(head_move.TreeChange(change.path, old_blob, new_blob, mode))
+    return changes
 
 
 def _consumed_identity(checkout: Checkout, source: IntentSource) -> str:

@@ -100,17 +100,35 @@ def _prefixes(path: str) -> list[str]:
     return ["/".join(parts[: end + 1]) for end in range(len(parts))]
 
 
-def tracked_intents(checkout: Checkout, paths: LoopPaths) -> dict[str, tuple[str, str]]:
-    """Return {path: (mode, blob)} of the files committed directly in the intents folder.
+def head_listing(checkout: Checkout, paths: LoopPaths) -> dict[str, tuple[str, str]]:
+    """Return {path: (mode, blob)} at HEAD of the files beside every walked component.
 
-    The same `git ls-tree` also lists every walked component's own entry at HEAD, which
-    must not be a symlink.
+    The intents folder's files, and the registry, state, index and telemetry files.
+
+    The same `git ls-tree` shows every walked component's own entry, which must not be a
+    symlink.
 
     Raises:
         RefusalError: `path_symlink`.
     """
     listing = tree_blobs(checkout, checkout.head, f"{paths.intents}/", *listing_specs(paths))
     refuse_tracked_symlinks(listing, paths, checkout.head)
+    return listing
+
+
+def intents_in(
+    listing: Mapping[str, tuple[str, str]], paths: LoopPaths
+) -> dict[str, tuple[str, str]]:
+    """The entries of `listing` directly in the intents folder: the committed pending intents."""
     return {
         path: entry for path, entry in listing.items() if path.rpartition("/")[0] == paths.intents
     }
+
+
+def tracked_intents(checkout: Checkout, paths: LoopPaths) -> dict[str, tuple[str, str]]:
+    """Return {path: (mode, blob)} of the files committed directly in the intents folder.
+
+    Raises:
+        RefusalError: `path_symlink` (see `head_listing`).
+    """
+    return intents_in(head_listing(checkout, paths), paths)

@@ -69,6 +69,9 @@ class Index(NamedTuple):
     """None when the key map is malformed (the records answer every lookup then)."""
     current: bool
     """Written in this format (False: an older one, to rewrite)."""
+    unchecked: Mapping[str, object] | None = None
+    """Parsed with `check_keys=False`: the key map as read (`keys` is then empty), each entry
+    checked only when looked up (`span`)."""
 
 
 def read_raw(path: str, what: str) -> bytes | None:
@@ -80,12 +83,16 @@ def read_raw(path: str, what: str) -> bytes | None:
     return files.read_bounded(path, INDEX_LIMIT, what=what)
 
 
-def parse(raw: bytes | None, telemetry_file: str, names: re.Pattern[str]) -> Index | None:
+def parse(
+    raw: bytes | None, telemetry_file: str, names: re.Pattern[str], *, check_keys: bool = True
+) -> Index | None:
     """Parse an index for the active file `telemetry_file` (relative to the index).
 
     `names` is what its segment names must be (the active file's own name, or the sealed
     segments' pattern): an index naming any other path (`../x`) is not followed. None when
     it claims nothing: absent, not JSON, for another file, or without a usable listing.
+    Without `check_keys` a key map is left `unchecked` (a lookup of a key the records must
+    answer anyway need not check 20,000 others first).
     """
     doc = None if raw is None else applied_keys.loads_record(raw)
     if doc is None:
@@ -96,12 +103,10 @@ def parse(raw: bytes | None, telemetry_file: str, names: re.Pattern[str]) -> Ind
         segments = _segments(doc.get("segments"), names)
         if segments is None:
             return None
-        return Index(segments, _keys(doc.get("keys"), segments), True)
+        return _listing(segments, doc.get("keys"), True, check_keys)
     if "segments" in doc:  # a v1 segment index: no telemetryFile, no times
         segments = _segments(doc.get("segments"), names)
-        return (
-            None if segments is None else Index(segments, _keys(doc.get("keys"), segments), False)
-        )
+        return None if segments is None else _listing(segments, doc.get("keys"), False, check_keys)
     return _v1_active(doc, telemetry_file, names)
 
 
@@ -161,7 +166,26 @@ def _segments(value: object, names: re.Pattern[str]) -> tuple[Segment, ...] | No
     return tuple(segments)
 
 
-def _keys(value: object, segments: Sequence[Segment]) -> dict[str, SealedSpan] | None:
+def _listing(segments: tuple[Segment, ...], keys: object, current: bool, check_keys: bool) -> Index:
+    if check_keys or not isinstance(keys, dict):
+        return Index(segments, checked_keys(keys, segments), current)
+    return Index(segments, {}, current, keys)
+
+
+def span(value: object, segments: Sequence[Segment]) -> SealedSpan | None:
+    """One entry of a key map as a span into `segments`; None when it is not a valid one."""
+    if type(value) is not list or len(value) != 3:
+        return None
+    number, offset, length = value
+    if type(number) is not int or type(offset) is not int or type(length) is not int:
+        return None
+    if not (0 <= number < len(segments) and offset >= 0):
+        return None
+    return (number, offset, length) if 0 < length <= segments[number].size - offset else None
+
+
+def checked_keys(value: object, segments: Sequence[Segment]) -> dict[str, SealedSpan] | None:
+    """A key map whose every entry is a valid span into `segments`; None when any is not."""
     if not isinstance(value, dict):
         return None
     sizes = [segment.size for segment in segments]
@@ -198,5 +222,5 @@ def _v1_active(doc: Mapping[str, Any], telemetry_file: str, names: re.Pattern[st
     spans = doc.get("keys")
     keys = None
     if isinstance(spans, dict) and all(isinstance(span, list) for span in spans.values()):
-        keys = _keys({key: [0, *span] for key, span in spans.items()}, (segment,))
+        keys = checked_keys({key: [0, *span] for key, span in spans.items()}, (segment,))
     return Index((segment,), keys, False)

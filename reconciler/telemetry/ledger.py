@@ -19,9 +19,11 @@ active file or a read of recent records never opens the old ones.
 
 from __future__ import annotations
 
+import mmap
 import os
 import re
 import zlib
+from collections.abc import Mapping
 from datetime import datetime
 
 from reconciler.adapters import files
@@ -38,6 +40,9 @@ from reconciler.telemetry.segments import (
     segment_pattern,
     unreadable,
 )
+
+Mapped = bytes | mmap.mmap
+"""A sealed segment's bytes: mapped (`files.map_bounded`) or read."""
 
 DEFAULT_ROTATE_BYTES = 256 * 1024
 ACTIVE_LIMIT = 256 * 1024 * 1024
@@ -86,8 +91,11 @@ class Ledger:
         """Why the sealed segments cannot tell that a key was not applied (None: they can)."""
         self._sealed: list[Segment] = []
         self._sealed_keys: dict[str, SealedSpan] = {}
-        self._data: list[bytes | None] = []
-        """Each sealed segment's bytes, as `sealed` (None: not read yet; b"": missing)."""
+        self._unchecked: Mapping[str, object] | None = None
+        """The listed key map, before `_check_keys` (`_sealed_keys` entries come first)."""
+        self._data: list[Mapped | None] = []
+        """Each sealed segment's bytes, as `sealed` (None: not read yet; b"": missing), mapped
+        until a caller needs them as `bytes` (`segment_bytes`)."""
         self._searches: list[KeySearch | None] = []
         """Each segment's search for keys the index lacks (None: it knows them all)."""
         self.segments_stale = False
@@ -149,7 +157,29 @@ class Ledger:
     def sealed_keys(self) -> dict[str, SealedSpan]:
         """The sealed segments' key cache (key -> segment number, offset, length)."""
         self._ensure_sealed()
+        self._check_keys()
         return self._sealed_keys
+
+    def _check_keys(self) -> None:
+        """Check the whole listed key map; a malformed one is rebuilt from the records."""
+        if self._unchecked is None:
+            return
+        keys, self._unchecked = index.checked_keys(self._unchecked, self._sealed), None
+        if keys is None:
+            self._keys_from_records()
+        else:
+            self._sealed_keys = {**keys, **self._sealed_keys}
+
+    def _sealed_span(self, key: str) -> SealedSpan | None:
+        """Where the key cache says `key`'s record is (only its own listed entry checked)."""
+        self._ensure_sealed()
+        found = self._sealed_keys.get(key)
+        if found is None and self._unchecked is not None and key in self._unchecked:
+            found = index.span(self._unchecked[key], self._sealed)
+            if found is None:  # a malformed entry: the map is checked whole, as any map is
+                self._check_keys()
+                found = self._sealed_keys.get(key)
+        return found
 
     def _ensure_sealed(self) -> None:
         if not self._sealed_loaded:
@@ -169,7 +199,11 @@ class Ledger:
     def _load_sealed(self) -> None:
         names = sealed_names(self.path)
         raw = index.read_raw(self.segments_file, "segment index")
-        listed = index.parse(raw, self._relative, self.pattern) if self.trust_indexes else None
+        listed = (
+            index.parse(raw, self._relative, self.pattern, check_keys=False)
+            if self.trust_indexes
+            else None
+        )
         if listed is None:
             if names or raw is not None:  # nothing claimed: the files on disk are the history
                 self._rebuild(names)
@@ -195,17 +229,24 @@ class Ledger:
                 return
             for name in extras:  # while a problem stands nothing is rewritten: just read them
                 self._add_scanned(name)
-        if listed.keys is None:  # a malformed key map: the records say where the keys are
-            self.load_all()
-            for number, data in enumerate(self._data):
-                for key, (offset, length) in self._scan(data or b"", number).items():
-                    self._sealed_keys[key] = (number, offset, length)
+        if listed.keys is None:
+            self._keys_from_records()
         else:
             self._sealed_keys = {**listed.keys, **self._sealed_keys}
+            self._unchecked = listed.unchecked
         self.segments_stale = bool(extras) or listed.keys is None or not listed.current
+
+    def _keys_from_records(self) -> None:
+        """A malformed key map: the records say where the keys are (and it is rewritten)."""
+        self.load_all()
+        for number, data in enumerate(self._data):
+            for key, (offset, length) in self._scan(data or b"", number).items():
+                self._sealed_keys[key] = (number, offset, length)
+        self.segments_stale = True
 
     def _rebuild(self, names: list[str]) -> None:
         self._sealed, self._sealed_keys, self._data, self._searches = [], {}, [], []
+        self._unchecked = None
         for name in names:
             self._add_scanned(name)
         self.segments_stale = True
@@ -228,17 +269,17 @@ class Ledger:
         for key, (offset, length) in found.keys.items():
             self._sealed_keys[key] = (number, offset, length)
 
-    def _scan(self, data: bytes, number: int) -> dict[str, tuple[int, int]]:
+    def _scan(self, data: Mapped, number: int) -> dict[str, tuple[int, int]]:
         try:
             return applied_keys.index_applied(data)
         except applied_keys.CorruptLineError as exc:
             self._fail(applied_keys.corrupt_line(self.segment_path(number), exc.number))
             return {}
 
-    def _read(self, path: str) -> bytes | None:
+    def _read(self, path: str) -> Mapped | None:
         """A sealed segment's bytes (None: missing; unreadable: `problem`, see unreadable)."""
         try:
-            return files.read_bounded(path, ACTIVE_LIMIT, what="telemetry segment")
+            return files.map_bounded(path, ACTIVE_LIMIT, what="telemetry segment")
         except RefusalError as exc:
             if not self.trust_indexes:
                 raise  # repair-index refuses it as it is
@@ -251,6 +292,17 @@ class Ledger:
         Raises:
             RefusalError: it cannot be read (a symlink, too large).
         """
+        data = self._segment_view(number)
+        if not isinstance(data, bytes):
+            data = self._data[number] = data[:]
+        return data
+
+    def _segment_view(self, number: int) -> Mapped:
+        """Sealed segment `number` as `segment_bytes`, but mapped rather than copied.
+
+        A key the indexes lack is searched for in every segment: mapped, 25 MB of history
+        costs no copy into fresh memory.
+        """
         data = self._data[number]
         if data is not None:
             return data
@@ -259,7 +311,7 @@ class Ledger:
         problem = listed.problem(data, growing=False)
         if problem is not None:
             self._fail(applied_keys.records_lost("telemetry segment", path, problem))
-        data = data or b""
+        data = b"" if data is None else data
         self._data[number] = data
         self._searches[number] = KeySearch(data) if data else None
         if problem is None and listed.latest is None and data:
@@ -295,17 +347,18 @@ class Ledger:
         record = self.active_segment.find(key)
         if record is not None:
             return record
-        sealed = self.sealed_keys.get(key)
+        sealed = self._sealed_span(key)
         if sealed is not None:
             number, offset, length = sealed
-            record = applied_keys.record_at(self.segment_bytes(number), (offset, length), key)
+            record = applied_keys.record_at(self._segment_view(number), (offset, length), key)
             if record is not None:
                 return record
+            self._check_keys()
             del self._sealed_keys[key]  # a stale pointer (an edited index)
             self.segments_stale = True
         # Not in the indexes: the records themselves say whether it was applied.
         for number in reversed(range(len(self._sealed))):
-            data = self.segment_bytes(number)
+            data = self._segment_view(number)
             search = self._searches[number]
             try:
                 found = None if search is None else search.find(key)
@@ -388,6 +441,7 @@ class Ledger:
             first,
             lambda name: name in taken or files.exists(os.path.join(self.folder, name)),
         )
+        self._check_keys()
         number = len(self._sealed)
         self._sealed.append(active.entry()._replace(name=name))
         for key, (offset, length) in active.keys.items():
@@ -406,5 +460,5 @@ class Ledger:
 
     def segments_index_bytes(self) -> bytes:
         """The sealed segments' index."""
-        self._ensure_sealed()
-        return index.dumps(self._relative, self._sealed, self._sealed_keys)
+        keys = self.sealed_keys  # loads the listing first
+        return index.dumps(self._relative, self._sealed, keys)

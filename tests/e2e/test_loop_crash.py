@@ -83,7 +83,8 @@ POINTS = {
     "fast-import:3": False,
     "before:update-ref:1": True,
     "after:update-ref:1": True,
-    "after:read-tree:1": True,
+    "after:update-index:1": True,
+    "after:checkout-index:1": True,
     "before:_drop_consumed": True,
     "after:_drop_consumed": True,
     "after:_write_restored": True,
@@ -115,7 +116,7 @@ def test_a_recovery_killed_itself_is_recovered_by_the_run_after(repo: Path) -> N
     assert_processed_exactly_once(repo)
 
 
-def test_a_stale_index_lock_of_a_killed_read_tree_is_cleared(repo: Path) -> None:
+def test_a_stale_index_lock_of_a_killed_index_update_is_cleared(repo: Path) -> None:
     crash(repo, "after:update-ref:1")
     (repo / ".git" / "index.lock").write_bytes(b"")
 
@@ -177,7 +178,13 @@ def remote_keys(bare: Path) -> Counter[str]:
 
 
 @pytest.mark.parametrize(
-    "point", ["after:update-ref:1", "after:read-tree:1", "before:_write_restored"]
+    "point",
+    [
+        "after:update-ref:1",
+        "after:update-index:1",
+        "after:checkout-index:1",
+        "before:_write_restored",
+    ],
 )
 def test_a_reset_to_the_remote_killed_midway_loses_no_intent(
     diverged: tuple[Path, Path], point: str
@@ -222,7 +229,7 @@ def test_a_pass_that_waited_for_the_lock_of_a_killed_pass_recovers_it(
     @contextlib.contextmanager
     def killed_holder_first(*args: Any, **kwargs: Any) -> Iterator[Any]:
         # The pass read HEAD, then waited for the lock of a pass that moved HEAD and died.
-        crash(repo, "after:read-tree:1")
+        crash(repo, "after:checkout-index:1")
         with real(*args, **kwargs) as held:
             yield held
 

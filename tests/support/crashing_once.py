@@ -6,7 +6,7 @@ A crash point is one of:
 
 - `before:<git subcommand>:<n>` / `after:<git subcommand>:<n>`: around the n-th call (1-based,
   over the whole process) of `git <subcommand>` made through `Git.run` (e.g. `update-ref`,
-  `read-tree`, `reset`, `checkout`, `push`);
+  `update-index`, `checkout-index`, `reset`, `push`);
 - `fast-import:<n>`: right after the n-th commit was streamed into `git fast-import` (its
   objects may not even be written);
 - `before:<function>` / `after:<function>`: around the first call of one step of

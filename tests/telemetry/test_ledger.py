@@ -10,10 +10,12 @@ from __future__ import annotations
 import json
 import zlib
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from reconciler.core.errors import RefusalError
+from reconciler.telemetry import index
 from tests.support.ledgers import History, counting_reads, record, write
 
 ROTATE = 500
@@ -182,3 +184,44 @@ def test_repair_index_rebuilds_what_the_loop_wrote(history: History) -> None:
     ledger = history.ledger(trust_indexes=False)
     assert ledger.active_index_bytes() == history.index.read_bytes()
     assert ledger.segments_index_bytes() == history.segments.read_bytes()
+
+
+def test_a_malformed_entry_of_the_key_looked_up_is_answered_by_the_records(
+    history: History,
+) -> None:
+    doc = json.loads(history.segments.read_text())
+    doc["keys"]["k4"] = [9, -1, "x"]
+    history.segments.write_text(json.dumps(doc))
+
+    ledger = history.ledger(ROTATE)
+    assert ledger.find_applied("k4") == record("k4", 4)
+    changes = dict(ledger.append(record("k8", 8)))
+
+    # The whole map was checked (found malformed), rebuilt from the records and rewritten.
+    written = json.loads(changes[str(history.segments)] or b"")
+    assert written["keys"]["k4"] == [1, 211, 211]
+    assert all(span[0] < len(written["segments"]) for span in written["keys"].values())
+
+
+def test_a_new_key_is_not_held_up_by_the_rest_of_the_map_nor_trusts_it(
+    history: History, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    doc = json.loads(history.segments.read_text())
+    doc["keys"]["other"] = [0, 0, 10**9]  # malformed, but not the key looked up
+    del doc["keys"]["k4"]  # an applied key the map lost
+    history.segments.write_text(json.dumps(doc))
+    ledger = history.ledger(ROTATE)  # the active index is read (and checked) here
+    checked: list[object] = []
+    real = index.checked_keys
+
+    def counted(*args: Any) -> Any:
+        checked.append(args)
+        return real(*args)
+
+    monkeypatch.setattr(index, "checked_keys", counted)
+
+    assert ledger.find_applied("never-applied") is None
+    assert ledger.find_applied("k4") == record("k4", 4)  # the records, not the map
+    assert checked == []  # no whole-map check for lookups
+    assert "other" not in ledger.sealed_keys  # a full read still refuses the malformed map
+    assert len(checked) == 1

@@ -1,0 +1,149 @@
+"""Moving HEAD: only the changed index entries and files, checked first, stat data kept.
+
+Real repositories; `move_head` called directly on commits made with git, and through passes
+whose own list of changes is compared with git's.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reconciler.core.errors import RefusalError
+from reconciler.loop import checkout as checkouts
+from reconciler.loop import head_move
+from tests.support import gitrepos as g
+from tests.support.loops import marker
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    return g.make_policy_repo(tmp_path / "repo")
+
+
+def side_commit(repo: Path, edit: dict[str, str | None]) -> tuple[str, str]:
+    """Commit `edit` (path: text, None deletes), then put HEAD, index and files back.
+
+    Returns (old, new): the branch is at `old`, as a pass finds it before its move.
+    """
+    old = g.head(repo)
+    for path, text in edit.items():
+        target = repo / path
+        if text is None:
+            target.unlink()
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text)
+    new = g.commit_all(repo, "side")
+    g.git(repo, "reset", "-q", "--hard", old)
+    return old, new
+
+
+def move(repo: Path, new: str) -> None:
+    head_move.move_head(checkouts.open_checkout(str(repo)), new, reason="test", intents=g.INTENTS)
+
+
+def test_a_move_writes_adds_and_deletes_and_leaves_index_and_stat_data_exact(
+    repo: Path,
+) -> None:
+    (repo / "policies" / "gone" / "deep").mkdir(parents=True)
+    (repo / "policies" / "gone" / "deep" / "x.txt").write_text("x\n")
+    (repo / "tool.sh").write_text("#!/bin/sh\n")
+    old = g.commit_all(repo, "more files")
+    (repo / "policies" / "gone" / "deep" / "x.txt").unlink()
+    (repo / "policies" / "new" / "folder").mkdir(parents=True)
+    (repo / "policies" / "new" / "folder" / "y.txt").write_text("y\n")
+    (repo / g.REGISTRY).write_text((repo / g.REGISTRY).read_text() + "# edited\n")
+    os.chmod(repo / "tool.sh", 0o755)
+    new = g.commit_all(repo, "side")
+    g.git(repo, "reset", "-q", "--hard", old)
+    assert not os.access(repo / "tool.sh", os.X_OK)
+
+    move(repo, new)
+
+    assert g.head(repo) == new
+    assert not (repo / "policies" / "gone").exists()  # emptied folders go, as with git
+    assert (repo / "policies/new/folder/y.txt").read_text() == "y\n"
+    assert (repo / g.REGISTRY).read_text().endswith("# edited\n")
+    assert os.access(repo / "tool.sh", os.X_OK)
+    assert g.git(repo, "diff-index", "--cached", "HEAD").strip() == ""
+    # No refresh: the index holds the written files' stat data, so plumbing sees them clean
+    # (entries without it would be hashed again by every later `git status`).
+    assert g.git(repo, "diff-files").strip() == ""
+    assert g.status(repo) == ""
+    assert not marker(repo).exists()
+
+
+def test_a_file_edited_since_refuses_the_move_puts_the_branch_back_and_writes_nothing(
+    repo: Path,
+) -> None:
+    registry = (repo / g.REGISTRY).read_text()
+    old, new = side_commit(
+        repo, {"policies/added.txt": "added\n", g.REGISTRY: registry + "# ours\n"}
+    )
+    (repo / g.REGISTRY).write_text(registry + "# someone else's edit\n")
+
+    with pytest.raises(RefusalError) as caught:
+        move(repo, new)
+
+    assert caught.value.reason == "worktree_dirty"
+    assert g.REGISTRY in caught.value.message
+    assert g.head(repo) == old
+    assert (repo / g.REGISTRY).read_text() == registry + "# someone else's edit\n"
+    assert not (repo / "policies" / "added.txt").exists()  # checked before any write
+    assert not marker(repo).exists()
+
+
+def test_an_untracked_file_in_the_way_of_an_added_one_refuses_the_move(repo: Path) -> None:
+    old, new = side_commit(repo, {"policies/added.txt": "added\n"})
+    (repo / "policies" / "added.txt").write_text("an operator's file\n")
+
+    with pytest.raises(RefusalError) as caught:
+        move(repo, new)
+
+    assert caught.value.reason == "worktree_dirty"
+    assert g.head(repo) == old
+    assert (repo / "policies" / "added.txt").read_text() == "an operator's file\n"
+
+
+def test_a_file_already_at_its_new_content_is_accepted(repo: Path) -> None:
+    old, new = side_commit(repo, {"policies/added.txt": "added\n"})
+    (repo / "policies" / "added.txt").write_text("added\n")
+
+    move(repo, new)
+
+    assert g.head(repo) == new
+    assert g.status(repo) == ""
+
+
+def test_a_pass_names_exactly_the_changes_git_finds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pass's own list (no `git diff-tree`) equals git's, rotation and moves included."""
+    repo = g.make_policy_repo(
+        tmp_path / "repo", settings="telemetryRotateBytes: 2048\n", paced=False
+    )
+    g.add_intents(repo, {"t1.yaml": {"step": 5}, "t2.yaml": {"step": 500}})  # committed
+    g.write_intent(repo, "u1.yaml", step=5)  # untracked
+    g.write_intent(repo, "u2.yaml", intent="rollback")
+    seen: list[tuple[str, str, list[head_move.TreeChange]]] = []
+    real = head_move.move_head
+
+    def spy(checkout: checkouts.Checkout, new: str, *args: Any, **kwargs: Any) -> Any:
+        seen.append((checkout.head, new, list(kwargs["changes"])))
+        return real(checkout, new, *args, **kwargs)
+
+    monkeypatch.setattr(head_move, "move_head", spy)
+
+    report = g.once(repo)
+
+    assert {status for _, status in g.statuses(report)} == {"applied", "rejected"}
+    [(old, new, changes)] = seen
+    found = head_move.tree_changes(checkouts.open_checkout(str(repo)), old, new)
+    assert sorted(changes) == sorted(found)
+    assert any(change.path.endswith(".jsonl") and change.old is None for change in changes)
+    assert g.status(repo) == ""
+    assert g.git(repo, "diff-files").strip() == ""
