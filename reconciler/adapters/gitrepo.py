@@ -196,10 +196,15 @@ class FastImport:
         self._process = subprocess.Popen(
             [
                 "git",
-                # Objects are written once and repacked by git gc later: cheap compression
-                # keeps a pass of hundreds of commits fast (zlib dominates otherwise).
+                # Objects are written once, as one pack per pass, and repacked by git gc
+                # later (`maintenance.collect_garbage`): cheap compression keeps a pass of
+                # hundreds of commits fast (zlib dominates otherwise), and a pass of one
+                # commit is not unpacked into loose objects again (its tree of applied/
+                # holds tens of thousands of entries).
                 "-c",
                 "pack.compression=1",
+                "-c",
+                "fastimport.unpackLimit=0",
                 "fast-import",
                 "--quiet",
                 "--done",
@@ -310,6 +315,31 @@ class FastImport:
         stderr = self._errors.read().decode("utf-8", "replace")
         self._close_pipes()
         raise GitError(["fast-import"], code, stderr)
+
+
+PACK_LIMIT = 50
+"""More packs than this and the loop asks git to repack (git's own gc.autoPackLimit)."""
+
+
+def collect_garbage_when_due(git: Git, git_dir: str) -> bool:
+    """Let git repack once the packs fast-import writes (one per pass) pile up.
+
+    Git's porcelain runs `gc --auto` after writing objects; the loop writes only through
+    plumbing, so it asks here, when more than PACK_LIMIT packs exist (one listing). Git then
+    applies the repository's own settings (gc.auto, gc.autoPackLimit, gc.autoDetach: by
+    default it repacks in the background and returns at once). Returns whether it asked.
+    """
+    common = git_dir
+    with contextlib.suppress(OSError), open(os.path.join(git_dir, "commondir")) as handle:
+        common = os.path.join(git_dir, handle.read().strip())  # a linked worktree's
+    try:
+        names = os.listdir(os.path.join(common, "objects", "pack"))
+    except OSError:
+        return False
+    if sum(name.endswith(".pack") for name in names) <= PACK_LIMIT:
+        return False
+    git.run("gc", "--auto", "--quiet", check=False)
+    return True
 
 
 def remove_stale_marks(scratch: str) -> None:

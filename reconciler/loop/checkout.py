@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
 from reconciler.adapters import files
@@ -93,20 +93,36 @@ def reread_head(checkout: Checkout) -> Checkout:
     return open_checkout(checkout.top)._replace(git=checkout.git)
 
 
-def changed_paths(checkout: Checkout) -> list[tuple[str, str]]:
+def changed_paths(checkout: Checkout, *, skip: Sequence[str] = ()) -> list[tuple[str, str]]:
     """Return (XY status, path) for every change in the index or worktree, untracked included.
 
-    One thread of `lstat`s (no `core.preloadIndex`): the loop runs this beside its own work
+    Folders in `skip` (repo-relative) are left out: neither their files' `lstat`s nor their
+    listing (the loop's applied/ and rejected/ grow by a file per intent). One thread of
+    `lstat`s (no `core.preloadIndex`): the loop runs this beside its own work
     (`once.CleanCheck`), and on two cores git's parallel preload slowed that work more than
     it sped up the status.
     """
-    args = ("status", "--porcelain=v1", "-z", "--untracked-files=all", "--no-renames")
-    out = checkout.git.run("-c", "core.preloadIndex=false", *args).stdout
+    args = ["status", "--porcelain=v1", "-z", "--untracked-files=all", "--no-renames"]
+    env = None
+    if skip:
+        args += ["--", ":(top,literal)", *(f":(top,exclude,literal){path}" for path in skip)]
+        env = {"GIT_LITERAL_PATHSPECS": "0"}  # the exclusions are pathspec magic
+    out = checkout.git.run("-c", "core.preloadIndex=false", *args, extra_env=env).stdout
     return [
         (item[:2].decode(), item[3:].decode("utf-8", "surrogateescape"))
         for item in out.split(b"\0")
         if len(item) > 3
     ]
+
+
+def paths_in_commit(checkout: Checkout, commit: str, paths: Iterable[str]) -> set[str]:
+    """Which of `paths` (repo-relative, no newline) `commit` holds: one `cat-file`."""
+    wanted = list(paths)
+    if not wanted:
+        return set()
+    query = "".join(f"{commit}:{path}\n" for path in wanted).encode("utf-8", "surrogateescape")
+    out = checkout.git.run("cat-file", "--batch-check", stdin=query).stdout.splitlines()
+    return {path for path, line in zip(wanted, out, strict=False) if not line.endswith(b" missing")}
 
 
 SPECIAL = "special"

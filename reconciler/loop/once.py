@@ -19,7 +19,12 @@ from typing import Any, NamedTuple
 
 from reconciler import journal
 from reconciler.adapters import locking
-from reconciler.adapters.gitrepo import FastImport, FileChange, remove_stale_marks
+from reconciler.adapters.gitrepo import (
+    FastImport,
+    FileChange,
+    collect_garbage_when_due,
+    remove_stale_marks,
+)
 from reconciler.core import commit_messages, jsontext, queueing
 from reconciler.core.errors import ReconcileError, RefusalError, RetryableError
 from reconciler.core.intents import INTENT_LIMIT
@@ -203,17 +208,22 @@ def _pass(
 ) -> PassReport:
     rel = config.relative_paths(checkout)
     pending, ignored = queue.scan_queue(checkout, config.fleet.intents)
-    state = pass_state.checkout_state(checkout, config, now())
-    empty = PassReport(
-        [], [], checkout.head, False, attempt, options.dry_run, recovered, 0, ignored
-    )
-    if not pending:
-        pass_state.require_usable_registry(state, [], now())
-        return empty
     # `git status` walks every file of the worktree (applied/ grows by one per intent): it
     # runs beside the reading and the first evaluation, and is waited for before the first
     # commit. A dirty worktree is still the first refusal the pass reports.
-    clean = CleanCheck(checkout, rel)
+    clean = CleanCheck(checkout, rel) if pending else None
+    try:
+        state = pass_state.checkout_state(checkout, config, now())
+    except ReconcileError:
+        if clean is not None:
+            clean.thread.join()  # its verdict is not needed: this refusal comes first
+        raise
+    empty = PassReport(
+        [], [], checkout.head, False, attempt, options.dry_run, recovered, 0, ignored
+    )
+    if clean is None:
+        pass_state.require_usable_registry(state, [], now())
+        return empty
     left = 0
     if options.max_intents is not None and len(pending) > options.max_intents:
         left = len(pending) - options.max_intents
@@ -258,7 +268,14 @@ def _commit_all(
     rel = config.relative_paths(checkout)
     tracked = symlinks.intents_in(listing, rel)
     written: dict[str, FileChange] = {}
-    taken = TakenNames(checkout.top)
+    taken = TakenNames(
+        checkout,
+        [
+            queue.destination(f"{rel.intents}/{folder}", source.name, ())
+            for source in sources
+            for folder in (queue.APPLIED, queue.REJECTED)
+        ],
+    )
     stream = FastImport(checkout.git, checkout.git_dir)
     outcomes: list[Outcome] = []
     marks: list[str] = []
@@ -310,6 +327,7 @@ def _commit_all(
         checkout, shas[marks[-1]], consumed, reason=reason, intents=rel.intents,
         changes=_tree_changes(written.values(), listing),
     )  # fmt: skip
+    collect_garbage_when_due(checkout.git, checkout.git_dir)
     return empty._replace(outcomes=outcomes, commits=commits, head=moved.head, pending_left=left)
 
 
@@ -401,18 +419,28 @@ def _moved_file(
 class TakenNames:
     """The names of applied/ and rejected/ a moved intent file may not take.
 
-    Those in HEAD (the worktree is clean: each checked on disk, one `lstat` per candidate,
-    never a listing of folders that grow by one file per intent) and those this pass chose.
+    Those on disk (one `lstat` per candidate, never a listing of folders that grow by a file
+    per intent), those in HEAD (`CleanCheck` skips these two folders, so a file deleted on
+    disk may still be committed: every pending file's first candidate in both folders is
+    looked up by one `cat-file` up front, any other candidate when it comes up) and those
+    this pass chose.
     """
 
-    def __init__(self, top: str) -> None:
-        self.top = top
+    def __init__(self, checkout: Checkout, first: Iterable[str]) -> None:
+        self.checkout = checkout
         self.chosen: set[str] = set()
+        self.asked = set(first)
+        self.committed = checkouts.paths_in_commit(checkout, checkout.head, self.asked)
 
     def __contains__(self, path: object) -> bool:
         """Whether `path` (repo-relative) is taken."""
         assert isinstance(path, str)
-        return path in self.chosen or os.path.lexists(os.path.join(self.top, path))
+        if path in self.chosen or os.path.lexists(os.path.join(self.checkout.top, path)):
+            return True
+        if path not in self.asked:
+            self.asked.add(path)
+            self.committed |= checkouts.paths_in_commit(self.checkout, self.checkout.head, [path])
+        return path in self.committed
 
     def add(self, path: str) -> None:
         """Take `path` for this pass."""
@@ -432,7 +460,10 @@ class CleanCheck:
     """`git status` in a thread of its own; `wait` refuses a worktree with foreign changes.
 
     Started as soon as the pass knows it has work; the first `wait` joins it (later ones
-    return at once, or raise the same refusal again).
+    return at once, or raise the same refusal again). The applied/ and rejected/ folders
+    are left out (they hold a file per processed intent, most of the status's time): the
+    pass only adds files there, under names no file on disk or in HEAD holds
+    (`TakenNames`), so a change there can neither enter its commits nor be overwritten.
     """
 
     def __init__(self, checkout: Checkout, rel: LoopPaths) -> None:
@@ -443,7 +474,9 @@ class CleanCheck:
 
     def _run(self) -> None:
         try:
-            self.found = checkouts.changed_paths(self.checkout)
+            intents = self.rel.intents
+            skip = [f"{intents}/{queue.APPLIED}", f"{intents}/{queue.REJECTED}"]
+            self.found = checkouts.changed_paths(self.checkout, skip=skip)
         except BaseException as exc:  # noqa: BLE001 - handed to the thread that waits
             self.found = exc
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from reconciler.adapters import gitrepo
 from reconciler.core.errors import RefusalError
 from reconciler.loop import checkout as checkouts
 from reconciler.loop import head_move
@@ -147,3 +148,30 @@ def test_a_pass_names_exactly_the_changes_git_finds(
     assert any(change.path.endswith(".jsonl") and change.old is None for change in changes)
     assert g.status(repo) == ""
     assert g.git(repo, "diff-files").strip() == ""
+
+
+def test_a_pass_writes_one_pack_and_asks_git_to_repack_when_they_pile_up(
+    tmp_path: Path,
+) -> None:
+    repo = g.make_policy_repo(tmp_path / "repo", paced=False)
+    g.git(repo, "config", "gc.autoDetach", "false")  # git repacks before the pass returns
+    packs = repo / ".git" / "objects" / "pack"
+
+    def count() -> int:
+        return len(list(packs.glob("*.pack")))
+
+    g.write_intent(repo, "first.yaml", step=5)
+    g.once(repo)
+    assert count() == 1  # the pass's objects as one pack, not unpacked loose
+    for number in range(gitrepo.PACK_LIMIT):
+        (repo / "notes.txt").write_text(f"{number}\n")
+        g.commit_all(repo, f"note {number}")
+        g.git(repo, "repack", "-q")  # one more pack
+    assert count() == gitrepo.PACK_LIMIT + 1
+
+    g.write_intent(repo, "second.yaml", step=5)
+    report = g.once(repo)
+
+    assert g.statuses(report) == [("second.yaml", "applied")]
+    assert count() == 1  # git's gc --auto repacked them
+    assert g.status(repo) == ""

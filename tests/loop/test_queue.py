@@ -338,6 +338,43 @@ def test_nothing_pending_makes_no_commit(repo: Path) -> None:
     assert g.head(repo) == before
 
 
+def test_changes_inside_applied_and_rejected_neither_stop_a_pass_nor_enter_its_commits(
+    repo: Path,
+) -> None:
+    g.add_intents(repo, {"a.yaml": {"step": 5}, "b.yaml": {"step": 500}})
+    g.once(repo)
+    applied, rejected = repo / INTENTS / "applied", repo / INTENTS / "rejected"
+    (applied / "a.yaml").write_text("edited by hand\n")
+    (rejected / "b.yaml").unlink()
+    (rejected / "junk.txt").write_text("dropped here\n")
+    g.add_intents(repo, {"c.yaml": {"step": 5}})
+
+    report = g.once(repo)
+
+    assert g.statuses(report) == [("c.yaml", "applied")]
+    changed = g.git(repo, "show", "--name-only", "--format=", report.commits[0]).split()
+    assert not [path for path in changed if path.endswith(("a.yaml", "b.yaml", "junk.txt"))]
+    assert g.status(repo).splitlines() == [
+        f" M {INTENTS}/applied/a.yaml",
+        f" D {INTENTS}/rejected/b.yaml",
+        f"?? {INTENTS}/rejected/junk.txt",
+    ]
+
+
+def test_a_processed_file_deleted_on_disk_is_never_replaced_in_history(repo: Path) -> None:
+    g.add_intents(repo, {"a.yaml": {"step": 5}})
+    g.once(repo)
+    before = g.git(repo, "rev-parse", f"HEAD:{INTENTS}/applied/a.yaml").strip()
+    (repo / INTENTS / "applied" / "a.yaml").unlink()
+    g.add_intents(repo, {"a.yaml": {"step": 10, "idempotencyKey": "a-again"}})
+
+    report = g.once(repo)
+
+    assert g.statuses(report) == [("a.yaml", "applied")]
+    assert g.git(repo, "rev-parse", f"HEAD:{INTENTS}/applied/a.yaml").strip() == before
+    assert "expandStep: 10" in g.show_file(repo, "HEAD", f"{INTENTS}/applied/a.2.yaml")
+
+
 # Refusals: nothing consumed --------------------------------------------------------------
 
 
