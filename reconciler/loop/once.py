@@ -230,13 +230,14 @@ def _pass(
         pending = pending[: options.max_intents]
     try:
         listing = symlinks.head_listing(checkout, rel)  # refuses a symlink committed at HEAD
+        history = Ledger(config.fleet.telemetry, config.fleet.state, config.rotate_bytes)
+        history.prefetch_sealed()  # beside the reading of the intents and `git log`
         tracked = symlinks.intents_in(listing, rel)
         sources = _read_sources(checkout, pending, tracked)
         pass_state.require_usable_registry(state, sources, now())
     except ReconcileError:
         clean.wait()
         raise
-    history = Ledger(config.fleet.telemetry, config.fleet.state, config.rotate_bytes)
     if options.dry_run:
         clean.wait()
         outcomes = prediction.predict(state, sources, history, now)

@@ -41,17 +41,20 @@ class Segment(NamedTuple):
     tail_crc: int | None = None
     """CRC-32 of the covered last 4 KiB: all an active index written before `crc` checked."""
 
-    def problem(self, data: bytes | mmap.mmap | None, *, growing: bool) -> str | None:
+    def problem(
+        self, data: bytes | mmap.mmap | None, *, growing: bool, crc: int | None = None
+    ) -> str | None:
         """What is wrong with `data` as this segment's bytes (None: nothing).
 
         A growing segment (the active file) may hold more than `size` bytes: records appended
-        since. A sealed one must be exactly what the index lists.
+        since. A sealed one must be exactly what the index lists. `crc`: the CRC-32 of
+        `data`, when it was computed already.
         """
         if growing:
             return Coverage(self.size, self.crc, self.tail_crc).problem(bytes(data or b""))
         if data is None:
             return "is missing but the segment index lists it"
-        if len(data) != self.size or zlib.crc32(data) != self.crc:
+        if len(data) != self.size or (zlib.crc32(data) if crc is None else crc) != self.crc:
             return f"changed ({len(data)} bytes, the segment index says {self.size})"
         return None
 

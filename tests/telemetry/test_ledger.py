@@ -225,3 +225,50 @@ def test_a_new_key_is_not_held_up_by_the_rest_of_the_map_nor_trusts_it(
     assert checked == []  # no whole-map check for lookups
     assert "other" not in ledger.sealed_keys  # a full read still refuses the malformed map
     assert len(checked) == 1
+
+
+def outcome(ledger: Any, key: str) -> object:
+    try:
+        return ledger.find_applied(key)
+    except RefusalError as exc:
+        return (exc.reason, exc.message)
+
+
+@pytest.mark.parametrize(
+    "damage",
+    ["none", "changed-same-size", "truncated", "deleted", "symlink", "folder", "corrupt-line"],
+)
+def test_a_prefetched_proof_answers_exactly_as_a_read_one(history: History, damage: str) -> None:
+    """The pass's thread maps and checks the segments; every answer must be the same."""
+    first, second = history.sealed()
+    if damage == "changed-same-size":
+        first.write_bytes(first.read_bytes().replace(b'"k1"', b'"kX"'))
+    elif damage == "truncated":
+        second.write_bytes(second.read_bytes()[:-10])
+    elif damage == "deleted":
+        first.unlink()
+    elif damage == "symlink":
+        target = history.telemetry.parent.parent / "elsewhere.jsonl"
+        target.write_bytes(second.read_bytes())
+        second.unlink()
+        second.symlink_to(target)
+    elif damage == "folder":
+        second.unlink()
+        second.mkdir()
+    elif damage == "corrupt-line":
+        data = first.read_bytes()
+        first.write_bytes(data[:-20] + b'{"k3 not json  ...\n'[:20])
+    for key in ("k1", "k4", "k7", "never-applied"):
+        plain = history.ledger(ROTATE)
+        fetched = history.ledger(ROTATE)
+        fetched.prefetch_sealed()
+
+        assert outcome(fetched, key) == outcome(plain, key), (damage, key)
+        assert plain.sealed == fetched.sealed  # both listings loaded now
+        assert [p and p.message for p in (fetched.problem, plain.problem)] == [
+            plain.problem and plain.problem.message
+        ] * 2
+    if damage == "none":
+        assert outcome(history.ledger(ROTATE), "never-applied") is None
+    else:
+        assert outcome(history.ledger(ROTATE), "never-applied")[0] == "telemetry_corrupt"  # type: ignore[index]
