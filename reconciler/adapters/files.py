@@ -8,7 +8,6 @@ Every write the reconciler makes goes through here: temp file in the same folder
 from __future__ import annotations
 
 import errno
-import mmap
 import os
 import stat
 import zlib
@@ -62,38 +61,6 @@ def _open_regular(path: str, what: str, *, follow_symlinks: bool = False) -> int
             ReasonCode.FILE_NOT_REGULAR, f"{what} is not a regular file: {path}", path=path
         )
     return fd
-
-
-def map_bounded(path: str, limit: int, *, what: str = "file") -> bytes | mmap.mmap | None:
-    """A regular file's bytes mapped read-only (not copied), or None when it does not exist.
-
-    For large files read whole and kept: a read into fresh memory page-faults every page,
-    a mapping of cached pages does not (reading 25 MB of telemetry segments took ~20 ms
-    against ~5 ms). A file that is empty comes back as `b""` (it cannot be mapped). The
-    mapping keeps the file as it was opened unless it is truncated meanwhile, which only
-    the reconciler's own files being rewritten by another process could do (the reader
-    then dies of SIGBUS, which every pass survives as it survives kill -9). Symlinks are
-    refused as in `read_bounded`.
-
-    Raises:
-        RefusalError: a refused symlink, not a regular file, larger than `limit`, or
-            unreadable.
-    """
-    fd = _open_regular(path, what)
-    if fd is None:
-        return None
-    try:
-        with _translate_os_errors("read", path):
-            size = os.fstat(fd).st_size
-            if size > limit:
-                raise RefusalError(
-                    ReasonCode.FILE_TOO_LARGE,
-                    f"{what} is larger than {limit} bytes: {path}",
-                    path=path,
-                )
-            return mmap.mmap(fd, size, access=mmap.ACCESS_READ) if size else b""
-    finally:
-        os.close(fd)
 
 
 def read_bounded(

@@ -196,11 +196,11 @@ class FastImport:
         self._process = subprocess.Popen(
             [
                 "git",
-                # Objects are written once, as one pack per pass, and repacked by git gc
-                # later (`maintenance.collect_garbage`): cheap compression keeps a pass of
-                # hundreds of commits fast (zlib dominates otherwise), and a pass of one
-                # commit is not unpacked into loose objects again (its tree of applied/
-                # holds tens of thousands of entries).
+                # Objects are written once, one pack per pass, merged when packs pile up
+                # (`merge_packs_when_due`) and repacked by git gc later: cheap compression
+                # keeps a pass of hundreds of commits fast (zlib dominates otherwise), and a
+                # pass of one commit is not unpacked into loose objects again (its tree of
+                # applied/ holds tens of thousands of entries: ~10 ms).
                 "-c",
                 "pack.compression=1",
                 "-c",
@@ -318,27 +318,28 @@ class FastImport:
 
 
 PACK_LIMIT = 50
-"""More packs than this and the loop asks git to repack (git's own gc.autoPackLimit)."""
+"""More packs than this (git's own gc.autoPackLimit default) and a pass merges them."""
 
 
-def collect_garbage_when_due(git: Git, git_dir: str) -> bool:
-    """Let git repack once the packs fast-import writes (one per pass) pile up.
+def merge_packs_when_due(git: Git, git_dir: str) -> bool:
+    """Merge the small packs fast-import leaves (one per pass) once they pile up.
 
-    Git's porcelain runs `gc --auto` after writing objects; the loop writes only through
-    plumbing, so it asks here, when more than PACK_LIMIT packs exist (one listing). Git then
-    applies the repository's own settings (gc.auto, gc.autoPackLimit, gc.autoDetach: by
-    default it repacks in the background and returns at once). Returns whether it asked.
+    `git repack --geometric=2 -d` rolls the small packs up into one and leaves the big ones
+    alone: milliseconds, no ref or reflog lock (unlike `git gc`, whose `pack-refs` could
+    make the next pass's compare-and-swap fail), nothing in the background. Returns whether
+    it ran.
     """
     common = git_dir
     with contextlib.suppress(OSError), open(os.path.join(git_dir, "commondir")) as handle:
         common = os.path.join(git_dir, handle.read().strip())  # a linked worktree's
     try:
-        names = os.listdir(os.path.join(common, "objects", "pack"))
+        names = set(os.listdir(os.path.join(common, "objects", "pack")))
     except OSError:
         return False
-    if sum(name.endswith(".pack") for name in names) <= PACK_LIMIT:
+    packs = [name for name in names if name.endswith(".pack")]
+    if sum(name.removesuffix(".pack") + ".keep" not in names for name in packs) <= PACK_LIMIT:
         return False
-    git.run("gc", "--auto", "--quiet", check=False)
+    git.run("repack", "--geometric=2", "-d", "-q", check=False)
     return True
 
 

@@ -115,14 +115,16 @@ def changed_paths(checkout: Checkout, *, skip: Sequence[str] = ()) -> list[tuple
     ]
 
 
-def paths_in_commit(checkout: Checkout, commit: str, paths: Iterable[str]) -> set[str]:
-    """Which of `paths` (repo-relative, no newline) `commit` holds: one `cat-file`."""
+def tracked_paths(checkout: Checkout, paths: Iterable[str]) -> set[str]:
+    """Which of `paths` (repo-relative, no newline) HEAD or the index holds: one `cat-file`."""
     wanted = list(paths)
     if not wanted:
         return set()
-    query = "".join(f"{commit}:{path}\n" for path in wanted).encode("utf-8", "surrogateescape")
+    names = [f"{where}:{path}" for path in wanted for where in (checkout.head, "")]
+    query = "".join(f"{name}\n" for name in names).encode("utf-8", "surrogateescape")
     out = checkout.git.run("cat-file", "--batch-check", stdin=query).stdout.splitlines()
-    return {path for path, line in zip(wanted, out, strict=False) if not line.endswith(b" missing")}
+    found = [not line.endswith(b" missing") for line in out]
+    return {path for number, path in enumerate(wanted) if any(found[2 * number : 2 * number + 2])}
 
 
 SPECIAL = "special"

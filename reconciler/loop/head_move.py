@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
@@ -20,7 +21,7 @@ from reconciler.adapters import files
 from reconciler.adapters.gitrepo import ZERO_SHA
 from reconciler.core.errors import RefusalError
 from reconciler.core.reasons import ReasonCode
-from reconciler.loop.checkout import Checkout, cat_blobs, file_identity
+from reconciler.loop.checkout import SPECIAL, Checkout, cat_blobs, file_identity
 
 MARKER_NAME = "reconciler-pass.json"
 
@@ -143,30 +144,85 @@ def _check_files(
 ) -> None:
     """Refuse when a file to change holds neither its content before nor after (nor nothing).
 
-    What `read-tree -m -u` refuses too: an untracked file in the way, a file edited since.
+    What `read-tree -m -u` refuses too: a file edited since, an untracked file in the way, a
+    file or symlink where a folder must be (unless the move deletes it). Content is compared
+    as git stores it: the bytes first, then, for a file whose bytes differ, as `git add`
+    would hash it (through `core.autocrlf` and `.gitattributes` filters).
 
     Raises:
         RefusalError: `worktree_dirty`, naming the file.
     """
+    changes = list(changes)
+    deleted = {change.path for change in changes if change.new is None}
+    unsure: list[TreeChange] = []
     for change in changes:
-        target = os.path.join(checkout.top, change.path)
-        current = file_identity(target, whole=True)
+        blocking = _blocking_parent(checkout.top, change.path, deleted) if change.new else None
+        if blocking is not None:
+            why = "is a file or symlink where the move needs a folder"
+            raise _dirty(checkout, blocking, old, new, after_crash=after_crash, why=why)
+        current = file_identity(os.path.join(checkout.top, change.path), whole=True)
         known = {None, change.old, change.new}
         known |= {f"link:{blob}" for blob in (change.old, change.new) if blob}
-        if current not in known and after_crash:
-            raise RefusalError(
-                ReasonCode.WORKTREE_DIRTY,
-                f"{change.path} changed after a pass was interrupted; it is neither the "
-                f"content before ({old[:12]}) nor after ({new[:12]}): check it, then run again",
-                path=target,
-            )
-        if current not in known:
-            raise RefusalError(
-                ReasonCode.WORKTREE_DIRTY,
-                f"cannot update the checkout to {new[:12]}: {change.path} holds neither its "
-                f"content at {old[:12]} nor at {new[:12]}; move it aside and run again",
-                path=target,
-            )
+        if current in known:
+            continue
+        if current is None or current == SPECIAL or current.startswith(("link:", "stat:")):
+            raise _dirty(checkout, change.path, old, new, after_crash=after_crash)
+        unsure.append(change)
+    hashed = _hashed_as_stored(checkout, [change.path for change in unsure])
+    for change, blob in zip(unsure, hashed, strict=True):
+        if blob is None or blob not in (change.old, change.new):
+            raise _dirty(checkout, change.path, old, new, after_crash=after_crash)
+
+
+def _blocking_parent(top: str, relative: str, deleted: set[str]) -> str | None:
+    """The first folder of `relative` that is a file or symlink the move does not delete."""
+    parts = relative.split("/")
+    for end in range(1, len(parts)):
+        folder = "/".join(parts[:end])
+        try:
+            info = os.lstat(os.path.join(top, folder))
+        except OSError:
+            return None  # absent: git creates it (and every folder below)
+        if not stat.S_ISDIR(info.st_mode) and folder not in deleted:
+            return folder
+    return None
+
+
+def _hashed_as_stored(checkout: Checkout, paths: Sequence[str]) -> list[str | None]:
+    """The blob id `git add` would store for each file (its clean filters applied)."""
+    if not paths:
+        return []
+    if any("\n" in path for path in paths):  # one path per line: none can be asked
+        return [None] * len(paths)
+    query = "".join(f"{path}\n" for path in paths).encode("utf-8", "surrogateescape")
+    done = checkout.git.run("hash-object", "--stdin-paths", stdin=query, check=False)
+    lines = done.stdout.decode("ascii", "replace").split()
+    return [*lines] if done.returncode == 0 and len(lines) == len(paths) else [None] * len(paths)
+
+
+def _dirty(
+    checkout: Checkout, path: str, old: str, new: str, *, after_crash: bool, why: str = ""
+) -> RefusalError:
+    target = os.path.join(checkout.top, path)
+    if why:
+        return RefusalError(
+            ReasonCode.WORKTREE_DIRTY,
+            f"cannot update the checkout to {new[:12]}: {path} {why}; move it aside and run again",
+            path=target,
+        )
+    if after_crash:
+        return RefusalError(
+            ReasonCode.WORKTREE_DIRTY,
+            f"{path} changed after a pass was interrupted; it is neither the content before "
+            f"({old[:12]}) nor after ({new[:12]}): check it, then run again",
+            path=target,
+        )
+    return RefusalError(
+        ReasonCode.WORKTREE_DIRTY,
+        f"cannot update the checkout to {new[:12]}: {path} holds neither its content at "
+        f"{old[:12]} nor at {new[:12]}; move it aside and run again",
+        path=target,
+    )
 
 
 def _update_index_and_files(checkout: Checkout, changes: Sequence[TreeChange]) -> None:

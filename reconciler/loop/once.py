@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import posixpath
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
@@ -22,7 +23,7 @@ from reconciler.adapters import locking
 from reconciler.adapters.gitrepo import (
     FastImport,
     FileChange,
-    collect_garbage_when_due,
+    merge_packs_when_due,
     remove_stale_marks,
 )
 from reconciler.core import commit_messages, jsontext, queueing
@@ -328,21 +329,26 @@ def _commit_all(
         checkout, shas[marks[-1]], consumed, reason=reason, intents=rel.intents,
         changes=_tree_changes(written.values(), listing),
     )  # fmt: skip
-    collect_garbage_when_due(checkout.git, checkout.git_dir)
+    merge_packs_when_due(checkout.git, checkout.git_dir)
     return empty._replace(outcomes=outcomes, commits=commits, head=moved.head, pending_left=left)
 
 
 def _tree_changes(
     written: Iterable[FileChange], listing: Mapping[str, tuple[str, str]]
-) -> list[head_move.TreeChange]:
-    """What the pass's commits change, file by file, against HEAD's `listing`.
+) -> list[head_move.TreeChange] | None:
+    """What the pass's commits change, file by file, against HEAD's `listing`; None: ask git.
 
     Every file a pass writes is in a listed folder, or a new name in applied/ or rejected/
-    (not in HEAD: `TakenNames`); a path the listing does not show counts as absent, so a
-    wrong guess refuses the move (`worktree_dirty`) rather than overwrite a file.
+    (in neither HEAD nor the index: `TakenNames`); a path the listing does not show counts
+    as absent, so a wrong guess refuses the move (`worktree_dirty`) rather than overwrite a
+    file. A file committed where a written path needs a folder (`intents/applied` as a
+    file) is replaced by that folder in the commit: then `git diff-tree` says what changed.
     """
     changes = []
     for change in written:
+        parts = change.path.split("/")
+        if any("/".join(parts[:end]) in listing for end in range(1, len(parts))):
+            return None
         old_mode, old_blob = listing.get(change.path, (None, None))
         if change.data is None and change.blob is None:
             new_blob, mode = None, "000000"  # as `git diff-tree` shows a deletion
@@ -421,17 +427,17 @@ class TakenNames:
     """The names of applied/ and rejected/ a moved intent file may not take.
 
     Those on disk (one `lstat` per candidate, never a listing of folders that grow by a file
-    per intent), those in HEAD (`CleanCheck` skips these two folders, so a file deleted on
-    disk may still be committed: every pending file's first candidate in both folders is
-    looked up by one `cat-file` up front, any other candidate when it comes up) and those
-    this pass chose.
+    per intent), those in HEAD or the index (`CleanCheck` skips these two folders, so a file
+    deleted on disk may still be committed or staged: every pending file's first candidate
+    in both folders is looked up by one `cat-file` up front, any other candidate when it
+    comes up) and those this pass chose.
     """
 
     def __init__(self, checkout: Checkout, first: Iterable[str]) -> None:
         self.checkout = checkout
         self.chosen: set[str] = set()
         self.asked = set(first)
-        self.committed = checkouts.paths_in_commit(checkout, checkout.head, self.asked)
+        self.committed = checkouts.tracked_paths(checkout, self.asked)
 
     def __contains__(self, path: object) -> bool:
         """Whether `path` (repo-relative) is taken."""
@@ -440,7 +446,7 @@ class TakenNames:
             return True
         if path not in self.asked:
             self.asked.add(path)
-            self.committed |= checkouts.paths_in_commit(self.checkout, self.checkout.head, [path])
+            self.committed |= checkouts.tracked_paths(self.checkout, [path])
         return path in self.committed
 
     def add(self, path: str) -> None:
@@ -476,7 +482,7 @@ class CleanCheck:
     def _run(self) -> None:
         try:
             intents = self.rel.intents
-            skip = [f"{intents}/{queue.APPLIED}", f"{intents}/{queue.REJECTED}"]
+            skip = [posixpath.join(intents, name) for name in (queue.APPLIED, queue.REJECTED)]
             self.found = checkouts.changed_paths(self.checkout, skip=skip)
         except BaseException as exc:  # noqa: BLE001 - handed to the thread that waits
             self.found = exc

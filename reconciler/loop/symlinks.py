@@ -4,7 +4,7 @@ A symlinked folder (`policies/telemetry -> /some/host/dir`) would make a pass re
 file and commit it, and the commit would silently replace the link; a symlinked file would
 be read or written through. So every component of every path the loop reads or writes must
 be a real folder or file, in the checkout (`refuse_symlinks`, a dozen `lstat`s) and in the
-commit the pass builds on (`tracked_intents`, in the `git ls-tree` a pass makes anyway).
+commit the pass builds on (`head_listing`, in the `git ls-tree` a pass makes anyway).
 """
 
 from __future__ import annotations

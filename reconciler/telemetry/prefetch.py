@@ -1,15 +1,15 @@
-"""Sealed telemetry segments mapped and checksummed in a thread beside the pass.
+"""Sealed telemetry segments read and checksummed in a thread beside the pass.
 
 Proving that a new idempotency key was never applied reads every sealed segment (the records
-are the authority, never an index): on a 20,000-intent history, ~25 MB mapped and checked
-against the CRC-32 the segment index lists. zlib releases the GIL while it computes a
-CRC-32 and the page faults of a mapping happen inside it, so this work runs beside the
-pass's own reading and its `git` processes instead of after them (`Ledger.prefetch_sealed`).
+are the authority, never an index): on a 20,000-intent history, ~25 MB read and checked
+against the CRC-32 the segment index lists. A read into fresh memory costs more in page
+faults than in copying, and both happen with the GIL released, as does zlib's CRC-32: so
+this work runs beside the pass's own reading and its `git` processes instead of after them
+(`Ledger.prefetch_sealed`).
 """
 
 from __future__ import annotations
 
-import mmap
 import threading
 import zlib
 from collections.abc import Sequence
@@ -22,16 +22,16 @@ from reconciler.core.errors import RefusalError
 class Checked(NamedTuple):
     """One segment as the thread found it."""
 
-    data: bytes | mmap.mmap | None
-    """Mapped bytes (b"": empty; None: missing or refused)."""
+    data: bytes | None
+    """The file's bytes (None: missing or refused)."""
     crc: int | None
     """CRC-32 of `data` (None when there is none)."""
     error: RefusalError | None
-    """Why the file could not be mapped (a symlink, too large, unreadable)."""
+    """Why the file could not be read (a symlink, too large, unreadable)."""
 
 
 class SealedPrefetch:
-    """Map and checksum `paths` in a daemon thread; `result(n)` waits for them."""
+    """Read and checksum `paths` in a daemon thread; `result(n)` waits for them."""
 
     def __init__(self, paths: Sequence[str], limit: int) -> None:
         self._paths, self._limit = list(paths), limit
@@ -42,7 +42,7 @@ class SealedPrefetch:
     def _run(self) -> None:
         for path in self._paths:
             try:
-                data = files.map_bounded(path, self._limit, what="telemetry segment")
+                data = files.read_bounded(path, self._limit, what="telemetry segment")
             except RefusalError as exc:
                 self._results.append(Checked(None, None, exc))
                 continue

@@ -2,17 +2,15 @@
 
 The segment index (`promotion-apply-segments.json`, index.py) lists them with their sizes,
 CRC-32s and times, and caches where their applied keys are. It is read when first needed,
-and a segment is mapped (never copied: `files.map_bounded`) and checked against its listing
-when first needed, so a replay found in the active file or a read of recent records never
-opens the old ones. The records, not the index, say that a key was not applied: a key the
-index lacks is searched for in every segment (`find`); a pass starts that work beforehand
-in a thread (`prefetch`). Records the listing covers that are gone (a deleted or changed
-segment) set `problem`.
+and a segment is read and checked against its listing when first needed, so a replay found
+in the active file or a read of recent records never opens the old ones. The records, not
+the index, say that a key was not applied: a key the index lacks is searched for in every
+segment (`find`); a pass starts reading them beforehand in a thread (`prefetch`). Records the
+listing covers that are gone (a deleted or changed segment) set `problem`.
 """
 
 from __future__ import annotations
 
-import mmap
 import os
 import re
 import zlib
@@ -25,9 +23,6 @@ from reconciler.core.errors import RefusalError
 from reconciler.telemetry import index, prefetch
 from reconciler.telemetry.index import SealedSpan
 from reconciler.telemetry.segments import Segment, sealed_names, unreadable
-
-Mapped = bytes | mmap.mmap
-"""A sealed segment's bytes: mapped (`files.map_bounded`) or read."""
 
 SEGMENT_LIMIT = 256 * 1024 * 1024
 
@@ -60,9 +55,8 @@ class SealedSegments:
         self._keys: dict[str, SealedSpan] = {}
         self._unchecked: Mapping[str, object] | None = None
         """The listed key map, before `_check_keys` (`_keys` entries come first)."""
-        self._data: list[Mapped | None] = []
-        """Each segment's bytes (None: not read yet; b"": missing), mapped until a caller
-        needs them as `bytes` (`segment_bytes`)."""
+        self._data: list[bytes | None] = []
+        """Each segment's bytes (None: not read yet; b"": missing)."""
         self._searches: list[KeySearch | None] = []
         """Each segment's search for keys the index lacks (None: it knows them all)."""
         self._prefetch: prefetch.SealedPrefetch | None = None
@@ -99,7 +93,16 @@ class SealedSegments:
     def _ensure_loaded(self) -> None:
         if not self._loaded:
             self._loaded = True
-            self._load()
+            try:
+                self._load()
+            except BaseException:
+                self._reset()  # the next reader reads again, and refuses again
+                raise
+
+    def _reset(self) -> None:
+        self._segments, self._keys, self._data, self._searches = [], {}, [], []
+        self._unchecked, self._prefetch, self.problem = None, None, None
+        self.stale, self._loaded = False, False
 
     def _fail(self, problem: RefusalError) -> None:
         if not self.trust_indexes:
@@ -188,7 +191,7 @@ class SealedSegments:
         for key, (offset, length) in found.keys.items():
             self._keys[key] = (number, offset, length)
 
-    def _scan(self, data: Mapped, number: int) -> dict[str, Span]:
+    def _scan(self, data: bytes, number: int) -> dict[str, Span]:
         try:
             return applied_keys.index_applied(data)
         except applied_keys.CorruptLineError as exc:
@@ -197,10 +200,10 @@ class SealedSegments:
 
     # Reading ------------------------------------------------------------------------------
 
-    def _read(self, path: str) -> Mapped | None:
+    def _read(self, path: str) -> bytes | None:
         """A segment's bytes (None: missing; unreadable: `problem`, see unreadable)."""
         try:
-            return files.map_bounded(path, SEGMENT_LIMIT, what="telemetry segment")
+            return files.read_bounded(path, SEGMENT_LIMIT, what="telemetry segment")
         except RefusalError as exc:
             self._unreadable(path, exc)
             return None
@@ -211,11 +214,16 @@ class SealedSegments:
         self._fail(unreadable(path, exc))
 
     def prefetch(self) -> None:
-        """Start mapping and checksumming every segment in a thread, none read yet.
+        """Start reading and checksumming every segment in a thread, none read yet.
 
-        For a pass, whose new keys will be looked up in all of them.
+        For a pass, whose new keys will be looked up in all of them. A segment index that
+        cannot be read is left to the lookup that needs it (a pass replaying keys of the
+        active file never does).
         """
-        self._ensure_loaded()
+        try:
+            self._ensure_loaded()
+        except RefusalError:
+            return
         if self._prefetch is None and self._data and all(data is None for data in self._data):
             paths = [self.path(number) for number in range(len(self._segments))]
             self._prefetch = prefetch.SealedPrefetch(paths, SEGMENT_LIMIT)
@@ -226,13 +234,6 @@ class SealedSegments:
         Raises:
             RefusalError: it cannot be read (a symlink, too large).
         """
-        data = self.view(number)
-        if not isinstance(data, bytes):
-            data = self._data[number] = data[:]
-        return data
-
-    def view(self, number: int) -> Mapped:
-        """Segment `number` as `segment_bytes`, but mapped rather than copied."""
         data = self._data[number]
         if data is not None:
             return data
@@ -286,14 +287,14 @@ class SealedSegments:
         sealed = self._span(key)
         if sealed is not None:
             number, offset, length = sealed
-            record = applied_keys.record_at(self.view(number), (offset, length), key)
+            record = applied_keys.record_at(self.segment_bytes(number), (offset, length), key)
             if record is not None:
                 return record
-            self._check_keys()
-            del self._keys[key]  # a stale pointer (an edited index)
+            self._check_keys()  # (a malformed map is rebuilt from the records: key gone)
+            self._keys.pop(key, None)  # a stale pointer (an edited index)
             self.stale = True
         for number in reversed(range(len(self._segments))):
-            data = self.view(number)
+            data = self.segment_bytes(number)
             search = self._searches[number]
             try:
                 found = None if search is None else search.find(key)

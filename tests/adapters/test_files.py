@@ -1,4 +1,4 @@
-"""Bounded reads, read and mapped: the same refusals, the same bytes."""
+"""Bounded reads: the bytes of a regular file, every other kind of file refused."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from reconciler.adapters import files
 from reconciler.core.errors import RefusalError
 
 Reader = Callable[..., Any]
-READERS: list[Reader] = [files.read_bounded, files.map_bounded]
+READERS: list[Reader] = [files.read_bounded]
 
 
 @pytest.mark.parametrize("read", READERS)
@@ -57,15 +57,3 @@ def test_what_is_refused(
 
     assert caught.value.reason == reason
     assert "telemetry segment" in caught.value.message
-
-
-def test_a_mapping_keeps_the_bytes_it_mapped_when_the_file_is_replaced(tmp_path: Path) -> None:
-    path = tmp_path / "segment.jsonl"
-    path.write_bytes(b"old\n")
-    mapped = files.map_bounded(str(path), 100)
-    replacement = tmp_path / "new"
-    replacement.write_bytes(b"new!\n")
-
-    os.replace(replacement, path)  # how the reconciler itself rewrites a file
-
-    assert mapped is not None and mapped[:] == b"old\n"

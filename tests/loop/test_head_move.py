@@ -150,11 +150,11 @@ def test_a_pass_names_exactly_the_changes_git_finds(
     assert g.git(repo, "diff-files").strip() == ""
 
 
-def test_a_pass_writes_one_pack_and_asks_git_to_repack_when_they_pile_up(
+def test_a_pass_writes_one_pack_and_merges_the_small_ones_when_they_pile_up(
     tmp_path: Path,
 ) -> None:
     repo = g.make_policy_repo(tmp_path / "repo", paced=False)
-    g.git(repo, "config", "gc.autoDetach", "false")  # git repacks before the pass returns
+    g.git(repo, "config", "gc.auto", "0")  # only the pass merges packs here
     packs = repo / ".git" / "objects" / "pack"
 
     def count() -> int:
@@ -173,5 +173,77 @@ def test_a_pass_writes_one_pack_and_asks_git_to_repack_when_they_pile_up(
     report = g.once(repo)
 
     assert g.statuses(report) == [("second.yaml", "applied")]
-    assert count() == 1  # git's gc --auto repacked them
+    assert count() <= 2  # `repack --geometric`: the small packs rolled up
     assert g.status(repo) == ""
+    g.git(repo, "fsck", "--no-progress", "--connectivity-only")
+
+
+@pytest.mark.parametrize(
+    "setup",
+    [
+        lambda repo: g.git(repo, "config", "core.autocrlf", "true"),
+        lambda repo: (repo / ".gitattributes").write_text("* text=auto eol=crlf\n"),
+    ],
+    ids=["autocrlf", "gitattributes-eol-crlf"],
+)
+def test_a_checkout_that_converts_line_endings_still_moves(tmp_path: Path, setup: Any) -> None:
+    repo = g.make_policy_repo(tmp_path / "repo", paced=False)
+    setup(repo)
+    g.git(repo, "add", "-A")
+    g.git(repo, "commit", "-q", "--allow-empty", "-m", "line endings")
+    for path in (repo / "policies").rglob("*"):
+        if path.is_file():
+            path.unlink()
+    g.git(repo, "checkout", "--", ".")  # the files as this checkout writes them: CRLF
+    assert b"\r\n" in (repo / g.REGISTRY).read_bytes()
+    assert g.status(repo) == ""
+    g.add_intents(repo, {"a.yaml": {"step": 5}})
+
+    report = g.once(repo)
+
+    assert g.statuses(report) == [("a.yaml", "applied")]
+    assert g.canary(repo) == 30
+    assert g.status(repo) == ""
+
+
+@pytest.mark.parametrize("committed", [False, True])
+def test_a_file_where_applied_must_be_a_folder_refuses_the_pass_and_is_kept(
+    tmp_path: Path, committed: bool
+) -> None:
+    repo = g.make_policy_repo(tmp_path / "repo", paced=False)
+    in_the_way = repo / g.INTENTS / "applied"
+    if in_the_way.exists():
+        for child in in_the_way.iterdir():
+            child.unlink()
+        in_the_way.rmdir()
+    in_the_way.parent.mkdir(parents=True, exist_ok=True)
+    in_the_way.write_text("an operator's notes\n")
+    if committed:
+        g.commit_all(repo, "a file named applied")
+        in_the_way.write_text("an operator's notes, edited\n")
+    g.add_intents(repo, {"a.yaml": {"step": 5}})
+    before = g.head(repo)
+
+    with pytest.raises(RefusalError) as caught:
+        g.once(repo)
+
+    assert caught.value.reason == "worktree_dirty"
+    assert g.head(repo) == before
+    assert in_the_way.read_text().startswith("an operator's notes")
+    assert (repo / g.INTENTS / "a.yaml").exists()
+
+
+def test_a_staged_file_in_applied_is_never_overwritten(tmp_path: Path) -> None:
+    repo = g.make_policy_repo(tmp_path / "repo", paced=False)
+    g.add_intents(repo, {"a.yaml": {"step": 5}})
+    staged = repo / g.INTENTS / "applied" / "a.yaml"
+    staged.parent.mkdir(parents=True, exist_ok=True)
+    staged.write_text("staged by hand\n")
+    g.git(repo, "add", str(staged))
+    staged.unlink()  # in the index only
+
+    report = g.once(repo)
+
+    assert g.statuses(report) == [("a.yaml", "applied")]
+    assert g.git(repo, "show", f":{g.INTENTS}/applied/a.yaml").strip() == "staged by hand"
+    assert (repo / g.INTENTS / "applied" / "a.2.yaml").exists()

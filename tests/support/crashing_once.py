@@ -55,7 +55,10 @@ def _arm_git(moment: str, command: str, nth: int) -> None:
     seen = [0]
 
     def run(self: gitrepo.Git, *args: str, **kwargs: Any) -> Any:
-        hit = bool(args) and args[0] == command
+        words = list(args)
+        while len(words) >= 2 and words[0] == "-c":  # `git -c key=value <command>`
+            words = words[2:]
+        hit = bool(words) and words[0] == command
         if hit:
             seen[0] += 1
         if hit and seen[0] == nth and moment == "before":

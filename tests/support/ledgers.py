@@ -66,18 +66,13 @@ def record(key: str | None, minute: float, status: str = "applied", **extra: Any
 
 @contextmanager
 def counting_reads(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
-    """Record the base name of every file read through `files.read_bounded` or mapped."""
+    """Record the base name of every file read through `files.read_bounded`."""
     opened: list[str] = []
-    real_read, real_map = files.read_bounded, files.map_bounded
+    real = files.read_bounded
 
     def read_bounded(path: str, limit: int, **kw: Any) -> bytes | None:
         opened.append(os.path.basename(path))
-        return real_read(path, limit, **kw)
-
-    def map_bounded(path: str, limit: int, **kw: Any) -> Any:
-        opened.append(os.path.basename(path))
-        return real_map(path, limit, **kw)
+        return real(path, limit, **kw)
 
     monkeypatch.setattr(files, "read_bounded", read_bounded)
-    monkeypatch.setattr(files, "map_bounded", map_bounded)
     yield opened

@@ -272,3 +272,37 @@ def test_a_prefetched_proof_answers_exactly_as_a_read_one(history: History, dama
         assert outcome(history.ledger(ROTATE), "never-applied") is None
     else:
         assert outcome(history.ledger(ROTATE), "never-applied")[0] == "telemetry_corrupt"  # type: ignore[index]
+
+
+def test_a_pointer_to_another_keys_record_beside_a_malformed_entry_is_no_crash(
+    history: History,
+) -> None:
+    doc = json.loads(history.segments.read_text())
+    doc["keys"]["ghost"] = doc["keys"]["k0"]  # well formed, but k0's record
+    doc["keys"]["junk"] = "x"  # malformed: the whole map is rebuilt from the records
+    history.segments.write_text(json.dumps(doc))
+
+    ledger = history.ledger(ROTATE)
+
+    assert ledger.find_applied("ghost") is None
+    assert ledger.find_applied("k0") == record("k0", 0)
+    assert "ghost" not in ledger.sealed_keys and "junk" not in ledger.sealed_keys
+
+
+def test_an_unreadable_segment_index_stops_only_the_lookups_that_need_it(
+    history: History,
+) -> None:
+    target = history.segments.parent / "elsewhere.json"
+    target.write_bytes(history.segments.read_bytes())
+    history.segments.unlink()
+    history.segments.symlink_to(target)
+    ledger = history.ledger(ROTATE)
+
+    ledger.prefetch_sealed()  # a pass starts it: no refusal yet
+
+    assert ledger.find_applied("k7") == record("k7", 7)  # in the active file
+    with pytest.raises(RefusalError) as caught:
+        ledger.find_applied("k1")
+    assert caught.value.reason == "file_not_regular"
+    with pytest.raises(RefusalError):  # and again: nothing half-loaded is trusted
+        ledger.find_applied("never-applied")
