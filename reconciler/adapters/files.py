@@ -8,6 +8,7 @@ Every write the reconciler makes goes through here: temp file in the same folder
 from __future__ import annotations
 
 import errno
+import mmap
 import os
 import stat
 import zlib
@@ -61,6 +62,44 @@ def _open_regular(path: str, what: str, *, follow_symlinks: bool = False) -> int
             ReasonCode.FILE_NOT_REGULAR, f"{what} is not a regular file: {path}", path=path
         )
     return fd
+
+
+def map_bounded(path: str, limit: int, *, what: str = "file") -> bytes | mmap.mmap | None:
+    """A regular file's bytes mapped read-only rather than copied; None when it does not exist.
+
+    A read into fresh memory page-faults every page, a mapping of cached pages a sixteenth
+    of them (25 MB of telemetry segments: ~20 ms against ~5 ms). Two costs, so callers bound
+    their use: each mapping holds a file descriptor until it is dropped (Python's mmap keeps
+    one), and a file truncated in place while mapped kills the reader with SIGBUS (the
+    loop's files are replaced, never truncated, and a pass survives a crash as it survives
+    kill -9). An empty file comes back as `b""`; where the file system cannot map, the file
+    is read. Symlinks are refused as in `read_bounded`.
+
+    Raises:
+        RefusalError: a refused symlink, not a regular file, larger than `limit`, or
+            unreadable.
+    """
+    fd = _open_regular(path, what)
+    if fd is None:
+        return None
+    try:
+        with _translate_os_errors("read", path):
+            size = os.fstat(fd).st_size
+            if size > limit:
+                raise RefusalError(
+                    ReasonCode.FILE_TOO_LARGE,
+                    f"{what} is larger than {limit} bytes: {path}",
+                    path=path,
+                )
+            if not size:
+                return b""
+        try:
+            return mmap.mmap(fd, size, access=mmap.ACCESS_READ)
+        except (OSError, ValueError):
+            pass  # cannot be mapped here (a file system without mmap, no descriptor left)
+    finally:
+        os.close(fd)
+    return read_bounded(path, limit, what=what)
 
 
 def read_bounded(

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import zlib
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol, overload
 
 from reconciler.core.errors import RefusalError
 from reconciler.core.reasons import ReasonCode
@@ -29,6 +29,27 @@ TAIL_BYTES = 4096
 FULL_PARSE_AFTER = 32
 """Searches of one blob before it is parsed once in full instead: a full parse costs about
 as much as 40 searches, so a pass looking up many new keys pays at most about twice the best."""
+
+
+class Blob(Protocol):
+    """Telemetry bytes as searched here: `bytes`, or a read-only `mmap` of a sealed segment.
+
+    (`files.map_bounded`: 25 MB of history are searched without being copied first.)
+    """
+
+    def __len__(self) -> int: ...
+
+    def find(self, sub: bytes, start: int = ..., end: int = ..., /) -> int:
+        """The first offset of `sub` in [start, end), or -1."""
+
+    def rfind(self, sub: bytes, start: int = ..., end: int = ..., /) -> int:
+        """The last offset of `sub` in [start, end), or -1."""
+
+    @overload
+    def __getitem__(self, index: int, /) -> int: ...
+
+    @overload
+    def __getitem__(self, index: slice, /) -> bytes: ...
 
 
 class CorruptLineError(ValueError):
@@ -78,9 +99,9 @@ def is_applied(record: Record | None, key: str) -> bool:
     return record is not None and bool(key) and applied_key(record) == key
 
 
-def line_number(data: bytes, offset: int) -> int:
+def line_number(data: Blob, offset: int) -> int:
     """The 1-based number of the line that holds `offset`."""
-    return data.count(b"\n", 0, offset) + 1
+    return data[:offset].count(b"\n") + 1
 
 
 class Scan(NamedTuple):
@@ -94,7 +115,7 @@ class Scan(NamedTuple):
     """The latest `timestamp` of a record (any status); None when no record has one."""
 
 
-def index_applied(data: bytes, start: int = 0) -> dict[str, Span]:
+def index_applied(data: Blob, start: int = 0) -> dict[str, Span]:
     """Parse every line from `start` (a line start); return each applied key's last span.
 
     Raises:
@@ -103,7 +124,7 @@ def index_applied(data: bytes, start: int = 0) -> dict[str, Span]:
     return scan(data, start, times=False).keys
 
 
-def scan(data: bytes, start: int = 0, *, times: bool = True) -> Scan:
+def scan(data: Blob, start: int = 0, *, times: bool = True) -> Scan:
     """Parse every line from `start` (a line start): applied keys and (with `times`) times.
 
     Raises:
@@ -133,7 +154,7 @@ def scan(data: bytes, start: int = 0, *, times: bool = True) -> Scan:
     return Scan(keys, earliest, latest)
 
 
-def record_at(data: bytes, span: Span, key: str) -> Record | None:
+def record_at(data: Blob, span: Span, key: str) -> Record | None:
     """The applied record of `key` that starts a line at `span`, or None (a stale pointer)."""
     offset, length = span
     if offset < 0 or length <= 0 or offset + length > len(data):
@@ -154,7 +175,7 @@ class KeySearch:
     parsed in full once and answers from that.
     """
 
-    def __init__(self, data: bytes) -> None:
+    def __init__(self, data: Blob) -> None:
         self.data = data
         self._searches = 0
         self._full: dict[str, Span] | None = None

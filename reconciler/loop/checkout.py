@@ -116,15 +116,18 @@ def changed_paths(checkout: Checkout, *, skip: Sequence[str] = ()) -> list[tuple
 
 
 def tracked_paths(checkout: Checkout, paths: Iterable[str]) -> set[str]:
-    """Which of `paths` (repo-relative, no newline) HEAD or the index holds: one `cat-file`."""
+    """Which of `paths` (repo-relative, no newline) the index holds: one `cat-file`.
+
+    The index, not HEAD: a lookup in HEAD walks the tree objects of applied/ and rejected/
+    (tens of thousands of entries) for every path, and the index holds every file of HEAD
+    but those whose deletion was staged.
+    """
     wanted = list(paths)
     if not wanted:
         return set()
-    names = [f"{where}:{path}" for path in wanted for where in (checkout.head, "")]
-    query = "".join(f"{name}\n" for name in names).encode("utf-8", "surrogateescape")
+    query = "".join(f":{path}\n" for path in wanted).encode("utf-8", "surrogateescape")
     out = checkout.git.run("cat-file", "--batch-check", stdin=query).stdout.splitlines()
-    found = [not line.endswith(b" missing") for line in out]
-    return {path for number, path in enumerate(wanted) if any(found[2 * number : 2 * number + 2])}
+    return {path for path, line in zip(wanted, out, strict=False) if not line.endswith(b" missing")}
 
 
 SPECIAL = "special"

@@ -14,14 +14,14 @@ from __future__ import annotations
 import json
 import os
 import stat
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import NamedTuple
 
 from reconciler.adapters import files
-from reconciler.adapters.gitrepo import ZERO_SHA
+from reconciler.adapters.gitrepo import ZERO_SHA, FileChange
 from reconciler.core.errors import RefusalError
 from reconciler.core.reasons import ReasonCode
-from reconciler.loop.checkout import SPECIAL, Checkout, cat_blobs, file_identity
+from reconciler.loop.checkout import SPECIAL, Checkout, blob_id, cat_blobs, file_identity
 
 MARKER_NAME = "reconciler-pass.json"
 
@@ -118,6 +118,34 @@ class TreeChange(NamedTuple):
     old: str | None
     new: str | None
     mode: str = "100644"
+
+
+def changes_from_writes(
+    written: Iterable[FileChange], listing: Mapping[str, tuple[str, str]]
+) -> list[TreeChange] | None:
+    """What a pass's commits change, file by file, against HEAD's `listing`; None: ask git.
+
+    `written` is each path's last write in the pass; `listing` is `symlinks.head_listing`.
+    Every file a pass writes is in a listed folder, or a new name in applied/ or rejected/
+    (not in the index: `worktree.TakenNames`); a path the listing does not show
+    counts as absent, so a wrong guess refuses the move (`worktree_dirty`) rather than
+    overwrite a file. A committed file where a written path needs a folder (`applied` as a
+    file) is replaced by that folder in the commit: then `git diff-tree` says what changed.
+    """
+    changes = []
+    for change in written:
+        parts = change.path.split("/")
+        if any("/".join(parts[:end]) in listing for end in range(1, len(parts))):
+            return None
+        old_mode, old_blob = listing.get(change.path, (None, None))
+        if change.data is None and change.blob is None:
+            new_blob, mode = None, "000000"  # as `git diff-tree` shows a deletion
+        else:
+            new_blob = change.blob or blob_id(change.data or b"")
+            mode = change.mode
+        if not (new_blob == old_blob and (new_blob is None or mode == old_mode)):
+            changes.append(TreeChange(change.path, old_blob, new_blob, mode))
+    return changes
 
 
 def tree_changes(checkout: Checkout, old: str, new: str) -> list[TreeChange]:

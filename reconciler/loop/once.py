@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import posixpath
-import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -27,7 +25,7 @@ from reconciler.adapters.gitrepo import (
     remove_stale_marks,
 )
 from reconciler.core import commit_messages, jsontext, queueing
-from reconciler.core.errors import ReconcileError, RefusalError, RetryableError
+from reconciler.core.errors import ReconcileError, RetryableError
 from reconciler.core.intents import INTENT_LIMIT
 from reconciler.core.passes import IntentSource, Outcome, PassState, evaluate_pass
 from reconciler.core.reasons import ReasonCode
@@ -39,6 +37,7 @@ from reconciler.loop.config import LoopConfig, load_config
 from reconciler.loop.head_move import Consumed
 from reconciler.loop.paths import LoopPaths
 from reconciler.loop.remote import PushConflict, push_head, sync_with_remote
+from reconciler.loop.worktree import CleanCheck, TakenNames
 from reconciler.telemetry.ledger import Ledger
 
 
@@ -209,15 +208,18 @@ def _pass(
 ) -> PassReport:
     rel = config.relative_paths(checkout)
     pending, ignored = queue.scan_queue(checkout, config.fleet.intents)
-    # `git status` walks every file of the worktree (applied/ grows by one per intent): it
-    # runs beside the reading and the first evaluation, and is waited for before the first
-    # commit. A dirty worktree is still the first refusal the pass reports.
+    # `git status` and the names applied/ and rejected/ hold (`worktree.py`) run beside the
+    # reading and the first evaluation, and are waited for before the first commit. A dirty
+    # worktree is still the first refusal the pass reports.
     clean = CleanCheck(checkout, rel) if pending else None
+    taken = None
+    if pending and not options.dry_run:
+        taken = TakenNames(checkout, rel, [item.path.rsplit("/", 1)[-1] for item in pending])
     try:
         state = pass_state.checkout_state(checkout, config, now())
     except ReconcileError:
         if clean is not None:
-            clean.thread.join()  # its verdict is not needed: this refusal comes first
+            clean.join()  # its verdict is not needed: this refusal comes first
         raise
     empty = PassReport(
         [], [], checkout.head, False, attempt, options.dry_run, recovered, 0, ignored
@@ -239,13 +241,13 @@ def _pass(
     except ReconcileError:
         clean.wait()
         raise
-    if options.dry_run:
+    if taken is None:  # a dry run
         clean.wait()
         outcomes = prediction.predict(state, sources, history, now)
         return empty._replace(outcomes=outcomes, commits=[""] * len(outcomes), pending_left=left)
     return _commit_all(
         config, checkout, sources, state, history, now, empty, left, listing, options.stop,
-        ready=clean.wait,
+        ready=clean.wait, taken=taken,
     )  # fmt: skip
 
 
@@ -262,22 +264,16 @@ def _commit_all(
     stop: Callable[[], bool] | None = None,
     *,
     ready: Callable[[], None],
+    taken: TakenNames,
 ) -> PassReport:
     """Evaluate and commit the pass's intents; `ready()` must pass before the first commit.
 
-    `listing` is `symlinks.head_listing`: what HEAD holds beside every file a pass writes.
+    `listing` is `symlinks.head_listing`: what HEAD holds beside every file a pass writes;
+    `taken` the names a moved intent file may not take.
     """
     rel = config.relative_paths(checkout)
     tracked = symlinks.intents_in(listing, rel)
     written: dict[str, FileChange] = {}
-    taken = TakenNames(
-        checkout,
-        [
-            queue.destination(f"{rel.intents}/{folder}", source.name, ())
-            for source in sources
-            for folder in (queue.APPLIED, queue.REJECTED)
-        ],
-    )
     stream = FastImport(checkout.git, checkout.git_dir)
     outcomes: list[Outcome] = []
     marks: list[str] = []
@@ -327,38 +323,10 @@ def _commit_all(
     reason = f"{len(marks)} intent(s)"
     moved = head_move.move_head(
         checkout, shas[marks[-1]], consumed, reason=reason, intents=rel.intents,
-        changes=_tree_changes(written.values(), listing),
+        changes=head_move.changes_from_writes(written.values(), listing),
     )  # fmt: skip
     merge_packs_when_due(checkout.git, checkout.git_dir)
     return empty._replace(outcomes=outcomes, commits=commits, head=moved.head, pending_left=left)
-
-
-def _tree_changes(
-    written: Iterable[FileChange], listing: Mapping[str, tuple[str, str]]
-) -> list[head_move.TreeChange] | None:
-    """What the pass's commits change, file by file, against HEAD's `listing`; None: ask git.
-
-    Every file a pass writes is in a listed folder, or a new name in applied/ or rejected/
-    (in neither HEAD nor the index: `TakenNames`); a path the listing does not show counts
-    as absent, so a wrong guess refuses the move (`worktree_dirty`) rather than overwrite a
-    file. A file committed where a written path needs a folder (`intents/applied` as a
-    file) is replaced by that folder in the commit: then `git diff-tree` says what changed.
-    """
-    changes = []
-    for change in written:
-        parts = change.path.split("/")
-        if any("/".join(parts[:end]) in listing for end in range(1, len(parts))):
-            return None
-        old_mode, old_blob = listing.get(change.path, (None, None))
-        if change.data is None and change.blob is None:
-            new_blob, mode = None, "000000"  # as `git diff-tree` shows a deletion
-        else:
-            new_blob = change.blob or checkouts.blob_id(change.data or b"")
-            mode = change.mode
-        unchanged = new_blob == old_blob and (new_blob is None or mode == old_mode)
-        if not unchanged:
-            changes.append(head_move.TreeChange(change.path, old_blob, new_blob, mode))
-    return changes
 
 
 def _consumed_identity(checkout: Checkout, source: IntentSource) -> str:
@@ -423,37 +391,6 @@ def _moved_file(
     return FileChange(target, note.encode("utf-8"))
 
 
-class TakenNames:
-    """The names of applied/ and rejected/ a moved intent file may not take.
-
-    Those on disk (one `lstat` per candidate, never a listing of folders that grow by a file
-    per intent), those in HEAD or the index (`CleanCheck` skips these two folders, so a file
-    deleted on disk may still be committed or staged: every pending file's first candidate
-    in both folders is looked up by one `cat-file` up front, any other candidate when it
-    comes up) and those this pass chose.
-    """
-
-    def __init__(self, checkout: Checkout, first: Iterable[str]) -> None:
-        self.checkout = checkout
-        self.chosen: set[str] = set()
-        self.asked = set(first)
-        self.committed = checkouts.tracked_paths(checkout, self.asked)
-
-    def __contains__(self, path: object) -> bool:
-        """Whether `path` (repo-relative) is taken."""
-        assert isinstance(path, str)
-        if path in self.chosen or os.path.lexists(os.path.join(self.checkout.top, path)):
-            return True
-        if path not in self.asked:
-            self.asked.add(path)
-            self.committed |= checkouts.tracked_paths(self.checkout, [path])
-        return path in self.committed
-
-    def add(self, path: str) -> None:
-        """Take `path` for this pass."""
-        self.chosen.add(path)
-
-
 def _read_sources(
     checkout: Checkout, pending: Sequence[queue.PendingFile], tracked: dict[str, tuple[str, str]]
 ) -> list[IntentSource]:
@@ -461,63 +398,3 @@ def _read_sources(
         checkout, [item.path for item in pending if item.path in tracked]
     )
     return [queue.read_source(item, adding.get(item.path)) for item in pending]
-
-
-class CleanCheck:
-    """`git status` in a thread of its own; `wait` refuses a worktree with foreign changes.
-
-    Started as soon as the pass knows it has work; the first `wait` joins it (later ones
-    return at once, or raise the same refusal again). The applied/ and rejected/ folders
-    are left out (they hold a file per processed intent, most of the status's time): the
-    pass only adds files there, under names no file on disk or in HEAD holds
-    (`TakenNames`), so a change there can neither enter its commits nor be overwritten.
-    """
-
-    def __init__(self, checkout: Checkout, rel: LoopPaths) -> None:
-        self.checkout, self.rel = checkout, rel
-        self.found: list[tuple[str, str]] | BaseException | None = None
-        self.thread = threading.Thread(target=self._run, name="reconciler-status", daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        try:
-            intents = self.rel.intents
-            skip = [posixpath.join(intents, name) for name in (queue.APPLIED, queue.REJECTED)]
-            self.found = checkouts.changed_paths(self.checkout, skip=skip)
-        except BaseException as exc:  # noqa: BLE001 - handed to the thread that waits
-            self.found = exc
-
-    def wait(self) -> None:
-        """Return when the worktree is clean enough for the pass.
-
-        Raises:
-            RefusalError: `worktree_dirty`, naming the first few paths (or git's failure).
-        """
-        self.thread.join()
-        if isinstance(self.found, BaseException):
-            raise self.found
-        _check_clean(self.found or [], self.rel)
-
-
-def _check_clean(changed: Sequence[tuple[str, str]], rel: LoopPaths) -> None:
-    """Refuse a worktree with changes the loop does not own (pending intents excepted).
-
-    Raises:
-        RefusalError: `worktree_dirty`, naming the first few paths.
-    """
-    dirty = [
-        path
-        for status, path in changed
-        if not (
-            path == rel.decision
-            or (status == "??" and path.rsplit("/", 1)[0] == rel.intents)
-            or os.path.basename(path) == journal.JOURNAL_NAME
-        )
-    ]
-    if dirty:
-        shown = ", ".join(dirty[:5]) + (f" and {len(dirty) - 5} more" if len(dirty) > 5 else "")
-        raise RefusalError(
-            ReasonCode.WORKTREE_DIRTY,
-            f"the worktree has changes the reconciler does not own: {shown}; commit or restore "
-            "them first (only new files in the intents folder may be uncommitted)",
-        )

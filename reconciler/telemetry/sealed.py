@@ -11,6 +11,7 @@ listing covers that are gone (a deleted or changed segment) set `problem`.
 
 from __future__ import annotations
 
+import mmap
 import os
 import re
 import zlib
@@ -25,6 +26,9 @@ from reconciler.telemetry.index import SealedSpan
 from reconciler.telemetry.segments import Segment, sealed_names, unreadable
 
 SEGMENT_LIMIT = 256 * 1024 * 1024
+
+Stored = bytes | mmap.mmap
+"""A segment's bytes as read, or as the pass's thread mapped them (`prefetch`)."""
 
 
 class SealedSegments:
@@ -55,7 +59,7 @@ class SealedSegments:
         self._keys: dict[str, SealedSpan] = {}
         self._unchecked: Mapping[str, object] | None = None
         """The listed key map, before `_check_keys` (`_keys` entries come first)."""
-        self._data: list[bytes | None] = []
+        self._data: list[Stored | None] = []
         """Each segment's bytes (None: not read yet; b"": missing)."""
         self._searches: list[KeySearch | None] = []
         """Each segment's search for keys the index lacks (None: it knows them all)."""
@@ -191,7 +195,7 @@ class SealedSegments:
         for key, (offset, length) in found.keys.items():
             self._keys[key] = (number, offset, length)
 
-    def _scan(self, data: bytes, number: int) -> dict[str, Span]:
+    def _scan(self, data: Stored, number: int) -> dict[str, Span]:
         try:
             return applied_keys.index_applied(data)
         except applied_keys.CorruptLineError as exc:
@@ -234,6 +238,13 @@ class SealedSegments:
         Raises:
             RefusalError: it cannot be read (a symlink, too large).
         """
+        data = self.view(number)
+        if not isinstance(data, bytes):
+            data = self._data[number] = data[:]
+        return data
+
+    def view(self, number: int) -> Stored:
+        """Segment `number` as `segment_bytes`, but as the thread mapped it (not copied)."""
         data = self._data[number]
         if data is not None:
             return data
@@ -287,14 +298,14 @@ class SealedSegments:
         sealed = self._span(key)
         if sealed is not None:
             number, offset, length = sealed
-            record = applied_keys.record_at(self.segment_bytes(number), (offset, length), key)
+            record = applied_keys.record_at(self.view(number), (offset, length), key)
             if record is not None:
                 return record
             self._check_keys()  # (a malformed map is rebuilt from the records: key gone)
             self._keys.pop(key, None)  # a stale pointer (an edited index)
             self.stale = True
         for number in reversed(range(len(self._segments))):
-            data = self.segment_bytes(number)
+            data = self.view(number)
             search = self._searches[number]
             try:
                 found = None if search is None else search.find(key)

@@ -9,6 +9,7 @@ the times of its records (while clocks move forward; the index's times cover the
 
 from __future__ import annotations
 
+import mmap
 import os
 import re
 import zlib
@@ -40,7 +41,9 @@ class Segment(NamedTuple):
     tail_crc: int | None = None
     """CRC-32 of the covered last 4 KiB: all an active index written before `crc` checked."""
 
-    def problem(self, data: bytes | None, *, growing: bool, crc: int | None = None) -> str | None:
+    def problem(
+        self, data: bytes | mmap.mmap | None, *, growing: bool, crc: int | None = None
+    ) -> str | None:
         """What is wrong with `data` as this segment's bytes (None: nothing).
 
         A growing segment (the active file) may hold more than `size` bytes: records appended
@@ -48,7 +51,7 @@ class Segment(NamedTuple):
         `data`, when it was computed already.
         """
         if growing:
-            return Coverage(self.size, self.crc, self.tail_crc).problem(data or b"")
+            return Coverage(self.size, self.crc, self.tail_crc).problem(bytes(data or b""))
         if data is None:
             return "is missing but the segment index lists it"
         if len(data) != self.size or (zlib.crc32(data) if crc is None else crc) != self.crc:

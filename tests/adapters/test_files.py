@@ -1,7 +1,8 @@
-"""Bounded reads: the bytes of a regular file, every other kind of file refused."""
+"""Bounded reads, read and mapped: the bytes of a regular file, every other kind refused."""
 
 from __future__ import annotations
 
+import mmap
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -13,7 +14,7 @@ from reconciler.adapters import files
 from reconciler.core.errors import RefusalError
 
 Reader = Callable[..., Any]
-READERS: list[Reader] = [files.read_bounded]
+READERS: list[Reader] = [files.read_bounded, files.map_bounded]
 
 
 @pytest.mark.parametrize("read", READERS)
@@ -57,3 +58,29 @@ def test_what_is_refused(
 
     assert caught.value.reason == reason
     assert "telemetry segment" in caught.value.message
+
+
+def test_a_mapping_keeps_the_bytes_it_mapped_when_the_file_is_replaced(tmp_path: Path) -> None:
+    path = tmp_path / "segment.jsonl"
+    path.write_bytes(b"old\n")
+    mapped = files.map_bounded(str(path), 100)
+    replacement = tmp_path / "new"
+    replacement.write_bytes(b"new!\n")
+
+    os.replace(replacement, path)  # how the reconciler itself rewrites a file
+
+    assert mapped is not None and mapped[:] == b"old\n"
+
+
+def test_a_file_that_cannot_be_mapped_is_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "segment.jsonl"
+    path.write_bytes(b"data\n")
+
+    def no_mapping(*args: Any, **kwargs: Any) -> Any:
+        raise OSError(19, "No such device")  # ENODEV: a file system without mmap
+
+    monkeypatch.setattr(mmap, "mmap", no_mapping)
+
+    assert files.map_bounded(str(path), 100) == b"data\n"

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from reconciler.core.errors import RefusalError
-from reconciler.telemetry import index
+from reconciler.telemetry import index, prefetch
 from tests.support.ledgers import History, counting_reads, record, write
 
 ROTATE = 500
@@ -234,12 +234,17 @@ def outcome(ledger: Any, key: str) -> object:
         return (exc.reason, exc.message)
 
 
+@pytest.mark.parametrize("mapped", [True, False])
 @pytest.mark.parametrize(
     "damage",
     ["none", "changed-same-size", "truncated", "deleted", "symlink", "folder", "corrupt-line"],
 )
-def test_a_prefetched_proof_answers_exactly_as_a_read_one(history: History, damage: str) -> None:
-    """The pass's thread maps and checks the segments; every answer must be the same."""
+def test_a_prefetched_proof_answers_exactly_as_a_read_one(
+    history: History, damage: str, mapped: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pass's thread maps (or reads) and checks the segments: the same answers."""
+    if not mapped:
+        monkeypatch.setattr(prefetch, "MAP_LIMIT", 0)
     first, second = history.sealed()
     if damage == "changed-same-size":
         first.write_bytes(first.read_bytes().replace(b'"k1"', b'"kX"'))
