@@ -254,7 +254,7 @@ class FastImport:
             f"from {parent}\n".encode(),
         ]
         for change in changes:
-            quoted = _quote_path(change.path)
+            quoted = quote_path(change.path)
             mode = change.mode.encode("ascii")
             if change.blob is not None:
                 parts += [b"M ", mode, b" ", change.blob.encode("ascii"), b" ", quoted, b"\n"]
@@ -355,8 +355,8 @@ def remove_stale_marks(scratch: str) -> None:
                 os.unlink(os.path.join(scratch, name))
 
 
-def _quote_path(path: str) -> bytes:
-    """Quote a path for fast-import (C-style, as git prints it) when it needs quoting."""
+def quote_path(path: str) -> bytes:
+    """Quote a path C-style, as git prints it, when it needs it (fast-import, --stdin-paths)."""
     raw = path.encode("utf-8", "surrogateescape")
     if not any(byte < 0x20 or byte in (0x22, 0x5C) or byte >= 0x7F for byte in raw) and not (
         raw.startswith(b'"')

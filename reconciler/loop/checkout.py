@@ -99,7 +99,7 @@ def changed_paths(checkout: Checkout, *, skip: Sequence[str] = ()) -> list[tuple
     Folders in `skip` (repo-relative) are left out: neither their files' `lstat`s nor their
     listing (the loop's applied/ and rejected/ grow by a file per intent). One thread of
     `lstat`s (no `core.preloadIndex`): the loop runs this beside its own work
-    (`once.CleanCheck`), and on two cores git's parallel preload slowed that work more than
+    (`worktree.CleanCheck`), and on two cores git's parallel preload slowed that work more than
     it sped up the status.
     """
     args = ["status", "--porcelain=v1", "-z", "--untracked-files=all", "--no-renames"]
@@ -122,12 +122,24 @@ def tracked_paths(checkout: Checkout, paths: Iterable[str]) -> set[str]:
     (tens of thousands of entries) for every path, and the index holds every file of HEAD
     but those whose deletion was staged.
     """
-    wanted = list(paths)
+    wanted = [path for path in paths if "\n" not in path]
+    found = {path for path in paths if "\n" in path and _in_index(checkout, path)}
     if not wanted:
-        return set()
-    query = "".join(f":{path}\n" for path in wanted).encode("utf-8", "surrogateescape")
+        return found
+    # `:0:` names the stage, so a path that starts with `1:` is not read as stage 1.
+    query = "".join(f":0:{path}\n" for path in wanted).encode("utf-8", "surrogateescape")
     out = checkout.git.run("cat-file", "--batch-check", stdin=query).stdout.splitlines()
-    return {path for path, line in zip(wanted, out, strict=False) if not line.endswith(b" missing")}
+    if len(out) != len(wanted):
+        return found | {path for path in wanted if _in_index(checkout, path)}
+    return found | {
+        path for path, line in zip(wanted, out, strict=True) if not line.endswith(b" missing")
+    }
+
+
+def _in_index(checkout: Checkout, path: str) -> bool:
+    """Whether the index holds `path` (a name `cat-file --batch-check` cannot take)."""
+    out = checkout.git.run("ls-files", "-z", "--cached", "--", path).stdout
+    return path.encode("utf-8", "surrogateescape") in out.split(b"\0")
 
 
 SPECIAL = "special"

@@ -18,10 +18,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import NamedTuple
 
 from reconciler.adapters import files
-from reconciler.adapters.gitrepo import ZERO_SHA, FileChange
+from reconciler.adapters.gitrepo import ZERO_SHA, FileChange, quote_path
 from reconciler.core.errors import RefusalError
 from reconciler.core.reasons import ReasonCode
-from reconciler.loop.checkout import SPECIAL, Checkout, blob_id, cat_blobs, file_identity
+from reconciler.loop.checkout import SPECIAL, Checkout, blob_id, file_identity
 
 MARKER_NAME = "reconciler-pass.json"
 
@@ -173,9 +173,10 @@ def _check_files(
     """Refuse when a file to change holds neither its content before nor after (nor nothing).
 
     What `read-tree -m -u` refuses too: a file edited since, an untracked file in the way, a
-    file or symlink where a folder must be (unless the move deletes it). Content is compared
-    as git stores it: the bytes first, then, for a file whose bytes differ, as `git add`
-    would hash it (through `core.autocrlf` and `.gitattributes` filters).
+    file or symlink where a folder must be (unless the move deletes it); and, more strictly
+    than git, any folder where a file must be. Content is compared as git stores it: the
+    bytes first, then, for a file whose bytes differ, as `git add` would hash it (through
+    `core.autocrlf` and `.gitattributes` filters).
 
     Raises:
         RefusalError: `worktree_dirty`, naming the file.
@@ -220,9 +221,7 @@ def _hashed_as_stored(checkout: Checkout, paths: Sequence[str]) -> list[str | No
     """The blob id `git add` would store for each file (its clean filters applied)."""
     if not paths:
         return []
-    if any("\n" in path for path in paths):  # one path per line: none can be asked
-        return [None] * len(paths)
-    query = "".join(f"{path}\n" for path in paths).encode("utf-8", "surrogateescape")
+    query = b"".join(quote_path(path) + b"\n" for path in paths)  # `"x`, newlines: quoted
     done = checkout.git.run("hash-object", "--stdin-paths", stdin=query, check=False)
     lines = done.stdout.decode("ascii", "replace").split()
     return [*lines] if done.returncode == 0 and len(lines) == len(paths) else [None] * len(paths)
@@ -392,22 +391,9 @@ def recover(checkout: Checkout, intents: str) -> bool:
 def _sync_files(checkout: Checkout, old: str, new: str) -> None:
     """Bring every file `old..new` changes to its `new` content, refusing changed ones.
 
-    Every file is checked before the first is written.
+    Every file is checked before the first is written; they are written as a move writes
+    them (`_update_index_and_files`: git's filters, stat data in the index).
     """
     changes = tree_changes(checkout, old, new)
     _check_files(checkout, changes, old, new, after_crash=True)
-    contents = cat_blobs(checkout, [change.new for change in changes if change.new])
-    for change in changes:
-        target = os.path.join(checkout.top, change.path)
-        if change.new is None:
-            _remove_file(checkout.top, change.path)
-            continue
-        if os.path.lexists(target):
-            files.remove(target, durable=False)
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        if change.mode == "120000":
-            os.symlink(os.fsdecode(contents[change.new]), target)
-        else:
-            files.atomic_write(target, contents[change.new], durable=False)
-            if change.mode == "100755":
-                os.chmod(target, 0o755)
+    _update_index_and_files(checkout, changes)

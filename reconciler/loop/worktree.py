@@ -119,12 +119,12 @@ class TakenNames:
     """The names of applied/ and rejected/ a moved intent file may not take.
 
     Those on disk (one `lstat` per candidate, never a listing of folders that grow by a file
-    per intent), those in the index, so in HEAD too (every pending file's first candidate in
-    both folders is looked up by one `cat-file`, started in a thread when the pass starts;
-    any other candidate when it comes up) and those this pass chose. One case is left: a
-    processed file whose deletion someone staged (`git rm`) in the loop's checkout can be
-    taken by a new file of its name; the commit then shows that file changed, its old
-    content stays in history.
+    per intent), those in the index (every pending file's first candidate in both folders is
+    looked up by one `cat-file`, started in a thread when the pass starts; any other
+    candidate when it comes up) and those this pass chose. The index holds HEAD's files but
+    two kinds, left: a processed file whose deletion someone staged (`git rm`) in the loop's
+    checkout, and a committed folder named like an intent file, can be replaced by a new
+    file of that name; the commit then shows the change, history keeps the old content.
     """
 
     def __init__(self, checkout: Checkout, rel: LoopPaths, names: Iterable[str]) -> None:

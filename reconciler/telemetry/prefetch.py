@@ -45,6 +45,12 @@ class SealedPrefetch:
         self._thread.start()
 
     def _run(self) -> None:
+        try:
+            self._check_all()
+        except BaseException:  # noqa: BLE001, S110 - the rest is read by whoever needs it
+            pass
+
+    def _check_all(self) -> None:
         read = files.map_bounded if len(self._paths) <= MAP_LIMIT else files.read_bounded
         for path in self._paths:
             try:

@@ -247,3 +247,45 @@ def test_a_staged_file_in_applied_is_never_overwritten(tmp_path: Path) -> None:
     assert g.statuses(report) == [("a.yaml", "applied")]
     assert g.git(repo, "show", f":{g.INTENTS}/applied/a.yaml").strip() == "staged by hand"
     assert (repo / g.INTENTS / "applied" / "a.2.yaml").exists()
+
+
+@pytest.mark.parametrize("folder", ["1:q", "0:x", "q"])
+def test_an_intents_folder_named_like_an_index_stage_still_keeps_processed_names(
+    tmp_path: Path, folder: str
+) -> None:
+    settings = f'intentsDir: "{folder}"\n' + g.UNPACED
+    repo = g.make_policy_repo(tmp_path / "repo", settings=settings)
+    g.write_intent(repo, "a.yaml", folder=folder, step=500)  # rejected
+    g.commit_all(repo, "intent")
+    g.once(repo)
+    done = repo / folder / "rejected" / "a.yaml"
+    before = g.git(repo, "rev-parse", f"HEAD:{folder}/rejected/a.yaml")
+    done.unlink()  # on disk only: still in the index and HEAD
+    g.write_intent(repo, "a.yaml", folder=folder, step=501, idempotencyKey="again")
+
+    g.once(repo)
+
+    assert g.git(repo, "rev-parse", f"HEAD:{folder}/rejected/a.yaml") == before
+    assert (repo / folder / "rejected" / "a.2.yaml").exists()
+
+
+def test_a_path_git_would_unquote_is_hashed_as_itself(tmp_path: Path) -> None:
+    repo = g.make_policy_repo(tmp_path / "repo", paced=False)
+    (repo / "p").write_text("one\n")
+    (repo / '"p"').mkdir()
+    (repo / '"p"' / "x").write_text("one\n")
+    g.git(repo, "config", "core.autocrlf", "true")
+    old = g.commit_all(repo, "files")
+    (repo / '"p"' / "x").write_text("edited\r\n")  # bytes differ: git's hash is asked
+    (repo / "p").write_text("two\n")
+    new = g.commit_all(repo, "p changes")
+    g.git(repo, "reset", "-q", "--hard", old)
+    (repo / '"p"' / "x").write_text("edited by hand\r\n")
+
+    changes = head_move.tree_changes(checkouts.open_checkout(str(repo)), old, new)
+    assert [change.path for change in changes] == ['"p"/x', "p"]
+    with pytest.raises(RefusalError) as caught:
+        move(repo, new)
+
+    assert caught.value.reason == "worktree_dirty"
+    assert (repo / '"p"' / "x").read_bytes() == b"edited by hand\r\n"
