@@ -11,6 +11,7 @@ nothing is pending on the remote, the history is linear and every replica is idl
 from __future__ import annotations
 
 import random
+import re
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -232,12 +233,13 @@ def test_an_unreachable_remote_makes_the_daemon_back_off_and_recover_by_itself(
             watcher.wait_event("pass.retry", after=seen - 1)
         assert watcher.get("/readyz")[0] == 503
         assert watcher.get("/healthz")[0] == 200
-        retries = [e["retryIn"] for e in watcher.events("pass.retry")]
+        # A slow machine may already have failed a fourth time (8 s later): the first three.
+        retries = [e["retryIn"] for e in watcher.events("pass.retry")][:3]
         # 1 s, 2 s, 4 s... each with some jitter (at most the next step's base).
         assert len(retries) == 3
         assert 1 <= retries[0] <= 2 <= retries[1] <= 4 <= retries[2] <= 8, retries
-        metrics = watcher.metrics()
-        assert "reconciler_pass_errors_total 3.0" in metrics
+        errors = re.search(r"^reconciler_pass_errors_total (\S+)$", watcher.metrics(), re.M)
+        assert errors is not None and float(errors.group(1)) >= 3
 
         remote.daemon.start()  # the same port
         d.wait_for(lambda: watcher.get("/readyz")[0] == 200, 40, "/readyz to recover")
