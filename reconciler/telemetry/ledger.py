@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import re
+import weakref
 from datetime import datetime
 
 from reconciler.adapters import files
@@ -76,13 +77,14 @@ class Ledger:
             raw = index.read_raw(self.index_file, "telemetry index")
             listed = index.parse(raw, self._relative, re.compile(re.escape(self.active_name)))
         self.active_segment = ActiveSegment(telemetry_path, data, listed, trust=trust_indexes)
+        ledger = weakref.ref(self)  # no cycle: a pass's mapped segments go with its Ledger
         self.segments = SealedSegments(
             telemetry_path,
             self.segments_file,
             self._relative,
             self.pattern,
             trust_indexes=trust_indexes,
-            active_problem=lambda: self.active_problem,
+            active_problem=lambda: getattr(ledger(), "active_problem", None),
         )
         """The sealed segments, read when first needed: an apply replaying a key of the
         active file, or one without a key, never reads them."""

@@ -311,3 +311,22 @@ def test_an_unreadable_segment_index_stops_only_the_lookups_that_need_it(
     assert caught.value.reason == "file_not_regular"
     with pytest.raises(RefusalError):  # and again: nothing half-loaded is trusted
         ledger.find_applied("never-applied")
+
+
+def test_a_ledger_and_its_mapped_segments_go_without_waiting_for_the_cycle_collector(
+    history: History,
+) -> None:
+    """A controller runs pass after pass: each pass's mappings (a descriptor each) must go."""
+    import gc
+    import weakref
+
+    gc.disable()
+    try:
+        ledger = history.ledger(ROTATE)
+        ledger.prefetch_sealed()
+        assert ledger.find_applied("never-applied") is None  # every segment mapped
+        gone = weakref.ref(ledger.segments)
+        del ledger
+        assert gone() is None
+    finally:
+        gc.enable()
