@@ -64,6 +64,12 @@ def _open_regular(path: str, what: str, *, follow_symlinks: bool = False) -> int
     return fd
 
 
+def _too_large(what: str, limit: int, path: str) -> RefusalError:
+    return RefusalError(
+        ReasonCode.FILE_TOO_LARGE, f"{what} is larger than {limit} bytes: {path}", path=path
+    )
+
+
 def map_bounded(path: str, limit: int, *, what: str = "file") -> bytes | mmap.mmap | None:
     """A regular file's bytes mapped read-only rather than copied; None when it does not exist.
 
@@ -86,11 +92,7 @@ def map_bounded(path: str, limit: int, *, what: str = "file") -> bytes | mmap.mm
         with _translate_os_errors("read", path):
             size = os.fstat(fd).st_size
             if size > limit:
-                raise RefusalError(
-                    ReasonCode.FILE_TOO_LARGE,
-                    f"{what} is larger than {limit} bytes: {path}",
-                    path=path,
-                )
+                raise _too_large(what, limit, path)
             if not size:
                 return b""
         try:
@@ -120,20 +122,14 @@ def read_bounded(
     with os.fdopen(fd, "rb") as handle, _translate_os_errors("read", path):
         size = os.fstat(handle.fileno()).st_size
         if size > limit:
-            raise RefusalError(
-                ReasonCode.FILE_TOO_LARGE,
-                f"{what} is larger than {limit} bytes: {path}",
-                path=path,
-            )
+            raise _too_large(what, limit, path)
         # Asked for its size (plus one byte), not for `limit`: a read of 256 MB allocates
         # that much first, which cost every telemetry segment read ~0.1 ms.
         data = handle.read(size + 1)
         if len(data) > size:  # it grew since fstat: read on, up to the limit
             data += handle.read(limit + 1 - len(data))
     if len(data) > limit:
-        raise RefusalError(
-            ReasonCode.FILE_TOO_LARGE, f"{what} is larger than {limit} bytes: {path}", path=path
-        )
+        raise _too_large(what, limit, path)
     return data
 
 

@@ -321,13 +321,12 @@ PACK_LIMIT = 50
 """More packs than this (git's own gc.autoPackLimit default) and a pass merges them."""
 
 
-def merge_packs_when_due(git: Git, git_dir: str) -> bool:
+def merge_packs_when_due(git: Git, git_dir: str) -> None:
     """Merge the small packs fast-import leaves (one per pass) once they pile up.
 
     `git repack --geometric=2 -d` rolls the small packs up into one and leaves the big ones
     alone: milliseconds, no ref or reflog lock (unlike `git gc`, whose `pack-refs` could
-    make the next pass's compare-and-swap fail), nothing in the background. Returns whether
-    it ran.
+    make the next pass's compare-and-swap fail), nothing in the background.
     """
     common = git_dir
     with contextlib.suppress(OSError), open(os.path.join(git_dir, "commondir")) as handle:
@@ -335,12 +334,10 @@ def merge_packs_when_due(git: Git, git_dir: str) -> bool:
     try:
         names = set(os.listdir(os.path.join(common, "objects", "pack")))
     except OSError:
-        return False
+        return
     packs = [name for name in names if name.endswith(".pack")]
-    if sum(name.removesuffix(".pack") + ".keep" not in names for name in packs) <= PACK_LIMIT:
-        return False
-    git.run("repack", "--geometric=2", "-d", "-q", check=False)
-    return True
+    if sum(name.removesuffix(".pack") + ".keep" not in names for name in packs) > PACK_LIMIT:
+        git.run("repack", "--geometric=2", "-d", "-q", check=False)
 
 
 def remove_stale_marks(scratch: str) -> None:

@@ -84,6 +84,8 @@ class Block(NamedTuple):
     """One line, naming the window and its reason, and when it ends (or the next allow)."""
     occurrence: Occurrence | None
     """The active deny occurrence; None when outside every allow window."""
+    opens: datetime | None = None
+    """When progression is allowed again (`next_open`); None: not within a year."""
 
 
 # Occurrences ---------------------------------------------------------------------------------
@@ -167,17 +169,20 @@ def blocked(calendar: Calendar, at: datetime) -> Block | None:
     denies = [found for found in now if found.window.kind == "deny"]
     if denies:
         first = min(denies, key=lambda found: (found.window.name, found.start))
+        opens = next_open(calendar, at)
         # Until the deny windows let go (back-to-back ones chained), allow windows aside.
-        deny_only = Calendar(tuple(w for w in calendar.windows if w.kind == "deny"))
-        opens = next_open(deny_only, at)
-        until = f"until {format_timestamp(opens)}" if opens else "with no end found"
+        lets_go = opens
+        if calendar.has_allow:
+            deny_only = Calendar(tuple(w for w in calendar.windows if w.kind == "deny"))
+            lets_go = next_open(deny_only, at)
+        until = f"until {format_timestamp(lets_go)}" if lets_go else "with no end found"
         labels = ", ".join(found.window.label for found in denies)
         message = (
             f"freeze window {first.window.label} {until}"
             if len(denies) == 1
             else f"freeze windows {labels} {until}"
         )
-        return Block(ReasonCode.GUARD_FREEZE_WINDOW, message, first)
+        return Block(ReasonCode.GUARD_FREEZE_WINDOW, message, first, opens)
     if calendar.has_allow and not any(found.window.kind == "allow" for found in now):
         opens = next_open(calendar, at)
         when = (
@@ -188,6 +193,7 @@ def blocked(calendar: Calendar, at: datetime) -> Block | None:
             ReasonCode.GUARD_OUTSIDE_ALLOW_WINDOW,
             f"outside every allow window ({names}); {when}",
             None,
+            opens,
         )
     return None
 

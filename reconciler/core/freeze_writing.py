@@ -16,7 +16,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from reconciler.core import freeze_parsing, jsontext, yamlstyle, yamltext
 from reconciler.core.errors import RefusalError
-from reconciler.core.freeze import Calendar, Window
+from reconciler.core.freeze import Window
 from reconciler.core.reasons import ReasonCode
 from reconciler.core.timestamps import format_duration, format_timestamp, resolve_deadline
 
@@ -82,7 +82,7 @@ def add_window(text: str, fmt: Format, entry: Entry, source: str) -> str:
         RefusalError: `freeze_file_invalid`: the file is invalid already, has a window of
             the same name, or could not be edited so that it reads back as intended.
     """
-    before = _calendar(text, fmt, source)
+    before = freeze_parsing.read_calendar(text, fmt, source)
     if any(window.name == entry["name"] for window in before.windows):
         raise RefusalError(
             ReasonCode.FREEZE_FILE_INVALID,
@@ -90,7 +90,7 @@ def add_window(text: str, fmt: Format, entry: Entry, source: str) -> str:
             path=source,
         )
     edited = _add_json(text, entry) if fmt == "json" else _add_yaml(text, entry)
-    after = _calendar(edited, fmt, source)
+    after = freeze_parsing.read_calendar(edited, fmt, source)
     wanted, _ = freeze_parsing.parse_window(dict(entry), len(before.windows) + 1)
     if after.windows != (*before.windows, wanted):
         raise RefusalError(  # pragma: no cover - a splice that does not read back
@@ -99,10 +99,6 @@ def add_window(text: str, fmt: Format, entry: Entry, source: str) -> str:
             path=source,
         )
     return edited
-
-
-def _calendar(text: str, fmt: Format, source: str) -> Calendar:
-    return freeze_parsing.read_calendar(text, fmt, source)
 
 
 # YAML ------------------------------------------------------------------------------------------

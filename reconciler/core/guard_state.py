@@ -82,8 +82,7 @@ def _cooldown_state(
     cooldown = settings.expand_cooldown
     if cooldown <= timedelta(0):
         return None
-    last = max((expand.at for expand in evidence.expands), default=None)
-    until = last + cooldown if last is not None and last + cooldown > now else None
+    last, until = guards.cooldown_until(settings, evidence, now)
     return {
         "cooldown": format_duration(cooldown),
         "lastExpand": _time(last),
@@ -123,7 +122,7 @@ def _freeze_state(found: PassGuards, now: datetime) -> Json:
         "reason": str(block.reason) if block else None,
         "message": block.message if block else None,
         "active": _occurrence(block.occurrence) if block and block.occurrence else None,
-        "opensAt": _time(freeze.next_open(calendar, now)) if block else None,
+        "opensAt": _time(block.opens) if block else None,
         "next": _occurrence(soon) if soon else None,
     }
 

@@ -211,13 +211,21 @@ def _decision_hold(
     )
 
 
+def cooldown_until(
+    settings: GuardSettings, evidence: Evidence, now: datetime
+) -> tuple[datetime | None, datetime | None]:
+    """The last applied expand, and the end of its cooldown while it is still ahead."""
+    last = max((expand.at for expand in evidence.expands), default=None)
+    until = None if last is None else last + settings.expand_cooldown
+    return last, until if until is not None and until > now else None
+
+
 def _cooldown_hold(settings: GuardSettings, evidence: Evidence, now: datetime) -> Hold | None:
     cooldown = settings.expand_cooldown
-    if cooldown <= timedelta(0) or not evidence.expands:
+    if cooldown <= timedelta(0):
         return None
-    last = max(expand.at for expand in evidence.expands)
-    until = last + cooldown
-    if until <= now:
+    last, until = cooldown_until(settings, evidence, now)
+    if last is None or until is None:
         return None
     return (
         ReasonCode.GUARD_EXPAND_COOLDOWN,
@@ -315,7 +323,7 @@ def assess(
     not_before = None
     if all(until is not None for _, _, until in holds):
         clears = max([now, *(until for _, _, until in holds if until is not None)])
-        not_before = freeze.next_open(guards.calendar, clears) if guards.problem is None else None
+        not_before = freeze.next_open(guards.calendar, clears)
     return Deferral(
         tuple(reason for reason, _, _ in holds),
         tuple(message for _, message, _ in holds),
@@ -343,8 +351,7 @@ def _progression_holds(
         holds += _budget_holds(settings, evidence, min(canary + step, 100) - canary, now)
     block = freeze.blocked(guards.calendar, now)
     if block is not None:
-        opens = freeze.next_open(guards.calendar, now)
-        holds.append((block.reason, block.message, opens))
+        holds.append((block.reason, block.message, block.opens))
     return holds
 
 

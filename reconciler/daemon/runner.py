@@ -15,7 +15,7 @@ import os
 import random
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import NamedTuple
 
@@ -23,6 +23,7 @@ from reconciler.adapters import watching
 from reconciler.adapters.clock import SYSTEM_MONOTONIC, MonotonicClock
 from reconciler.core import guard_state, passes
 from reconciler.core.errors import ReconcileError
+from reconciler.core.passes import Outcome
 from reconciler.core.timestamps import format_timestamp, parse_timestamp
 from reconciler.daemon.http import Endpoints, serve
 from reconciler.daemon.logs import EventLog
@@ -161,22 +162,22 @@ class Daemon:
         seconds = self.clock.monotonic() - started
         self.metrics.record_pass(report, seconds, self.now().timestamp())
         self._log_report(report, seconds)
-        self._schedule_deferred(report)
-        self._update_gauges(report)
+        held = passes.still_deferred(report.outcomes)  # not those a rollback superseded
+        self._schedule_deferred(held)
+        self._update_gauges(held)
         return True
 
-    def _schedule_deferred(self, report: PassReport) -> None:
-        """Wake for the earliest `notBefore` of the intents this pass deferred."""
-        held = passes.still_deferred(report.outcomes)  # not those a rollback superseded
+    def _schedule_deferred(self, held: Sequence[Outcome]) -> None:
+        """Wake for the earliest `notBefore` of the intents this pass deferred (`held`)."""
         times = [o.not_before for o in held if o.not_before is not None]
-        self.next_not_before = min(times, default=None)
-        if not times:
+        self.next_not_before = earliest = min(times, default=None)
+        if earliest is None:
             return
         # At least a second ahead: a wall clock a little behind the monotonic one must not
         # turn a deferral that is just about to clear into a busy loop of passes.
-        delay = max((min(times) - self.now()).total_seconds(), MIN_DEFERRED_WAKE)
+        delay = max((earliest - self.now()).total_seconds(), MIN_DEFERRED_WAKE)
         self.scheduler.wake_at = self.clock.monotonic() + delay
-        self.log("pass.wake", notBefore=format_timestamp(min(times)), inSeconds=round(delay, 3))
+        self.log("pass.wake", notBefore=format_timestamp(earliest), inSeconds=round(delay, 3))
 
     def _seconds_to_next_deferred(self) -> float:
         """`reconciler_next_deferred_seconds` at scrape time (-1: nothing deferred waits)."""
@@ -221,7 +222,7 @@ class Daemon:
             ignored=len(report.ignored) or None,
         )
 
-    def _update_gauges(self, report: PassReport) -> None:
+    def _update_gauges(self, held: Sequence[Outcome]) -> None:
         try:
             checkout = checkouts.open_checkout(self.config.layout.repo)
             self.metrics.pending.set(len(queue.list_pending(checkout, self.config.fleet.intents)))
@@ -234,7 +235,7 @@ class Daemon:
         except Exception:  # noqa: BLE001 - gauges are best effort; the next pass tries again
             return
         fleet = state.view.fleet_id
-        self.metrics.record_deferred(fleet, passes.still_deferred(report.outcomes))
+        self.metrics.record_deferred(fleet, held)
         self.metrics.canary.labels(fleet=fleet).set(state.view.canary_percent)
         self.metrics.manual_pause.labels(fleet=fleet).set(1 if state.view.manual_pause else 0)
         generated = parse_timestamp(state.decision.generated_at) if state.decision else None

@@ -61,6 +61,11 @@ def _owned_freeze_file(layout: Layout, relative: str) -> list[str]:
     return []
 
 
+def freeze_path(root: str, relative: str) -> str:
+    """The freeze file `relative` (slash-separated, as settings give it) below `root`."""
+    return os.path.join(root, *relative.split("/"))
+
+
 def read_freeze_text(root: str, relative: str) -> str | None:
     """The text of the freeze file `relative` below `root`; None when there is none.
 
@@ -68,7 +73,7 @@ def read_freeze_text(root: str, relative: str) -> str | None:
         RefusalError: `freeze_file_invalid`: a symlink on its path, unreadable, too large or
             not UTF-8.
     """
-    path = os.path.join(root, *relative.split("/"))
+    path = freeze_path(root, relative)
     linked = files.symlinked_component(root, relative)
     if linked is not None:
         raise _invalid(
@@ -93,7 +98,7 @@ def load_calendar(root: str, relative: str) -> Calendar:
     text = read_freeze_text(root, relative)
     if text is None:
         return Calendar()
-    path = os.path.join(root, *relative.split("/"))
+    path = freeze_path(root, relative)
     return freeze_parsing.read_calendar(text, freeze_format(path), path)
 
 

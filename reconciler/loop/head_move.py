@@ -381,8 +381,8 @@ def recover(checkout: Checkout, intents: str) -> bool:
             _sync_files(checkout, old, new)
         _drop_consumed(checkout, consumed)
         _write_restored(checkout, restored)
-    # The files written above are what the index says, but their stat data is not in it yet:
-    # refresh it, or every later `git status` would hash them again.
+    # `_sync_files` records the stat data of what it writes; an entry the reset left without
+    # it (a move killed inside `update-index`) would be hashed by every later `git status`.
     checkout.git.run("update-index", "-q", "--refresh", check=False)
     files.remove(path, durable=False)
     return True

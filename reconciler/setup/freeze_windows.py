@@ -7,7 +7,6 @@ it writes the operator's working copy only: the change goes in by pull request.
 
 from __future__ import annotations
 
-import os
 from typing import NamedTuple
 
 from reconciler.adapters import files
@@ -44,7 +43,7 @@ def add_freeze_window(repo: str, entry: freeze_writing.Entry) -> WrittenWindow:
             f"guards.freezeFile in {layouts.SETTINGS_FILE} first",
         )
     text = guarding.read_freeze_text(layout.repo, relative)  # refuses a symlink
-    path = os.path.join(layout.repo, *relative.split("/"))
+    path = guarding.freeze_path(layout.repo, relative)
     fmt = guarding.freeze_format(path)
     # add_window refuses an invalid file, and reads the result back (cached: read once).
     edited = freeze_writing.add_window(text or "", fmt, entry, relative)

@@ -188,18 +188,12 @@ def checked_keys(value: object, segments: Sequence[Segment]) -> dict[str, Sealed
     """A key map whose every entry is a valid span into `segments`; None when any is not."""
     if not isinstance(value, dict):
         return None
-    sizes = [segment.size for segment in segments]
     keys: dict[str, SealedSpan] = {}
-    # Unrolled checks: this runs over every key on every apply and pass.
-    for key, span in value.items():
-        if type(span) is not list or len(span) != 3:
+    for key, entry in value.items():
+        checked = span(entry, segments)
+        if checked is None:
             return None
-        number, offset, length = span
-        if type(number) is not int or type(offset) is not int or type(length) is not int:
-            return None
-        if not (0 <= number < len(sizes) and offset >= 0 and 0 < length <= sizes[number] - offset):
-            return None
-        keys[key] = (number, offset, length)
+        keys[key] = checked
     return keys
 
 

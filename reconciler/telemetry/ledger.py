@@ -32,10 +32,9 @@ from reconciler.telemetry import index, reading
 from reconciler.telemetry.active import ActiveSegment
 from reconciler.telemetry.index import SealedSpan
 from reconciler.telemetry.sealed import SealedSegments
-from reconciler.telemetry.segments import Segment, sealed_name, segment_pattern
+from reconciler.telemetry.segments import FILE_LIMIT, Segment, sealed_name, segment_pattern
 
 DEFAULT_ROTATE_BYTES = 256 * 1024
-ACTIVE_LIMIT = 256 * 1024 * 1024
 
 Change = tuple[str, bytes | None]
 """A file to write: absolute path, and its new bytes (None: delete it)."""
@@ -71,7 +70,7 @@ class Ledger:
         self.pattern = segment_pattern(self.active_name)
         self.parsed: dict[str, reading.Parsed] = {}
         """The applied records read so far by `applied_since`, per file (parsed once)."""
-        data = files.read_bounded(telemetry_path, ACTIVE_LIMIT, what="telemetry file") or b""
+        data = files.read_bounded(telemetry_path, FILE_LIMIT, what="telemetry file") or b""
         listed = None
         if trust_indexes:
             raw = index.read_raw(self.index_file, "telemetry index")

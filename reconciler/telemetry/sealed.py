@@ -23,9 +23,7 @@ from reconciler.core.applied_keys import KeySearch, Record, Span
 from reconciler.core.errors import RefusalError
 from reconciler.telemetry import index, prefetch
 from reconciler.telemetry.index import SealedSpan
-from reconciler.telemetry.segments import Segment, sealed_names, unreadable
-
-SEGMENT_LIMIT = 256 * 1024 * 1024
+from reconciler.telemetry.segments import FILE_LIMIT, Segment, sealed_names, unreadable
 
 Stored = bytes | mmap.mmap
 """A segment's bytes as read, or as the pass's thread mapped them (`prefetch`)."""
@@ -207,7 +205,7 @@ class SealedSegments:
     def _read(self, path: str) -> bytes | None:
         """A segment's bytes (None: missing; unreadable: `problem`, see unreadable)."""
         try:
-            return files.read_bounded(path, SEGMENT_LIMIT, what="telemetry segment")
+            return files.read_bounded(path, FILE_LIMIT, what="telemetry segment")
         except RefusalError as exc:
             self._unreadable(path, exc)
             return None
@@ -230,7 +228,7 @@ class SealedSegments:
             return
         if self._prefetch is None and self._data and all(data is None for data in self._data):
             paths = [self.path(number) for number in range(len(self._segments))]
-            self._prefetch = prefetch.SealedPrefetch(paths, SEGMENT_LIMIT)
+            self._prefetch = prefetch.SealedPrefetch(paths, FILE_LIMIT)
 
     def segment_bytes(self, number: int) -> bytes:
         """Segment `number`'s bytes, read (and checked against its listing) once.

@@ -23,6 +23,8 @@ from reconciler.core.reasons import ReasonCode
 
 STAMP_FORMAT = "%Y%m%dT%H%M%SZ"
 NO_STAMP = "00000000T000000Z"
+FILE_LIMIT = 256 * 1024 * 1024
+"""A telemetry file, active or sealed, is read up to this size (larger: refused)."""
 """The stamp of a segment whose first record has no readable time."""
 
 
