@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Literal, NamedTuple
 
-from reconciler.core import applying, guards, registry, rules
+from reconciler.core import applying, guards, registry, rules, trust
 from reconciler.core.decision import Decision
 from reconciler.core.editing import RegistryText
 from reconciler.core.errors import RefusalError
@@ -50,6 +50,8 @@ class IntentSource(NamedTuple):
     added_at: datetime | None = None
     """When the commit that added the file was made (committer time); None when not
     committed: `guards.maxDeferral` counts from it."""
+    provenance: trust.Provenance | None = None
+    """Who wrote and who brought in the file (read only when `trust:` is set)."""
 
     @property
     def name(self) -> str:
@@ -93,6 +95,8 @@ class PassState(NamedTuple):
     problems (`registry_invalid_elsewhere`). None when the registry is valid."""
     guards: PassGuards | None = None
     """None: no guard (every one off)."""
+    trust: trust.Trust | RefusalError | None = None
+    """What intents are verified against, or why it cannot be read; None: `trust:` unset."""
     deferred: tuple[Outcome, ...] = ()
     """The expand/resume intents deferred so far in this pass, in order: every later one
     queues behind the first, and a rollback applied after them supersedes them."""
@@ -190,6 +194,7 @@ def evaluate_intent(
         notes=[note.reason for note in intent.notes],
         warnings=[note.message for note in intent.notes],
         guards=_guard_inputs(state, source, records_since),
+        trust=_trust_inputs(state, source),
     )
     try:
         verdict = rules.evaluate(inputs, lambda: now)
@@ -270,6 +275,14 @@ def supersede(state: PassState, held: Outcome, rollback: Outcome, now: datetime)
         f"superseded by the rollback {rollback.source.shown_path} applied in the same pass",
     )
     return _reject(state, held.source, held.intent, [problem], now)
+
+
+def _trust_inputs(state: PassState, source: IntentSource) -> trust.TrustInputs | None:
+    """The trust evidence of one intent; a source without provenance reads as unsigned."""
+    if state.trust is None:
+        return None
+    found = source.provenance or trust.Provenance(committed=source.intent_commit is not None)
+    return trust.TrustInputs(state.trust, found)
 
 
 def _guard_inputs(

@@ -108,6 +108,18 @@ class ReasonCode(StrEnum):
     INTENT_DEFERRAL_EXPIRED = "intent_deferral_expired"
     INTENT_EXPAND_STEP_OVER_LIMIT = "intent_expand_step_over_limit"
 
+    # Trust (docs/security.md): who signed an intent, who approved it, who changed the decision.
+    INTENT_UNSIGNED = "intent_unsigned"
+    INTENT_SIGNATURE_INVALID = "intent_signature_invalid"
+    INTENT_SIGNER_NOT_ALLOWED = "intent_signer_not_allowed"
+    INTENT_ACTOR_NOT_SIGNER = "intent_actor_not_signer"
+    INTENT_ACTION_NOT_PERMITTED = "intent_action_not_permitted"
+    INTENT_NOT_APPROVED = "intent_not_approved"
+    INTENT_SELF_APPROVED = "intent_self_approved"
+    INTENT_NOT_COMMITTED = "intent_not_committed"
+    PROMOTION_DECISION_UNTRUSTED = "promotion_decision_untrusted"
+    TRUST_SETTINGS_INVALID = "trust_settings_invalid"
+
     # The controller's HTTP server (the `reason` of an `http.refused` event).
     HTTP_UNAUTHORIZED = "http_unauthorized"
     HTTP_NOT_FOUND = "http_not_found"

@@ -18,9 +18,10 @@ PATH_KEYS = ("registryFile", "promotionStateFile", "applyStateFile", "applyTelem
 DURATION_KEYS = ("maxDecisionAge", "lockTimeout")
 STRING_KEYS = ("intentsDir", "botName", "botEmail", "remote", "branch")
 INTEGER_KEYS = {"telemetryRotateBytes": (1024, 1 << 30), "pushAttempts": (1, 50)}
-BLOCK_KEYS = ("guards",)
-"""Blocks validated by their own module (`core/guards.py`): a bad `guards:` block holds
-progression (`guard_settings_invalid`) but never a rollback, so it is not refused here."""
+BLOCK_KEYS = ("guards", "trust")
+"""Blocks validated by their own module (`core/guard_settings.py`, `core/trust.py`): a bad
+`guards:` or `trust:` block holds progression (`guard_settings_invalid`,
+`trust_settings_invalid`) but never a rollback, so it is not refused here."""
 KNOWN_KEYS = frozenset({*PATH_KEYS, *DURATION_KEYS, *STRING_KEYS, *INTEGER_KEYS, *BLOCK_KEYS})
 _HFS_IGNORABLE = frozenset(
     "\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u206a\u206b\u206c\u206d\u206e\u206f\ufeff"
@@ -57,6 +58,8 @@ class RepoSettings(NamedTuple):
     """telemetryRotateBytes, pushAttempts, when set."""
     guards: object = None
     """The `guards:` block as decoded (`guard_settings.parse_guards` validates it); None: unset."""
+    trust: object = None
+    """The `trust:` block as decoded (`trust.parse_trust` validates it); None: unset."""
 
 
 def parse_repo_settings(doc: object, source: str) -> RepoSettings:
@@ -99,6 +102,7 @@ def parse_repo_settings(doc: object, source: str) -> RepoSettings:
         strings=strings,
         integers=integers,
         guards=doc.get("guards"),
+        trust=doc.get("trust"),
     )
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal, NamedTuple
 
-from reconciler.core import applying, decision, guards, registry
+from reconciler.core import applying, decision, guards, registry, trust
 from reconciler.core.decision import Decision
 from reconciler.core.editing import RegistryText
 from reconciler.core.errors import RefusalError
@@ -61,6 +61,9 @@ class Inputs(NamedTuple):
     """Their lines for the record's `warnings`."""
     guards: guards.GuardInputs | None = None
     """What the progression guards are computed from; None: no guard (every one off)."""
+    trust: trust.TrustInputs | None = None
+    """Who signed and approved the request, and the pass's trust settings; None: `trust:` is
+    not set (or the path has no git provenance: `reconcile apply`)."""
 
 
 class Verdict(NamedTuple):
@@ -160,6 +163,22 @@ def check_telemetry(evaluation: Evaluation) -> None:
         raise problem
     if evaluation.request.idempotency_key:
         evaluation.notes.append(ReasonCode.TELEMETRY_CORRUPT)
+
+
+def check_trust(evaluation: Evaluation) -> None:
+    """The request must come from a permitted signer; approval and decision trust too.
+
+    Before the replay: a key is only ever replayed for someone allowed to ask. A rollback by
+    a permitted signer is applied even when its approval or the decision's signature fails
+    (noted); see `trust.assess`.
+    """
+    found = evaluation.inputs.trust
+    if found is None:
+        return
+    request = evaluation.request
+    assessment = trust.assess(found, request.intent, request.actor)
+    evaluation.notes += assessment.notes
+    evaluation.warnings += assessment.warnings
 
 
 def check_replay(evaluation: Evaluation) -> Verdict | None:
@@ -345,6 +364,7 @@ def record_applied(evaluation: Evaluation) -> Verdict:
 
 RULES: tuple[Rule, ...] = (
     check_telemetry,
+    check_trust,
     check_replay,
     check_decision,
     check_review_by,

@@ -236,7 +236,7 @@ def _pass(
         history = Ledger(config.fleet.telemetry, config.fleet.state, config.rotate_bytes)
         history.prefetch_sealed()  # beside the reading of the intents and `git log`
         tracked = symlinks.intents_in(listing, rel)
-        sources = _read_sources(checkout, pending, tracked)
+        sources = _read_sources(checkout, config, pending, tracked)
         pass_state.require_usable_registry(state, sources, now())
     except ReconcileError:
         clean.wait()
@@ -392,9 +392,13 @@ def _moved_file(
 
 
 def _read_sources(
-    checkout: Checkout, pending: Sequence[queue.PendingFile], tracked: dict[str, tuple[str, str]]
+    checkout: Checkout,
+    config: LoopConfig,
+    pending: Sequence[queue.PendingFile],
+    tracked: dict[str, tuple[str, str]],
 ) -> list[IntentSource]:
     adding = queue.find_adding_commits(
         checkout, [item.path for item in pending if item.path in tracked]
     )
-    return [queue.read_source(item, adding.get(item.path)) for item in pending]
+    sources = [queue.read_source(item, adding.get(item.path)) for item in pending]
+    return pass_state.with_provenance(checkout, config, sources)

@@ -14,8 +14,9 @@ from reconciler.core.errors import RefusalError
 from reconciler.core.guard_settings import PassGuards
 from reconciler.core.passes import IntentSource, PassState, is_rollback
 from reconciler.core.reasons import ReasonCode
-from reconciler.inputs import documents, guarding
-from reconciler.loop import queue, symlinks
+from reconciler.core.trust import Provenance, Trust
+from reconciler.inputs import documents, guarding, trusting
+from reconciler.loop import provenance, queue, symlinks
 from reconciler.loop.checkout import Checkout
 from reconciler.loop.config import LoopConfig
 from reconciler.loop.paths import LoopPaths
@@ -40,6 +41,7 @@ def load_state(
     base_commit: str,
     now: datetime,
     guards: PassGuards | None = None,
+    trust: Trust | RefusalError | None = None,
 ) -> PassState:
     """Read the registry (validated) and the decision into a PassState.
 
@@ -79,6 +81,7 @@ def load_state(
         base_commit=base_commit,
         registry_problem=invalid,
         guards=guards,
+        trust=trust,
     )
 
 
@@ -122,14 +125,16 @@ def checkout_state(checkout: Checkout, config: LoopConfig, now: datetime) -> Pas
     Raises:
         RefusalError: the registry is missing, unreadable, or invalid even for a rollback.
     """
+    rel = config.relative_paths(checkout)
     return load_state(
         config,
-        record_files(config.relative_paths(checkout)),
+        record_files(rel),
         registry_file=config.fleet.registry,
         decision_file=config.fleet.decision,
         base_commit=checkout.head,
         now=now,
         guards=guarding.load_guards(config.layout),
+        trust=provenance.pass_trust(checkout, trusting.load_trust(config.layout), rel.decision),
     )
 
 
@@ -141,7 +146,23 @@ def read_pending(checkout: Checkout, config: LoopConfig) -> list[IntentSource]:
     adding = queue.find_adding_commits(
         checkout, [item.path for item in pending if item.path in tracked]
     )
-    return [queue.read_source(item, adding.get(item.path)) for item in pending]
+    sources = [queue.read_source(item, adding.get(item.path)) for item in pending]
+    return with_provenance(checkout, config, sources)
+
+
+def with_provenance(
+    checkout: Checkout, config: LoopConfig, sources: list[IntentSource]
+) -> list[IntentSource]:
+    """The sources with who wrote and who brought in each (only when `trust:` is set)."""
+    found = trusting.load_trust(config.layout)
+    if found is None or isinstance(found, RefusalError):
+        return sources
+    committed = {source.path: source.blob for source in sources if source.intent_commit}
+    proven = provenance.intent_provenance(checkout, committed, found.signers)
+    return [
+        source._replace(provenance=proven.get(source.path, Provenance(committed=False)))
+        for source in sources
+    ]
 
 
 def in_tree(root: str, relative: str) -> str:

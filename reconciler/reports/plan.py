@@ -10,6 +10,7 @@ also flags every change the branch makes by hand to what the reconciler owns
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from collections.abc import Callable, Sequence
@@ -22,9 +23,11 @@ from reconciler.core.guard_settings import PassGuards
 from reconciler.core.outcome_rows import outcome_row
 from reconciler.core.passes import IntentSource, Outcome
 from reconciler.core.reasons import ReasonCode
-from reconciler.inputs import guarding, layouts
+from reconciler.core.trust import Provenance, TrustSettings
+from reconciler.inputs import guarding, layouts, trusting
+from reconciler.inputs.layouts import Layout
 from reconciler.loop import checkout as checkouts
-from reconciler.loop import pass_state, prediction, queue, symlinks
+from reconciler.loop import pass_state, prediction, provenance, queue, symlinks
 from reconciler.loop.checkout import Checkout
 from reconciler.loop.config import LoopConfig, load_config
 from reconciler.loop.paths import LoopPaths
@@ -101,6 +104,11 @@ def make_plan(repo: str, base: str | None, *, now: Callable[[], datetime]) -> Pl
         entries, ignored = merging.tree_queue(view, view.head, rel.intents)
         merging.write_intents(view, entries, root)
         sources = _sources(checkout, view, config, rel, entries, root)
+        layout = _merged_layout(view, config, rel, root)
+        found = _merged_trust_files(view, layout, rel, root)
+        trust = provenance.pass_trust(view, found, rel.decision)
+        if isinstance(found, trusting.TrustFiles):
+            sources = _with_provenance(view, found, sources, at_target)
         state = pass_state.load_state(
             config,
             pass_state.record_files(rel),
@@ -108,7 +116,8 @@ def make_plan(repo: str, base: str | None, *, now: Callable[[], datetime]) -> Pl
             decision_file=pass_state.in_tree(root, rel.decision),
             base_commit=view.head,
             now=now(),
-            guards=_merged_guards(view, config, rel, root),
+            guards=_merged_guards(view, layout, rel, root),
+            trust=trust,
         )
         pass_state.require_usable_registry(state, sources, now())
         history = Ledger(
@@ -125,25 +134,69 @@ def make_plan(repo: str, base: str | None, *, now: Callable[[], datetime]) -> Pl
     return Plan(target, base_ref, merge_base, checkout.head, items, problems, ignored)
 
 
-def _merged_guards(
-    view: Checkout, config: LoopConfig, rel: LoopPaths, root: str
-) -> PassGuards | None:
-    """The guards as merged: reconciler.yaml's `guards:` and the freeze file of the merge.
-
-    A pull request that adds a freeze window, or that main tightened since the branch forked,
-    is planned with it, as the pass after the merge will evaluate it.
+def _merged_layout(view: Checkout, config: LoopConfig, rel: LoopPaths, root: str) -> Layout:
+    """The layout with the merge's reconciler.yaml: what the pass after the merge reads.
 
     Raises:
         RefusalError: the merged reconciler.yaml is invalid (the pass would refuse it too).
     """
     merging.materialise_file(view, view.head, root, rel.settings)
     folder = os.path.dirname(pass_state.in_tree(root, rel.settings))
-    layout = config.layout._replace(settings=layouts.load_repo_settings(folder))
+    return config.layout._replace(settings=layouts.load_repo_settings(folder))
+
+
+def _in_repo(rel: LoopPaths, relative: str) -> str:
+    """A repo-relative path (as settings give it) as a path of the worktree."""
+    prefix = rel.settings.rpartition("/")[0]  # where the repository is in the worktree
+    return f"{prefix}/{relative}" if prefix else relative
+
+
+def _merged_trust_files(
+    view: Checkout, layout: Layout, rel: LoopPaths, root: str
+) -> trusting.TrustFiles | RefusalError | None:
+    """The trust files of the merge: its `trust:`, allowed signers and access policy."""
+    settings = trusting.trust_settings(layout)
+    if isinstance(settings, TrustSettings):
+        for relative in (settings.allowed_signers, settings.access):
+            if relative is not None:
+                with contextlib.suppress(RefusalError):  # a bad path: load_trust says why
+                    merging.materialise_file(view, view.head, root, _in_repo(rel, relative))
+    prefix = rel.settings.rpartition("/")[0]
+    return trusting.load_trust(layout, os.path.join(root, *prefix.split("/")) if prefix else root)
+
+
+def _with_provenance(
+    view: Checkout,
+    found: trusting.TrustFiles,
+    sources: list[IntentSource],
+    at_target: dict[str, str],
+) -> list[IntentSource]:
+    """Each source's provenance in the merge.
+
+    The merge is yet to be made for a file the branch brings (new or changed): it decides
+    the approval, so `plan` does not predict it.
+    """
+    committed = {source.path: source.blob for source in sources if source.intent_commit}
+    proven = provenance.intent_provenance(view, committed, found.signers)
+    result = []
+    for source in sources:
+        known = proven.get(source.path, Provenance(committed=False))
+        if known.committed and at_target.get(source.path) != source.blob:
+            known = known._replace(merge_pending=True, approval=None)
+        result.append(source._replace(provenance=known))
+    return result
+
+
+def _merged_guards(view: Checkout, layout: Layout, rel: LoopPaths, root: str) -> PassGuards | None:
+    """The guards as merged: reconciler.yaml's `guards:` and the freeze file of the merge.
+
+    A pull request that adds a freeze window, or that main tightened since the branch forked,
+    is planned with it, as the pass after the merge will evaluate it.
+    """
     freeze_file = guarding.load_guard_settings(layout)[0].freeze_file
     if freeze_file is None:
         return guarding.load_guards(layout)
-    prefix = rel.settings.rpartition("/")[0]  # where the repository is in the worktree
-    relative = f"{prefix}/{freeze_file}" if prefix else freeze_file
+    relative = _in_repo(rel, freeze_file)
     merging.materialise_file(view, view.head, root, relative)
     return guarding.load_guards(layout, (root, relative))
 

@@ -31,6 +31,37 @@ EMPTY_FILES = (
     "policies/intents/rejected/.gitkeep",
 )
 SOURCE_INSTALL = "python -m pip install .\n"
+CODEOWNERS_PATH = ".github/CODEOWNERS"
+CODEOWNERS_TEXT = """\
+# Who must review a pull request that touches each path (GitHub, GitLab and Gitea read this
+# file). Turn on branch protection's "Require review from Code Owners" for main, and replace
+# the @your-org teams with yours. The last pattern that matches a path wins.
+# docs/security.md explains what each of these protects.
+
+# Intents: requesters open pull requests here; approvers review and merge them.
+/policies/intents/            @your-org/rollout-approvers
+
+# The reconciler's own files: only its commits change them. A human change to them is a
+# hand edit, which `reconcile verify` reports and which holds expand and resume
+# (audit_drift) until it is reverted or adopted.
+/policies/registry.yaml       @your-org/rollout-admins
+/policies/state/              @your-org/rollout-admins
+/policies/telemetry/          @your-org/rollout-admins
+/policies/intents/applied/    @your-org/rollout-admins
+/policies/intents/rejected/   @your-org/rollout-admins
+
+# Who may change the rollout: the allowed-signers file and the access policy (trust:), the
+# settings (trust, guards, signing) and the freeze windows.
+/policies/access/             @your-org/rollout-admins
+/reconciler.yaml              @your-org/rollout-admins
+/policies/freeze.yaml         @your-org/rollout-admins
+
+# The promotion decision: written by the gates job (a decisionSigners principal).
+/policies/promotion/          @your-org/gates-owners
+
+# This file itself.
+/.github/CODEOWNERS           @your-org/rollout-admins
+"""
 
 SETTINGS_TEXT = """\
 # Settings for `reconcile` in this repository. Unknown keys are refused, so a typo never
@@ -72,6 +103,16 @@ guards:
   maxDeferral: 7d
   # Freeze windows (add one with `reconcile freeze new`); a missing file means none.
   freezeFile: policies/freeze.yaml
+
+# Trust (docs/security.md): who may change the rollout, proven by SSH commit signatures.
+# Uncomment once policies/access/ holds an allowed-signers file (git's format) and a policy.
+# trust:
+#   allowedSigners: policies/access/allowed_signers
+#   requireSignedIntents: true     # the commit that wrote each intent is signed
+#   bindActorToSigner: true        # governance.actor is that signer's principal
+#   decisionSigners: [gates-bot]   # who may change the promotion decision
+#   botSigners: [rollout-reconciler]
+#   access: policies/access/policy.yaml
 
 # Paths, relative to this file; the built-in defaults are shown.
 # registryFile: policies/registry.yaml
@@ -163,6 +204,7 @@ def scaffold_files(templates: TemplateDirs | None = None, *, install: str) -> di
     for name in POLICY_FILES:
         result[f"policies/{name}"] = _read_template(os.path.join(dirs.policies, name))
     result.update(dict.fromkeys(EMPTY_FILES, b""))
+    result[CODEOWNERS_PATH] = CODEOWNERS_TEXT.encode()
     for name in WORKFLOWS:
         path = os.path.join(dirs.workflows, name)
         text = files.decode_utf8(_read_template(path), path, what="template")

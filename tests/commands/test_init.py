@@ -142,3 +142,23 @@ def test_the_adapter_reads_the_pep610_record_of_an_installed_distribution(
     assert distribution.installed_origin("fake-indexed") == (True, None, "a package index")
     assert not distribution.installed_origin("fake-broken").installed
     assert not distribution.installed_origin("no-such-distribution-xyz").installed
+
+
+def test_init_writes_codeowners_for_the_owned_paths_and_the_access_files(tmp_path: Path) -> None:
+    result = init(str(tmp_path / "repo"), "--install", SPEC)
+    assert result.exit_code == 0, result.output
+    owners = {}
+    for line in (tmp_path / "repo" / ".github" / "CODEOWNERS").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            pattern, owner = line.split()
+            owners[pattern] = owner
+    for path in ("/policies/registry.yaml", "/policies/state/", "/policies/telemetry/",
+                 "/policies/intents/applied/", "/policies/intents/rejected/",
+                 "/policies/access/", "/reconciler.yaml"):  # fmt: skip
+        assert owners[path] == "@your-org/rollout-admins"
+    # The last matching pattern wins: applied/ and rejected/ come after the intents folder.
+    order = list(owners)
+    assert order.index("/policies/intents/") < order.index("/policies/intents/applied/")
+    # The settings it writes hold trust: commented out, and still parse.
+    settings = (tmp_path / "repo" / "reconciler.yaml").read_text()
+    assert "# trust:\n#   allowedSigners: policies/access/allowed_signers" in settings
