@@ -31,7 +31,7 @@ next steps:
 @click.option("--json", "as_json", is_flag=True, help='Print {"created": [...]} instead.')
 @handle_errors
 def init_command(path: str, install: str | None, as_json: bool) -> None:
-    """Scaffold reconciler.yaml, the policies/ tree and the workflows into PATH.
+    """Scaffold reconciler.yaml, the policies/ tree, the workflows and CODEOWNERS into PATH.
 
     PATH (default: the current folder) is created when it does not exist. No existing file is
     ever overwritten: when any target already exists, init lists them, writes nothing and

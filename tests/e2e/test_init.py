@@ -22,6 +22,7 @@ CREATED = [
     "policies/intents/.gitkeep",
     "policies/intents/applied/.gitkeep",
     "policies/intents/rejected/.gitkeep",
+    ".github/CODEOWNERS",
     ".github/workflows/reconcile.yml",
     ".github/workflows/plan.yml",
     ".github/workflows/rollout-dispatch.yml",

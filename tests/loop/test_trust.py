@@ -1,4 +1,4 @@
-"""Trust: who signed each intent, who approved it, who changed the decision (real keys, real git)."""
+"""Trust: who signed an intent, who approved it, who changed the decision (real keys, git)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import pytest
 
 from tests.support import gitrepos as g
 from tests.support import signers as s
-
 
 START = 25
 """The example registry's canary."""

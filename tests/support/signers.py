@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 from datetime import timedelta
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 from tests.support import gitrepos as g
 
