@@ -355,11 +355,9 @@ class Server:
         return True
 
     async def _read_body(self, conn: _Connection, head: Head, deadline: float, limit: int) -> bytes:
-        """The whole body (sized or chunked) within the deadline; 413 past `limit` bytes.
-
-        A declared length past the bound is refused before a byte of the body is read, a
-        chunked one as soon as it passes it: the rest is never held in memory.
-        """
+        """The whole body (sized or chunked) within the deadline; 413 past `limit` bytes."""
+        # A declared length past the bound is refused before a byte of the body is read, a
+        # chunked body as soon as it passes it: the rest is never held in memory.
         length = head.headers.get("content-length", "0")
         if not length.isdigit() or int(length) > limit:  # h11 already refused a malformed one
             raise _Refused(413, ReasonCode.HTTP_BODY_TOO_LARGE, head)
