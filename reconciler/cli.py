@@ -100,12 +100,26 @@ class LazyGroup(click.Group):
     metavar="HOST:PORT",
     default="127.0.0.1:9464",
     show_default=True,
-    help="/metrics, /healthz, /readyz and POST /hooks/reconcile.",
+    help="/metrics, /healthz, /readyz; POST /hooks/reconcile, /hooks/github|gitlab|gitea.",
 )
 @click.option(
     "--webhook-token-file",
     metavar="PATH",
     help="Shared secret for X-Reconcile-Token (else $RECONCILER_WEBHOOK_TOKEN).",
+)
+@click.option(
+    "--webhook-secret-file",
+    metavar="PATH",
+    help="Secret of the GitHub, GitLab and Gitea webhooks (else $RECONCILER_WEBHOOK_SECRET);"
+    " without one those hooks refuse every call.",
+)
+@click.option(
+    "--webhook-max-body",
+    metavar="BYTES",
+    type=click.IntRange(min=1024, max=16 * 1024 * 1024),
+    default=1024 * 1024,
+    show_default=True,
+    help="Largest forge webhook body read (413 beyond).",
 )
 @click.option(
     "--shutdown-timeout",

@@ -63,6 +63,46 @@ def _checked_token(raw: str, source: str) -> str:
     return token
 
 
+def _secret(path: str | None) -> str | None:
+    """The forge hooks' secret: the file (read once), else $RECONCILER_WEBHOOK_SECRET.
+
+    One trailing newline is stripped (`echo` adds one); nothing else is, the secret being
+    bytes the forge signs with.
+
+    Raises:
+        RefusalError: the file is missing, unreadable or not UTF-8, or the secret is empty.
+    """
+    from reconciler.core.errors import ReconcileError, RefusalError
+    from reconciler.core.reasons import ReasonCode
+
+    unreadable = ReasonCode.WEBHOOK_SECRET_UNREADABLE
+    if path:
+        from reconciler.adapters import files
+
+        source = f"--webhook-secret-file {path}"
+        try:
+            data = files.read_bounded(path, 64 * 1024, what="webhook secret", follow_symlinks=True)
+            raw = None if data is None else data.decode("utf-8")
+        except ReconcileError as exc:
+            raise RefusalError(unreadable, f"cannot read {source}: {exc.message}") from exc
+        except UnicodeDecodeError:
+            raise RefusalError(unreadable, f"{source} is not UTF-8 text") from None
+        if raw is None:
+            raise RefusalError(unreadable, f"{source}: no such file; check the path or mount")
+    else:
+        source = "RECONCILER_WEBHOOK_SECRET"
+        raw = os.environ.get(source)
+        if raw is None:
+            return None
+    secret = raw.removesuffix("\n").removesuffix("\r")
+    if not secret:
+        raise RefusalError(
+            ReasonCode.WEBHOOK_SECRET_EMPTY,
+            f"{source} is empty; put the forge's webhook secret in it (never taken as no check)",
+        )
+    return secret
+
+
 @handle_errors
 def run_watch_command(flags: dict[str, Any]) -> None:
     """Build the daemon's options from the group's flags and run it; exit with its code."""
@@ -81,6 +121,8 @@ def run_watch_command(flags: dict[str, Any]) -> None:
         host=host,
         port=port,
         token=_token(flags["webhook_token_file"]),
+        webhook_secret=_secret(flags["webhook_secret_file"]),
+        webhook_max_body=flags["webhook_max_body"],
         shutdown_timeout=_seconds("--shutdown-timeout", flags["shutdown_timeout"]),
         log_format=flags["log_format"],
         lock_timeout=flags["lock_timeout"],

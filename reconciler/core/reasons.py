@@ -29,6 +29,8 @@ class ReasonCode(StrEnum):
     LAYOUT_PATH_OUTSIDE_REPO = "layout_path_outside_repo"
     LAYOUT_PATH_IN_GIT_DIR = "layout_path_in_git_dir"
     PATH_SYMLINK = "path_symlink"
+    WEBHOOK_SECRET_UNREADABLE = "webhook_secret_unreadable"
+    WEBHOOK_SECRET_EMPTY = "webhook_secret_empty"
 
     # Promotion decision.
     PROMOTION_STATE_MISSING = "promotion_state_missing"
@@ -130,6 +132,9 @@ class ReasonCode(StrEnum):
     HTTP_DEADLINE = "http_deadline"
     HTTP_BUSY = "http_busy"
     HTTP_CROWDED = "http_crowded"
+    HTTP_BODY_TOO_LARGE = "http_body_too_large"
+    HTTP_HOOK_NOT_CONFIGURED = "http_hook_not_configured"
+    HTTP_PAYLOAD_INVALID = "http_payload_invalid"
 
     # Entries of the intents folder that are not intents (listed as ignored, never read).
     IGNORED_HIDDEN = "ignored_hidden"

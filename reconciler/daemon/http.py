@@ -1,7 +1,8 @@
-"""The daemon's routes: /metrics, /healthz, /readyz and POST /hooks/reconcile.
+"""The daemon's routes: /metrics, /healthz, /readyz, POST /hooks/reconcile and the forges'.
 
 The server (server.py: asyncio and h11, its deadline and budgets) asks these routes what to
-answer; every refusal, the server's own included, is counted and logged here.
+answer; every refusal, the server's own included, is counted and logged here. The forge
+hooks (/hooks/github, /hooks/gitlab, /hooks/gitea) are judged by webhooks.py.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from reconciler.core.reasons import ReasonCode
 from reconciler.daemon.logs import Throttle
 from reconciler.daemon.metrics import Metrics
 from reconciler.daemon.server import Answer, Head, Limits, Server
+from reconciler.daemon.webhooks import ROUTES, Forges, Verdict
 
 WEBHOOK_PATH = "/hooks/reconcile"
 HOOKS = "/hooks/"
@@ -51,8 +53,11 @@ class Endpoints:
         token: str | None,
         log: Log = _silent,
         clock: Callable[[], float] = time.monotonic,
+        forges: Forges | None = None,
     ) -> None:
+        """`forges` None: the forge hooks have no secret, and refuse every request."""
         self.metrics = metrics
+        self.forges = forges or Forges(None, None)
         self.is_ready = is_ready
         self.trigger = trigger
         self.token = token.encode("utf-8") if token else None
@@ -78,18 +83,28 @@ class Endpoints:
         if head.method == "GET":
             if head.path in PROBES:
                 return None
-            if head.path == WEBHOOK_PATH:
+            if head.path == WEBHOOK_PATH or head.path in ROUTES:
                 return self._refused(405, ReasonCode.HTTP_METHOD_NOT_ALLOWED, head, b"use POST\n")
             return self._refused(404, ReasonCode.HTTP_NOT_FOUND, head, b"not found\n")
+        if head.path in ROUTES:
+            verdict = self.forges.check(ROUTES[head.path], head.headers)
+            return None if verdict is None else self._answer_forge(head, verdict)
         if head.path != WEBHOOK_PATH:
             return self._refused(404, ReasonCode.HTTP_NOT_FOUND, head, b"not found\n")
         if not self.token_ok(head.headers.get(TOKEN_HEADER.lower())):
             return self._refused(401, ReasonCode.HTTP_UNAUTHORIZED, head, b"unauthorized\n")
         return None
 
-    def answer(self, head: Head) -> Answer:
+    def body_limit(self, head: Head) -> int | None:
+        """A forge hook reads its body (it is signed); any other is dropped unread."""
+        return self.forges.max_body if head.path in ROUTES else None
+
+    def answer(self, head: Head, body: bytes) -> Answer:
         """Answer a complete request that `check` let through."""
-        if head.method == "POST":  # only the webhook gets here
+        if head.method == "POST" and head.path in ROUTES:
+            forge = ROUTES[head.path]
+            return self._answer_forge(head, self.forges.judge(forge, head.headers, body))
+        if head.method == "POST":  # only /hooks/reconcile gets here
             self.trigger()
             self.metrics.webhook_requests.labels(code="202").inc()
             return Answer(202, b"accepted\n")
@@ -101,7 +116,12 @@ class Endpoints:
 
     def refuse(self, code: int | None, reason: str, head: Head | None, peer: str) -> Answer:
         """Count and log a refusal by the server (deadline, head too large, budget full...)."""
-        text = {408: b"request timeout\n", 431: b"request head too large\n", 503: b"busy\n"}
+        text = {
+            408: b"request timeout\n",
+            413: b"request body too large\n",
+            431: b"request head too large\n",
+            503: b"busy\n",
+        }
         return self._refused(code, reason, head, text.get(code or 0, b"bad request\n"), peer)
 
     def fault(self, error: str) -> None:
@@ -109,6 +129,28 @@ class Endpoints:
         suppressed = self.throttle.admit("fault")
         if suppressed is not None:
             self.log("http.error", "error", error=error[:500], suppressed=suppressed or None)
+
+    # Forge hooks and refusals ---------------------------------------------------------
+
+    def _answer_forge(self, head: Head, verdict: Verdict) -> Answer:
+        """Count, log and answer a forge's request; a push to our branch asks for a pass."""
+        text = f"{verdict.text}\n".encode()
+        if verdict.refusal is not None:
+            return self._refused(verdict.code, verdict.refusal, head, text)
+        forge = ROUTES[head.path]
+        self.metrics.webhook_deliveries.labels(provider=forge.name, outcome=verdict.outcome).inc()
+        if verdict.trigger:
+            self.trigger()
+        # Never the body, the signature or the secret: what the forge sent, named.
+        self.log(
+            "webhook.delivery",
+            provider=forge.name,
+            forgeEvent=head.headers.get(forge.event, "")[:SHOWN_PATH] or None,
+            delivery=head.headers.get(forge.delivery, "")[:SHOWN_PATH] or None,
+            ref=verdict.ref[:SHOWN_PATH] if verdict.ref else None,
+            outcome=verdict.outcome,
+        )
+        return Answer(verdict.code, text)
 
     # Refusals -------------------------------------------------------------------------
 
@@ -118,6 +160,9 @@ class Endpoints:
         path = head.path if head else None
         if path == WEBHOOK_PATH and code is not None:
             self.metrics.webhook_requests.labels(code=str(code)).inc()
+        if path in ROUTES and code is not None:
+            provider = ROUTES[path].name
+            self.metrics.webhook_deliveries.labels(provider=provider, outcome=reason).inc()
         answer = Answer(code or 400, body, close=True)
         if reason in ROUTING and not (path or "").startswith(HOOKS):
             return answer  # an unknown page: answered, not worth an event

@@ -66,6 +66,12 @@ class Metrics:
         self.webhook_requests = Counter(
             "reconciler_webhook_requests", "Webhook requests, by HTTP code.", ["code"], registry=r
         )
+        self.webhook_deliveries = Counter(
+            "reconciler_webhook_deliveries",
+            "Forge webhook requests (GitHub, GitLab, Gitea), by provider and outcome.",
+            ["provider", "outcome"],
+            registry=r,
+        )
         self.http_refusals = Counter(
             "reconciler_http_refusals",
             "Requests and connections the HTTP server refused, by reason code.",

@@ -30,6 +30,7 @@ from reconciler.daemon.logs import EventLog
 from reconciler.daemon.metrics import Metrics
 from reconciler.daemon.scheduling import Scheduler
 from reconciler.daemon.triggers import Triggers
+from reconciler.daemon.webhooks import MAX_BODY, Forges
 from reconciler.loop import checkout as checkouts
 from reconciler.loop import pass_state, queue
 from reconciler.loop.config import LoopConfig, load_config
@@ -53,6 +54,8 @@ class DaemonOptions(NamedTuple):
     host: str = "127.0.0.1"
     port: int = 9464
     token: str | None = None
+    webhook_secret: str | None = None
+    webhook_max_body: int = MAX_BODY
     shutdown_timeout: float = 30.0
     log_format: str = "text"
     lock_timeout: str | None = None
@@ -90,7 +93,12 @@ class Daemon:
         self.metrics.next_deferred.set_function(self._seconds_to_next_deferred)
         self.config: LoopConfig = load_config(options.repo)
         # A repository the passes could never work in is refused at start, not retried.
-        self.config.relative_paths(checkouts.open_checkout(self.config.layout.repo))
+        checkout = checkouts.open_checkout(self.config.layout.repo)
+        self.config.relative_paths(checkout)
+        # The forges' pushes that ask for a pass: to the branch a --push pass syncs with,
+        # taken once at start like the polled one (None, a detached HEAD: any branch).
+        branch = options.branch or self.config.branch or checkout.branch or None
+        forges = Forges(options.webhook_secret, branch, options.webhook_max_body)
         self.server = serve(
             options.host,
             options.port,
@@ -101,6 +109,7 @@ class Daemon:
                 options.token,
                 log=self.log,
                 clock=clock.monotonic,
+                forges=forges,
             ),
         )
 

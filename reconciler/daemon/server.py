@@ -7,8 +7,9 @@ What a client can hold is bounded, whatever it sends or fails to send:
   answer, for a kept-alive connection). It is one deadline for the whole request, not a
   timeout per read: a client trickling a header line every second is closed like a silent
   one. A partial request gets 408; a connection that sent nothing is just closed.
-- **A bound on the head**: h11 buffers at most `head_limit` bytes of request line and
-  headers; beyond, 431. A body is drained only when its declared length is small.
+- **A bound on the head and the body**: h11 buffers at most `head_limit` bytes of request
+  line and headers; beyond, 431. A body a route needs is read up to its bound (413 beyond,
+  the rest unread); one it does not need is drained only when its declared length is small.
 - **A connection cap, and who makes room.** An idle connection costs a few KiB and no
   thread, so the cap is large. At the cap, the oldest connection that is waiting on its
   client (for the rest of its request, for it to read its answer, or to close) is closed to
@@ -91,8 +92,11 @@ class Application(Protocol):
     def check(self, head: Head) -> Answer | None:
         """An answer from the head alone (a refusal), or None to read the body and answer."""
 
-    def answer(self, head: Head) -> Answer:
-        """The answer to a complete request."""
+    def body_limit(self, head: Head) -> int | None:
+        """The most body bytes the answer needs (413 beyond); None: drop it unread."""
+
+    def answer(self, head: Head, body: bytes) -> Answer:
+        """The answer to a complete request (`body` empty unless `body_limit` asked for it)."""
 
     def refuse(self, code: int | None, reason: str, head: Head | None, peer: str) -> Answer:
         """Record a refusal by the server itself (code None: closed without an answer)."""
@@ -284,8 +288,12 @@ class Server:
         try:
             answer = self.app.check(head)
             if answer is None:
-                drained = await self._drain(conn, head, deadline)
-                answer = self.app.answer(head)
+                limit = self.app.body_limit(head)
+                if limit is None:
+                    body, drained = b"", await self._drain(conn, head, deadline)
+                else:
+                    body, drained = await self._read_body(conn, head, deadline, limit), True
+                answer = self.app.answer(head, body)
                 if not drained:
                     answer = answer._replace(close=True)
         except _Refused as refused:
@@ -345,6 +353,30 @@ class Server:
         except h11.RemoteProtocolError:
             return False
         return True
+
+    async def _read_body(self, conn: _Connection, head: Head, deadline: float, limit: int) -> bytes:
+        """The whole body (sized or chunked) within the deadline; 413 past `limit` bytes."""
+        # A declared length past the bound is refused before a byte of the body is read, a
+        # chunked body as soon as it passes it: the rest is never held in memory.
+        length = head.headers.get("content-length", "0")
+        if not length.isdigit() or int(length) > limit:  # h11 already refused a malformed one
+            raise _Refused(413, ReasonCode.HTTP_BODY_TOO_LARGE, head)
+        if conn.protocol.they_are_waiting_for_100_continue:
+            go_on = h11.InformationalResponse(status_code=100, headers=[])
+            conn.writer.write(conn.protocol.send(go_on) or b"")
+        body = bytearray()
+        try:
+            async with asyncio.timeout_at(deadline):
+                while not isinstance(event := await self._next_event(conn), h11.EndOfMessage):
+                    if isinstance(event, h11.Data):
+                        body += event.data
+                    if len(body) > limit:
+                        raise _Refused(413, ReasonCode.HTTP_BODY_TOO_LARGE, head)
+        except TimeoutError:
+            raise _Refused(408, ReasonCode.HTTP_DEADLINE, head) from None
+        except h11.RemoteProtocolError:
+            raise _Refused(400, ReasonCode.HTTP_BAD_REQUEST, head) from None
+        return bytes(body)
 
     async def _next_event(self, conn: _Connection) -> h11.Event:
         while True:

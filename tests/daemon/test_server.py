@@ -361,7 +361,7 @@ def test_refused_webhook_calls_are_logged_rate_limited_without_the_token(start: 
     for _ in range(5):
         assert request(running.port, "POST", WEBHOOK, {"X-Reconcile-Token": "guess-1"})[0] == 401
     assert request(running.port, "GET", WEBHOOK)[0] == 405
-    assert request(running.port, "POST", "/hooks/github")[0] == 404
+    assert request(running.port, "POST", "/hooks/bitbucket")[0] == 404
     assert request(running.port, "GET", "/favicon.ico")[0] == 404  # not a webhook: no event
     with socket.create_connection(("127.0.0.1", running.port)) as sock:
         sock.sendall(f"POST {WEBHOOK} HTTP/1.1\r\nHost: x\r\nContent-Len".encode())
@@ -376,7 +376,7 @@ def test_refused_webhook_calls_are_logged_rate_limited_without_the_token(start: 
     assert shown == [
         ("http_unauthorized", 401, "POST", WEBHOOK, None),
         ("http_method_not_allowed", 405, "GET", WEBHOOK, None),
-        ("http_not_found", 404, "POST", "/hooks/github", None),
+        ("http_not_found", 404, "POST", "/hooks/bitbucket", None),
         ("http_deadline", 408, None, None, None),
         ("http_unauthorized", 401, "POST", WEBHOOK, 4),  # the four dropped in between
     ]
