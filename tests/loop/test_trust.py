@@ -190,14 +190,14 @@ def test_plan_and_status_predict_the_trust_checks(repo: Path, keys: s.Keys) -> N
 
     fields = ("intentFile", "status", "reasonCodes")
     g.git(repo, "checkout", "-q", "-b", "feature")
-    for name, author, signed, extra in [
-        ("10-expand.yaml", "alice", True, {"step": 5}),
-        ("20-expand.yaml", "alice", False, {"step": 5}),
-        ("30-expand.yaml", "mallory", True, {"step": 5}),
-        ("40-expand.yaml", "eve", True, {"step": 5}),
-        ("50-expand.yaml", "alice", True, {"step": 5, "actor": "cto-jane"}),
+    for name, author, signed, actor in [
+        ("10-expand.yaml", "alice", True, "alice"),
+        ("20-expand.yaml", "alice", False, "alice"),
+        ("30-expand.yaml", "mallory", True, "mallory"),
+        ("40-expand.yaml", "eve", True, "eve"),
+        ("50-expand.yaml", "alice", True, "cto-jane"),
     ]:
-        g.write_intent(repo, name, **{"actor": author, **extra})
+        g.write_intent(repo, name, step=5, actor=actor)
         s.commit_as(repo, keys if signed else None, author, name, f"{g.INTENTS}/{name}")
     g.write_intent(repo, "60-expand.yaml", step=5, actor="alice")  # not committed
     planned = [
