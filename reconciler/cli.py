@@ -28,6 +28,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "schema": "reconciler.commands.schema:schema_command",
     "status": "reconciler.commands.status:status_command",
     "validate": "reconciler.commands.validate:validate_command",
+    "verify": "reconciler.commands.verify:verify_command",
 }
 
 

@@ -176,6 +176,55 @@ class Git:
                 raise GitError(args, code, errors.read().decode("utf-8", "replace"))
 
 
+class CatFile:
+    """One `git cat-file --batch` process: objects read one by one, by any name git resolves.
+
+    A context manager; `read` answers None for a name that names no object.
+    """
+
+    def __init__(self, git: Git) -> None:
+        self._process = subprocess.Popen(
+            ["git", "cat-file", "--batch"],
+            cwd=git.worktree,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=git.env,
+            process_group=0,
+        )
+
+    def __enter__(self) -> CatFile:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def read(self, name: str) -> tuple[str, bytes] | None:
+        """The object `name` names (`<sha>`, `HEAD:path`): its type and bytes; None if none.
+
+        Raises:
+            RefusalError: git stopped answering.
+        """
+        stdin, stdout = self._process.stdin, self._process.stdout
+        assert stdin is not None and stdout is not None
+        stdin.write(name.encode("utf-8", "surrogateescape") + b"\n")
+        stdin.flush()
+        header = stdout.readline().split()
+        if len(header) == 2 and header[1] in (b"missing", b"ambiguous"):
+            return None
+        if len(header) != 3:
+            raise RefusalError(ReasonCode.GIT_FAILED, "git cat-file --batch stopped answering")
+        data = stdout.read(int(header[2]) + 1)[:-1]
+        return header[1].decode("ascii"), data
+
+    def close(self) -> None:
+        """Stop the process."""
+        for pipe in (self._process.stdin, self._process.stdout):
+            if pipe is not None:
+                pipe.close()
+        self._process.wait()
+
+
 class FastImport:
     """One `git fast-import` process: commits streamed in, their SHAs read back.
 

@@ -265,6 +265,8 @@ class _Apply:
         telemetry: Ledger,
         folder: str,
     ) -> None:
+        if telemetry.indexed:
+            telemetry.link(record)  # its telemetry line chains to the one before
         line = (jsontext.dumps_compact(record) + "\n").encode("utf-8")
         data = (b"" if telemetry.ends_with_newline else b"\n") + line
         targets = {

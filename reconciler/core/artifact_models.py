@@ -182,6 +182,14 @@ class ApplyRecord(BaseModel):
     )
     replayed: bool | None = Field(None, description="Present and true only on a replay.")
     git: RecordGit | None = Field(None, description="Loop records only.")
+    prev_hash: str | None = Field(
+        None,
+        alias="prevHash",
+        pattern=r"^sha256:[0-9a-f]{64}$",
+        description="SHA-256 of the previous record's line (its bytes without the newline, "
+        "across rotation); sha256:0...0 (64 zeros) for a history's first record. Absent in "
+        "records written before chaining (and in an apply whose line was not appended).",
+    )
 
 
 class RejectedGovernance(BaseModel):
@@ -225,6 +233,14 @@ class RejectedRecord(BaseModel):
     reason_codes: list[str] = Field(alias="reasonCodes", min_length=1)
     errors: list[str] = Field(description="One line per problem.")
     git: RecordGit
+    prev_hash: str | None = Field(
+        None,
+        alias="prevHash",
+        pattern=r"^sha256:[0-9a-f]{64}$",
+        description="SHA-256 of the previous record's line (its bytes without the newline, "
+        "across rotation); sha256:0...0 (64 zeros) for a history's first record. Absent in "
+        "records written before chaining (and in an apply whose line was not appended).",
+    )
 
 
 def json_schema(kind: str) -> dict[str, Any]:

@@ -25,7 +25,7 @@ import weakref
 from datetime import datetime
 
 from reconciler.adapters import files
-from reconciler.core import jsontext
+from reconciler.core import audit_chain, jsontext
 from reconciler.core.applied_keys import Record
 from reconciler.core.errors import RefusalError
 from reconciler.telemetry import index, reading
@@ -220,9 +220,36 @@ class Ledger:
 
     # Appending ---------------------------------------------------------------------------
 
+    def previous_line(self) -> bytes | None:
+        """The last record line of the history (no newline), the one a new record chains to.
+
+        The active file's last line, or after a rotation (an empty active file) the newest
+        sealed segment's: a search from the end of bytes already in memory (a pass that
+        starts on an empty active file reads that one segment). None: no record yet.
+        """
+        line = audit_chain.last_line(self.active)
+        if line is None and self.segments.listing:
+            try:
+                newest = self.segment_bytes(len(self.segments.listing) - 1)
+            except RefusalError:
+                return None  # unreadable: its `problem` stands; verify reports the link
+            line = audit_chain.last_line(newest)
+        return line
+
+    def link(self, record: Record) -> Record:
+        """Set `record`'s `prevHash` to the hash of the line before it; return `record`.
+
+        In place, so the apply-state file, stdout and the commit show the same record.
+        """
+        record["prevHash"] = audit_chain.line_hash(self.previous_line())
+        return record
+
     def append(self, record: Record) -> list[Change]:
-        """Append one record in memory; return the changed files (the loop commits them)."""
-        line = (jsontext.dumps_compact(record) + "\n").encode("utf-8")
+        """Chain and append one record in memory; return the changed files (the loop commits).
+
+        `record` gains its `prevHash` (`link`).
+        """
+        line = (jsontext.dumps_compact(self.link(record)) + "\n").encode("utf-8")
         self.active_segment.append((b"" if self.ends_with_newline else b"\n") + line, record)
         self.segments.load()  # a known problem anywhere stops every index write
         if self.problem is not None:

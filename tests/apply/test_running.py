@@ -361,6 +361,7 @@ def test_record_carries_seam_fields_evidence_and_decision_linkage(repo: Path) ->
         "rollout",
         "files",
         "reasonCodes",
+        "prevHash",  # the bash tool's keys in its order, then the hash chain's link
     ]
 
 

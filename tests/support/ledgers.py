@@ -59,9 +59,14 @@ def record(key: str | None, minute: float, status: str = "applied", **extra: Any
         "timestamp": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "status": status,
         "idempotencyKey": key,
-        "padding": "x" * 120,
+        "padding": "x" * 35,  # 120 before records gained their 85-byte prevHash
         **extra,
     }
+
+
+def unchained(found: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A record as found, without the `prevHash` the Ledger chained it with."""
+    return None if found is None else {k: v for k, v in found.items() if k != "prevHash"}
 
 
 @contextmanager

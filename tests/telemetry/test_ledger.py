@@ -16,7 +16,7 @@ import pytest
 
 from reconciler.core.errors import RefusalError
 from reconciler.telemetry import index, prefetch
-from tests.support.ledgers import History, counting_reads, record, write
+from tests.support.ledgers import History, counting_reads, record, unchained, write
 
 ROTATE = 500
 """Bytes: a record is about 215, so every third record seals the active file."""
@@ -64,7 +64,7 @@ def write_v1_indexes(history: History) -> None:
 def test_one_lookup_finds_keys_in_every_segment(history: History) -> None:
     ledger = history.ledger()
     for n in range(8):
-        assert ledger.find_applied(f"k{n}") == record(f"k{n}", n)
+        assert unchained(ledger.find_applied(f"k{n}")) == record(f"k{n}", n)
     assert ledger.find_applied("new") is None
 
 
@@ -73,7 +73,7 @@ def test_a_key_of_the_active_file_opens_no_sealed_segment(
 ) -> None:
     with counting_reads(monkeypatch) as opened:
         ledger = history.ledger()
-        assert ledger.find_applied("k7") == record("k7", 7)
+        assert unchained(ledger.find_applied("k7")) == record("k7", 7)
     assert opened == ["promotion-apply.jsonl", "promotion-apply-index.json"]
 
 
@@ -81,7 +81,7 @@ def test_a_key_in_the_sealed_index_opens_only_its_segment(
     history: History, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with counting_reads(monkeypatch) as opened:
-        assert history.ledger().find_applied("k1") == record("k1", 1)
+        assert unchained(history.ledger().find_applied("k1")) == record("k1", 1)
     assert history.sealed()[0].name in opened
     assert history.sealed()[1].name not in opened
 
@@ -92,8 +92,8 @@ def test_v1_indexes_are_read_without_a_false_telemetry_corrupt(history: History)
     ledger = history.ledger(ROTATE)
 
     assert ledger.problem is None
-    assert ledger.find_applied("k1") == record("k1", 1)
-    assert ledger.find_applied("k7") == record("k7", 7)
+    assert unchained(ledger.find_applied("k1")) == record("k1", 1)
+    assert unchained(ledger.find_applied("k7")) == record("k7", 7)
     assert ledger.find_applied("new") is None  # every segment searched and checked
     # The next record rewrites both indexes in v2, times included: what repair-index builds.
     write(ledger.append(record("k8", 8)))
@@ -108,7 +108,7 @@ def test_a_v1_segment_index_is_rewritten_even_by_a_pass_that_reads_no_segment(
 ) -> None:
     write_v1_indexes(history)
     ledger = history.ledger(ROTATE)
-    assert ledger.find_applied("k7") == record("k7", 7)  # the active file answers
+    assert unchained(ledger.find_applied("k7")) == record("k7", 7)  # the active file answers
 
     changes = dict(ledger.append(record("k8", 8)))
 
@@ -129,7 +129,7 @@ def test_v1_indexes_keep_the_lost_record_guarantees(history: History) -> None:
 
     ledger = history.ledger(ROTATE)
 
-    assert ledger.find_applied("k1") == record("k1", 1)  # still there: applied
+    assert unchained(ledger.find_applied("k1")) == record("k1", 1)  # still there: applied
     with pytest.raises(RefusalError) as caught:
         ledger.find_applied("k0")  # lost with the edit: cannot be told "not applied"
     assert caught.value.reason == "telemetry_corrupt"
@@ -155,7 +155,7 @@ def test_a_key_the_indexes_lack_is_searched_for_and_written_back(history: Histor
     history.segments.write_text(json.dumps(doc))
 
     ledger = history.ledger(ROTATE)
-    assert ledger.find_applied("k4") == record("k4", 4)
+    assert unchained(ledger.find_applied("k4")) == record("k4", 4)
     changes = dict(ledger.append(record("k8", 8)))
 
     written = json.loads(changes[str(history.segments)] or b"")
@@ -176,7 +176,7 @@ def test_a_segment_on_disk_the_index_does_not_list_is_added(history: History) ->
 
     assert ledger.problem is None
     assert [s.name for s in ledger.sealed] == [p.name for p in history.sealed()]
-    assert ledger.find_applied("k4") == record("k4", 4)
+    assert unchained(ledger.find_applied("k4")) == record("k4", 4)
     assert ledger.segments_stale
 
 
@@ -194,7 +194,7 @@ def test_a_malformed_entry_of_the_key_looked_up_is_answered_by_the_records(
     history.segments.write_text(json.dumps(doc))
 
     ledger = history.ledger(ROTATE)
-    assert ledger.find_applied("k4") == record("k4", 4)
+    assert unchained(ledger.find_applied("k4")) == record("k4", 4)
     changes = dict(ledger.append(record("k8", 8)))
 
     # The whole map was checked (found malformed), rebuilt from the records and rewritten.
@@ -221,7 +221,7 @@ def test_a_new_key_is_not_held_up_by_the_rest_of_the_map_nor_trusts_it(
     monkeypatch.setattr(index, "checked_keys", counted)
 
     assert ledger.find_applied("never-applied") is None
-    assert ledger.find_applied("k4") == record("k4", 4)  # the records, not the map
+    assert unchained(ledger.find_applied("k4")) == record("k4", 4)  # the records, not the map
     assert checked == []  # no whole-map check for lookups
     assert "other" not in ledger.sealed_keys  # a full read still refuses the malformed map
     assert len(checked) == 1
@@ -290,7 +290,7 @@ def test_a_pointer_to_another_keys_record_beside_a_malformed_entry_is_no_crash(
     ledger = history.ledger(ROTATE)
 
     assert ledger.find_applied("ghost") is None
-    assert ledger.find_applied("k0") == record("k0", 0)
+    assert unchained(ledger.find_applied("k0")) == record("k0", 0)
     assert "ghost" not in ledger.sealed_keys and "junk" not in ledger.sealed_keys
 
 
@@ -305,7 +305,7 @@ def test_an_unreadable_segment_index_stops_only_the_lookups_that_need_it(
 
     ledger.prefetch_sealed()  # a pass starts it: no refusal yet
 
-    assert ledger.find_applied("k7") == record("k7", 7)  # in the active file
+    assert unchained(ledger.find_applied("k7")) == record("k7", 7)  # in the active file
     with pytest.raises(RefusalError) as caught:
         ledger.find_applied("k1")
     assert caught.value.reason == "file_not_regular"

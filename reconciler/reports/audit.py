@@ -1,0 +1,261 @@
+"""`reconcile verify`: the audit trail read from git and checked end to end (read-only).
+
+One `git log --raw` over the range (every commit, oldest first) and one `git cat-file --batch`
+for the trees and blobs needed: the telemetry at HEAD (and at `since`), the registry where a
+commit that is not the reconciler's changed it. core/audit.py and core/audit_chain.py say
+what each finding means. `audit` is the API other checks build on (drift, signatures).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, NamedTuple
+
+from reconciler.adapters.gitrepo import CatFile
+from reconciler.core import audit_chain, ownership
+from reconciler.core.audit import Finding, FindingKind, OwnedPaths, replay_problems
+from reconciler.core.audit import Record as AuditRecord
+from reconciler.core.errors import RefusalError
+from reconciler.core.reasons import ReasonCode
+from reconciler.loop import checkout as checkouts
+from reconciler.loop import config as loop_config
+from reconciler.loop import queue
+from reconciler.loop.paths import LoopPaths
+from reconciler.reports import audit_commits
+from reconciler.reports.audit_commits import Commit
+from reconciler.telemetry import segments
+
+BotSigned = Callable[[str, bytes], bool | None]
+"""`bot_signed(commit sha, raw commit object) -> bool | None`: None when signing is not
+configured; False makes the commit's trailers forged (the seam for commit signatures)."""
+
+
+class AuditReport(NamedTuple):
+    """What `audit` found, and how much it read."""
+
+    findings: list[Finding]
+    head: str
+    since: str | None
+    """The commit `--since` resolved to (None: the whole history)."""
+    commits: int
+    """Commits checked."""
+    records: int
+    """Telemetry records whose chain links were checked."""
+
+
+def audit(
+    repo: str | None, since: str | None = None, *, bot_signed: BotSigned | None = None
+) -> AuditReport:
+    """Check the audit trail of the repository holding `repo`; `since`: only after that commit.
+
+    Raises:
+        RefusalError: not a git repository, no commit yet, bad layout, or `since` is no commit.
+    """
+    config = loop_config.load_config(repo)
+    checkout = checkouts.open_checkout(config.layout.repo)
+    rel = config.relative_paths(checkout)
+    owned = owned_paths(rel)
+    base = _resolve(checkout, since) if since is not None else None
+    commits = audit_commits.read_log(checkout, base)
+    with CatFile(checkout.git) as objects:
+        history = _read_history(objects, rel, base)
+        checker = audit_commits.CommitChecker(
+            owned,
+            history.records,
+            objects,
+            history.known_keys,
+            bot_signed=bot_signed,
+            whole_history=base is None,
+        )
+        findings = checker.check(commits)
+        findings[:0] = _chain_findings(history, commits)
+        findings += _replay_findings(objects, rel, history, commits, checker.findings_at)
+    return AuditReport(findings, checkout.head, base, len(commits), len(history.lines))
+
+
+def owned_paths(rel: LoopPaths) -> OwnedPaths:
+    """The files only the reconciler writes, repo-relative."""
+    return OwnedPaths(
+        registry=rel.registry,
+        files=ownership.OwnedFiles(
+            decision=rel.decision,
+            state_files=(rel.state, rel.index_file, rel.segments),
+            telemetry=rel.telemetry,
+            segments=segments.segment_pattern(rel.telemetry.rpartition("/")[2]),
+            processed=(f"{rel.intents}/{queue.APPLIED}", f"{rel.intents}/{queue.REJECTED}"),
+        ),
+    )
+
+
+def _resolve(checkout: checkouts.Checkout, since: str) -> str:
+    done = checkout.git.run("rev-parse", "--verify", "--quiet", f"{since}^{{commit}}", check=False)
+    if done.returncode != 0 or since.startswith("-"):
+        raise RefusalError(
+            ReasonCode.GIT_FAILED,
+            f"--since {since!r} names no commit of this repository; pass a commit SHA, tag or "
+            "branch (the last verified commit)",
+        )
+    return done.stdout.decode("ascii").strip()
+
+
+# The records --------------------------------------------------------------------------------
+
+
+class History(NamedTuple):
+    """The records to check: their lines, parsed records, and what comes before them."""
+
+    lines: list[audit_chain.ChainLine]
+    records: list[AuditRecord | None]
+    before: bytes | None
+    """The line before the first one (None: the history starts with them)."""
+    earlier_applied: AuditRecord | None
+    """The last applied record before the first one (a --since check's replay baseline)."""
+    known_keys: frozenset[str]
+    """Applied keys before the first line (a replay in the range may name one)."""
+
+
+def _read_history(objects: CatFile, rel: LoopPaths, base: str | None) -> History:
+    folder, _, active = rel.telemetry.rpartition("/")
+    pattern = segments.segment_pattern(active)
+    now = _segment_names(objects, "HEAD", folder, pattern)
+    files = [*now, active]
+    skip, before, earlier, keys = 0, None, None, frozenset[str]()
+    if base is not None:
+        then = _segment_names(objects, base, folder, pattern)
+        files = [name for name in files if name not in set(then)]
+        old_active = _blob(objects, f"{base}:{rel.telemetry}")
+        old_lines = [line for line in old_active.split(b"\n") if line]
+        # The last record before the range is checked again, as HEAD holds it: the range's
+        # first record must link to it, and it to the one before.
+        skip = max(len(old_lines) - 1, 0)
+        before = old_lines[-2] if len(old_lines) > 1 else None
+        if len(old_lines) <= 1 and then:
+            before = audit_chain.last_line(_blob(objects, f"{base}:{folder}/{then[-1]}"))
+        earlier = next((r for r in map(_parse, reversed(old_lines)) if _is_applied(r)), None)
+        keys = _indexed_keys(objects, base, rel)
+    lines: list[audit_chain.ChainLine] = []
+    for name in files:
+        path = f"{folder}/{name}" if folder else name
+        lines += audit_chain.record_lines(path, _blob(objects, f"HEAD:{path}"))
+    lines = lines[skip:]
+    return History(lines, [_parse(line.data) for line in lines], before, earlier, keys)
+
+
+def _segment_names(objects: CatFile, commit: str, folder: str, pattern: Any) -> list[str]:
+    """The sealed segment names in `folder` at `commit`, oldest first."""
+    found = objects.read(f"{commit}:{folder}")
+    if found is None or found[0] != "tree":
+        return []
+    names = []
+    for name in _tree_names(found[1]):
+        match = pattern.fullmatch(name)
+        if match:
+            names.append((match.group(1), int(match.group(2) or 1), name))
+    return [name for _, _, name in sorted(names)]
+
+
+def _tree_names(data: bytes) -> Iterator[str]:
+    offset = 0
+    while offset < len(data):
+        space = data.index(b" ", offset)
+        nul = data.index(b"\0", space)
+        yield data[space + 1 : nul].decode("utf-8", "surrogateescape")
+        offset = nul + 21
+
+
+def _blob(objects: CatFile, name: str) -> bytes:
+    found = objects.read(name)
+    return found[1] if found is not None and found[0] == "blob" else b""
+
+
+def _indexed_keys(objects: CatFile, commit: str, rel: LoopPaths) -> frozenset[str]:
+    keys: set[str] = set()
+    for path in (rel.index_file, rel.segments):
+        try:
+            doc = json.loads(_blob(objects, f"{commit}:{path}") or b"{}")
+        except ValueError:
+            continue
+        if isinstance(doc, dict) and isinstance(doc.get("keys"), dict):
+            keys.update(doc["keys"])
+    return frozenset(keys)
+
+
+def _parse(line: bytes) -> AuditRecord | None:
+    try:
+        value = json.loads(line)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _is_applied(record: AuditRecord | None) -> bool:
+    return record is not None and record.get("status") == "applied"
+
+
+# Findings -----------------------------------------------------------------------------------
+
+
+def _chain_findings(history: History, commits: Sequence[Commit]) -> list[Finding]:
+    chained = audit_chain.prev_hash_of(history.before) is not None if history.before else False
+    breaks = audit_chain.check_chain(history.lines, before=history.before, chained=chained)
+    findings = []
+    for found in breaks:
+        culprit = _last_to_change(commits, found.path)
+        findings.append(
+            Finding(
+                FindingKind.RECORD_CHAIN_BROKEN,
+                culprit.sha if culprit else "",
+                found.path,
+                found.number,
+                found.detail,
+                culprit.author if culprit else "",
+                culprit.committer if culprit else "",
+            )
+        )
+    return findings
+
+
+def _last_to_change(commits: Sequence[Commit], path: str) -> Commit | None:
+    """The newest commit that changed `path`, preferring one that is not the reconciler's."""
+    touching = [commit for commit in commits if any(c.path == path for c in commit.changes)]
+    human = [commit for commit in touching if not commit.trailers]
+    found = human or touching
+    return found[-1] if found else None
+
+
+def _replay_findings(
+    objects: CatFile,
+    rel: LoopPaths,
+    history: History,
+    commits: Sequence[Commit],
+    reported: Callable[[str, str], bool],
+) -> list[Finding]:
+    """HEAD's owned registry fields against the last applied record's result."""
+    last = next((r for r in reversed(history.records) if _is_applied(r)), history.earlier_applied)
+    if last is None:
+        return []
+    doc = audit_commits.registry_doc(_blob(objects, f"HEAD:{rel.registry}"), rel.registry)
+    if doc is None:
+        return []
+    problems = replay_problems(doc, last)
+    if not problems:
+        return []
+    changed = [c for c in commits if any(x.path == rel.registry for x in c.changes)]
+    culprit = changed[-1] if changed else None
+    if culprit is not None and reported(culprit.sha, rel.registry):
+        return []  # that commit's hand edit is reported already
+    return [
+        Finding(
+            FindingKind.HAND_EDIT,
+            culprit.sha if culprit else "",
+            rel.registry,
+            None,
+            "; ".join(problems)
+            + " (the last commit that changed the registry"
+            + ("" if culprit else ", before the range checked")
+            + ")",
+            culprit.author if culprit else "",
+            culprit.committer if culprit else "",
+        )
+    ]

@@ -1,0 +1,281 @@
+"""The commits `reconcile verify` checks: one `git log --raw`, each commit against its record.
+
+A commit with Reconcile-* trailers is the reconciler's when (signatures aside) it appended a
+telemetry record its trailers agree with (a replay: its key was applied before); every other
+commit must leave the owned content alone. Used by reports/audit.py.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from typing import NamedTuple
+
+from reconciler.adapters.gitrepo import CatFile
+from reconciler.core import audit, ownership
+from reconciler.core.audit import Finding, FindingKind, OwnedPaths
+from reconciler.core.audit import Record as AuditRecord
+from reconciler.core.editing import RegistryText
+from reconciler.core.errors import DocumentError
+from reconciler.core.trailers import parse_trailers
+from reconciler.inputs import documents
+from reconciler.loop.checkout import Checkout
+
+_SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+_ZERO = re.compile(r"0+")
+KEEP_FILE = ".gitkeep"
+
+
+class Change(NamedTuple):
+    """One file a commit changed (against its first parent): blobs before and after."""
+
+    old: str
+    new: str
+    status: str
+    path: str
+
+
+class Commit(NamedTuple):
+    """One commit as `git log --raw` shows it."""
+
+    sha: str
+    parents: tuple[str, ...]
+    author: str
+    committer: str
+    trailers: Mapping[str, str]
+    """Its trailers when it claims to be the reconciler's (a Reconcile-* key), else empty."""
+    changes: tuple[Change, ...]
+
+
+def read_log(checkout: Checkout, base: str | None) -> list[Commit]:
+    """Every commit reachable from HEAD (after `base`), oldest first, with its changes.
+
+    Merges show no changes (git's default): their sides' commits are listed themselves.
+    """
+    mark = f"\x1e{os.urandom(6).hex()}\x1f"
+    fields = "%H%x1f%P%x1f%an <%ae>%x1f%cn <%ce>%x1f%(trailers:unfold,only)%x1f"
+    out = checkout.git.run(
+        "log", "--reverse", "--topo-order", "-z", "--raw", "--no-renames", "--no-abbrev",
+        f"--format={mark}{fields}", f"{base}..HEAD" if base else "HEAD", "--",
+    ).stdout  # fmt: skip
+    commits = []
+    for chunk in out.split(mark.encode())[1:]:
+        sha, parents, author, committer, trailers, raw = chunk.split(b"\x1f", 5)
+        found = parse_trailers(trailers.decode("utf-8", "replace"))
+        claims = any(key.startswith("Reconcile-") for key in found)
+        commits.append(
+            Commit(
+                sha.decode("ascii"),
+                tuple(parents.decode("ascii").split()),
+                author.decode("utf-8", "replace"),
+                committer.decode("utf-8", "replace"),
+                found if claims else {},
+                tuple(_changes(raw)),
+            )
+        )
+    return commits
+
+
+def _changes(raw: bytes) -> list[Change]:
+    items = raw.split(b"\0")
+    changes = []
+    for number, item in enumerate(items):
+        text = item.strip(b"\n")
+        if text.startswith(b":") and number + 1 < len(items):
+            meta = text[1:].decode("ascii", "replace").split()
+            if len(meta) == 5:
+                path = items[number + 1].decode("utf-8", "surrogateescape")
+                changes.append(Change(meta[2], meta[3], meta[4], path))
+    return changes
+
+
+def registry_doc(data: bytes, path: str) -> object:
+    """The registry document of `data` (None: empty or unreadable)."""
+    if not data:
+        return None
+    try:
+        return RegistryText(data.decode("utf-8"), documents.registry_format(path)).document
+    except (UnicodeDecodeError, DocumentError):
+        return None
+
+
+class CommitChecker:
+    """Checks commits oldest first against the records (in file order) they appended."""
+
+    def __init__(
+        self,
+        owned: OwnedPaths,
+        records: Sequence[AuditRecord | None],
+        objects: CatFile,
+        known_keys: frozenset[str],
+        *,
+        bot_signed: Callable[[str, bytes], bool | None] | None,
+        whole_history: bool,
+    ) -> None:
+        """`known_keys`: keys applied before the first record (replays may name them)."""
+        self.owned, self.records, self.objects = owned, records, objects
+        self.bot_signed, self.whole_history = bot_signed, whole_history
+        self.applied: set[str] = set(known_keys)
+        self.findings: list[Finding] = []
+        self._pointer = 0
+        self._positions: dict[tuple[str, str, str], deque[int]] = {}
+        for number, record in enumerate(records):
+            if record is not None:
+                self._positions.setdefault(audit.record_identity(record), deque()).append(number)
+        self._seen: set[str] = set()
+        self._listed: set[str] = set()
+
+    def findings_at(self, sha: str, path: str) -> bool:
+        """Whether a hand edit of `path` by `sha` is reported already."""
+        return any(f.commit == sha and f.path == path for f in self.findings)
+
+    def check(self, commits: Sequence[Commit]) -> list[Finding]:
+        """Check every commit; return the findings, in commit order."""
+        self._listed = {commit.sha for commit in commits}
+        for commit in commits:
+            verified = bool(commit.trailers) and self._check_claim(commit)
+            if not verified and commit.parents:  # a root commit is the baseline
+                self._hand_edits(commit)
+            self._seen.add(commit.sha)
+        return self.findings
+
+    def _add(self, kind: FindingKind, commit: Commit, path: str, detail: str) -> None:
+        self.findings.append(
+            Finding(kind, commit.sha, path, None, detail, commit.author, commit.committer)
+        )
+
+    def _check_claim(self, commit: Commit) -> bool:
+        trailers = commit.trailers
+        intent_path = trailers.get("Reconcile-Intent", "")
+        if self.bot_signed is not None:
+            found = self.objects.read(commit.sha)
+            if self.bot_signed(commit.sha, found[1] if found else b"") is False:
+                self._add(
+                    FindingKind.FORGED_TRAILERS,
+                    commit,
+                    intent_path,
+                    "not signed by a botSigners key",
+                )
+                return False
+        status = trailers.get("Reconcile-Status", "")
+        appended = any(audit.is_telemetry(c.path, self.owned) for c in commit.changes)
+        if status == "replayed":
+            key = trailers.get("Idempotency-Key", "")
+            problem = (
+                "a replay appends no record, but this commit changes the telemetry"
+                if appended
+                else None
+                if key in self.applied
+                else f"it replays key {key!r}, which no earlier record applied"
+            )
+            if problem:
+                self._add(FindingKind.FORGED_TRAILERS, commit, intent_path, problem)
+            return problem is None
+        if status not in ("applied", "rejected"):
+            self._add(
+                FindingKind.FORGED_TRAILERS,
+                commit,
+                intent_path,
+                f"unknown Reconcile-Status {status!r}",
+            )
+            return False
+        if not appended:
+            self._add(
+                FindingKind.FORGED_TRAILERS,
+                commit,
+                intent_path,
+                "its trailers claim a record, but it appends none to the telemetry",
+            )
+            return False
+        number = self._take(audit.trailer_identity(trailers))
+        if number is None:
+            self._add(
+                FindingKind.RECORD_MISSING,
+                commit,
+                intent_path,
+                "no telemetry record matches its trailers (deleted since, or they are forged)",
+            )
+            return True
+        record = self.records[number]
+        assert record is not None
+        disagreements = audit.trailer_disagreements(trailers, record)
+        if disagreements:
+            self._add(FindingKind.FORGED_TRAILERS, commit, intent_path, "; ".join(disagreements))
+            return False
+        self._check_links(commit, record)
+        return True
+
+    def _take(self, identity: tuple[str, str, str]) -> int | None:
+        """The first record at or after the pointer with `identity`; moves the pointer past it."""
+        queue = self._positions.get(identity)
+        while queue and queue[0] < self._pointer:
+            queue.popleft()
+        if not queue:
+            return None
+        number = queue.popleft()
+        for record in self.records[self._pointer : number + 1]:
+            if record is not None and record.get("status") == "applied":
+                self.applied.add(str(record.get("idempotencyKey")))
+        self._pointer = number + 1
+        return number
+
+    def _check_links(self, commit: Commit, record: AuditRecord) -> None:
+        git = record.get("git")
+        if not isinstance(git, dict):
+            self._add(
+                FindingKind.RECORD_LINK_BROKEN,
+                commit,
+                self.owned.files.telemetry,
+                "its record has no git linkage",
+            )
+            return
+        for field in ("baseCommit", "intentCommit"):
+            value = git.get(field)
+            if value is None and field == "intentCommit":
+                continue  # a file that was never committed
+            problem = self._link_problem(value)
+            if problem:
+                self._add(
+                    FindingKind.RECORD_LINK_BROKEN,
+                    commit,
+                    str(git.get("intentFile", "")),
+                    f"git.{field} {value!r} {problem}",
+                )
+
+    def _link_problem(self, value: object) -> str | None:
+        if not isinstance(value, str) or not _SHA.fullmatch(value) or _ZERO.fullmatch(value):
+            return "is not a commit id"
+        if value in self._seen:
+            return None
+        if value in self._listed or self.whole_history:
+            return "is not an ancestor of the commit"
+        found = self.objects.read(f"{value}^{{commit}}")  # before the range: it must exist
+        return None if found is not None else "names no commit of this repository"
+
+    def _hand_edits(self, commit: Commit) -> None:
+        for change in commit.changes:
+            if change.path.rpartition("/")[2] == KEEP_FILE:
+                continue
+            if change.path == self.owned.registry:
+                lines = self._registry_changes(change)
+                if lines:
+                    self._add(FindingKind.HAND_EDIT, commit, change.path, "; ".join(lines))
+                continue
+            why = audit.owned_change(change.path, self.owned)
+            if why:
+                self._add(FindingKind.HAND_EDIT, commit, change.path, f"{change.status}: {why}")
+
+    def _registry_changes(self, change: Change) -> list[str]:
+        if _ZERO.fullmatch(change.old) or _ZERO.fullmatch(change.new):
+            return []  # added (the baseline) or deleted (every command then refuses)
+        before = registry_doc(self._blob(change.old), change.path)
+        after = registry_doc(self._blob(change.new), change.path)
+        if before is None or after is None:
+            return []
+        return ownership.changed_owned_fields(before, after)
+
+    def _blob(self, sha: str) -> bytes:
+        found = self.objects.read(sha)
+        return found[1] if found is not None else b""
