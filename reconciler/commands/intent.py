@@ -9,7 +9,7 @@ import click
 
 from reconciler.commands.edge import handle_errors
 
-INTENT_CHOICES = ("expand", "resume", "rollback")
+INTENT_CHOICES = ("expand", "resume", "rollback", "adopt")
 
 
 @click.group("intent")

@@ -20,6 +20,10 @@ from reconciler.core.timestamps import format_timestamp, resolve_deadline
 from reconciler.core.visible import has_visible_text
 
 INTENTS = ("expand", "resume", "rollback")
+"""What `reconcile apply --intent` takes (the bash tool's three)."""
+FILE_INTENTS = (*INTENTS, "adopt")
+"""What an intent file may ask: also `adopt` (record the current owned values as the new
+baseline after a hand edit, docs/audit.md)."""
 DEFAULT_EXPAND_STEP = 25
 ROLLOUT_PATH = ("policy", "autonomous", "rollout")
 GOVERNANCE_PATH = ("policy", "autonomous", "governance")
@@ -248,6 +252,8 @@ def plan_mutation(
         after_canary, after_paused = min(canary + request.expand_step, 100), False
     elif request.intent == "resume":
         after_canary, after_paused = canary, False
+    elif request.intent == "adopt":  # the file as it is becomes the baseline
+        after_canary, after_paused = canary, paused
     else:
         after_canary, after_paused = canary, True
         if target is not None and target < canary:

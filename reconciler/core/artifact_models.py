@@ -66,7 +66,7 @@ class Intent(BaseModel):
     """An apply intent file (`policies/intents/*.yaml`), one requested change."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
-    intent: Literal["expand", "resume", "rollback"]
+    intent: Literal["expand", "resume", "rollback", "adopt"]
     expand_step: int | None = Field(
         None, ge=1, le=100, alias="expandStep", description="expand only; default 25."
     )
@@ -157,7 +157,7 @@ class ApplyRecord(BaseModel):
     evidence_refs: list[str] = Field(alias="evidenceRefs", description="Sorted, unique.")
     idempotency_key: str | None = Field(alias="idempotencyKey")
     status: Literal["applied"]
-    intent: Literal["expand", "resume", "rollback"]
+    intent: Literal["expand", "resume", "rollback", "adopt"]
     expand_step: int | None = Field(
         None, alias="expandStep", ge=1, le=100, description="Absent in bash-tool records."
     )
@@ -220,7 +220,7 @@ class RejectedRecord(BaseModel):
     evidence_refs: list[str] = Field(alias="evidenceRefs")
     idempotency_key: str = Field(alias="idempotencyKey")
     status: Literal["rejected"]
-    intent: Literal["expand", "resume", "rollback"] | None = Field(
+    intent: Literal["expand", "resume", "rollback", "adopt"] | None = Field(
         description="null when the file names none (it could not be read, or says another)."
     )
     expand_step: int | None = Field(alias="expandStep")

@@ -88,6 +88,10 @@ def commit_subject(outcome: Outcome) -> str:
         elif intent.intent == "expand":
             canary = f"{_percent(before['canaryPercent'])} -> {_percent(after['canaryPercent'])}"
             subject = f"expand {fleet} canary {canary} {ref}"
+        elif intent.intent == "adopt":
+            canary = f"canary {_percent(after['canaryPercent'])}"
+            posture = "paused" if after["manualPause"] else "running"
+            subject = f"adopt {fleet}: {canary}, {posture} as the new baseline {ref}"
         elif intent.intent == "resume":
             change = (
                 "paused -> running"  # the words of every human output (docs/output.md)

@@ -15,7 +15,12 @@ from datetime import datetime
 from typing import NamedTuple
 
 from reconciler.core import yamltext
-from reconciler.core.applying import DEFAULT_EXPAND_STEP, INTENTS, TO_PERCENT_PREVIOUS, ToPercent
+from reconciler.core.applying import (
+    DEFAULT_EXPAND_STEP,
+    FILE_INTENTS,
+    TO_PERCENT_PREVIOUS,
+    ToPercent,
+)
 from reconciler.core.errors import DocumentError
 from reconciler.core.reasons import ReasonCode
 from reconciler.core.timestamps import format_timestamp, is_relative_deadline, parse_timestamp
@@ -47,7 +52,7 @@ class IntentFields(NamedTuple):
     """
 
     intent: str | None = None
-    """expand, resume or rollback; None for anything else."""
+    """expand, resume, rollback or adopt; None for anything else."""
     expand_step: int | None = None
     actor: str | None = None
     approval_ref: str | None = None
@@ -156,8 +161,8 @@ def parse_intent(text: str, name: str, now: datetime) -> Intent:
         if key not in KNOWN_FIELDS
     ]
     intent = doc.get("intent")
-    if intent not in INTENTS:
-        problems.append(_field("intent must be one of expand, resume, rollback"))
+    if intent not in FILE_INTENTS:
+        problems.append(_field("intent must be one of expand, resume, rollback, adopt"))
     before_step = len(problems)
     step = _expand_step(doc, intent, problems)
     step_read = "expandStep" in doc and len(problems) == before_step
@@ -171,7 +176,7 @@ def parse_intent(text: str, name: str, now: datetime) -> Intent:
         problems = [problem for problem in problems if not _is_ignorable(problem)]
     if problems:
         readable = IntentFields(
-            intent=str(intent) if intent in INTENTS else None,
+            intent=str(intent) if intent in FILE_INTENTS else None,
             expand_step=step if step_read and intent == "expand" else None,
             actor=governance.get("actor"),
             approval_ref=governance.get("approvalRef"),
@@ -221,7 +226,7 @@ def _expand_step(doc: dict[str, object], intent: object, problems: list[Problem]
     if "expandStep" not in doc:
         return DEFAULT_EXPAND_STEP
     step = doc["expandStep"]
-    if intent in ("resume", "rollback"):
+    if intent in ("resume", "rollback", "adopt"):
         problems.append(_field(f"{_STRAY_STEP} (not {intent})"))
         return DEFAULT_EXPAND_STEP
     if not isinstance(step, int) or isinstance(step, bool) or not 1 <= step <= 100:
@@ -236,7 +241,7 @@ def _to_percent(
     if "toPercent" not in doc:
         return None
     value = doc["toPercent"]
-    if intent in ("expand", "resume"):
+    if intent in ("expand", "resume", "adopt"):
         problems.append(_field(f"toPercent is only allowed with intent rollback (not {intent})"))
         return None
     if value == TO_PERCENT_PREVIOUS:

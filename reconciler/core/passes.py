@@ -222,7 +222,7 @@ def evaluate_intent(
     )
     return Outcome(
         source, "applied", intent, tuple(record["reasonCodes"]), verdict.warnings, record, after,
-        verdict.mutation.before, verdict.mutation.after,
+        record["rollout"]["before"], record["rollout"]["after"],  # an adopt's: its baseline
     )  # fmt: skip
 
 

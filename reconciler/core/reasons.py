@@ -121,6 +121,8 @@ class ReasonCode(StrEnum):
     INTENT_NOT_COMMITTED = "intent_not_committed"
     PROMOTION_DECISION_UNTRUSTED = "promotion_decision_untrusted"
     TRUST_SETTINGS_INVALID = "trust_settings_invalid"
+    # The audit trail (docs/audit.md).
+    AUDIT_DRIFT = "audit_drift"
 
     # The controller's HTTP server (the `reason` of an `http.refused` event).
     HTTP_UNAUTHORIZED = "http_unauthorized"

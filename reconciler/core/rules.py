@@ -16,6 +16,7 @@ from typing import Any, Literal, NamedTuple
 
 from reconciler.core import applying, decision, guards, registry, trust
 from reconciler.core.decision import Decision
+from reconciler.core.drift import Drift
 from reconciler.core.editing import RegistryText
 from reconciler.core.errors import RefusalError
 from reconciler.core.reasons import ReasonCode
@@ -61,6 +62,9 @@ class Inputs(NamedTuple):
     """Their lines for the record's `warnings`."""
     guards: guards.GuardInputs | None = None
     """What the progression guards are computed from; None: no guard (every one off)."""
+    drift: Drift | None = None
+    """What the audit left unresolved (hand edits, a broken record chain); None: not audited
+    (`reconcile apply`)."""
     trust: trust.TrustInputs | None = None
     """Who signed and approved the request, and the pass's trust settings; None: `trust:` is
     not set (or the path has no git provenance: `reconcile apply`)."""
@@ -199,14 +203,35 @@ def check_replay(evaluation: Evaluation) -> Verdict | None:
     return Verdict("replayed", applying.replay_record(prior, evaluation.request), prior=prior)
 
 
+def check_audit_drift(evaluation: Evaluation) -> None:
+    """Refuse expand and resume while the audit trail has unresolved drift (`audit_drift`).
+
+    A rollback still pauses; an `adopt` (or a revert of the hand edit) is the way out.
+    """
+    found = evaluation.inputs.drift
+    if found is None or not found.blocking or evaluation.intent not in ("expand", "resume"):
+        return
+    count = len(found.blocking)
+    raise RefusalError(
+        ReasonCode.AUDIT_DRIFT,
+        f"the audit trail has {count} unresolved finding{'s' if count > 1 else ''} "
+        f"({found.blocking[0]}); revert the hand edit or merge an adopt intent",
+        details=found.blocking,
+    )
+
+
 def check_decision(evaluation: Evaluation) -> None:
     """Refuse expand and resume without a readable, expected, consistent and fresh `promote`.
 
     A rollback is the safety path: a missing or broken decision is noted, never blocking,
-    and `expectDecisionTraceId` is ignored.
+    and `expectDecisionTraceId` is ignored. An adopt does not act on the decision: it records
+    the current one when it can be read.
     """
     inputs = evaluation.inputs
     found = inputs.decision
+    if evaluation.intent == "adopt":
+        evaluation.decision = None if isinstance(found, RefusalError) else found
+        return
     if isinstance(found, RefusalError):
         if evaluation.intent != "rollback":
             raise found
@@ -254,7 +279,7 @@ def check_registry(evaluation: Evaluation) -> None:
 def check_mode(evaluation: Evaluation) -> None:
     """Refuse expand and resume unless `policy.mode: guarded_auto`; note an advisory rollback."""
     assert evaluation.view is not None
-    if evaluation.view.mode == "guarded_auto":
+    if evaluation.view.mode == "guarded_auto" or evaluation.intent == "adopt":
         return
     if evaluation.intent != "rollback":
         raise RefusalError(
@@ -319,7 +344,7 @@ def check_guards(evaluation: Evaluation) -> Verdict | None:
         RefusalError: `intent_deferral_expired`: it would wait, and has waited too long.
     """
     found = evaluation.inputs.guards
-    if found is None or evaluation.intent == "rollback":
+    if found is None or evaluation.intent in ("rollback", "adopt"):
         return None
     assert evaluation.view is not None and evaluation.now is not None
     deferral = guards.assess(
@@ -352,6 +377,9 @@ def record_applied(evaluation: Evaluation) -> Verdict:
         warnings=evaluation.warnings,
     )
     record = applying.build_record(evaluation.request, evaluation.mutation, context)
+    drift = inputs.drift
+    if evaluation.intent == "adopt" and drift is not None and drift.baseline is not None:
+        _adopted(record, drift.baseline)
     return Verdict(
         "applied",
         record,
@@ -366,6 +394,7 @@ RULES: tuple[Rule, ...] = (
     check_telemetry,
     check_trust,
     check_replay,
+    check_audit_drift,
     check_decision,
     check_review_by,
     check_registry,
@@ -394,6 +423,16 @@ def evaluate(inputs: Inputs, clock: Callable[[], datetime]) -> Verdict:
         if verdict is not None:
             return verdict
     raise AssertionError("the last rule always decides")  # pragma: no cover
+
+
+def _adopted(record: Record, baseline: Mapping[str, Any]) -> None:
+    """An adopt's record: before = the recorded baseline, after = the file as it is."""
+    rollout = record["rollout"]
+    before = {key: baseline.get(key) for key in rollout["after"]}
+    rollout["before"] = before
+    rollout["changed"] = {key: before[key] != rollout["after"][key] for key in before}
+    if any(rollout["changed"].values()):
+        record["reasonCodes"] = [c for c in record["reasonCodes"] if c != "rollout_unchanged"]
 
 
 def _current_registry(evaluation: Evaluation) -> RegistryText:

@@ -59,7 +59,7 @@ def test_defaults_are_the_step_25_and_the_file_name_as_key() -> None:
     ("text", "reasons", "message"),
     [
         ("intent: expnad\n" + GOVERNANCE, ["intent_field_invalid"],
-         "intent must be one of expand, resume, rollback"),
+         "intent must be one of expand, resume, rollback, adopt"),
         ("intent: expand\nexpandStp: 10\n" + GOVERNANCE, ["intent_unknown_field"],
          'unknown field "expandStp"'),
         ("intent: resume\nexpandStep: 10\n" + GOVERNANCE, ["intent_field_invalid"],
