@@ -53,9 +53,20 @@ def load_signing_key(path: str, *, source: str, repository: str) -> SigningKey:
     except Exception as exc:  # noqa: BLE001 - e.g. UnsupportedAlgorithm: one refusal
         raise _invalid(absolute, source, f"it cannot be read ({type(exc).__name__})") from exc
     if not isinstance(key, ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey):
-        kind = type(key).__name__.removeprefix("_").replace("PrivateKey", "")
+        kind = _key_type(key)
         raise _invalid(absolute, source, f"its type ({kind}) is not ed25519 or RSA")
     return key
+
+
+def _key_type(key: object) -> str:
+    """The key's OpenSSH type name (`ecdsa-sha2-nistp256`, ...), for the message."""
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    try:
+        line = key.public_key().public_bytes(Encoding.OpenSSH, PublicFormat.OpenSSH)  # type: ignore[attr-defined]
+    except Exception:  # noqa: BLE001 - only the message needs it
+        return type(key).__name__
+    return bytes(line).split(b" ", 1)[0].decode("ascii", "replace")
 
 
 def _read(path: str, source: str) -> bytes:
