@@ -370,7 +370,7 @@ def _objects_folder(git: Git, git_dir: str | None) -> str:
     if "GIT_OBJECT_DIRECTORY" in git.env:
         return git.env["GIT_OBJECT_DIRECTORY"]
     if git_dir is None:
-        return os.path.join(git.worktree, git.text("rev-parse", "--git-path", "objects"))
+        return git.text("rev-parse", "--path-format=absolute", "--git-path", "objects")
     return os.path.join(_common_dir(git_dir), "objects")
 
 

@@ -340,3 +340,18 @@ def test_intents_left_pending_by_a_refused_pass_are_signed_by_the_next(
     assert g.git(repo, "rev-parse", f"{report.head}^") == base
     s.assert_all_signed(repo, report.commits, s.allowed_signers(key))
     assert g.pending(repo) == [] and g.processed(repo, "applied") == ["a.yaml"]
+
+
+def test_a_sha256_repository_is_refused_without_a_commit(tmp_path: Path, key: Path) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    g.git(repo, "init", "-q", "--object-format=sha256", "-b", "main")
+    g.make_policy_repo(repo, paced=False, settings=s.settings(key))
+    base = g.add_intents(repo, {"a.yaml": {"step": 10}})
+
+    with pytest.raises(RefusalError) as caught:
+        g.once(repo)
+
+    assert caught.value.reason == "signing_unsupported"
+    assert g.head(repo) == base and g.pending(repo) == ["a.yaml"]
+    assert g.status(repo) == ""
