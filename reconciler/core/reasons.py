@@ -94,6 +94,10 @@ class ReasonCode(StrEnum):
     SCAFFOLD_EXISTS = "scaffold_exists"
     INSTALL_SPEC_INVALID = "install_spec_invalid"
     INSTALL_SPEC_UNKNOWN = "install_spec_unknown"
+    # Signed commits (docs/gitops.md, "Signed commits"): the pass commits nothing unsigned.
+    SIGNING_KEY_INVALID = "signing_key_invalid"
+    SIGNING_KEY_IN_REPO = "signing_key_in_repo"
+    SIGNING_UNSUPPORTED = "signing_unsupported"
 
     # Progression guards (docs/guards.md): a deferred expand/resume stays pending.
     GUARD_DECISION_PREDATES_CHANGE = "guard_decision_predates_change"

@@ -12,6 +12,7 @@ from typing import NamedTuple
 
 from reconciler.core.errors import RefusalError
 from reconciler.core.reasons import ReasonCode
+from reconciler.core.signing_settings import SIGNING_KEY, SigningSettings, parse_signing
 from reconciler.core.timestamps import parse_duration
 
 PATH_KEYS = ("registryFile", "promotionStateFile", "applyStateFile", "applyTelemetryFile")
@@ -22,7 +23,9 @@ BLOCK_KEYS = ("guards", "trust")
 """Blocks validated by their own module (`core/guard_settings.py`, `core/trust.py`): a bad
 `guards:` or `trust:` block holds progression (`guard_settings_invalid`,
 `trust_settings_invalid`) but never a rollback, so it is not refused here."""
-KNOWN_KEYS = frozenset({*PATH_KEYS, *DURATION_KEYS, *STRING_KEYS, *INTEGER_KEYS, *BLOCK_KEYS})
+KNOWN_KEYS = frozenset(
+    {*PATH_KEYS, *DURATION_KEYS, *STRING_KEYS, *INTEGER_KEYS, *BLOCK_KEYS, SIGNING_KEY}
+)
 _HFS_IGNORABLE = frozenset(
     "\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u206a\u206b\u206c\u206d\u206e\u206f\ufeff"
 )
@@ -60,6 +63,9 @@ class RepoSettings(NamedTuple):
     """The `guards:` block as decoded (`guard_settings.parse_guards` validates it); None: unset."""
     trust: object = None
     """The `trust:` block as decoded (`trust.parse_trust` validates it); None: unset."""
+    signing: SigningSettings | None = None
+    """The `signing:` block (`signing_settings.parse_signing`); None: unsigned unless
+    RECONCILER_SIGNING_KEY_FILE names a key."""
 
 
 def parse_repo_settings(doc: object, source: str) -> RepoSettings:
@@ -92,6 +98,8 @@ def parse_repo_settings(doc: object, source: str) -> RepoSettings:
             problems.append(f"{key} must be a duration such as 30s, 10m or 24h")
     strings = _strings(doc, problems)
     integers = _integers(doc, problems)
+    signing, signing_problems = parse_signing(doc.get(SIGNING_KEY), source)
+    problems += signing_problems
     if problems:
         raise _invalid(source, *problems)
     age, lock = doc.get("maxDecisionAge"), doc.get("lockTimeout")
@@ -103,6 +111,7 @@ def parse_repo_settings(doc: object, source: str) -> RepoSettings:
         integers=integers,
         guards=doc.get("guards"),
         trust=doc.get("trust"),
+        signing=signing,
     )
 
 

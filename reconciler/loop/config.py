@@ -15,6 +15,7 @@ from reconciler.adapters import files
 from reconciler.adapters.gitrepo import Identity
 from reconciler.core.errors import RefusalError
 from reconciler.core.reasons import ReasonCode
+from reconciler.core.signing_settings import ENV_KEY_FILE, SigningSettings, effective_signing
 from reconciler.inputs import layouts
 from reconciler.inputs.documents import parse_duration_option
 from reconciler.inputs.fleet import Fleet
@@ -25,6 +26,7 @@ from reconciler.telemetry import index as telemetry_index
 from reconciler.telemetry import ledger
 
 if TYPE_CHECKING:
+    from reconciler.core.ssh_signatures import SigningKey
     from reconciler.loop.checkout import Checkout
 
 DEFAULT_MAX_DECISION_AGE = "24h"
@@ -45,6 +47,8 @@ class LoopConfig(NamedTuple):
     max_age: timedelta
     max_age_text: str
     lock_timeout: timedelta
+    signing: SigningSettings | None = None
+    """The key that signs every commit of the loop (None: unsigned); see `load_signer`."""
 
     @property
     def fleet(self) -> Fleet:
@@ -108,6 +112,22 @@ class LoopConfig(NamedTuple):
         return branch
 
 
+def load_signer(config: LoopConfig, checkout: Checkout) -> SigningKey | None:
+    """The configured signing key, loaded (None: commits are unsigned).
+
+    Called before a pass's first commit, so a pass with nothing to commit never reads it.
+
+    Raises:
+        RefusalError: the key is unusable or inside the worktree (nothing is committed).
+    """
+    if config.signing is None:
+        return None
+    from reconciler.adapters import signing_keys
+
+    source = config.signing.source
+    return signing_keys.load_signing_key(config.signing.key, source=source, repository=checkout.top)
+
+
 def _check_intents_folder(paths: LoopPaths) -> None:
     """Refuse an intents folder that would make other files look like intents.
 
@@ -169,6 +189,7 @@ def load_config(
         max_age=max_age,
         max_age_text=age_text,
         lock_timeout=lock_wait,
+        signing=effective_signing(layout.settings.signing, os.environ.get(ENV_KEY_FILE)),
     )
 
 

@@ -33,7 +33,7 @@ from reconciler.inputs import layouts
 from reconciler.loop import checkout as checkouts
 from reconciler.loop import head_move, pass_state, prediction, queue, symlinks
 from reconciler.loop.checkout import Checkout
-from reconciler.loop.config import LoopConfig, load_config
+from reconciler.loop.config import LoopConfig, load_config, load_signer
 from reconciler.loop.head_move import Consumed
 from reconciler.loop.paths import LoopPaths
 from reconciler.loop.remote import PushConflict, push_head, sync_with_remote
@@ -274,7 +274,8 @@ def _commit_all(
     rel = config.relative_paths(checkout)
     tracked = symlinks.intents_in(listing, rel)
     written: dict[str, FileChange] = {}
-    stream = FastImport(checkout.git, checkout.git_dir)
+    # The key first: with signing configured and no usable key, nothing is committed.
+    stream = FastImport(checkout.git, checkout.git_dir, signer=load_signer(config, checkout))
     outcomes: list[Outcome] = []
     marks: list[str] = []
     consumed: list[Consumed] = []

@@ -19,7 +19,7 @@ from reconciler.adapters import files, locking
 from reconciler.adapters.gitrepo import FastImport, FileChange
 from reconciler.loop import checkout as checkouts
 from reconciler.loop import head_move
-from reconciler.loop.config import load_config
+from reconciler.loop.config import load_config, load_signer
 from reconciler.telemetry import index as telemetry_index
 from reconciler.telemetry.ledger import Ledger
 
@@ -95,7 +95,7 @@ def _commit(repo: str, changes: dict[str, bytes], now: Callable[[], datetime]) -
     relative = {path: data for path, data in relative.items() if _at_head(checkout, path) != data}
     if not relative:
         return None  # only the worktree copy was damaged: no empty commit
-    stream = FastImport(checkout.git, checkout.git_dir)
+    stream = FastImport(checkout.git, checkout.git_dir, signer=load_signer(config, checkout))
     try:
         mark = stream.commit(
             parent=checkout.head,
