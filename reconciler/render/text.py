@@ -35,7 +35,7 @@ def validation_text(report: Mapping[str, Any]) -> str:
     out = [f"layout: {layout['name']} ({layout['reason']})"]
     for key, label in _LAYOUT_LABELS.items():
         out.append(f"  {label + ':':<13}{layout['paths'][key]}  [{layout['sources'][key]}]")
-    for section in ("registry", "decision", "telemetry", "paths", "guards"):
+    for section in ("registry", "decision", "telemetry", "paths", "guards", "trust"):
         part = report[section]
         out.append(f"{section}: {part['summary']}")
         out.extend(f" - {problem}" for problem in part.get("problems", []))

@@ -17,7 +17,7 @@ from reconciler.core import decision, registry, registry_fields, registry_yaml
 from reconciler.core.errors import RefusalError
 from reconciler.core.reasons import ReasonCode
 from reconciler.core.timestamps import format_duration, normalize_timestamp
-from reconciler.inputs import documents, guarding, layouts
+from reconciler.inputs import documents, guarding, layouts, trusting
 from reconciler.inputs.fleet import PathFlags
 from reconciler.loop.config import DEFAULT_MAX_DECISION_AGE
 from reconciler.telemetry import checks as telemetry_checks
@@ -48,6 +48,7 @@ def validate_repo(
         "telemetry": _telemetry_report(layout.fleet.telemetry, layout.fleet.state),
         "paths": _paths_report(layout, warnings),
         "guards": _guards_report(layout),
+        "trust": _trust_report(layout),
     }
     return {
         "ok": all(part["ok"] for part in reports.values()),
@@ -93,6 +94,29 @@ def _guards_report(layout: layouts.Layout) -> dict[str, Any]:
         "freezeFile": settings.freeze_file,
         "windows": windows,
         "problems": [],
+    }
+
+
+def _trust_report(layout: layouts.Layout) -> dict[str, Any]:
+    """The `trust:` settings, the allowed-signers file and the access policy (docs/security.md).
+
+    A line of the allowed-signers file that cannot be used is a problem: it is skipped, so a
+    signer it was meant for would be refused.
+    """
+    found = trusting.load_trust(layout)
+    if found is None:
+        return {"ok": True, "summary": "off (no trust: block)", "problems": []}
+    if isinstance(found, RefusalError):
+        return _failure(found)
+    keys = len(found.signers.keys)
+    principals = len(found.signers.principals())
+    access = found.settings.access or "none: any allowed signer may request anything"
+    problems = [f"{found.settings.allowed_signers} {p}" for p in found.signers.problems]
+    return {
+        "ok": not problems,
+        "summary": f"{'ok' if not problems else 'invalid'} ({keys} key(s) of {principals} "
+        f"principal(s); access policy {access})",
+        "problems": problems,
     }
 
 

@@ -234,3 +234,21 @@ def test_five_hundred_signed_intents_are_verified_in_one_pass(repo: Path, keys: 
     s.merge_as(repo, keys, "carol", "bulk")
     report = g.once(repo)
     assert [row.status for row in report.outcomes] == ["applied"] * 500
+
+
+def test_validate_reports_the_trust_files_and_each_unusable_line(repo: Path, keys: s.Keys) -> None:
+    from reconciler.inputs.fleet import PathFlags
+    from reconciler.reports.validation import validate_repo
+
+    report = validate_repo(str(repo), PathFlags(), now=lambda: g.FIXED)
+    assert report["trust"]["ok"] is True
+    assert report["trust"]["summary"].startswith("ok (6 key(s) of 6 principal(s)")
+    (repo / s.ALLOWED).write_text((repo / s.ALLOWED).read_text() + "* ssh-ed25519 AAAA\n")
+    report = validate_repo(str(repo), PathFlags(), now=lambda: g.FIXED)
+    assert report["ok"] is False
+    assert report["trust"]["problems"] == [
+        f"{s.ALLOWED} line 7: principals must be plain names (no *, ? or ! patterns)"
+    ]
+    (repo / s.ACCESS).write_text("request:\n  grow: [alice]\n")
+    report = validate_repo(str(repo), PathFlags(), now=lambda: g.FIXED)
+    assert report["trust"]["reasonCode"] == "trust_settings_invalid"
