@@ -29,6 +29,9 @@ def _since(_ctx: click.Context, _param: click.Parameter, value: str | None) -> s
 @click.option("--actor", metavar="ACTOR", help="Only this actor's intents (exact).")
 @click.option("--status", type=click.Choice(STATUSES), help="Only this outcome.")
 @click.option("--intent", metavar="I", help="Intent file path, name or stem, or idempotency key.")
+@click.option(
+    "--verified-only", is_flag=True, help="Only commits signed by a trust.botSigners principal."
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per commit (JSON lines).")
 @handle_errors
 def history_command(
@@ -38,18 +41,24 @@ def history_command(
     actor: str | None,
     status: str | None,
     intent: str | None,
+    verified_only: bool,
     as_json: bool,
 ) -> None:
     """The audit browser: reconcile commits, newest first.
 
     Read from the commits' trailers with one `git log`; `--actor`, `--status` and
-    `--intent` match exactly.
+    `--intent` match exactly. Each commit shows its author, its committer and its
+    verification: `verified` (a good signature by a `trust.botSigners` principal of the
+    allowed-signers file), `unsigned` (no signature), `forged` (Reconcile-* trailers but
+    any other signature: invalid, unknown or expired key, or not a bot signer's).
+    `--verified-only` shows up to --limit verified commits.
 
     \b
     Examples:
       reconcile history --limit 50
       reconcile history --status rejected --since '2 weeks ago'
       reconcile history --intent cab-123-expand --json | jq .canary
+      reconcile history --verified-only --limit 10
     """  # noqa: D301 - click's \b marker needs a real backspace, not a raw docstring
     import sys
 
@@ -57,7 +66,12 @@ def history_command(
     from reconciler.reports import history
 
     query = history.HistoryQuery(
-        limit=limit, since=since, actor=actor, status=status, intent=intent
+        limit=limit,
+        since=since,
+        actor=actor,
+        status=status,
+        intent=intent,
+        verified_only=verified_only,
     )
     docs = [history.entry_json(entry) for entry in history.read_history(repo, query)]
     if as_json:

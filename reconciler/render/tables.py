@@ -31,9 +31,12 @@ _RESET = "\033[0m"
 STATUS_STYLES = {"applied": "green", "replayed": "cyan", "deferred": "yellow", "rejected": "red"}
 OUTCOME_COLUMNS = ("intent", "action", "status", "canary", "pause", "actor", "commit", "reasons")
 HISTORY_COLUMNS = (
-    "time", "commit", "action", "status", "canary", "pause", "actor", "approval", "decision",
-    "reasons",
+    "time", "commit", "verification", "action", "status", "canary", "pause", "actor",
+    "approval", "decision", "author", "committer", "reasons",
 )  # fmt: skip
+VERIFICATION_STYLES = {"verified": "green", "forged": "red"}
+NAME_WIDTH = 24
+"""Most columns an author's or committer's name takes in a table (longer: cut, with `…`)."""
 
 
 class Cell(NamedTuple):
@@ -134,6 +137,7 @@ def history_table(docs: Sequence[Mapping[str, Any]], *, color: bool = False) -> 
         [
             words.utc_time(doc["time"]),
             words.short_commit(doc["commit"]),
+            _verification(doc["verification"]),
             words.shown(doc["action"]),
             Cell(doc["status"], STATUS_STYLES.get(doc["status"], "")),
             words.canary_change(doc["canary"]),
@@ -141,8 +145,27 @@ def history_table(docs: Sequence[Mapping[str, Any]], *, color: bool = False) -> 
             words.shown(doc["actor"]),
             words.shown(doc["approvalRef"]),
             words.shown(doc["decision"]),
+            clip(escape_controls(doc["author"]["name"]), NAME_WIDTH),
+            clip(escape_controls(doc["committer"]["name"]), NAME_WIDTH),
             words.reasons(doc["reasonCodes"]),
         ]
         for doc in docs
     ]
     return table(HISTORY_COLUMNS, cells, color=color)
+
+
+def clip(text: str, columns: int) -> str:
+    """`text` cut to at most `columns` terminal columns, ending in `…` when cut."""
+    if width(text) <= columns:
+        return text
+    kept, used = [], 0
+    for char in text:
+        used += width(char)
+        if used > columns - 1:
+            break
+        kept.append(char)
+    return "".join(kept) + "…"
+
+
+def _verification(state: str | None) -> Cell:
+    return Cell(words.shown(state), VERIFICATION_STYLES.get(state or "", ""))

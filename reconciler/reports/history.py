@@ -2,7 +2,9 @@
 
 One `git log` process, streamed and stopped once `limit` entries are found. git's `--grep`
 narrows the walk cheaply (a line match, so substrings too); every filter is then checked
-exactly here against the parsed trailers.
+exactly here against the parsed trailers. Each entry's signature state comes from one
+`git cat-file --batch` beside the walk (reports/history_signatures.py), so `--verified-only`
+filters before the limit.
 """
 
 from __future__ import annotations
@@ -14,12 +16,14 @@ from datetime import UTC, datetime
 from typing import NamedTuple
 
 from reconciler.adapters.gitrepo import Git, GitError
+from reconciler.core.commit_verification import Verification
 from reconciler.core.errors import RefusalError
 from reconciler.core.reasons import ReasonCode
 from reconciler.core.timestamps import format_timestamp
 from reconciler.core.trailers import parse_trailers
 from reconciler.inputs import layouts
 from reconciler.loop import checkout as checkouts
+from reconciler.reports.history_signatures import Signatures, load_bot_trust
 
 DEFAULT_LIMIT = 20
 LOG_FIELDS = ("%H", "%h", "%ct", "%an", "%ae", "%cn", "%ce", "%(trailers:unfold,only)", "%s")
@@ -42,11 +46,13 @@ class HistoryQuery(NamedTuple):
     status: str | None = None
     intent: str | None = None
     """An intent file's path, base name or stem, or an idempotency key."""
+    verified_only: bool = False
+    """Only `verified` entries: up to `limit` of them, however many others come between."""
 
     @property
     def is_filtered(self) -> bool:
         """True when any filter besides the limit is set."""
-        return any(
+        return self.verified_only or any(
             value is not None for value in (self.since, self.actor, self.status, self.intent)
         )
 
@@ -84,6 +90,8 @@ class HistoryEntry(NamedTuple):
     author: Person = Person("", "")
     """Who wrote the commit (the bot, or a person who committed a reconcile commit by hand)."""
     committer: Person = Person("", "")
+    verification: Verification | None = None
+    """`verified`, `unsigned` or `forged` (docs/output.md); None until read."""
 
 
 def check_since(value: str) -> str:
@@ -107,7 +115,8 @@ def read_history(repo: str, query: HistoryQuery) -> list[HistoryEntry]:
 
     Raises:
         RefusalError: the folder is missing (repo_not_found) or not a git work tree
-            (not_a_git_repo), or git failed (git_failed).
+            (not_a_git_repo), git failed (git_failed), or reconciler.yaml or the trust
+            files it names are invalid (`trust_settings_invalid`, ...).
         ValueError: limit below 1 or an unsafe --since (see `check_since`).
     """
     if query.limit < 1:
@@ -122,17 +131,26 @@ def read_history(repo: str, query: HistoryQuery) -> list[HistoryEntry]:
     filters = (query.actor, query.status, query.intent)
     if any(value is not None and _CONTROL.search(value) for value in filters):
         return []  # trailer values are single lines: nothing can match
+    trust = load_bot_trust(repo)
     entries: list[HistoryEntry] = []
     # A fresh separator per run: no commit message or name can hold it, so a field with a
     # \x1f of its own (a foreign commit's) never shifts the next one.
     separator = f"\x1f{os.urandom(8).hex()}\x1f"
+    git = Git(checkout.top)
     try:
-        with Git(checkout.top).stream(*_log_args(query, separator, folder)) as out:
+        with (
+            git.stream(*_log_args(query, separator, folder)) as out,
+            Signatures(git, trust) as signatures,
+        ):
             for entry in _entries(out.fileno(), separator):
-                if _matches(entry, query):
-                    entries.append(entry)
-                    if len(entries) >= query.limit:
-                        break  # Git.stream stops git at once
+                if not _matches(entry, query):
+                    continue
+                state = signatures.state(entry.commit)
+                if query.verified_only and state != "verified":
+                    continue  # keep walking: the limit counts verified entries
+                entries.append(entry._replace(verification=state))
+                if len(entries) >= query.limit:
+                    break  # Git.stream stops git at once
     except GitError as exc:
         if "not a git repository" in exc.stderr:
             raise _not_a_repo(repo) from exc
@@ -287,6 +305,7 @@ def entry_json(entry: HistoryEntry) -> dict[str, object]:
         "time": entry.time,
         "author": entry.author._asdict(),
         "committer": entry.committer._asdict(),
+        "verification": entry.verification,
         "subject": entry.subject,
         "status": entry.status,
         "action": entry.action,

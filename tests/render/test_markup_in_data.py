@@ -118,12 +118,21 @@ def test_a_history_table_prints_a_value_as_typed(value: str) -> None:
         "time": "2026-11-02T09:30:00Z", "commit": "a" * 40, "action": "expand",
         "status": "rejected", "canary": {"before": 25, "after": None}, "manualPause": None,
         "actor": value, "approvalRef": value, "decision": "hold", "reasonCodes": [value],
+        "author": {"name": value, "email": value}, "committer": {"name": value, "email": "x@y"},
+        "verification": "forged",
     }  # fmt: skip
     out = tables.history_table([doc], color=True)
 
     header, line = ANSI.sub("", out).splitlines()
     assert header.split()[-1] == "reasons"
-    assert line.count(shown(value).strip()) == 3  # the last cell's trailing space is trimmed
+    text = shown(value).strip()
+    # actor, approval and reasons (the last cell's trailing space is trimmed); the author's
+    # and committer's names too unless cut to 24 columns (all HOSTILE escapes are ASCII but
+    # the wide 日本語|中文, 12 columns)
+    names = 2 if tables.width(shown(value)) <= 24 else 0
+    assert line.count(text) == 3 + names
+    if not names:
+        assert line.count(shown(value)[:23] + "…") == 2
     assert "\033" not in ANSI.sub("", out)  # colour is ours alone
 
 

@@ -14,9 +14,9 @@ BOT_NAME, BOT_EMAIL = "rollout-reconciler", "reconciler@localhost"
 
 
 JSON_KEYS = [
-    "commit", "time", "author", "committer", "subject", "status", "action", "intentFile",
-    "idempotencyKey", "traceId", "decision", "decisionTraceId", "actor", "approvalRef", "canary",
-    "manualPause", "reasonCodes", "intentCommit",
+    "commit", "time", "author", "committer", "verification", "subject", "status", "action",
+    "intentFile", "idempotencyKey", "traceId", "decision", "decisionTraceId", "actor",
+    "approvalRef", "canary", "manualPause", "reasonCodes", "intentCommit",
 ]  # fmt: skip
 
 
