@@ -8,6 +8,7 @@ configured and no usable key commits nothing (fail closed).
 from __future__ import annotations
 
 import os
+import stat
 from typing import TYPE_CHECKING
 
 from reconciler.core.errors import RefusalError
@@ -70,15 +71,29 @@ def _key_type(key: object) -> str:
 
 
 def _read(path: str, source: str) -> bytes:
+    """The key file's bytes: a regular file (symlinks followed: mounted secrets are links).
+
+    Opened without blocking and checked before reading: a FIFO would otherwise hold the pass
+    (and its lock) forever.
+    """
     try:
-        with open(path, "rb") as handle:
-            data = handle.read(KEY_LIMIT + 1)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except FileNotFoundError as exc:
         raise _invalid(path, source, "there is no such file") from exc
-    except IsADirectoryError as exc:
-        raise _invalid(path, source, "it is a folder") from exc
     except OSError as exc:
         raise _invalid(path, source, f"it cannot be read ({exc.strerror})") from exc
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise _invalid(path, source, "it is a folder")
+        if not stat.S_ISREG(mode):
+            raise _invalid(path, source, "it is not a regular file")
+        with os.fdopen(os.dup(fd), "rb") as handle:
+            data = handle.read(KEY_LIMIT + 1)
+    except OSError as exc:
+        raise _invalid(path, source, f"it cannot be read ({exc.strerror})") from exc
+    finally:
+        os.close(fd)
     if len(data) > KEY_LIMIT:
         raise _invalid(path, source, f"it is larger than {KEY_LIMIT} bytes")
     return data

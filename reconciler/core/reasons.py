@@ -125,6 +125,7 @@ class ReasonCode(StrEnum):
     INTENT_NOT_COMMITTED = "intent_not_committed"
     PROMOTION_DECISION_UNTRUSTED = "promotion_decision_untrusted"
     TRUST_SETTINGS_INVALID = "trust_settings_invalid"
+    TRUST_HISTORY_SHALLOW = "trust_history_shallow"
     # The audit trail (docs/audit.md).
     AUDIT_DRIFT = "audit_drift"
 

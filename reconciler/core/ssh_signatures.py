@@ -29,12 +29,12 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from sshsig.allowed_signers import AllowedSigner as _Line
-from sshsig.sshsig import SshsigSignature, SshsigWrapper, ssh_enarmor_sshsig
+from sshsig.sshsig import SshsigSignature, SshsigWrapper, ssh_dearmor_sshsig, ssh_enarmor_sshsig
 
 NAMESPACE = "git"
 SIGNATURE_HEADERS = (b"gpgsig", b"gpgsig-sha256")
 _HASHES = (b"sha256", b"sha512")
-_TIME = re.compile(r"(\d{8})(\d{4}(\d{2})?)?(Z)?")
+_TIME = re.compile(r"(\d{8})(\d{4}(\d{2})?)?([Zz])?")
 _PATTERN_CHARACTERS = frozenset("*?!")
 
 Status = Literal["good", "unsigned", "invalid", "unknown_key", "expired", "not_yet_valid"]
@@ -126,6 +126,8 @@ def _parse_line(line: str, number: int) -> AllowedKey:
     except Exception as exc:  # noqa: BLE001 - any malformed key is one problem of its line
         raise ValueError(f"unreadable {parsed.key_type} key") from exc
     namespaces = options.get("namespaces")
+    if namespaces is not None and _PATTERN_CHARACTERS & set(namespaces):
+        raise ValueError("namespaces must be plain names (no *, ? or ! patterns)")
     return AllowedKey(
         principals,
         key,
@@ -154,26 +156,37 @@ def _time(value: str | None, name: str) -> datetime | None:
 def split_signature(raw: bytes) -> tuple[bytes, bytes | None]:
     """Split a commit object into its signed payload and its armored signature (or None).
 
-    The payload is the object without the `gpgsig` (or `gpgsig-sha256`) header and its
-    continuation lines, exactly as git signs and verifies it.
+    As git's `parse_buffer_signed_by_header` does for a SHA-1 repository: every `gpgsig`
+    header (and its continuation lines) is the signature, joined when repeated; every other
+    header starting with `gpgsig` (`gpgsig-sha256`, the other hash's signature) is dropped
+    from the payload with its continuation lines; the message is kept whole.
     """
-    head, separator, body = raw.partition(b"\n\n")
-    kept: list[bytes] = []
-    signature: list[bytes] | None = None
-    inside = False
-    for line in head.split(b"\n"):
-        if inside and line.startswith(b" "):
-            assert signature is not None
+    payload: list[bytes] = []
+    signature: list[bytes] = []
+    in_signature = other = False
+    position = 0
+    while position < len(raw):
+        end = raw.find(b"\n", position)
+        end = len(raw) if end < 0 else end + 1
+        line = raw[position:end]
+        if in_signature and line.startswith(b" "):
             signature.append(line[1:])
-            continue
-        inside = False
-        name = line.split(b" ", 1)[0]
-        if name in SIGNATURE_HEADERS and signature is None:
-            signature, inside = [line[len(name) + 1 :]], True
-            continue
-        kept.append(line)
-    payload = b"\n".join(kept) + separator + body
-    return payload, (b"\n".join(signature) + b"\n" if signature is not None else None)
+        elif line.startswith(b"gpgsig "):
+            signature.append(line[len(b"gpgsig ") :])
+            in_signature, other = True, False
+        else:
+            in_signature = False
+            if line.startswith(b"gpgsig"):
+                other = True
+            elif other and not line.startswith(b" "):
+                other = False
+            if line == b"\n":  # the end of the headers: the message follows as it is
+                payload.append(raw[position:])
+                break
+            if not other:
+                payload.append(line)
+        position = end
+    return b"".join(payload), (b"".join(signature) if signature else None)
 
 
 def committer_time(payload: bytes) -> datetime | None:
@@ -201,12 +214,14 @@ def check_signature(
     payload: bytes, armored: bytes, allowed: AllowedSigners, when: datetime | None
 ) -> SignatureCheck:
     """Check an armored SSHSIG over `payload` as `git verify-commit` would."""
-    if not armored.startswith(b"-----BEGIN SSH SIGNATURE-----"):
+    if not armored.startswith(b"-----BEGIN SSH SIGNATURE-----") or b"\r" in armored:
         return SignatureCheck("invalid", detail="not an SSH signature")
     try:
         outer = SshsigSignature.from_armored(armored)
         if outer.hash_algo not in _HASHES:
             return SignatureCheck("invalid", detail="the signature's hash is not sha256/sha512")
+        if not _exact_blob(armored):
+            return SignatureCheck("invalid", detail="the signature holds trailing data")
         key = sshsig.check_signature(payload, armored, NAMESPACE)
     except Exception as exc:  # noqa: BLE001 - any failure of hostile bytes is "invalid"
         return SignatureCheck("invalid", detail=f"bad signature ({type(exc).__name__})")
@@ -223,6 +238,17 @@ def check_signature(
         return SignatureCheck(status, (), fingerprint, f"the key is {status.replace('_', ' ')}")
     principals = tuple(dict.fromkeys(name for entry in current for name in entry.principals))
     return SignatureCheck("good", principals, fingerprint)
+
+
+def _exact_blob(armored: bytes) -> bool:
+    """Whether the SSHSIG blob ends with its signature (ssh-keygen refuses trailing bytes)."""
+    blob = ssh_dearmor_sshsig(armored)
+    position = 6 + 4  # "SSHSIG", the version
+    for _ in range(5):  # public key, namespace, reserved, hash algorithm, signature
+        if position + 4 > len(blob):
+            return False
+        position += 4 + struct.unpack(">I", blob[position : position + 4])[0]
+    return position == len(blob)
 
 
 def _valid_at(entry: AllowedKey, when: datetime) -> bool:

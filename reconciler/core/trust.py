@@ -167,7 +167,13 @@ def assess(found: TrustInputs, action: str, actor: str) -> Assessment:
             raise trust
         return Assessment((trust.reason,), (f"{trust.message}: {'; '.join(trust.details)}",))
     signer = _signer(trust, found.provenance, actor)
-    if not signer:  # unsigned, and signatures are optional (a migration): nothing to check
+    if not signer:  # unsigned, and signatures are optional (a migration): the decision only
+        try:
+            _decision_trusted(trust, action)
+        except RefusalError as exc:
+            if action != "rollback":
+                raise
+            return Assessment((exc.reason,), (exc.message,))
         return Assessment()
     if not trust.access.may_request(action, signer):
         raise RefusalError(
@@ -196,17 +202,21 @@ def _signer(trust: Trust, provenance: Provenance, actor: str) -> tuple[str, ...]
             "intent file is not committed: signed intents are required",
         )
     check = provenance.writer
+    required = settings.require_signed_intents or settings.bind_actor_to_signer
+    if not provenance.writer_matches:  # a merge wrote what HEAD holds: nobody signed it
+        if required:
+            raise RefusalError(
+                ReasonCode.INTENT_SIGNATURE_INVALID,
+                "the intent's content is not what its last writing commit wrote (changed, "
+                "re-added or kept in a merge)",
+            )
+        check = None
     signer: tuple[str, ...] = ()
     if check is None or check.status == "unsigned":
-        if settings.require_signed_intents or settings.bind_actor_to_signer:
+        if required:
             raise RefusalError(
                 ReasonCode.INTENT_UNSIGNED, "the commit that wrote the intent is not signed"
             )
-    elif not provenance.writer_matches:
-        raise RefusalError(
-            ReasonCode.INTENT_SIGNATURE_INVALID,
-            "the intent's content is not what its signed commit wrote (changed in a merge)",
-        )
     elif check.status == "invalid":
         raise RefusalError(
             ReasonCode.INTENT_SIGNATURE_INVALID,

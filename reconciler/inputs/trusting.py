@@ -10,11 +10,9 @@ from __future__ import annotations
 import os
 from typing import NamedTuple
 
-import yaml
-
 from reconciler.adapters import files
-from reconciler.core import ssh_signatures, trust
-from reconciler.core.errors import RefusalError
+from reconciler.core import ssh_signatures, trust, yamltext
+from reconciler.core.errors import DocumentError, RefusalError
 from reconciler.core.reasons import ReasonCode
 from reconciler.inputs.layouts import SETTINGS_FILE, Layout
 
@@ -59,10 +57,10 @@ def load_trust(layout: Layout, root: str | None = None) -> TrustFiles | RefusalE
         access = trust.OPEN_ACCESS
         if settings.access is not None:
             path = os.path.join(base, settings.access)
-            try:
-                doc = yaml.safe_load(_read(base, settings.access, "access policy"))
-            except yaml.YAMLError as exc:
-                raise _invalid(path, f"not YAML: {str(exc).splitlines()[0]}") from exc
+            try:  # duplicate keys, aliases and extra documents are refused, not guessed at
+                doc = yamltext.load_yaml(_read(base, settings.access, "access policy"))
+            except DocumentError as exc:
+                raise _invalid(path, f"not valid YAML: {exc.message}") from exc
             access = trust.parse_access(doc, path)
     except RefusalError as exc:
         return exc

@@ -3,6 +3,14 @@
 For each pending intent: the commit that last wrote it (every parent followed: the
 requester's commit on its branch) and the first-parent commit of the branch that brought that
 content in (the merge: the approver's); for the decision, the commit that last changed it.
+
+"Last" is exact: the writer walk follows every parent (`--full-history`, git's history
+simplification would skip a side a merge ignores), in topological order (no commit before
+its descendants), and counts deletions; a merge shows no change of its own. So the first
+commit found is one no later commit on any path to HEAD changed the file after, and its
+content must be HEAD's: a file re-added, reverted or kept by a merge (`-s ours`, a conflict
+resolution) reads as "changed in a merge" (`intent_signature_invalid`, an untrusted
+decision). A shallow clone cannot tell who wrote anything: trust refuses it.
 Three `git log` streams, each stopped once everything asked for is found, and one
 `git cat-file --batch` for the commit objects, whose SSH signatures are checked in process:
 a pass over 500 intents starts the same five processes as a pass over one.
@@ -15,6 +23,7 @@ from typing import NamedTuple
 
 from reconciler.core import ssh_signatures, trust
 from reconciler.core.errors import RefusalError
+from reconciler.core.reasons import ReasonCode
 from reconciler.inputs.trusting import TrustFiles
 from reconciler.loop.checkout import Checkout
 
@@ -32,6 +41,12 @@ def pass_trust(
     """The pass's trust: the files, and the signature of the decision's last change."""
     if found is None or isinstance(found, RefusalError):
         return found
+    if is_shallow(checkout):
+        return RefusalError(
+            ReasonCode.TRUST_HISTORY_SHALLOW,
+            "the clone is shallow: who wrote and who approved each intent cannot be told; "
+            "fetch the whole history (actions/checkout: fetch-depth: 0)",
+        )
     if found.settings.decision_signers is None:
         return trust.Trust(found.settings, found.signers, found.access)
     writer = last_writers(checkout, [decision_path]).get(decision_path)
@@ -88,9 +103,11 @@ def last_writers(
     found: dict[str, Writer] = {}
     if not wanted:
         return found
-    args = ["log", "--no-renames", "--diff-filter=AM", "--raw", "-z", "--no-abbrev"]
+    args = ["log", "--no-renames", "--diff-filter=AMD", "--raw", "-z", "--no-abbrev"]
     if first_parent:
         args += ["--first-parent", "--diff-merges=first-parent"]
+    else:
+        args += ["--full-history", "--topo-order"]
     folders = sorted({path.rsplit("/", 1)[0] if "/" in path else path for path in wanted})
     # Plain names: the Git adapter sets GIT_LITERAL_PATHSPECS, and runs at the top folder.
     with checkout.git.stream(*args, "--format=%x01%H", checkout.head, "--", *folders) as out:
@@ -153,6 +170,11 @@ def commit_objects(checkout: Checkout, shas: Sequence[str]) -> dict[str, bytes]:
         objects[sha] = out[end + 1 : end + 1 + size]
         position = end + 1 + size + 1
     return objects
+
+
+def is_shallow(checkout: Checkout) -> bool:
+    """Whether the clone is shallow (its history cut off: provenance cannot be read)."""
+    return checkout.git.text("rev-parse", "--is-shallow-repository") == "true"
 
 
 def _head_blob(checkout: Checkout, path: str) -> str | None:

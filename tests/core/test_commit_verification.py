@@ -50,7 +50,10 @@ def test_nothing_is_verified_without_bot_signers():
 )
 def test_has_signature_reads_the_headers_only(raw, signed):
     assert cv.has_signature(raw) is signed
-    assert (ssh_signatures.split_signature(raw)[1] is not None) is signed  # the same answer
+    # The same answer as the verifier's split, except for a SHA-256 signature in a SHA-1
+    # repository: git does not verify it (not a signature), history calls it signed (forged).
+    sha256_only = b"gpgsig-sha256 " in raw
+    assert (ssh_signatures.split_signature(raw)[1] is not None) is (signed and not sha256_only)
 
 
 def test_signature_headers_agree_with_ssh_signatures():

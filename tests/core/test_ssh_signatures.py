@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.serialization import load_ssh_private_key
-from sshsig.sshsig import SshsigSignature
+from sshsig.sshsig import SshsigSignature, ssh_enarmor_sshsig
 
 from reconciler.core import ssh_signatures as sigs
 
@@ -181,3 +181,57 @@ def test_a_signature_over_a_weak_hash_is_invalid(repo: Path, tmp_path: Path) -> 
     forged = sigs.signed_commit(payload, outer.to_armored().encode())
     allowed = sigs.parse_allowed_signers(f"alice {_public(alice)}\n")
     assert sigs.check_commit(forged, allowed).status == "invalid"
+
+
+def _with_headers(payload: bytes, *headers: bytes) -> bytes:
+    head, separator, body = payload.partition(b"\n\n")
+    return head + b"\n" + b"\n".join(headers) + separator + body
+
+
+def _header(name: bytes, armored: bytes) -> bytes:
+    return name + b" " + b"\n ".join(armored.rstrip(b"\n").split(b"\n"))
+
+
+def _crafted(payload: bytes, good: bytes) -> dict[str, bytes]:
+    import base64
+
+    blob = base64.b64decode(b"".join(good.split(b"\n")[1:-2]))
+    trailing = ssh_enarmor_sshsig(blob + b"\x00\x00\x00\x04XXXX").encode()
+    return {
+        "plain": sigs.signed_commit(payload, good),
+        "only a gpgsig-sha256 header": _with_headers(payload, _header(b"gpgsig-sha256", good)),
+        "a second, junk gpgsig": _with_headers(payload, _header(b"gpgsig", good), b"gpgsig junk"),
+        "junk gpgsig-sha256 first": _with_headers(
+            payload, _header(b"gpgsig-sha256", b"junk"), _header(b"gpgsig", good)
+        ),
+        "trailing data in the blob": sigs.signed_commit(payload, trailing),
+        "text after the armor": sigs.signed_commit(payload, good + b"garbage\n"),
+        "CRLF armor": sigs.signed_commit(payload, good.replace(b"\n", b"\r\n")),
+        "no space after gpgsig": _with_headers(
+            payload, b"gpgsig\n " + b"\n ".join(good.rstrip().split(b"\n"))
+        ),
+    }
+
+
+def test_crafted_signature_headers_get_git_verify_commit_s_verdict(
+    repo: Path, tmp_path: Path
+) -> None:
+    path = _key(tmp_path, "alice")
+    key = load_ssh_private_key(path.read_bytes(), password=None)
+    assert isinstance(key, sigs.SigningKey)
+    allowed_file = tmp_path / "allowed_signers"
+    allowed_file.write_text(f"alice {sigs.public_line(key)}\n")
+    allowed = sigs.parse_allowed_signers(allowed_file.read_text())
+    payload = _raw(repo)
+    verdicts = {}
+    for name, raw in _crafted(payload, sigs.sign(payload, key)).items():
+        sha = _git(repo, "hash-object", "-w", "--literally", "-t", "commit", "--stdin", data=raw)
+        done = subprocess.run(
+            ["git", "-c", f"gpg.ssh.allowedSignersFile={allowed_file}", "verify-commit"]
+            + [sha.decode().strip()],
+            cwd=repo,
+            capture_output=True,
+        )
+        verdicts[name] = (sigs.check_commit(raw, allowed).good, done.returncode == 0)
+    assert all(ours == git for ours, git in verdicts.values()), verdicts
+    assert verdicts["plain"] == (True, True)
