@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NamedTuple
 
 from reconciler.adapters.gitrepo import CatFile
@@ -22,8 +23,8 @@ from reconciler.loop import checkout as checkouts
 from reconciler.loop import config as loop_config
 from reconciler.loop import queue
 from reconciler.loop.paths import LoopPaths
-from reconciler.reports import audit_commits
-from reconciler.reports.audit_commits import Commit
+from reconciler.reports import audit_commits, audit_log
+from reconciler.reports.audit_log import Commit
 from reconciler.telemetry import segments
 
 BotSigned = Callable[[str, bytes], bool | None]
@@ -57,21 +58,32 @@ def audit(
     rel = config.relative_paths(checkout)
     owned = owned_paths(rel)
     base = _resolve(checkout, since) if since is not None else None
-    commits = audit_commits.read_log(checkout, base)
-    with CatFile(checkout.git) as objects:
+    with ThreadPoolExecutor(1) as pool, CatFile(checkout.git) as objects:
+        # git lists the commits while the records are read and parsed here.
+        listing = pool.submit(audit_log.read_log, checkout, base, small_paths(rel))
         history = _read_history(objects, rel, base)
+        commits = listing.result()
         checker = audit_commits.CommitChecker(
             owned,
             history.records,
             objects,
-            history.known_keys,
+            lambda: _indexed_keys(objects, base, rel) if base else frozenset(),
             bot_signed=bot_signed,
             whole_history=base is None,
         )
-        findings = checker.check(commits)
+        unverified = checker.check(commits)
+        checker.check_hand_edits(audit_log.with_all_changes(checkout, unverified))
+        order = {commit.sha: number for number, commit in enumerate(commits)}
+        findings = sorted(checker.findings, key=lambda found: order.get(found.commit, -1))
         findings[:0] = _chain_findings(history, commits)
         findings += _replay_findings(objects, rel, history, commits, checker.findings_at)
     return AuditReport(findings, checkout.head, base, len(commits), len(history.lines))
+
+
+def small_paths(rel: LoopPaths) -> list[str]:
+    """The owned paths whose changes are read for every commit (none is a large tree)."""
+    folder = rel.telemetry.rpartition("/")[0]
+    return [rel.registry, folder or rel.telemetry, rel.state, rel.index_file, rel.segments]
 
 
 def owned_paths(rel: LoopPaths) -> OwnedPaths:
@@ -111,8 +123,6 @@ class History(NamedTuple):
     """The line before the first one (None: the history starts with them)."""
     earlier_applied: AuditRecord | None
     """The last applied record before the first one (a --since check's replay baseline)."""
-    known_keys: frozenset[str]
-    """Applied keys before the first line (a replay in the range may name one)."""
 
 
 def _read_history(objects: CatFile, rel: LoopPaths, base: str | None) -> History:
@@ -120,7 +130,7 @@ def _read_history(objects: CatFile, rel: LoopPaths, base: str | None) -> History
     pattern = segments.segment_pattern(active)
     now = _segment_names(objects, "HEAD", folder, pattern)
     files = [*now, active]
-    skip, before, earlier, keys = 0, None, None, frozenset[str]()
+    skip, before, earlier = 0, None, None
     if base is not None:
         then = _segment_names(objects, base, folder, pattern)
         files = [name for name in files if name not in set(then)]
@@ -133,13 +143,12 @@ def _read_history(objects: CatFile, rel: LoopPaths, base: str | None) -> History
         if len(old_lines) <= 1 and then:
             before = audit_chain.last_line(_blob(objects, f"{base}:{folder}/{then[-1]}"))
         earlier = next((r for r in map(_parse, reversed(old_lines)) if _is_applied(r)), None)
-        keys = _indexed_keys(objects, base, rel)
     lines: list[audit_chain.ChainLine] = []
     for name in files:
         path = f"{folder}/{name}" if folder else name
         lines += audit_chain.record_lines(path, _blob(objects, f"HEAD:{path}"))
     lines = lines[skip:]
-    return History(lines, [_parse(line.data) for line in lines], before, earlier, keys)
+    return History(lines, [_parse(line.data) for line in lines], before, earlier)
 
 
 def _segment_names(objects: CatFile, commit: str, folder: str, pattern: Any) -> list[str]:
@@ -189,6 +198,11 @@ def _parse(line: bytes) -> AuditRecord | None:
     return value if isinstance(value, dict) else None
 
 
+def _prev_hash(record: AuditRecord | None) -> str | None:
+    found = record.get("prevHash") if record is not None else None
+    return found if isinstance(found, str) else None
+
+
 def _is_applied(record: AuditRecord | None) -> bool:
     return record is not None and record.get("status") == "applied"
 
@@ -198,7 +212,12 @@ def _is_applied(record: AuditRecord | None) -> bool:
 
 def _chain_findings(history: History, commits: Sequence[Commit]) -> list[Finding]:
     chained = audit_chain.prev_hash_of(history.before) is not None if history.before else False
-    breaks = audit_chain.check_chain(history.lines, before=history.before, chained=chained)
+    breaks = audit_chain.check_chain(
+        history.lines,
+        before=history.before,
+        chained=chained,
+        prev_hashes=[_prev_hash(record) for record in history.records],
+    )
     findings = []
     for found in breaks:
         culprit = _last_to_change(commits, found.path)
