@@ -16,6 +16,7 @@ from reconciler.adapters.gitrepo import CatFile
 from reconciler.core import audit, ownership
 from reconciler.core.audit import Finding, FindingKind, OwnedPaths
 from reconciler.core.audit import Record as AuditRecord
+from reconciler.core.audit_ancestry import Ancestry, Listed
 from reconciler.core.editing import RegistryText
 from reconciler.core.errors import DocumentError
 from reconciler.inputs import documents
@@ -24,6 +25,7 @@ from reconciler.reports.audit_log import Change, Commit
 _SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 _ZERO = re.compile(r"0+")
 KEEP_FILE = ".gitkeep"
+_NOT_ANCESTOR = "is not an ancestor of the commit"
 
 
 def registry_doc(data: bytes, path: str) -> object:
@@ -62,8 +64,7 @@ class CommitChecker:
         for number, record in enumerate(records):
             if record is not None:
                 self._positions.setdefault(audit.record_identity(record), deque()).append(number)
-        self._seen: set[str] = set()
-        self._listed: set[str] = set()
+        self._ancestry = Ancestry(())
 
     def findings_at(self, sha: str, path: str) -> bool:
         """Whether a hand edit of `path` by `sha` is reported already."""
@@ -74,13 +75,12 @@ class CommitChecker:
 
         Those are the commits that are not verified reconciler commits (root commits aside).
         """
-        self._listed = {commit.sha for commit in commits}
+        self._ancestry = Ancestry([Listed(commit.sha, commit.parents) for commit in commits])
         unverified = []
         for commit in commits:
             verified = bool(commit.trailers) and self._check_claim(commit)
             if not verified and commit.parents:  # a root commit is the baseline
                 unverified.append(commit)
-            self._seen.add(commit.sha)
         return unverified
 
     def check_hand_edits(self, commits: Sequence[Commit]) -> None:
@@ -144,7 +144,7 @@ class CommitChecker:
                 intent_path,
                 "no telemetry record matches its trailers (deleted since, or they are forged)",
             )
-            return True
+            return False  # fail closed: what it changed is checked as any other commit's
         record = self.records[number]
         assert record is not None
         disagreements = audit.trailer_disagreements(trailers, record)
@@ -191,7 +191,7 @@ class CommitChecker:
             value = git.get(field)
             if value is None and field == "intentCommit":
                 continue  # a file that was never committed
-            problem = self._link_problem(value)
+            problem = self._link_problem(value, commit.sha)
             if problem:
                 self._add(
                     FindingKind.RECORD_LINK_BROKEN,
@@ -200,15 +200,17 @@ class CommitChecker:
                     f"git.{field} {value!r} {problem}",
                 )
 
-    def _link_problem(self, value: object) -> str | None:
+    def _link_problem(self, value: object, commit: str) -> str | None:
         if not isinstance(value, str) or not _SHA.fullmatch(value) or _ZERO.fullmatch(value):
             return "is not a commit id"
-        if value in self._seen:
-            return None
-        if value in self._listed or self.whole_history:
-            return "is not an ancestor of the commit"
-        found = self.objects.read(f"{value}^{{commit}}")  # before the range: it must exist
-        return None if found is not None else "names no commit of this repository"
+        if self._ancestry.is_listed(value):
+            return None if self._ancestry.is_ancestor(value, commit) else _NOT_ANCESTOR
+        found = self.objects.read(f"{value}^{{commit}}")
+        if found is None:
+            return "names no commit of this repository"
+        # Not in the range read: with --since, before it (an ancestor of the range's base
+        # is all it can be, not checked further); the whole history: not reachable from HEAD.
+        return _NOT_ANCESTOR if self.whole_history else None
 
     def _hand_edits(self, commit: Commit) -> None:
         for change in commit.changes:

@@ -3,7 +3,8 @@
 Three `git log` processes, never one per commit: the commits of the range with their
 trailers (no diff: cheap), run beside the changes of the few small owned paths (registry,
 telemetry, state and index files, trust files) for every commit; then, for the commits that
-turn out not to be verified reconciler commits, their whole first-parent diff. A reconciler
+turn out not to be verified reconciler commits, their whole diff (a merge's: what differs
+from every parent). A reconciler
 commit's diff of `applied/` (a tree of tens of thousands of entries) is never computed: that
 made the one `git log --raw` of every commit quadratic in the history's length.
 """
@@ -19,11 +20,13 @@ from reconciler.core.trailers import parse_trailers
 from reconciler.loop.checkout import Checkout
 
 _FIELDS = "%H%x1f%P%x1f%an <%ae>%x1f%cn <%ce>%x1f%(trailers:unfold,only)"
-_RAW = ("-z", "--raw", "--no-renames", "--no-abbrev", "--diff-merges=first-parent")
+_RAW = ("-z", "--raw", "--no-renames", "--no-abbrev", "--diff-merges=combined")
+"""A merge shows the files that differ from every parent: what the merge itself decided (a
+conflict resolution, an evil merge), not what its sides' commits (listed themselves) did."""
 
 
 class Change(NamedTuple):
-    """One file a commit changed (against its first parent): blobs before and after."""
+    """One file a commit changed: blobs before (its first parent's) and after."""
 
     old: str
     new: str
@@ -47,7 +50,7 @@ class Commit(NamedTuple):
 def read_log(checkout: Checkout, base: str | None, small_paths: Sequence[str]) -> list[Commit]:
     """Every commit reachable from HEAD (after `base`), oldest first (topological order).
 
-    Each carries its changes (first-parent, merges included) of `small_paths` only.
+    Each carries its changes of `small_paths` only (a merge: those unlike every parent).
     """
     revision = f"{base}..HEAD" if base else "HEAD"
     mark = f"\x1e{os.urandom(6).hex()}\x1f"
@@ -80,7 +83,7 @@ def read_log(checkout: Checkout, base: str | None, small_paths: Sequence[str]) -
 
 
 def with_all_changes(checkout: Checkout, commits: Iterable[Commit]) -> list[Commit]:
-    """The same commits, each with every file it changed against its first parent."""
+    """The same commits, each with every file it changed (a merge: unlike every parent)."""
     wanted = list(commits)
     if not wanted:
         return []
@@ -100,13 +103,16 @@ def _raw_chunks(out: bytes, mark: str) -> Iterable[tuple[str, tuple[Change, ...]
 
 
 def _changes(raw: bytes) -> list[Change]:
+    """Parse `--raw -z` entries; a merge's (`::` combined) gives its first parent's blob."""
     items = raw.split(b"\0")
     changes = []
     for number in range(len(items) - 1):
         text = items[number].strip(b"\n")
-        if text.startswith(b":"):
-            meta = text[1:].split(b" ")
-            if len(meta) == 5:
+        parents = len(text) - len(text.lstrip(b":"))
+        if parents:
+            meta = text[parents:].split(b" ")
+            if len(meta) == 2 * parents + 3:
                 path = items[number + 1].decode("utf-8", "surrogateescape")
-                changes.append(Change(meta[2].decode(), meta[3].decode(), meta[4].decode(), path))
+                old, new = meta[parents + 1].decode(), meta[2 * parents + 1].decode()
+                changes.append(Change(old, new, meta[-1].decode()[:1], path))
     return changes
