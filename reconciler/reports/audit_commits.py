@@ -66,10 +66,6 @@ class CommitChecker:
                 self._positions.setdefault(audit.record_identity(record), deque()).append(number)
         self._ancestry = Ancestry(())
 
-    def findings_at(self, sha: str, path: str) -> bool:
-        """Whether a hand edit of `path` by `sha` is reported already."""
-        return any(f.commit == sha and f.path == path for f in self.findings)
-
     def check(self, commits: Sequence[Commit]) -> list[Commit]:
         """Check every commit's claim, oldest first; return those left to check for hand edits.
 
