@@ -3,7 +3,8 @@
 Usage: python benchmarks/verify_bench.py [--size N] [--runs N] [--keep DIR]
 The history (N processed intents, default 20,000) is built by the loop itself, as
 loop_bench.py builds its own (a few minutes; --keep reuses it). Times are of `audit()`
-in-process (min / median / max); the CLI's own start-up comes on top.
+in-process (min / median / max); the CLI's own start-up comes on top. The last line is
+`blocking_findings` continuing from a state at HEAD~1, as the controller runs it.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ sys.path.insert(0, os.path.dirname(HERE))
 
 import loop_bench  # noqa: E402
 
+from reconciler.core.audit_drift import AuditState  # noqa: E402
 from reconciler.reports.audit import audit  # noqa: E402
+from reconciler.reports.audit_state import blocking_findings  # noqa: E402
 
 
 def timed(repo: str, since: str | None, runs: int) -> tuple[list[float], int]:
@@ -57,6 +60,13 @@ def main() -> None:
     samples, found = timed(repo, since, args.runs)
     print(f"incremental verify (--since HEAD~1): {summary(samples)}, {found} finding(s) "
           "(target <= 50 ms)")  # fmt: skip
+    samples = []
+    for _ in range(args.runs):
+        started = time.perf_counter()
+        blocking, _state = blocking_findings(repo, AuditState(since))
+        samples.append((time.perf_counter() - started) * 1000)
+    print(f"blocking_findings from a state at HEAD~1 (the controller's check): {summary(samples)}, "
+          f"{len(blocking)} blocking (target <= 50 ms)")  # fmt: skip
 
 
 if __name__ == "__main__":
