@@ -50,11 +50,16 @@ def cached_blocking_findings(repo: str) -> tuple[list[Finding], AuditState]:
     checkout = checkouts.open_checkout(repo)
     path = os.path.join(checkout.git_dir, STATE_FILE)
     found, state = blocking_findings(repo, read_state(path))
+    write_state(path, state)
+    return found, state
+
+
+def write_state(path: str, state: AuditState) -> None:
+    """Cache `state` at `path` (atomic, not fsynced); a failure only costs a full check."""
     try:
         files.atomic_write(path, json.dumps(state.as_json()).encode("utf-8"), durable=False)
     except RefusalError:
         pass  # a cache: the next check reads the whole history again
-    return found, state
 
 
 def read_state(path: str) -> AuditState | None:
