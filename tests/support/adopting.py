@@ -16,8 +16,11 @@ from reconciler.core.yamltext import load_yaml
 from tests.support import gitrepos as g
 
 
-def adopt(repo: Path, key: str = "adopt-1") -> str:
-    """Commit an applied adopt record of the registry's current owned values; its sha."""
+def adopt(repo: Path, key: str = "adopt-1", *, base: str | None = None) -> str:
+    """Commit an applied adopt record of the registry's current owned values; its sha.
+
+    `base`: the record's `git.baseCommit` (default HEAD, as the loop writes it).
+    """
     telemetry = repo / g.TELEMETRY
     lines = telemetry.read_text().splitlines()
     last = [r for r in map(json.loads, lines) if r["status"] == "applied"][-1]
@@ -36,7 +39,7 @@ def adopt(repo: Path, key: str = "adopt-1") -> str:
         "timestamp": governance["changedAt"],
         "governance": governance,
         "rollout": {"before": last["rollout"]["after"], "after": after},
-        "git": {"intentFile": intent, "intentCommit": None, "baseCommit": g.head(repo)},
+        "git": {"intentFile": intent, "intentCommit": None, "baseCommit": base or g.head(repo)},
         "prevHash": audit_chain.line_hash(lines[-1].encode()),
     }
     telemetry.write_text("\n".join([*lines, json.dumps(record, separators=(",", ":"))]) + "\n")
