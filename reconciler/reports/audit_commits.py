@@ -65,6 +65,7 @@ class CommitChecker:
             if record is not None:
                 self._positions.setdefault(audit.record_identity(record), deque()).append(number)
         self._ancestry = Ancestry(())
+        self._raw: dict[str, tuple[str, bytes] | None] = {}
 
     def check(self, commits: Sequence[Commit]) -> list[Commit]:
         """Check every commit's claim, oldest first; return those left to check for hand edits.
@@ -72,6 +73,9 @@ class CommitChecker:
         Those are the commits that are not verified reconciler commits (root commits aside).
         """
         self._ancestry = Ancestry([Listed(commit.sha, commit.parents) for commit in commits])
+        if self.bot_signed is not None:  # every claimed commit's object, in one pipelined read
+            claimed = [commit.sha for commit in commits if commit.trailers]
+            self._raw = dict(zip(claimed, self.objects.read_all(claimed), strict=True))
         unverified = []
         for commit in commits:
             verified = bool(commit.trailers) and self._check_claim(commit)
@@ -93,7 +97,7 @@ class CommitChecker:
         trailers = commit.trailers
         intent_path = trailers.get("Reconcile-Intent", "")
         if self.bot_signed is not None:
-            found = self.objects.read(commit.sha)
+            found = self._raw.get(commit.sha)
             if self.bot_signed(commit.sha, found[1] if found else b"") is False:
                 self._add(
                     FindingKind.FORGED_TRAILERS,
