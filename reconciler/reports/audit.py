@@ -123,7 +123,16 @@ def audit(
         )
         order = {commit.sha: number for number, commit in enumerate(commits)}
         others = [f for f in checker.findings if f.kind is not FindingKind.HAND_EDIT]
-        others += audit_trust.unapproved_trust_changes(setup, objects, commits)
+        brought = audit_log.first_parent_changes(checkout, base, setup.paths)
+        others += audit_trust.unapproved_trust_changes(
+            setup,
+            objects,
+            [
+                commit._replace(changes=brought[commit.sha])
+                for commit in commits
+                if commit.sha in brought
+            ],
+        )
         findings = sorted([*others, *edits], key=lambda found: order.get(found.commit, -1))
         carried = [
             (finding, -1) for finding in (state.findings if state else ())

@@ -96,6 +96,25 @@ def with_all_changes(checkout: Checkout, commits: Iterable[Commit]) -> list[Comm
     return [commit._replace(changes=changes.get(commit.sha, ())) for commit in wanted]
 
 
+def first_parent_changes(
+    checkout: Checkout, base: str | None, paths: Sequence[str]
+) -> dict[str, tuple[Change, ...]]:
+    """The first-parent commits (after `base`) that changed `paths`, with those changes.
+
+    Each is compared with its first parent: the commits that brought a change into the
+    branch (a pull request's merge, or a commit pushed to it).
+    """
+    if not paths:
+        return {}
+    mark = f"\x1e{os.urandom(6).hex()}\x1f"
+    out = checkout.git.run(
+        "log", "--first-parent", "-z", "--raw", "--no-renames", "--no-abbrev",
+        "--diff-merges=first-parent", f"--format={mark}%H",
+        f"{base}..HEAD" if base else "HEAD", "--", *paths,
+    ).stdout  # fmt: skip
+    return dict(_raw_chunks(out, mark))
+
+
 def _raw_chunks(out: bytes, mark: str) -> Iterable[tuple[str, tuple[Change, ...]]]:
     for chunk in out.split(mark.encode())[1:]:
         sha, _, raw = chunk.partition(b"\0")

@@ -64,10 +64,14 @@ class TrustSetup:
 def unapproved_trust_changes(
     setup: TrustSetup, objects: CatFile, commits: Iterable[Commit]
 ) -> list[Finding]:
-    """One `trust_file_unapproved` per commit that changed a trust file without an approver.
+    """One `trust_file_unapproved` per commit that brought a trust-file change in unapproved.
 
-    The signature is checked against the allowed-signers file and access policy of the
-    commit's first parent (the commit's own when its parent has none: the first one).
+    `commits`: the commits of the branch's first-parent line that changed a trust file, each
+    with its changes against its first parent (`audit_log.first_parent_changes`): a pull
+    request's merge, or a commit pushed straight to the branch. The commits on a pull
+    request's branch are not checked themselves: the approval is the merge's signature (as
+    for intents). The signature is checked against the allowed-signers file and access
+    policy of the commit's first parent (the commit's own when its parent has none).
     """
     paths = setup.paths
     if not paths:

@@ -133,3 +133,27 @@ def test_a_trust_file_change_signed_by_an_approver_is_fine(tmp_path: Path, keys:
     (repo / s.ACCESS).write_text(s.ACCESS_POLICY.replace("[carol, dave]", "[carol]"))
     s.commit_as(repo, keys, "dave", "policy: dave steps down", s.ACCESS)
     assert found(repo) == []
+
+
+def test_a_trust_file_change_merged_by_an_approver_is_approved_by_the_merge(
+    tmp_path: Path, keys: s.Keys
+) -> None:
+    repo = s.trusted_repo(tmp_path / "repo", keys)
+    g.git(repo, "checkout", "-q", "-b", "pr-signers")
+    (repo / s.ALLOWED).write_text(keys.allowed_signers("alice", "bob", "carol", "dave", "frank"))
+    s.commit_as(repo, keys, "bob", "signers: frank", s.ALLOWED)  # bob is no approver...
+    g.git(repo, "checkout", "-q", "main")
+    s.merge_as(repo, keys, "carol", "pr-signers")  # ...carol's signed merge approves it
+    assert found(repo) == []
+
+
+def test_a_trust_file_change_merged_without_an_approver_is_the_merges_finding(
+    tmp_path: Path, keys: s.Keys
+) -> None:
+    repo = s.trusted_repo(tmp_path / "repo", keys)
+    g.git(repo, "checkout", "-q", "-b", "pr-signers")
+    (repo / s.ALLOWED).write_text(keys.allowed_signers("alice", "bob", "carol", "dave", "frank"))
+    s.commit_as(repo, keys, "carol", "signers: frank", s.ALLOWED)  # an approver wrote it...
+    g.git(repo, "checkout", "-q", "main")
+    merge = s.merge_as(repo, keys, "bob", "pr-signers")  # ...but bob merged it
+    assert [(kind, sha) for kind, sha, _ in found(repo)] == [("trust_file_unapproved", merge)]
