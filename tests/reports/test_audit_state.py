@@ -158,3 +158,26 @@ def test_the_cache_in_the_git_folder_is_used_and_rebuilt_when_unreadable(tmp_pat
     assert [f.commit for f in audit_state.cached_blocking_findings(str(repo))[0]] == [edit]
     os.remove(cache)
     assert [f.commit for f in audit_state.cached_blocking_findings(str(repo))[0]] == [edit]
+
+
+def test_an_adopt_record_after_the_state_resolves_what_the_state_carried(tmp_path: Path) -> None:
+    repo = applied_history(tmp_path)
+    telemetry = repo / g.TELEMETRY
+    lines = telemetry.read_text().splitlines(keepends=True)
+    telemetry.write_text(
+        lines[0].replace('"rationale":"', '"rationale":"not ', 1) + "".join(lines[1:])
+    )
+    g.commit_all(repo, "tamper")
+    set_canary(repo, 90)
+    blocking, state = audit_state.blocking_findings(str(repo))
+    assert {str(f.kind) for f in blocking} == {"record_chain_broken", "hand_edit"}
+    assert len(state.open_edits) == 2 and len(state.findings) == 1
+    sha = adopt(repo)
+    report = audit(str(repo), state=state)
+    assert report.since == state.head and report.commits == 1
+    assert {(str(f.kind), f.resolved, f.resolved_by) for f in report.findings} == {
+        ("record_chain_broken", "adopted", sha),
+        ("hand_edit", "adopted", sha),
+    }
+    blocking, state = audit_state.blocking_findings(str(repo), state)
+    assert blocking == [] and state.open_edits == () and state.findings == ()
