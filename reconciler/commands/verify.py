@@ -21,7 +21,8 @@ def verify_command(repo: str, since: str | None, as_json: bool) -> None:
     """Check the audit trail: record chain, hand edits, forged trailers.
 
     Exit 0 when clean, 4 with findings (one line each: kind, commit, path:line, detail,
-    author, committer). See docs/audit.md.
+    author, committer). Findings resolved by a revert or an adopt intent are shown, marked,
+    and not counted. See docs/audit.md.
 
     \b
     Examples:
@@ -30,31 +31,11 @@ def verify_command(repo: str, since: str | None, as_json: bool) -> None:
     """  # noqa: D301 - click's \b marker needs a real backspace, not a raw docstring
     import sys
 
-    from reconciler.render import json_output
+    from reconciler.render import audit as audit_output
     from reconciler.reports import audit
 
     report = audit.audit(repo, since)
-    if as_json:
-        sys.stdout.write(
-            json_output.document(
-                {
-                    "head": report.head,
-                    "since": report.since,
-                    "commits": report.commits,
-                    "records": report.records,
-                    "findings": [finding.as_json() for finding in report.findings],
-                }
-            )
-        )
-    else:
-        for finding in report.findings:
-            where = f"{finding.path}:{finding.line}" if finding.line else finding.path
-            commit = finding.commit[:12] or "-"
-            people = f"author {finding.author or '-'}, committer {finding.committer or '-'}"
-            sys.stdout.write(f"{finding.kind} {commit} {where}: {finding.detail} ({people})\n")
-        sys.stdout.write(
-            f"verified {report.commits} commit(s), {report.records} record(s): "
-            f"{len(report.findings)} finding(s)\n"
-        )
-    if report.findings:
+    output = audit_output.verify_json if as_json else audit_output.verify_text
+    sys.stdout.write(output(report))
+    if report.unresolved:
         sys.exit(EXIT_FINDINGS)

@@ -32,6 +32,8 @@ class FindingKind(StrEnum):
     """A reconciler commit appended a record that the telemetry no longer holds."""
     RECORD_LINK_BROKEN = "record_link_broken"
     """A record's `git` linkage names a commit that does not exist or is not an ancestor."""
+    TRUST_FILE_UNAPPROVED = "trust_file_unapproved"
+    """The allowed-signers file or the access policy changed by a commit no approver signed."""
 
 
 class Finding(NamedTuple):
@@ -48,9 +50,13 @@ class Finding(NamedTuple):
     author: str = ""
     """`Name <email>` of the commit's author ('' without a commit)."""
     committer: str = ""
+    resolved: str = ""
+    """'' (open), `reverted` or `adopted` (core/audit_drift.py): shown, not counted."""
+    resolved_by: str = ""
+    """The commit that reverted it or appended the adopt record ('' while open)."""
 
     def as_json(self) -> dict[str, object]:
-        """The finding as `--json` prints it."""
+        """The finding as `--json` prints it (and the audit state stores it)."""
         return {
             "kind": str(self.kind),
             "commit": self.commit,
@@ -59,7 +65,21 @@ class Finding(NamedTuple):
             "detail": self.detail,
             "author": self.author,
             "committer": self.committer,
+            "resolved": self.resolved or None,
+            "resolvedBy": self.resolved_by or None,
         }
+
+    @classmethod
+    def from_json(cls, doc: Mapping[str, Any]) -> Finding:
+        """The finding `as_json` gave (ValueError, KeyError or TypeError: not one)."""
+        line = doc["line"]
+        if line is not None and not isinstance(line, int):
+            raise TypeError("line")
+        texts = [
+            _stored(doc, key)
+            for key in ("commit", "path", "detail", "author", "committer", "resolved", "resolvedBy")
+        ]
+        return cls(FindingKind(doc["kind"]), texts[0], texts[1], line, *texts[2:])
 
 
 class OwnedPaths(NamedTuple):
@@ -131,8 +151,10 @@ def trailer_disagreements(trailers: Mapping[str, str], record: Mapping[str, Any]
     }
     lines = []
     for key, value in expected.items():
-        want = one_line(value) if value is not None else ""
         have = trailers.get(key, "")
+        if value == have and value:
+            continue  # the same text (the common case, 11 times per commit: no formatting)
+        want = _text(value)
         if want != have:
             lines.append(f"{key} says {have or '(absent)'!r}, its record {want or '(absent)'!r}")
     return lines
@@ -168,6 +190,15 @@ def replay_problems(registry: object, record: Mapping[str, Any]) -> list[str]:
     return problems
 
 
+def _stored(doc: Mapping[str, Any], key: str) -> str:
+    value = doc.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise TypeError(key)
+    return value
+
+
 def _block(doc: Mapping[str, Any], key: str) -> dict[str, Any]:
     value = doc.get(key)
     return value if isinstance(value, dict) else {}
@@ -182,7 +213,13 @@ def _at(doc: object, path: tuple[str, ...]) -> object:
 
 
 def _text(value: object) -> str:
-    return one_line(value) if value is not None else ""
+    """`one_line(value)` ('' for None), without its regex for plain text (most values)."""
+    if value is None:
+        return ""
+    text = value if isinstance(value, str) else str(value)
+    if text.isprintable() and not text[:1].isspace() and not text[-1:].isspace():
+        return text  # no control character, line break or surrogate: one_line keeps it
+    return one_line(text)
 
 
 def _bool(value: object) -> str:

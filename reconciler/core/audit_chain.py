@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import NamedTuple
 
 PREFIX = "sha256:"
@@ -74,7 +74,11 @@ def prev_hash_of(line: bytes) -> str | None:
 
 
 def check_chain(
-    lines: Iterable[ChainLine], *, before: bytes | None = None, chained: bool = False
+    lines: Iterable[ChainLine],
+    *,
+    before: bytes | None = None,
+    chained: bool = False,
+    prev_hashes: Sequence[str | None] | None = None,
 ) -> list[ChainBreak]:
     """Check every link of `lines`, oldest first: one break per tampered record, at its line.
 
@@ -88,7 +92,7 @@ def check_chain(
     """
     items = list(lines)
     hashes = [line_hash(item.data) for item in items]
-    found = [prev_hash_of(item.data) for item in items]
+    found = list(prev_hashes) if prev_hashes is not None else [prev_hash_of(i.data) for i in items]
     chain = _Chain(items, hashes, found, line_hash(before))
     breaks: dict[tuple[str, int], ChainBreak] = {}
     started, skip_until = chained, -1

@@ -10,31 +10,37 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, NamedTuple
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Final, Literal, NamedTuple
 
 from reconciler.adapters.gitrepo import CatFile
-from reconciler.core import audit_chain, ownership
+from reconciler.core import audit_chain, audit_drift, ownership
 from reconciler.core.audit import Finding, FindingKind, OwnedPaths, replay_problems
 from reconciler.core.audit import Record as AuditRecord
+from reconciler.core.audit_drift import AuditState, OpenEdit
 from reconciler.core.errors import RefusalError
 from reconciler.core.reasons import ReasonCode
 from reconciler.loop import checkout as checkouts
 from reconciler.loop import config as loop_config
 from reconciler.loop import queue
 from reconciler.loop.paths import LoopPaths
-from reconciler.reports import audit_commits
-from reconciler.reports.audit_commits import Commit
+from reconciler.reports import audit_commits, audit_log, audit_trust
+from reconciler.reports.audit_drift import Drift
+from reconciler.reports.audit_log import Commit
 from reconciler.telemetry import segments
 
 BotSigned = Callable[[str, bytes], bool | None]
 """`bot_signed(commit sha, raw commit object) -> bool | None`: None when signing is not
 configured; False makes the commit's trailers forged (the seam for commit signatures)."""
+FROM_TRUST: Final = "trust"
+"""`bot_signed`'s default: the repository's `trust.botSigners` (reports/audit_trust.py)."""
 
 
 class AuditReport(NamedTuple):
     """What `audit` found, and how much it read."""
 
     findings: list[Finding]
+    """Every finding, resolved ones included (marked; they do not count)."""
     head: str
     since: str | None
     """The commit `--since` resolved to (None: the whole history)."""
@@ -42,36 +48,111 @@ class AuditReport(NamedTuple):
     """Commits checked."""
     records: int
     """Telemetry records whose chain links were checked."""
+    open_edits: list[OpenEdit] = []
+    """The unresolved hand edits of commits, with their baselines (the next state's)."""
+
+    @property
+    def unresolved(self) -> list[Finding]:
+        """The findings that count (verify's exit code)."""
+        return [finding for finding in self.findings if not finding.resolved]
+
+    def state(self) -> AuditState:
+        """What the next incremental check starts from."""
+        carried = [
+            found
+            for found in self.unresolved
+            if found.kind is not FindingKind.HAND_EDIT  # open edits (and HEAD's check: redone)
+        ]
+        return AuditState(self.head, tuple(self.open_edits), tuple(carried))
 
 
 def audit(
-    repo: str | None, since: str | None = None, *, bot_signed: BotSigned | None = None
+    repo: str | None,
+    since: str | None = None,
+    *,
+    bot_signed: BotSigned | Literal["trust"] | None = FROM_TRUST,
+    state: AuditState | None = None,
 ) -> AuditReport:
     """Check the audit trail of the repository holding `repo`; `since`: only after that commit.
 
+    `state` (instead of `since`): continue from a previous check's state, after its head;
+    ignored (the whole history is checked) when its head is not an ancestor of HEAD.
+    `bot_signed`: by default from `trust.botSigners`; None turns the signature check off.
+    Changes of the trust files are checked whenever `trust:` is set.
+
     Raises:
-        RefusalError: not a git repository, no commit yet, bad layout, or `since` is no commit.
+        RefusalError: not a git repository, no commit yet, bad layout, `since` is no commit,
+            or invalid trust settings.
     """
     config = loop_config.load_config(repo)
     checkout = checkouts.open_checkout(config.layout.repo)
     rel = config.relative_paths(checkout)
     owned = owned_paths(rel)
-    base = _resolve(checkout, since) if since is not None else None
-    commits = audit_commits.read_log(checkout, base)
-    with CatFile(checkout.git) as objects:
+    setup = audit_trust.TrustSetup(config.layout, checkout.top)
+    if bot_signed == FROM_TRUST:
+        bot_signed = setup.bot_signed if setup.signs_bots else None
+    if state is not None and not _is_ancestor(checkout, state.head):
+        state = None
+    base = state.head if state else _resolve(checkout, since) if since is not None else None
+    with ThreadPoolExecutor(1) as pool, CatFile(checkout.git) as objects:
+        # git lists the commits while the records are read and parsed here.
+        listing = pool.submit(audit_log.read_log, checkout, base, [*small_paths(rel), *setup.paths])
         history = _read_history(objects, rel, base)
+        commits = listing.result()
         checker = audit_commits.CommitChecker(
             owned,
             history.records,
             objects,
-            history.known_keys,
-            bot_signed=bot_signed,
+            lambda: _indexed_keys(objects, base, rel) if base else frozenset(),
+            bot_signed=None if isinstance(bot_signed, str) else bot_signed,
             whole_history=base is None,
         )
-        findings = checker.check(commits)
-        findings[:0] = _chain_findings(history, commits)
-        findings += _replay_findings(objects, rel, history, commits, checker.findings_at)
-    return AuditReport(findings, checkout.head, base, len(commits), len(history.lines))
+        unverified = audit_log.with_all_changes(checkout, checker.check(commits))
+        checker.check_hand_edits(unverified)
+        adopts = {
+            number: sha
+            for number, sha in checker.appended_by.items()
+            if audit_drift.is_adopt(history.records[number])
+        }
+        edits, still_open = Drift(objects, rel.registry).resolve(
+            commits,
+            {commit.sha: commit for commit in unverified},
+            [f for f in checker.findings if f.kind is FindingKind.HAND_EDIT],
+            frozenset(adopts.values()),
+            state.open_edits if state else (),
+        )
+        order = {commit.sha: number for number, commit in enumerate(commits)}
+        others = [f for f in checker.findings if f.kind is not FindingKind.HAND_EDIT]
+        brought = audit_log.first_parent_changes(checkout, base, setup.paths)
+        others += audit_trust.unapproved_trust_changes(
+            setup,
+            objects,
+            [
+                commit._replace(changes=brought[commit.sha])
+                for commit in commits
+                if commit.sha in brought
+            ],
+        )
+        findings = sorted([*others, *edits], key=lambda found: order.get(found.commit, -1))
+        carried = [
+            (finding, -1) for finding in (state.findings if state else ())
+        ]  # before every record of the range
+        chain = audit_drift.acknowledged([*carried, *_chain_findings(history, commits)], adopts)
+        findings[:0] = chain
+        if not any(edit.finding.path == rel.registry for edit in still_open):
+            findings += _replay_findings(objects, rel, history, commits)
+    return AuditReport(findings, checkout.head, base, len(commits), len(history.lines), still_open)
+
+
+def _is_ancestor(checkout: checkouts.Checkout, commit: str) -> bool:
+    done = checkout.git.run("merge-base", "--is-ancestor", commit, "HEAD", check=False)
+    return done.returncode == 0
+
+
+def small_paths(rel: LoopPaths) -> list[str]:
+    """The owned paths whose changes are read for every commit (none is a large tree)."""
+    folder = rel.telemetry.rpartition("/")[0]
+    return [rel.registry, folder or rel.telemetry, rel.state, rel.index_file, rel.segments]
 
 
 def owned_paths(rel: LoopPaths) -> OwnedPaths:
@@ -111,8 +192,6 @@ class History(NamedTuple):
     """The line before the first one (None: the history starts with them)."""
     earlier_applied: AuditRecord | None
     """The last applied record before the first one (a --since check's replay baseline)."""
-    known_keys: frozenset[str]
-    """Applied keys before the first line (a replay in the range may name one)."""
 
 
 def _read_history(objects: CatFile, rel: LoopPaths, base: str | None) -> History:
@@ -120,7 +199,7 @@ def _read_history(objects: CatFile, rel: LoopPaths, base: str | None) -> History
     pattern = segments.segment_pattern(active)
     now = _segment_names(objects, "HEAD", folder, pattern)
     files = [*now, active]
-    skip, before, earlier, keys = 0, None, None, frozenset[str]()
+    skip, before, earlier = 0, None, None
     if base is not None:
         then = _segment_names(objects, base, folder, pattern)
         files = [name for name in files if name not in set(then)]
@@ -133,13 +212,12 @@ def _read_history(objects: CatFile, rel: LoopPaths, base: str | None) -> History
         if len(old_lines) <= 1 and then:
             before = audit_chain.last_line(_blob(objects, f"{base}:{folder}/{then[-1]}"))
         earlier = next((r for r in map(_parse, reversed(old_lines)) if _is_applied(r)), None)
-        keys = _indexed_keys(objects, base, rel)
     lines: list[audit_chain.ChainLine] = []
     for name in files:
         path = f"{folder}/{name}" if folder else name
         lines += audit_chain.record_lines(path, _blob(objects, f"HEAD:{path}"))
     lines = lines[skip:]
-    return History(lines, [_parse(line.data) for line in lines], before, earlier, keys)
+    return History(lines, [_parse(line.data) for line in lines], before, earlier)
 
 
 def _segment_names(objects: CatFile, commit: str, folder: str, pattern: Any) -> list[str]:
@@ -189,6 +267,11 @@ def _parse(line: bytes) -> AuditRecord | None:
     return value if isinstance(value, dict) else None
 
 
+def _prev_hash(record: AuditRecord | None) -> str | None:
+    found = record.get("prevHash") if record is not None else None
+    return found if isinstance(found, str) else None
+
+
 def _is_applied(record: AuditRecord | None) -> bool:
     return record is not None and record.get("status") == "applied"
 
@@ -196,23 +279,29 @@ def _is_applied(record: AuditRecord | None) -> bool:
 # Findings -----------------------------------------------------------------------------------
 
 
-def _chain_findings(history: History, commits: Sequence[Commit]) -> list[Finding]:
+def _chain_findings(history: History, commits: Sequence[Commit]) -> list[tuple[Finding, int]]:
+    """The chain breaks, each with the position of its record among `history.lines`."""
     chained = audit_chain.prev_hash_of(history.before) is not None if history.before else False
-    breaks = audit_chain.check_chain(history.lines, before=history.before, chained=chained)
+    breaks = audit_chain.check_chain(
+        history.lines,
+        before=history.before,
+        chained=chained,
+        prev_hashes=[_prev_hash(record) for record in history.records],
+    )
+    positions = {(line.path, line.number): number for number, line in enumerate(history.lines)}
     findings = []
     for found in breaks:
         culprit = _last_to_change(commits, found.path)
-        findings.append(
-            Finding(
-                FindingKind.RECORD_CHAIN_BROKEN,
-                culprit.sha if culprit else "",
-                found.path,
-                found.number,
-                found.detail,
-                culprit.author if culprit else "",
-                culprit.committer if culprit else "",
-            )
+        finding = Finding(
+            FindingKind.RECORD_CHAIN_BROKEN,
+            culprit.sha if culprit else "",
+            found.path,
+            found.number,
+            found.detail,
+            culprit.author if culprit else "",
+            culprit.committer if culprit else "",
         )
+        findings.append((finding, positions.get((found.path, found.number), -1)))
     return findings
 
 
@@ -229,7 +318,6 @@ def _replay_findings(
     rel: LoopPaths,
     history: History,
     commits: Sequence[Commit],
-    reported: Callable[[str, str], bool],
 ) -> list[Finding]:
     """HEAD's owned registry fields against the last applied record's result."""
     last = next((r for r in reversed(history.records) if _is_applied(r)), history.earlier_applied)
@@ -243,8 +331,6 @@ def _replay_findings(
         return []
     changed = [c for c in commits if any(x.path == rel.registry for x in c.changes)]
     culprit = changed[-1] if changed else None
-    if culprit is not None and reported(culprit.sha, rel.registry):
-        return []  # that commit's hand edit is reported already
     return [
         Finding(
             FindingKind.HAND_EDIT,

@@ -1,94 +1,31 @@
-"""The commits `reconcile verify` checks: one `git log --raw`, each commit against its record.
+"""The commits `reconcile verify` checks, each against its record (reports layer).
 
 A commit with Reconcile-* trailers is the reconciler's when (signatures aside) it appended a
 telemetry record its trailers agree with (a replay: its key was applied before); every other
-commit must leave the owned content alone. Used by reports/audit.py.
+commit must leave the owned content alone (checked on its whole diff, read only for those).
+Used by reports/audit.py; the commits come from reports/audit_log.py.
 """
 
 from __future__ import annotations
 
-import os
 import re
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
-from typing import NamedTuple
+from collections.abc import Callable, Sequence
 
 from reconciler.adapters.gitrepo import CatFile
 from reconciler.core import audit, ownership
 from reconciler.core.audit import Finding, FindingKind, OwnedPaths
 from reconciler.core.audit import Record as AuditRecord
+from reconciler.core.audit_ancestry import Ancestry, Listed
 from reconciler.core.editing import RegistryText
 from reconciler.core.errors import DocumentError
-from reconciler.core.trailers import parse_trailers
 from reconciler.inputs import documents
-from reconciler.loop.checkout import Checkout
+from reconciler.reports.audit_log import Change, Commit
 
 _SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 _ZERO = re.compile(r"0+")
 KEEP_FILE = ".gitkeep"
-
-
-class Change(NamedTuple):
-    """One file a commit changed (against its first parent): blobs before and after."""
-
-    old: str
-    new: str
-    status: str
-    path: str
-
-
-class Commit(NamedTuple):
-    """One commit as `git log --raw` shows it."""
-
-    sha: str
-    parents: tuple[str, ...]
-    author: str
-    committer: str
-    trailers: Mapping[str, str]
-    """Its trailers when it claims to be the reconciler's (a Reconcile-* key), else empty."""
-    changes: tuple[Change, ...]
-
-
-def read_log(checkout: Checkout, base: str | None) -> list[Commit]:
-    """Every commit reachable from HEAD (after `base`), oldest first, with its changes.
-
-    Merges show no changes (git's default): their sides' commits are listed themselves.
-    """
-    mark = f"\x1e{os.urandom(6).hex()}\x1f"
-    fields = "%H%x1f%P%x1f%an <%ae>%x1f%cn <%ce>%x1f%(trailers:unfold,only)%x1f"
-    out = checkout.git.run(
-        "log", "--reverse", "--topo-order", "-z", "--raw", "--no-renames", "--no-abbrev",
-        f"--format={mark}{fields}", f"{base}..HEAD" if base else "HEAD", "--",
-    ).stdout  # fmt: skip
-    commits = []
-    for chunk in out.split(mark.encode())[1:]:
-        sha, parents, author, committer, trailers, raw = chunk.split(b"\x1f", 5)
-        found = parse_trailers(trailers.decode("utf-8", "replace"))
-        claims = any(key.startswith("Reconcile-") for key in found)
-        commits.append(
-            Commit(
-                sha.decode("ascii"),
-                tuple(parents.decode("ascii").split()),
-                author.decode("utf-8", "replace"),
-                committer.decode("utf-8", "replace"),
-                found if claims else {},
-                tuple(_changes(raw)),
-            )
-        )
-    return commits
-
-
-def _changes(raw: bytes) -> list[Change]:
-    items = raw.split(b"\0")
-    changes = []
-    for number, item in enumerate(items):
-        text = item.strip(b"\n")
-        if text.startswith(b":") and number + 1 < len(items):
-            meta = text[1:].decode("ascii", "replace").split()
-            if len(meta) == 5:
-                path = items[number + 1].decode("utf-8", "surrogateescape")
-                changes.append(Change(meta[2], meta[3], meta[4], path))
-    return changes
+_NOT_ANCESTOR = "is not an ancestor of the commit"
 
 
 def registry_doc(data: bytes, path: str) -> object:
@@ -109,37 +46,47 @@ class CommitChecker:
         owned: OwnedPaths,
         records: Sequence[AuditRecord | None],
         objects: CatFile,
-        known_keys: frozenset[str],
+        known_keys: Callable[[], frozenset[str]],
         *,
         bot_signed: Callable[[str, bytes], bool | None] | None,
         whole_history: bool,
     ) -> None:
-        """`known_keys`: keys applied before the first record (replays may name them)."""
+        """`known_keys()`: keys applied before the first record (replays may name them)."""
         self.owned, self.records, self.objects = owned, records, objects
         self.bot_signed, self.whole_history = bot_signed, whole_history
-        self.applied: set[str] = set(known_keys)
+        self.applied: set[str] = set()
+        self._known_keys: Callable[[], frozenset[str]] | None = known_keys
         self.findings: list[Finding] = []
+        self.appended_by: dict[int, str] = {}
+        """Record number -> the commit that appended it (verified commits only)."""
         self._pointer = 0
         self._positions: dict[tuple[str, str, str], deque[int]] = {}
         for number, record in enumerate(records):
             if record is not None:
                 self._positions.setdefault(audit.record_identity(record), deque()).append(number)
-        self._seen: set[str] = set()
-        self._listed: set[str] = set()
+        self._ancestry = Ancestry(())
+        self._raw: dict[str, tuple[str, bytes] | None] = {}
 
-    def findings_at(self, sha: str, path: str) -> bool:
-        """Whether a hand edit of `path` by `sha` is reported already."""
-        return any(f.commit == sha and f.path == path for f in self.findings)
+    def check(self, commits: Sequence[Commit]) -> list[Commit]:
+        """Check every commit's claim, oldest first; return those left to check for hand edits.
 
-    def check(self, commits: Sequence[Commit]) -> list[Finding]:
-        """Check every commit; return the findings, in commit order."""
-        self._listed = {commit.sha for commit in commits}
+        Those are the commits that are not verified reconciler commits (root commits aside).
+        """
+        self._ancestry = Ancestry([Listed(commit.sha, commit.parents) for commit in commits])
+        if self.bot_signed is not None:  # every claimed commit's object, in one pipelined read
+            claimed = [commit.sha for commit in commits if commit.trailers]
+            self._raw = dict(zip(claimed, self.objects.read_all(claimed), strict=True))
+        unverified = []
         for commit in commits:
             verified = bool(commit.trailers) and self._check_claim(commit)
             if not verified and commit.parents:  # a root commit is the baseline
-                self._hand_edits(commit)
-            self._seen.add(commit.sha)
-        return self.findings
+                unverified.append(commit)
+        return unverified
+
+    def check_hand_edits(self, commits: Sequence[Commit]) -> None:
+        """Check what these commits (each with all its changes) did to owned content."""
+        for commit in commits:
+            self._hand_edits(commit)
 
     def _add(self, kind: FindingKind, commit: Commit, path: str, detail: str) -> None:
         self.findings.append(
@@ -150,7 +97,7 @@ class CommitChecker:
         trailers = commit.trailers
         intent_path = trailers.get("Reconcile-Intent", "")
         if self.bot_signed is not None:
-            found = self.objects.read(commit.sha)
+            found = self._raw.get(commit.sha)
             if self.bot_signed(commit.sha, found[1] if found else b"") is False:
                 self._add(
                     FindingKind.FORGED_TRAILERS,
@@ -167,7 +114,7 @@ class CommitChecker:
                 "a replay appends no record, but this commit changes the telemetry"
                 if appended
                 else None
-                if key in self.applied
+                if self._was_applied(key)
                 else f"it replays key {key!r}, which no earlier record applied"
             )
             if problem:
@@ -197,7 +144,7 @@ class CommitChecker:
                 intent_path,
                 "no telemetry record matches its trailers (deleted since, or they are forged)",
             )
-            return True
+            return False  # fail closed: what it changed is checked as any other commit's
         record = self.records[number]
         assert record is not None
         disagreements = audit.trailer_disagreements(trailers, record)
@@ -205,7 +152,16 @@ class CommitChecker:
             self._add(FindingKind.FORGED_TRAILERS, commit, intent_path, "; ".join(disagreements))
             return False
         self._check_links(commit, record)
+        self.appended_by[number] = commit.sha
         return True
+
+    def _was_applied(self, key: str) -> bool:
+        if key in self.applied:
+            return True
+        if self._known_keys is not None:  # read the key indexes only for such a replay
+            self.applied.update(self._known_keys())
+            self._known_keys = None
+        return key in self.applied
 
     def _take(self, identity: tuple[str, str, str]) -> int | None:
         """The first record at or after the pointer with `identity`; moves the pointer past it."""
@@ -235,7 +191,7 @@ class CommitChecker:
             value = git.get(field)
             if value is None and field == "intentCommit":
                 continue  # a file that was never committed
-            problem = self._link_problem(value)
+            problem = self._link_problem(value, commit.sha)
             if problem:
                 self._add(
                     FindingKind.RECORD_LINK_BROKEN,
@@ -244,15 +200,17 @@ class CommitChecker:
                     f"git.{field} {value!r} {problem}",
                 )
 
-    def _link_problem(self, value: object) -> str | None:
+    def _link_problem(self, value: object, commit: str) -> str | None:
         if not isinstance(value, str) or not _SHA.fullmatch(value) or _ZERO.fullmatch(value):
             return "is not a commit id"
-        if value in self._seen:
-            return None
-        if value in self._listed or self.whole_history:
-            return "is not an ancestor of the commit"
-        found = self.objects.read(f"{value}^{{commit}}")  # before the range: it must exist
-        return None if found is not None else "names no commit of this repository"
+        if self._ancestry.is_listed(value):
+            return None if self._ancestry.is_ancestor(value, commit) else _NOT_ANCESTOR
+        found = self.objects.read(f"{value}^{{commit}}")
+        if found is None:
+            return "names no commit of this repository"
+        # Not in the range read: with --since, before it (an ancestor of the range's base
+        # is all it can be, not checked further); the whole history: not reachable from HEAD.
+        return _NOT_ANCESTOR if self.whole_history else None
 
     def _hand_edits(self, commit: Commit) -> None:
         for change in commit.changes:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
 from reconciler.core import audit
 
 RECORD = {
@@ -61,3 +65,12 @@ def test_an_owned_registry_field_unlike_the_last_record_is_named() -> None:
         "policy.autonomous.governance.actor",
     ]
     assert audit.replay_problems(registry(canary="35"), RECORD) != []  # types count
+
+
+DOCS = Path(__file__).parent.parent.parent / "docs"
+
+
+@pytest.mark.parametrize("kind", list(audit.FindingKind), ids=str)
+def test_every_finding_kind_is_documented_for_operators(kind: audit.FindingKind) -> None:
+    assert f"| `{kind}` |" in (DOCS / "audit.md").read_text()
+    assert f"| `{kind}` (finding" in (DOCS / "reason-codes.md").read_text()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -219,3 +221,61 @@ def test_old_records_without_prev_hash_are_accepted_up_to_the_first_chained_one(
     g.commit_all(repo, "append")
     code, findings = verify(repo)
     assert ("record_chain_broken", g.TELEMETRY) in kinds(findings)
+
+
+def test_a_merge_that_edits_owned_content_itself_is_a_hand_edit(tmp_path: Path) -> None:
+    repo = history(tmp_path)
+    g.git(repo, "checkout", "-q", "-b", "side")
+    (repo / "README.md").write_text("side\n")
+    g.commit_all(repo, "side: notes")
+    g.git(repo, "checkout", "-q", "main")
+    g.add_intents(repo, {"more.yaml": {"step": 5}})
+    g.git(repo, "merge", "-q", "--no-ff", "--no-commit", "side")
+    (repo / g.STATE).write_text((repo / g.STATE).read_text().replace("e", "E", 1))
+    g.git(repo, "add", g.STATE)
+    g.git(repo, "commit", "-q", "-m", "merge side (and a 'fix')")
+    code, findings = verify(repo)
+    assert code == 4
+    assert [(f["kind"], f["path"], f["commit"]) for f in findings] == [
+        ("hand_edit", g.STATE, g.head(repo))
+    ]
+
+
+def test_a_pull_style_merge_is_not_blamed_for_the_reconciler_commits_it_brings(
+    tmp_path: Path,
+) -> None:
+    repo = history(tmp_path)
+    g.git(repo, "checkout", "-q", "-b", "person", "HEAD~2")  # an old clone's work
+    (repo / "README.md").write_text("notes\n")
+    g.commit_all(repo, "notes")
+    g.git(repo, "merge", "-q", "--no-ff", "-m", "pull main", "main")  # first parent: person
+    assert verify(repo) == (0, [])
+
+
+def test_a_reverted_hand_edit_is_listed_as_resolved_and_verify_exits_0(tmp_path: Path) -> None:
+    repo = history(tmp_path)
+    (repo / g.STATE).write_text((repo / g.STATE).read_text().replace("e", "E", 1))
+    edit = g.commit_all(repo, "fix")
+    g.git(repo, "revert", "--no-edit", "HEAD")
+    code, findings = verify(repo)
+    assert code == 0
+    assert [(f["commit"], f["resolved"], f["resolvedBy"]) for f in findings] == [
+        (edit, "reverted", g.head(repo)),
+        (g.head(repo), "reverted", g.head(repo)),
+    ]
+    done = g.reconcile(repo, "verify", "--repo", str(repo))
+    assert done.returncode == 0
+    assert "[reverted by " in done.stdout and "0 finding(s), 2 resolved" in done.stdout
+
+
+def test_each_finding_is_one_line_whatever_the_names_hold(tmp_path: Path) -> None:
+    repo = history(tmp_path)
+    (repo / g.STATE).write_text("{}\n")
+    g.git(repo, "add", g.STATE)
+    env = {**os.environ, "GIT_AUTHOR_NAME": "Eve\u2028Line\x1b[31m"}
+    subprocess.run(["git", "commit", "-q", "-m", "x"], cwd=repo, env=env, check=True)
+    done = g.reconcile(repo, "verify", "--repo", str(repo))
+    assert done.returncode == 4
+    lines = done.stdout.splitlines()
+    assert len(lines) == 2 and lines[0].startswith("hand_edit ")
+    assert "author Eve Line [31m <" in lines[0]

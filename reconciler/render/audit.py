@@ -1,0 +1,50 @@
+"""`reconcile verify`'s output (render layer): one line per finding, or one JSON document.
+
+Every name and detail comes from commits and files anyone can write: control characters and
+line breaks become spaces, so one finding is always one line.
+"""
+
+from __future__ import annotations
+
+from reconciler.core.audit import Finding
+from reconciler.core.commit_messages import one_line
+from reconciler.render import json_output
+from reconciler.reports.audit import AuditReport
+
+
+def finding_line(finding: Finding) -> str:
+    """`kind commit path[:line]: detail (author ..., committer ...)[ [resolved ...]]`."""
+    where = f"{finding.path}:{finding.line}" if finding.line else finding.path
+    people = (
+        f"author {one_line(finding.author) or '-'}, committer {one_line(finding.committer) or '-'}"
+    )
+    text = f"{finding.kind} {finding.commit[:12] or '-'} {one_line(where) or '-'}: "
+    text += f"{one_line(finding.detail)} ({people})"
+    if finding.resolved:
+        text += f" [{finding.resolved} by {finding.resolved_by[:12]}: not counted]"
+    return text
+
+
+def verify_text(report: AuditReport) -> str:
+    """The text output: the findings, then a count line."""
+    lines = [finding_line(finding) for finding in report.findings]
+    resolved = len(report.findings) - len(report.unresolved)
+    lines.append(
+        f"verified {report.commits} commit(s), {report.records} record(s): "
+        f"{len(report.unresolved)} finding(s)"
+        + (f", {resolved} resolved (reverted or adopted)" if resolved else "")
+    )
+    return "".join(f"{line}\n" for line in lines)
+
+
+def verify_json(report: AuditReport) -> str:
+    """The `--json` document: counts and every finding (`resolved` null when it counts)."""
+    return json_output.document(
+        {
+            "head": report.head,
+            "since": report.since,
+            "commits": report.commits,
+            "records": report.records,
+            "findings": [finding.as_json() for finding in report.findings],
+        }
+    )
