@@ -79,6 +79,7 @@ def dispatch_command(**flags: object) -> None:
     from reconciler.adapters.clock import system_clock
     from reconciler.loop.dispatch import DispatchArgs, dispatch
     from reconciler.render import json_output, markdown, text
+    from reconciler.reports.audit_state import auditor
 
     args = DispatchArgs(
         mode=str(flags["mode"]),
@@ -92,6 +93,7 @@ def dispatch_command(**flags: object) -> None:
         push=bool(flags["push"]),
         idempotency_key=_text(flags["idempotency_key"]),
         to_percent=_text(flags["to_percent"]),
+        audit=auditor(str(flags["repo"])),
     )
     result = dispatch(args, now=system_clock)
     result_file = _text(flags["result_file"])

@@ -14,6 +14,7 @@ def run_once_command(flags: dict[str, Any]) -> None:
     from reconciler.adapters.clock import system_clock
     from reconciler.loop.once import OnceOptions, run_once
     from reconciler.render import json_output, tables, text
+    from reconciler.reports.audit_state import auditor
 
     options = OnceOptions(
         repo=flags["repo"],
@@ -23,6 +24,7 @@ def run_once_command(flags: dict[str, Any]) -> None:
         dry_run=flags["dry_run"],
         max_intents=flags["max_intents"],
         lock_timeout=flags["lock_timeout"],
+        audit=auditor(flags["repo"]),
     )
     report = run_once(options, now=system_clock)
     if flags["as_json"]:

@@ -15,6 +15,7 @@ from typing import Any, Literal, NamedTuple
 
 from reconciler.core import applying, guards, registry, rules, trust
 from reconciler.core.decision import Decision
+from reconciler.core.drift import Drift
 from reconciler.core.editing import RegistryText
 from reconciler.core.errors import RefusalError
 from reconciler.core.guard_settings import PassGuards
@@ -97,6 +98,8 @@ class PassState(NamedTuple):
     """None: no guard (every one off)."""
     trust: trust.Trust | RefusalError | None = None
     """What intents are verified against, or why it cannot be read; None: `trust:` unset."""
+    drift: Drift | None = None
+    """What the audit of the history left unresolved; None: not audited."""
     deferred: tuple[Outcome, ...] = ()
     """The expand/resume intents deferred so far in this pass, in order: every later one
     queues behind the first, and a rollback applied after them supersedes them."""
@@ -195,6 +198,7 @@ def evaluate_intent(
         warnings=[note.message for note in intent.notes],
         guards=_guard_inputs(state, source, records_since),
         trust=_trust_inputs(state, source),
+        drift=state.drift,
     )
     try:
         verdict = rules.evaluate(inputs, lambda: now)

@@ -96,6 +96,17 @@ class Metrics:
             ["fleet", "kind"],
             registry=r,
         )
+        self.audit_findings = Gauge(
+            "reconciler_audit_findings",
+            "Unresolved findings of the audit after the last pass (reconcile verify), by kind.",
+            ["kind"],
+            registry=r,
+        )
+        self.audit_seconds = Gauge(
+            "reconciler_audit_duration_seconds",
+            "How long the last pass's incremental audit took.",
+            registry=r,
+        )
         self.next_deferred = Gauge(
             "reconciler_next_deferred_seconds",
             "Seconds until the earliest notBefore of a deferred intent (-1: none).",

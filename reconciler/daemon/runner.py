@@ -31,10 +31,12 @@ from reconciler.daemon.metrics import Metrics
 from reconciler.daemon.scheduling import Scheduler
 from reconciler.daemon.triggers import Triggers
 from reconciler.daemon.webhooks import MAX_BODY, Forges
+from reconciler.inputs import layouts
 from reconciler.loop import checkout as checkouts
 from reconciler.loop import pass_state, queue
 from reconciler.loop.config import LoopConfig, load_config
 from reconciler.loop.once import OnceOptions, PassReport, run_once
+from reconciler.reports import audit_state
 from reconciler.telemetry.ledger import Ledger
 
 MIN_DEFERRED_WAKE = 1.0
@@ -158,6 +160,7 @@ class Daemon:
             branch=self.options.branch,
             lock_timeout=self.options.lock_timeout,
             stop=self.triggers.stopping.is_set,
+            audit=audit_state.auditor(self.options.repo),
         )
         try:
             report = run_once(options, now=self.now)
@@ -174,7 +177,28 @@ class Daemon:
         held = passes.still_deferred(report.outcomes)  # not those a rollback superseded
         self._schedule_deferred(held)
         self._update_gauges(held)
+        self._audit()
         return True
+
+    def _audit(self) -> None:
+        """Verify the commits since the last check (incremental) and export what is open."""
+        started = self.clock.monotonic()
+        try:
+            found, state = audit_state.cached_blocking_findings(
+                layouts.resolve_repo(self.options.repo)
+            )
+        except ReconcileError as exc:
+            self.log("audit.failed", reason=str(exc.reason), message=exc.message)
+            return
+        self.metrics.audit_seconds.set(self.clock.monotonic() - started)
+        for kind, count in audit_state.unresolved_counts(state).items():
+            self.metrics.audit_findings.labels(kind=kind).set(count)
+        if found:
+            self.log(
+                "audit.drift",
+                blocking=len(found),
+                first=audit_state.finding_line(found[0]),
+            )
 
     def _schedule_deferred(self, held: Sequence[Outcome]) -> None:
         """Wake for the earliest `notBefore` of the intents this pass deferred (`held`)."""

@@ -53,6 +53,8 @@ class DispatchArgs(NamedTuple):
     after a push whose outcome is unknown replays instead of applying twice."""
     to_percent: str | None = None
     """Mode rollback only: the canary to lower to, `0`..`100` or `previous` (as typed)."""
+    audit: pass_state.Auditor | None = None
+    """The history's audit (drift holds expand and resume), as `--once` runs it."""
 
 
 def _request(args: DispatchArgs, now: Callable[[], datetime]) -> intent_writing.IntentRequest:
@@ -109,11 +111,11 @@ def dispatch(args: DispatchArgs, *, now: Callable[[], datetime]) -> dict[str, An
     """
     request = _request(args, now)
     if args.mode == "dry_run":
-        outcome = _preview(args.repo, request, now)
+        outcome = _preview(args.repo, request, now, args.audit)
         return _result(args.mode, "preview", outcome, None, pushed=False)
     written = intent_files.write_intent_file(args.repo, request, now())
     try:
-        report = run_once(OnceOptions(repo=args.repo, push=args.push), now=now)
+        report = run_once(OnceOptions(repo=args.repo, push=args.push, audit=args.audit), now=now)
     except ReconcileError:
         # Refused or failed before consuming it: withdraw the file, or a later pass would
         # apply a dispatch the operator was told had failed.
@@ -151,7 +153,10 @@ def settings_repo(repo: str) -> str:
 
 
 def _preview(
-    repo: str, request: intent_writing.IntentRequest, now: Callable[[], datetime]
+    repo: str,
+    request: intent_writing.IntentRequest,
+    now: Callable[[], datetime],
+    audit: pass_state.Auditor | None = None,
 ) -> Outcome:
     config = load_config(repo)
     checkout = checkouts.open_checkout(config.layout.repo)
@@ -167,6 +172,7 @@ def _preview(
     state = pass_state.checkout_state(checkout, config, moment)
     pass_state.require_usable_registry(state, ordered, moment)
     history = Ledger(config.fleet.telemetry, config.fleet.state, config.rotate_bytes)
+    state = pass_state.with_drift(state, audit, checkout, history, ordered)
     outcomes = prediction.predict(state, ordered, history, now)
     return next(outcome for outcome in outcomes if outcome.source is would_be)
 

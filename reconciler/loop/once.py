@@ -54,6 +54,8 @@ class OnceOptions(NamedTuple):
     stop: Callable[[], bool] | None = None
     """Asked between intents: True ends the pass after the current intent's commit (the
     daemon's graceful shutdown); what is committed so far is moved and pushed as usual."""
+    audit: pass_state.Auditor | None = None
+    """The history's audit (drift holds expand and resume); None: not audited."""
 
 
 class PassReport(NamedTuple):
@@ -237,6 +239,7 @@ def _pass(
         history.prefetch_sealed()  # beside the reading of the intents and `git log`
         tracked = symlinks.intents_in(listing, rel)
         sources = _read_sources(checkout, config, pending, tracked)
+        state = pass_state.with_drift(state, options.audit, checkout, history, sources)
         pass_state.require_usable_registry(state, sources, now())
     except ReconcileError:
         clean.wait()

@@ -6,10 +6,11 @@ The loop, `plan`, `status` and `dispatch` all load it here, so what they evaluat
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 
 from reconciler.core import applying, registry, rules
+from reconciler.core.drift import Drift
 from reconciler.core.errors import RefusalError
 from reconciler.core.guard_settings import PassGuards
 from reconciler.core.passes import IntentSource, PassState, is_rollback
@@ -20,6 +21,7 @@ from reconciler.loop import provenance, queue, symlinks
 from reconciler.loop.checkout import Checkout
 from reconciler.loop.config import LoopConfig
 from reconciler.loop.paths import LoopPaths
+from reconciler.telemetry.ledger import Ledger
 
 
 def record_files(rel: LoopPaths) -> dict[str, str]:
@@ -163,6 +165,35 @@ def with_provenance(
         source._replace(provenance=proven.get(source.path, Provenance(committed=False)))
         for source in sources
     ]
+
+
+Auditor = Callable[[Checkout], Sequence[str]]
+"""The unresolved blocking findings of the history's audit, one line each (the commands
+pass reports/audit_state's incremental check; the loop cannot import reports)."""
+
+
+def with_drift(
+    state: PassState,
+    audit: Auditor | None,
+    checkout: Checkout,
+    history: Ledger,
+    sources: Sequence[IntentSource],
+) -> PassState:
+    """The state with the audit's drift, read when an intent is pending.
+
+    An audit that cannot run is drift too (fail closed): expand and resume wait for it.
+    """
+    if audit is None or not sources:
+        return state
+    try:
+        blocking = tuple(audit(checkout))
+    except RefusalError as exc:
+        blocking = (f"the audit could not run: {exc.message}",)
+    try:
+        baseline = history.last_applied_rollout()
+    except RefusalError:
+        baseline = None  # an adopt then records the file as it is on both sides
+    return state._replace(drift=Drift(blocking, baseline))
 
 
 def in_tree(root: str, relative: str) -> str:

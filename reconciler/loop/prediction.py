@@ -14,7 +14,13 @@ from datetime import datetime
 from reconciler.core.passes import IntentSource, Outcome, PassState, evaluate_pass
 from reconciler.loop.checkout import Checkout
 from reconciler.loop.config import LoopConfig
-from reconciler.loop.pass_state import checkout_state, read_pending, require_usable_registry
+from reconciler.loop.pass_state import (
+    Auditor,
+    checkout_state,
+    read_pending,
+    require_usable_registry,
+    with_drift,
+)
 from reconciler.telemetry.ledger import Ledger
 
 
@@ -42,7 +48,10 @@ def predict(
 
 
 def predict_checkout(
-    checkout: Checkout, config: LoopConfig, now: Callable[[], datetime]
+    checkout: Checkout,
+    config: LoopConfig,
+    now: Callable[[], datetime],
+    audit: Auditor | None = None,
 ) -> tuple[PassState, list[Outcome]]:
     """Predict the next pass of a checkout as it is on disk (no lock, nothing written).
 
@@ -55,4 +64,5 @@ def predict_checkout(
     if not sources:
         return state, []
     history = Ledger(config.fleet.telemetry, config.fleet.state, config.rotate_bytes)
+    state = with_drift(state, audit, checkout, history, sources)
     return state, predict(state, sources, history, now)

@@ -149,6 +149,8 @@ def status_text(report: Mapping[str, Any], *, color: bool = False) -> str:
             f"{', STALE' if decision['stale'] else ''}; failed gates: {gates}"
         )
     out += guard_lines(report["guards"])
+    if "audit" in report:  # a report from before the audit (a saved --json) has none
+        out += audit_lines(report["audit"])
     pending = report["pending"]
     if pending:
         out.append(f"pending intents ({len(pending)}), predicted:")
@@ -157,6 +159,21 @@ def status_text(report: Mapping[str, Any], *, color: bool = False) -> str:
     else:
         text = _lines([*out, "pending intents: none"])
     return text + ignored_text(report["ignored"])
+
+
+def audit_lines(found: Mapping[str, Any]) -> list[str]:
+    """The audit of `status`: clean, or what blocks expand and resume, one line each."""
+    if found["problem"]:
+        return [f"audit: {found['problem']}; expand and resume wait"]
+    others = {kind: n for kind, n in found["unresolved"].items() if n}
+    if not found["blocking"]:
+        counts = ", ".join(f"{kind} {n}" for kind, n in sorted(others.items()))
+        return [f"audit: {'unresolved findings (' + counts + ')' if counts else 'clean'}"]
+    out = [
+        f"audit: {len(found['blocking'])} blocking finding(s), expand and resume wait "
+        "(revert or adopt; reconcile verify lists them):"
+    ]
+    return out + [f"    {line}" for line in found["blocking"]]  # quoted data: indented
 
 
 def guard_lines(found: Mapping[str, Any]) -> list[str]:

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 
 from reconciler.adapters import files
 from reconciler.core.audit import Finding, FindingKind
 from reconciler.core.audit_drift import AuditState, is_blocking
 from reconciler.core.errors import RefusalError
+from reconciler.inputs import layouts
 from reconciler.loop import checkout as checkouts
 from reconciler.reports import audit as audits
 
@@ -41,8 +43,12 @@ def blocking_findings(
     return [found for found in report.findings if is_blocking(found)], report.state()
 
 
-def cached_blocking_findings(repo: str) -> tuple[list[Finding], AuditState]:
+def cached_blocking_findings(
+    repo: str, *, remember: bool = True
+) -> tuple[list[Finding], AuditState]:
     """`blocking_findings` from the state cached in the git folder, which it then updates.
+
+    `remember=False` (`plan`, `status`: they write nothing) reads the cache but leaves it.
 
     Raises:
         RefusalError: as `audit`.
@@ -50,8 +56,39 @@ def cached_blocking_findings(repo: str) -> tuple[list[Finding], AuditState]:
     checkout = checkouts.open_checkout(repo)
     path = os.path.join(checkout.git_dir, STATE_FILE)
     found, state = blocking_findings(repo, read_state(path))
-    write_state(path, state)
+    if remember:
+        write_state(path, state)
     return found, state
+
+
+def drift_lines(repo: str | None, *, remember: bool = True) -> list[str]:
+    """The blocking findings of `repo` (the cached incremental check), one line each.
+
+    What the loop's `audit_drift` refusal lists.
+    """
+    found, _state = cached_blocking_findings(layouts.resolve_repo(repo), remember=remember)
+    return [finding_line(finding) for finding in found]
+
+
+def auditor(repo: str | None, *, remember: bool = True) -> Callable[[object], list[str]]:
+    """The loop's audit of `repo` (`pass_state.Auditor`): called when an intent is pending."""
+    return lambda _checkout: drift_lines(repo, remember=remember)
+
+
+def unresolved_counts(state: AuditState) -> dict[str, int]:
+    """How many findings the state leaves unresolved, by kind (the controller's gauge)."""
+    counts = dict.fromkeys((str(kind) for kind in FindingKind), 0)
+    for finding in (*(edit.finding for edit in state.open_edits), *state.findings):
+        if not finding.resolved:
+            counts[str(finding.kind)] += 1
+    return counts
+
+
+def finding_line(finding: Finding) -> str:
+    """`kind commit path[:line]: detail` (control characters made visible: data, not markup)."""
+    where = finding.path + (f":{finding.line}" if finding.line is not None else "")
+    text = f"{finding.kind} {finding.commit[:12] or '-'} {where}: {finding.detail}"
+    return "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in text)
 
 
 def write_state(path: str, state: AuditState) -> None:

@@ -31,7 +31,7 @@ from reconciler.loop import pass_state, prediction, provenance, queue, symlinks
 from reconciler.loop.checkout import Checkout
 from reconciler.loop.config import LoopConfig, load_config
 from reconciler.loop.paths import LoopPaths
-from reconciler.reports import merging, pr_edits
+from reconciler.reports import audit_state, merging, pr_edits
 from reconciler.telemetry.ledger import Ledger
 
 
@@ -124,6 +124,10 @@ def make_plan(repo: str, base: str | None, *, now: Callable[[], datetime]) -> Pl
             pass_state.in_tree(root, rel.telemetry),
             pass_state.in_tree(root, rel.state),
             config.rotate_bytes,
+        )
+        # The audit of the branch as checked out: the history the merge brings in.
+        state = pass_state.with_drift(
+            state, audit_state.auditor(config.layout.repo, remember=False), view, history, sources
         )
         outcomes = prediction.predict(state, sources, history, now)
     merged_blobs = {entry.path: entry.blob for entry in entries}

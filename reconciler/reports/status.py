@@ -14,12 +14,14 @@ from typing import Any
 from reconciler.adapters import files
 from reconciler.core import guard_state, passes, queueing
 from reconciler.core.decision import MAX_CLOCK_SKEW, describe_contradictions
+from reconciler.core.errors import RefusalError
 from reconciler.core.outcome_rows import outcome_row
 from reconciler.core.passes import PassState
 from reconciler.core.timestamps import format_duration, format_timestamp, parse_timestamp
 from reconciler.loop import checkout as checkouts
 from reconciler.loop import prediction, queue
 from reconciler.loop.config import LoopConfig, load_config
+from reconciler.reports import audit_state
 from reconciler.telemetry.ledger import Ledger
 
 REVIEW_WARNING = timedelta(days=7)
@@ -34,7 +36,9 @@ def repo_status(repo: str, *, now: Callable[[], datetime]) -> dict[str, Any]:
     config = load_config(repo)
     checkout = checkouts.open_checkout(config.layout.repo)
     moment = now()
-    state, outcomes = prediction.predict_checkout(checkout, config, now)
+    audit = _audit(config.layout.repo)
+    blocking = audit["blocking"] if audit["problem"] is None else [audit["problem"]]
+    state, outcomes = prediction.predict_checkout(checkout, config, now, lambda _c: blocking)
     warnings: list[str] = []
     report = {
         "repo": checkout.top,
@@ -48,6 +52,7 @@ def repo_status(repo: str, *, now: Callable[[], datetime]) -> dict[str, Any]:
         "governance": _governance(state, moment, warnings),
         "decision": _decision(state, config.fleet.decision, moment, warnings),
         "guards": _guards(state, config, moment, warnings),
+        "audit": audit,
         "pending": [outcome_row(outcome, None) for outcome in outcomes],
         "deferred": [
             {
@@ -65,6 +70,23 @@ def repo_status(repo: str, *, now: Callable[[], datetime]) -> dict[str, Any]:
         "warnings": warnings,
     }
     return report
+
+
+def _audit(repo: str) -> dict[str, Any]:
+    """The audit of the history (`reconcile verify`'s incremental check, cached).
+
+    What blocks expand and resume, and the unresolved findings by kind.
+    """
+    try:
+        found, state = audit_state.cached_blocking_findings(repo, remember=False)
+    except RefusalError as exc:
+        problem = f"the audit could not run: {exc.message}"
+        return {"blocking": [], "unresolved": {}, "problem": problem}
+    return {
+        "blocking": [audit_state.finding_line(finding) for finding in found],
+        "unresolved": audit_state.unresolved_counts(state),
+        "problem": None,
+    }
 
 
 def _guards(

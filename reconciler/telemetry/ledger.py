@@ -218,6 +218,10 @@ class Ledger:
         """A rollback's `toPercent: previous`, read newest first (`reading.previous_canary`)."""
         return reading.previous_canary(self)
 
+    def last_applied_rollout(self) -> Record | None:
+        """The newest applied record's `rollout.after` (`reading.last_applied_rollout`)."""
+        return reading.last_applied_rollout(self)
+
     # Appending ---------------------------------------------------------------------------
 
     def previous_line(self) -> bytes | None:

@@ -15,15 +15,17 @@ active file, then the sealed segments newest to oldest), stopping at the first m
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
 from reconciler.core import applied_keys, guards
 from reconciler.core.applied_keys import Record
 from reconciler.core.errors import RefusalError
 from reconciler.core.timestamps import parse_timestamp
 from reconciler.telemetry.segments import Segment, name_time
+
+_T = TypeVar("_T")
 
 STAMP_PRECISION = timedelta(seconds=1)
 """Segment names give their first record's time to the second (truncated)."""
@@ -191,40 +193,62 @@ class NewestFirst(History, Protocol):
 def previous_canary(history: NewestFirst) -> int | None:
     """The canary before the newest applied expand that raised it; None when there is none.
 
-    What a rollback's `toPercent: previous` goes back to. Read newest first, in file order
-    (the order the records were appended): the active file, then the sealed segments newest
-    to oldest; an older segment is never opened once a match is found. Every line passed on
-    the way must be a record: a broken one could have been that expand.
+    What a rollback's `toPercent: previous` goes back to. Read newest first (`_newest`).
 
     Raises:
         RefusalError: `telemetry_corrupt`: the active file or a segment that had to be read
             may have lost records, or a line read is not a JSON object.
     """
+    return _newest(history, _raised_from)
+
+
+def last_applied_rollout(history: NewestFirst) -> dict[str, Any] | None:
+    """The `rollout.after` of the newest applied record (an adopt's `before`); None: none.
+
+    Raises:
+        RefusalError: as `previous_canary`.
+    """
+    return _newest(history, _applied_after)
+
+
+def _applied_after(record: dict[str, Any]) -> dict[str, Any] | None:
+    rollout = record.get("rollout") if record.get("status") == "applied" else None
+    after = rollout.get("after") if isinstance(rollout, dict) else None
+    return after if isinstance(after, dict) else None
+
+
+def _newest(history: NewestFirst, pick: Callable[[dict[str, Any]], _T | None]) -> _T | None:
+    """The first record, newest first, that `pick` says something of; None when none does.
+
+    In file order (the order the records were appended): the active file, then the sealed
+    segments newest to oldest; an older segment is never opened once a match is found. Every
+    line passed on the way must be a record: a broken one could have been the match.
+    """
     if history.active_problem is not None:
         raise history.active_problem
-    found = _newest_raise(history.path, history.active)
+    found = _newest_in(history.path, history.active, pick)
     if found is not None:
         return found
     for number in reversed(range(len(history.sealed))):  # the segment index is read only now
         data = history.segment_bytes(number)
         if history.problem is not None:  # records may be missing: this one, or older ones
             raise history.problem
-        found = _newest_raise(history.segment_path(number), data)
+        found = _newest_in(history.segment_path(number), data, pick)
         if found is not None:
             return found
     return None
 
 
-def _newest_raise(path: str, data: bytes) -> int | None:
-    """The canary before the last expand in `data` that raised it (None: none there)."""
+def _newest_in(path: str, data: bytes, pick: Callable[[dict[str, Any]], _T | None]) -> _T | None:
+    """What `pick` says of the newest record in `data` it says something of."""
     for offset, line in _lines_newest_first(data):
         record = applied_keys.loads_record(line)
         if record is None:
             number = applied_keys.line_number(data, offset)
             raise applied_keys.corrupt_line(path, number)
-        before = _raised_from(record)
-        if before is not None:
-            return before
+        found = pick(record)
+        if found is not None:
+            return found
     return None
 
 

@@ -186,6 +186,9 @@ def test_the_budget_counts_the_records_of_apply_dispatch_once_and_the_controller
     repo = g.make_policy_repo(tmp_path / "repo", paced=False, settings=settings)
     assert via_apply(repo)[1] == "applied"
     g.commit_all(repo, "manual apply")
+    # A person's commit of apply's output is a hand edit (docs/audit.md): adopted by intent.
+    g.add_intents(repo, {"05-adopt.yaml": {"intent": "adopt"}})
+    assert invoke("--once", "--repo", str(repo))[0] == 0
     fixed_clock(g.FIXED + timedelta(minutes=1))
     assert via_dispatch(repo)[1] == "applied"
     fixed_clock(g.FIXED + timedelta(minutes=2))

@@ -33,7 +33,8 @@ def repo(tmp_path: Path) -> Path:
     text = registry.read_text()
     assert f"reviewBy: {EXAMPLE_REVIEW_BY}" in text
     registry.write_text(text.replace(EXAMPLE_REVIEW_BY, OFFSET_REVIEW_BY, 1))
-    g.commit_all(repo, "review by, with an offset")
+    # Into the first commit (the audit's baseline): a later commit would be a hand edit.
+    g.git(repo, "commit", "-q", "-a", "--amend", "--no-edit")
     g.add_intents(repo, {"10-rollback.yaml": {"intent": "rollback", "approval_ref": "INC-1"}})
     return repo
 

@@ -100,24 +100,21 @@ def test_a_hand_edit_of_canary_fails_the_plan_which_predicts_what_once_commits_a
     human = run(ops, "plan")
 
     assert code == 3
-    assert summary["rejected"] is False
-    assert summary["reasonCodes"] == [OWNED]
     assert summary["problems"] == [
         f"{REGISTRY}: policy.autonomous.rollout.canaryPercent changed (25 -> 90): the "
         "reconciler owns this field; change it through an intent"
     ]
+    # Merged anyway, the hand edit is drift (docs/audit.md): the expand is rejected on it.
     (row,) = rows
-    assert (row["status"], row["canary"]) == ("applied", {"before": 90, "after": 100})
-    assert row["subject"] == "expand fleet-a canary 90% -> 100% (CAB-2)"
+    assert (row["status"], row["reasonCodes"]) == ("rejected", ["audit_drift"])
+    assert row["canary"] == {"before": 90, "after": 90}
     assert human.returncode == 3
-    assert "expand fleet-a canary 90% -> 100% (CAB-2)" in human.stdout
     assert "policy.autonomous.rollout.canaryPercent changed (25 -> 90)" in human.stderr
-    assert human.stderr.splitlines()[-1] == f"reason: {OWNED}"
 
     committed = merge_and_run_ci(ops, tmp_path)
 
     assert_plan_is_the_commit(rows, committed)
-    assert committed[0]["canary"] == {"before": 90, "after": 100}
+    assert committed[0]["reasonCodes"] == ["audit_drift"]
 
 
 def test_the_plan_starts_from_what_the_target_gained_after_the_branch_started(
