@@ -116,9 +116,10 @@ def run_demo(root: str | None, *, now: Callable[[], datetime], color: bool) -> s
     demo.run("ci", *reconcile("--once", "--push"), ok=(0, 3))
     demo.say("7. the posture now")
     demo.run("ci", *reconcile("status"))
-    demo.say("8. the audit trail: `git log` read through its trailers")
+    demo.say("8. the audit trail: `git log` read through its trailers, then checked end to end")
     demo.run("ci", *reconcile("history"))
     demo.run("ci", "git", "log", "--oneline", "-8")
+    demo.run("ci", *reconcile("verify"))
     demo.say("9. the registry diff of the first expand: owned lines only, comments kept")
     demo.run("ci", "git", "log", "-p", "-1", "--format=%h %s", "--grep=canary 25% -> 50%",
              "--", "policies/registry.yaml")  # fmt: skip

@@ -59,6 +59,8 @@ def test_the_demo_runs_to_completion_with_the_expected_outcomes(tmp_path: Path) 
     # Issue 11: the two expands merged together did not both ride on one decision.
     assert "1 applied, 0 replayed, 1 deferred, 1 rejected" in done.stdout
     assert "decision after change: waiting for a decision generated after" in done.stdout
+    # The audit trail checks out end to end (verify exits 0: the demo would stop otherwise).
+    assert "reconcile verify" in done.stdout
     subjects = [g.subject(ci, sha) for sha in g.bot_commits(ci)]
     assert subjects[0] == "expand fleet-a canary 25% -> 50% (CAB-123)"
     assert subjects[1] == "reject zz-typo: governance missing"
