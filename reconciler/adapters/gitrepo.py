@@ -412,10 +412,11 @@ def write_signed(
 ) -> dict[str, str]:
     """Write a signed copy of each commit `marks` names; return {mark: signed SHA}.
 
-    Two processes whatever the count: one `cat-file --batch` reads the unsigned commits,
+    Three processes whatever the count: one `cat-file --batch` reads the unsigned commits,
     one `index-pack --stdin` stores the signed ones as a pack, whose index must list exactly
-    the SHAs computed here. The unsigned commits stay behind, unreachable but for the
-    scratch ref, until git's gc.
+    the SHAs computed here, and one `update-ref -d` drops the scratch ref: the unsigned
+    commits (with the trailers of the signed ones) are unreachable until git's gc removes
+    them, never pushed, never listed.
 
     Raises:
         RefusalError: `signing_unsupported` (a SHA-256 repository), or `git_failed`.
@@ -444,6 +445,7 @@ def write_signed(
         listed = commit_signing.pack_index_names(handle.read())
     if listed != {new for _, new, _ in signed}:
         raise GitError(["index-pack", "--stdin"], 0, "the signed commits got other SHAs")
+    git.run("update-ref", "-d", SCRATCH_REF, check=False)
     return {mark: new for mark, (_, new, _) in zip(order, signed, strict=True)}
 
 

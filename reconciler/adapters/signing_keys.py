@@ -83,11 +83,13 @@ def _read(path: str, source: str) -> bytes:
     except OSError as exc:
         raise _invalid(path, source, f"it cannot be read ({exc.strerror})") from exc
     try:
-        mode = os.fstat(fd).st_mode
-        if stat.S_ISDIR(mode):
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
             raise _invalid(path, source, "it is a folder")
-        if not stat.S_ISREG(mode):
+        if not stat.S_ISREG(info.st_mode):
             raise _invalid(path, source, "it is not a regular file")
+        if info.st_nlink > 1:  # another name of it may be inside the repository
+            raise _invalid(path, source, "it has other hard links; give the key one name only")
         with os.fdopen(os.dup(fd), "rb") as handle:
             data = handle.read(KEY_LIMIT + 1)
     except OSError as exc:

@@ -79,7 +79,7 @@ def dispatch_command(**flags: object) -> None:
     from reconciler.adapters.clock import system_clock
     from reconciler.loop.dispatch import DispatchArgs, dispatch
     from reconciler.render import json_output, markdown, text
-    from reconciler.reports.audit_state import auditor
+    from reconciler.reports.auditing import auditor
 
     args = DispatchArgs(
         mode=str(flags["mode"]),

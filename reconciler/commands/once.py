@@ -14,7 +14,7 @@ def run_once_command(flags: dict[str, Any]) -> None:
     from reconciler.adapters.clock import system_clock
     from reconciler.loop.once import OnceOptions, run_once
     from reconciler.render import json_output, tables, text
-    from reconciler.reports.audit_state import auditor
+    from reconciler.reports.auditing import auditor
 
     options = OnceOptions(
         repo=flags["repo"],

@@ -100,6 +100,8 @@ def parse_repo_settings(doc: object, source: str) -> RepoSettings:
     integers = _integers(doc, problems)
     signing, signing_problems = parse_signing(doc.get(SIGNING_KEY), source)
     problems += signing_problems
+    if SIGNING_KEY in doc and doc[SIGNING_KEY] is None:  # a block emptied: never unsigned quietly
+        problems.append("signing is empty: remove the key to sign nothing, or give format and key")
     if problems:
         raise _invalid(source, *problems)
     age, lock = doc.get("maxDecisionAge"), doc.get("lockTimeout")

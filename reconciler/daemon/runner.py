@@ -36,7 +36,7 @@ from reconciler.loop import checkout as checkouts
 from reconciler.loop import pass_state, queue
 from reconciler.loop.config import LoopConfig, load_config
 from reconciler.loop.once import OnceOptions, PassReport, run_once
-from reconciler.reports import audit_state
+from reconciler.reports import audit_state, auditing
 from reconciler.telemetry.ledger import Ledger
 
 MIN_DEFERRED_WAKE = 1.0
@@ -160,7 +160,7 @@ class Daemon:
             branch=self.options.branch,
             lock_timeout=self.options.lock_timeout,
             stop=self.triggers.stopping.is_set,
-            audit=audit_state.auditor(self.options.repo),
+            audit=auditing.auditor(self.options.repo),
         )
         try:
             report = run_once(options, now=self.now)

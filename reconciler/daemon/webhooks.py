@@ -74,7 +74,13 @@ def read_ref(body: bytes, content_type: str) -> str | None:
     except (ValueError, RecursionError):  # bad UTF-8, bad JSON, too many fields, too deep
         return None
     ref = document.get("ref") if isinstance(document, dict) else None
-    return ref if isinstance(ref, str) else None
+    if not isinstance(ref, str) or not ref.isprintable():  # control characters: not a ref
+        return None
+    try:
+        ref.encode("utf-8")  # a lone surrogate (`\ud800`) is valid JSON but no ref
+    except UnicodeEncodeError:
+        return None
+    return ref
 
 
 class Verdict(NamedTuple):
@@ -98,7 +104,8 @@ def classify(forge: Forge, event: str, ref: str | None, branch: str | None) -> V
     if ref is None:
         reason = ReasonCode.HTTP_PAYLOAD_INVALID
         return Verdict(400, "bad payload: no ref", str(reason), reason)
-    if branch is not None and ref != f"refs/heads/{branch}":
+    wanted = ref == f"refs/heads/{branch}" if branch is not None else ref.startswith("refs/heads/")
+    if not wanted:  # another branch, or a tag (with no branch known: any branch counts)
         return Verdict(202, f"ignored: a push to {ref[:SHOWN]}", "other_branch", ref=ref)
     return Verdict(202, "accepted", "triggered", trigger=True, ref=ref)
 

@@ -8,13 +8,17 @@ bounded, UTF-8. A problem never raises to the pass: it becomes the pass's trust 
 from __future__ import annotations
 
 import os
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from reconciler.adapters import files
-from reconciler.core import ssh_signatures, trust, yamltext
+from reconciler.core import yamltext
 from reconciler.core.errors import DocumentError, RefusalError
 from reconciler.core.reasons import ReasonCode
 from reconciler.inputs.layouts import SETTINGS_FILE, Layout
+
+if TYPE_CHECKING:  # pydantic and cryptography: imported only when `trust:` is set
+    from reconciler.core.ssh_signatures import AllowedSigners
+    from reconciler.core.trust_settings import AccessPolicy, TrustSettings
 
 TRUST_FILE_LIMIT = 1024 * 1024
 
@@ -22,13 +26,17 @@ TRUST_FILE_LIMIT = 1024 * 1024
 class TrustFiles(NamedTuple):
     """What intents are verified against, before the git evidence is read."""
 
-    settings: trust.TrustSettings
-    signers: ssh_signatures.AllowedSigners
-    access: trust.AccessPolicy
+    settings: TrustSettings
+    signers: AllowedSigners
+    access: AccessPolicy
 
 
-def trust_settings(layout: Layout) -> trust.TrustSettings | RefusalError | None:
+def trust_settings(layout: Layout) -> TrustSettings | RefusalError | None:
     """The layout's `trust:` block, or why it is invalid; None when it is not set."""
+    if layout.settings.trust is None:
+        return None
+    from reconciler.core import trust_settings as trust  # noqa: PLC0415 - pydantic, lazily
+
     try:
         return trust.parse_trust(layout.settings.trust, os.path.join(layout.repo, SETTINGS_FILE))
     except RefusalError as exc:
@@ -43,6 +51,9 @@ def load_trust(layout: Layout, root: str | None = None) -> TrustFiles | RefusalE
     settings = trust_settings(layout)
     if settings is None or isinstance(settings, RefusalError):
         return settings
+    from reconciler.core import ssh_signatures  # noqa: PLC0415 - cryptography, lazily
+    from reconciler.core import trust_settings as trust  # noqa: PLC0415
+
     base = root or layout.repo
     try:
         signers = ssh_signatures.parse_allowed_signers(

@@ -19,13 +19,16 @@ a pass over 500 intents starts the same five processes as a pass over one.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-from reconciler.core import ssh_signatures, trust
+from reconciler.core import trust
 from reconciler.core.errors import RefusalError
 from reconciler.core.reasons import ReasonCode
 from reconciler.inputs.trusting import TrustFiles
 from reconciler.loop.checkout import Checkout
+
+if TYPE_CHECKING:
+    from reconciler.core.ssh_signatures import AllowedSigners
 
 
 class Writer(NamedTuple):
@@ -49,6 +52,8 @@ def pass_trust(
         )
     if found.settings.decision_signers is None:
         return trust.Trust(found.settings, found.signers, found.access)
+    from reconciler.core import ssh_signatures  # noqa: PLC0415 - cryptography, only with trust:
+
     writer = last_writers(checkout, [decision_path]).get(decision_path)
     check = None
     if writer is not None:
@@ -64,7 +69,7 @@ def pass_trust(
 def intent_provenance(
     checkout: Checkout,
     blobs: Mapping[str, str],
-    signers: ssh_signatures.AllowedSigners,
+    signers: AllowedSigners,
 ) -> dict[str, trust.Provenance]:
     """The provenance of each committed pending intent ({path: HEAD's blob id}).
 
@@ -72,6 +77,8 @@ def intent_provenance(
     """
     if not blobs:
         return {}
+    from reconciler.core import ssh_signatures  # noqa: PLC0415 - cryptography, only with trust:
+
     writers = last_writers(checkout, list(blobs))
     bringers = last_writers(checkout, list(blobs), first_parent=True)
     wanted = {writer.commit for writer in (*writers.values(), *bringers.values())}

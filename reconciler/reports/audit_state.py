@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
 
 from reconciler.adapters import files
 from reconciler.core.audit import Finding, FindingKind
@@ -68,11 +67,6 @@ def drift_lines(repo: str | None, *, remember: bool = True) -> list[str]:
     """
     found, _state = cached_blocking_findings(layouts.resolve_repo(repo), remember=remember)
     return [finding_line(finding) for finding in found]
-
-
-def auditor(repo: str | None, *, remember: bool = True) -> Callable[[object], list[str]]:
-    """The loop's audit of `repo` (`pass_state.Auditor`): called when an intent is pending."""
-    return lambda _checkout: drift_lines(repo, remember=remember)
 
 
 def unresolved_counts(state: AuditState) -> dict[str, int]:

@@ -12,10 +12,8 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Sequence
 
-import yaml
-
 from reconciler.adapters.gitrepo import CatFile
-from reconciler.core import ssh_signatures, trust
+from reconciler.core import yamltext
 from reconciler.core.audit import Finding, FindingKind
 from reconciler.core.errors import RefusalError
 from reconciler.inputs import trusting
@@ -52,6 +50,8 @@ class TrustSetup:
         """Whether the commit object is signed by a bot key; None: botSigners not set."""
         if self.files is None or not self.files.settings.bot_signers:
             return None
+        from reconciler.core import ssh_signatures  # noqa: PLC0415 - only with botSigners
+
         check = ssh_signatures.check_commit(raw, self.files.signers)
         return check.good and bool(set(check.principals) & set(self.files.settings.bot_signers))
 
@@ -98,6 +98,8 @@ def unapproved_trust_changes(
 
 
 def _approval_problem(objects: CatFile, commit: Commit, paths: Sequence[str]) -> str | None:
+    from reconciler.core import ssh_signatures, trust_settings  # noqa: PLC0415 - with trust: only
+
     before = commit.parents[0] if commit.parents else commit.sha
     signers_text = _text(objects, f"{before}:{paths[0]}") or _text(
         objects, f"{commit.sha}:{paths[0]}"
@@ -109,8 +111,10 @@ def _approval_problem(objects: CatFile, commit: Commit, paths: Sequence[str]) ->
             objects, f"{commit.sha}:{paths[1]}"
         )
         try:
-            approvers = trust.parse_access(yaml.safe_load(policy), paths[1]).approve.principals
-        except (yaml.YAMLError, RefusalError):
+            approvers = trust_settings.parse_access(
+                yamltext.load_yaml(policy), paths[1]
+            ).approve.principals
+        except RefusalError:  # duplicate keys, aliases: refused as the loop refuses them
             approvers = ()  # an unreadable policy approves nobody but the allowed signers
     found = objects.read(commit.sha)
     check = ssh_signatures.check_commit(found[1] if found else b"", signers)

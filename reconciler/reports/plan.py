@@ -23,7 +23,7 @@ from reconciler.core.guard_settings import PassGuards
 from reconciler.core.outcome_rows import outcome_row
 from reconciler.core.passes import IntentSource, Outcome
 from reconciler.core.reasons import ReasonCode
-from reconciler.core.trust import Provenance, TrustSettings
+from reconciler.core.trust import Provenance
 from reconciler.inputs import guarding, layouts, trusting
 from reconciler.inputs.layouts import Layout
 from reconciler.loop import checkout as checkouts
@@ -31,7 +31,7 @@ from reconciler.loop import pass_state, prediction, provenance, queue, symlinks
 from reconciler.loop.checkout import Checkout
 from reconciler.loop.config import LoopConfig, load_config
 from reconciler.loop.paths import LoopPaths
-from reconciler.reports import audit_state, merging, pr_edits
+from reconciler.reports import auditing, merging, pr_edits
 from reconciler.telemetry.ledger import Ledger
 
 
@@ -127,7 +127,7 @@ def make_plan(repo: str, base: str | None, *, now: Callable[[], datetime]) -> Pl
         )
         # The audit of the branch as checked out: the history the merge brings in.
         state = pass_state.with_drift(
-            state, audit_state.auditor(config.layout.repo, remember=False), view, history, sources
+            state, auditing.auditor(config.layout.repo, remember=False), view, history, sources
         )
         outcomes = prediction.predict(state, sources, history, now)
     merged_blobs = {entry.path: entry.blob for entry in entries}
@@ -160,7 +160,7 @@ def _merged_trust_files(
 ) -> trusting.TrustFiles | RefusalError | None:
     """The trust files of the merge: its `trust:`, allowed signers and access policy."""
     settings = trusting.trust_settings(layout)
-    if isinstance(settings, TrustSettings):
+    if settings is not None and not isinstance(settings, RefusalError):
         for relative in (settings.allowed_signers, settings.access):
             if relative is not None:
                 with contextlib.suppress(RefusalError):  # a bad path: load_trust says why

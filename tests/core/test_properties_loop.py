@@ -226,6 +226,8 @@ sources = st.builds(
     problem=st.none(),
     intent_commit=st.sampled_from([None, "a" * 40]),
     blob=st.just("b" * 40),
+    added_at=st.none(),
+    provenance=st.none(),  # trust: is not set in these states (tests/loop/test_trust.py)
 )
 
 

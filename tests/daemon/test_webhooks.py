@@ -185,3 +185,16 @@ def test_delivery_ids_of_two_forges_do_not_collide() -> None:
         "x-gitea-delivery": "same",
     }
     assert forges.judge(GITEA, gitea, PUSH).trigger
+
+
+def test_a_ref_no_one_can_encode_is_no_ref_and_with_no_branch_only_branches_count() -> None:
+    """Found by a review: a lone surrogate in `ref` crashed the answer (500); with no branch
+    known, a tag push started a pass."""
+    from reconciler.daemon.webhooks import GITHUB, classify, read_ref
+
+    assert read_ref(b'{"ref": "refs/heads/\\ud800"}', "application/json") is None
+    assert read_ref(b'{"ref": "refs/heads/a\\u001bb"}', "application/json") is None
+    assert read_ref(b'{"ref": "refs/heads/main"}', "application/json") == "refs/heads/main"
+    assert classify(GITHUB, "push", None, "main").code == 400
+    assert not classify(GITHUB, "push", "refs/tags/v1.2.3", None).trigger
+    assert classify(GITHUB, "push", "refs/heads/any", None).trigger

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.reports.audit_state import auditor
+from reconciler.reports.auditing import auditor
 from tests.support import gitrepos as g
 
 START = 25

@@ -7,7 +7,9 @@ against an allowed-signers file listing the bot's key.
 from __future__ import annotations
 
 import os
+import shutil
 import stat
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -313,9 +315,10 @@ def test_a_pass_of_500_intents_signs_them_all_with_a_fixed_number_of_git_process
     calls = _commands(log.read_text().splitlines())
     assert len(report.commits) == 500 and all(report.commits)
     assert _new_commits(repo, base) == report.commits
-    # Not a process per commit: the pass runs what an unsigned pass of 3 runs, plus one
-    # `cat-file --batch` reading the unsigned commits and one `index-pack` writing them.
-    assert sorted(calls) == sorted([*baseline, "cat-file --batch", "index-pack --stdin"])
+    # Not a process per commit: the pass runs what an unsigned pass of 3 runs, plus three
+    assert sorted(calls) == sorted(
+        [*baseline, "cat-file --batch", "index-pack --stdin", "update-ref -d"]
+    )
     assert len(calls) < 20
     allowed = s.allowed_signers(key)
     s.assert_all_signed(repo, [report.commits[0], report.commits[250], report.head], allowed)
@@ -332,7 +335,7 @@ def test_intents_left_pending_by_a_refused_pass_are_signed_by_the_next(
     base = g.add_intents(repo, {"a.yaml": {"step": 10}})
     with pytest.raises(RefusalError):
         g.once(repo)
-    os.link(key, tmp_path / "keys" / "not-yet")
+    shutil.copy(key, tmp_path / "keys" / "not-yet")
 
     report = g.once(repo)
 
@@ -355,3 +358,24 @@ def test_a_sha256_repository_is_refused_without_a_commit(tmp_path: Path, key: Pa
     assert caught.value.reason == "signing_unsupported"
     assert g.head(repo) == base and g.pending(repo) == ["a.yaml"]
     assert g.status(repo) == ""
+
+
+def test_review_findings_on_signing_hold(tmp_path: Path) -> None:
+    """Found by a review: an emptied `signing:` block meant unsigned; a hard-linked key was
+    accepted (another name of it may be inside the repository)."""
+    import os
+
+    from reconciler.adapters.signing_keys import load_signing_key
+    from reconciler.core.errors import RefusalError
+    from reconciler.core.repo_settings import parse_repo_settings
+
+    with pytest.raises(RefusalError) as caught:
+        parse_repo_settings({"signing": None}, "reconciler.yaml")
+    assert "signing is empty" in " ".join(caught.value.details)
+    key = tmp_path / "key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    load_signing_key(str(key), source="test", repository=str(tmp_path / "repo"))
+    os.link(key, tmp_path / "another-name")
+    with pytest.raises(RefusalError) as caught:
+        load_signing_key(str(key), source="test", repository=str(tmp_path / "repo"))
+    assert "other hard links" in caught.value.message

@@ -1,9 +1,10 @@
 """A policy repository whose reconcile commits are bot-signed, unsigned and forged (real keys).
 
 Shared by tests/reports/test_history_signatures.py (in-process) and tests/e2e/test_history.py
-(the command as a real process). The reconciler does not sign its commits yet: a real `--once`
-commit is re-signed here with the bot's key (`ssh_signatures.sign_commit`), written with
-`git hash-object` and moved to by `git update-ref`, as a signing reconciler would leave it.
+(the command as a real process). A real unsigned `--once` commit is re-signed here with the
+bot's key (`ssh_signatures.sign_commit`), written with `git hash-object` and moved to by
+`git update-ref`, as a signing reconciler leaves it (tests/loop/test_once_signing.py signs
+through `signing:` itself).
 """
 
 from __future__ import annotations

@@ -1,0 +1,21 @@
+"""The loop's audit hook (reports layer), cheap to import: the audit loads when it runs.
+
+The commands give it to the loop (`OnceOptions.audit`, `DispatchArgs.audit`): a pass with an
+intent pending calls it and gets the blocking findings (reports/audit_state.py); a pass with
+nothing pending never imports the audit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+
+def auditor(repo: str | None, *, remember: bool = True) -> Callable[[object], list[str]]:
+    """The audit of `repo` (`pass_state.Auditor`): the lines of its blocking findings."""
+
+    def audit_now(_checkout: object) -> list[str]:
+        from reconciler.reports import audit_state  # noqa: PLC0415 - only when it runs
+
+        return audit_state.drift_lines(repo, remember=remember)
+
+    return audit_now
