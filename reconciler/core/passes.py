@@ -223,6 +223,7 @@ def evaluate_intent(
         registry_problem=_still_invalid(state, list(verdict.problems)),
         # A rollback supersedes what waited before it (evaluate_pass rejects those).
         deferred=() if intent.intent == "rollback" else state.deferred,
+        drift=_drift_after(state.drift, intent.intent, record),
     )
     return Outcome(
         source, "applied", intent, tuple(record["reasonCodes"]), verdict.warnings, record, after,
@@ -279,6 +280,17 @@ def supersede(state: PassState, held: Outcome, rollback: Outcome, now: datetime)
         f"superseded by the rollback {rollback.source.shown_path} applied in the same pass",
     )
     return _reject(state, held.source, held.intent, [problem], now)
+
+
+def _drift_after(drift: Drift | None, intent: str, record: Record) -> Drift | None:
+    """The drift after an applied record: an adopt resolves it (as verify will).
+
+    Every applied record is the next adopt's baseline.
+    """
+    if drift is None:
+        return None
+    after = record["rollout"]["after"]
+    return Drift((), after) if intent == "adopt" else drift._replace(baseline=after)
 
 
 def _trust_inputs(state: PassState, source: IntentSource) -> trust.TrustInputs | None:

@@ -22,6 +22,8 @@ from reconciler.core.errors import RefusalError
 from reconciler.core.reasons import ReasonCode
 from reconciler.core.registry import RegistryView
 
+DRIFT_SHOWN = 20
+"""The findings an `audit_drift` refusal lists (the rest are counted)."""
 REGISTRY_FOOTER = "failed to read/validate fleet registry"
 """The bash tool's line after a registry error; runbooks grep for it."""
 
@@ -212,11 +214,14 @@ def check_audit_drift(evaluation: Evaluation) -> None:
     if found is None or not found.blocking or evaluation.intent not in ("expand", "resume"):
         return
     count = len(found.blocking)
+    shown = list(found.blocking[:DRIFT_SHOWN])
+    if count > DRIFT_SHOWN:  # a commit of thousands of files must not bloat every record
+        shown.append(f"... and {count - DRIFT_SHOWN} more (reconcile verify lists them)")
     raise RefusalError(
         ReasonCode.AUDIT_DRIFT,
         f"the audit trail has {count} unresolved finding{'s' if count > 1 else ''} "
         f"({found.blocking[0]}); revert the hand edit or merge an adopt intent",
-        details=found.blocking,
+        details=shown,
     )
 
 

@@ -189,6 +189,8 @@ def with_drift(
         blocking = tuple(audit(checkout))
     except RefusalError as exc:
         blocking = (f"the audit could not run: {exc.message}",)
+    except Exception as exc:  # noqa: BLE001 - hostile history must never stop a rollback
+        blocking = (f"the audit could not run: {type(exc).__name__}",)
     try:
         baseline = history.last_applied_rollout()
     except RefusalError:

@@ -92,3 +92,52 @@ def test_status_and_verify_show_the_drift_and_the_cli_pass_holds_it(repo: Path) 
     done = g.run_cli(repo, "--json")
     assert done.returncode == 3, done.stderr
     assert json.loads(done.stdout.splitlines()[0])["reasonCodes"] == ["audit_drift"]
+
+
+def test_an_expand_after_an_adopt_in_the_same_pass_is_decided_on_the_adopted_state(
+    repo: Path,
+) -> None:
+    _hand_edit(repo, 60)
+    g.add_intents(
+        repo,
+        {
+            "002-rollback.yaml": {"intent": "rollback"},
+            "003-adopt.yaml": {"intent": "adopt"},
+            "004-resume.yaml": {"intent": "resume"},
+        },
+    )
+    assert [row[:2] for row in _pass(repo)] == [
+        ("002-rollback.yaml", "applied"),
+        ("003-adopt.yaml", "applied"),
+        ("004-resume.yaml", "applied"),
+    ]
+    adopt = [r for r in g.all_records(repo) if r.get("intent") == "adopt"][-1]
+    # Its baseline is the rollback's record, applied earlier in the same pass.
+    assert adopt["rollout"]["before"] == {"canaryPercent": 60, "manualPause": True}
+    assert adopt["rollout"]["changed"] == {"canaryPercent": False, "manualPause": False}
+
+
+def test_an_audit_that_crashes_never_stops_a_rollback(repo: Path) -> None:
+    def broken(_checkout: object) -> list[str]:
+        raise RecursionError("maximum recursion depth exceeded")
+
+    g.add_intents(
+        repo, {"002-expand.yaml": {"step": 5}, "003-rollback.yaml": {"intent": "rollback"}}
+    )
+    report = g.once(repo, audit=broken)
+    rows = [(row.source.name, row.status, list(row.reasons)[:1]) for row in report.outcomes]
+    assert rows == [
+        ("002-expand.yaml", "rejected", ["audit_drift"]),
+        ("003-rollback.yaml", "applied", []),
+    ]
+    assert "the audit could not run: RecursionError" in report.outcomes[0].problems[0]
+
+
+def test_a_drift_refusal_lists_at_most_twenty_findings(repo: Path) -> None:
+    lines = [f"hand_edit {n:040d} policies/intents/applied/{n}.yaml: added" for n in range(500)]
+    g.add_intents(repo, {"002-expand.yaml": {"step": 5}})
+    report = g.once(repo, audit=lambda _checkout: lines)
+    (row,) = report.outcomes
+    assert row.reasons == ("audit_drift",)
+    assert len(row.problems) == 1 + 20 + 1  # the message, twenty findings, the count
+    assert row.problems[-1] == "... and 480 more (reconcile verify lists them)"
