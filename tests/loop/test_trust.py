@@ -224,16 +224,29 @@ def test_plan_and_status_predict_the_trust_checks(repo: Path, keys: s.Keys) -> N
     ]
 
 
-def test_five_hundred_signed_intents_are_verified_in_one_pass(repo: Path, keys: s.Keys) -> None:
-    g.git(repo, "checkout", "-q", "-b", "bulk")
-    names = [f"{n:03d}-resume.yaml" for n in range(500)]
-    for name in names:
-        g.write_intent(repo, name, intent="resume", actor="alice", idempotencyKey=name)
-    s.commit_as(repo, keys, "alice", "500 intents", *(f"{g.INTENTS}/{name}" for name in names))
-    g.git(repo, "checkout", "-q", "main")
-    s.merge_as(repo, keys, "carol", "bulk")
-    report = g.once(repo)
-    assert [row.status for row in report.outcomes] == ["applied"] * 500
+def test_five_hundred_signed_intents_are_verified_in_one_pass(
+    repo: Path, keys: s.Keys, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.loop.test_once_signing import _commands, _count_git
+
+    def bulk(names: list[str]) -> int:
+        g.git(repo, "checkout", "-q", "-b", f"bulk-{len(names)}")
+        for name in names:
+            g.write_intent(repo, name, intent="resume", actor="alice", idempotencyKey=name)
+        s.commit_as(repo, keys, "alice", "intents", *(f"{g.INTENTS}/{name}" for name in names))
+        g.git(repo, "checkout", "-q", "main")
+        s.merge_as(repo, keys, "carol", f"bulk-{len(names)}")
+        log = _count_git(tmp_path / f"count-{len(names)}", monkeypatch)
+        report = g.once(repo)
+        assert [row.status for row in report.outcomes] == ["applied"] * len(names)
+        monkeypatch.undo()
+        return len(_commands(log.read_text().splitlines()))
+
+    (tmp_path / "count-1").mkdir()
+    (tmp_path / "count-500").mkdir()
+    one = bulk(["0000-resume.yaml"])
+    many = bulk([f"{n:03d}-resume.yaml" for n in range(1, 501)])
+    assert many == one  # the same git processes for one intent as for five hundred
 
 
 def test_validate_reports_the_trust_files_and_each_unusable_line(repo: Path, keys: s.Keys) -> None:
@@ -252,3 +265,20 @@ def test_validate_reports_the_trust_files_and_each_unusable_line(repo: Path, key
     (repo / s.ACCESS).write_text("request:\n  grow: [alice]\n")
     report = validate_repo(str(repo), PathFlags(), now=lambda: g.FIXED)
     assert report["trust"]["reasonCode"] == "trust_settings_invalid"
+
+
+@pytest.mark.parametrize(
+    ("author", "intent", "expected"),
+    [
+        ("eve", "resume", ("rejected", ["intent_action_not_permitted"])),
+        ("eve", "rollback", ("applied", [])),  # rollback: ["*"]
+        ("alice", "adopt", ("rejected", ["intent_action_not_permitted"])),  # no adopt entry
+        ("bob", "resume", ("applied", ["rollout_unchanged"])),  # already running
+    ],
+)
+def test_permissions_are_per_action(
+    repo: Path, keys: s.Keys, author: str, intent: str, expected: tuple[str, list[str]]
+) -> None:
+    name = f"001-{intent}.yaml"
+    s.pull_request(repo, keys, author=author, approver="carol", name=name, intent=intent)
+    assert _outcome(repo, name) == expected
