@@ -107,7 +107,9 @@ def audit(
             bot_signed=None if isinstance(bot_signed, str) else bot_signed,
             whole_history=base is None,
         )
-        unverified = audit_log.with_all_changes(checkout, checker.check(commits))
+        unverified = audit_log.with_all_changes(
+            checkout, checker.check(commits), audit_commits.unrelated_merges(commits)
+        )
         checker.check_hand_edits(unverified)
         adopts = {
             number: sha

@@ -1,0 +1,101 @@
+"""Attacks on `reconcile verify` and the drift check, each kept as a regression test.
+
+From a security review (wt-attack2): each test failed before its fix.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from reconciler.core import audit_chain
+from reconciler.reports import audit as audits
+from reconciler.reports.audit_state import blocking_findings
+from reconciler.reports.auditing import auditor
+from tests.support import gitrepos as g
+
+START = 25
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    repo = g.make_policy_repo(tmp_path / "repo", paced=False)
+    for n in range(2):
+        g.add_intents(repo, {f"00{n}-expand.yaml": {"step": 5}})
+        g.once(repo)
+    assert g.canary(repo) == START + 10
+    return repo
+
+
+def _pass(repo: Path) -> list[tuple[str, str, list[str]]]:
+    report = g.once(repo, audit=auditor(str(repo)))
+    return [(row.source.name, row.status, list(row.reasons)) for row in report.outcomes]
+
+
+def _blocking(repo: Path) -> list[str]:
+    found, _ = blocking_findings(str(repo))
+    return [f"{f.kind} {f.path}" for f in found]
+
+
+def _forge_appended_record(repo: Path, canary: int) -> None:
+    """Registry to `canary`, and a new record appended (chain-valid) whose after matches."""
+    text = (repo / g.REGISTRY).read_text()
+    (repo / g.REGISTRY).write_text(
+        text.replace(f"canaryPercent: {START + 10} ", f"canaryPercent: {canary} ", 1)
+    )
+    lines = (repo / g.TELEMETRY).read_text().splitlines()
+    record = json.loads(lines[-1])
+    record["rollout"]["before"]["canaryPercent"] = START + 10
+    record["rollout"]["after"]["canaryPercent"] = canary
+    record["idempotencyKey"] = "forged-key"
+    record["prevHash"] = audit_chain.line_hash(lines[-1].encode())
+    lines.append(json.dumps(record, separators=(",", ":")))
+    (repo / g.TELEMETRY).write_text("\n".join(lines) + "\n")
+
+
+def test_a_second_root_commit_merged_in_is_checked_against_the_empty_tree(repo: Path) -> None:
+    """An orphan commit's files are hand edits; the merge taking its tree is diffed against
+    its first parent (a combined diff of a merge equal to one side shows nothing)."""
+    g.git(repo, "checkout", "-q", "--orphan", "evil")
+    _forge_appended_record(repo, 80)
+    evil = g.commit_all(repo, "unrelated import")
+    g.git(repo, "checkout", "-q", "main")
+    g.git(repo, "merge", "-q", "--allow-unrelated-histories", "-s", "ours", "--no-commit", "evil")
+    g.git(repo, "read-tree", "-u", "--reset", "evil")  # the merge takes evil's tree
+    merge = g.commit_all(repo, "merge evil")
+    assert g.canary(repo) == 80
+    found = {(f.commit, f.path) for f in audits.audit(str(repo)).unresolved}
+    assert {(evil, g.REGISTRY), (evil, g.TELEMETRY), (merge, g.REGISTRY)} <= found
+    g.add_intents(repo, {"009-expand.yaml": {"step": 5}})
+    rows = _pass(repo)
+    assert rows[0][1] == "rejected" and rows[0][2][:1] == ["audit_drift"], rows
+
+
+def test_the_first_root_commit_is_still_the_baseline(repo: Path) -> None:
+    assert audits.audit(str(repo)).findings == []
+
+
+def _delete_then_readd_registry(repo: Path, canary: int) -> str:
+    """Two commits: the registry deleted, then added again with another canary."""
+    text = (repo / g.REGISTRY).read_text()
+    current = g.canary(repo)
+    g.git(repo, "rm", "-q", g.REGISTRY)
+    g.commit_all(repo, "move the registry (1/2)")
+    (repo / g.REGISTRY).write_text(
+        text.replace(f"canaryPercent: {current} ", f"canaryPercent: {canary} ", 1)
+    )
+    return g.commit_all(repo, "move the registry (2/2)")
+
+
+def test_a_registry_deleted_and_added_again_is_compared_with_its_last_version(
+    repo: Path,
+) -> None:
+    readded = _delete_then_readd_registry(repo, 60)
+    with (repo / g.REGISTRY).open("a") as handle:
+        handle.write("# a comment\n")
+    g.commit_all(repo, "a comment")  # HEAD's check now names this commit, not the re-add
+    found = [f for f in audits.audit(str(repo)).unresolved if f.commit == readded]
+    assert [(f.kind, f.path) for f in found] == [("hand_edit", g.REGISTRY)], found
+    assert "35 -> 60" in found[0].detail
