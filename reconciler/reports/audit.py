@@ -125,8 +125,9 @@ def audit(
         )
         order = {commit.sha: number for number, commit in enumerate(commits)}
         others = [f for f in checker.findings if f.kind is not FindingKind.HAND_EDIT]
-        brought = audit_log.first_parent_changes(checkout, base, setup.paths)
-        others += audit_trust.unapproved_trust_changes(
+        brought = audit_log.first_parent_changes(checkout, base, setup.watched)
+        trust_kind = FindingKind.TRUST_FILE_UNAPPROVED
+        trust = audit_trust.unapproved_trust_changes(
             setup,
             objects,
             [
@@ -134,10 +135,14 @@ def audit(
                 for commit in commits
                 if commit.sha in brought
             ],
+            [found for found in (state.findings if state else ()) if found.kind is trust_kind],
         )
+        others += audit_drift.adopted_later(trust, adopts.values(), order)
         findings = sorted([*others, *edits], key=lambda found: order.get(found.commit, -1))
         carried = [
-            (finding, -1) for finding in (state.findings if state else ())
+            (finding, -1)
+            for finding in (state.findings if state else ())
+            if finding.kind is not trust_kind
         ]  # before every record of the range
         chain = audit_drift.acknowledged([*carried, *_chain_findings(history, commits)], adopts)
         findings[:0] = chain
