@@ -259,7 +259,7 @@ def _indexed_keys(objects: CatFile, commit: str, rel: LoopPaths) -> frozenset[st
     for path in (rel.index_file, rel.segments):
         try:
             doc = json.loads(_blob(objects, f"{commit}:{path}") or b"{}")
-        except ValueError:
+        except (ValueError, RecursionError, MemoryError):
             continue
         if isinstance(doc, dict) and isinstance(doc.get("keys"), dict):
             keys.update(doc["keys"])
@@ -269,7 +269,7 @@ def _indexed_keys(objects: CatFile, commit: str, rel: LoopPaths) -> frozenset[st
 def _parse(line: bytes) -> AuditRecord | None:
     try:
         value = json.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError, MemoryError):  # hostile JSON: a broken line
         return None
     return value if isinstance(value, dict) else None
 

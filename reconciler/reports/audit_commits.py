@@ -34,7 +34,7 @@ def registry_doc(data: bytes, path: str) -> object:
         return None
     try:
         return RegistryText(data.decode("utf-8"), documents.registry_format(path)).document
-    except (UnicodeDecodeError, DocumentError):
+    except (UnicodeDecodeError, DocumentError, RecursionError, MemoryError):
         return None
 
 

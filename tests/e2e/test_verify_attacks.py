@@ -99,3 +99,27 @@ def test_a_registry_deleted_and_added_again_is_compared_with_its_last_version(
     found = [f for f in audits.audit(str(repo)).unresolved if f.commit == readded]
     assert [(f.kind, f.path) for f in found] == [("hand_edit", g.REGISTRY)], found
     assert "35 -> 60" in found[0].detail
+
+
+def _deep_json_line(repo: Path, depth: int = 100_000) -> None:
+    with (repo / g.TELEMETRY).open("a") as handle:
+        handle.write('{"prevHash":' + "[" * depth + "\n")
+
+
+def test_a_deeply_nested_telemetry_line_is_a_broken_record_not_a_crash(repo: Path) -> None:
+    _deep_json_line(repo)
+    junk = g.commit_all(repo, "junk")
+    found = [(f.kind, f.commit, f.line) for f in audits.audit(str(repo)).unresolved]
+    assert ("record_chain_broken", junk, 3) in found, found
+    g.add_intents(repo, {"009-rollback.yaml": {"intent": "rollback"}})
+    assert [(name, status) for name, status, _ in _pass(repo)] == [("009-rollback.yaml", "applied")]
+
+
+def test_deeply_nested_key_indexes_are_read_as_empty(repo: Path) -> None:
+    """A replay of a key the range did not apply makes the audit read the indexes at since."""
+    (repo / g.INDEX).write_text("[" * 100_000)
+    since = g.commit_all(repo, "junk index")
+    message = "replay\n\nReconcile-Status: replayed\nIdempotency-Key: nope\n"
+    g.git(repo, "commit", "-q", "--allow-empty", "-m", message)
+    found = [(f.kind, f.detail) for f in audits.audit(str(repo), since).unresolved]
+    assert found == [("forged_trailers", "it replays key 'nope', which no earlier record applied")]
