@@ -96,14 +96,16 @@ def unapproved_trust_changes(
         if open_findings and not problems:
             baseline = _first_parent(objects, open_findings[0].commit)
             paths = {f.path for f in open_findings if f.path in changed}
-            if paths and _approval_problem(
-                objects, commit, baseline, _trust_paths(setup, objects, baseline)
-            ) is None:
+            if (
+                paths
+                and _approval_problem(
+                    objects, commit, baseline, _trust_paths(setup, objects, baseline)
+                )
+                is None
+            ):
                 for number, finding in enumerate(found):
                     if finding in open_findings and finding.path in paths:
-                        found[number] = finding._replace(
-                            resolved=APPROVED, resolved_by=commit.sha
-                        )
+                        found[number] = finding._replace(resolved=APPROVED, resolved_by=commit.sha)
                 open_findings = [f for f in open_findings if f.path not in paths]
         for path, problem in problems:
             finding = Finding(
@@ -124,9 +126,7 @@ APPROVED = "approved"
 """A `trust_file_unapproved` resolved by a later approver-signed change of the same file."""
 
 
-def _commit_problems(
-    setup: TrustSetup, objects: CatFile, commit: Commit
-) -> list[tuple[str, str]]:
+def _commit_problems(setup: TrustSetup, objects: CatFile, commit: Commit) -> list[tuple[str, str]]:
     """(path, detail) of each unapproved trust change `commit` brought in."""
     problems = []
     before = commit.parents[0] if commit.parents else commit.sha
@@ -148,7 +148,9 @@ def _commit_problems(
                 else "whose first parent's trust: settings name no allowed-signers file"
             )
             if problem:
-                problems.append((config, f"its trust:/signing: settings changed by a commit {problem}"))
+                problems.append(
+                    (config, f"its trust:/signing: settings changed by a commit {problem}")
+                )
     return problems
 
 

@@ -67,7 +67,9 @@ def test_only_chain_breaks_before_the_last_adopt_record_are_acknowledged() -> No
     ],
     ids=["hand-edit", "chain", "resolved", "forged", "trust-file", "trust-file-approved"],
 )
-def test_only_unresolved_hand_edits_chain_breaks_and_trust_changes_block(finding: Finding, blocks: bool) -> None:
+def test_only_unresolved_hand_edits_chain_breaks_and_trust_changes_block(
+    finding: Finding, blocks: bool
+) -> None:
     assert audit_drift.is_blocking(finding) is blocks
 
 
@@ -97,6 +99,9 @@ def test_a_finding_before_an_adopt_commit_is_adopted() -> None:
         trust._replace(resolved="adopted", resolved_by="a1")
     ]
     assert audit_drift.adopted_later([trust], [], order) == [trust]
-    assert audit_drift.adopted_later([trust._replace(commit="a2")], ["a1"], {**order, "a2": 2})[
-        0
-    ].resolved == ""
+    assert (
+        audit_drift.adopted_later([trust._replace(commit="a2")], ["a1"], {**order, "a2": 2})[
+            0
+        ].resolved
+        == ""
+    )
