@@ -218,7 +218,11 @@ def _read_history(objects: CatFile, rel: LoopPaths, base: str | None) -> History
         before = old_lines[-2] if len(old_lines) > 1 else None
         if len(old_lines) <= 1 and then:
             before = audit_chain.last_line(_blob(objects, f"{base}:{folder}/{then[-1]}"))
-        earlier = next((r for r in map(_parse, reversed(old_lines)) if _is_applied(r)), None)
+        earlier = _last_applied(old_lines)
+        for name in reversed(then):  # just rotated (or only rejections since): the segments
+            if earlier is not None:
+                break
+            earlier = _last_applied(_blob(objects, f"{base}:{folder}/{name}").split(b"\n"))
     lines: list[audit_chain.ChainLine] = []
     for name in files:
         path = f"{folder}/{name}" if folder else name
@@ -272,6 +276,10 @@ def _parse(line: bytes) -> AuditRecord | None:
     except (ValueError, RecursionError, MemoryError):  # hostile JSON: a broken line
         return None
     return value if isinstance(value, dict) else None
+
+
+def _last_applied(lines: Sequence[bytes]) -> AuditRecord | None:
+    return next((r for r in map(_parse, reversed(lines)) if r and _is_applied(r)), None)
 
 
 def _prev_hash(record: AuditRecord | None) -> str | None:

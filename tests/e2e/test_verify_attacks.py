@@ -12,6 +12,7 @@ import pytest
 
 from reconciler.core import audit_chain
 from reconciler.reports import audit as audits
+from reconciler.core.audit_drift import AuditState
 from reconciler.reports.audit_state import blocking_findings
 from reconciler.reports.auditing import auditor
 from tests.support import gitrepos as g
@@ -123,3 +124,24 @@ def test_deeply_nested_key_indexes_are_read_as_empty(repo: Path) -> None:
     g.git(repo, "commit", "-q", "--allow-empty", "-m", message)
     found = [(f.kind, f.detail) for f in audits.audit(str(repo), since).unresolved]
     assert found == [("forged_trailers", "it replays key 'nope', which no earlier record applied")]
+
+
+def test_after_a_rotation_the_incremental_check_still_checks_the_registry_at_head(
+    tmp_path: Path,
+) -> None:
+    """A state at a commit whose active telemetry file is empty (just rotated) that lost an
+    open registry edit: the last applied record is found in the sealed segments."""
+    repo = g.make_policy_repo(
+        tmp_path / "repo", settings="telemetryRotateBytes: 2048\n", paced=False
+    )
+    for n in range(2):
+        g.add_intents(repo, {f"00{n}-expand.yaml": {"step": 5}})
+        assert [row[1] for row in _pass(repo)] == ["applied"]
+    assert not (repo / g.TELEMETRY).exists() or not (repo / g.TELEMETRY).read_text()  # sealed
+    text = (repo / g.REGISTRY).read_text()
+    (repo / g.REGISTRY).write_text(text.replace("canaryPercent: 35 ", "canaryPercent: 60 ", 1))
+    edit = g.commit_all(repo, "tweak comments")
+    g.git(repo, "commit", "-q", "--allow-empty", "-m", "later")
+    found, _ = blocking_findings(str(repo), AuditState(edit))  # a state that lost the edit
+    assert [(f.kind, f.path) for f in found] == [("hand_edit", g.REGISTRY)], found
+    assert "canaryPercent is 60, the last applied record says 35" in found[0].detail
