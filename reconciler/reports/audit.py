@@ -81,11 +81,19 @@ def audit(
     Changes of the trust files are checked whenever `trust:` is set.
 
     Raises:
-        RefusalError: not a git repository, no commit yet, bad layout, `since` is no commit,
-            or invalid trust settings.
+        RefusalError: not a git repository, no commit yet, a shallow clone
+            (`trust_history_shallow`), bad layout, `since` is no commit, or invalid trust
+            settings.
     """
     config = loop_config.load_config(repo)
     checkout = checkouts.open_checkout(config.layout.repo)
+    if checkout.git.text("rev-parse", "--is-shallow-repository") == "true":
+        # The oldest commit would be the baseline, and every edit before it unseen.
+        raise RefusalError(
+            ReasonCode.TRUST_HISTORY_SHALLOW,
+            "the clone is shallow: the audit trail cannot be checked from its first commit; "
+            "fetch the whole history (git fetch --unshallow; actions/checkout: fetch-depth: 0)",
+        )
     rel = config.relative_paths(checkout)
     owned = owned_paths(rel)
     setup = audit_trust.TrustSetup(config.layout, checkout.top)

@@ -13,6 +13,7 @@ import pytest
 from reconciler.core import audit_chain
 from reconciler.reports import audit as audits
 from reconciler.core.audit_drift import AuditState
+from reconciler.core.errors import RefusalError
 from reconciler.reports.audit_state import blocking_findings
 from reconciler.reports.auditing import auditor
 from tests.support import gitrepos as g
@@ -145,3 +146,21 @@ def test_after_a_rotation_the_incremental_check_still_checks_the_registry_at_hea
     found, _ = blocking_findings(str(repo), AuditState(edit))  # a state that lost the edit
     assert [(f.kind, f.path) for f in found] == [("hand_edit", g.REGISTRY)], found
     assert "canaryPercent is 60, the last applied record says 35" in found[0].detail
+
+
+def test_a_shallow_clone_is_refused_and_holds_expand(repo: Path, tmp_path: Path) -> None:
+    """CI's default checkout (fetch-depth 1): its one commit would be the baseline."""
+    _forge_appended_record(repo, 80)
+    g.commit_all(repo, "tweak comments")
+    shallow = tmp_path / "shallow"
+    g.git(tmp_path, "clone", "-q", "--depth", "1", f"file://{repo}", str(shallow))
+    assert g.git(shallow, "rev-parse", "--is-shallow-repository") == "true"
+    with pytest.raises(RefusalError) as refused:
+        audits.audit(str(shallow))
+    assert refused.value.reason == "trust_history_shallow"
+    done = g.reconcile(shallow, "verify", "--repo", str(shallow))
+    assert done.returncode == 1 and "shallow" in done.stderr, done
+    g.add_intents(shallow, {"009-expand.yaml": {"step": 5}})
+    rows = _pass(shallow)
+    assert rows[0][:2] == ("009-expand.yaml", "rejected"), rows
+    assert rows[0][2][:1] == ["audit_drift"], rows
