@@ -12,6 +12,7 @@ Resolved findings are still listed; only unresolved `hand_edit`, `record_chain_b
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
@@ -198,6 +199,8 @@ class AuditState(NamedTuple):
             return None
         try:
             head = _text(doc["head"])
+            if not _COMMIT_ID.fullmatch(head):  # "HEAD" would make every check empty
+                return None
             edits = tuple(
                 OpenEdit(Finding.from_json(item["finding"]), _text(item["baseline"]))
                 for item in doc["openEdits"]
@@ -209,6 +212,7 @@ class AuditState(NamedTuple):
 
 
 STATE_VERSION = 1
+_COMMIT_ID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 
 
 def _text(value: object) -> str:
