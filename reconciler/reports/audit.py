@@ -119,6 +119,8 @@ def audit(
             checkout, checker.check(commits), audit_commits.unrelated_merges(commits)
         )
         checker.check_hand_edits(unverified)
+        replays = audit_log.with_all_changes(checkout, checker.replays)
+        checker.check_replays(replays)
         adopts = {
             number: sha
             for number, sha in checker.appended_by.items()
@@ -126,7 +128,7 @@ def audit(
         }
         edits, still_open = Drift(objects, rel.registry).resolve(
             commits,
-            {commit.sha: commit for commit in unverified},
+            {commit.sha: commit for commit in [*unverified, *replays]},
             [f for f in checker.findings if f.kind is FindingKind.HAND_EDIT],
             frozenset(adopts.values()),
             state.open_edits if state else (),

@@ -102,6 +102,8 @@ class CommitChecker:
                 self._positions.setdefault(audit.record_identity(record), deque()).append(number)
         self._ancestry = Ancestry(())
         self._raw: dict[str, tuple[str, bytes] | None] = {}
+        self.replays: list[Commit] = []
+        """The verified replay commits: what they changed is checked (`check_replays`)."""
         self._readded: dict[str, str] = {}
         """Commit -> the registry blob an earlier commit deleted, which it added again."""
 
@@ -137,6 +139,24 @@ class CommitChecker:
         for commit in commits:
             self._hand_edits(commit)
 
+    def check_replays(self, commits: Sequence[Commit]) -> None:
+        """Check what verified replay commits (each with all its changes) wrote.
+
+        A replay appends no record: it may only write the apply-state file and move its
+        intent file into `applied/` (one file added there); anything else owned is a hand
+        edit, as anyone's (a replay needs no record to agree with: its trailers are cheap).
+        """
+        state, applied = self.owned.files.state_files[0], self.owned.files.processed[0]
+        for commit in commits:
+            moved = [
+                change.path
+                for change in commit.changes
+                if change.status == "A" and change.path.rpartition("/")[0] == applied
+            ][:1]
+            allowed = {state, *moved}
+            rest = tuple(change for change in commit.changes if change.path not in allowed)
+            self._hand_edits(commit._replace(changes=rest))
+
     def _add(self, kind: FindingKind, commit: Commit, path: str, detail: str) -> None:
         self.findings.append(
             Finding(kind, commit.sha, path, None, detail, commit.author, commit.committer)
@@ -168,6 +188,8 @@ class CommitChecker:
             )
             if problem:
                 self._add(FindingKind.FORGED_TRAILERS, commit, intent_path, problem)
+            else:
+                self.replays.append(commit)
             return problem is None
         if status not in ("applied", "rejected"):
             self._add(

@@ -164,3 +164,28 @@ def test_a_shallow_clone_is_refused_and_holds_expand(repo: Path, tmp_path: Path)
     rows = _pass(shallow)
     assert rows[0][:2] == ("009-expand.yaml", "rejected"), rows
     assert rows[0][2][:1] == ["audit_drift"], rows
+
+
+def test_a_forged_replay_commit_is_checked_for_what_it_wrote(repo: Path) -> None:
+    """Without botSigners, `Reconcile-Status: replayed` naming an applied key is a verified
+    commit with no record to agree with: only its state file and moved intent are free."""
+    key = g.records(repo)[-1]["idempotencyKey"]
+    index = json.loads((repo / g.INDEX).read_text())
+    index["keys"].pop(key)  # forget a key: its intent would apply again
+    (repo / g.INDEX).write_text(json.dumps(index))
+    g.git(repo, "rm", "-q", f"{g.INTENTS}/applied/000-expand.yaml")
+    message = f"replay\n\nReconcile-Status: replayed\nIdempotency-Key: {key}\n"
+    g.git(repo, "add", "-A")
+    g.git(repo, "commit", "-q", "-m", message)
+    assert sorted(_blocking(repo)) == [
+        f"hand_edit {g.INTENTS}/applied/000-expand.yaml",
+        f"hand_edit {g.INDEX}",
+    ]
+
+
+def test_a_real_replay_commit_is_clean(repo: Path) -> None:
+    key = g.records(repo)[-1]["idempotencyKey"]
+    g.add_intents(repo, {"010-again.yaml": {"step": 5, "idempotencyKey": key}})
+    assert [row[1] for row in _pass(repo)] == ["replayed"]
+    assert g.trailer(repo, "HEAD", "Reconcile-Status") == "replayed"
+    assert audits.audit(str(repo)).findings == []
