@@ -6,7 +6,8 @@ registry the same owned field values), or when a later verified reconciler commi
 applied `adopt` record (`adopted`: its `after` is the new baseline). A `record_chain_broken`
 or `trust_file_unapproved` before an applied adopt record is `adopted` (acknowledged).
 Resolved findings are still listed; only unresolved `hand_edit`, `record_chain_broken` and
-`trust_file_unapproved` findings block expand and resume (`audit_drift`). reports/audit_drift.py feeds the commits in; see docs/audit.md.
+`trust_file_unapproved` findings block expand and resume (`audit_drift`).
+reports/audit_drift.py feeds the commits in; see docs/audit.md.
 """
 
 from __future__ import annotations

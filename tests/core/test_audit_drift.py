@@ -82,10 +82,11 @@ def test_the_owned_registry_values_compare_by_value_and_type() -> None:
 
 
 def test_the_state_round_trips_through_json_and_rejects_anything_else() -> None:
-    state = AuditState("abc", (OpenEdit(EDIT, "blob-a"),), (BREAK,))
+    state = AuditState("ab" * 20, (OpenEdit(EDIT, "blob-a"),), (BREAK,))
     assert AuditState.from_json(state.as_json()) == state
     assert AuditState.from_json({**state.as_json(), "version": 0}) is None
     assert AuditState.from_json({**state.as_json(), "head": 3}) is None
+    assert AuditState.from_json({**state.as_json(), "head": "HEAD"}) is None
     assert AuditState.from_json([]) is None
     broken = state.as_json()
     broken["findings"] = [{"kind": "no_such_kind"}]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -288,7 +289,7 @@ def test_the_json_document_is_utf8_for_a_file_name_that_is_not(tmp_path: Path) -
         handle.write(b"x\n")
     g.commit_all(repo, "junk name")
     done = subprocess.run(
-        [g.sys.executable, "-m", "reconciler", "verify", "--repo", str(repo), "--json"],
+        [sys.executable, "-m", "reconciler", "verify", "--repo", str(repo), "--json"],
         capture_output=True,
         cwd=str(g.ROOT),
         env={**os.environ, "PYTHONPATH": str(g.ROOT)},
