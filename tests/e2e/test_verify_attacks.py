@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from reconciler.core import audit_chain
-from reconciler.reports import audit as audits
 from reconciler.core.audit_drift import AuditState
 from reconciler.core.errors import RefusalError
+from reconciler.reports import audit as audits
 from reconciler.reports.audit_state import blocking_findings
 from reconciler.reports.auditing import auditor
 from tests.support import gitrepos as g
