@@ -67,7 +67,7 @@ def prev_hash_of(line: bytes) -> str | None:
         return None
     try:
         value = json.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError, MemoryError):  # hostile nesting: not a record
         return None
     found = value.get("prevHash") if isinstance(value, dict) else None
     return found if isinstance(found, str) else None
@@ -155,5 +155,5 @@ class _Chain(NamedTuple):
 def _is_object(line: bytes) -> bool:
     try:
         return isinstance(json.loads(line), dict)
-    except ValueError:
+    except (ValueError, RecursionError, MemoryError):
         return False

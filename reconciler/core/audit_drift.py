@@ -4,22 +4,29 @@ A `hand_edit` is resolved when a later commit puts the owned content it changed 
 was before the first unresolved edit of that path (`reverted`: the same blob, or for the
 registry the same owned field values), or when a later verified reconciler commit appends an
 applied `adopt` record (`adopted`: its `after` is the new baseline). A `record_chain_broken`
-before an applied adopt record is `adopted` (acknowledged). Resolved findings are still
-listed; only unresolved `hand_edit` and `record_chain_broken` findings block expand and
-resume (`audit_drift`). reports/audit_drift.py feeds the commits in; see docs/audit.md.
+or `trust_file_unapproved` before an applied adopt record is `adopted` (acknowledged).
+Resolved findings are still listed; only unresolved `hand_edit`, `record_chain_broken` and
+`trust_file_unapproved` findings block expand and resume (`audit_drift`).
+reports/audit_drift.py feeds the commits in; see docs/audit.md.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
 from reconciler.core import ownership
 from reconciler.core.audit import Finding, FindingKind
 
-BLOCKING_KINDS = frozenset({FindingKind.HAND_EDIT, FindingKind.RECORD_CHAIN_BROKEN})
-"""The kinds that block expand and resume while unresolved (the issue's fail closed)."""
+BLOCKING_KINDS = frozenset(
+    {FindingKind.HAND_EDIT, FindingKind.RECORD_CHAIN_BROKEN, FindingKind.TRUST_FILE_UNAPPROVED}
+)
+"""The kinds that block expand and resume while unresolved (the issue's fail closed).
+
+An unapproved trust change blocks too: a key or setting slipped in unreviewed (a bot key,
+`botSigners` removed) would otherwise make forged reconciler commits pass as verified."""
 REVERTED = "reverted"
 ADOPTED = "adopted"
 ABSENT = "absent"
@@ -27,7 +34,7 @@ ABSENT = "absent"
 
 
 def is_blocking(finding: Finding) -> bool:
-    """Whether `finding` blocks expand and resume: an unresolved hand edit or chain break."""
+    """Whether `finding` blocks expand and resume (`BLOCKING_KINDS`, unresolved)."""
     return finding.kind in BLOCKING_KINDS and not finding.resolved
 
 
@@ -136,6 +143,23 @@ def acknowledged(breaks: Iterable[tuple[Finding, int]], adopts: Mapping[int, str
     return found
 
 
+def adopted_later(
+    findings: Iterable[Finding], adopt_commits: Iterable[str], order: Mapping[str, int]
+) -> list[Finding]:
+    """Findings, each open one resolved (`adopted`) when an adopt commit comes after it.
+
+    `order`: commit -> its place in the range (a finding carried from the state, whose
+    commit is not there, comes before all of them).
+    """
+    adopts = sorted((order[sha], sha) for sha in adopt_commits)
+    found = []
+    for finding in findings:
+        if not finding.resolved and adopts and order.get(finding.commit, -1) < adopts[-1][0]:
+            finding = finding._replace(resolved=ADOPTED, resolved_by=adopts[-1][1])
+        found.append(finding)
+    return found
+
+
 def _at(doc: object, path: tuple[str, ...]) -> object:
     for key in path:
         if not isinstance(doc, dict):
@@ -176,6 +200,8 @@ class AuditState(NamedTuple):
             return None
         try:
             head = _text(doc["head"])
+            if not _COMMIT_ID.fullmatch(head):  # "HEAD" would make every check empty
+                return None
             edits = tuple(
                 OpenEdit(Finding.from_json(item["finding"]), _text(item["baseline"]))
                 for item in doc["openEdits"]
@@ -187,6 +213,7 @@ class AuditState(NamedTuple):
 
 
 STATE_VERSION = 1
+_COMMIT_ID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 
 
 def _text(value: object) -> str:

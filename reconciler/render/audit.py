@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from reconciler.core.audit import Finding
 from reconciler.core.commit_messages import one_line
+from reconciler.core.passes import as_text
 from reconciler.render import json_output
 from reconciler.reports.audit import AuditReport
 
@@ -45,6 +46,11 @@ def verify_json(report: AuditReport) -> str:
             "since": report.since,
             "commits": report.commits,
             "records": report.records,
-            "findings": [finding.as_json() for finding in report.findings],
+            "findings": [_utf8(finding.as_json()) for finding in report.findings],
         }
     )
+
+
+def _utf8(doc: dict[str, object]) -> dict[str, object]:
+    """The finding with every text encodable as UTF-8 (a non-UTF-8 file name byte: U+FFFD)."""
+    return {key: as_text(value) if isinstance(value, str) else value for key, value in doc.items()}

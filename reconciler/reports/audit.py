@@ -81,11 +81,19 @@ def audit(
     Changes of the trust files are checked whenever `trust:` is set.
 
     Raises:
-        RefusalError: not a git repository, no commit yet, bad layout, `since` is no commit,
-            or invalid trust settings.
+        RefusalError: not a git repository, no commit yet, a shallow clone
+            (`trust_history_shallow`), bad layout, `since` is no commit, or invalid trust
+            settings.
     """
     config = loop_config.load_config(repo)
     checkout = checkouts.open_checkout(config.layout.repo)
+    if checkout.git.text("rev-parse", "--is-shallow-repository") == "true":
+        # The oldest commit would be the baseline, and every edit before it unseen.
+        raise RefusalError(
+            ReasonCode.TRUST_HISTORY_SHALLOW,
+            "the clone is shallow: the audit trail cannot be checked from its first commit; "
+            "fetch the whole history (git fetch --unshallow; actions/checkout: fetch-depth: 0)",
+        )
     rel = config.relative_paths(checkout)
     owned = owned_paths(rel)
     setup = audit_trust.TrustSetup(config.layout, checkout.top)
@@ -107,8 +115,12 @@ def audit(
             bot_signed=None if isinstance(bot_signed, str) else bot_signed,
             whole_history=base is None,
         )
-        unverified = audit_log.with_all_changes(checkout, checker.check(commits))
+        unverified = audit_log.with_all_changes(
+            checkout, checker.check(commits), audit_commits.unrelated_merges(commits)
+        )
         checker.check_hand_edits(unverified)
+        replays = audit_log.with_all_changes(checkout, checker.replays)
+        checker.check_replays(replays)
         adopts = {
             number: sha
             for number, sha in checker.appended_by.items()
@@ -116,15 +128,16 @@ def audit(
         }
         edits, still_open = Drift(objects, rel.registry).resolve(
             commits,
-            {commit.sha: commit for commit in unverified},
+            {commit.sha: commit for commit in [*unverified, *replays]},
             [f for f in checker.findings if f.kind is FindingKind.HAND_EDIT],
             frozenset(adopts.values()),
             state.open_edits if state else (),
         )
         order = {commit.sha: number for number, commit in enumerate(commits)}
         others = [f for f in checker.findings if f.kind is not FindingKind.HAND_EDIT]
-        brought = audit_log.first_parent_changes(checkout, base, setup.paths)
-        others += audit_trust.unapproved_trust_changes(
+        brought = audit_log.first_parent_changes(checkout, base, setup.watched)
+        trust_kind = FindingKind.TRUST_FILE_UNAPPROVED
+        trust = audit_trust.unapproved_trust_changes(
             setup,
             objects,
             [
@@ -132,10 +145,14 @@ def audit(
                 for commit in commits
                 if commit.sha in brought
             ],
+            [found for found in (state.findings if state else ()) if found.kind is trust_kind],
         )
+        others += audit_drift.adopted_later(trust, adopts.values(), order)
         findings = sorted([*others, *edits], key=lambda found: order.get(found.commit, -1))
         carried = [
-            (finding, -1) for finding in (state.findings if state else ())
+            (finding, -1)
+            for finding in (state.findings if state else ())
+            if finding.kind is not trust_kind
         ]  # before every record of the range
         chain = audit_drift.acknowledged([*carried, *_chain_findings(history, commits)], adopts)
         findings[:0] = chain
@@ -211,7 +228,11 @@ def _read_history(objects: CatFile, rel: LoopPaths, base: str | None) -> History
         before = old_lines[-2] if len(old_lines) > 1 else None
         if len(old_lines) <= 1 and then:
             before = audit_chain.last_line(_blob(objects, f"{base}:{folder}/{then[-1]}"))
-        earlier = next((r for r in map(_parse, reversed(old_lines)) if _is_applied(r)), None)
+        earlier = _last_applied(old_lines)
+        for name in reversed(then):  # just rotated (or only rejections since): the segments
+            if earlier is not None:
+                break
+            earlier = _last_applied(_blob(objects, f"{base}:{folder}/{name}").split(b"\n"))
     lines: list[audit_chain.ChainLine] = []
     for name in files:
         path = f"{folder}/{name}" if folder else name
@@ -252,7 +273,7 @@ def _indexed_keys(objects: CatFile, commit: str, rel: LoopPaths) -> frozenset[st
     for path in (rel.index_file, rel.segments):
         try:
             doc = json.loads(_blob(objects, f"{commit}:{path}") or b"{}")
-        except ValueError:
+        except (ValueError, RecursionError, MemoryError):
             continue
         if isinstance(doc, dict) and isinstance(doc.get("keys"), dict):
             keys.update(doc["keys"])
@@ -262,9 +283,13 @@ def _indexed_keys(objects: CatFile, commit: str, rel: LoopPaths) -> frozenset[st
 def _parse(line: bytes) -> AuditRecord | None:
     try:
         value = json.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError, MemoryError):  # hostile JSON: a broken line
         return None
     return value if isinstance(value, dict) else None
+
+
+def _last_applied(lines: Sequence[bytes]) -> AuditRecord | None:
+    return next((r for r in map(_parse, reversed(lines)) if r and _is_applied(r)), None)
 
 
 def _prev_hash(record: AuditRecord | None) -> str | None:

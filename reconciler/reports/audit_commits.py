@@ -34,8 +34,44 @@ def registry_doc(data: bytes, path: str) -> object:
         return None
     try:
         return RegistryText(data.decode("utf-8"), documents.registry_format(path)).document
-    except (UnicodeDecodeError, DocumentError):
+    except (UnicodeDecodeError, DocumentError, RecursionError, MemoryError):
         return None
+
+
+def baseline_root(commits: Sequence[Commit]) -> str | None:
+    """The root commit of HEAD's first-parent line (the last commit listed is HEAD)."""
+    by_sha = {commit.sha: commit for commit in commits}
+    found = commits[-1] if commits else None
+    while found is not None and found.parents:
+        found = by_sha.get(found.parents[0])
+    return found.sha if found is not None else None
+
+
+def unrelated_merges(commits: Sequence[Commit]) -> frozenset[str]:
+    """The merges whose parents' histories share no root commit (`--allow-unrelated-histories`).
+
+    Such a merge is checked against its first parent: what it took from the other history
+    may equal that side exactly, and then a combined diff shows nothing. Commits before the
+    range (an incremental check) count as one history: their merges were checked then.
+    """
+    owner: dict[str, str] = {}
+
+    def root_of(sha: str) -> str:
+        while owner.get(sha, sha) != sha:
+            owner[sha] = owner.get(owner[sha], owner[sha])  # path halving
+            sha = owner[sha]
+        return sha
+
+    listed = {commit.sha for commit in commits}
+    found = set()
+    for commit in commits:
+        roots = {root_of(parent) if parent in listed else "" for parent in commit.parents}
+        if len(commit.parents) > 1 and len(roots) > 1:
+            found.add(commit.sha)
+        for root in roots:
+            owner[root] = commit.sha
+        owner.setdefault(commit.sha, commit.sha)
+    return frozenset(found)
 
 
 class CommitChecker:
@@ -66,27 +102,60 @@ class CommitChecker:
                 self._positions.setdefault(audit.record_identity(record), deque()).append(number)
         self._ancestry = Ancestry(())
         self._raw: dict[str, tuple[str, bytes] | None] = {}
+        self.replays: list[Commit] = []
+        """The verified replay commits: what they changed is checked (`check_replays`)."""
+        self._readded: dict[str, str] = {}
+        """Commit -> the registry blob an earlier commit deleted, which it added again."""
 
     def check(self, commits: Sequence[Commit]) -> list[Commit]:
         """Check every commit's claim, oldest first; return those left to check for hand edits.
 
-        Those are the commits that are not verified reconciler commits (root commits aside).
+        Those are the commits that are not verified reconciler commits, except the baseline:
+        the root of HEAD's first-parent line (with the whole history). Any other root commit
+        is checked against the empty tree (`with_all_changes` lists its every file).
         """
         self._ancestry = Ancestry([Listed(commit.sha, commit.parents) for commit in commits])
         if self.bot_signed is not None:  # every claimed commit's object, in one pipelined read
             claimed = [commit.sha for commit in commits if commit.trailers]
             self._raw = dict(zip(claimed, self.objects.read_all(claimed), strict=True))
+        baseline = baseline_root(commits) if self.whole_history else None
         unverified = []
+        deleted: str | None = None
         for commit in commits:
             verified = bool(commit.trailers) and self._check_claim(commit)
-            if not verified and commit.parents:  # a root commit is the baseline
+            if not verified and commit.sha != baseline:
                 unverified.append(commit)
+            for change in commit.changes:  # a registry deleted, then added again
+                if change.path != self.owned.registry:
+                    continue
+                if _ZERO.fullmatch(change.new) and not _ZERO.fullmatch(change.old):
+                    deleted = change.old
+                elif _ZERO.fullmatch(change.old) and deleted is not None:
+                    self._readded[commit.sha] = deleted
         return unverified
 
     def check_hand_edits(self, commits: Sequence[Commit]) -> None:
         """Check what these commits (each with all its changes) did to owned content."""
         for commit in commits:
             self._hand_edits(commit)
+
+    def check_replays(self, commits: Sequence[Commit]) -> None:
+        """Check what verified replay commits (each with all its changes) wrote.
+
+        A replay appends no record: it may only write the apply-state file and move its
+        intent file into `applied/` (one file added there); anything else owned is a hand
+        edit, as anyone's (a replay needs no record to agree with: its trailers are cheap).
+        """
+        state, applied = self.owned.files.state_files[0], self.owned.files.processed[0]
+        for commit in commits:
+            moved = [
+                change.path
+                for change in commit.changes
+                if change.status == "A" and change.path.rpartition("/")[0] == applied
+            ][:1]
+            allowed = {state, *moved}
+            rest = tuple(change for change in commit.changes if change.path not in allowed)
+            self._hand_edits(commit._replace(changes=rest))
 
     def _add(self, kind: FindingKind, commit: Commit, path: str, detail: str) -> None:
         self.findings.append(
@@ -119,6 +188,8 @@ class CommitChecker:
             )
             if problem:
                 self._add(FindingKind.FORGED_TRAILERS, commit, intent_path, problem)
+            else:
+                self.replays.append(commit)
             return problem is None
         if status not in ("applied", "rejected"):
             self._add(
@@ -217,7 +288,13 @@ class CommitChecker:
             if change.path.rpartition("/")[2] == KEEP_FILE:
                 continue
             if change.path == self.owned.registry:
-                lines = self._registry_changes(change)
+                lines = self._registry_changes(change, self._readded.get(commit.sha))
+                if not commit.parents and _ZERO.fullmatch(change.old):  # not the baseline
+                    after = registry_doc(self._blob(change.new), change.path)
+                    lines = [
+                        "added by a root commit that is not the first of HEAD's first-parent "
+                        "line: " + "; ".join(ownership.changed_owned_fields(None, after))
+                    ]
                 if lines:
                     self._add(FindingKind.HAND_EDIT, commit, change.path, "; ".join(lines))
                 continue
@@ -225,10 +302,17 @@ class CommitChecker:
             if why:
                 self._add(FindingKind.HAND_EDIT, commit, change.path, f"{change.status}: {why}")
 
-    def _registry_changes(self, change: Change) -> list[str]:
-        if _ZERO.fullmatch(change.old) or _ZERO.fullmatch(change.new):
-            return []  # added (the baseline) or deleted (every command then refuses)
-        before = registry_doc(self._blob(change.old), change.path)
+    def _registry_changes(self, change: Change, deleted: str | None = None) -> list[str]:
+        """The owned fields a change of the registry changed.
+
+        `deleted`: the registry's blob before an earlier commit deleted it: a registry added
+        again is compared with it. Otherwise added (the first version) or deleted (every
+        command then refuses it): nothing here.
+        """
+        old = deleted if deleted is not None and _ZERO.fullmatch(change.old) else change.old
+        if _ZERO.fullmatch(old) or _ZERO.fullmatch(change.new):
+            return []
+        before = registry_doc(self._blob(old), change.path)
         after = registry_doc(self._blob(change.new), change.path)
         if before is None or after is None:
             return []

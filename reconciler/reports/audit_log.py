@@ -82,17 +82,30 @@ def read_log(checkout: Checkout, base: str | None, small_paths: Sequence[str]) -
     return commits
 
 
-def with_all_changes(checkout: Checkout, commits: Iterable[Commit]) -> list[Commit]:
-    """The same commits, each with every file it changed (a merge: unlike every parent)."""
+def with_all_changes(
+    checkout: Checkout, commits: Iterable[Commit], first_parent: frozenset[str] = frozenset()
+) -> list[Commit]:
+    """The same commits, each with every file it changed (a merge: unlike every parent).
+
+    A root commit lists every file it holds (against the empty tree); a merge named in
+    `first_parent` (one of unrelated histories) what differs from its first parent.
+    """
     wanted = list(commits)
     if not wanted:
         return []
-    mark = f"\x1e{os.urandom(6).hex()}\x1f"
-    out = checkout.git.run(
-        "log", "--no-walk=unsorted", "--stdin", *_RAW, f"--format={mark}%H",
-        stdin="".join(f"{commit.sha}\n" for commit in wanted).encode("ascii"),
-    ).stdout  # fmt: skip
-    changes = dict(_raw_chunks(out, mark))
+    changes: dict[str, tuple[Change, ...]] = {}
+    for diff_merges, group in (
+        ("combined", [c.sha for c in wanted if c.sha not in first_parent]),
+        ("first-parent", [c.sha for c in wanted if c.sha in first_parent]),
+    ):
+        if group:
+            mark = f"\x1e{os.urandom(6).hex()}\x1f"
+            out = checkout.git.run(
+                "log", "--no-walk=unsorted", "--stdin", "--root", *_RAW,
+                f"--diff-merges={diff_merges}", f"--format={mark}%H",
+                stdin="".join(f"{sha}\n" for sha in group).encode("ascii"),
+            ).stdout  # fmt: skip
+            changes.update(_raw_chunks(out, mark))
     return [commit._replace(changes=changes.get(commit.sha, ())) for commit in wanted]
 
 

@@ -94,12 +94,16 @@ def write_state(path: str, state: AuditState) -> None:
 
 
 def read_state(path: str) -> AuditState | None:
-    """The cached state at `path`; None when missing or unreadable."""
+    """The cached state at `path`; None when missing or unreadable (never raises).
+
+    Whatever the file holds (deep nesting: RecursionError), the answer is at worst a full
+    check: a cache must never stop a pass.
+    """
     try:
         with open(path, "rb") as handle:
             data = handle.read(STATE_LIMIT + 1)
         return AuditState.from_json(json.loads(data)) if len(data) <= STATE_LIMIT else None
-    except (OSError, ValueError):
+    except Exception:  # noqa: BLE001 - any failure only costs a full check
         return None
 
 

@@ -65,3 +65,15 @@ def test_old_records_are_accepted_up_to_the_first_chained_one() -> None:
     lines = chained(3, old=2)
     assert found(lines) == []
     assert found([*lines, b'{"n": "old again"}']) == [(6, "has")]
+
+
+def test_a_deeply_nested_line_has_no_prev_hash_and_is_a_break() -> None:
+    deep = b'{"prevHash":' + b"[" * 100_000
+    assert audit_chain.prev_hash_of(deep) is None
+    lines = [
+        audit_chain.ChainLine("t.jsonl", 1, b'{"prevHash":"' + audit_chain.GENESIS.encode() + b'"}')
+    ]
+    lines.append(audit_chain.ChainLine("t.jsonl", 2, deep))
+    assert [(b.number, b.detail) for b in audit_chain.check_chain(lines)] == [
+        (2, "is not a JSON object after the chain started")
+    ]

@@ -62,11 +62,14 @@ def test_only_chain_breaks_before_the_last_adopt_record_are_acknowledged() -> No
         (BREAK, True),
         (EDIT._replace(resolved="reverted"), False),
         (EDIT._replace(kind=FindingKind.FORGED_TRAILERS), False),
-        (EDIT._replace(kind=FindingKind.TRUST_FILE_UNAPPROVED), False),
+        (EDIT._replace(kind=FindingKind.TRUST_FILE_UNAPPROVED), True),
+        (EDIT._replace(kind=FindingKind.TRUST_FILE_UNAPPROVED, resolved="approved"), False),
     ],
-    ids=["hand-edit", "chain", "resolved", "forged", "trust-file"],
+    ids=["hand-edit", "chain", "resolved", "forged", "trust-file", "trust-file-approved"],
 )
-def test_only_unresolved_hand_edits_and_chain_breaks_block(finding: Finding, blocks: bool) -> None:
+def test_only_unresolved_hand_edits_chain_breaks_and_trust_changes_block(
+    finding: Finding, blocks: bool
+) -> None:
     assert audit_drift.is_blocking(finding) is blocks
 
 
@@ -79,11 +82,27 @@ def test_the_owned_registry_values_compare_by_value_and_type() -> None:
 
 
 def test_the_state_round_trips_through_json_and_rejects_anything_else() -> None:
-    state = AuditState("abc", (OpenEdit(EDIT, "blob-a"),), (BREAK,))
+    state = AuditState("ab" * 20, (OpenEdit(EDIT, "blob-a"),), (BREAK,))
     assert AuditState.from_json(state.as_json()) == state
     assert AuditState.from_json({**state.as_json(), "version": 0}) is None
     assert AuditState.from_json({**state.as_json(), "head": 3}) is None
+    assert AuditState.from_json({**state.as_json(), "head": "HEAD"}) is None
     assert AuditState.from_json([]) is None
     broken = state.as_json()
     broken["findings"] = [{"kind": "no_such_kind"}]
     assert AuditState.from_json(broken) is None
+
+
+def test_a_finding_before_an_adopt_commit_is_adopted() -> None:
+    trust = EDIT._replace(kind=FindingKind.TRUST_FILE_UNAPPROVED)
+    order = {"c1": 0, "a1": 1}
+    assert audit_drift.adopted_later([trust], ["a1"], order) == [
+        trust._replace(resolved="adopted", resolved_by="a1")
+    ]
+    assert audit_drift.adopted_later([trust], [], order) == [trust]
+    assert (
+        audit_drift.adopted_later([trust._replace(commit="a2")], ["a1"], {**order, "a2": 2})[
+            0
+        ].resolved
+        == ""
+    )

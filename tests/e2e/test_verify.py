@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -279,3 +280,21 @@ def test_each_finding_is_one_line_whatever_the_names_hold(tmp_path: Path) -> Non
     lines = done.stdout.splitlines()
     assert len(lines) == 2 and lines[0].startswith("hand_edit ")
     assert "author Eve Line [31m <" in lines[0]
+
+
+def test_the_json_document_is_utf8_for_a_file_name_that_is_not(tmp_path: Path) -> None:
+    repo = history(tmp_path)
+    folder = os.fsencode(repo / g.INTENTS / "applied")
+    with open(os.path.join(folder, b"bad\xff\x1b[2J.yaml"), "wb") as handle:
+        handle.write(b"x\n")
+    g.commit_all(repo, "junk name")
+    done = subprocess.run(
+        [sys.executable, "-m", "reconciler", "verify", "--repo", str(repo), "--json"],
+        capture_output=True,
+        cwd=str(g.ROOT),
+        env={**os.environ, "PYTHONPATH": str(g.ROOT)},
+        check=False,
+    )
+    assert done.returncode == 4, done.stderr
+    doc = json.loads(done.stdout.decode("utf-8"))
+    assert [f["path"] for f in doc["findings"]] == [f"{g.INTENTS}/applied/bad\ufffd\x1b[2J.yaml"]

@@ -181,3 +181,30 @@ def test_an_adopt_record_after_the_state_resolves_what_the_state_carried(tmp_pat
     }
     blocking, state = audit_state.blocking_findings(str(repo), state)
     assert blocking == [] and state.open_edits == () and state.findings == ()
+
+
+def _move_applied(repo: Path) -> str:
+    folder = f"{g.INTENTS}/applied"
+    g.git(repo, "mv", f"{folder}/e0.yaml", f"{folder}/x.yaml")
+    return g.commit_all(repo, "tidy")
+
+
+def test_a_deeply_nested_cache_is_unreadable_not_a_crash(tmp_path: Path) -> None:
+    repo = applied_history(tmp_path)
+    edit = _move_applied(repo)
+    cache = repo / ".git" / audit_state.STATE_FILE
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_text("[" * 100_000)
+    assert audit_state.read_state(str(cache)) is None
+    assert {f.commit for f in audit_state.cached_blocking_findings(str(repo))[0]} == {edit}
+
+
+def test_a_cache_whose_head_is_no_commit_id_is_ignored(tmp_path: Path) -> None:
+    """ "HEAD" is an ancestor of HEAD: the range after it would be empty."""
+    repo = applied_history(tmp_path)
+    edit = _move_applied(repo)
+    cache = repo / ".git" / audit_state.STATE_FILE
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_text(json.dumps({**AuditState(g.head(repo)).as_json(), "head": "HEAD"}))
+    assert audit_state.read_state(str(cache)) is None
+    assert {f.commit for f in audit_state.cached_blocking_findings(str(repo))[0]} == {edit}
