@@ -17,6 +17,7 @@ pattern with wildcards is not used (each is reported as a problem of the file).
 from __future__ import annotations
 
 import binascii
+import functools
 import hashlib
 import re
 import struct
@@ -213,36 +214,68 @@ def check_commit(raw: bytes, allowed: AllowedSigners) -> SignatureCheck:
 def check_signature(
     payload: bytes, armored: bytes, allowed: AllowedSigners, when: datetime | None
 ) -> SignatureCheck:
-    """Check an armored SSHSIG over `payload` as `git verify-commit` would."""
+    """Check an armored SSHSIG over `payload` as `git verify-commit` would.
+
+    The armor is decoded once, the signing key read once per distinct key (`_public_key`);
+    what is left per commit is one hash and one signature verification.
+    """
     if not armored.startswith(b"-----BEGIN SSH SIGNATURE-----") or b"\r" in armored:
         return SignatureCheck("invalid", detail="not an SSH signature")
     try:
-        outer = SshsigSignature.from_armored(armored)
+        blob = ssh_dearmor_sshsig(armored)
+        outer = SshsigSignature(blob)
         if outer.hash_algo not in _HASHES:
             return SignatureCheck("invalid", detail="the signature's hash is not sha256/sha512")
-        if not _exact_blob(armored):
+        if not _exact_blob(blob):
             return SignatureCheck("invalid", detail="the signature holds trailing data")
-        key = sshsig.check_signature(payload, armored, NAMESPACE)
+        if outer.namespace != NAMESPACE.encode():
+            return SignatureCheck("invalid", detail="the signature's namespace is not git")
+        digest = hashlib.new(outer.hash_algo.decode("ascii"), payload).digest()
+        signed = SshsigWrapper(
+            namespace=outer.namespace, hash_algo=outer.hash_algo, hash=digest
+        ).to_bytes()
+        key = _public_key(outer.public_key)
+        if key.do_verify(outer.signature, signed) is not None:
+            return SignatureCheck("invalid", detail="bad signature (it does not verify)")
     except Exception as exc:  # noqa: BLE001 - any failure of hostile bytes is "invalid"
         return SignatureCheck("invalid", detail=f"bad signature ({type(exc).__name__})")
-    fingerprint = key.sha256_str()
     lines = allowed.lines_for(key)
     if not lines:
-        return SignatureCheck("unknown_key", (), fingerprint, "the key is not an allowed signer")
+        return SignatureCheck(
+            "unknown_key", (), _fingerprint(outer.public_key), "the key is not an allowed signer"
+        )
     if when is None:
-        return SignatureCheck("invalid", (), fingerprint, "the commit has no committer time")
+        return SignatureCheck(
+            "invalid", (), _fingerprint(outer.public_key), "the commit has no committer time"
+        )
     current = [entry for entry in lines if _valid_at(entry, when)]
     if not current:
         early = all(entry.valid_after and when < entry.valid_after for entry in lines)
         status: Status = "not_yet_valid" if early else "expired"
-        return SignatureCheck(status, (), fingerprint, f"the key is {status.replace('_', ' ')}")
+        detail = f"the key is {status.replace('_', ' ')}"
+        return SignatureCheck(status, (), _fingerprint(outer.public_key), detail)
     principals = tuple(dict.fromkeys(name for entry in current for name in entry.principals))
-    return SignatureCheck("good", principals, fingerprint)
+    return SignatureCheck("good", principals, _fingerprint(outer.public_key))
 
 
-def _exact_blob(armored: bytes) -> bool:
+@functools.lru_cache(maxsize=256)
+def _public_key(encoded: bytes) -> sshsig.PublicKey:
+    """A signature's public key, read once per key (a history holds a handful).
+
+    Raises:
+        ValueError, NotImplementedError: not a key this module can verify with.
+    """
+    return sshsig.PublicKey.from_ssh_encoding(encoded)
+
+
+@functools.lru_cache(maxsize=256)
+def _fingerprint(encoded: bytes) -> str:
+    """`SHA256:...` of a key, as `ssh-keygen -l` prints it (once per key)."""
+    return _public_key(encoded).sha256_str()
+
+
+def _exact_blob(blob: bytes) -> bool:
     """Whether the SSHSIG blob ends with its signature (ssh-keygen refuses trailing bytes)."""
-    blob = ssh_dearmor_sshsig(armored)
     position = 6 + 4  # "SSHSIG", the version
     for _ in range(5):  # public key, namespace, reserved, hash algorithm, signature
         if position + 4 > len(blob):
