@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 
 from reconciler.core import ownership
 from reconciler.core.audit import Finding, FindingKind
+from reconciler.core.registry_fields import value_at
 
 BLOCKING_KINDS = frozenset(
     {FindingKind.HAND_EDIT, FindingKind.RECORD_CHAIN_BROKEN, FindingKind.TRUST_FILE_UNAPPROVED}
@@ -49,7 +50,7 @@ def is_adopt(record: Mapping[str, Any] | None) -> bool:
 
 def owned_values(registry: object) -> str:
     """The owned registry fields' values as one comparable text (a registry's `baseline`)."""
-    values = [_at(registry, path) for path in ownership.OWNED_REGISTRY_FIELDS]
+    values = [value_at(registry, path) for path in ownership.OWNED_REGISTRY_FIELDS]
     return json.dumps(values, sort_keys=True, default=repr)
 
 
@@ -158,14 +159,6 @@ def adopted_later(
             finding = finding._replace(resolved=ADOPTED, resolved_by=adopts[-1][1])
         found.append(finding)
     return found
-
-
-def _at(doc: object, path: tuple[str, ...]) -> object:
-    for key in path:
-        if not isinstance(doc, dict):
-            return None
-        doc = doc.get(key)
-    return doc
 
 
 class AuditState(NamedTuple):

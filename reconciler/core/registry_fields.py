@@ -45,7 +45,7 @@ def unknown_field_warnings(doc: object) -> list[str]:
     """Name every key the registry schema does not know under `policy.autonomous`."""
     warnings: list[str] = []
     for path, known in KNOWN_KEYS.items():
-        block = _at(doc, path)
+        block = value_at(doc, path)
         if not isinstance(block, dict):
             continue
         warnings.extend(
@@ -56,7 +56,8 @@ def unknown_field_warnings(doc: object) -> list[str]:
     return warnings
 
 
-def _at(doc: object, path: tuple[str, ...]) -> object:
+def value_at(doc: object, path: tuple[str, ...]) -> object:
+    """The value at `path` in a decoded document; None where a step is not a mapping."""
     for key in path:
         if not isinstance(doc, dict):
             return None

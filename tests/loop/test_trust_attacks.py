@@ -1,3 +1,4 @@
+# ruff: noqa: F811 - the fixtures are imported from test_trust.py
 """Attacks on intent and decision provenance (found by a security review; each now fails closed)."""
 
 from __future__ import annotations
@@ -7,28 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.loop.test_trust import START, _outcome, keys, repo  # noqa: F401 - fixtures
 from tests.support import gitrepos as g
 from tests.support import signers as s
 
-START = 25
 P = f"{g.INTENTS}/001-expand.yaml"
-
-
-@pytest.fixture
-def keys(tmp_path: Path) -> s.Keys:
-    return s.Keys(tmp_path / "keys")
-
-
-@pytest.fixture
-def repo(tmp_path: Path, keys: s.Keys) -> Path:
-    return s.trusted_repo(tmp_path / "repo", keys)
-
-
-def _outcome(repo: Path, name: str) -> tuple[str, list[str]]:
-    report = g.once(repo)
-    rows = {row.source.name: row for row in report.outcomes}
-    row = rows[name]
-    return row.status, list(row.reasons)
 
 
 def test_merge_hidden_readd_of_a_retracted_intent_is_attributed_to_alice(
