@@ -35,6 +35,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/loop_bench.py
 	$(BIN)/python benchmarks/history_bench.py
 	$(BIN)/python benchmarks/daemon_bench.py
+	$(BIN)/python benchmarks/page_bench.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -10,8 +10,15 @@ from reconciler.commands.edge import handle_errors
 @click.command("status")
 @click.option("--repo", metavar="PATH", default=".", show_default=True, help="Policy repository.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option(
+    "--html",
+    "html_file",
+    metavar="FILE",
+    type=click.Path(dir_okay=False, writable=True),
+    help="Write the status page (as the controller serves at /) to FILE, atomically.",
+)
 @handle_errors
-def status_command(repo: str, as_json: bool) -> None:
+def status_command(repo: str, as_json: bool, html_file: str | None) -> None:
     """Show the rollout posture, its governance, the decision and the pending intents.
 
     Also the progression guards' state (the decision the last change needs, cooldown and
@@ -20,12 +27,17 @@ def status_command(repo: str, as_json: bool) -> None:
 
     Warns when the governance review is due within 7 days or expired, and when the
     decision is stale. Pending intents show the outcome the next pass would give them.
-    Read-only: takes no lock and writes nothing.
+    Read-only: takes no lock and writes nothing but the --html file.
+
+    `--html FILE` writes the controller's status page as one static file (for a CI
+    artifact or GitHub Pages): every fleet, the pending intents, the last 50 history
+    entries and the audit findings; no script, no external assets.
 
     \b
     Examples:
       reconcile status
       reconcile status --repo policies-repo --json
+      reconcile status --html public/index.html
     """  # noqa: D301 - click's \b marker needs a real backspace, not a raw docstring
     import sys
 
@@ -34,9 +46,23 @@ def status_command(repo: str, as_json: bool) -> None:
     from reconciler.render.diagnostics import warning_text
     from reconciler.reports.status import repo_status
 
+    if html_file is not None:
+        _write_page(repo, html_file)
+        return
     report = repo_status(repo, now=system_clock)
     if as_json:
         sys.stdout.write(json_output.document(report))
     else:
         sys.stdout.write(text.status_text(report, color=tables.wants_color(sys.stdout)))
         sys.stderr.write("".join(warning_text(warning) for warning in report["warnings"]))
+
+
+def _write_page(repo: str, path: str) -> None:
+    """Write the static status page (the controller's `/`, without its live script)."""
+    from reconciler.adapters import files
+    from reconciler.adapters.clock import system_clock
+    from reconciler.render import status_page as page
+    from reconciler.reports.status_page import page_document
+
+    doc = page_document(repo, now=system_clock)
+    files.atomic_write(path, page.page_html(doc, live=False).encode("utf-8"))

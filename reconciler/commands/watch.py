@@ -107,7 +107,9 @@ def _secret(path: str | None) -> str | None:
 def run_watch_command(flags: dict[str, Any]) -> None:
     """Build the daemon's options from the group's flags and run it; exit with its code."""
     from reconciler.adapters.clock import system_clock
+    from reconciler.daemon.http import PageAssets
     from reconciler.daemon.runner import Daemon, DaemonOptions
+    from reconciler.render import status_page
 
     host, port = _listen(flags["listen"])
     options = DaemonOptions(
@@ -128,7 +130,12 @@ def run_watch_command(flags: dict[str, Any]) -> None:
         lock_timeout=flags["lock_timeout"],
     )
     try:
-        daemon = Daemon(options, now=system_clock)
+        page = PageAssets(
+            lambda doc: status_page.page_html(doc, live=True),
+            status_page.page_script(),
+            status_page.CONTENT_SECURITY_POLICY,
+        )
+        daemon = Daemon(options, now=system_clock, page=page)
     except OSError as exc:
         raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
     sys.exit(daemon.run())

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import hmac
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
 
 from reconciler.core.reasons import ReasonCode
 from reconciler.daemon.logs import Throttle
@@ -21,6 +22,11 @@ WEBHOOK_PATH = "/hooks/reconcile"
 HOOKS = "/hooks/"
 TOKEN_HEADER = "X-Reconcile-Token"
 PROBES = frozenset({"/metrics", "/healthz", "/readyz"})
+PAGE = "/"
+API_STATUS = "/api/status"
+PAGE_SCRIPT = "/static/status.js"
+PAGES = frozenset({PAGE, API_STATUS, PAGE_SCRIPT})
+"""The read-only status page, its data and its script: GET and HEAD only."""
 METRICS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 REFUSAL_LOG_WINDOW = 10.0
 """Seconds between two `http.refused` events of one reason (the others are counted)."""
@@ -42,6 +48,38 @@ def _silent(*_args: object, **_fields: object) -> None:
     """No event log (unit tests of the routes alone)."""
 
 
+class PageSnapshot(NamedTuple):
+    """The status page as the last pass left it, ready to send (built once per pass)."""
+
+    html: bytes
+    json: bytes
+
+
+class PageAssets(NamedTuple):
+    """How the page is drawn: render/status_page.py's, passed in by `reconcile --watch`.
+
+    The daemon and render are peers (docs/architecture.md): the command joins them.
+    """
+
+    render: Callable[[Mapping[str, Any]], str]
+    """The page's data -> the HTML of its first view."""
+    script: bytes
+    """`/static/status.js`."""
+    policy: str
+    """The Content-Security-Policy sent with the page."""
+
+
+PAGE_HEADERS = (
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "no-referrer"),
+    ("Cache-Control", "no-store"),
+)
+
+
+def _no_page() -> PageSnapshot | None:
+    return None
+
+
 class Endpoints:
     """The routes: metrics, liveness, readiness, the trigger behind the shared secret."""
 
@@ -54,9 +92,17 @@ class Endpoints:
         log: Log = _silent,
         clock: Callable[[], float] = time.monotonic,
         forges: Forges | None = None,
+        page: Callable[[], PageSnapshot | None] = _no_page,
+        assets: PageAssets | None = None,
     ) -> None:
-        """`forges` None: the forge hooks have no secret, and refuse every request."""
+        """`forges` None: the forge hooks have no secret, and refuse every request.
+
+        `page` gives the status page as the last pass built it (None: not yet); `assets`
+        None: no page at all (`/`, `/api/status` and the script answer 404).
+        """
         self.metrics = metrics
+        self.page = page
+        self.assets = assets
         self.forges = forges or Forges(None, None)
         self.is_ready = is_ready
         self.trigger = trigger
@@ -73,11 +119,23 @@ class Endpoints:
     # What the server asks -----------------------------------------------------------
 
     def is_probe(self, head: Head) -> bool:
-        """GET /healthz, /readyz and /metrics: never kept waiting by the budget of the rest."""
+        """GET /healthz, /readyz and /metrics: never kept waiting by the budget of the rest.
+
+        The status page and its data are served from memory too (built once per pass), so
+        they are answered like the probes.
+        """
+        if head.method in ("GET", "HEAD") and self.assets is not None and head.path in PAGES:
+            return True
         return head.method == "GET" and head.path in PROBES
 
     def check(self, head: Head) -> Answer | None:
         """Refuse from the head alone (the token before any body); None: answer when complete."""
+        if self.assets is not None and head.path in PAGES:
+            if head.method in ("GET", "HEAD"):
+                return None
+            # Read-only: changes go through pull requests.
+            allow = (("Allow", "GET, HEAD"),)
+            return Answer(405, b"read-only: use GET\n", close=True, headers=allow)
         if head.method not in ("GET", "POST"):
             return self._refused(501, ReasonCode.HTTP_METHOD_UNSUPPORTED, head, b"unsupported\n")
         if head.method == "GET":
@@ -108,6 +166,8 @@ class Endpoints:
             self.trigger()
             self.metrics.webhook_requests.labels(code="202").inc()
             return Answer(202, b"accepted\n")
+        if self.assets is not None and head.path in PAGES:
+            return self._answer_page(head.path, self.assets)
         if head.path == "/metrics":
             return Answer(200, self.metrics.exposition(), METRICS_TYPE)
         if head.path == "/readyz":
@@ -129,6 +189,22 @@ class Endpoints:
         suppressed = self.throttle.admit("fault")
         if suppressed is not None:
             self.log("http.error", "error", error=error[:500], suppressed=suppressed or None)
+
+    def _answer_page(self, path: str, assets: PageAssets) -> Answer:
+        """The status page, its data or its script, from memory: never git per request."""
+        if path == PAGE_SCRIPT:
+            return Answer(
+                200, assets.script, "text/javascript; charset=utf-8", headers=PAGE_HEADERS
+            )
+        snapshot = self.page()
+        if snapshot is None:
+            return Answer(
+                503, b"no status yet: the first pass has not finished\n", headers=PAGE_HEADERS
+            )
+        if path == API_STATUS:
+            return Answer(200, snapshot.json, "application/json", headers=PAGE_HEADERS)
+        policy = (("Content-Security-Policy", assets.policy),)
+        return Answer(200, snapshot.html, "text/html; charset=utf-8", headers=PAGE_HEADERS + policy)
 
     # Forge hooks and refusals ---------------------------------------------------------
 

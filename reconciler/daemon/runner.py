@@ -11,13 +11,14 @@ When passes run is `scheduling.Scheduler`'s; the clocks are injected (tests fake
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
 import threading
 from collections.abc import Callable, Sequence
-from datetime import datetime
-from typing import NamedTuple
+from datetime import datetime, timedelta
+from typing import Any, NamedTuple
 
 from reconciler.adapters import watching
 from reconciler.adapters.clock import SYSTEM_MONOTONIC, MonotonicClock
@@ -25,7 +26,7 @@ from reconciler.core import guard_state, passes
 from reconciler.core.errors import ReconcileError
 from reconciler.core.passes import Outcome
 from reconciler.core.timestamps import format_timestamp, parse_timestamp
-from reconciler.daemon.http import Endpoints, serve
+from reconciler.daemon.http import Endpoints, PageAssets, PageSnapshot, serve
 from reconciler.daemon.logs import EventLog
 from reconciler.daemon.metrics import Metrics
 from reconciler.daemon.scheduling import Scheduler
@@ -36,7 +37,7 @@ from reconciler.loop import checkout as checkouts
 from reconciler.loop import pass_state, queue
 from reconciler.loop.config import LoopConfig, load_config
 from reconciler.loop.once import OnceOptions, PassReport, run_once
-from reconciler.reports import audit_state, auditing
+from reconciler.reports import audit_state, auditing, status_page
 from reconciler.telemetry.ledger import Ledger
 
 MIN_DEFERRED_WAKE = 1.0
@@ -63,6 +64,42 @@ class DaemonOptions(NamedTuple):
     lock_timeout: str | None = None
 
 
+_EMPTY_PAGE: dict[str, Any] = {
+    "generatedAt": None,
+    "repo": None,
+    "head": None,
+    "fleets": [],
+    "history": [],
+    "audit": None,
+    "warnings": ["no successful pass yet"],
+}
+
+
+def _shown(moment: datetime | None) -> str | None:
+    return format_timestamp(moment) if moment is not None else None
+
+
+class _PassRecord:
+    """What the status page says about the passes: the last one, its time, the errors."""
+
+    def __init__(self) -> None:
+        self.last_success: datetime | None = None
+        self.last_attempt: datetime | None = None
+        self.seconds: float | None = None
+        self.errors = 0
+        self.last_error: dict[str, str] | None = None
+
+    def succeeded(self, at: datetime, seconds: float) -> None:
+        self.last_success = self.last_attempt = at
+        self.seconds = round(seconds, 3)
+        self.last_error = None
+
+    def failed(self, at: datetime, reason: str, message: str) -> None:
+        self.last_attempt = at
+        self.errors += 1
+        self.last_error = {"reason": reason, "message": message[:500]}
+
+
 class Daemon:
     """One controller process; `run` blocks until a signal (or `triggers.stop()`)."""
 
@@ -73,9 +110,19 @@ class Daemon:
         now: Callable[[], datetime],
         clock: MonotonicClock = SYSTEM_MONOTONIC,
         rng: random.Random | None = None,
+        page: PageAssets | None = None,
     ) -> None:
-        """`now` is the wall clock; `clock` times the passes and every wait (tests fake both)."""
+        """`now` is the wall clock; `clock` times the passes and every wait (tests fake both).
+
+        `page`: how to draw the status page (`/`); None serves no page.
+        """
         self.options = options
+        self.page_assets = page
+        self.page_data: dict[str, Any] | None = None
+        """The last successful pass's status, history and audit (`status_page.page_document`)."""
+        self.page: PageSnapshot | None = None
+        """What `/` and `/api/status` send: rebuilt after every pass, never per request."""
+        self.passes = _PassRecord()
         self.now = now
         self.clock = clock
         self.log = EventLog(options.log_format, now)
@@ -87,6 +134,7 @@ class Daemon:
             debounce=options.debounce,
             log=self.log,
             rng=rng or random.Random(),
+            after_pass=self._publish_page,
         )
         self.health = self.scheduler.health
         self.stop_signal: str | None = None
@@ -112,6 +160,8 @@ class Daemon:
                 log=self.log,
                 clock=clock.monotonic,
                 forges=forges,
+                page=lambda: self.page,
+                assets=page,
             ),
         )
 
@@ -172,13 +222,49 @@ class Daemon:
             trace = "".join(traceback.format_exception(exc)).strip()
             return self._failed("unexpected", f"{type(exc).__name__}: {exc}", trace)
         seconds = self.clock.monotonic() - started
+        self.passes.succeeded(self.now(), seconds)
         self.metrics.record_pass(report, seconds, self.now().timestamp())
         self._log_report(report, seconds)
         held = passes.still_deferred(report.outcomes)  # not those a rollback superseded
         self._schedule_deferred(held)
         self._update_gauges(held)
         self._audit()
+        self._read_page_data()
         return True
+
+    # The status page ----------------------------------------------------------------
+
+    def _read_page_data(self) -> None:
+        """Read the page's data once, after a successful pass (requests never read git)."""
+        if self.page_assets is None:
+            return
+        try:
+            self.page_data = status_page.page_document(self.options.repo, now=self.now)
+        except Exception as exc:  # noqa: BLE001 - the page keeps the previous pass's data
+            self.log("page.failed", "warn", error=f"{type(exc).__name__}: {exc}")
+
+    def _publish_page(self) -> None:
+        """Build the page's bytes from the last data and the controller's state, once."""
+        if self.page_assets is None:
+            return
+        backoff = self.scheduler.backoff
+        retry_at = self.now() + timedelta(seconds=backoff) if backoff is not None else None
+        controller = {
+            "lastPassAt": _shown(self.passes.last_success),
+            "lastPassSeconds": self.passes.seconds,
+            "lastAttemptAt": _shown(self.passes.last_attempt),
+            "failures": self.health.failures,
+            "errorsTotal": self.passes.errors,
+            "lastError": self.passes.last_error if self.health.failures else None,
+            "backoffSeconds": None if backoff is None else round(backoff, 1),
+            "retryAt": _shown(retry_at),
+            "ready": self.health.is_ready(),
+        }
+        doc = dict(self.page_data or _EMPTY_PAGE, controller=controller)
+        self.page = PageSnapshot(
+            html=self.page_assets.render(doc).encode("utf-8"),
+            json=json.dumps(doc, ensure_ascii=False).encode("utf-8"),
+        )
 
     def _audit(self) -> None:
         """Verify the commits since the last check (incremental) and export what is open."""
@@ -219,6 +305,7 @@ class Daemon:
         return max((self.next_not_before - self.now()).total_seconds(), 0.0)
 
     def _failed(self, reason: str, message: str, trace: str | None = None) -> bool:
+        self.passes.failed(self.now(), reason, message)
         self.metrics.pass_errors.inc()
         if reason == "push_conflict":
             # Every attempt of the pass lost its push race.

@@ -67,14 +67,19 @@ class Scheduler:
         debounce: float,
         log: EventLog,
         rng: random.Random,
+        after_pass: Callable[[], None] | None = None,
     ) -> None:
+        """`after_pass` runs once each pass is counted (and its backoff chosen)."""
         self.run_pass = run_pass
+        self.after_pass = after_pass
         self.triggers = triggers
         self.clock = triggers.clock
         self.debounce = debounce
         self.log = log
         self.rng = rng
         self.health = Health()
+        self.backoff: float | None = None
+        """Seconds the retry of the last (failed) pass waits; None after a success."""
         self.wake_at: float | None = None
         """When (monotonic) a deferred intent's `notBefore` comes: a pass runs then, with
         the reason `deferred`, even when nothing else asks for one."""
@@ -109,8 +114,12 @@ class Scheduler:
         ok = self.run_pass(reasons)
         done = self.clock.monotonic()
         self.health.record(ok)
-        if not ok and not self.triggers.stopping.is_set():
-            delay = backoff_seconds(self.health.failures, self.rng)
+        failed = not ok and not self.triggers.stopping.is_set()
+        self.backoff = backoff_seconds(self.health.failures, self.rng) if failed else None
+        if self.after_pass is not None:
+            self.after_pass()
+        if self.backoff is not None:
+            delay = self.backoff
             self.log("pass.retry", "warn", retryIn=round(delay, 2))
             if not self.triggers.sleep(delay):
                 self.triggers.fire("retry")

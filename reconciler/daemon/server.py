@@ -81,6 +81,8 @@ class Answer(NamedTuple):
     body: bytes
     content_type: str = "text/plain; charset=utf-8"
     close: bool = False
+    headers: tuple[tuple[str, str], ...] = ()
+    """Extra headers (the status page's Content-Security-Policy, ...)."""
 
 
 class Application(Protocol):
@@ -393,6 +395,7 @@ class Server:
         headers = [
             ("Content-Type", answer.content_type),
             ("Content-Length", str(len(answer.body))),
+            *answer.headers,
         ]
         if answer.close:
             headers.append(("Connection", "close"))

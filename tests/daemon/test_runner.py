@@ -210,3 +210,52 @@ def test_corrupt_telemetry_never_turns_the_controller_into_a_pass_a_second(
 
     assert not_watch(starts(events)) == [(at(clock, 0), "start")]
     assert not [e for e in events if e["event"] in ("daemon.error", "pass.failed")], events
+
+
+def page_daemon(repo: Path, clock: FakeClock) -> Daemon:
+    from reconciler.daemon.http import PageAssets
+    from reconciler.render import status_page
+
+    page = PageAssets(
+        lambda doc: status_page.page_html(doc, live=True),
+        status_page.page_script(),
+        status_page.CONTENT_SECURITY_POLICY,
+    )
+    options = DaemonOptions(repo=str(repo), port=0, resync=100_000, log_format="json")
+    return Daemon(options, now=clock.now, clock=clock, rng=FixedRandom(0.5), page=page)
+
+
+def test_the_status_page_is_built_once_per_pass_with_the_controllers_state(
+    tmp_path: Path,
+) -> None:
+    repo = g.make_policy_repo(tmp_path / "repo")
+    clock = FakeClock()
+    daemon = page_daemon(repo, clock)
+    serve(daemon, clock, stop_at=10)
+
+    assert daemon.page is not None
+    doc = json.loads(daemon.page.json)
+    assert [f["canaryPercent"] for f in doc["fleets"]] == [25]
+    controller = doc["controller"]
+    assert (controller["failures"], controller["errorsTotal"], controller["ready"]) == (0, 0, True)
+    assert controller["lastPassAt"] == at(clock, 0)
+    assert controller["backoffSeconds"] is None
+    assert b'data-field="canary">25%</td>' in daemon.page.html
+
+
+def test_a_failing_pass_shows_its_error_and_backoff_on_the_page(tmp_path: Path) -> None:
+    repo = g.make_policy_repo(tmp_path / "repo")
+    (repo / g.REGISTRY).write_text("not: [valid\n")
+    g.commit_all(repo, "break the registry")
+    clock = FakeClock()
+    daemon = page_daemon(repo, clock)
+    serve(daemon, clock, stop_at=1)
+
+    assert daemon.page is not None
+    doc = json.loads(daemon.page.json)
+    assert doc["fleets"] == []
+    controller = doc["controller"]
+    assert (controller["failures"], controller["ready"]) == (1, False)
+    assert controller["lastError"]["reason"] == "registry_parse_error"
+    assert controller["backoffSeconds"] == 1.5  # 1 s, plus half of the 1 s jitter
+    assert controller["lastPassAt"] is None

@@ -1,0 +1,69 @@
+"""The status page's document: every fleet's status, the last history entries, the audit.
+
+Built once per successful pass by the controller (daemon/runner.py) and by `reconcile status
+--html`; `/api/status` serves it as JSON and render/status_page.py turns it into HTML. Today
+a repository holds one fleet: `fleets` is a list so that several can come.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+from reconciler.core.timestamps import format_timestamp
+from reconciler.reports import history
+from reconciler.reports.status import REVIEW_WARNING, repo_status
+
+HISTORY_SHOWN = 50
+"""The most history entries the page shows, newest first."""
+REVIEW_WARNING_DAYS = REVIEW_WARNING.days
+
+
+def page_document(
+    repo: str,
+    *,
+    now: Callable[[], datetime],
+    controller: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Return the page's data (the shape `/api/status` serves).
+
+    `controller` is the controller's own state (None for `status --html`: no controller).
+
+    Raises:
+        RefusalError: as `repo_status` and `read_history`.
+    """
+    report = repo_status(repo, now=now)
+    fleet = fleet_json(report)
+    entries = history.read_history(repo, history.HistoryQuery(limit=HISTORY_SHOWN))
+    rows = [dict(history.entry_json(entry), fleet=fleet["fleetId"]) for entry in entries]
+    return {
+        "generatedAt": format_timestamp(now()),
+        "repo": report["repo"],
+        "head": report["head"],
+        "fleets": [fleet],
+        "history": rows,
+        "audit": report["audit"],
+        "warnings": report["warnings"],
+        "controller": dict(controller) if controller is not None else None,
+    }
+
+
+def fleet_json(report: Mapping[str, Any]) -> dict[str, Any]:
+    """One fleet of the page from a `repo_status` report."""
+    posture = report["posture"]
+    governance = dict(report["governance"])
+    days = governance.get("daysLeft")
+    governance["warning"] = days is None or days < REVIEW_WARNING_DAYS
+    return {
+        "fleetId": posture["fleetId"],
+        "canaryPercent": posture["canaryPercent"],
+        "manualPause": posture["manualPause"],
+        "state": "paused" if posture["manualPause"] else "running",
+        "mode": posture["mode"],
+        "decision": report["decision"],
+        "governance": governance,
+        "guards": report["guards"],
+        "pending": report["pending"],
+        "deferred": report["deferred"],
+    }
