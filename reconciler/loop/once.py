@@ -238,7 +238,7 @@ def _pass(
         history = Ledger(config.fleet.telemetry, config.fleet.state, config.rotate_bytes)
         history.prefetch_sealed()  # beside the reading of the intents and `git log`
         tracked = symlinks.intents_in(listing, rel)
-        sources = _read_sources(checkout, config, pending, tracked)
+        sources = _read_sources(checkout, state, pending, tracked)
         state = pass_state.with_drift(state, options.audit, checkout, history, sources)
         pass_state.require_usable_registry(state, sources, now())
     except ReconcileError:
@@ -397,7 +397,7 @@ def _moved_file(
 
 def _read_sources(
     checkout: Checkout,
-    config: LoopConfig,
+    state: PassState,
     pending: Sequence[queue.PendingFile],
     tracked: dict[str, tuple[str, str]],
 ) -> list[IntentSource]:
@@ -405,4 +405,4 @@ def _read_sources(
         checkout, [item.path for item in pending if item.path in tracked]
     )
     sources = [queue.read_source(item, adding.get(item.path)) for item in pending]
-    return pass_state.with_provenance(checkout, config, sources)
+    return pass_state.with_provenance(checkout, state.trust, sources)

@@ -140,8 +140,13 @@ def checkout_state(checkout: Checkout, config: LoopConfig, now: datetime) -> Pas
     )
 
 
-def read_pending(checkout: Checkout, config: LoopConfig) -> list[IntentSource]:
-    """Read every pending intent of the checkout, in the loop's order, linked to its commit."""
+def read_pending(
+    checkout: Checkout, config: LoopConfig, trust: Trust | RefusalError | None
+) -> list[IntentSource]:
+    """Read every pending intent of the checkout, in the loop's order, linked to its commit.
+
+    `trust`: the pass's (`PassState.trust`), for each intent's provenance.
+    """
     rel = config.relative_paths(checkout)
     pending = queue.list_pending(checkout, config.fleet.intents)
     tracked = symlinks.tracked_intents(checkout, rel)
@@ -149,14 +154,17 @@ def read_pending(checkout: Checkout, config: LoopConfig) -> list[IntentSource]:
         checkout, [item.path for item in pending if item.path in tracked]
     )
     sources = [queue.read_source(item, adding.get(item.path)) for item in pending]
-    return with_provenance(checkout, config, sources)
+    return with_provenance(checkout, trust, sources)
 
 
 def with_provenance(
-    checkout: Checkout, config: LoopConfig, sources: list[IntentSource]
+    checkout: Checkout, found: Trust | RefusalError | None, sources: list[IntentSource]
 ) -> list[IntentSource]:
-    """The sources with who wrote and who brought in each (only when `trust:` is set)."""
-    found = trusting.load_trust(config.layout)
+    """The sources with who wrote and who brought in each (only when the pass has trust).
+
+    With trust settings that cannot be read, provenance would not be asked for: every
+    intent is refused on them first (a rollback noted).
+    """
     if found is None or isinstance(found, RefusalError):
         return sources
     committed = {source.path: source.blob for source in sources if source.intent_commit}

@@ -59,7 +59,7 @@ def predict_checkout(
         RefusalError: the registry is invalid, or a telemetry file cannot be read.
     """
     state = checkout_state(checkout, config, now())
-    sources = read_pending(checkout, config)
+    sources = read_pending(checkout, config, state.trust)
     require_usable_registry(state, sources, now())
     if not sources:
         return state, []

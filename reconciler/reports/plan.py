@@ -23,7 +23,6 @@ from reconciler.core.guard_settings import PassGuards
 from reconciler.core.outcome_rows import outcome_row
 from reconciler.core.passes import IntentSource, Outcome
 from reconciler.core.reasons import ReasonCode
-from reconciler.core.trust import Provenance
 from reconciler.inputs import guarding, layouts, trusting
 from reconciler.inputs.layouts import Layout
 from reconciler.loop import checkout as checkouts
@@ -105,10 +104,10 @@ def make_plan(repo: str, base: str | None, *, now: Callable[[], datetime]) -> Pl
         merging.write_intents(view, entries, root)
         sources = _sources(checkout, view, config, rel, entries, root)
         layout = _merged_layout(view, config, rel, root)
-        found = _merged_trust_files(view, layout, rel, root)
-        trust = provenance.pass_trust(view, found, rel.decision)
-        if isinstance(found, trusting.TrustFiles):
-            sources = _with_provenance(view, found, sources, at_target)
+        trust = provenance.pass_trust(
+            view, _merged_trust_files(view, layout, rel, root), rel.decision
+        )
+        sources = _merge_pending(pass_state.with_provenance(view, trust, sources), at_target)
         state = pass_state.load_state(
             config,
             pass_state.record_files(rel),
@@ -169,26 +168,19 @@ def _merged_trust_files(
     return trusting.load_trust(layout, os.path.join(root, *prefix.split("/")) if prefix else root)
 
 
-def _with_provenance(
-    view: Checkout,
-    found: trusting.TrustFiles,
-    sources: list[IntentSource],
-    at_target: dict[str, str],
-) -> list[IntentSource]:
-    """Each source's provenance in the merge.
+def _merge_pending(sources: list[IntentSource], at_target: dict[str, str]) -> list[IntentSource]:
+    """The sources, with approval left to the merge for each file the branch brings.
 
-    The merge is yet to be made for a file the branch brings (new or changed): it decides
-    the approval, so `plan` does not predict it.
+    That merge is yet to be made (the file is new or changed), so `plan` does not predict it.
     """
-    committed = {source.path: source.blob for source in sources if source.intent_commit}
-    proven = provenance.intent_provenance(view, committed, found.signers)
-    result = []
-    for source in sources:
-        known = proven.get(source.path, Provenance(committed=False))
-        if known.committed and at_target.get(source.path) != source.blob:
-            known = known._replace(merge_pending=True, approval=None)
-        result.append(source._replace(provenance=known))
-    return result
+    return [
+        source._replace(provenance=source.provenance._replace(merge_pending=True, approval=None))
+        if source.provenance is not None
+        and source.provenance.committed
+        and at_target.get(source.path) != source.blob
+        else source
+        for source in sources
+    ]
 
 
 def _merged_guards(view: Checkout, layout: Layout, rel: LoopPaths, root: str) -> PassGuards | None:
