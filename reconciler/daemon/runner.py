@@ -261,10 +261,13 @@ class Daemon:
             "ready": self.health.is_ready(),
         }
         doc = dict(self.page_data or _EMPTY_PAGE, controller=controller)
-        self.page = PageSnapshot(
-            html=self.page_assets.render(doc).encode("utf-8"),
-            json=json.dumps(doc, ensure_ascii=False).encode("utf-8"),
-        )
+        try:  # a value no one can encode must not take the page (or the schedule) down
+            self.page = PageSnapshot(
+                html=self.page_assets.render(doc).encode("utf-8"),
+                json=json.dumps(doc, ensure_ascii=True).encode("ascii"),
+            )
+        except Exception as exc:  # noqa: BLE001 - the last good page stays
+            self.log("page.failed", "warn", error=type(exc).__name__)
 
     def _audit(self) -> None:
         """Verify the commits since the last check (incremental) and export what is open."""

@@ -17,6 +17,8 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+from reconciler.render.tables import escape_controls
+
 SCRIPT_PATH = "/static/status.js"
 POLL_SECONDS = 2
 STYLE = """
@@ -138,7 +140,12 @@ def page_html(doc: Mapping[str, Any], *, live: bool) -> str:
 
 
 def _e(value: object) -> str:
-    return html.escape(str(value), quote=True)
+    """A value as HTML text, HTML-escaped.
+
+    Control, bidi and lone surrogate characters are made visible first, as in every text
+    report (`tables.escape_controls`).
+    """
+    return html.escape(escape_controls(str(value)), quote=True)
 
 
 def _table(name: str, columns: Sequence[tuple[str, str]], rows: Iterable[Row]) -> str:

@@ -4,7 +4,17 @@
 'use strict';
 (function () {
   var POLL_MS = 2000;
-  function text(v) { return (v === null || v === undefined || v === '') ? '-' : String(v); }
+  // Control, bidi and lone surrogate characters shown as escapes, as the server's first view
+  // shows them (render/tables.escape_controls: \xHH, \uHHHH).
+  var HIDDEN = /[\p{Cc}\p{Zl}\p{Zp}\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]|\p{Cs}/gu;
+  function visible(s) {
+    return s.replace(HIDDEN, function (c) {
+      var n = c.charCodeAt(0);
+      var hex = n.toString(16);
+      return n < 0x100 ? '\\x' + ('0' + hex).slice(-2) : '\\u' + ('000' + hex).slice(-4);
+    });
+  }
+  function text(v) { return (v === null || v === undefined || v === '') ? '-' : visible(String(v)); }
   function len(v) { return String((v || []).length); }
   function statusClass(s) { return s === 'rejected' ? 'bad' : (s === 'deferred' ? 'warn' : ''); }
   function daysText(g) {
