@@ -117,7 +117,10 @@ class Scheduler:
         failed = not ok and not self.triggers.stopping.is_set()
         self.backoff = backoff_seconds(self.health.failures, self.rng) if failed else None
         if self.after_pass is not None:
-            self.after_pass()
+            try:  # the page's refresh: its failure must not skip the backoff below
+                self.after_pass()
+            except Exception as exc:  # noqa: BLE001 - logged; the schedule goes on
+                self.log("after_pass.failed", "warn", error=f"{type(exc).__name__}: {exc}")
         if self.backoff is not None:
             delay = self.backoff
             self.log("pass.retry", "warn", retryIn=round(delay, 2))

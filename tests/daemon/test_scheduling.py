@@ -261,3 +261,17 @@ def test_a_timer_whose_action_fails_logs_it_and_keeps_its_period() -> None:
     assert polls == pytest.approx([30, 60, 90])
     assert [e["error"] for e in run.events("poll.failed")] == ["OSError: ls-remote went away"]
     assert run.passes == [(0, "start")]  # a poll that finds nothing new runs no pass
+
+
+def test_a_failing_after_pass_hook_neither_stops_the_schedule_nor_skips_the_backoff() -> None:
+    # Found by a review: the hook raised past the backoff, so failed passes ran every second.
+    run = make_run(lambda n: n == 3, rng=FixedRandom(0.0))
+
+    def hook() -> None:
+        raise UnicodeEncodeError("utf-8", "\ud800", 0, 1, "surrogates not allowed")
+
+    run.scheduler.after_pass = hook
+    run.run(stop_at=100)
+    assert run.starts() == pytest.approx([0, 1, 3, 7])  # 1, 2, 4 s of backoff as ever
+    assert len(run.events("after_pass.failed")) == 4
+    assert run.events("daemon.error") == []
