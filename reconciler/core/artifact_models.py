@@ -17,6 +17,18 @@ _TS = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$"
 ToPercent = Annotated[int, Field(ge=0, le=100)] | Literal["previous"]
 
 
+PrevHash = Annotated[
+    str | None,
+    Field(
+        pattern=r"^sha256:[0-9a-f]{64}$",
+        description="SHA-256 of the previous record's line (its bytes without the newline, "
+        "across rotation); sha256:0...0 (64 zeros) for a history's first record. Absent in "
+        "records written before chaining (and in an apply whose line was not appended).",
+    ),
+]
+"""Every record's `prevHash` (docs/artifacts.md, the hash chain)."""
+
+
 class DecisionSummary(BaseModel):
     """The part of a promotion decision the reconciler reads."""
 
@@ -182,14 +194,7 @@ class ApplyRecord(BaseModel):
     )
     replayed: bool | None = Field(None, description="Present and true only on a replay.")
     git: RecordGit | None = Field(None, description="Loop records only.")
-    prev_hash: str | None = Field(
-        None,
-        alias="prevHash",
-        pattern=r"^sha256:[0-9a-f]{64}$",
-        description="SHA-256 of the previous record's line (its bytes without the newline, "
-        "across rotation); sha256:0...0 (64 zeros) for a history's first record. Absent in "
-        "records written before chaining (and in an apply whose line was not appended).",
-    )
+    prev_hash: PrevHash = Field(None, alias="prevHash")
 
 
 class RejectedGovernance(BaseModel):
@@ -233,14 +238,7 @@ class RejectedRecord(BaseModel):
     reason_codes: list[str] = Field(alias="reasonCodes", min_length=1)
     errors: list[str] = Field(description="One line per problem.")
     git: RecordGit
-    prev_hash: str | None = Field(
-        None,
-        alias="prevHash",
-        pattern=r"^sha256:[0-9a-f]{64}$",
-        description="SHA-256 of the previous record's line (its bytes without the newline, "
-        "across rotation); sha256:0...0 (64 zeros) for a history's first record. Absent in "
-        "records written before chaining (and in an apply whose line was not appended).",
-    )
+    prev_hash: PrevHash = Field(None, alias="prevHash")
 
 
 def json_schema(kind: str) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Final, Literal, NamedTuple
 
 from reconciler.adapters.gitrepo import CatFile
-from reconciler.core import audit_chain, audit_drift, ownership
+from reconciler.core import audit_chain, audit_drift
 from reconciler.core.audit import Finding, FindingKind, OwnedPaths, replay_problems
 from reconciler.core.audit import Record as AuditRecord
 from reconciler.core.audit_drift import AuditState, OpenEdit
@@ -22,9 +22,8 @@ from reconciler.core.errors import RefusalError
 from reconciler.core.reasons import ReasonCode
 from reconciler.loop import checkout as checkouts
 from reconciler.loop import config as loop_config
-from reconciler.loop import queue
 from reconciler.loop.paths import LoopPaths
-from reconciler.reports import audit_commits, audit_log, audit_trust
+from reconciler.reports import audit_commits, audit_log, audit_trust, pr_edits
 from reconciler.reports.audit_drift import Drift
 from reconciler.reports.audit_log import Commit
 from reconciler.telemetry import segments
@@ -174,16 +173,7 @@ def small_paths(rel: LoopPaths) -> list[str]:
 
 def owned_paths(rel: LoopPaths) -> OwnedPaths:
     """The files only the reconciler writes, repo-relative."""
-    return OwnedPaths(
-        registry=rel.registry,
-        files=ownership.OwnedFiles(
-            decision=rel.decision,
-            state_files=(rel.state, rel.index_file, rel.segments),
-            telemetry=rel.telemetry,
-            segments=segments.segment_pattern(rel.telemetry.rpartition("/")[2]),
-            processed=(f"{rel.intents}/{queue.APPLIED}", f"{rel.intents}/{queue.REJECTED}"),
-        ),
-    )
+    return OwnedPaths(registry=rel.registry, files=pr_edits.owned_files(rel))
 
 
 def _resolve(checkout: checkouts.Checkout, since: str) -> str:

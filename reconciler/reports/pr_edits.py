@@ -25,13 +25,7 @@ def owned_edits(checkout: Checkout, rel: LoopPaths, merge_base: str) -> list[str
         "diff", "--name-only", "-z", "--no-renames", merge_base, checkout.head, "--"
     ).stdout
     changed = sorted({path for path in out.decode("utf-8", "surrogateescape").split("\0") if path})
-    owned = ownership.OwnedFiles(
-        decision=rel.decision,
-        state_files=(rel.state, rel.index_file, rel.segments),
-        telemetry=rel.telemetry,
-        segments=segments.segment_pattern(rel.telemetry.rpartition("/")[2]),
-        processed=(f"{rel.intents}/{queue.APPLIED}", f"{rel.intents}/{queue.REJECTED}"),
-    )
+    owned = owned_files(rel)
     problems = []
     for path in changed:
         if path == rel.registry:
@@ -64,3 +58,14 @@ def _registry_doc(checkout: Checkout, commit: str, path: str) -> object:
         return RegistryText(data.decode("utf-8"), documents.registry_format(path)).document
     except (UnicodeDecodeError, DocumentError):
         return _UNREADABLE
+
+
+def owned_files(rel: LoopPaths) -> ownership.OwnedFiles:
+    """The files only the reconciler writes, repo-relative (plan's check, verify's audit)."""
+    return ownership.OwnedFiles(
+        decision=rel.decision,
+        state_files=(rel.state, rel.index_file, rel.segments),
+        telemetry=rel.telemetry,
+        segments=segments.segment_pattern(rel.telemetry.rpartition("/")[2]),
+        processed=(f"{rel.intents}/{queue.APPLIED}", f"{rel.intents}/{queue.REJECTED}"),
+    )
