@@ -238,7 +238,8 @@ def _pass(
         history = Ledger(config.fleet.telemetry, config.fleet.state, config.rotate_bytes)
         history.prefetch_sealed()  # beside the reading of the intents and `git log`
         tracked = symlinks.intents_in(listing, rel)
-        sources = _read_sources(checkout, state, pending, tracked)
+        sources = pass_state.read_sources(checkout, pending, tracked)
+        state, sources = pass_state.with_trust(checkout, config, state, sources)
         state = pass_state.with_drift(state, options.audit, checkout, history, sources)
         pass_state.require_usable_registry(state, sources, now())
     except ReconcileError:
@@ -393,16 +394,3 @@ def _moved_file(
         with contextlib.suppress(OSError):
             note += f"# It held {os.lstat(absolute).st_size} bytes.\n"
     return FileChange(target, note.encode("utf-8"))
-
-
-def _read_sources(
-    checkout: Checkout,
-    state: PassState,
-    pending: Sequence[queue.PendingFile],
-    tracked: dict[str, tuple[str, str]],
-) -> list[IntentSource]:
-    adding = queue.find_adding_commits(
-        checkout, [item.path for item in pending if item.path in tracked]
-    )
-    sources = [queue.read_source(item, adding.get(item.path)) for item in pending]
-    return pass_state.with_provenance(checkout, state.trust, sources)

@@ -6,7 +6,7 @@ The loop, `plan`, `status` and `dispatch` all load it here, so what they evaluat
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Container, Mapping, Sequence
 from datetime import datetime
 
 from reconciler.core import applying, registry, rules
@@ -127,34 +127,47 @@ def checkout_state(checkout: Checkout, config: LoopConfig, now: datetime) -> Pas
     Raises:
         RefusalError: the registry is missing, unreadable, or invalid even for a rollback.
     """
-    rel = config.relative_paths(checkout)
     return load_state(
         config,
-        record_files(rel),
+        record_files(config.relative_paths(checkout)),
         registry_file=config.fleet.registry,
         decision_file=config.fleet.decision,
         base_commit=checkout.head,
         now=now,
         guards=guarding.load_guards(config.layout),
-        trust=provenance.pass_trust(checkout, trusting.load_trust(config.layout), rel.decision),
     )
 
 
-def read_pending(
-    checkout: Checkout, config: LoopConfig, trust: Trust | RefusalError | None
-) -> list[IntentSource]:
-    """Read every pending intent of the checkout, in the loop's order, linked to its commit.
-
-    `trust`: the pass's (`PassState.trust`), for each intent's provenance.
-    """
+def read_pending(checkout: Checkout, config: LoopConfig) -> list[IntentSource]:
+    """Read every pending intent of the checkout, in the loop's order, linked to its commit."""
     rel = config.relative_paths(checkout)
     pending = queue.list_pending(checkout, config.fleet.intents)
-    tracked = symlinks.tracked_intents(checkout, rel)
+    return read_sources(checkout, pending, symlinks.tracked_intents(checkout, rel))
+
+
+def read_sources(
+    checkout: Checkout, pending: Sequence[queue.PendingFile], tracked: Container[str]
+) -> list[IntentSource]:
+    """Read `pending` (those in `tracked` are committed: linked to the commit that added them)."""
     adding = queue.find_adding_commits(
         checkout, [item.path for item in pending if item.path in tracked]
     )
-    sources = [queue.read_source(item, adding.get(item.path)) for item in pending]
-    return with_provenance(checkout, trust, sources)
+    return [queue.read_source(item, adding.get(item.path)) for item in pending]
+
+
+def with_trust(
+    checkout: Checkout, config: LoopConfig, state: PassState, sources: list[IntentSource]
+) -> tuple[PassState, list[IntentSource]]:
+    """The state with the pass's trust and the sources with their provenance (`trust:` set).
+
+    Read only when an intent is pending: an idle pass loads no trust file and walks no git
+    history for it.
+    """
+    if not sources:
+        return state, sources
+    found = trusting.load_trust(config.layout)
+    trust = provenance.pass_trust(checkout, found, config.relative_paths(checkout).decision)
+    return state._replace(trust=trust), with_provenance(checkout, trust, sources)
 
 
 def with_provenance(

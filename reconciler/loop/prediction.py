@@ -20,6 +20,7 @@ from reconciler.loop.pass_state import (
     read_pending,
     require_usable_registry,
     with_drift,
+    with_trust,
 )
 from reconciler.telemetry.ledger import Ledger
 
@@ -59,7 +60,7 @@ def predict_checkout(
         RefusalError: the registry is invalid, or a telemetry file cannot be read.
     """
     state = checkout_state(checkout, config, now())
-    sources = read_pending(checkout, config, state.trust)
+    state, sources = with_trust(checkout, config, state, read_pending(checkout, config))
     require_usable_registry(state, sources, now())
     if not sources:
         return state, []
