@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 
 from reconciler.core import ownership
 from reconciler.core.commit_messages import one_line
+from reconciler.core.registry_fields import value_at
 
 Record = dict[str, Any]
 
@@ -181,7 +182,7 @@ def replay_problems(registry: object, record: Mapping[str, Any]) -> list[str]:
     ]
     problems = []
     for path, value in wanted:
-        have = _at(registry, path)
+        have = value_at(registry, path)
         if have != value or type(have) is not type(value):
             problems.append(
                 f"{'.'.join(path)} is {one_line(repr(have))}, the last applied record says "
@@ -202,14 +203,6 @@ def _stored(doc: Mapping[str, Any], key: str) -> str:
 def _block(doc: Mapping[str, Any], key: str) -> dict[str, Any]:
     value = doc.get(key)
     return value if isinstance(value, dict) else {}
-
-
-def _at(doc: object, path: tuple[str, ...]) -> object:
-    for key in path:
-        if not isinstance(doc, dict):
-            return None
-        doc = doc.get(key)
-    return doc
 
 
 def _text(value: object) -> str:

@@ -80,18 +80,18 @@ def sign_commits(
     return out
 
 
-def pack_objects(bodies: Sequence[bytes], *, kind: int = COMMIT_TYPE, level: int = 1) -> bytes:
-    """A version-2 pack holding `bodies` as whole (undeltified) objects of one type."""
+def pack_objects(bodies: Sequence[bytes]) -> bytes:
+    """A version-2 pack holding `bodies` as whole (undeltified) commit objects."""
     parts = [b"PACK", struct.pack(">II", 2, len(bodies))]
     for body in bodies:
         size = len(body)
-        header = bytearray([(kind << 4) | (size & 0x0F)])
+        header = bytearray([(COMMIT_TYPE << 4) | (size & 0x0F)])
         size >>= 4
         while size:
             header[-1] |= 0x80
             header.append(size & 0x7F)
             size >>= 7
-        parts += [bytes(header), zlib.compress(body, level)]
+        parts += [bytes(header), zlib.compress(body, 1)]
     data = b"".join(parts)
     return data + hashlib.sha1(data, usedforsecurity=False).digest()
 

@@ -13,9 +13,9 @@ if TYPE_CHECKING:  # ssh_signatures loads cryptography (~40 ms): only for a sign
     from reconciler.core.ssh_signatures import SignatureCheck
 
 Verification = Literal["verified", "unsigned", "forged"]
-STATES: tuple[Verification, ...] = ("verified", "unsigned", "forged")
 SIGNATURE_HEADERS = (b"gpgsig", b"gpgsig-sha256")
-"""As ssh_signatures.SIGNATURE_HEADERS (a test keeps them equal), without its imports."""
+"""The headers a commit's signature lives in (the verifier, core/ssh_signatures.py, uses them
+too; this module has no heavy imports)."""
 
 
 def has_signature(raw: bytes) -> bool:

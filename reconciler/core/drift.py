@@ -12,14 +12,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-BLOCKING_KINDS = ("hand_edit", "record_chain_broken", "trust_file_unapproved")
-
 
 class Drift(NamedTuple):
     """The unresolved blocking findings of the audit, and the recorded baseline."""
 
     blocking: tuple[str, ...] = ()
-    """One line per unresolved blocking finding (`BLOCKING_KINDS`)."""
+    """One line per unresolved blocking finding (`core/audit_drift.BLOCKING_KINDS`)."""
     baseline: Mapping[str, Any] | None = None
     """The last applied record's `rollout.after` (what an adopt records as `before`); None
     when there is no record."""

@@ -33,7 +33,6 @@ from sshsig.allowed_signers import AllowedSigner as _Line
 from sshsig.sshsig import SshsigSignature, SshsigWrapper, ssh_dearmor_sshsig, ssh_enarmor_sshsig
 
 NAMESPACE = "git"
-SIGNATURE_HEADERS = (b"gpgsig", b"gpgsig-sha256")
 _HASHES = (b"sha256", b"sha512")
 _TIME = re.compile(r"(\d{8})(\d{4}(\d{2})?)?([Zz])?")
 _PATTERN_CHARACTERS = frozenset("*?!")

@@ -25,7 +25,7 @@ from reconciler.core import trust
 from reconciler.core.errors import RefusalError
 from reconciler.core.reasons import ReasonCode
 from reconciler.inputs.trusting import TrustFiles
-from reconciler.loop.checkout import Checkout
+from reconciler.loop.checkout import Checkout, cat_blobs
 
 if TYPE_CHECKING:
     from reconciler.core.ssh_signatures import AllowedSigners
@@ -57,7 +57,7 @@ def pass_trust(
     writer = last_writers(checkout, [decision_path]).get(decision_path)
     check = None
     if writer is not None:
-        raw = commit_objects(checkout, [writer.commit])[writer.commit]
+        raw = cat_blobs(checkout, [writer.commit])[writer.commit]
         check = ssh_signatures.check_commit(raw, found.signers)
         if writer.blob != _head_blob(checkout, decision_path):
             check = ssh_signatures.SignatureCheck(
@@ -82,7 +82,7 @@ def intent_provenance(
     writers = last_writers(checkout, list(blobs))
     bringers = last_writers(checkout, list(blobs), first_parent=True)
     wanted = {writer.commit for writer in (*writers.values(), *bringers.values())}
-    raw = commit_objects(checkout, sorted(wanted))
+    raw = cat_blobs(checkout, sorted(wanted))  # any object: commits here
     checks = {sha: ssh_signatures.check_commit(data, signers) for sha, data in raw.items()}
     found: dict[str, trust.Provenance] = {}
     for path, blob in blobs.items():
@@ -159,24 +159,6 @@ class _Tokens:
                 if path in wanted and path not in found:
                     found[path] = Writer(self.commit, self.blob)
                 self.blob = None
-
-
-def commit_objects(checkout: Checkout, shas: Sequence[str]) -> dict[str, bytes]:
-    """{sha: raw commit object}, read by one `git cat-file --batch`."""
-    if not shas:
-        return {}
-    out = checkout.git.run(
-        "cat-file", "--batch", stdin="".join(f"{sha}\n" for sha in shas).encode()
-    ).stdout
-    objects: dict[str, bytes] = {}
-    position = 0
-    for sha in shas:
-        end = out.index(b"\n", position)
-        header = out[position:end].split(b" ")
-        size = int(header[2])
-        objects[sha] = out[end + 1 : end + 1 + size]
-        position = end + 1 + size + 1
-    return objects
 
 
 def is_shallow(checkout: Checkout) -> bool:

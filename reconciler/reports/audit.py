@@ -22,6 +22,7 @@ from reconciler.core.errors import RefusalError
 from reconciler.core.reasons import ReasonCode
 from reconciler.loop import checkout as checkouts
 from reconciler.loop import config as loop_config
+from reconciler.loop import provenance
 from reconciler.loop.paths import LoopPaths
 from reconciler.reports import audit_commits, audit_log, audit_trust, pr_edits
 from reconciler.reports.audit_drift import Drift
@@ -86,7 +87,7 @@ def audit(
     """
     config = loop_config.load_config(repo)
     checkout = checkouts.open_checkout(config.layout.repo)
-    if checkout.git.text("rev-parse", "--is-shallow-repository") == "true":
+    if provenance.is_shallow(checkout):
         # The oldest commit would be the baseline, and every edit before it unseen.
         raise RefusalError(
             ReasonCode.TRUST_HISTORY_SHALLOW,

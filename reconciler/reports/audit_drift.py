@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from reconciler.adapters.gitrepo import CatFile
 from reconciler.core import audit_drift
-from reconciler.core.audit import Finding, FindingKind
+from reconciler.core.audit import Finding
 from reconciler.core.audit_drift import OpenEdit
 from reconciler.reports.audit_commits import registry_doc
 from reconciler.reports.audit_log import Commit
@@ -71,8 +71,3 @@ class Drift:
         found = self.objects.read(blob)
         doc = registry_doc(found[1], path) if found is not None else None
         return audit_drift.owned_values(doc) if doc is not None else f"unreadable {blob}"
-
-
-def hand_edits(findings: Iterable[Finding]) -> list[Finding]:
-    """The commit hand edits among `findings` (not HEAD's replay check)."""
-    return [found for found in findings if found.kind is FindingKind.HAND_EDIT and found.commit]

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from reconciler.adapters.gitrepo import CatFile
 from reconciler.core import yamltext
 from reconciler.core.audit import Finding, FindingKind
+from reconciler.core.commit_verification import verification_state
 from reconciler.core.errors import DocumentError, RefusalError
 from reconciler.inputs import trusting
 from reconciler.inputs.layouts import SETTINGS_FILE, Layout
@@ -60,7 +61,7 @@ class TrustSetup:
         from reconciler.core import ssh_signatures  # noqa: PLC0415 - only with botSigners
 
         check = ssh_signatures.check_commit(raw, self.files.signers)
-        return check.good and bool(set(check.principals) & set(self.files.settings.bot_signers))
+        return verification_state(check, self.files.settings.bot_signers) == "verified"
 
     @property
     def signs_bots(self) -> bool:
