@@ -37,7 +37,7 @@ from reconciler.loop import checkout as checkouts
 from reconciler.loop import pass_state, queue
 from reconciler.loop.config import LoopConfig, load_config
 from reconciler.loop.once import OnceOptions, PassReport, run_once
-from reconciler.reports import audit_state, auditing, status_page
+from reconciler.reports import audit_state, auditing, status, status_page
 from reconciler.telemetry.ledger import Ledger
 
 MIN_DEFERRED_WAKE = 1.0
@@ -228,18 +228,20 @@ class Daemon:
         held = passes.still_deferred(report.outcomes)  # not those a rollback superseded
         self._schedule_deferred(held)
         self._update_gauges(held)
-        self._audit()
-        self._read_page_data()
+        self._read_page_data(self._audit())
         return True
 
     # The status page ----------------------------------------------------------------
 
-    def _read_page_data(self) -> None:
-        """Read the page's data once, after a successful pass (requests never read git)."""
+    def _read_page_data(self, audit: dict[str, Any]) -> None:
+        """Read the page's data once, after a successful pass (requests never read git).
+
+        `audit`: the summary of the audit this pass just ran (not run again for the page).
+        """
         if self.page_assets is None:
             return
         try:
-            self.page_data = status_page.page_document(self.options.repo, now=self.now)
+            self.page_data = status_page.page_document(self.options.repo, now=self.now, audit=audit)
         except Exception as exc:  # noqa: BLE001 - the page keeps the previous pass's data
             self.log("page.failed", "warn", error=f"{type(exc).__name__}: {exc}")
 
@@ -269,8 +271,11 @@ class Daemon:
         except Exception as exc:  # noqa: BLE001 - the last good page stays
             self.log("page.failed", "warn", error=type(exc).__name__)
 
-    def _audit(self) -> None:
-        """Verify the commits since the last check (incremental) and export what is open."""
+    def _audit(self) -> dict[str, Any]:
+        """Verify the commits since the last check (incremental) and export what is open.
+
+        Returns the summary the status page shows (the page does not audit again).
+        """
         started = self.clock.monotonic()
         try:
             found, state = audit_state.cached_blocking_findings(
@@ -278,7 +283,7 @@ class Daemon:
             )
         except ReconcileError as exc:
             self.log("audit.failed", reason=str(exc.reason), message=exc.message)
-            return
+            return status.audit_problem(exc)
         self.metrics.audit_seconds.set(self.clock.monotonic() - started)
         for kind, count in audit_state.unresolved_counts(state).items():
             self.metrics.audit_findings.labels(kind=kind).set(count)
@@ -288,6 +293,7 @@ class Daemon:
                 blocking=len(found),
                 first=audit_state.finding_line(found[0]),
             )
+        return status.audit_summary(found, state)
 
     def _schedule_deferred(self, held: Sequence[Outcome]) -> None:
         """Wake for the earliest `notBefore` of the intents this pass deferred (`held`)."""

@@ -7,14 +7,16 @@ loop's own evaluation (see reconciler.loop.prediction).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from reconciler.adapters import files
 from reconciler.core import guard_state, passes, queueing
+from reconciler.core.audit import Finding
+from reconciler.core.audit_drift import AuditState
 from reconciler.core.decision import MAX_CLOCK_SKEW, describe_contradictions
-from reconciler.core.errors import RefusalError
+from reconciler.core.errors import ReconcileError, RefusalError
 from reconciler.core.outcome_rows import outcome_row
 from reconciler.core.passes import PassState
 from reconciler.core.timestamps import format_duration, format_timestamp, parse_timestamp
@@ -27,8 +29,13 @@ from reconciler.telemetry.ledger import Ledger
 REVIEW_WARNING = timedelta(days=7)
 
 
-def repo_status(repo: str, *, now: Callable[[], datetime]) -> dict[str, Any]:
+def repo_status(
+    repo: str, *, now: Callable[[], datetime], audit: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Return the status report of a policy repository (the shape `status --json` prints).
+
+    `audit`: the audit's summary (`audit_summary`) when the caller just ran it (the
+    controller, after its pass); None: run it here (cached, writing nothing).
 
     Raises:
         RefusalError: not a git repository, or the registry is missing or invalid.
@@ -36,7 +43,7 @@ def repo_status(repo: str, *, now: Callable[[], datetime]) -> dict[str, Any]:
     config = load_config(repo)
     checkout = checkouts.open_checkout(config.layout.repo)
     moment = now()
-    audit = _audit(config.layout.repo)
+    audit = audit if audit is not None else _audit(config.layout.repo)
     blocking = audit["blocking"] if audit["problem"] is None else [audit["problem"]]
     state, outcomes = prediction.predict_checkout(checkout, config, now, lambda _c: blocking)
     warnings: list[str] = []
@@ -80,8 +87,17 @@ def _audit(repo: str) -> dict[str, Any]:
     try:
         found, state = audit_state.cached_blocking_findings(repo, remember=False)
     except RefusalError as exc:
-        problem = f"the audit could not run: {exc.message}"
-        return {"blocking": [], "unresolved": {}, "problem": problem}
+        return audit_problem(exc)
+    return audit_summary(found, state)
+
+
+def audit_problem(exc: ReconcileError) -> dict[str, Any]:
+    """The audit's summary when it could not run (expand and resume wait)."""
+    return {"blocking": [], "unresolved": {}, "problem": f"the audit could not run: {exc.message}"}
+
+
+def audit_summary(found: Sequence[Finding], state: AuditState) -> dict[str, Any]:
+    """The audit's summary: its blocking findings, one line each, and the unresolved by kind."""
     return {
         "blocking": [audit_state.finding_line(finding) for finding in found],
         "unresolved": audit_state.unresolved_counts(state),

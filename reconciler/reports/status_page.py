@@ -25,15 +25,17 @@ def page_document(
     *,
     now: Callable[[], datetime],
     controller: Mapping[str, Any] | None = None,
+    audit: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Return the page's data (the shape `/api/status` serves).
 
-    `controller` is the controller's own state (None for `status --html`: no controller).
+    `controller` is the controller's own state (None for `status --html`: no controller);
+    `audit` the audit's summary when the caller just ran it (`status.audit_summary`).
 
     Raises:
         RefusalError: as `repo_status` and `read_history`.
     """
-    report = repo_status(repo, now=now)
+    report = repo_status(repo, now=now, audit=audit)
     fleet = fleet_json(report)
     entries = history.read_history(repo, history.HistoryQuery(limit=HISTORY_SHOWN))
     rows = [dict(history.entry_json(entry), fleet=fleet["fleetId"]) for entry in entries]
