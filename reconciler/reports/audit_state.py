@@ -15,6 +15,7 @@ import os
 from reconciler.adapters import files
 from reconciler.core.audit import Finding, FindingKind
 from reconciler.core.audit_drift import AuditState, is_blocking
+from reconciler.core.commit_messages import one_line
 from reconciler.core.errors import RefusalError
 from reconciler.inputs import layouts
 from reconciler.loop import checkout as checkouts
@@ -79,10 +80,13 @@ def unresolved_counts(state: AuditState) -> dict[str, int]:
 
 
 def finding_line(finding: Finding) -> str:
-    """`kind commit path[:line]: detail` (control characters made visible: data, not markup)."""
+    """`kind commit path[:line]: detail`, without the people.
+
+    One line as `reconcile verify` prints it: control characters and line breaks become
+    spaces (`one_line`).
+    """
     where = finding.path + (f":{finding.line}" if finding.line is not None else "")
-    text = f"{finding.kind} {finding.commit[:12] or '-'} {where}: {finding.detail}"
-    return "".join(ch if ch.isprintable() else f"\\x{ord(ch):02x}" for ch in text)
+    return one_line(f"{finding.kind} {finding.commit[:12] or '-'} {where}: {finding.detail}")
 
 
 def write_state(path: str, state: AuditState) -> None:
