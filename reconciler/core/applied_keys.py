@@ -81,7 +81,7 @@ def loads_record(line: bytes) -> Record | None:
     """Decode one JSON object; None for anything else, however hostile (deep, huge, broken)."""
     try:
         value = json.loads(line)
-    except (ValueError, RecursionError):
+    except (ValueError, RecursionError, MemoryError):
         return None
     return value if isinstance(value, dict) else None
 

@@ -15,6 +15,7 @@ from typing import Any, Final, Literal, NamedTuple
 
 from reconciler.adapters.gitrepo import CatFile
 from reconciler.core import audit_chain, audit_drift
+from reconciler.core.applied_keys import loads_record
 from reconciler.core.audit import Finding, FindingKind, OwnedPaths, replay_problems
 from reconciler.core.audit import Record as AuditRecord
 from reconciler.core.audit_drift import AuditState, OpenEdit
@@ -229,7 +230,7 @@ def _read_history(objects: CatFile, rel: LoopPaths, base: str | None) -> History
         path = f"{folder}/{name}" if folder else name
         lines += audit_chain.record_lines(path, _blob(objects, f"HEAD:{path}"))
     lines = lines[skip:]
-    return History(lines, [_parse(line.data) for line in lines], before, earlier)
+    return History(lines, [loads_record(line.data) for line in lines], before, earlier)
 
 
 def _segment_names(objects: CatFile, commit: str, folder: str, pattern: Any) -> list[str]:
@@ -271,16 +272,8 @@ def _indexed_keys(objects: CatFile, commit: str, rel: LoopPaths) -> frozenset[st
     return frozenset(keys)
 
 
-def _parse(line: bytes) -> AuditRecord | None:
-    try:
-        value = json.loads(line)
-    except (ValueError, RecursionError, MemoryError):  # hostile JSON: a broken line
-        return None
-    return value if isinstance(value, dict) else None
-
-
 def _last_applied(lines: Sequence[bytes]) -> AuditRecord | None:
-    return next((r for r in map(_parse, reversed(lines)) if r and _is_applied(r)), None)
+    return next((r for r in map(loads_record, reversed(lines)) if r and _is_applied(r)), None)
 
 
 def _prev_hash(record: AuditRecord | None) -> str | None:
