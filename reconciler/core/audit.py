@@ -13,7 +13,7 @@ from enum import StrEnum
 from typing import Any, NamedTuple
 
 from reconciler.core import ownership
-from reconciler.core.commit_messages import one_line
+from reconciler.core.commit_messages import flag_text, one_line
 from reconciler.core.registry_fields import value_at
 
 Record = dict[str, Any]
@@ -146,7 +146,9 @@ def trailer_disagreements(trailers: Mapping[str, str], record: Mapping[str, Any]
         "Actor": governance.get("actor"),
         "Approval-Ref": governance.get("approvalRef"),
         "Canary": f"{before.get('canaryPercent')} -> {after.get('canaryPercent')}",
-        "Manual-Pause": f"{_bool(before.get('manualPause'))} -> {_bool(after.get('manualPause'))}",
+        "Manual-Pause": (
+            f"{flag_text(before.get('manualPause'))} -> {flag_text(after.get('manualPause'))}"
+        ),
         "Intent-Commit": git.get("intentCommit"),
         "Reconcile-Intent": git.get("intentFile"),
     }
@@ -213,7 +215,3 @@ def _text(value: object) -> str:
     if text.isprintable() and not text[:1].isspace() and not text[-1:].isspace():
         return text  # no control character, line break or surrogate: one_line keeps it
     return one_line(text)
-
-
-def _bool(value: object) -> str:
-    return "true" if value is True else "false" if value is False else one_line(value)

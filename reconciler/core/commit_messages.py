@@ -143,7 +143,7 @@ def commit_trailers(outcome: Outcome) -> list[tuple[str, str]]:
         "Actor": fields.actor,
         "Approval-Ref": fields.approval_ref,
         "Canary": f"{before['canaryPercent']} -> {after['canaryPercent']}",
-        "Manual-Pause": f"{_bool(before['manualPause'])} -> {_bool(after['manualPause'])}",
+        "Manual-Pause": f"{flag_text(before['manualPause'])} -> {flag_text(after['manualPause'])}",
         "Intent-Commit": outcome.source.intent_commit,
         "Reason-Codes": ", ".join(outcome.reasons),
     }
@@ -156,7 +156,8 @@ def commit_trailers(outcome: Outcome) -> list[tuple[str, str]]:
     return trailers
 
 
-def _bool(value: object) -> str:
+def flag_text(value: object) -> str:
+    """A boolean as the trailers write it (`true`, `false`; anything else as one line)."""
     return "true" if value is True else "false" if value is False else one_line(value)
 
 
