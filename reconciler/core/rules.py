@@ -314,6 +314,11 @@ def mutate(evaluation: Evaluation) -> None:
     )
     evaluation.notes += notes
     mutation = applying.plan_mutation(evaluation.view, evaluation.request, evaluation.now, target)
+    drift = evaluation.inputs.drift
+    if evaluation.intent == "adopt" and drift is not None and drift.baseline is not None:
+        # An adopt's before is the recorded baseline, its after the file as it is.
+        baseline = drift.baseline
+        mutation = mutation._replace(before={key: baseline.get(key) for key in mutation.after})
     evaluation.mutation = mutation
     evaluation.after = _current_registry(evaluation).edited(mutation.changes)
 
@@ -382,9 +387,6 @@ def record_applied(evaluation: Evaluation) -> Verdict:
         warnings=evaluation.warnings,
     )
     record = applying.build_record(evaluation.request, evaluation.mutation, context)
-    drift = inputs.drift
-    if evaluation.intent == "adopt" and drift is not None and drift.baseline is not None:
-        _adopted(record, drift.baseline)
     return Verdict(
         "applied",
         record,
@@ -428,16 +430,6 @@ def evaluate(inputs: Inputs, clock: Callable[[], datetime]) -> Verdict:
         if verdict is not None:
             return verdict
     raise AssertionError("the last rule always decides")  # pragma: no cover
-
-
-def _adopted(record: Record, baseline: Mapping[str, Any]) -> None:
-    """An adopt's record: before = the recorded baseline, after = the file as it is."""
-    rollout = record["rollout"]
-    before = {key: baseline.get(key) for key in rollout["after"]}
-    rollout["before"] = before
-    rollout["changed"] = {key: before[key] != rollout["after"][key] for key in before}
-    if any(rollout["changed"].values()):
-        record["reasonCodes"] = [c for c in record["reasonCodes"] if c != "rollout_unchanged"]
 
 
 def _current_registry(evaluation: Evaluation) -> RegistryText:
