@@ -37,6 +37,8 @@ _SHORT_REASONS = {
     ReasonCode.INTENT_GOVERNANCE_MISSING: "governance missing",
     ReasonCode.INTENT_UNKNOWN_FIELD: "unknown field",
     ReasonCode.INTENT_FIELD_INVALID: "invalid field",
+    ReasonCode.INTENT_FLEET_MISMATCH: "fleet mismatch",
+    ReasonCode.FLEET_ID_MISMATCH: "registry fleetId mismatch",
     ReasonCode.INTENT_YAML_INVALID: "not valid YAML",
     ReasonCode.INTENT_ALIAS_LIMIT: "YAML aliases refused",
     ReasonCode.INTENT_TOO_LARGE: "file too large",
@@ -73,18 +75,22 @@ def _percent(value: object) -> str:
 
 def commit_subject(outcome: Outcome) -> str:
     """Return the one-line subject, e.g. `expand fleet-a canary 25% -> 50% (CAB-123)`."""
-    fleet = one_line(outcome.record.get("fleetId") or "fleet")
+    fleet = one_line(outcome.state.fleet_id or outcome.record.get("fleetId") or "fleet")
     intent = outcome.intent
+    # With several fleets every subject names the fleet (the folder's: what the record says).
+    stem = one_line(outcome.source.stem)
+    if outcome.state.fleet_id is not None:
+        stem = f"{stem} in {fleet}"
     if outcome.status == "rejected" or intent is None:
-        subject = f"reject {one_line(outcome.source.stem)}: {_short_reason(outcome)}"
+        subject = f"reject {stem}: {_short_reason(outcome)}"
     elif outcome.status == "deferred":  # never committed: what plan and status show
-        subject = f"defer {one_line(outcome.source.stem)}: {_short_reason(outcome)}"
+        subject = f"defer {stem}: {_short_reason(outcome)}"
     else:
         ref = f"({one_line(intent.approval_ref)})"
         before, after = outcome.before, outcome.after
         if outcome.status == "replayed":
             key = one_line(intent.idempotency_key)
-            subject = f"replay {one_line(outcome.source.stem)}: key {key} already applied {ref}"
+            subject = f"replay {stem}: key {key} already applied {ref}"
         elif intent.intent == "expand":
             canary = f"{_percent(before['canaryPercent'])} -> {_percent(after['canaryPercent'])}"
             subject = f"expand {fleet} canary {canary} {ref}"
@@ -136,6 +142,7 @@ def commit_trailers(outcome: Outcome) -> list[tuple[str, str]]:
         "Reconcile-Intent": outcome.source.path,
         "Reconcile-Status": outcome.status,
         "Reconcile-Action": outcome.action,
+        "Fleet": outcome.state.fleet_id,
         "Idempotency-Key": record.get("idempotencyKey"),
         "Trace-Id": record.get("traceId"),
         "Decision": record.get("decision"),

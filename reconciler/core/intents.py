@@ -29,7 +29,14 @@ from reconciler.core.visible import has_visible_text
 INTENT_LIMIT = 64 * 1024
 """Largest intent file accepted, in bytes."""
 GOVERNANCE_FIELDS = ("actor", "approvalRef", "rationale", "reviewBy")
-OPTIONAL_STRINGS = ("idempotencyKey", "traceId", "expectDecisionTraceId", "loopId", "horizonRef")
+OPTIONAL_STRINGS = (
+    "idempotencyKey",
+    "traceId",
+    "expectDecisionTraceId",
+    "loopId",
+    "horizonRef",
+    "fleet",
+)
 KNOWN_FIELDS = frozenset(
     {"intent", "expandStep", "toPercent", "governance", "evidenceRefs", *OPTIONAL_STRINGS}
 )
@@ -87,6 +94,9 @@ class Intent(NamedTuple):
     toPercent)."""
     to_percent: ToPercent | None = None
     """Rollback only: the canary to lower to (a percentage, or `previous`); None: only pause."""
+    fleet: str | None = None
+    """The fleet the author meant (`fleet:`); it must be the fleet whose folder holds the file
+    (`intent_fleet_mismatch`). None: the folder says."""
 
     @property
     def fields(self) -> IntentFields:
@@ -204,6 +214,7 @@ def parse_intent(text: str, name: str, now: datetime) -> Intent:
         evidence_refs=refs,
         notes=tuple(notes),
         to_percent=to_percent,
+        fleet=strings["fleet"],
     )
 
 

@@ -88,6 +88,8 @@ class PassState(NamedTuple):
     """What intents are verified against, or why it cannot be read; None: `trust:` unset."""
     drift: Drift | None = None
     """What the audit of the history left unresolved; None: not audited."""
+    fleet_id: str | None = None
+    """The fleet of a repository with several (its folder name); None: the one fleet."""
     deferred: tuple[Outcome, ...] = ()
     """The expand/resume intents deferred so far in this pass, in order: every later one
     queues behind the first, and a rollback applied after them supersedes them."""

@@ -61,6 +61,9 @@ def evaluate_intent(
         intent = decode_intent(source.data, source.name, now)
     except IntentRejected as exc:
         return _reject(state, source, None, exc.problems, now, readable=exc.fields)
+    mismatch = _fleet_mismatch(state, intent)
+    if mismatch is not None:
+        return _reject(state, source, intent, [mismatch], now)
     prior, unverified = rules.find_prior(find_applied, intent.idempotency_key)
     request = _request(intent)
     known = state.registry_problem
@@ -85,6 +88,7 @@ def evaluate_intent(
         guards=_guard_inputs(state, source, records_since),
         trust=_trust_inputs(state, source),
         drift=state.drift,
+        fleet=state.fleet_id,
     )
     try:
         verdict = rules.evaluate(inputs, lambda: now)
@@ -260,6 +264,25 @@ def is_rollback(source: IntentSource, now: datetime) -> bool:
         return decode_intent(source.data, source.name, now).intent == "rollback"
     except IntentRejected:
         return False
+
+
+def _fleet_mismatch(state: PassState, intent: Intent) -> Problem | None:
+    """An intent whose `fleet:` is not the fleet its folder belongs to (a rollback too).
+
+    The target is ambiguous: pausing the folder's fleet might pause one its author did not
+    name, so the file is rejected and must be moved or fixed. With one fleet, `fleet:` is
+    compared with the registry's `fleetId`.
+    """
+    meant = intent.fleet
+    folder = state.fleet_id if state.fleet_id is not None else state.view.fleet_id
+    if meant is None or meant == folder:
+        return None
+    where = f"fleet {folder}'s folder" if state.fleet_id is not None else f"fleet {folder}"
+    return Problem(
+        ReasonCode.INTENT_FLEET_MISMATCH,
+        f'the intent says fleet "{as_text(meant)}" but its file is in {where}; move it '
+        "to its fleet's intents folder (a new pull request)",
+    )
 
 
 def _request(intent: Intent) -> applying.ApplyRequest:

@@ -19,10 +19,11 @@ PATH_KEYS = ("registryFile", "promotionStateFile", "applyStateFile", "applyTelem
 DURATION_KEYS = ("maxDecisionAge", "lockTimeout")
 STRING_KEYS = ("intentsDir", "botName", "botEmail", "remote", "branch")
 INTEGER_KEYS = {"telemetryRotateBytes": (1024, 1 << 30), "pushAttempts": (1, 50)}
-BLOCK_KEYS = ("guards", "trust")
+BLOCK_KEYS = ("guards", "trust", "fleets")
 """Blocks validated by their own module (`core/guard_settings.py`, `core/trust.py`): a bad
 `guards:` or `trust:` block holds progression (`guard_settings_invalid`,
-`trust_settings_invalid`) but never a rollback, so it is not refused here."""
+`trust_settings_invalid`) but never a rollback, so it is not refused here. `fleets:` is
+validated by `core/fleet_settings.py` when the layout is resolved (`fleets_invalid`)."""
 KNOWN_KEYS = frozenset(
     {*PATH_KEYS, *DURATION_KEYS, *STRING_KEYS, *INTEGER_KEYS, *BLOCK_KEYS, SIGNING_KEY}
 )
@@ -63,6 +64,8 @@ class RepoSettings(NamedTuple):
     """The `guards:` block as decoded (`guard_settings.parse_guards` validates it); None: unset."""
     trust: object = None
     """The `trust:` block as decoded (`trust.parse_trust` validates it); None: unset."""
+    fleets: object = None
+    """The `fleets:` block as decoded (`fleet_settings.parse_fleets` validates it); None: unset."""
     signing: SigningSettings | None = None
     """The `signing:` block (`signing_settings.parse_signing`); None: unsigned unless
     RECONCILER_SIGNING_KEY_FILE names a key."""
@@ -113,6 +116,7 @@ def parse_repo_settings(doc: object, source: str) -> RepoSettings:
         integers=integers,
         guards=doc.get("guards"),
         trust=doc.get("trust"),
+        fleets=doc.get("fleets"),
         signing=signing,
     )
 

@@ -70,6 +70,9 @@ class Inputs(NamedTuple):
     trust: trust.TrustInputs | None = None
     """Who signed and approved the request, and the pass's trust settings; None: `trust:` is
     not set (or the path has no git provenance: `reconcile apply`)."""
+    fleet: str | None = None
+    """The fleet of a repository with several (its folder name; the registry's `fleetId` must
+    match it); None: the one fleet."""
 
 
 class Verdict(NamedTuple):
@@ -185,6 +188,32 @@ def check_trust(evaluation: Evaluation) -> None:
     assessment = trust.assess(found, request.intent, request.actor)
     evaluation.notes += assessment.notes
     evaluation.warnings += assessment.warnings
+
+
+def check_fleet(evaluation: Evaluation) -> None:
+    """The registry's `fleetId` must name its fleet (several fleets: the folder name).
+
+    Expand and resume are refused (`fleet_id_mismatch`); a rollback still pauses the registry
+    its folder holds, noted: rollback always pauses. An unreadable registry is left to the
+    rules that read it.
+    """
+    fleet = evaluation.inputs.fleet
+    if fleet is None:
+        return
+    try:
+        found = _current_view(evaluation).fleet_id
+    except RefusalError:
+        return
+    if found == fleet:
+        return
+    message = (
+        f'the registry\'s fleetId "{found}" does not match its fleet {fleet} (its folder name); '
+        "fix fleetId or the folder by pull request"
+    )
+    if evaluation.intent in ("expand", "resume"):
+        raise RefusalError(ReasonCode.FLEET_ID_MISMATCH, message)
+    evaluation.notes.append(ReasonCode.FLEET_ID_MISMATCH)
+    evaluation.warnings.append(message)
 
 
 def check_replay(evaluation: Evaluation) -> Verdict | None:
@@ -400,6 +429,7 @@ def record_applied(evaluation: Evaluation) -> Verdict:
 RULES: tuple[Rule, ...] = (
     check_telemetry,
     check_trust,
+    check_fleet,
     check_replay,
     check_audit_drift,
     check_decision,

@@ -10,6 +10,7 @@ TRAILER_KEYS = (
     "Reconcile-Intent",
     "Reconcile-Status",
     "Reconcile-Action",
+    "Fleet",
     "Idempotency-Key",
     "Trace-Id",
     "Decision",

@@ -8,11 +8,13 @@ otherwise `policies/`). `reconcile validate` prints the result and the reason.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import NamedTuple
 
 from reconciler.adapters import files
 from reconciler.core import repo_settings
 from reconciler.core.errors import DocumentError, RefusalError
+from reconciler.core.fleet_settings import FleetSettings
 from reconciler.core.reasons import ReasonCode
 from reconciler.core.repo_settings import RepoSettings
 from reconciler.inputs.fleet import DEFAULT_FLEET_ID, SETTING_KEYS, Fleet, PathFlags
@@ -47,6 +49,14 @@ class Layout(NamedTuple):
     """reconciler.yaml path key (`registryFile`, ...) -> `flag`, `reconciler.yaml` or
     `built-in`."""
     settings: RepoSettings
+    """The repository's settings; a fleet of several gets its own paths and merged guards."""
+    fleet_settings: FleetSettings | None = None
+    """The fleet's entry of `fleets:` (after, requires); None: a single-fleet repository."""
+
+    @property
+    def is_multi_fleet(self) -> bool:
+        """Whether the fleet is one of several (`policies/fleets/<id>/`)."""
+        return self.fleet_settings is not None
 
 
 def resolve_repo(repo: str | None) -> str:
@@ -84,15 +94,60 @@ def load_repo_settings(repo: str) -> RepoSettings:
     return repo_settings.parse_repo_settings(doc, path)
 
 
-def resolve_layout(repo: str, flags: PathFlags | None = None) -> Layout:
+def resolve_layouts(repo: str, wanted: Sequence[str] = ()) -> list[Layout]:
+    """Every fleet of the repository (or those `wanted`), upstream first.
+
+    A single-fleet repository has one; `--fleet` there is refused (`fleet_unknown`).
+
+    Raises:
+        RefusalError: as `resolve_layout`, plus `fleets_invalid` and `fleet_unknown`.
+    """
+    from reconciler.inputs import fleet_layouts
+
+    settings = load_repo_settings(repo)
+    if fleet_layouts.is_multi_fleet(repo, settings):
+        return fleet_layouts.select(fleet_layouts.fleet_layouts(repo, settings), wanted)
+    if wanted:
+        raise _single_fleet(wanted[0])
+    return [resolve_layout(repo)]
+
+
+def resolve_layout(
+    repo: str, flags: PathFlags | None = None, *, fleet: str | None = None, command: str = ""
+) -> Layout:
     """Resolve every path: flags (relative to the cwd) beat reconciler.yaml beat built-ins.
+
+    In a repository with several fleets, `fleet` chooses one (required: `command` names the
+    command in the refusal); in a single-fleet one it must be None.
 
     Raises:
         RefusalError: invalid reconciler.yaml, or both policies/registry.yaml and .json exist
-            with no explicit choice.
+            with no explicit choice; `fleet_required`, `fleet_unknown`, `fleets_invalid`.
     """
     flags = flags or PathFlags()
     settings = load_repo_settings(repo)
+    from reconciler.inputs import fleet_layouts
+
+    if fleet_layouts.is_multi_fleet(repo, settings):
+        found = fleet_layouts.fleet_layouts(repo, settings)
+        if fleet is None:
+            ids = ", ".join(layout.fleet.id for layout in found)
+            raise RefusalError(
+                ReasonCode.FLEET_REQUIRED,
+                f"{command or 'this command'} works on one fleet; pass --fleet (one of: {ids})",
+            )
+        chosen = fleet_layouts.select(found, [fleet])[0]
+        given = [key for key in SETTING_KEYS.values() if flags.get(key)]
+        if given:
+            raise RefusalError(
+                ReasonCode.FLEETS_INVALID,
+                f"path flags ({', '.join(FLAG_NAMES[key] for key in given)}) cannot be used in "
+                "a repository with several fleets: each fleet's files are set in "
+                f"{SETTINGS_FILE}",
+            )
+        return chosen
+    if fleet is not None:
+        raise _single_fleet(fleet)
     name, reason, builtin = _builtin_layout(repo)
     paths: dict[str, str] = {}
     sources: dict[str, str] = {}
@@ -107,14 +162,22 @@ def resolve_layout(repo: str, flags: PathFlags | None = None) -> Layout:
             paths[key], sources[key] = os.path.join(repo, builtin[key]), "built-in"
     if sources["registryFile"] == "built-in" and name == "policies":
         paths["registryFile"] = _policies_registry(repo)
-    fleet = Fleet(
+    single = Fleet(
         DEFAULT_FLEET_ID,
         **{attribute: paths[key] for attribute, key in SETTING_KEYS.items()},
         intents=_intents_folder(repo, name, settings),
     )
-    layout = Layout(repo, name, reason, fleet, sources, settings)
+    layout = Layout(repo, name, reason, single, sources, settings)
     check_confined(layout)
     return layout
+
+
+def _single_fleet(fleet: str) -> RefusalError:
+    return RefusalError(
+        ReasonCode.FLEET_UNKNOWN,
+        f"unknown fleet {fleet!r}: this repository holds one fleet (no policies/fleets/ and no "
+        f"fleets: in {SETTINGS_FILE}); drop --fleet",
+    )
 
 
 FLAG_NAMES = {

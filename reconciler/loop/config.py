@@ -160,13 +160,52 @@ def load_config(
     remote: str | None = None,
     branch: str | None = None,
     lock_timeout: str | None = None,
+    fleet: str | None = None,
+    command: str = "",
 ) -> LoopConfig:
     """Resolve the layout and the loop settings of `repo`; the flags beat reconciler.yaml.
+
+    `fleet` chooses one fleet of several (see `layouts.resolve_layout`).
+
+    Raises:
+        RefusalError: bad settings or flags; `fleet_required`, `fleet_unknown`.
+    """
+    layout = layouts.resolve_layout(layouts.resolve_repo(repo), fleet=fleet, command=command)
+    return config_for(layout, remote=remote, branch=branch, lock_timeout=lock_timeout)
+
+
+def load_configs(
+    repo: str | None,
+    *,
+    remote: str | None = None,
+    branch: str | None = None,
+    lock_timeout: str | None = None,
+    fleets: Sequence[str] = (),
+) -> list[LoopConfig]:
+    """The loop settings of every fleet of `repo` (those `fleets` names), upstream first.
+
+    Raises:
+        RefusalError: bad settings or flags; `fleets_invalid`, `fleet_unknown`.
+    """
+    found = layouts.resolve_layouts(layouts.resolve_repo(repo), fleets)
+    return [
+        config_for(layout, remote=remote, branch=branch, lock_timeout=lock_timeout)
+        for layout in found
+    ]
+
+
+def config_for(
+    layout: Layout,
+    *,
+    remote: str | None = None,
+    branch: str | None = None,
+    lock_timeout: str | None = None,
+) -> LoopConfig:
+    """The loop settings of one resolved layout.
 
     Raises:
         RefusalError: bad settings or flags.
     """
-    layout = layouts.resolve_layout(layouts.resolve_repo(repo))
     strings, integers = layout.settings.strings, layout.settings.integers
     age_text = layout.settings.max_decision_age or DEFAULT_MAX_DECISION_AGE
     max_age = parse_duration_option("maxDecisionAge", age_text)

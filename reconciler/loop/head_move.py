@@ -44,7 +44,7 @@ def move_head(
     consumed: Sequence[Consumed] = (),
     *,
     reason: str,
-    intents: str,
+    intents: str | Sequence[str],
     restored: Sequence[Consumed] = (),
     changes: Sequence[TreeChange] | None = None,
 ) -> Checkout:
@@ -293,8 +293,10 @@ def _remove_file(top: str, relative: str) -> None:
         folder = os.path.dirname(folder)
 
 
-def check_pending_path(path: str, intents: str) -> None:
-    """Refuse a path that is not a plain file name directly in the intents folder.
+def check_pending_path(path: str, intents: str | Sequence[str]) -> None:
+    """Refuse a path that is not a plain file name directly in an intents folder.
+
+    `intents`: the folder, or every fleet's folder of a repository with several.
 
     Consumed and restored paths come from git history (trailers) and from the crash marker:
     neither may ever name a file elsewhere (`../../.gitconfig`).
@@ -302,9 +304,10 @@ def check_pending_path(path: str, intents: str) -> None:
     Raises:
         RefusalError: `journal_corrupt`.
     """
+    folders = (intents,) if isinstance(intents, str) else tuple(intents)
     folder, _, name = path.rpartition("/")
     if (
-        folder != intents
+        folder not in folders
         or not name
         or name in (".", "..")
         or "\\" in name
@@ -313,7 +316,8 @@ def check_pending_path(path: str, intents: str) -> None:
     ):
         raise RefusalError(
             ReasonCode.JOURNAL_CORRUPT,
-            f"refusing to touch {path!r}: only files directly in {intents}/ are ever consumed "
+            f"refusing to touch {path!r}: only files directly in "
+            f"{', '.join(f'{each}/' for each in folders)} are ever consumed "
             "or restored",
         )
 
@@ -334,7 +338,7 @@ def _write_restored(checkout: Checkout, restored: Iterable[Consumed]) -> None:
         files.atomic_write(path, data, durable=False)
 
 
-def recover(checkout: Checkout, intents: str) -> bool:
+def recover(checkout: Checkout, intents: str | Sequence[str]) -> bool:
     """Finish a HEAD move a crash interrupted; return True when there was one.
 
     When HEAD already is the marker's new commit, every file the move changes is brought to

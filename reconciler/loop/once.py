@@ -26,6 +26,7 @@ from reconciler.adapters.gitrepo import (
 )
 from reconciler.core import commit_messages, jsontext, queueing
 from reconciler.core.errors import ReconcileError, RetryableError
+from reconciler.core.fleet_settings import FLEETS_ROOT
 from reconciler.core.intents import INTENT_LIMIT
 from reconciler.core.passes import IntentSource, Outcome, PassState, evaluate_pass
 from reconciler.core.reasons import ReasonCode
@@ -33,7 +34,7 @@ from reconciler.inputs import layouts
 from reconciler.loop import checkout as checkouts
 from reconciler.loop import head_move, pass_state, prediction, queue, symlinks
 from reconciler.loop.checkout import Checkout
-from reconciler.loop.config import LoopConfig, load_config, load_signer
+from reconciler.loop.config import LoopConfig, load_configs, load_signer
 from reconciler.loop.head_move import Consumed
 from reconciler.loop.paths import LoopPaths
 from reconciler.loop.remote import PushConflict, push_head, sync_with_remote
@@ -56,6 +57,8 @@ class OnceOptions(NamedTuple):
     daemon's graceful shutdown); what is committed so far is moved and pushed as usual."""
     audit: pass_state.Auditor | None = None
     """The history's audit (drift holds expand and resume); None: not audited."""
+    fleets: Sequence[str] = ()
+    """The fleets to reconcile (`--fleet`); empty: every fleet of the repository."""
 
 
 class PassReport(NamedTuple):
@@ -73,6 +76,9 @@ class PassReport(NamedTuple):
     """Pending intents not taken because of --max-intents."""
     ignored: Sequence[queueing.Ignored] = ()
     """Entries of the intents folder that are not intents (reported, never read)."""
+    refusals: Sequence[tuple[str, ReconcileError]] = ()
+    """(fleet id, refusal) of each fleet whose pass was refused (several fleets only: one
+    fleet's invalid registry never stops the others' intents, a rollback above all)."""
 
     @property
     def rejected(self) -> bool:
@@ -81,42 +87,97 @@ class PassReport(NamedTuple):
 
 
 def run_once(options: OnceOptions, *, now: Callable[[], datetime]) -> PassReport:
-    """Run one pass (see the module docstring).
+    """Run one pass (see the module docstring) over every fleet, upstream first.
 
     Raises:
-        RefusalError: nothing was consumed (invalid registry, dirty worktree, not a repo...).
+        RefusalError: nothing was consumed (invalid registry, dirty worktree, not a repo...);
+            with several fleets only what stops them all (each fleet's own refusal is in
+            `PassReport.refusals`).
         RetryableError: the lock stayed busy, the remote was unreachable, or every push
             attempt was rejected.
     """
-    config = load_config(
+    configs = load_configs(
         options.repo,
         remote=options.remote,
         branch=options.branch,
         lock_timeout=options.lock_timeout,
+        fleets=options.fleets,
     )
+    config = configs[0]  # the repository's settings: remote, branch, lock timeout, pushes
     checkout = checkouts.open_checkout(config.layout.repo)
-    config.relative_paths(checkout)  # refuses files outside the worktree before any lock
+    for each in configs:
+        each.relative_paths(checkout)  # refuses files outside the worktree before any lock
     with locking.hold_locks(
-        config.lock_folders(), config.lock_timeout.total_seconds(), stop=options.stop
+        repository_lock_folders(configs), config.lock_timeout.total_seconds(), stop=options.stop
     ):
         # HEAD again, under the lock: the holder we waited for may have moved it (a pass
         # killed mid-move included, whose recovery must compare the real HEAD).
         checkout = checkouts.reread_head(checkout)
-        journal.recover(
-            os.path.dirname(config.fleet.registry),
-            allowed=[config.fleet.registry, config.fleet.state, config.fleet.telemetry],
-        )
-        recovered = head_move.recover(checkout, config.relative_paths(checkout).intents)
+        for each in configs:
+            journal.recover(
+                os.path.dirname(each.fleet.registry),
+                allowed=[each.fleet.registry, each.fleet.state, each.fleet.telemetry],
+            )
+        intents = [each.relative_paths(checkout).intents for each in configs]
+        recovered = head_move.recover(checkout, intents)
         remove_stale_marks(checkout.git_dir)
         checkout = checkouts.reread_head(checkout) if recovered else checkout
         if not options.push or options.dry_run:
             # A dry run evaluates the checkout as it is: it never fetches, resets or pushes.
-            return _pass(config, checkout, options, now, recovered, attempt=1)
-        return _pass_and_push(config, checkout, options, now, recovered)
+            return _pass_fleets(configs, checkout, options, now, recovered, attempt=1)
+        return _pass_and_push(configs, checkout, options, now, recovered)
+
+
+def repository_lock_folders(configs: Sequence[LoopConfig]) -> list[str]:
+    """The folders whose flocks make up the repository lock: every fleet's (one lock)."""
+    return list(dict.fromkeys(folder for config in configs for folder in config.lock_folders()))
+
+
+def _pass_fleets(
+    configs: Sequence[LoopConfig],
+    checkout: Checkout,
+    options: OnceOptions,
+    now: Callable[[], datetime],
+    recovered: bool,
+    *,
+    attempt: int,
+) -> PassReport:
+    """One pass per fleet, upstream first, each on top of the commits of the one before.
+
+    A single fleet's refusal is raised as before; with several, it is kept in the report and
+    the other fleets go on (a refusal consumed nothing of its fleet).
+    """
+    if len(configs) == 1:
+        return _pass(configs[0], checkout, options, now, recovered, attempt=attempt)
+    siblings = [config.relative_paths(checkout) for config in configs]
+    total = PassReport([], [], checkout.head, False, attempt, options.dry_run, recovered, 0)
+    refusals: list[tuple[str, ReconcileError]] = []
+    for config in configs:
+        if options.stop is not None and options.stop():
+            break
+        try:
+            report = _pass(
+                config, checkout, options, now, recovered, attempt=attempt, siblings=siblings
+            )
+        except RetryableError:
+            raise
+        except ReconcileError as exc:
+            refusals.append((config.fleet.id, exc))
+            continue
+        if report.head != checkout.head:
+            checkout = checkouts.reread_head(checkout)
+        total = total._replace(
+            outcomes=[*total.outcomes, *report.outcomes],
+            commits=[*total.commits, *report.commits],
+            head=report.head,
+            pending_left=total.pending_left + report.pending_left,
+            ignored=[*total.ignored, *report.ignored],
+        )
+    return total._replace(refusals=refusals)
 
 
 def _pass_and_push(
-    config: LoopConfig,
+    configs: Sequence[LoopConfig],
     checkout: Checkout,
     options: OnceOptions,
     now: Callable[[], datetime],
@@ -124,6 +185,7 @@ def _pass_and_push(
 ) -> PassReport:
     import tenacity
 
+    config = configs[0]
     remote, branch = config.remote, config.branch_for(checkout)
     retrying = tenacity.Retrying(
         stop=tenacity.stop_any(
@@ -142,9 +204,9 @@ def _pass_and_push(
             with attempt:
                 number = attempt.retry_state.attempt_number
                 before = checkout.head
-                checkout = sync_with_remote(checkout, config, remote, branch)
-                config = _reload_if_changed(config, options, checkout, before)
-                report = _pass(config, checkout, options, now, recovered, attempt=number)
+                checkout = sync_with_remote(checkout, configs, remote, branch)
+                configs = _reload_if_changed(configs, options, checkout, before)
+                report = _pass_fleets(configs, checkout, options, now, recovered, attempt=number)
                 checkout = checkouts.reread_head(checkout)
                 pushed = push_head(checkout, remote, branch)
                 return report._replace(pushed=pushed)
@@ -169,32 +231,43 @@ def _stop_when(check: Callable[[], bool]) -> Any:
 
 
 def _reload_if_changed(
-    config: LoopConfig, options: OnceOptions, checkout: Checkout, before: str
-) -> LoopConfig:
+    configs: Sequence[LoopConfig], options: OnceOptions, checkout: Checkout, before: str
+) -> Sequence[LoopConfig]:
     """Re-read reconciler.yaml when the sync brought a new version of it.
 
     Raises:
         RetryableError: the new settings move the files the lock covers (run again).
     """
     if checkout.head == before:
-        return config
-    settings_file = checkout.relative(os.path.join(config.layout.repo, layouts.SETTINGS_FILE))
+        return configs
+    repo = configs[0].layout.repo
+    settings_file = checkout.relative(os.path.join(repo, layouts.SETTINGS_FILE))
+    fleets_folder = checkout.relative(os.path.join(repo, *FLEETS_ROOT.split("/")))
     same = checkout.git.run(
         "diff", "--quiet", before, checkout.head, "--", settings_file, check=False
     )
+    if same.returncode == 0 and not configs[0].layout.is_multi_fleet:
+        return configs
     if same.returncode == 0:
-        return config
-    fresh = load_config(
+        # A fleet folder added or removed upstream changes the fleets, as the settings do.
+        listed = checkout.git.run(
+            "diff", "--name-only", "--diff-filter=AD", before, checkout.head, "--",
+            f"{fleets_folder}/*/registry.yaml", f"{fleets_folder}/*/registry.json", check=False,
+        )  # fmt: skip
+        if listed.returncode == 0 and not listed.stdout.strip():
+            return configs
+    fresh = load_configs(
         options.repo,
         remote=options.remote,
         branch=options.branch,
         lock_timeout=options.lock_timeout,
+        fleets=options.fleets,
     )
-    if list(fresh.lock_folders()) != list(config.lock_folders()):
+    if repository_lock_folders(fresh) != repository_lock_folders(configs):
         raise RetryableError(
             ReasonCode.BRANCH_MOVED,
-            f"{layouts.SETTINGS_FILE} changed upstream and moves the files the lock covers; "
-            "nothing was changed, run again",
+            f"{layouts.SETTINGS_FILE} or the fleet folders changed upstream and move the files "
+            "the lock covers; nothing was changed, run again",
         )
     return fresh
 
@@ -207,13 +280,19 @@ def _pass(
     recovered: bool,
     *,
     attempt: int,
+    siblings: Sequence[LoopPaths] = (),
 ) -> PassReport:
+    """One fleet's pass.
+
+    `siblings` are every fleet's files (several fleets: their pending intents and decisions
+    are not foreign changes).
+    """
     rel = config.relative_paths(checkout)
     pending, ignored = queue.scan_queue(checkout, config.fleet.intents)
     # `git status` and the names applied/ and rejected/ hold (`worktree.py`) run beside the
     # reading and the first evaluation, and are waited for before the first commit. A dirty
     # worktree is still the first refusal the pass reports.
-    clean = CleanCheck(checkout, rel) if pending else None
+    clean = CleanCheck(checkout, rel, siblings) if pending else None
     taken = None
     if pending and not options.dry_run:
         taken = TakenNames(checkout, rel, [item.path.rsplit("/", 1)[-1] for item in pending])
@@ -327,7 +406,7 @@ def _commit_all(
     commits = [shas[mark] if mark is not None else "" for mark in commits_of]
     reason = f"{len(marks)} intent(s)"
     moved = head_move.move_head(
-        checkout, shas[marks[-1]], consumed, reason=reason, intents=rel.intents,
+        checkout, shas[marks[-1]], consumed, reason=reason, intents=[rel.intents],
         changes=head_move.changes_from_writes(written.values(), listing),
     )  # fmt: skip
     merge_packs_when_due(checkout.git, checkout.git_dir)

@@ -84,6 +84,7 @@ def load_state(
         registry_problem=invalid,
         guards=guards,
         trust=trust,
+        fleet_id=config.fleet.id if config.layout.is_multi_fleet else None,
     )
 
 

@@ -8,6 +8,8 @@ commits) are written back as pending files, so nothing is ever lost.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from reconciler.adapters.gitrepo import GitError
 from reconciler.core.errors import RefusalError, RetryableError
 from reconciler.core.reasons import ReasonCode
@@ -73,7 +75,9 @@ def _last_line(text: str) -> str:
     return lines[-1] if lines else "no output"
 
 
-def sync_with_remote(checkout: Checkout, config: LoopConfig, remote: str, branch: str) -> Checkout:
+def sync_with_remote(
+    checkout: Checkout, configs: Sequence[LoopConfig], remote: str, branch: str
+) -> Checkout:
     """Fetch; fast-forward when behind; reset to the remote (rescuing intents) when diverged.
 
     Raises:
@@ -83,7 +87,7 @@ def sync_with_remote(checkout: Checkout, config: LoopConfig, remote: str, branch
     upstream = fetch(checkout, remote, branch)
     if upstream is None or upstream == checkout.head:
         return checkout
-    intents = config.relative_paths(checkout).intents
+    intents = [config.relative_paths(checkout).intents for config in configs]
     ahead, behind = checkouts.ahead_behind(checkout, upstream)
     if behind == 0:
         return checkout  # only local commits: the push publishes them
@@ -91,7 +95,7 @@ def sync_with_remote(checkout: Checkout, config: LoopConfig, remote: str, branch
         return head_move.move_head(
             checkout, upstream, reason=f"fast-forward to {remote}/{branch}", intents=intents
         )
-    foreign = foreign_commits(checkout, upstream, intents, config.identity.email)
+    foreign = foreign_commits(checkout, upstream, intents, configs[0].identity.email)
     if foreign:
         # A reset would drop them: only our own commits and intent files are ever redone.
         raise RefusalError(
@@ -110,7 +114,9 @@ def sync_with_remote(checkout: Checkout, config: LoopConfig, remote: str, branch
     )
 
 
-def foreign_commits(checkout: Checkout, upstream: str, intents: str, bot_email: str) -> list[str]:
+def foreign_commits(
+    checkout: Checkout, upstream: str, intents: str | Sequence[str], bot_email: str
+) -> list[str]:
     """Return the local-only commits a reset would lose that are neither ours nor intents.
 
     Ours are made by the bot identity and carry a Reconcile-Intent trailer; an operator's
@@ -123,6 +129,7 @@ def foreign_commits(checkout: Checkout, upstream: str, intents: str, bot_email: 
         "--format=%x01%H%x02%ae%x02%(trailers:key=Reconcile-Intent,valueonly,unfold)%x03",
         f"{upstream}..{checkout.head}",
     ).stdout.decode("utf-8", "surrogateescape")  # fmt: skip
+    prefixes = tuple(f"{folder}/" for folder in _folders(intents))
     foreign = []
     for chunk in out.split("\x01")[1:]:
         sha, _, rest = chunk.partition("\x02")
@@ -130,12 +137,14 @@ def foreign_commits(checkout: Checkout, upstream: str, intents: str, bot_email: 
         trailer, _, paths = rest.partition("\x03")
         if trailer.strip() and author == bot_email:
             continue
-        if any(not path.startswith(intents + "/") for path in paths.split("\n") if path):
+        if any(not path.startswith(prefixes) for path in paths.split("\n") if path):
             foreign.append(sha)
     return foreign
 
 
-def rescue_intents(checkout: Checkout, upstream: str, intents: str) -> list[Consumed]:
+def rescue_intents(
+    checkout: Checkout, upstream: str, intents: str | Sequence[str]
+) -> list[Consumed]:
     """Return the intent files a reset from HEAD to `upstream` would lose, as (path, blob).
 
     They are the intents pending at HEAD or consumed by local-only commits, unless the
@@ -155,7 +164,11 @@ def rescue_intents(checkout: Checkout, upstream: str, intents: str) -> list[Cons
     ]
 
 
-def _is_pending(path: str, intents: str) -> bool:
+def _folders(intents: str | Sequence[str]) -> tuple[str, ...]:
+    return (intents,) if isinstance(intents, str) else tuple(intents)
+
+
+def _is_pending(path: str, intents: str | Sequence[str]) -> bool:
     """Whether a path (from a trailer: not trusted) names a file directly in the intents folder."""
     try:
         head_move.check_pending_path(path, intents)
@@ -171,17 +184,20 @@ def _processed_paths(checkout: Checkout, revisions: str) -> set[str]:
     return {item.decode("utf-8", "surrogateescape").strip() for item in out.split(b"\0")} - {""}
 
 
-def _pending_blobs(checkout: Checkout, commit: str, intents: str) -> dict[str, str]:
-    entries = checkouts.tree_blobs(checkout, commit, f"{intents}/")
+def _pending_blobs(checkout: Checkout, commit: str, intents: str | Sequence[str]) -> dict[str, str]:
+    entries = checkouts.tree_blobs(checkout, commit, *(f"{each}/" for each in _folders(intents)))
     return {path: blob for path, (_, blob) in entries.items()}
 
 
-def _consumed_locally(checkout: Checkout, revisions: str, intents: str) -> dict[str, str]:
+def _consumed_locally(
+    checkout: Checkout, revisions: str, intents: str | Sequence[str]
+) -> dict[str, str]:
     """{original intent path: blob} for the intents processed by the commits in `revisions`."""
     out = checkout.git.run(
         "log", "-z", "--no-renames", "--raw", "--no-abbrev",
         "--format=%x01%(trailers:key=Reconcile-Intent,valueonly,unfold)", revisions,
-        "--", f"{intents}/applied/", f"{intents}/rejected/",
+        "--",
+        *(f"{each}/{name}/" for each in _folders(intents) for name in ("applied", "rejected")),
     ).stdout  # fmt: skip
     found: dict[str, str] = {}
     source = ""

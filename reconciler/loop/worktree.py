@@ -71,9 +71,17 @@ class CleanCheck:
     (`TakenNames`), so a change there can neither enter its commits nor be overwritten.
     """
 
-    def __init__(self, checkout: Checkout, rel: LoopPaths) -> None:
+    def __init__(
+        self, checkout: Checkout, rel: LoopPaths, siblings: Sequence[LoopPaths] = ()
+    ) -> None:
+        """Start `git status`.
+
+        `siblings`: every fleet's files, when the repository has several (their pending
+        intents and decisions are theirs, not foreign changes).
+        """
         self.rel = rel
-        skip = processed_folders(rel)
+        self.siblings = [*siblings] or [rel]
+        skip = [folder for each in self.siblings for folder in processed_folders(each)]
         self.status = Background(
             lambda: checkouts.changed_paths(checkout, skip=skip), "reconciler-status"
         )
@@ -84,25 +92,29 @@ class CleanCheck:
         Raises:
             RefusalError: `worktree_dirty`, naming the first few paths (or git's failure).
         """
-        check_clean(self.status.result(), self.rel)
+        check_clean(self.status.result(), *self.siblings)
 
     def join(self) -> None:
         """Wait for the status without judging it (another refusal comes first)."""
         self.status.thread.join()
 
 
-def check_clean(changed: Sequence[tuple[str, str]], rel: LoopPaths) -> None:
+def check_clean(changed: Sequence[tuple[str, str]], *fleets: LoopPaths) -> None:
     """Refuse a worktree with changes the loop does not own (pending intents excepted).
+
+    `fleets`: the files of every fleet of the repository (their intents and decisions).
 
     Raises:
         RefusalError: `worktree_dirty`, naming the first few paths.
     """
+    decisions = {rel.decision for rel in fleets}
+    intents = {rel.intents for rel in fleets}
     dirty = [
         path
         for status, path in changed
         if not (
-            path == rel.decision
-            or (status == "??" and path.rsplit("/", 1)[0] == rel.intents)
+            path in decisions
+            or (status == "??" and path.rsplit("/", 1)[0] in intents)
             or os.path.basename(path) == journal.JOURNAL_NAME
         )
     ]

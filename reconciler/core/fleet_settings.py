@@ -1,0 +1,168 @@
+"""The `fleets:` block of reconciler.yaml (core layer): several fleets in one repository.
+
+A mapping by fleet id. Each fleet has the shape of the single-fleet `policies/` folder below
+its `root` (default `policies/fleets/<id>`), or explicit file paths; `after` and `requires`
+order the promotion (`core/upstream.py`); `guards` overrides the top-level `guards:` keys for
+that fleet. Validated here, without I/O; `inputs/layouts.py` resolves the paths. See
+docs/fleets.md.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
+from typing import NamedTuple
+
+from reconciler.core.repo_settings import PATH_KEYS, git_dir_component
+
+FLEETS_ROOT = "policies/fleets"
+"""Where fleet folders live by default: `policies/fleets/<id>/`."""
+_FLEET_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
+FLEET_KEYS = frozenset({"root", *PATH_KEYS, "intentsDir", "after", "requires", "guards"})
+
+
+def is_fleet_id(name: str) -> bool:
+    """Whether `name` can be a fleet id (a folder name, a label value, a trailer value).
+
+    A letter or digit, then letters, digits, `.`, `_` or `-`; at most 63 characters; never a
+    `.git`-like name.
+    """
+    return (
+        _FLEET_ID.fullmatch(name) is not None
+        and ".." not in name
+        and git_dir_component(name) is None
+    )
+
+
+class FleetSettings(NamedTuple):
+    """One fleet's entry of `fleets:` (every field None/empty when not set)."""
+
+    id: str
+    root: str | None = None
+    """The fleet's folder, repo-relative; None: `policies/fleets/<id>`."""
+    paths: Mapping[str, str] = MappingProxyType({})
+    """Explicit files by reconciler.yaml key (`registryFile`, ...), repo-relative."""
+    intents_dir: str | None = None
+    after: str | None = None
+    """The upstream fleet (promotion order)."""
+    requires: object = None
+    """`requires:` as decoded (`upstream.parse_requires` validates it with `after`)."""
+    guards: object = None
+    """`guards:` overrides as decoded (merged onto the top-level block by `merge_guards`)."""
+
+    def folder(self) -> str:
+        """The fleet's folder, repo-relative with `/`."""
+        return (self.root or f"{FLEETS_ROOT}/{self.id}").strip("/")
+
+
+def parse_fleets(value: object) -> tuple[dict[str, FleetSettings], list[str]]:
+    """Validate a decoded `fleets:` block (None: no entry); every problem one line."""
+    if value is None:
+        return {}, []
+    if not isinstance(value, dict):
+        return {}, ["fleets must be a mapping by fleet id"]
+    found: dict[str, FleetSettings] = {}
+    problems: list[str] = []
+    for key, entry in value.items():
+        name = str(key)
+        if not isinstance(key, str) or not is_fleet_id(key):
+            problems.append(
+                f"fleets: {name!r} is not a fleet id (a letter or digit, then letters, digits, "
+                "., _ or -; at most 63 characters)"
+            )
+            continue
+        parsed, found_problems = _parse_fleet(key, {} if entry is None else entry)
+        problems += found_problems
+        if parsed is not None:
+            found[key] = parsed
+    return found, problems
+
+
+def _parse_fleet(fleet: str, entry: object) -> tuple[FleetSettings | None, list[str]]:
+    where = f"fleets.{fleet}"
+    if not isinstance(entry, dict):
+        return None, [f"{where} must be a mapping (or empty)"]
+    problems = [f'{where}: unknown key "{key}"' for key in entry if key not in FLEET_KEYS]
+    strings: dict[str, str] = {}
+    for key in ("root", *PATH_KEYS, "intentsDir", "after"):
+        raw = entry.get(key)
+        if raw is None:
+            continue
+        if not isinstance(raw, str) or not raw.strip() or any(ord(ch) < 32 for ch in raw):
+            problems.append(f"{where}.{key} must be a non-empty one-line string")
+        else:
+            strings[key] = raw
+    after = strings.get("after")
+    if after is not None and after == fleet:
+        problems.append(f"{where}.after names the fleet itself")
+    if "requires" in entry and after is None:
+        problems.append(f"{where}.requires needs after: the upstream fleet it waits for")
+    guards = entry.get("guards")
+    if guards is not None and not isinstance(guards, dict):
+        problems.append(f"{where}.guards must be a mapping of guards settings to override")
+    return (
+        FleetSettings(
+            id=fleet,
+            root=strings.get("root"),
+            paths={key: strings[key] for key in PATH_KEYS if key in strings},
+            intents_dir=strings.get("intentsDir"),
+            after=after,
+            requires=entry.get("requires"),
+            guards=guards,
+        ),
+        problems,
+    )
+
+
+def order_problems(fleets: Mapping[str, FleetSettings], known: Sequence[str]) -> list[str]:
+    """Problems of the promotion order: an `after` naming an unknown fleet, or a cycle."""
+    problems = [
+        f"fleets.{fleet.id}.after names an unknown fleet {fleet.after!r} (known: "
+        f"{', '.join(known) or 'none'})"
+        for fleet in fleets.values()
+        if fleet.after is not None and fleet.after not in known
+    ]
+    for start in sorted(fleets):
+        seen = [start]
+        current = fleets[start].after
+        while current is not None and current in fleets and current not in seen:
+            seen.append(current)
+            current = fleets[current].after
+        if current == start and min(seen) == start:  # report each cycle once
+            problems.append(
+                f"fleets: the promotion order has a cycle: {' -> '.join(seen)} -> {start}"
+            )
+    return problems
+
+
+def promotion_order(ids: Sequence[str], fleets: Mapping[str, FleetSettings]) -> list[str]:
+    """The fleets upstream first (then by id): a pass handles staging before prod.
+
+    Assumes `order_problems` found nothing.
+    """
+    depth: dict[str, int] = {}
+
+    def level(fleet: str) -> int:
+        if fleet not in depth:
+            settings = fleets.get(fleet)
+            upstream = settings.after if settings is not None else None
+            depth[fleet] = 0 if upstream is None or upstream not in ids else level(upstream) + 1
+        return depth[fleet]
+
+    return sorted(ids, key=lambda fleet: (level(fleet), fleet))
+
+
+def merge_guards(top: object, override: object) -> object:
+    """The `guards:` block of one fleet: the top-level keys, then the fleet's overrides.
+
+    A key the fleet sets replaces the top-level one whole (`budget` included). Anything but
+    two mappings is returned as is for `guard_settings.parse_guards` to judge.
+    """
+    if override is None:
+        return top
+    if top is None:
+        return override
+    if isinstance(top, dict) and isinstance(override, dict):
+        return {**top, **override}
+    return override

@@ -1,0 +1,201 @@
+"""Several fleets in one repository: `policies/fleets/<id>/` and `fleets:` in reconciler.yaml.
+
+A repository is multi-fleet when reconciler.yaml has `fleets:` or `policies/fleets/` exists.
+Its fleets are the folders of `policies/fleets/` and the ids `fleets:` names; each is a
+`Layout` of its own (the single-fleet machinery runs per fleet), with the top-level `guards:`
+merged with the fleet's overrides. Upstream fleets come first (`promotion_order`). Without
+either, the repository has its one fleet as before (`layouts.resolve_layout`). See
+docs/fleets.md.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from types import MappingProxyType
+
+from reconciler.adapters import files
+from reconciler.core import fleet_settings
+from reconciler.core.errors import RefusalError
+from reconciler.core.fleet_settings import FLEETS_ROOT, FleetSettings
+from reconciler.core.reasons import ReasonCode
+from reconciler.core.repo_settings import PATH_KEYS, RepoSettings
+from reconciler.inputs import layouts
+from reconciler.inputs.fleet import SETTING_KEYS, Fleet
+from reconciler.inputs.layouts import SETTINGS_FILE, Layout
+
+LAYOUT_NAME = "fleets"
+_SINGLE_KEYS = (*PATH_KEYS, "intentsDir")
+_DEFAULT_FILES = {
+    "registryFile": "registry.yaml",
+    "promotionStateFile": "promotion/decision.json",
+    "applyStateFile": "state/promotion-apply-state.json",
+    "applyTelemetryFile": "telemetry/promotion-apply.jsonl",
+}
+
+
+def is_multi_fleet(repo: str, settings: RepoSettings) -> bool:
+    """Whether the repository holds several fleets (`fleets:` set, or `policies/fleets/`)."""
+    return settings.fleets is not None or files.is_dir(os.path.join(repo, *FLEETS_ROOT.split("/")))
+
+
+def fleet_layouts(repo: str, settings: RepoSettings) -> list[Layout]:
+    """Every fleet of a multi-fleet repository, upstream first.
+
+    Raises:
+        RefusalError: `fleets_invalid` (bad `fleets:`, a bad folder name, an unknown or
+            cyclic `after`, single-fleet settings or files beside the fleets), or a path
+            outside the repository (`layout_path_outside_repo`, ...).
+    """
+    configured, problems = fleet_settings.parse_fleets(settings.fleets)
+    folders, folder_problems = _fleet_folders(repo)
+    problems += folder_problems
+    problems += [
+        f"{key} cannot be set at the top of {SETTINGS_FILE} in a repository with several "
+        f"fleets: set it per fleet under fleets.<id>"
+        for key in _SINGLE_KEYS
+        if key in settings.paths or key in settings.strings
+    ]
+    problems += [
+        f"policies/{name} exists beside {FLEETS_ROOT}/: a repository holds one fleet at "
+        f"policies/ or several below {FLEETS_ROOT}/, not both"
+        for name in ("registry.yaml", "registry.json")
+        if files.exists(os.path.join(repo, "policies", name))
+    ]
+    ids = sorted({*folders, *configured})
+    problems += fleet_settings.order_problems(configured, ids)
+    if not ids and not problems:
+        problems.append(f"no fleet: {FLEETS_ROOT}/ has no folder and fleets: names none")
+    if problems:
+        raise _invalid(repo, problems)
+    layouts_found = [
+        _fleet_layout(repo, settings, configured.get(fleet) or FleetSettings(fleet), ids)
+        for fleet in fleet_settings.promotion_order(ids, configured)
+    ]
+    _refuse_shared_files(repo, layouts_found)
+    return layouts_found
+
+
+def select(found: Sequence[Layout], wanted: Sequence[str]) -> list[Layout]:
+    """The layouts of the fleets `wanted` (all when empty), in the repository's order.
+
+    Raises:
+        RefusalError: `fleet_unknown`.
+    """
+    if not wanted:
+        return list(found)
+    known = [layout.fleet.id for layout in found]
+    for fleet in wanted:
+        if fleet not in known:
+            raise RefusalError(
+                ReasonCode.FLEET_UNKNOWN,
+                f"unknown fleet {fleet!r}; the fleets are: {', '.join(known)}",
+            )
+    return [layout for layout in found if layout.fleet.id in wanted]
+
+
+def _fleet_folders(repo: str) -> tuple[list[str], list[str]]:
+    root = os.path.join(repo, *FLEETS_ROOT.split("/"))
+    try:
+        entries = sorted(os.scandir(root), key=lambda entry: entry.name)
+    except FileNotFoundError:
+        return [], []
+    except OSError as exc:
+        return [], [f"{FLEETS_ROOT}/ cannot be listed: {exc.strerror or exc}"]
+    found: list[str] = []
+    problems: list[str] = []
+    for entry in entries:
+        if not entry.is_dir(follow_symlinks=False):
+            if entry.is_symlink():
+                problems.append(f"{FLEETS_ROOT}/{entry.name!r} is a symlink, not a fleet folder")
+            continue  # a .gitkeep or a README beside the fleets
+        if fleet_settings.is_fleet_id(entry.name):
+            found.append(entry.name)
+        else:
+            problems.append(
+                f"{FLEETS_ROOT}/{entry.name!r} is not a fleet id (a letter or digit, then "
+                "letters, digits, ., _ or -; at most 63 characters)"
+            )
+    return found, problems
+
+
+def _fleet_layout(
+    repo: str, settings: RepoSettings, fleet: FleetSettings, ids: Sequence[str]
+) -> Layout:
+    folder = fleet.folder()
+    relative = {
+        key: fleet.paths.get(key, f"{folder}/{name}") for key, name in _DEFAULT_FILES.items()
+    }
+    if "registryFile" not in fleet.paths:
+        json_registry = f"{folder}/registry.json"
+        yaml_exists = files.exists(os.path.join(repo, *relative["registryFile"].split("/")))
+        if files.exists(os.path.join(repo, *json_registry.split("/"))):
+            if yaml_exists:
+                raise RefusalError(
+                    ReasonCode.LAYOUT_AMBIGUOUS,
+                    f"both {folder}/registry.yaml and {folder}/registry.json exist; remove one "
+                    f"or set fleets.{fleet.id}.registryFile in {SETTINGS_FILE}",
+                    path=repo,
+                )
+            relative["registryFile"] = json_registry
+    intents = fleet.intents_dir or f"{folder}/intents"
+    absolute = {key: os.path.abspath(os.path.join(repo, path)) for key, path in relative.items()}
+    source = SETTINGS_FILE if fleet.id in _configured_ids(settings) else "built-in"
+    sources = {key: SETTINGS_FILE if key in fleet.paths else source for key in relative}
+    own = settings._replace(
+        paths=MappingProxyType(relative),
+        strings=MappingProxyType({**settings.strings, "intentsDir": intents}),
+        guards=fleet_settings.merge_guards(settings.guards, fleet.guards),
+    )
+    layout = Layout(
+        repo,
+        LAYOUT_NAME,
+        f"fleet {fleet.id} of {len(ids)} ({FLEETS_ROOT}/ or fleets: in {SETTINGS_FILE})",
+        Fleet(
+            fleet.id,
+            **{attribute: absolute[key] for attribute, key in SETTING_KEYS.items()},
+            intents=os.path.abspath(os.path.join(repo, intents)),
+        ),
+        sources,
+        own,
+        fleet,
+    )
+    layouts.check_confined(layout)
+    return layout
+
+
+def _configured_ids(settings: RepoSettings) -> set[str]:
+    return set(settings.fleets) if isinstance(settings.fleets, dict) else set()
+
+
+def _refuse_shared_files(repo: str, found: Sequence[Layout]) -> None:
+    """Two fleets may not share a file or an intents folder (one would consume the other's)."""
+    owners: dict[str, str] = {}
+    problems: list[str] = []
+    for layout in found:
+        for path in (*layout.fleet.files_block().values(), layout.fleet.intents):
+            other = owners.setdefault(os.path.normpath(path), layout.fleet.id)
+            if other != layout.fleet.id:
+                shown = os.path.relpath(path, repo)
+                problems.append(f"fleets {other} and {layout.fleet.id} share {shown}")
+    intents = {os.path.normpath(layout.fleet.intents): layout.fleet.id for layout in found}
+    for layout in found:
+        for path in layout.fleet.files_block().values():
+            folder = os.path.dirname(os.path.normpath(path))
+            while folder.startswith(repo) and folder != repo:
+                if folder in intents:
+                    problems.append(
+                        f"fleet {layout.fleet.id}'s {os.path.relpath(path, repo)} is inside "
+                        f"fleet {intents[folder]}'s intents folder"
+                    )
+                folder = os.path.dirname(folder)
+    if problems:
+        raise _invalid(repo, problems)
+
+
+def _invalid(repo: str, problems: Sequence[str]) -> RefusalError:
+    return RefusalError(
+        ReasonCode.FLEETS_INVALID,
+        f"invalid fleets in {os.path.join(repo, SETTINGS_FILE)}",
+        details=list(problems),
+    )
