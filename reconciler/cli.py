@@ -78,6 +78,12 @@ class LazyGroup(click.Group):
 )
 @click.option("--lock-timeout", metavar="DURATION", help="Wait this long for the lock (30s).")
 @click.option(
+    "--fleet",
+    metavar="ID",
+    multiple=True,
+    help="Reconcile only this fleet (repeatable; default: every fleet, upstream first).",
+)
+@click.option(
     "--watch",
     is_flag=True,
     allow_from_autoenv=False,

@@ -1,11 +1,15 @@
-"""`reconcile --once`: run one pass, print a table (or JSON lines), exit 0, 3, 1 or 75."""
+"""`reconcile --once`: run one pass, print a table (or JSON lines), exit 0, 3, 1 or 75.
+
+With several fleets, a fleet whose pass was refused (its registry invalid, say) is reported
+on stderr after the others' outcomes, and the exit code is 1 (the others' commits stand).
+"""
 
 from __future__ import annotations
 
 import sys
 from typing import Any
 
-from reconciler.commands.edge import EXIT_REJECTED, handle_errors
+from reconciler.commands.edge import EXIT_REFUSED, EXIT_REJECTED, handle_errors
 
 
 @handle_errors
@@ -25,11 +29,17 @@ def run_once_command(flags: dict[str, Any]) -> None:
         max_intents=flags["max_intents"],
         lock_timeout=flags["lock_timeout"],
         audit=auditor(flags["repo"]),
+        fleets=tuple(flags.get("fleet") or ()),
     )
     report = run_once(options, now=system_clock)
     if flags["as_json"]:
         sys.stdout.write(json_output.pass_lines(report))
     else:
         sys.stdout.write(text.pass_text(report, color=tables.wants_color(sys.stdout)))
+    if report.refusals:
+        from reconciler.render.diagnostics import fleet_refusals_text
+
+        sys.stderr.write(fleet_refusals_text(report.refusals))
+        sys.exit(EXIT_REFUSED)
     if report.rejected:
         sys.exit(EXIT_REJECTED)

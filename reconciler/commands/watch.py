@@ -128,6 +128,7 @@ def run_watch_command(flags: dict[str, Any]) -> None:
         shutdown_timeout=_seconds("--shutdown-timeout", flags["shutdown_timeout"]),
         log_format=flags["log_format"],
         lock_timeout=flags["lock_timeout"],
+        fleets=tuple(flags.get("fleet") or ()),
     )
     try:
         page = PageAssets(

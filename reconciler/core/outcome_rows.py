@@ -13,6 +13,7 @@ def outcome_row(outcome: Outcome, commit: str | None) -> dict[str, Any]:
     fields = outcome.fields  # of a rejected file too: what could be read of it
     return {
         "type": "intent",
+        "fleet": outcome.state.fleet_id,
         "intentFile": outcome.source.shown_path,
         "action": outcome.action,
         "status": outcome.status,

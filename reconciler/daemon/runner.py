@@ -62,6 +62,8 @@ class DaemonOptions(NamedTuple):
     shutdown_timeout: float = 30.0
     log_format: str = "text"
     lock_timeout: str | None = None
+    fleets: tuple[str, ...] = ()
+    """`--fleet`: reconcile only these fleets (empty: every fleet)."""
 
 
 _EMPTY_PAGE: dict[str, Any] = {
@@ -211,6 +213,7 @@ class Daemon:
             lock_timeout=self.options.lock_timeout,
             stop=self.triggers.stopping.is_set,
             audit=auditing.auditor(self.options.repo),
+            fleets=self.options.fleets,
         )
         try:
             report = run_once(options, now=self.now)

@@ -20,9 +20,8 @@ from reconciler.core.errors import RefusalError
 from reconciler.core.fleet_settings import FLEETS_ROOT, FleetSettings
 from reconciler.core.reasons import ReasonCode
 from reconciler.core.repo_settings import PATH_KEYS, RepoSettings
-from reconciler.inputs import layouts
+from reconciler.inputs.confinement import SETTINGS_FILE, Layout, check_confined
 from reconciler.inputs.fleet import SETTING_KEYS, Fleet
-from reconciler.inputs.layouts import SETTINGS_FILE, Layout
 
 LAYOUT_NAME = "fleets"
 _SINGLE_KEYS = (*PATH_KEYS, "intentsDir")
@@ -160,7 +159,7 @@ def _fleet_layout(
         own,
         fleet,
     )
-    layouts.check_confined(layout)
+    check_confined(layout)
     return layout
 
 

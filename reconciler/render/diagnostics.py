@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from reconciler.core.errors import ReconcileError
 
 
@@ -13,6 +15,16 @@ def error_text(error: ReconcileError) -> str:
         lines.append(f"error: {error.footer}")
     lines.append(f"reason: {error.reason}")
     return "\n".join(lines) + "\n"
+
+
+def fleet_refusals_text(refusals: Sequence[tuple[str, ReconcileError]]) -> str:
+    """Each refused fleet of a pass over several: `error: fleet <id>: <message>`, ..."""
+    return "".join(
+        error_text(
+            ReconcileError(error.reason, f"fleet {fleet}: {error.message}", details=error.details)
+        )
+        for fleet, error in refusals
+    )
 
 
 def warning_text(message: str) -> str:

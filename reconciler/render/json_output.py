@@ -65,6 +65,10 @@ def pass_summary(report: PassReport) -> dict[str, Any]:
         "recovered": report.recovered,
         "pendingLeft": report.pending_left,
         "ignored": [ignored_json(item) for item in report.ignored],
+        "refusals": [
+            {"fleet": fleet, "reasonCode": str(error.reason), "message": error.message}
+            for fleet, error in report.refusals
+        ],
     }
 
 

@@ -128,7 +128,17 @@ def outcome_table(
         ]
         for row in rows
     ]
-    return table(OUTCOME_COLUMNS, cells, color=color, title=title)
+    return table(*with_fleets(OUTCOME_COLUMNS, cells, rows), color=color, title=title)
+
+
+def with_fleets(
+    columns: Sequence[str], cells: list[list[str | Cell]], rows: Sequence[Mapping[str, Any]]
+) -> tuple[Sequence[str], list[list[str | Cell]]]:
+    """The table with a first `fleet` column when any row names a fleet (several fleets)."""
+    if not any(row.get("fleet") for row in rows):
+        return columns, cells
+    shown = [[words.shown(row.get("fleet")), *cell] for row, cell in zip(rows, cells, strict=True)]
+    return ("fleet", *columns), shown
 
 
 def history_table(docs: Sequence[Mapping[str, Any]], *, color: bool = False) -> str:

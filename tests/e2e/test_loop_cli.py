@@ -53,6 +53,7 @@ def test_applied_intents_exit_0_with_one_json_line_each_and_a_pass_line(repo: Pa
         "recovered": False,
         "pendingLeft": 0,
         "ignored": [],  # issue 9: entries of the intents folder that are not intents
+        "refusals": [],  # issue 13: fleets whose pass was refused (several fleets)
     }
     assert g.head(repo) == commits[1]
 

@@ -19,7 +19,7 @@ from tests.support.gitrepos import INTENTS, REGISTRY, TELEMETRY, recent, reconci
 ROW_KEYS = {
     "type", "intentFile", "action", "status", "reasonCodes", "problems", "idempotencyKey",
     "traceId", "canary", "manualPause", "actor", "approvalRef", "decision", "intentCommit",
-    "commit", "subject", "trailers", "new", "message", "notBefore",
+    "commit", "subject", "trailers", "new", "message", "notBefore", "fleet",
 }  # fmt: skip
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from tests.support.gitrepos import EXAMPLE, FIXED, commit_all, git, write_decision, write_intent
 
@@ -60,7 +61,7 @@ def make_fleets_repo(
     return path
 
 
-def add_fleet_intents(repo: Path, fleet: str, specs: dict[str, dict[str, object]]) -> str:
+def add_fleet_intents(repo: Path, fleet: str, specs: dict[str, dict[str, Any]]) -> str:
     """Write intent files into a fleet's folder and commit them."""
     for name, spec in specs.items():
         write_intent(repo, name, folder=intents(fleet), **spec)

@@ -1,0 +1,118 @@
+"""Where a layout's files may be (inputs layer): inside the repository, never in `.git`.
+
+`check_confined` refuses a path from reconciler.yaml or the built-in layout outside the
+repository (`layout_path_outside_repo`) or inside its git folder (`layout_path_in_git_dir`),
+for a single fleet (`layouts.py`) and for each of several (`fleet_layouts.py`).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import NamedTuple
+
+from reconciler.core import repo_settings
+from reconciler.core.errors import RefusalError
+from reconciler.core.fleet_settings import FleetSettings
+from reconciler.core.reasons import ReasonCode
+from reconciler.core.repo_settings import RepoSettings
+from reconciler.inputs.fleet import Fleet
+
+SETTINGS_FILE = "reconciler.yaml"
+
+
+class Layout(NamedTuple):
+    """The resolved fleet of one repository, absolute, with where each choice came from."""
+
+    repo: str
+    name: str
+    """`policies` or `superloop`: the built-in layout the defaults came from."""
+    reason: str
+    fleet: Fleet
+    sources: dict[str, str]
+    """reconciler.yaml path key (`registryFile`, ...) -> `flag`, `reconciler.yaml` or
+    `built-in`."""
+    settings: RepoSettings
+    """The repository's settings; a fleet of several gets its own paths and merged guards."""
+    fleet_settings: FleetSettings | None = None
+    """The fleet's entry of `fleets:` (after, requires); None: a single-fleet repository."""
+
+    @property
+    def is_multi_fleet(self) -> bool:
+        """Whether the fleet is one of several (`policies/fleets/<id>/`)."""
+        return self.fleet_settings is not None
+
+
+FLAG_NAMES = {
+    "registryFile": "--registry-file",
+    "promotionStateFile": "--promotion-state-file",
+    "applyStateFile": "--apply-state-file",
+    "applyTelemetryFile": "--apply-telemetry-file",
+}
+
+
+def managed_paths(layout: Layout) -> dict[str, str]:
+    """The layout's paths that do not come from a flag, and the intents folder (`intentsDir`)."""
+    files_block = layout.fleet.files_block()
+    managed = {key: path for key, path in files_block.items() if layout.sources[key] != "flag"}
+    managed["intentsDir"] = layout.fleet.intents
+    return managed
+
+
+def check_confined(layout: Layout) -> None:
+    """Refuse a path from reconciler.yaml or the built-in layout outside the repo or in .git.
+
+    Explicit path flags are the caller's choice (as with the bash tool) and are not checked.
+    A path must stay inside the repository lexically (no absolute path, no `..` out of it)
+    and once its folder's symlinks are resolved; no component, before or after, may be
+    `.git` (git never tracks one: a commit of it breaks every later pass). The final
+    component is left to the readers and writers (a symlinked decision is followed by
+    `apply`; a symlinked registry, state or telemetry file is refused when it is used).
+
+    Raises:
+        RefusalError: `layout_path_outside_repo` or `layout_path_in_git_dir`.
+    """
+    real_repo = os.path.realpath(layout.repo)
+    for key, path in managed_paths(layout).items():
+        configured = key in layout.settings.paths or key in layout.settings.strings
+        source = layout.sources.get(key, SETTINGS_FILE if configured else "built-in")
+        raw = layout.settings.paths.get(key) or layout.settings.strings.get(key)
+        lexical = os.path.relpath(path, layout.repo)
+        shown = f"{key} {raw or lexical!r} ({source})"
+        if source == SETTINGS_FILE and raw is not None and os.path.isabs(raw):
+            raise _outside(f"{shown} is an absolute path", key, path)
+        if _escapes(lexical):
+            raise _outside(f"{shown} leads out of the repository {layout.repo}", key, path)
+        if lexical == os.curdir and key != "intentsDir":
+            raise _outside(f"{shown} is the repository itself, not a file in it", key, path)
+        folder = path if key == "intentsDir" else os.path.dirname(path)
+        real = os.path.realpath(folder)
+        real_relative = os.path.relpath(real, real_repo)
+        if _escapes(real_relative):
+            why = f"resolves through a symlink to {real}, outside the repository {layout.repo}"
+            raise _outside(f"{shown} {why}", key, path)
+        for relative in (lexical, real_relative):
+            part = repo_settings.git_dir_component(relative.replace(os.sep, "/"))
+            if part is not None:
+                raise RefusalError(
+                    ReasonCode.LAYOUT_PATH_IN_GIT_DIR,
+                    f"{shown} is inside the git folder ({part!r}) of the repository "
+                    f"{layout.repo}; git never tracks files there, so the loop could not "
+                    f"commit it: choose a path outside .git in {SETTINGS_FILE}",
+                    path=path,
+                )
+
+
+def _escapes(relative: str) -> bool:
+    return relative == os.pardir or relative.startswith(os.pardir + os.sep)
+
+
+def _outside(what: str, key: str, path: str) -> RefusalError:
+    flag = FLAG_NAMES.get(key)
+    hint = (
+        f" (to use a file elsewhere on purpose, pass {flag} to `reconcile apply`)" if flag else ""
+    )
+    return RefusalError(
+        ReasonCode.LAYOUT_PATH_OUTSIDE_REPO,
+        f"{what}; paths that do not come from a flag must stay inside the repository{hint}",
+        path=path,
+    )
