@@ -135,7 +135,11 @@ def _guard_inputs(layout: Layout, telemetry: Ledger) -> guards.GuardInputs | Non
     if found is None:
         return None
     return guards.GuardInputs(
-        found.settings, found.calendar, telemetry.applied_since, problem=found.problem
+        found.settings,
+        found.calendar,
+        telemetry.applied_since,
+        problem=found.problem,
+        upstream=found.upstream,
     )
 
 

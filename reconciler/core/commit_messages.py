@@ -54,6 +54,7 @@ _SHORT_REASONS = {
     ReasonCode.GUARD_BUDGET_PERCENT: "percent budget used up",
     ReasonCode.GUARD_FREEZE_WINDOW: "freeze window",
     ReasonCode.GUARD_OUTSIDE_ALLOW_WINDOW: "outside the allow windows",
+    ReasonCode.GUARD_UPSTREAM_NOT_READY: "upstream not ready",
     ReasonCode.GUARD_SETTINGS_INVALID: "guards settings invalid",
     ReasonCode.FREEZE_FILE_INVALID: "freeze file invalid",
     ReasonCode.QUEUED_BEHIND_DEFERRED: "queued behind a deferred intent",

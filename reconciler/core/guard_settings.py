@@ -14,6 +14,7 @@ from reconciler.core.errors import RefusalError
 from reconciler.core.freeze import Calendar
 from reconciler.core.repo_settings import git_dir_component
 from reconciler.core.timestamps import setting_duration
+from reconciler.core.upstream import UpstreamGate
 
 DEFAULT_FREEZE_FILE = "policies/freeze.yaml"
 MAX_WINDOW = timedelta(days=90)
@@ -174,3 +175,5 @@ class PassGuards(NamedTuple):
     calendar: Calendar = Calendar()
     problem: RefusalError | None = None
     """The guards settings or the freeze file are invalid: expand and resume wait."""
+    upstream: UpstreamGate | None = None
+    """The fleet's upstream (`after:`/`requires:`): expand and resume wait for its soak."""

@@ -2,7 +2,8 @@
 
 The same evidence the rules defer by (`guards.read_evidence`, `freeze.blocked`), summed up
 for the fleet as it is now: the last change and the decision it needs, the cooldown left, the
-budget used and left, the active or next freeze window. Returns plain data (JSON-ready).
+budget used and left, the active or next freeze window, the upstream's soak. Returns plain
+data (JSON-ready).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from reconciler.core.freeze import Occurrence
 from reconciler.core.guard_settings import GuardSettings, PassGuards
 from reconciler.core.guards import GuardInputs
 from reconciler.core.timestamps import format_duration, format_timestamp
+from reconciler.core.upstream import UpstreamGate
 
 Json = dict[str, Any]
 
@@ -27,16 +29,20 @@ def describe_guards(
     records_since: Callable[[datetime], Sequence[guards.Record]],
     decision: Decision | None,
     now: datetime,
+    *,
+    upstream: bool = True,
 ) -> Json:
     """The guard state of a fleet now (`status --json`'s `guards`).
 
     Never raises: why the state cannot be told (invalid settings or freeze file, telemetry
     that cannot be read) is its `problem`; expand and resume wait on it, a rollback does not.
+    `upstream=False` leaves the upstream's soak out (`null`) without reading the upstream
+    (what the controller's gauges ask after every pass).
     """
     if found is None:
         return {"enabled": False, "problem": None}
     settings = found.settings
-    inputs = GuardInputs(settings, found.calendar, records_since)
+    inputs = GuardInputs(settings, found.calendar, records_since, upstream=found.upstream)
     try:
         if found.problem is not None:
             raise found.problem
@@ -59,6 +65,7 @@ def describe_guards(
         "maxExpandStep": settings.max_expand_step,
         "maxDeferral": format_duration(settings.max_deferral),
         "freeze": _freeze_state(found, now),
+        "upstream": _upstream_state(found.upstream, now) if upstream else None,
     }
 
 
@@ -124,6 +131,21 @@ def _freeze_state(found: PassGuards, now: datetime) -> Json:
         "active": _occurrence(block.occurrence) if block and block.occurrence else None,
         "opensAt": _time(block.opens) if block else None,
         "next": _occurrence(soon) if soon else None,
+    }
+
+
+def _upstream_state(gate: UpstreamGate | None, now: datetime) -> Json | None:
+    if gate is None:
+        return None
+    requirement, soak = gate.requirement, gate.soak(now)
+    return {
+        "fleet": requirement.upstream,
+        "minCanary": requirement.min_canary,
+        "soak": format_duration(requirement.soak),
+        "ready": soak.ready,
+        "since": _time(soak.since),
+        "readyAt": _time(soak.ready_at),
+        "message": soak.message,
     }
 
 

@@ -23,6 +23,7 @@ from reconciler.core.timestamps import (
     format_timestamp,
     parse_timestamp,
 )
+from reconciler.core.upstream import UpstreamGate
 
 Record = dict[str, Any]
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -54,6 +55,9 @@ class GuardInputs(NamedTuple):
     """When the intent's file was added (its adding commit); None: not committed (apply)."""
     ahead: Deferral | None = None
     """The first deferral earlier in the same pass (then this one is `queued_behind_deferred`)."""
+    upstream: UpstreamGate | None = None
+    """The fleet's upstream and what it must have held (read only when an expand or resume
+    is assessed)."""
 
 
 def check_step(settings: GuardSettings, intent: str, step: int) -> None:
@@ -349,10 +353,21 @@ def _progression_holds(
         found = _cooldown_hold(settings, evidence, now)
         holds += [found] if found else []
         holds += _budget_holds(settings, evidence, min(canary + step, 100) - canary, now)
+    if guards.upstream is not None and intent in ("expand", "resume"):
+        found = _upstream_hold(guards.upstream, now)
+        holds += [found] if found else []
     block = freeze.blocked(guards.calendar, now)
     if block is not None:
         holds.append((block.reason, block.message, block.opens))
     return holds
+
+
+def _upstream_hold(gate: UpstreamGate, now: datetime) -> Hold | None:
+    """The upstream has not soaked: until it will have (None while it does not satisfy)."""
+    soak = gate.soak(now)
+    if soak.ready:
+        return None
+    return (ReasonCode.GUARD_UPSTREAM_NOT_READY, f"waiting for {soak.message}", soak.ready_at)
 
 
 def _check_expiry(guards: GuardInputs, now: datetime) -> None:

@@ -205,6 +205,7 @@ def _guard_inputs(
         problem=found.problem,
         added_at=source.added_at,
         ahead=_deferral(ahead) if ahead is not None else None,
+        upstream=found.upstream,
     )
 
 

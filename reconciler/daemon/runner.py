@@ -362,7 +362,7 @@ class Daemon:
             moment = self.now()
             ledger = Ledger(self.config.fleet.telemetry, self.config.fleet.state)
             found = guard_state.describe_guards(
-                state.guards, ledger.applied_since, state.decision, moment
+                state.guards, ledger.applied_since, state.decision, moment, upstream=False
             )
         except Exception:  # noqa: BLE001 - gauges are best effort; the next pass tries again
             return

@@ -16,6 +16,7 @@ from reconciler.core.errors import RefusalError
 from reconciler.core.freeze import Calendar
 from reconciler.core.guard_settings import GuardSettings, PassGuards
 from reconciler.core.reasons import ReasonCode
+from reconciler.core.upstream import UpstreamGate
 from reconciler.inputs.layouts import SETTINGS_FILE, Layout
 
 FREEZE_LIMIT = 256 * 1024
@@ -107,26 +108,32 @@ def freeze_format(path: str) -> Literal["yaml", "json"]:
     return "json" if path.lower().endswith(".json") else "yaml"
 
 
-def load_guards(layout: Layout, freeze_at: tuple[str, str] | None = None) -> PassGuards | None:
+def load_guards(
+    layout: Layout,
+    freeze_at: tuple[str, str] | None = None,
+    upstream: UpstreamGate | None = None,
+) -> PassGuards | None:
     """The guards of a pass: settings, the calendar, or why they cannot be trusted.
 
     `freeze_at` is where the freeze file is read, as (root folder, relative path): `plan`
-    reads it from the merged tree; default the repository's own file. None when no guard is
-    on and there is no freeze file to read (the `.superloop/` layout's defaults).
+    reads it from the merged tree; default the repository's own file. `upstream` is the
+    fleet's upstream gate (`after:`/`requires:`), carried as given (nothing of it is read
+    here). None when no guard is on, there is no freeze file to read (the `.superloop/`
+    layout's defaults) and no upstream.
     """
     settings, problem = load_guard_settings(layout)
     if problem is not None:
-        return PassGuards(settings, Calendar(), problem)
+        return PassGuards(settings, Calendar(), problem, upstream)
     calendar = Calendar()
     if settings.freeze_file is not None:
         try:
             root, relative = freeze_at or (layout.repo, settings.freeze_file)
             calendar = load_calendar(root, relative)
         except RefusalError as exc:
-            return PassGuards(settings, Calendar(), exc)
-    if not settings.is_active and not calendar.windows:
+            return PassGuards(settings, Calendar(), exc, upstream)
+    if not settings.is_active and not calendar.windows and upstream is None:
         return None
-    return PassGuards(settings, calendar)
+    return PassGuards(settings, calendar, upstream=upstream)
 
 
 def _invalid(path: str, detail: str) -> RefusalError:

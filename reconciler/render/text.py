@@ -216,6 +216,9 @@ def guard_lines(found: Mapping[str, Any]) -> list[str]:
         out.append(f"next freeze window: {label} from {nxt['start']} to {nxt['end']}")
     elif window["windows"]:
         out.append("freeze: open; no freeze window within 7 days")
+    upstream = found.get("upstream")
+    if upstream:
+        out.append(f"after {upstream['message']}")
     return out
 
 
