@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import errno
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
 from reconciler import __version__
@@ -18,6 +18,12 @@ from reconciler.adapters import distribution, files
 from reconciler.core import install_spec, yamltext
 from reconciler.core.errors import RefusalError
 from reconciler.core.reasons import ReasonCode
+from reconciler.setup.init_fleets import (
+    codeowners_text,
+    fleet_files,
+    fleet_workflow,
+    settings_text,
+)
 
 # Until ReasonCode.SCAFFOLD_EXISTS exists, an existing file is refused as a file error.
 EXISTS_REASON = ReasonCode.SCAFFOLD_EXISTS
@@ -193,22 +199,39 @@ def _step_scripts(doc: object) -> list[str]:
     return found
 
 
-def scaffold_files(templates: TemplateDirs | None = None, *, install: str) -> dict[str, bytes]:
+def scaffold_files(
+    templates: TemplateDirs | None = None, *, install: str, fleets: Sequence[str] = ()
+) -> dict[str, bytes]:
     """Return every file `reconcile init` creates: repo-relative path -> content.
+
+    With `fleets` (checked ids, in promotion order), each fleet's policy files go under
+    `policies/fleets/<id>/` and none under `policies/` itself (`init_fleets`).
 
     Raises:
         RefusalError: a template file is missing or unreadable (a broken installation).
     """
     dirs = templates or find_templates()
-    result = {"reconciler.yaml": SETTINGS_TEXT.encode()}
-    for name in POLICY_FILES:
-        result[f"policies/{name}"] = _read_template(os.path.join(dirs.policies, name))
-    result.update(dict.fromkeys(EMPTY_FILES, b""))
-    result[CODEOWNERS_PATH] = CODEOWNERS_TEXT.encode()
+    policy_files = {
+        name: _read_template(os.path.join(dirs.policies, name)) for name in POLICY_FILES
+    }
+    if fleets:
+        result = {"reconciler.yaml": settings_text(SETTINGS_TEXT, fleets).encode()}
+        for fleet_id in fleets:
+            result.update(fleet_files(fleet_id, policy_files))
+        result[CODEOWNERS_PATH] = codeowners_text(fleets).encode()
+    else:
+        result = {"reconciler.yaml": SETTINGS_TEXT.encode()}
+        result.update({f"policies/{name}": data for name, data in policy_files.items()})
+        result.update(dict.fromkeys(EMPTY_FILES, b""))
+        result[CODEOWNERS_PATH] = CODEOWNERS_TEXT.encode()
     for name in WORKFLOWS:
         path = os.path.join(dirs.workflows, name)
-        text = files.decode_utf8(_read_template(path), path, what="template")
-        result[f".github/workflows/{name}"] = release_workflow(text, name, install).encode()
+        text = release_workflow(
+            files.decode_utf8(_read_template(path), path, what="template"), name, install
+        )
+        if fleets:
+            text = fleet_workflow(text, name, fleets)
+        result[f".github/workflows/{name}"] = text.encode()
     return result
 
 
@@ -230,12 +253,16 @@ def existing_paths(root: str, relative_paths: list[str]) -> list[str]:
 
 
 def scaffold_repo(
-    path: str, contents: Mapping[str, bytes] | None = None, *, install: str | None = None
+    path: str,
+    contents: Mapping[str, bytes] | None = None,
+    *,
+    install: str | None = None,
+    fleets: Sequence[str] = (),
 ) -> list[str]:
     """Create the scaffold in `path` (created when missing); return the repo-relative paths.
 
     `contents` (repo-relative path -> bytes) defaults to `scaffold_files()` with the SPEC
-    `resolve_install(install)`. Nothing is written when any target already exists.
+    `resolve_install(install)` and `fleets`. Nothing is written when any target already exists.
 
     Raises:
         RefusalError: `path` is not a folder, a target exists, or a write failed (the files
@@ -244,7 +271,11 @@ def scaffold_repo(
     root = os.path.abspath(path)
     if files.exists(root) and not files.is_dir(root):
         raise RefusalError(ReasonCode.FILE_ERROR, f"not a folder: {root}", path=root)
-    planned = scaffold_files(install=resolve_install(install)) if contents is None else contents
+    planned = (
+        scaffold_files(install=resolve_install(install), fleets=fleets)
+        if contents is None
+        else contents
+    )
     clashes = existing_paths(root, list(planned))
     if clashes:
         raise RefusalError(
