@@ -24,6 +24,7 @@ from reconciler.inputs import documents, guarding, layouts
 from reconciler.inputs.fleet import PathFlags
 from reconciler.inputs.layouts import Layout
 from reconciler.telemetry import index as telemetry_index
+from reconciler.telemetry import ledger
 from reconciler.telemetry.ledger import Ledger
 
 
@@ -131,7 +132,7 @@ def _not_json_lines(path: str) -> RefusalError:
 
 def _guard_inputs(layout: Layout, telemetry: Ledger) -> guards.GuardInputs | None:
     """The progression guards of an apply: the same settings, windows and records as the loop."""
-    found = guarding.load_guards(layout)
+    found = guarding.load_guards(layout, records=ledger.applied_records)
     if found is None:
         return None
     return guards.GuardInputs(

@@ -9,30 +9,16 @@ docs/fleets.md.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import NamedTuple
 
-from reconciler.core.repo_settings import PATH_KEYS, git_dir_component
+from reconciler.core.fleet_ids import FLEET_ID_RULE, is_fleet_id
+from reconciler.core.repo_settings import PATH_KEYS
 
 FLEETS_ROOT = "policies/fleets"
 """Where fleet folders live by default: `policies/fleets/<id>/`."""
-_FLEET_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
 FLEET_KEYS = frozenset({"root", *PATH_KEYS, "intentsDir", "after", "requires", "guards"})
-
-
-def is_fleet_id(name: str) -> bool:
-    """Whether `name` can be a fleet id (a folder name, a label value, a trailer value).
-
-    A letter or digit, then letters, digits, `.`, `_` or `-`; at most 63 characters; never a
-    `.git`-like name.
-    """
-    return (
-        _FLEET_ID.fullmatch(name) is not None
-        and ".." not in name
-        and git_dir_component(name) is None
-    )
 
 
 class FleetSettings(NamedTuple):
@@ -67,10 +53,7 @@ def parse_fleets(value: object) -> tuple[dict[str, FleetSettings], list[str]]:
     for key, entry in value.items():
         name = str(key)
         if not isinstance(key, str) or not is_fleet_id(key):
-            problems.append(
-                f"fleets: {name!r} is not a fleet id (a letter or digit, then letters, digits, "
-                "., _ or -; at most 63 characters)"
-            )
+            problems.append(f"fleets: {name!r} is not a fleet id ({FLEET_ID_RULE})")
             continue
         parsed, found_problems = _parse_fleet(key, {} if entry is None else entry)
         problems += found_problems

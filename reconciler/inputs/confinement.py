@@ -35,6 +35,8 @@ class Layout(NamedTuple):
     """The repository's settings; a fleet of several gets its own paths and merged guards."""
     fleet_settings: FleetSettings | None = None
     """The fleet's entry of `fleets:` (after, requires); None: a single-fleet repository."""
+    upstream: Fleet | None = None
+    """The files of the fleet it is promoted after (`after:`); None: no upstream."""
 
     @property
     def is_multi_fleet(self) -> bool:

@@ -15,8 +15,9 @@ from collections.abc import Sequence
 from types import MappingProxyType
 
 from reconciler.adapters import files
-from reconciler.core import fleet_settings
+from reconciler.core import fleet_settings, upstream
 from reconciler.core.errors import RefusalError
+from reconciler.core.fleet_ids import FLEET_ID_RULE, is_fleet_id
 from reconciler.core.fleet_settings import FLEETS_ROOT, FleetSettings
 from reconciler.core.reasons import ReasonCode
 from reconciler.core.repo_settings import PATH_KEYS, RepoSettings
@@ -63,6 +64,9 @@ def fleet_layouts(repo: str, settings: RepoSettings) -> list[Layout]:
     ]
     ids = sorted({*folders, *configured})
     problems += fleet_settings.order_problems(configured, ids)
+    for fleet in configured.values():
+        _, found = upstream.parse_requires(fleet.after, fleet.requires)
+        problems += [f"fleets.{fleet.id}.{problem}" for problem in found]
     if not ids and not problems:
         problems.append(f"no fleet: {FLEETS_ROOT}/ has no folder and fleets: names none")
     if problems:
@@ -72,7 +76,13 @@ def fleet_layouts(repo: str, settings: RepoSettings) -> list[Layout]:
         for fleet in fleet_settings.promotion_order(ids, configured)
     ]
     _refuse_shared_files(repo, layouts_found)
-    return layouts_found
+    by_id = {layout.fleet.id: layout.fleet for layout in layouts_found}
+    return [
+        layout._replace(upstream=by_id[layout.fleet_settings.after])
+        if layout.fleet_settings is not None and layout.fleet_settings.after is not None
+        else layout
+        for layout in layouts_found
+    ]
 
 
 def select(found: Sequence[Layout], wanted: Sequence[str]) -> list[Layout]:
@@ -108,13 +118,10 @@ def _fleet_folders(repo: str) -> tuple[list[str], list[str]]:
             if entry.is_symlink():
                 problems.append(f"{FLEETS_ROOT}/{entry.name!r} is a symlink, not a fleet folder")
             continue  # a .gitkeep or a README beside the fleets
-        if fleet_settings.is_fleet_id(entry.name):
+        if is_fleet_id(entry.name):
             found.append(entry.name)
         else:
-            problems.append(
-                f"{FLEETS_ROOT}/{entry.name!r} is not a fleet id (a letter or digit, then "
-                "letters, digits, ., _ or -; at most 63 characters)"
-            )
+            problems.append(f"{FLEETS_ROOT}/{entry.name!r} is not a fleet id ({FLEET_ID_RULE})")
     return found, problems
 
 

@@ -17,7 +17,9 @@ from reconciler.core.freeze import Calendar
 from reconciler.core.guard_settings import GuardSettings, PassGuards
 from reconciler.core.reasons import ReasonCode
 from reconciler.core.upstream import UpstreamGate
+from reconciler.inputs import upstreams
 from reconciler.inputs.layouts import SETTINGS_FILE, Layout
+from reconciler.inputs.upstreams import AppliedRecords
 
 FREEZE_LIMIT = 256 * 1024
 
@@ -111,16 +113,22 @@ def freeze_format(path: str) -> Literal["yaml", "json"]:
 def load_guards(
     layout: Layout,
     freeze_at: tuple[str, str] | None = None,
+    *,
+    records: AppliedRecords | None,
     upstream: UpstreamGate | None = None,
 ) -> PassGuards | None:
     """The guards of a pass: settings, the calendar, or why they cannot be trusted.
 
     `freeze_at` is where the freeze file is read, as (root folder, relative path): `plan`
-    reads it from the merged tree; default the repository's own file. `upstream` is the
-    fleet's upstream gate (`after:`/`requires:`), carried as given (nothing of it is read
-    here). None when no guard is on, there is no freeze file to read (the `.superloop/`
+    reads it from the merged tree; default the repository's own file. `records` reads an
+    upstream fleet's applied records (`telemetry.ledger.applied_records`; the inputs layer
+    cannot import the telemetry): with it the fleet's upstream gate (`after:`/`requires:`)
+    is built, read only when an expand or resume is assessed. `upstream` overrides that gate
+    (tests). None when no guard is on, there is no freeze file to read (the `.superloop/`
     layout's defaults) and no upstream.
     """
+    if upstream is None:
+        upstream = upstreams.upstream_gate(layout, records)
     settings, problem = load_guard_settings(layout)
     if problem is not None:
         return PassGuards(settings, Calendar(), problem, upstream)

@@ -21,6 +21,7 @@ from reconciler.loop import provenance, queue, symlinks
 from reconciler.loop.checkout import Checkout
 from reconciler.loop.config import LoopConfig
 from reconciler.loop.paths import LoopPaths
+from reconciler.telemetry import ledger
 from reconciler.telemetry.ledger import Ledger
 
 
@@ -135,7 +136,7 @@ def checkout_state(checkout: Checkout, config: LoopConfig, now: datetime) -> Pas
         decision_file=config.fleet.decision,
         base_commit=checkout.head,
         now=now,
-        guards=guarding.load_guards(config.layout),
+        guards=guarding.load_guards(config.layout, records=ledger.applied_records),
     )
 
 
@@ -189,9 +190,10 @@ def with_provenance(
     ]
 
 
-Auditor = Callable[[Checkout], Sequence[str]]
-"""The unresolved blocking findings of the history's audit, one line each (the commands
-pass reports/audit_state's incremental check; the loop cannot import reports)."""
+Auditor = Callable[[Checkout, "str | None"], Sequence[str]]
+"""(checkout, fleet id or None for the one fleet) -> the unresolved blocking findings of the
+history's audit that hold that fleet, one line each (the commands pass reports/audit_state's
+incremental check; the loop cannot import reports)."""
 
 
 def with_drift(
@@ -208,7 +210,7 @@ def with_drift(
     if audit is None or not sources:
         return state
     try:
-        blocking = tuple(audit(checkout))
+        blocking = tuple(audit(checkout, state.fleet_id))
     except RefusalError as exc:
         blocking = (f"the audit could not run: {exc.message}",)
     except Exception as exc:  # noqa: BLE001 - hostile history must never stop a rollback

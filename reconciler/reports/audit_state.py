@@ -61,11 +61,14 @@ def cached_blocking_findings(
     return found, state
 
 
-def drift_lines(repo: str | None, *, remember: bool = True) -> list[str]:
+def drift_lines(repo: str | None, *, fleet: str | None = None, remember: bool = True) -> list[str]:
     """The blocking findings of `repo` (the cached incremental check), one line each.
 
-    What the loop's `audit_drift` refusal lists.
+    What the loop's `audit_drift` refusal lists. `fleet`: the fleet whose intents wait (None:
+    the repository's one fleet). TODO(issue 13): several fleets are not audited yet.
     """
+    if fleet is not None:
+        return []
     found, _state = cached_blocking_findings(layouts.resolve_repo(repo), remember=remember)
     return [finding_line(finding) for finding in found]
 

@@ -10,12 +10,17 @@ from __future__ import annotations
 from collections.abc import Callable
 
 
-def auditor(repo: str | None, *, remember: bool = True) -> Callable[[object], list[str]]:
-    """The audit of `repo` (`pass_state.Auditor`): the lines of its blocking findings."""
+def auditor(
+    repo: str | None, *, remember: bool = True
+) -> Callable[[object, str | None], list[str]]:
+    """The audit of `repo` (`pass_state.Auditor`): the lines of its blocking findings.
 
-    def audit_now(_checkout: object) -> list[str]:
+    Called with the fleet whose intents wait on it (None: the repository's one fleet).
+    """
+
+    def audit_now(_checkout: object, fleet: str | None) -> list[str]:
         from reconciler.reports import audit_state  # noqa: PLC0415 - only when it runs
 
-        return audit_state.drift_lines(repo, remember=remember)
+        return audit_state.drift_lines(repo, fleet=fleet, remember=remember)
 
     return audit_now

@@ -31,6 +31,7 @@ from reconciler.loop.checkout import Checkout
 from reconciler.loop.config import LoopConfig, load_config
 from reconciler.loop.paths import LoopPaths
 from reconciler.reports import auditing, merging, pr_edits
+from reconciler.telemetry import ledger
 from reconciler.telemetry.ledger import Ledger
 
 
@@ -191,10 +192,10 @@ def _merged_guards(view: Checkout, layout: Layout, rel: LoopPaths, root: str) ->
     """
     freeze_file = guarding.load_guard_settings(layout)[0].freeze_file
     if freeze_file is None:
-        return guarding.load_guards(layout)
+        return guarding.load_guards(layout, records=ledger.applied_records)
     relative = _in_repo(rel, freeze_file)
     merging.materialise_file(view, view.head, root, relative)
-    return guarding.load_guards(layout, (root, relative))
+    return guarding.load_guards(layout, (root, relative), records=ledger.applied_records)
 
 
 def _is_new(path: str, merged: dict[str, str], at_target: dict[str, str]) -> bool:

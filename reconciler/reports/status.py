@@ -45,7 +45,9 @@ def repo_status(
     moment = now()
     audit = audit if audit is not None else _audit(config.layout.repo)
     blocking = audit["blocking"] if audit["problem"] is None else [audit["problem"]]
-    state, outcomes = prediction.predict_checkout(checkout, config, now, lambda _c: blocking)
+    state, outcomes = prediction.predict_checkout(
+        checkout, config, now, lambda _c, _fleet: blocking
+    )
     warnings: list[str] = []
     report = {
         "repo": checkout.top,

@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 import re
 import weakref
-from datetime import datetime
+from datetime import UTC, datetime
 
 from reconciler.adapters import files
 from reconciler.core import audit_chain, jsontext
@@ -303,3 +303,12 @@ class Ledger:
     def segments_index_bytes(self) -> bytes:
         """The sealed segments' index."""
         return self.segments.index_bytes()
+
+
+def applied_records(telemetry_path: str, state_path: str) -> list[Record]:
+    """Every applied record of a fleet's telemetry, oldest first (an upstream's soak).
+
+    Raises:
+        RefusalError: `telemetry_corrupt` (see `Ledger.applied_since`).
+    """
+    return Ledger(telemetry_path, state_path).applied_since(datetime(1970, 1, 1, tzinfo=UTC))

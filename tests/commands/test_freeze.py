@@ -160,7 +160,7 @@ def test_freeze_new_in_the_superloop_layout_asks_for_a_freeze_file_setting(tmp_p
     assert result.exit_code == 1
     assert "set guards.freezeFile in reconciler.yaml first" in result.stderr
     layout = layouts.resolve_layout(str(repo))
-    assert guarding.load_guards(layout) is None  # every guard off: nothing to compute
+    assert guarding.load_guards(layout, records=None) is None  # every guard off: nothing to compute
 
 
 def test_validate_reports_each_guards_problem_on_its_own_line(repo: Path) -> None:

@@ -118,7 +118,7 @@ def test_an_expand_after_an_adopt_in_the_same_pass_is_decided_on_the_adopted_sta
 
 
 def test_an_audit_that_crashes_never_stops_a_rollback(repo: Path) -> None:
-    def broken(_checkout: object) -> list[str]:
+    def broken(_checkout: object, _fleet: str | None) -> list[str]:
         raise RecursionError("maximum recursion depth exceeded")
 
     g.add_intents(
@@ -136,7 +136,7 @@ def test_an_audit_that_crashes_never_stops_a_rollback(repo: Path) -> None:
 def test_a_drift_refusal_lists_at_most_twenty_findings(repo: Path) -> None:
     lines = [f"hand_edit {n:040d} policies/intents/applied/{n}.yaml: added" for n in range(500)]
     g.add_intents(repo, {"002-expand.yaml": {"step": 5}})
-    report = g.once(repo, audit=lambda _checkout: lines)
+    report = g.once(repo, audit=lambda _checkout, _fleet: lines)
     (row,) = report.outcomes
     assert row.reasons == ("audit_drift",)
     assert len(row.problems) == 1 + 20 + 1  # the message, twenty findings, the count
