@@ -12,7 +12,7 @@ import mmap
 import os
 import stat
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 from reconciler.core.errors import RefusalError
@@ -249,6 +249,28 @@ def symlinked_component(root: str, relative: str) -> str | None:
             return None
         if stat.S_ISLNK(info.st_mode):
             return "/".join(walked)
+    return None
+
+
+def first_symlinked(root: str, relatives: Iterable[str]) -> str | None:
+    """`symlinked_component` of several paths, each shared folder `lstat`ed once."""
+    clear: set[str] = set()
+    for relative in relatives:
+        walked: list[str] = []
+        for part in relative.split("/"):
+            if part in ("", "."):
+                continue
+            walked.append(part)
+            prefix = "/".join(walked)
+            if prefix in clear:
+                continue
+            try:
+                info = os.lstat(os.path.join(root, prefix))
+            except OSError:
+                break
+            if stat.S_ISLNK(info.st_mode):
+                return prefix
+            clear.add(prefix)
     return None
 
 

@@ -111,7 +111,10 @@ def resolve_layout(
     if fleet_layouts.is_multi_fleet(repo, settings):
         found = fleet_layouts.fleet_layouts(repo, settings)
         if fleet is None:
-            ids = ", ".join(layout.fleet.id for layout in found)
+            names = [layout.fleet.id for layout in found]
+            ids = ", ".join(names[:10]) + (
+                f" and {len(names) - 10} more" if len(names) > 10 else ""
+            )
             raise RefusalError(
                 ReasonCode.FLEET_REQUIRED,
                 f"{command or 'this command'} works on one fleet; pass --fleet (one of: {ids})",

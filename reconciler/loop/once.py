@@ -10,7 +10,6 @@ remote and runs the pass again (intents another reconciler processed are simply 
 
 from __future__ import annotations
 
-import contextlib
 import os
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -19,23 +18,18 @@ from typing import Any, NamedTuple
 from reconciler import journal
 from reconciler.adapters import locking
 from reconciler.adapters.gitrepo import (
-    FastImport,
-    FileChange,
-    merge_packs_when_due,
     remove_stale_marks,
 )
-from reconciler.core import commit_messages, jsontext, queueing
+from reconciler.core import queueing
 from reconciler.core.errors import ReconcileError, RetryableError
 from reconciler.core.fleet_settings import FLEETS_ROOT
-from reconciler.core.intents import INTENT_LIMIT
-from reconciler.core.passes import IntentSource, Outcome, PassState, evaluate_pass
+from reconciler.core.passes import Outcome
 from reconciler.core.reasons import ReasonCode
 from reconciler.inputs import layouts
 from reconciler.loop import checkout as checkouts
-from reconciler.loop import head_move, pass_state, prediction, queue, symlinks
+from reconciler.loop import commits, head_move, pass_state, prediction, queue, symlinks
 from reconciler.loop.checkout import Checkout
-from reconciler.loop.config import LoopConfig, load_configs, load_signer
-from reconciler.loop.head_move import Consumed
+from reconciler.loop.config import LoopConfig, load_configs
 from reconciler.loop.paths import LoopPaths
 from reconciler.loop.remote import PushConflict, push_head, sync_with_remote
 from reconciler.loop.worktree import CleanCheck, TakenNames
@@ -105,8 +99,8 @@ def run_once(options: OnceOptions, *, now: Callable[[], datetime]) -> PassReport
     )
     config = configs[0]  # the repository's settings: remote, branch, lock timeout, pushes
     checkout = checkouts.open_checkout(config.layout.repo)
-    for each in configs:
-        each.relative_paths(checkout)  # refuses files outside the worktree before any lock
+    # Refuses files outside the worktree (and symlinked folders) before any lock.
+    rels = [each.relative_paths(checkout) for each in configs]
     with locking.hold_locks(
         repository_lock_folders(configs), config.lock_timeout.total_seconds(), stop=options.stop
     ):
@@ -118,13 +112,12 @@ def run_once(options: OnceOptions, *, now: Callable[[], datetime]) -> PassReport
                 os.path.dirname(each.fleet.registry),
                 allowed=[each.fleet.registry, each.fleet.state, each.fleet.telemetry],
             )
-        intents = [each.relative_paths(checkout).intents for each in configs]
-        recovered = head_move.recover(checkout, intents)
+        recovered = head_move.recover(checkout, [rel.intents for rel in rels])
         remove_stale_marks(checkout.git_dir)
         checkout = checkouts.reread_head(checkout) if recovered else checkout
         if not options.push or options.dry_run:
             # A dry run evaluates the checkout as it is: it never fetches, resets or pushes.
-            return _pass_fleets(configs, checkout, options, now, recovered, attempt=1)
+            return _pass_fleets(configs, checkout, options, now, recovered, attempt=1, rels=rels)
         return _pass_and_push(configs, checkout, options, now, recovered)
 
 
@@ -141,6 +134,7 @@ def _pass_fleets(
     recovered: bool,
     *,
     attempt: int,
+    rels: Sequence[LoopPaths] | None = None,
 ) -> PassReport:
     """One pass per fleet, upstream first, each on top of the commits of the one before.
 
@@ -149,7 +143,8 @@ def _pass_fleets(
     """
     if len(configs) == 1:
         return _pass(configs[0], checkout, options, now, recovered, attempt=attempt)
-    siblings = [config.relative_paths(checkout) for config in configs]
+    # Each fleet's files, checked once per pass (a hundred fleets: a check each, not five).
+    siblings = rels or [config.relative_paths(checkout) for config in configs]
     total = PassReport([], [], checkout.head, False, attempt, options.dry_run, recovered, 0)
     refusals: list[tuple[str, ReconcileError]] = []
     for config in configs:
@@ -157,8 +152,9 @@ def _pass_fleets(
             break
         try:
             report = _pass(
-                config, checkout, options, now, recovered, attempt=attempt, siblings=siblings
-            )
+                config, checkout, options, now, recovered, attempt=attempt, siblings=siblings,
+                rel=siblings[configs.index(config)],
+            )  # fmt: skip
         except RetryableError:
             raise
         except ReconcileError as exc:
@@ -281,14 +277,22 @@ def _pass(
     *,
     attempt: int,
     siblings: Sequence[LoopPaths] = (),
+    rel: LoopPaths | None = None,
 ) -> PassReport:
     """One fleet's pass.
 
     `siblings` are every fleet's files (several fleets: their pending intents and decisions
-    are not foreign changes).
+    are not foreign changes) and `rel` this fleet's, checked by the caller. One of several
+    fleets with nothing pending reads nothing more: its registry is validated when an intent
+    needs it (and by `validate` and `status`), so a hundred idle fleets cost a folder listing
+    each.
     """
-    rel = config.relative_paths(checkout)
+    rel = rel or config.relative_paths(checkout)
     pending, ignored = queue.scan_queue(checkout, config.fleet.intents)
+    if not pending and siblings:
+        return PassReport(
+            [], [], checkout.head, False, attempt, options.dry_run, recovered, 0, ignored
+        )
     # `git status` and the names applied/ and rejected/ hold (`worktree.py`) run beside the
     # reading and the first evaluation, and are waited for before the first commit. A dirty
     # worktree is still the first refusal the pass reports.
@@ -297,7 +301,7 @@ def _pass(
     if pending and not options.dry_run:
         taken = TakenNames(checkout, rel, [item.path.rsplit("/", 1)[-1] for item in pending])
     try:
-        state = pass_state.checkout_state(checkout, config, now())
+        state = pass_state.checkout_state(checkout, config, now(), rel)
     except ReconcileError:
         if clean is not None:
             clean.join()  # its verdict is not needed: this refusal comes first
@@ -328,148 +332,10 @@ def _pass(
         clean.wait()
         outcomes = prediction.predict(state, sources, history, now)
         return empty._replace(outcomes=outcomes, commits=[""] * len(outcomes), pending_left=left)
-    return _commit_all(
-        config, checkout, sources, state, history, now, empty, left, listing, options.stop,
-        ready=clean.wait, taken=taken,
-    )  # fmt: skip
-
-
-def _commit_all(
-    config: LoopConfig,
-    checkout: Checkout,
-    sources: Sequence[IntentSource],
-    state: PassState,
-    history: Ledger,
-    now: Callable[[], datetime],
-    empty: PassReport,
-    left: int,
-    listing: dict[str, tuple[str, str]],
-    stop: Callable[[], bool] | None = None,
-    *,
-    ready: Callable[[], None],
-    taken: TakenNames,
-) -> PassReport:
-    """Evaluate and commit the pass's intents; `ready()` must pass before the first commit.
-
-    `listing` is `symlinks.head_listing`: what HEAD holds beside every file a pass writes;
-    `taken` the names a moved intent file may not take.
-    """
-    rel = config.relative_paths(checkout)
-    tracked = symlinks.intents_in(listing, rel)
-    written: dict[str, FileChange] = {}
-    # The key first: with signing configured and no usable key, nothing is committed.
-    stream = FastImport(checkout.git, checkout.git_dir, signer=load_signer(config, checkout))
-    outcomes: list[Outcome] = []
-    marks: list[str] = []
-    consumed: list[Consumed] = []
-    parent = checkout.head
-    commits_of: list[str | None] = []
-    taken_sources: set[str] = set()
-    try:
-        for outcome, when in evaluate_pass(
-            state, sources, now, history.find_replayed, history.applied_since, stop,
-            previous_canary=history.previous_canary,
-        ):  # fmt: skip
-            outcomes.append(outcome)
-            taken_sources.add(outcome.source.path)
-            if outcome.status == "deferred":
-                commits_of.append(None)  # no commit, no record: the file stays pending
-                continue
-            ready()
-            changes = _changes(rel, checkout, outcome, state, history, taken, tracked)
-            written.update((change.path, change) for change in changes)
-            parent = stream.commit(
-                parent=parent,
-                identity=config.identity,
-                when=int(when.timestamp()),
-                message=commit_messages.commit_message(outcome),
-                changes=changes,
-            )
-            source = outcome.source
-            consumed.append(Consumed(source.path, _consumed_identity(checkout, source)))
-            marks.append(parent)
-            commits_of.append(parent)
-            # Every record of the pass names the same baseCommit: the commit the pass started
-            # from (its own parent is one `git log` away).
-            state = outcome.state
-        left += len(sources) - len(taken_sources)
-        ready()  # a dirty worktree refuses the pass even when nothing was to be committed
-        if not marks:
-            stream.abort()  # nothing to commit: stopped before the first intent, or all wait
-            return empty._replace(
-                outcomes=outcomes, commits=[""] * len(outcomes), pending_left=left
-            )
-        shas = stream.close()
-    except BaseException:
-        stream.abort()
-        raise
-    commits = [shas[mark] if mark is not None else "" for mark in commits_of]
-    reason = f"{len(marks)} intent(s)"
-    moved = head_move.move_head(
-        checkout, shas[marks[-1]], consumed, reason=reason, intents=[rel.intents],
-        changes=head_move.changes_from_writes(written.values(), listing),
-    )  # fmt: skip
-    merge_packs_when_due(checkout.git, checkout.git_dir)
-    return empty._replace(outcomes=outcomes, commits=commits, head=moved.head, pending_left=left)
-
-
-def _consumed_identity(checkout: Checkout, source: IntentSource) -> str:
-    """What the consumed file must still be for the pass to delete it.
-
-    The blob of exactly the bytes committed when they were read whole; otherwise (a symlink,
-    a FIFO, a huge or unreadable file) the file's identity now, taken right after reading.
-    """
-    if source.data is not None and len(source.data) <= INTENT_LIMIT:
-        return source.blob
-    path = os.path.join(checkout.top, source.path)
-    return checkouts.file_identity(path) or source.blob
-
-
-def _changes(
-    rel: LoopPaths,
-    checkout: Checkout,
-    outcome: Outcome,
-    before: PassState,
-    history: Ledger,
-    taken: TakenNames,
-    tracked: dict[str, tuple[str, str]],
-) -> list[FileChange]:
-    changes: list[FileChange] = []
-    if outcome.status == "applied" and outcome.state.registry is not before.registry:
-        changes.append(FileChange(rel.registry, outcome.state.registry.text.encode("utf-8")))
-    if outcome.status != "replayed":
-        for path, data in history.append(outcome.record):
-            changes.append(FileChange(checkout.relative(path), data))
-    if outcome.status != "rejected":
-        line = (jsontext.dumps_compact(outcome.record) + "\n").encode("utf-8")
-        changes.append(FileChange(rel.state, line))
-    folder = f"{rel.intents}/{queue.APPLIED if outcome.status != 'rejected' else queue.REJECTED}"
-    target = queue.destination(folder, outcome.source.name, taken)
-    taken.add(target)
-    if outcome.source.path in tracked:
-        changes.append(FileChange(outcome.source.path, None))
-    changes.append(_moved_file(checkout, outcome.source, target, tracked))
-    return changes
-
-
-def _moved_file(
-    checkout: Checkout, source: IntentSource, target: str, tracked: dict[str, tuple[str, str]]
-) -> FileChange:
-    """The intent file at its new place: its bytes, its committed blob, or a stand-in."""
-    absolute = os.path.join(checkout.top, source.path)
-    if source.data is not None and len(source.data) <= INTENT_LIMIT:
-        return FileChange(target, source.data)
-    if source.path in tracked and not os.path.islink(absolute):
-        mode, blob = tracked[source.path]
-        if mode != "120000":
-            return FileChange(target, None, mode=mode, blob=blob)  # already in history
-    # Never committed as is: a symlink (its target is recorded, not followed or kept as a
-    # link), a FIFO or device, an unreadable file, or one too large for git history.
-    why = source.problem.message if source.problem else "it could not be read"
-    note = f"# {source.shown_path} was rejected and removed: {why}.\n"
-    if os.path.islink(absolute):
-        note += f"# It was a symlink to: {checkouts.readlink_text(absolute)}\n"
-    else:
-        with contextlib.suppress(OSError):
-            note += f"# It held {os.lstat(absolute).st_size} bytes.\n"
-    return FileChange(target, note.encode("utf-8"))
+    group = commits.Group(config, rel, sources, state, history, listing)
+    done = commits.commit_groups(
+        [group], checkout, now, options.stop, ready=clean.wait, taken=taken
+    )
+    return empty._replace(
+        outcomes=done.outcomes, commits=done.commits, head=done.head, pending_left=left + done.left
+    )

@@ -123,15 +123,19 @@ def _repo_relative(exc: RefusalError, absolute: str, relative: str) -> RefusalEr
     )
 
 
-def checkout_state(checkout: Checkout, config: LoopConfig, now: datetime) -> PassState:
+def checkout_state(
+    checkout: Checkout, config: LoopConfig, now: datetime, rel: LoopPaths | None = None
+) -> PassState:
     """The state a pass of this checkout starts from: its registry and decision files.
+
+    `rel`: the fleet's files as `config.relative_paths` returned them (else checked again).
 
     Raises:
         RefusalError: the registry is missing, unreadable, or invalid even for a rollback.
     """
     return load_state(
         config,
-        record_files(config.relative_paths(checkout)),
+        record_files(rel or config.relative_paths(checkout)),
         registry_file=config.fleet.registry,
         decision_file=config.fleet.decision,
         base_commit=checkout.head,

@@ -43,10 +43,9 @@ def refuse_symlinks(top: str, paths: LoopPaths) -> None:
     Raises:
         RefusalError: `path_symlink`; nothing was read or consumed.
     """
-    for path in walked_paths(paths):
-        link = files.symlinked_component(top, path)
-        if link is not None:
-            raise symlink_refusal(link, "")
+    link = files.first_symlinked(top, walked_paths(paths))
+    if link is not None:
+        raise symlink_refusal(link, "")
 
 
 def symlink_refusal(link: str, where: str) -> RefusalError:
