@@ -93,19 +93,23 @@ def reread_head(checkout: Checkout) -> Checkout:
     return open_checkout(checkout.top)._replace(git=checkout.git)
 
 
-def changed_paths(checkout: Checkout, *, skip: Sequence[str] = ()) -> list[tuple[str, str]]:
+def changed_paths(
+    checkout: Checkout, *, skip: Sequence[str] = (), only: Sequence[str] = ()
+) -> list[tuple[str, str]]:
     """Return (XY status, path) for every change in the index or worktree, untracked included.
 
     Folders in `skip` (repo-relative) are left out: neither their files' `lstat`s nor their
     listing (the loop's applied/ and rejected/ grow by a file per intent). One thread of
     `lstat`s (no `core.preloadIndex`): the loop runs this beside its own work
     (`worktree.CleanCheck`), and on two cores git's parallel preload slowed that work more than
-    it sped up the status.
+    it sped up the status. `only` (repo-relative paths) limits it to those files and folders
+    (with several fleets: the files of those the pass commits to, not every fleet's).
     """
     args = ["status", "--porcelain=v1", "-z", "--untracked-files=all", "--no-renames"]
     env = None
-    if skip:
-        args += ["--", ":(top,literal)", *(f":(top,exclude,literal){path}" for path in skip)]
+    if skip or only:
+        included = [f":(top,literal){path}" for path in only] or [":(top,literal)"]
+        args += ["--", *included, *(f":(top,exclude,literal){path}" for path in skip)]
         env = {"GIT_LITERAL_PATHSPECS": "0"}  # the exclusions are pathspec magic
     out = checkout.git.run("-c", "core.preloadIndex=false", *args, extra_env=env).stdout
     return [

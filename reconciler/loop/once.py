@@ -27,7 +27,15 @@ from reconciler.core.passes import Outcome
 from reconciler.core.reasons import ReasonCode
 from reconciler.inputs import layouts
 from reconciler.loop import checkout as checkouts
-from reconciler.loop import commits, head_move, pass_state, prediction, queue, symlinks
+from reconciler.loop import (
+    commits,
+    fleet_passes,
+    head_move,
+    pass_state,
+    prediction,
+    queue,
+    symlinks,
+)
 from reconciler.loop.checkout import Checkout
 from reconciler.loop.config import LoopConfig, load_configs
 from reconciler.loop.paths import LoopPaths
@@ -136,40 +144,23 @@ def _pass_fleets(
     attempt: int,
     rels: Sequence[LoopPaths] | None = None,
 ) -> PassReport:
-    """One pass per fleet, upstream first, each on top of the commits of the one before.
+    """The pass: one fleet's (`_pass`), or several fleets' together (`fleet_passes`).
 
-    A single fleet's refusal is raised as before; with several, it is kept in the report and
-    the other fleets go on (a refusal consumed nothing of its fleet).
+    A single fleet's refusal is raised as before; with several, each is kept in the report
+    and the other fleets go on (a refusal consumed nothing of its fleet).
     """
     if len(configs) == 1:
         return _pass(configs[0], checkout, options, now, recovered, attempt=attempt)
     # Each fleet's files, checked once per pass (a hundred fleets: a check each, not five).
-    siblings = rels or [config.relative_paths(checkout) for config in configs]
-    total = PassReport([], [], checkout.head, False, attempt, options.dry_run, recovered, 0)
-    refusals: list[tuple[str, ReconcileError]] = []
-    for config in configs:
-        if options.stop is not None and options.stop():
-            break
-        try:
-            report = _pass(
-                config, checkout, options, now, recovered, attempt=attempt, siblings=siblings,
-                rel=siblings[configs.index(config)],
-            )  # fmt: skip
-        except RetryableError:
-            raise
-        except ReconcileError as exc:
-            refusals.append((config.fleet.id, exc))
-            continue
-        if report.head != checkout.head:
-            checkout = checkouts.reread_head(checkout)
-        total = total._replace(
-            outcomes=[*total.outcomes, *report.outcomes],
-            commits=[*total.commits, *report.commits],
-            head=report.head,
-            pending_left=total.pending_left + report.pending_left,
-            ignored=[*total.ignored, *report.ignored],
-        )
-    return total._replace(refusals=refusals)
+    rels = rels or [config.relative_paths(checkout) for config in configs]
+    settings = fleet_passes.Settings(
+        options.dry_run, options.max_intents, options.stop, options.audit
+    )
+    done = fleet_passes.pass_fleets(configs, rels, checkout, settings, now)
+    return PassReport(
+        done.outcomes, done.commits, done.head, False, attempt, options.dry_run, recovered,
+        done.left, done.ignored, done.refusals,
+    )  # fmt: skip
 
 
 def _pass_and_push(

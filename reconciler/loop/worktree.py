@@ -61,6 +61,17 @@ def processed_folders(rel: LoopPaths) -> list[str]:
     return [posixpath.join(rel.intents, name) for name in (queue.APPLIED, queue.REJECTED)]
 
 
+def fleet_folders(rel: LoopPaths) -> list[str]:
+    """The folders and files a fleet's commits write (and the settings every pass reads)."""
+    return [
+        posixpath.dirname(rel.registry) or rel.registry,
+        posixpath.dirname(rel.state) or rel.state,
+        posixpath.dirname(rel.telemetry) or rel.telemetry,
+        rel.intents,
+        rel.settings,
+    ]
+
+
 class CleanCheck:
     """`git status` in a thread of its own; `wait` refuses a worktree with foreign changes.
 
@@ -72,18 +83,26 @@ class CleanCheck:
     """
 
     def __init__(
-        self, checkout: Checkout, rel: LoopPaths, siblings: Sequence[LoopPaths] = ()
+        self,
+        checkout: Checkout,
+        rel: LoopPaths,
+        siblings: Sequence[LoopPaths] = (),
+        only: Sequence[LoopPaths] = (),
     ) -> None:
         """Start `git status`.
 
         `siblings`: every fleet's files, when the repository has several (their pending
-        intents and decisions are theirs, not foreign changes).
+        intents and decisions are theirs, not foreign changes). `only`: the fleets whose
+        files alone are looked at (several fleets: those the pass commits to, and the
+        settings file); empty: the whole worktree.
         """
         self.rel = rel
         self.siblings = [*siblings] or [rel]
-        skip = [folder for each in self.siblings for folder in processed_folders(each)]
+        looked_at = only or self.siblings
+        skip = [folder for each in looked_at for folder in processed_folders(each)]
+        paths = sorted({path for each in only for path in fleet_folders(each)})
         self.status = Background(
-            lambda: checkouts.changed_paths(checkout, skip=skip), "reconciler-status"
+            lambda: checkouts.changed_paths(checkout, skip=skip, only=paths), "reconciler-status"
         )
 
     def wait(self) -> None:
@@ -139,14 +158,22 @@ class TakenNames:
     file of that name; the commit then shows the change, history keeps the old content.
     """
 
-    def __init__(self, checkout: Checkout, rel: LoopPaths, names: Iterable[str]) -> None:
-        """Start looking up the first candidates of the pending files called `names`."""
+    def __init__(
+        self, checkout: Checkout, rel: LoopPaths | None, names: Iterable[str] | None = None,
+        *, fleets: Sequence[tuple[LoopPaths, Iterable[str]]] = (),
+    ) -> None:  # fmt: skip
+        """Start looking up the first candidates of the pending files called `names`.
+
+        `fleets`: (files, names) of every fleet of a pass over several (then `rel` is None).
+        """
         self.checkout = checkout
         self.chosen: set[str] = set()
+        wanted = [*fleets, *([(rel, names or ())] if rel is not None else [])]
         self.asked = {
             queue.destination(folder, name, ())
-            for name in names
-            for folder in processed_folders(rel)
+            for each, found in wanted
+            for name in found
+            for folder in processed_folders(each)
         }
         asked = sorted(self.asked)
         self._first = Background(

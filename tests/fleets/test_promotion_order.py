@@ -75,3 +75,30 @@ def test_the_deferral_names_the_upstream_state(tmp_path: Path) -> None:
     assert report.outcomes[0].not_before is None
     assert "25%" in report.outcomes[0].problems[0]
     assert report.outcomes[0].record["notBefore"] is None
+
+
+def test_a_staging_rollback_in_the_same_pass_holds_prod(tmp_path: Path) -> None:
+    """prod-eu is evaluated after staging's intents of the same pass are written (a wave)."""
+    repo = make_fleets_repo(tmp_path / "r", settings=ORDER, canary={"staging": 100})
+    add_fleet_intents(repo, "staging", {"001-to-100.yaml": {"step": 5}})
+    first = g.once(repo, at=T0)  # staging at 100% since T0 (a record dates the streak)
+    assert g.statuses(first) == [("001-to-100.yaml", "applied")]
+    add_fleet_intents(repo, "staging", {"002-rollback.yaml": {"intent": "rollback"}})
+    add_fleet_intents(repo, "prod-eu", {"001-expand.yaml": {"step": 5}})
+    report = g.once(repo, at=T0 + timedelta(days=2))
+    assert [(o.source.name, o.status) for o in report.outcomes] == [
+        ("002-rollback.yaml", "applied"),
+        ("001-expand.yaml", "deferred"),
+    ]
+    assert "paused" in report.outcomes[1].problems[0]
+    assert fleet_canary(repo, "prod-eu") == 25
+    assert g.status(repo) == ""
+
+
+def test_without_the_rollback_the_soaked_upstream_lets_prod_expand(tmp_path: Path) -> None:
+    repo = make_fleets_repo(tmp_path / "r", settings=ORDER, canary={"staging": 100})
+    add_fleet_intents(repo, "staging", {"001-to-100.yaml": {"step": 5}})
+    g.once(repo, at=T0)
+    add_fleet_intents(repo, "prod-eu", {"001-expand.yaml": {"step": 5}})
+    report = g.once(repo, at=T0 + timedelta(days=2))
+    assert g.statuses(report) == [("001-expand.yaml", "applied")]
