@@ -267,27 +267,14 @@ def _pass(
     recovered: bool,
     *,
     attempt: int,
-    siblings: Sequence[LoopPaths] = (),
-    rel: LoopPaths | None = None,
 ) -> PassReport:
-    """One fleet's pass.
-
-    `siblings` are every fleet's files (several fleets: their pending intents and decisions
-    are not foreign changes) and `rel` this fleet's, checked by the caller. One of several
-    fleets with nothing pending reads nothing more: its registry is validated when an intent
-    needs it (and by `validate` and `status`), so a hundred idle fleets cost a folder listing
-    each.
-    """
-    rel = rel or config.relative_paths(checkout)
+    """The pass of a repository with one fleet."""
+    rel = config.relative_paths(checkout)
     pending, ignored = queue.scan_queue(checkout, config.fleet.intents)
-    if not pending and siblings:
-        return PassReport(
-            [], [], checkout.head, False, attempt, options.dry_run, recovered, 0, ignored
-        )
     # `git status` and the names applied/ and rejected/ hold (`worktree.py`) run beside the
     # reading and the first evaluation, and are waited for before the first commit. A dirty
     # worktree is still the first refusal the pass reports.
-    clean = CleanCheck(checkout, rel, siblings) if pending else None
+    clean = CleanCheck(checkout, rel) if pending else None
     taken = None
     if pending and not options.dry_run:
         taken = TakenNames(checkout, rel, [item.path.rsplit("/", 1)[-1] for item in pending])
