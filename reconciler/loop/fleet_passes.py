@@ -15,19 +15,22 @@ folder) consumes nothing of it and never stops the others: it is returned beside
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import NamedTuple
 
 from reconciler.core.errors import ReconcileError, RetryableError
-from reconciler.core.passes import Outcome
+from reconciler.core.passes import Outcome, PassState, Record
 from reconciler.core.queueing import Ignored
+from reconciler.core.upstream import UpstreamFacts, UpstreamGate
+from reconciler.inputs import upstreams
 from reconciler.loop import checkout as checkouts
 from reconciler.loop import commits, pass_state, prediction, queue, symlinks
 from reconciler.loop.checkout import Checkout
 from reconciler.loop.config import LoopConfig
 from reconciler.loop.paths import LoopPaths
 from reconciler.loop.worktree import CleanCheck, TakenNames
+from reconciler.telemetry import ledger
 from reconciler.telemetry.ledger import Ledger
 
 
@@ -48,6 +51,41 @@ class FleetsDone(NamedTuple):
     left: int
     ignored: list[Ignored]
     refusals: list[tuple[str, ReconcileError]]
+
+
+class Predicted(NamedTuple):
+    """A fleet as a dry run's predictions leave it: its state and the records they add."""
+
+    state: PassState
+    records: list[Record]
+
+
+def with_predicted_upstream(group: commits.Group, predicted: Mapping[str, Predicted]) -> PassState:
+    """The group's state, its upstream gate reading the upstream as predicted (a dry run).
+
+    The upstream's committed records, then the ones its predicted intents add; its canary and
+    pause as its last predicted intent leaves them.
+    """
+    state, layout = group.state, group.config.layout
+    upstream = layout.upstream
+    guards = state.guards
+    if upstream is None or guards is None or guards.upstream is None:
+        return state
+    found = predicted.get(upstream.id)
+    if found is None:
+        return state
+    view = found.state.view
+
+    def facts() -> UpstreamFacts:
+        base = upstreams.read_facts(upstream, ledger.applied_records)
+        return base._replace(
+            canary=view.canary_percent,
+            paused=view.manual_pause,
+            records=[*base.records, *found.records],
+        )
+
+    gate = UpstreamGate(guards.upstream.requirement, facts)
+    return state._replace(guards=guards._replace(upstream=gate))
 
 
 class Settings(NamedTuple):
@@ -88,6 +126,7 @@ def pass_fleets(
             works.append(Work(config, rel, list(found.pending)))
     done = FleetsDone([], [], checkout.head, 0, ignored, refusals)
     budget = settings.max_intents
+    predicted: dict[str, Predicted] = {}
     for wave in _waves(works):
         if settings.stop is not None and settings.stop() and done.commits:
             done = done._replace(left=done.left + sum(len(work.pending) for work in wave))
@@ -98,7 +137,7 @@ def pass_fleets(
             done = done._replace(left=done.left + over)
             if not wave:
                 continue
-        result = _wave(wave, rels, checkout, settings, now, refusals)
+        result = _wave(wave, rels, checkout, settings, now, refusals, predicted)
         if result.head != checkout.head:
             checkout = checkouts.reread_head(checkout)
         done = done._replace(
@@ -148,8 +187,13 @@ def _wave(
     settings: Settings,
     now: Callable[[], datetime],
     refusals: list[tuple[str, ReconcileError]],
+    predicted: dict[str, Predicted],
 ) -> commits.Committed:
-    """One round: read the wave's fleets together, then commit them in one stream."""
+    """One round: read the wave's fleets together, then commit them in one stream.
+
+    A dry run writes nothing, so a later round's upstream gate reads the upstream as this
+    round's predictions leave it (`predicted`), not as the files still hold it.
+    """
     first = wave[0].rel
     # `git status` of the wave's files and the names applied/ and rejected/ hold run beside
     # the reading; both are waited for before the first commit.
@@ -171,7 +215,8 @@ def _wave(
     groups: list[commits.Group] = []
     for work in wave:
         try:
-            groups.append(_group(work, checkout, listing, adding, settings, now))
+            group = _group(work, checkout, listing, adding, settings, now)
+            groups.append(group._replace(state=with_predicted_upstream(group, predicted)))
         except RetryableError:
             clean.join()
             raise
@@ -182,11 +227,14 @@ def _wave(
         return commits.Committed([], [], checkout.head, 0)
     if taken is None:  # a dry run
         clean.wait()
-        outcomes = [
-            outcome
-            for group in groups
-            for outcome in prediction.predict(group.state, group.sources, group.history, now)
-        ]
+        outcomes: list[Outcome] = []
+        for group in groups:
+            found = prediction.predict(group.state, group.sources, group.history, now)
+            outcomes += found
+            predicted[group.config.fleet.id] = Predicted(
+                found[-1].state if found else group.state,
+                [outcome.record for outcome in found if outcome.status == "applied"],
+            )
         return commits.Committed(outcomes, [""] * len(outcomes), checkout.head, 0)
     return commits.commit_groups(
         groups, checkout, now, settings.stop, ready=clean.wait, taken=taken

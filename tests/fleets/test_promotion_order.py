@@ -102,3 +102,19 @@ def test_without_the_rollback_the_soaked_upstream_lets_prod_expand(tmp_path: Pat
     add_fleet_intents(repo, "prod-eu", {"001-expand.yaml": {"step": 5}})
     report = g.once(repo, at=T0 + timedelta(days=2))
     assert g.statuses(report) == [("001-expand.yaml", "applied")]
+
+
+def test_a_dry_run_predicts_what_the_pass_does_across_rounds(tmp_path: Path) -> None:
+    """staging reaches 100% in the pass; prod-eu (no soak) is applied after it, predicted too."""
+    settings = ORDER.replace("soak: 24h", "soak: 0s")
+    repo = make_fleets_repo(tmp_path / "r", settings=settings)
+    add_fleet_intents(repo, "staging", {"001-to-100.yaml": {"step": 75}})
+    add_fleet_intents(repo, "prod-eu", {"001-expand.yaml": {"step": 5}})
+
+    def facts(report: g.PassReport) -> list[tuple[str, str, tuple[str, ...], tuple[str, ...]]]:
+        return [(o.source.path, o.status, o.reasons, o.problems) for o in report.outcomes]
+
+    predicted = g.once(repo, at=T0, dry_run=True)
+    done = g.once(repo, at=T0)
+    assert facts(predicted) == facts(done)
+    assert [o.status for o in done.outcomes] == ["applied", "applied"]
