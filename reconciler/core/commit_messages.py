@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
+from reconciler.core import guards
 from reconciler.core.passes import Outcome, as_text
 from reconciler.core.reasons import ReasonCode
 from reconciler.core.trailers import TRAILER_KEYS, parse_trailers
@@ -183,7 +184,7 @@ def commit_message(outcome: Outcome) -> str:
         when = outcome.record.get("notBefore")
         body.append(
             "Deferred: nothing is committed; the file stays pending and is evaluated again "
-            + (f"(not before {when})." if when else "(it waits for a new decision).")
+            + (f"(not before {when})." if when else f"(it {guards.waiting_text(outcome.reasons)}).")
         )
     body.extend(f"- {one_line(problem)}" for problem in outcome.problems[:20])
     trailers = "\n".join(f"{key}: {value}" for key, value in commit_trailers(outcome))

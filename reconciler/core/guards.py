@@ -60,6 +60,20 @@ class GuardInputs(NamedTuple):
     is assessed)."""
 
 
+def waiting_text(reasons: Sequence[str]) -> str:
+    """What a deferral with no `notBefore` waits for, in words (`waits for a new decision`).
+
+    Only two holds have no time of their own: a decision older than the last change, and an
+    upstream fleet that is not at its `minCanary` unpaused.
+    """
+    waits = []
+    if ReasonCode.GUARD_DECISION_PREDATES_CHANGE in reasons or not reasons:
+        waits.append("a new decision")
+    if ReasonCode.GUARD_UPSTREAM_NOT_READY in reasons:
+        waits.append("the upstream fleet")
+    return "waits for " + (" and ".join(waits) or "a new decision")
+
+
 def check_step(settings: GuardSettings, intent: str, step: int) -> None:
     """Reject an expand whose step could never be applied under the guards.
 

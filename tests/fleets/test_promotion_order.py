@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+from reconciler.loop.once import PassReport
 from tests.support import gitrepos as g
 from tests.support.fleets import add_fleet_intents, fleet_canary, intents, make_fleets_repo
 
@@ -111,7 +112,7 @@ def test_a_dry_run_predicts_what_the_pass_does_across_rounds(tmp_path: Path) -> 
     add_fleet_intents(repo, "staging", {"001-to-100.yaml": {"step": 75}})
     add_fleet_intents(repo, "prod-eu", {"001-expand.yaml": {"step": 5}})
 
-    def facts(report: g.PassReport) -> list[tuple[str, str, tuple[str, ...], tuple[str, ...]]]:
+    def facts(report: PassReport) -> list[tuple[str, str, tuple[str, ...], tuple[str, ...]]]:
         return [(o.source.path, o.status, o.reasons, o.problems) for o in report.outcomes]
 
     predicted = g.once(repo, at=T0, dry_run=True)
