@@ -44,9 +44,7 @@ def test_apply_with_fleet_writes_only_that_fleets_files(tmp_path: Path) -> None:
         "applyTelemetryFile": repo / telemetry("prod-eu"),
     }
     assert (fleet_canary(repo, "prod-eu"), fleet_canary(repo, "staging")) == (30, 25)
-    assert [r["traceId"] for r in g.records(repo, path=telemetry("prod-eu"))] == [
-        record["traceId"]
-    ]
+    assert [r["traceId"] for r in g.records(repo, path=telemetry("prod-eu"))] == [record["traceId"]]
     assert json.loads((repo / fleet_path("prod-eu", STATE)).read_text()) == record
     changed = {line[3:] for line in g.status(repo).splitlines()}
     assert changed == {
