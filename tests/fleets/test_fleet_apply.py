@@ -27,8 +27,10 @@ def apply(repo: Path, *args: str, intent: str = "expand") -> subprocess.Complete
     )
 
 
-def fleets_repo(tmp_path: Path, **options: str) -> Path:
-    return make_fleets_repo(tmp_path / "r", generated_at=g.recent(), **options)
+def fleets_repo(tmp_path: Path, settings: str | None = None) -> Path:
+    if settings is None:
+        return make_fleets_repo(tmp_path / "r", generated_at=g.recent())
+    return make_fleets_repo(tmp_path / "r", generated_at=g.recent(), settings=settings)
 
 
 def test_apply_with_fleet_writes_only_that_fleets_files(tmp_path: Path) -> None:
