@@ -36,6 +36,8 @@ class ApplyOptions(NamedTuple):
     """Explicit path flags (--registry-file, ...)."""
     max_decision_age: str | None = None
     lock_timeout: str | None = None
+    fleet: str | None = None
+    """`--fleet`: the fleet of several to apply to (required there; refused with one)."""
 
 
 class ApplyResult(NamedTuple):
@@ -63,7 +65,9 @@ def run_apply(
     if not options.repo:
         raise RefusalError(ReasonCode.REPO_REQUIRED, "--repo is required")
     request = applying.validate_args(args)
-    layout = layouts.resolve_layout(layouts.resolve_repo(options.repo), options.paths)
+    layout = layouts.resolve_layout(
+        layouts.resolve_repo(options.repo), options.paths, fleet=options.fleet, command="apply"
+    )
     check_distinct_paths(layout)
     max_age_text = options.max_decision_age or layout.settings.max_decision_age
     # A malformed age must not block a rollback, which never looks at it.
@@ -249,6 +253,7 @@ class _Apply:
             guards=None
             if self.request.intent == "rollback"
             else _guard_inputs(self.layout, telemetry),
+            fleet=self.fleet.id if self.layout.is_multi_fleet else None,
         )
         return rules.evaluate(inputs, self.clock)
 

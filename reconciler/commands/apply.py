@@ -9,7 +9,13 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from reconciler.commands.edge import handle_errors, new_trace_id, path_flags, path_options
+from reconciler.commands.edge import (
+    fleet_option,
+    handle_errors,
+    new_trace_id,
+    path_flags,
+    path_options,
+)
 
 if TYPE_CHECKING:
     from reconciler.core.applying import ApplyArgs
@@ -35,6 +41,7 @@ if TYPE_CHECKING:
     metavar="TIME",
     help="Review deadline: RFC 3339, or from now, e.g. 7d (required).",
 )
+@fleet_option
 @path_options
 @click.option("--apply-state-file", metavar="PATH", help="Latest apply record (JSON).")
 @click.option("--apply-telemetry-file", metavar="PATH", help="Append-only records (JSONL).")
@@ -86,6 +93,7 @@ def apply_command(**flags: Any) -> None:
         paths=path_flags(flags),
         max_decision_age=flags["max_decision_age"],
         lock_timeout=flags["lock_timeout"],
+        fleet=flags["fleet"],
     )
     args = _apply_args(flags)
     result = running.run_apply(args, options, now=system_clock, new_trace_id=new_trace_id)

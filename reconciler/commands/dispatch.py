@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from reconciler.commands.edge import EXIT_REJECTED, EXIT_RETRYABLE, handle_errors
+from reconciler.commands.edge import EXIT_REJECTED, EXIT_RETRYABLE, fleet_option, handle_errors
 
 
 @click.command("dispatch")
@@ -44,6 +44,7 @@ from reconciler.commands.edge import EXIT_REJECTED, EXIT_RETRYABLE, handle_error
     help="The intent's key (default: new each time); a retry with the same key replays.",
 )
 @click.option("--repo", metavar="PATH", default=".", show_default=True, help="Policy repository.")
+@fleet_option
 @click.option("--push", is_flag=True, help="Fetch before and push after the pass.")
 @click.option("--result-file", metavar="PATH", help="Write the result JSON here.")
 @click.option(
@@ -58,7 +59,9 @@ def dispatch_command(**flags: object) -> None:
 
     dry_run evaluates a would-be intent on top of the current state and pending intents
     and writes nothing but the result; apply and rollback write the intent file and run
-    one pass (pushing with --push). Governance flags are required for apply and rollback;
+    one pass (pushing with --push). With several fleets, --fleet names the one: the intent
+    goes to its intents folder (with `fleet: <id>`) and the pass reconciles that fleet
+    only. Governance flags are required for apply and rollback;
     a dry_run previews without them (placeholders) or checks them when given. Result
     status: preview, applied, rolled_back, deferred (a progression guard holds it: nothing
     is written, the result says why and notBefore) or rejected. Exit 0, or 3 when rejected,
@@ -74,6 +77,8 @@ def dispatch_command(**flags: object) -> None:
         --approval-ref INC-9 --rationale "error spike" --review-by 7d --push
       reconcile dispatch --mode apply --expand-step 10 --by alice --approval-ref CAB-7 \\
         --rationale "gates green" --review-by 7d --idempotency-key cab-7 --push
+      reconcile dispatch --fleet prod-eu --mode rollback --by bob --approval-ref INC-9 \\
+        --rationale "error spike" --review-by 7d --push
     """  # noqa: D301 - click's \b marker needs a real backspace, not a raw docstring
     from reconciler.adapters import files
     from reconciler.adapters.clock import system_clock
@@ -94,6 +99,7 @@ def dispatch_command(**flags: object) -> None:
         idempotency_key=_text(flags["idempotency_key"]),
         to_percent=_text(flags["to_percent"]),
         audit=auditor(str(flags["repo"])),
+        fleet=_text(flags["fleet"]),
     )
     result = dispatch(args, now=system_clock)
     result_file = _text(flags["result_file"])

@@ -99,6 +99,15 @@ def path_options(command: F) -> F:
     return command
 
 
+def fleet_option(command: F) -> F:
+    """`--fleet ID` of a command that writes: the one fleet it writes to."""
+    return click.option(
+        "--fleet",
+        metavar="ID",
+        help="The fleet to write to (required in a repository with several fleets).",
+    )(command)
+
+
 def path_flags(flags: dict[str, Any]) -> PathFlags:
     """The path flags a command was given (None: not given)."""
     from reconciler.inputs.fleet import PathFlags

@@ -31,6 +31,12 @@ def freeze_group() -> None:
     help="deny: no progression while active; allow: progression only while one is active.",
 )
 @click.option("--repo", metavar="PATH", default=".", show_default=True, help="Policy repository.")
+@click.option(
+    "--fleet",
+    metavar="ID",
+    help="The fleet whose freeze file gets the window (several fleets; not needed when they "
+    "all share one).",
+)
 @click.option("--json", "as_json", is_flag=True, help='Print {"path": ..., "window": {...}}.')
 @handle_errors
 def new_command(
@@ -43,13 +49,16 @@ def new_command(
     timezone: str | None,
     kind: str,
     repo: str,
+    fleet: str | None,
     as_json: bool,
 ) -> None:
     """Add a checked window to the freeze file (guards.freezeFile); print its path.
 
     The window is checked as every pass reads it (cron, time zone, start before end) and
     spliced after the existing ones, so the file's comments and order survive. Exit 1 with
-    `freeze_file_invalid` and one line per problem when it would not be read.
+    `freeze_file_invalid` and one line per problem when it would not be read. With several
+    fleets, --fleet chooses the fleet's freeze file (fleets.<id>.guards.freezeFile); without
+    it the window goes to the file every fleet shares, and fleet_required when they differ.
 
     \b
     Examples:
@@ -69,12 +78,13 @@ def new_command(
         name=name, reason=reason, kind=kind, start=start, end=end, cron=cron,
         duration=duration, timezone=timezone, now=system_clock(),
     )  # fmt: skip
-    written = freeze_windows.add_freeze_window(repo, entry)
+    written = freeze_windows.add_freeze_window(repo, entry, fleet)
     if as_json:
         sys.stdout.write(json_output.document({"path": written.path, "window": entry}))
     else:
         sys.stdout.write(written.path + "\n")
+    holds = f" (holds fleets {', '.join(written.fleets)})" if written.fleets else ""
     sys.stderr.write(
-        f"added {freeze_writing.window_text(written.window)}\n"
+        f"added {freeze_writing.window_text(written.window)}{holds}\n"
         f"next: git add {shlex.quote(written.path)} && git commit, open a pull request\n"
     )

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from reconciler.commands.edge import handle_errors
+from reconciler.commands.edge import fleet_option, handle_errors
 
 INTENT_CHOICES = ("expand", "resume", "rollback", "adopt")
 
@@ -42,6 +42,7 @@ def intent_group() -> None:
 @click.option("--horizon-ref", metavar="REF", help="Seam field: horizon reference.")
 @click.option("--evidence-ref", metavar="REF", multiple=True, help="Evidence (repeatable).")
 @click.option("--repo", metavar="PATH", default=".", show_default=True, help="Policy repository.")
+@fleet_option
 @click.option("--json", "as_json", is_flag=True, help='Print {"path": ..., "intent": {...}}.')
 @handle_errors
 def new_command(
@@ -58,6 +59,7 @@ def new_command(
     horizon_ref: str | None,
     evidence_ref: tuple[str, ...],
     repo: str,
+    fleet: str | None,
     as_json: bool,
 ) -> None:
     """Write a new, checked intent file; print its path.
@@ -65,7 +67,9 @@ def new_command(
     The file is named `<UTC time>-<intent>-<approval ref>.yaml` and never overwrites one;
     it is checked with the reconciler's own parser first (exit 1 and a reason code if it
     would be rejected). The folder is `intentsDir` from reconciler.yaml, else
-    policies/intents (or the bash tool's .superloop/ops-manager/fleet/intents).
+    policies/intents (or the bash tool's .superloop/ops-manager/fleet/intents). With
+    several fleets it is the --fleet's intents folder (policies/fleets/<id>/intents) and
+    the file says `fleet: <id>`.
 
     \b
     Examples:
@@ -75,6 +79,8 @@ def new_command(
         --rationale "error spike" --review-by 7d --json
       reconcile intent new rollback --to-percent 10 --by bob --approval-ref INC-9 \\
         --rationale "error spike" --review-by 7d
+      reconcile intent new expand --fleet prod-eu --step 10 --by alice \\
+        --approval-ref CAB-124 --rationale "staging soaked" --review-by 7d
     """  # noqa: D301 - click's \b marker needs a real backspace, not a raw docstring
     from reconciler.adapters.clock import system_clock
     from reconciler.core import intent_writing
@@ -95,7 +101,7 @@ def new_command(
         horizon_ref=horizon_ref,
         evidence_refs=evidence_ref,
     )
-    written = intent_files.write_intent_file(repo, request, system_clock())
+    written = intent_files.write_intent_file(repo, request, system_clock(), fleet=fleet)
     if as_json:
         doc = intent_writing.intent_document(written.intent)
         sys.stdout.write(json_output.document({"path": written.path, "intent": doc}))

@@ -40,6 +40,8 @@ class IntentRequest(NamedTuple):
     evidence_refs: tuple[str, ...] = ()
     to_percent: str | None = None
     """`--to-percent`, rollback only: `0`..`100` or `previous` (checked by build_intent_file)."""
+    fleet: str | None = None
+    """The fleet of several whose folder gets the file (its `fleet:`); None: one fleet."""
 
 
 class IntentFile(NamedTuple):
@@ -87,6 +89,10 @@ def render_intent(request: IntentRequest, now: datetime) -> str:
         "# reconciler applies it once and moves it to applied/ (or rejected/, with the reasons).",
         f"intent: {_quoted(request.intent)}",
     ]
+    if request.fleet is not None:
+        # Said in the file too, so a file moved to another fleet's folder is rejected
+        # (intent_fleet_mismatch) rather than applied to a fleet its author did not name.
+        lines.append(f"fleet: {_quoted(request.fleet)}")
     if step is not None:
         lines.append(f"expandStep: {int(step)}")
     if request.to_percent is not None:
@@ -208,6 +214,7 @@ def intent_document(intent: Intent) -> dict[str, object]:
         "expectDecisionTraceId": intent.expect_decision_trace_id,
         "loopId": intent.loop_id,
         "horizonRef": intent.horizon_ref,
+        "fleet": intent.fleet,
     }
     doc.update({key: value for key, value in optional.items() if value is not None})
     if intent.evidence_refs:

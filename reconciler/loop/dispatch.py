@@ -55,6 +55,10 @@ class DispatchArgs(NamedTuple):
     """Mode rollback only: the canary to lower to, `0`..`100` or `previous` (as typed)."""
     audit: pass_state.Auditor | None = None
     """The history's audit (drift holds expand and resume), as `--once` runs it."""
+    fleet: str | None = None
+    """`--fleet`: the fleet of several the intent is for (required there; refused with one).
+    The pass that follows reconciles that fleet only: the dispatch reports its own intent,
+    and another fleet's pending intents (or refusal) are the regular pass's business."""
 
 
 def _request(args: DispatchArgs, now: Callable[[], datetime]) -> intent_writing.IntentRequest:
@@ -111,11 +115,15 @@ def dispatch(args: DispatchArgs, *, now: Callable[[], datetime]) -> dict[str, An
     """
     request = _request(args, now)
     if args.mode == "dry_run":
-        outcome = _preview(args.repo, request, now, args.audit)
+        outcome = _preview(args.repo, request, now, args.audit, args.fleet)
         return _result(args.mode, "preview", outcome, None, pushed=False)
-    written = intent_files.write_intent_file(args.repo, request, now())
+    written = intent_files.write_intent_file(
+        args.repo, request, now(), fleet=args.fleet, command="dispatch"
+    )
+    fleets = () if args.fleet is None else (args.fleet,)
+    options = OnceOptions(repo=args.repo, push=args.push, audit=args.audit, fleets=fleets)
     try:
-        report = run_once(OnceOptions(repo=args.repo, push=args.push, audit=args.audit), now=now)
+        report = run_once(options, now=now)
     except ReconcileError:
         # Refused or failed before consuming it: withdraw the file, or a later pass would
         # apply a dispatch the operator was told had failed.
@@ -157,8 +165,11 @@ def _preview(
     request: intent_writing.IntentRequest,
     now: Callable[[], datetime],
     audit: pass_state.Auditor | None = None,
+    fleet: str | None = None,
 ) -> Outcome:
-    config = load_config(repo)
+    config = load_config(repo, fleet=fleet, command="dispatch")
+    if config.layout.is_multi_fleet:
+        request = request._replace(fleet=config.fleet.id)
     checkout = checkouts.open_checkout(config.layout.repo)
     rel = config.relative_paths(checkout)
     moment = now()
@@ -182,6 +193,8 @@ def _result(
     mode: str, status: str, outcome: Outcome, commit: str | None, *, pushed: bool
 ) -> dict[str, Any]:
     row = outcome_row(outcome, commit)
+    # One of several fleets only: a single-fleet result stays as it was.
+    fleet = {} if row["fleet"] is None else {"fleet": row["fleet"]}
     return {
         "mode": mode,
         "status": status,
@@ -199,5 +212,6 @@ def _result(
         "commit": commit,
         "notBefore": row["notBefore"],
         "pushed": pushed,
+        **fleet,
         "record": outcome.record,
     }

@@ -27,16 +27,24 @@ class WrittenIntent(NamedTuple):
     intent: Intent
 
 
-def intents_folder(repo: str) -> str:
-    """Return the absolute intents folder of `repo` (which may not exist yet).
+def intents_folder(repo: str, fleet: str | None = None, *, command: str = "intent new") -> str:
+    """Return the absolute intents folder of `repo`'s fleet (which may not exist yet).
 
     Raises:
         RefusalError: invalid reconciler.yaml, an ambiguous layout, or an intentsDir outside
-            the repository (`layout_path_outside_repo`).
+            the repository (`layout_path_outside_repo`); several fleets and no `fleet`
+            (`fleet_required`), an unknown one (`fleet_unknown`).
     """
+    return intents_layout(repo, fleet, command=command).fleet.intents
+
+
+def intents_layout(
+    repo: str, fleet: str | None = None, *, command: str = "intent new"
+) -> layouts.Layout:
+    """The layout whose intents folder gets a new file (see `intents_folder`)."""
     # The folder the loop reads (one definition); resolve_layout refuses an intents folder
     # outside the repository or in .git.
-    return layouts.resolve_layout(repo).fleet.intents
+    return layouts.resolve_layout(repo, fleet=fleet, command=command)
 
 
 def new_suffix() -> str:
@@ -50,21 +58,28 @@ def write_intent_file(
     now: datetime,
     *,
     suffix: str | None = None,
+    fleet: str | None = None,
+    command: str = "intent new",
 ) -> WrittenIntent:
     """Check the intent, then create its file under the first free name; never overwrite.
 
     The name (and so the default idempotency key) ends with `suffix`, a new random one when
-    not given.
+    not given. In a repository with several fleets the file goes to `fleet`'s intents folder
+    and says `fleet: <id>`.
 
     Raises:
         RefusalError: the intent would be rejected (the parser's reason code), the settings
-            are invalid, or the file system refused.
+            are invalid, the fleet is missing or unknown (`fleet_required`, `fleet_unknown`;
+            `command` names the command), or the file system refused.
     """
     repo = layouts.resolve_repo(repo)
     stem = intent_writing.intent_file_stem(request, now, new_suffix() if suffix is None else suffix)
     names = intent_writing.candidate_names(stem)
     intent_writing.build_intent_file(request, names[0], now)  # refuse before touching disk
-    folder = intents_folder(repo)
+    layout = intents_layout(repo, fleet, command=command)
+    if layout.is_multi_fleet:
+        request = request._replace(fleet=layout.fleet.id)
+    folder = layout.fleet.intents
     try:
         os.makedirs(folder, exist_ok=True)
     except OSError as exc:
