@@ -20,6 +20,7 @@ from reconciler.core.audit import Finding, FindingKind, OwnedPaths
 from reconciler.core.audit_drift import AuditState, OpenEdit
 from reconciler.core.errors import RefusalError
 from reconciler.core.reasons import ReasonCode
+from reconciler.inputs import layouts
 from reconciler.loop import checkout as checkouts
 from reconciler.loop import config as loop_config
 from reconciler.loop import provenance
@@ -72,6 +73,18 @@ class AuditReport(NamedTuple):
         return self._replace(
             findings=[f for f in self.findings if f.fleet is None or f.fleet in chosen]
         )
+
+
+def audit_fleets(repo: str | None, since: str | None, fleets: Sequence[str]) -> AuditReport:
+    """`audit` of the whole repository, its findings those of `fleets` (empty: every fleet).
+
+    Raises:
+        RefusalError: as `audit`; `fleet_unknown` (a single-fleet repository: any fleet).
+    """
+    if fleets:
+        layouts.resolve_layouts(layouts.resolve_repo(repo), fleets)  # refuses unknown ones
+    report = audit(repo, since)
+    return report.of_fleets(fleets) if fleets else report
 
 
 class _FleetFiles(NamedTuple):
