@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from reconciler.loop import checkout as checkouts
-from reconciler.reports import audit_log, audit_state
+from reconciler.reports import audit_log, audit_state, status
 from reconciler.reports.auditing import auditor
 from tests.support import gitrepos as g
 from tests.support import signers as s
@@ -180,3 +180,19 @@ def test_the_hook_walks_the_history_once_for_every_fleet_at_one_head(
         ("applied", []),
     ]
     assert len(walks) == 1
+
+
+def test_the_controllers_cached_audit_covers_every_fleet_and_status_can_ask_for_one(
+    repo: Path,
+) -> None:
+    edit = _hand_edit(repo, PROD, 100)
+    found, state = audit_state.cached_blocking_findings(str(repo))  # as daemon/runner.py does
+    assert [(f.fleet, f.commit) for f in found] == [(PROD, edit)]
+    assert state.fleets == (PROD, STAGING)
+    assert audit_state.unresolved_counts(state)["hand_edit"] == 1
+    cached = audit_state.read_state(str(repo / ".git" / audit_state.STATE_FILE))
+    assert cached == state  # the one cache file of the repository, with its fleets
+    assert status.repository_audit(str(repo), STAGING)["blocking"] == []
+    (line,) = status.repository_audit(str(repo), PROD)["blocking"]
+    assert line.startswith(f"hand_edit {edit[:12]} {fleet_path(PROD, 'registry.yaml')}: ")
+    assert status.repository_audit(str(repo))["unresolved"]["hand_edit"] == 1
