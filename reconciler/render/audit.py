@@ -46,16 +46,16 @@ def verify_text(report: AuditReport) -> str:
 
 def verify_json(report: AuditReport) -> str:
     """The `--json` document: counts and every finding (`resolved` null when it counts)."""
-    return json_output.document(
-        {
-            "head": report.head,
-            "since": report.since,
-            "commits": report.commits,
-            "records": report.records,
-            "fleets": list(report.fleets),
-            "findings": [_utf8(finding.as_json()) for finding in report.findings],
-        }
-    )
+    doc: dict[str, object] = {
+        "head": report.head,
+        "since": report.since,
+        "commits": report.commits,
+        "records": report.records,
+    }
+    if report.fleets:  # several fleets only: one fleet's document keeps its keys
+        doc["fleets"] = list(report.fleets)
+    doc["findings"] = [_utf8(finding.as_json()) for finding in report.findings]
+    return json_output.document(doc)
 
 
 def _utf8(doc: dict[str, object]) -> dict[str, object]:
