@@ -55,6 +55,9 @@ class Finding(NamedTuple):
     """'' (open), `reverted` or `adopted` (core/audit_drift.py): shown, not counted."""
     resolved_by: str = ""
     """The commit that reverted it or appended the adopt record ('' while open)."""
+    fleet: str | None = None
+    """The fleet whose file it concerns (several fleets); None: the repository's one fleet,
+    or a repository-wide finding (reconciler.yaml, the trust files), which holds every fleet."""
 
     def as_json(self) -> dict[str, object]:
         """The finding as `--json` prints it (and the audit state stores it)."""
@@ -68,6 +71,7 @@ class Finding(NamedTuple):
             "committer": self.committer,
             "resolved": self.resolved or None,
             "resolvedBy": self.resolved_by or None,
+            "fleet": self.fleet,
         }
 
     @classmethod
@@ -80,7 +84,22 @@ class Finding(NamedTuple):
             _stored(doc, key)
             for key in ("commit", "path", "detail", "author", "committer", "resolved", "resolvedBy")
         ]
-        return cls(FindingKind(doc["kind"]), texts[0], texts[1], line, *texts[2:])
+        fleet = doc.get("fleet")  # absent in a version 1 state (one fleet)
+        if fleet is not None and not isinstance(fleet, str):
+            raise TypeError("fleet")
+        commit, path, detail, author, committer, resolved, resolved_by = texts
+        return cls(
+            FindingKind(doc["kind"]),
+            commit,
+            path,
+            line,
+            detail,
+            author,
+            committer,
+            resolved,
+            resolved_by,
+            fleet,
+        )
 
 
 class OwnedPaths(NamedTuple):

@@ -173,12 +173,16 @@ class AuditState(NamedTuple):
     """The unresolved hand edits, with their baselines."""
     findings: tuple[Finding, ...] = ()
     """The other unresolved findings (chain breaks, forged trailers, broken links, ...)."""
+    fleets: tuple[str, ...] = ()
+    """The fleets audited (several fleets); empty: the repository's one fleet. A state of
+    other fleets is not continued from (a fleet added or removed: the whole history)."""
 
     def as_json(self) -> dict[str, object]:
         """The state as the cache file holds it."""
         return {
             "version": STATE_VERSION,
             "head": self.head,
+            "fleets": list(self.fleets),
             "openEdits": [
                 {"finding": edit.finding.as_json(), "baseline": edit.baseline}
                 for edit in self.open_edits
@@ -189,10 +193,14 @@ class AuditState(NamedTuple):
     @classmethod
     def from_json(cls, doc: object) -> AuditState | None:
         """The state `as_json` gave; None when `doc` is not one (the cache is then ignored)."""
-        if not isinstance(doc, dict) or doc.get("version") != STATE_VERSION:
-            return None
+        if not isinstance(doc, dict) or doc.get("version") not in (1, STATE_VERSION):
+            return None  # version 1: one fleet, no `fleets` and no finding's `fleet`
         try:
             head = _text(doc["head"])
+            listed = doc.get("fleets", [])
+            if not isinstance(listed, list):
+                return None
+            fleets = tuple(_text(fleet) for fleet in listed)
             if not _COMMIT_ID.fullmatch(head):  # "HEAD" would make every check empty
                 return None
             edits = tuple(
@@ -202,10 +210,10 @@ class AuditState(NamedTuple):
             findings = tuple(Finding.from_json(item) for item in doc["findings"])
         except (KeyError, TypeError, ValueError, AttributeError):
             return None
-        return cls(head, edits, findings)
+        return cls(head, edits, findings, fleets)
 
 
-STATE_VERSION = 1
+STATE_VERSION = 2
 _COMMIT_ID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 
 

@@ -13,13 +13,18 @@ from reconciler.render import json_output
 from reconciler.reports.audit import AuditReport
 
 
-def finding_line(finding: Finding) -> str:
-    """`kind commit path[:line]: detail (author ..., committer ...)[ [resolved ...]]`."""
+def finding_line(finding: Finding, *, fleets: bool = False) -> str:
+    """`kind commit path[:line]: detail (author ..., committer ...)[ [resolved ...]]`.
+
+    `fleets` (several fleets): the line starts with the finding's fleet (`-`: the
+    repository's, such as a change of reconciler.yaml or the trust files).
+    """
     where = f"{finding.path}:{finding.line}" if finding.line else finding.path
     people = (
         f"author {one_line(finding.author) or '-'}, committer {one_line(finding.committer) or '-'}"
     )
-    text = f"{finding.kind} {finding.commit[:12] or '-'} {one_line(where) or '-'}: "
+    text = f"{one_line(finding.fleet or '-')} " if fleets else ""
+    text += f"{finding.kind} {finding.commit[:12] or '-'} {one_line(where) or '-'}: "
     text += f"{one_line(finding.detail)} ({people})"
     if finding.resolved:
         text += f" [{finding.resolved} by {finding.resolved_by[:12]}: not counted]"
@@ -28,7 +33,8 @@ def finding_line(finding: Finding) -> str:
 
 def verify_text(report: AuditReport) -> str:
     """The text output: the findings, then a count line."""
-    lines = [finding_line(finding) for finding in report.findings]
+    several = bool(report.fleets)
+    lines = [finding_line(finding, fleets=several) for finding in report.findings]
     resolved = len(report.findings) - len(report.unresolved)
     lines.append(
         f"verified {report.commits} commit(s), {report.records} record(s): "
@@ -40,15 +46,16 @@ def verify_text(report: AuditReport) -> str:
 
 def verify_json(report: AuditReport) -> str:
     """The `--json` document: counts and every finding (`resolved` null when it counts)."""
-    return json_output.document(
-        {
-            "head": report.head,
-            "since": report.since,
-            "commits": report.commits,
-            "records": report.records,
-            "findings": [_utf8(finding.as_json()) for finding in report.findings],
-        }
-    )
+    doc: dict[str, object] = {
+        "head": report.head,
+        "since": report.since,
+        "commits": report.commits,
+        "records": report.records,
+    }
+    if report.fleets:  # several fleets only: one fleet's document keeps its keys
+        doc["fleets"] = list(report.fleets)
+    doc["findings"] = [_utf8(finding.as_json()) for finding in report.findings]
+    return json_output.document(doc)
 
 
 def _utf8(doc: dict[str, object]) -> dict[str, object]:

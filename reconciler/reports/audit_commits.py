@@ -86,9 +86,15 @@ class CommitChecker:
         *,
         bot_signed: Callable[[str, bytes], bool | None] | None,
         whole_history: bool,
+        fleet: str | None = None,
     ) -> None:
-        """`known_keys()`: keys applied before the first record (replays may name them)."""
+        """`known_keys()`: keys applied before the first record (replays may name them).
+
+        `fleet` (one of several): only commits whose `Fleet:` trailer names it claim its
+        records; any other commit is checked as anyone's against its files.
+        """
         self.owned, self.records, self.objects = owned, records, objects
+        self.fleet = fleet
         self.bot_signed, self.whole_history = bot_signed, whole_history
         self.applied: set[str] = set()
         self._known_keys: Callable[[], frozenset[str]] | None = known_keys
@@ -116,13 +122,13 @@ class CommitChecker:
         """
         self._ancestry = Ancestry([Listed(commit.sha, commit.parents) for commit in commits])
         if self.bot_signed is not None:  # every claimed commit's object, in one pipelined read
-            claimed = [commit.sha for commit in commits if commit.trailers]
+            claimed = [commit.sha for commit in commits if self._claims(commit)]
             self._raw = dict(zip(claimed, self.objects.read_all(claimed), strict=True))
         baseline = baseline_root(commits) if self.whole_history else None
         unverified = []
         deleted: str | None = None
         for commit in commits:
-            verified = bool(commit.trailers) and self._check_claim(commit)
+            verified = self._claims(commit) and self._check_claim(commit)
             if not verified and commit.sha != baseline:
                 unverified.append(commit)
             for change in commit.changes:  # a registry deleted, then added again
@@ -157,9 +163,24 @@ class CommitChecker:
             rest = tuple(change for change in commit.changes if change.path not in allowed)
             self._hand_edits(commit._replace(changes=rest))
 
+    def _claims(self, commit: Commit) -> bool:
+        """Whether `commit` claims to be the reconciler's commit of this checker's fleet."""
+        if not commit.trailers:
+            return False
+        return self.fleet is None or commit.trailers.get("Fleet") == self.fleet
+
     def _add(self, kind: FindingKind, commit: Commit, path: str, detail: str) -> None:
         self.findings.append(
-            Finding(kind, commit.sha, path, None, detail, commit.author, commit.committer)
+            Finding(
+                kind,
+                commit.sha,
+                path,
+                None,
+                detail,
+                commit.author,
+                commit.committer,
+                fleet=self.fleet,
+            )
         )
 
     def _check_claim(self, commit: Commit) -> bool:

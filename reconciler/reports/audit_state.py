@@ -61,16 +61,33 @@ def cached_blocking_findings(
     return found, state
 
 
-def drift_lines(repo: str | None, *, fleet: str | None = None, remember: bool = True) -> list[str]:
-    """The blocking findings of `repo` (the cached incremental check), one line each.
+def drift_lines(
+    repo: str | None, *, fleet: str | None = None, remember: bool = True, head: str | None = None
+) -> list[str]:
+    """The blocking findings that hold `fleet` (the cached incremental check), one line each.
 
-    What the loop's `audit_drift` refusal lists. `fleet`: the fleet whose intents wait (None:
-    the repository's one fleet). TODO(issue 13): several fleets are not audited yet.
+    What the loop's `audit_drift` refusal lists: the fleet's own findings and the
+    repository-wide ones (`fleet` None: every finding). `head`: HEAD's commit as the caller
+    knows it; the repository's audit is then kept for it in this process, so a pass that
+    asks for each of fifty fleets walks the history once, not fifty times.
+
+    Raises:
+        RefusalError: as `audit`.
     """
-    if fleet is not None:
-        return []
-    found, _state = cached_blocking_findings(layouts.resolve_repo(repo), remember=remember)
-    return [finding_line(finding) for finding in found]
+    path = layouts.resolve_repo(repo)
+    key = (path, head)
+    found = _LAST.get(key) if head is not None else None
+    if found is None or (remember and not found[1]):
+        blocking, _state = cached_blocking_findings(path, remember=remember)
+        found = (blocking, remember)
+        if head is not None:
+            _LAST.clear()  # one repository's HEAD at a time: a pass's fleets share it
+            _LAST[key] = found
+    return [finding_line(f) for f in found[0] if fleet is None or f.fleet in (None, fleet)]
+
+
+_LAST: dict[tuple[str, str | None], tuple[list[Finding], bool]] = {}
+"""(repository, HEAD) -> its blocking findings and whether its state was cached then."""
 
 
 def unresolved_counts(state: AuditState) -> dict[str, int]:

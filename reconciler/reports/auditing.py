@@ -15,12 +15,16 @@ def auditor(
 ) -> Callable[[object, str | None], list[str]]:
     """The audit of `repo` (`pass_state.Auditor`): the lines of its blocking findings.
 
-    Called with the fleet whose intents wait on it (None: the repository's one fleet).
+    Called with the fleet whose intents wait on it (None: the repository's one fleet); the
+    repository is audited once per HEAD, for all its fleets (`audit_state.drift_lines`).
     """
 
-    def audit_now(_checkout: object, fleet: str | None) -> list[str]:
+    def audit_now(checkout: object, fleet: str | None) -> list[str]:
         from reconciler.reports import audit_state  # noqa: PLC0415 - only when it runs
 
-        return audit_state.drift_lines(repo, fleet=fleet, remember=remember)
+        head = getattr(checkout, "head", None)
+        return audit_state.drift_lines(
+            repo, fleet=fleet, remember=remember, head=head if isinstance(head, str) else None
+        )
 
     return audit_now

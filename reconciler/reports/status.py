@@ -43,7 +43,7 @@ def repo_status(
     config = load_config(repo)
     checkout = checkouts.open_checkout(config.layout.repo)
     moment = now()
-    audit = audit if audit is not None else _audit(config.layout.repo)
+    audit = audit if audit is not None else repository_audit(config.layout.repo)
     blocking = audit["blocking"] if audit["problem"] is None else [audit["problem"]]
     state, outcomes = prediction.predict_checkout(
         checkout, config, now, lambda _c, _fleet: blocking
@@ -81,16 +81,18 @@ def repo_status(
     return report
 
 
-def _audit(repo: str) -> dict[str, Any]:
+def repository_audit(repo: str, fleet: str | None = None) -> dict[str, Any]:
     """The audit of the history (`reconcile verify`'s incremental check, cached).
 
-    What blocks expand and resume, and the unresolved findings by kind.
+    What blocks expand and resume, and the unresolved findings by kind: one audit of the
+    repository, every fleet's; `fleet` (one of several): only the blocking findings that
+    hold it (its own and the repository-wide ones).
     """
     try:
         found, state = audit_state.cached_blocking_findings(repo, remember=False)
     except RefusalError as exc:
         return audit_problem(exc)
-    return audit_summary(found, state)
+    return audit_summary([f for f in found if fleet is None or f.fleet in (None, fleet)], state)
 
 
 def audit_problem(exc: ReconcileError) -> dict[str, Any]:
