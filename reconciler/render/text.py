@@ -225,7 +225,7 @@ def guard_summary(found: Mapping[str, Any]) -> str:
     upstream = found.get("upstream")
     if upstream and not upstream["ready"]:
         until = f" until {upstream['readyAt']}" if upstream["readyAt"] else ""
-        held.append(f"upstream {upstream['fleet']} soaking{until}")
+        held.append(f"waits for upstream {upstream['fleet']}{until}")
     return "; ".join(held) or "clear"
 
 
