@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from reconciler.core.errors import RefusalError
 from reconciler.core.timestamps import format_timestamp
 from reconciler.reports import history
 from reconciler.reports.status import REVIEW_WARNING, repo_status
@@ -41,15 +42,21 @@ def page_document(
     """
     if report is None:
         report = repo_status(repo, now=now, audit=audit, fleets=fleets)
-    entries = history.read_history(repo, history.HistoryQuery(limit=HISTORY_SHOWN))
+    warnings = list(report["warnings"])
     if "fleets" in report:
         shown = [fleet_json(fleet, fleet["fleet"]) for fleet in report["fleets"]]
+        try:
+            entries = history.read_history(repo, history.HistoryQuery(limit=HISTORY_SHOWN))
+        except RefusalError as exc:  # the fleets are still worth showing
+            entries = []
+            warnings.append(f"the history could not be read: {exc.message}")
         # `fleet` comes from the commit's Fleet: trailer (reports/history.py), when read.
         rows = [dict(history.entry_json(entry)) for entry in entries]
         for row in rows:
             row["fleet"] = row.get("fleet")
     else:
         shown = [fleet_json(report)]
+        entries = history.read_history(repo, history.HistoryQuery(limit=HISTORY_SHOWN))
         rows = [dict(history.entry_json(entry), fleet=shown[0]["fleetId"]) for entry in entries]
     return {
         "generatedAt": format_timestamp(now()),
@@ -58,7 +65,7 @@ def page_document(
         "fleets": shown,
         "history": rows,
         "audit": report["audit"],
-        "warnings": report["warnings"],
+        "warnings": warnings,
         "controller": dict(controller) if controller is not None else None,
     }
 
