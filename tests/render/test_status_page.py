@@ -199,7 +199,7 @@ def test_a_fleet_waiting_for_its_upstream_shows_the_soak() -> None:
 
 def test_a_fleet_that_cannot_be_read_shows_only_its_problem() -> None:
     problem = {"reason": "registry_parse_error", "message": "<b>bad</b> registry", "details": []}
-    broken = {
+    broken: dict[str, Any] = {
         "fleetId": "prod-eu",
         "canaryPercent": None,
         "manualPause": None,
