@@ -152,7 +152,7 @@ class Metrics:
         """Set every fleet's gauges from the `status` report read after a pass.
 
         `held`: the intents the pass deferred (by their fleet). A fleet whose state could
-        not be read keeps no series but its deferred ones; a fleet gone since drops out.
+        not be read keeps its last values (the page shows why); a fleet gone since drops out.
         """
         if "fleets" in report:
             fleets = [(doc["fleet"], doc) for doc in report["fleets"]]
