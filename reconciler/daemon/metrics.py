@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import prometheus_client
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from reconciler.core.reasons import ReasonCode
+from reconciler.core.timestamps import parse_timestamp
 
 # `*_created` series only add noise to counters nobody resets.
 prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -47,7 +50,10 @@ class Metrics:
             registry=r,
         )
         self.pending = Gauge(
-            "reconciler_pending_intents", "Intent files waiting in the queue.", registry=r
+            "reconciler_pending_intents",
+            "Intent files waiting in the queue, by fleet.",
+            ["fleet"],
+            registry=r,
         )
         self.canary = Gauge(
             "reconciler_canary_percent", "Canary percentage.", ["fleet"], registry=r
@@ -56,11 +62,21 @@ class Metrics:
             "reconciler_manual_pause", "1 when manually paused.", ["fleet"], registry=r
         )
         self.decision_age = Gauge(
-            "reconciler_decision_age_seconds", "Age of the promotion decision.", registry=r
+            "reconciler_decision_age_seconds",
+            "Age of the promotion decision, by fleet.",
+            ["fleet"],
+            registry=r,
         )
         self.review_remaining = Gauge(
             "reconciler_governance_review_remaining_seconds",
-            "Seconds until governance.reviewBy (negative: overdue).",
+            "Seconds until governance.reviewBy (negative: overdue), by fleet.",
+            ["fleet"],
+            registry=r,
+        )
+        self.upstream_ready = Gauge(
+            "reconciler_upstream_ready",
+            "1 when the fleet's upstream has held its requirement for its soak (after:), else 0.",
+            ["fleet"],
             registry=r,
         )
         self.webhook_requests = Counter(
@@ -112,6 +128,8 @@ class Metrics:
             "Seconds until the earliest notBefore of a deferred intent (-1: none).",
             registry=r,
         )
+        self._fleets: set[str] = set()
+        """The fleets labelled after the last pass (one gone since drops its series)."""
         for status in ("applied", "replayed", "deferred", "rejected"):
             self.intents.labels(status=status)
         for code in ("202", "401", "405"):
@@ -128,20 +146,76 @@ class Metrics:
             self.push_conflicts.inc(report.attempts - 1)
         self.last_success.set(finished_at)
 
-    def record_deferred(self, fleet: str, outcomes: Sequence[Outcome]) -> None:
-        """Set the deferred intents by reason to those still deferred (others drop out)."""
-        counts: dict[str, int] = {}
-        for outcome in outcomes:
-            for reason in outcome.reasons:
-                counts[reason] = counts.get(reason, 0) + 1
+    def record_fleets(
+        self, report: Mapping[str, Any], held: Sequence[Outcome], now: datetime
+    ) -> None:
+        """Set every fleet's gauges from the `status` report read after a pass.
+
+        `held`: the intents the pass deferred (by their fleet). A fleet whose state could
+        not be read keeps its last values (the page shows why); a fleet gone since drops out.
+        """
+        if "fleets" in report:
+            fleets = [(doc["fleet"], doc) for doc in report["fleets"]]
+        else:  # one fleet: labelled with its registry's fleetId, as before fleets
+            fleets = [(report["posture"]["fleetId"], report)]
+        labels = {str(fleet) for fleet, _doc in fleets}
+        for fleet in self._fleets - labels:
+            self._drop_fleet(fleet)
+        self._fleets = labels
+        by_fleet: dict[str, list[Outcome]] = {}
+        for outcome in held:
+            fleet = outcome.state.fleet_id or fleets[0][0]
+            by_fleet.setdefault(str(fleet), []).append(outcome)
+        self.record_deferred(by_fleet)
+        for fleet, doc in fleets:
+            if doc.get("problem") is None:
+                self._record_fleet(str(fleet), doc, now)
+
+    def _record_fleet(self, fleet: str, doc: Mapping[str, Any], now: datetime) -> None:
+        posture, decision = doc["posture"], doc["decision"]
+        self.pending.labels(fleet=fleet).set(len(doc["pending"]))
+        self.canary.labels(fleet=fleet).set(posture["canaryPercent"])
+        self.manual_pause.labels(fleet=fleet).set(1 if posture["manualPause"] else 0)
+        if decision.get("ageSeconds") is not None:
+            self.decision_age.labels(fleet=fleet).set(decision["ageSeconds"])
+        review_by = parse_timestamp(doc["governance"]["reviewBy"])
+        if review_by is not None:
+            self.review_remaining.labels(fleet=fleet).set((review_by - now).total_seconds())
+        self.record_guards(fleet, doc["guards"])
+
+    def _drop_fleet(self, fleet: str) -> None:
+        """Remove a fleet's series (it is no longer reconciled here)."""
+        for gauge in (
+            self.pending, self.canary, self.manual_pause, self.decision_age,
+            self.review_remaining, self.freeze_active, self.upstream_ready,
+        ):  # fmt: skip
+            with contextlib.suppress(KeyError):
+                gauge.remove(fleet)
+        for kind in ("expands", "percent"):
+            with contextlib.suppress(KeyError):
+                self.budget_remaining.remove(fleet, kind)
+
+    def record_deferred(self, held: Mapping[str, Sequence[Outcome]]) -> None:
+        """Set the deferred intents by fleet and reason to those still deferred (others drop)."""
+        counts: dict[tuple[str, str], int] = {}
+        for fleet, outcomes in held.items():
+            for outcome in outcomes:
+                for reason in outcome.reasons:
+                    counts[fleet, reason] = counts.get((fleet, reason), 0) + 1
         self.deferred.clear()
-        for reason, count in counts.items():
+        for (fleet, reason), count in counts.items():
             self.deferred.labels(fleet=fleet, reason=reason).set(count)
 
     def record_guards(self, fleet: str, state: Mapping[str, Any]) -> None:
         """Set the freeze and budget gauges from the guard state (`guard_state.describe_guards`)."""
         window = state.get("freeze")
         self.freeze_active.labels(fleet=fleet).set(1 if window and window["blocked"] else 0)
+        upstream = state.get("upstream")
+        if upstream is not None:
+            self.upstream_ready.labels(fleet=fleet).set(1 if upstream["ready"] else 0)
+        else:  # no after: (or guards off): no series
+            with contextlib.suppress(KeyError):
+                self.upstream_ready.remove(fleet)
         budget = state.get("budget")
         for kind, key in (("expands", "expandsLeft"), ("percent", "percentLeft")):
             left = budget.get(key) if budget else None

@@ -22,10 +22,10 @@ from typing import Any, NamedTuple
 
 from reconciler.adapters import watching
 from reconciler.adapters.clock import SYSTEM_MONOTONIC, MonotonicClock
-from reconciler.core import guard_state, passes
+from reconciler.core import passes
 from reconciler.core.errors import ReconcileError
 from reconciler.core.passes import Outcome
-from reconciler.core.timestamps import format_timestamp, parse_timestamp
+from reconciler.core.timestamps import format_timestamp
 from reconciler.daemon.http import Endpoints, PageAssets, PageSnapshot, serve
 from reconciler.daemon.logs import EventLog
 from reconciler.daemon.metrics import Metrics
@@ -34,11 +34,9 @@ from reconciler.daemon.triggers import Triggers
 from reconciler.daemon.webhooks import MAX_BODY, Forges
 from reconciler.inputs import layouts
 from reconciler.loop import checkout as checkouts
-from reconciler.loop import pass_state, queue
-from reconciler.loop.config import LoopConfig, load_config
+from reconciler.loop.config import LoopConfig, load_configs
 from reconciler.loop.once import OnceOptions, PassReport, run_once
 from reconciler.reports import audit_state, auditing, status, status_page
-from reconciler.telemetry.ledger import Ledger
 
 MIN_DEFERRED_WAKE = 1.0
 """Seconds: the earliest a pass runs again for a deferred intent's notBefore."""
@@ -143,10 +141,14 @@ class Daemon:
         self.next_not_before: datetime | None = None
         """The earliest notBefore of the intents the last pass deferred (None: none)."""
         self.metrics.next_deferred.set_function(self._seconds_to_next_deferred)
-        self.config: LoopConfig = load_config(options.repo)
+        self.configs: list[LoopConfig] = load_configs(options.repo, fleets=options.fleets)
+        """Every fleet reconciled (`--fleet`: those named), upstream first."""
+        self.config = self.configs[0]
+        """The repository's settings (remote, branch, pushes): the first fleet's."""
         # A repository the passes could never work in is refused at start, not retried.
         checkout = checkouts.open_checkout(self.config.layout.repo)
-        self.config.relative_paths(checkout)
+        for config in self.configs:
+            config.relative_paths(checkout)
         # The forges' pushes that ask for a pass: to the branch a --push pass syncs with,
         # taken once at start like the polled one (None, a detached HEAD: any branch).
         branch = options.branch or self.config.branch or checkout.branch or None
@@ -230,21 +232,32 @@ class Daemon:
         self._log_report(report, seconds)
         held = passes.still_deferred(report.outcomes)  # not those a rollback superseded
         self._schedule_deferred(held)
-        self._update_gauges(held)
-        self._read_page_data(self._audit())
+        self._read_status(held, self._audit())
         return True
 
-    # The status page ----------------------------------------------------------------
+    # The gauges and the status page -------------------------------------------------
 
-    def _read_page_data(self, audit: dict[str, Any]) -> None:
-        """Read the page's data once, after a successful pass (requests never read git).
+    def _read_status(self, held: Sequence[Outcome], audit: dict[str, Any]) -> None:
+        """Read every fleet's state once, after a successful pass: the gauges and the page.
 
-        `audit`: the summary of the audit this pass just ran (not run again for the page).
+        Requests never read git. `held`: the intents this pass deferred; `audit`: the summary
+        of the audit this pass just ran (not run again for the page).
         """
+        try:
+            report = status.repo_status(
+                self.options.repo, now=self.now, audit=audit, fleets=self.options.fleets
+            )
+        except Exception as exc:  # noqa: BLE001 - best effort: the next pass reads again
+            if self.page_assets is not None:  # the page keeps the previous pass's data
+                self.log("page.failed", "warn", error=f"{type(exc).__name__}: {exc}")
+            return
+        self.metrics.record_fleets(report, held, self.now())
         if self.page_assets is None:
             return
         try:
-            self.page_data = status_page.page_document(self.options.repo, now=self.now, audit=audit)
+            self.page_data = status_page.page_document(
+                self.options.repo, now=self.now, report=report
+            )
         except Exception as exc:  # noqa: BLE001 - the page keeps the previous pass's data
             self.log("page.failed", "warn", error=f"{type(exc).__name__}: {exc}")
 
@@ -354,37 +367,12 @@ class Daemon:
             ignored=len(report.ignored) or None,
         )
 
-    def _update_gauges(self, held: Sequence[Outcome]) -> None:
-        try:
-            checkout = checkouts.open_checkout(self.config.layout.repo)
-            self.metrics.pending.set(len(queue.list_pending(checkout, self.config.fleet.intents)))
-            state = pass_state.checkout_state(checkout, self.config, self.now())
-            moment = self.now()
-            ledger = Ledger(self.config.fleet.telemetry, self.config.fleet.state)
-            found = guard_state.describe_guards(
-                state.guards, ledger.applied_since, state.decision, moment, upstream=False
-            )
-        except Exception:  # noqa: BLE001 - gauges are best effort; the next pass tries again
-            return
-        fleet = state.view.fleet_id
-        self.metrics.record_deferred(fleet, held)
-        self.metrics.canary.labels(fleet=fleet).set(state.view.canary_percent)
-        self.metrics.manual_pause.labels(fleet=fleet).set(1 if state.view.manual_pause else 0)
-        generated = parse_timestamp(state.decision.generated_at) if state.decision else None
-        if generated is not None:
-            self.metrics.decision_age.set((moment - generated).total_seconds())
-        review_by = parse_timestamp(state.view.governance.review_by)
-        if review_by is not None:
-            self.metrics.review_remaining.set((review_by - moment).total_seconds())
-        self.metrics.record_guards(fleet, found)
-
     # Triggers and signals -----------------------------------------------------------
 
     def _start_triggers(self) -> None:
-        config = self.config
         watching.watch_in_thread(
-            [config.fleet.intents],
-            [config.fleet.registry, config.fleet.decision],
+            [config.fleet.intents for config in self.configs],
+            sorted(self._owned_files()),
             debounce_ms=max(int(self.options.debounce * 1000), 1),
             stop=self.triggers.stopping,
             on_change=self._on_files_changed,
@@ -399,8 +387,7 @@ class Daemon:
         Every pass that commits rewrites the registry in the checkout (and a sync may rewrite
         both): waking up for that would follow each such pass with an empty one.
         """
-        owned = {os.path.abspath(self.config.fleet.registry)}
-        owned.add(os.path.abspath(self.config.fleet.decision))
+        owned = self._owned_files()
         # An intent that is gone already was consumed by the pass that saw it (a fast-forward
         # writes intent files the same pass then takes): no pass is needed for it.
         present = {path for path in paths if path in owned or os.path.lexists(path)}
@@ -409,6 +396,11 @@ class Daemon:
         if present <= owned and all(self._is_committed(path) for path in present):
             return
         self.triggers.fire("watch")
+
+    def _owned_files(self) -> set[str]:
+        """Every fleet's registry and decision (absolute)."""
+        found = ((c.fleet.registry, c.fleet.decision) for c in self.configs)
+        return {os.path.abspath(path) for pair in found for path in pair}
 
     def _is_committed(self, path: str) -> bool:
         """Whether the file holds exactly what HEAD has for it (False when unsure)."""

@@ -144,10 +144,16 @@ def checkout_state(
     )
 
 
-def read_pending(checkout: Checkout, config: LoopConfig) -> list[IntentSource]:
-    """Read every pending intent of the checkout, in the loop's order, linked to its commit."""
+def read_pending(
+    checkout: Checkout, config: LoopConfig, pending: Sequence[queue.PendingFile] | None = None
+) -> list[IntentSource]:
+    """Read every pending intent of the checkout, in the loop's order, linked to its commit.
+
+    `pending`: the intents folder's pending files when the caller already listed them.
+    """
     rel = config.relative_paths(checkout)
-    pending = queue.list_pending(checkout, config.fleet.intents)
+    if pending is None:
+        pending = queue.list_pending(checkout, config.fleet.intents)
     return read_sources(checkout, pending, symlinks.tracked_intents(checkout, rel))
 
 

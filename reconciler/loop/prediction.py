@@ -22,6 +22,7 @@ from reconciler.loop.pass_state import (
     with_drift,
     with_trust,
 )
+from reconciler.loop.queue import PendingFile
 from reconciler.telemetry.ledger import Ledger
 
 
@@ -53,14 +54,22 @@ def predict_checkout(
     config: LoopConfig,
     now: Callable[[], datetime],
     audit: Auditor | None = None,
+    *,
+    pending: Sequence[PendingFile] | None = None,
 ) -> tuple[PassState, list[Outcome]]:
     """Predict the next pass of a checkout as it is on disk (no lock, nothing written).
+
+    `pending`: the fleet's pending files when the caller already listed them; none pending
+    then starts no git process (`status` over many idle fleets).
 
     Raises:
         RefusalError: the registry is invalid, or a telemetry file cannot be read.
     """
     state = checkout_state(checkout, config, now())
-    state, sources = with_trust(checkout, config, state, read_pending(checkout, config))
+    if pending is not None and not pending:
+        require_usable_registry(state, [], now())
+        return state, []
+    state, sources = with_trust(checkout, config, state, read_pending(checkout, config, pending))
     require_usable_registry(state, sources, now())
     if not sources:
         return state, []

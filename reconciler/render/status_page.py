@@ -61,8 +61,10 @@ FLEET_COLUMNS = (
     ("cooldown", "cooldown left"),
     ("budget", "budget used / left"),
     ("freeze", "freeze window"),
+    ("upstream", "upstream soak"),
     ("pending", "pending"),
     ("deferred", "deferred"),
+    ("problem", "problem"),
 )
 INTENT_COLUMNS = (
     ("fleet", "fleet"),
@@ -193,7 +195,7 @@ def fleet_rows(doc: Mapping[str, Any]) -> list[Row]:
         stale = bool(decision.get("stale"))
         cells = [
             ("fleet", _text(fleet.get("fleetId")), ""),
-            ("canary", f"{fleet.get('canaryPercent')}%", ""),
+            ("canary", _percent_text(fleet.get("canaryPercent")), ""),
             ("state", _text(fleet.get("state")), "warn" if fleet.get("manualPause") else ""),
             ("mode", _text(fleet.get("mode")), ""),
             ("decision", _text(decision.get("decision") or "unusable"), ""),
@@ -207,11 +209,37 @@ def fleet_rows(doc: Mapping[str, Any]) -> list[Row]:
             ("cooldown", _cooldown_text(guards), ""),
             ("budget", _budget_text(guards), ""),
             ("freeze", _freeze_text(guards), "warn" if _is_frozen(guards) else ""),
+            ("upstream", _upstream_text(guards), "warn" if _is_upstream_waiting(guards) else ""),
             ("pending", str(len(fleet.get("pending") or ())), ""),
             ("deferred", str(len(fleet.get("deferred") or ())), ""),
+            ("problem", _problem_text(fleet.get("problem")), "bad" if fleet.get("problem") else ""),
         ]
+        if fleet.get("problem"):  # its state could not be read: nothing else to tell
+            keep = ("fleet", "state", "problem")
+            cells = [(f, t if f in keep else "-", c if f in keep else "") for f, t, c in cells]
         rows.append((str(fleet.get("fleetId")), cells))
     return rows
+
+
+def _percent_text(value: object) -> str:
+    return "-" if value is None else f"{value}%"
+
+
+def _problem_text(problem: Mapping[str, Any] | None) -> str:
+    return f"{problem.get('reason')}: {problem.get('message')}" if problem else "-"
+
+
+def _upstream_text(guards: Mapping[str, Any]) -> str:
+    """The upstream's soak: ready or waiting, then its one line (fleet, held since, ready at)."""
+    upstream = guards.get("upstream") if guards.get("enabled") else None
+    if not upstream:
+        return "-"
+    return f"{'ready' if upstream.get('ready') else 'waiting'}: {upstream.get('message')}"
+
+
+def _is_upstream_waiting(guards: Mapping[str, Any]) -> bool:
+    upstream = guards.get("upstream") if guards.get("enabled") else None
+    return bool(upstream) and not upstream.get("ready")  # type: ignore[union-attr]
 
 
 def _days_text(governance: Mapping[str, Any]) -> str:

@@ -34,6 +34,10 @@ HISTORY_COLUMNS = (
     "time", "commit", "verification", "action", "status", "canary", "pause", "actor",
     "approval", "decision", "author", "committer", "reasons",
 )  # fmt: skip
+FLEET_COLUMNS = (
+    "fleet", "canary", "pause", "mode", "decision", "age", "review", "guards", "pending",
+    "deferred", "problem",
+)  # fmt: skip
 VERIFICATION_STYLES = {"verified": "green", "forged": "red"}
 NAME_WIDTH = 24
 """Most columns an author's or committer's name takes in a table (longer: cut, with `…`)."""
@@ -129,6 +133,14 @@ def outcome_table(
         for row in rows
     ]
     return table(*with_fleets(OUTCOME_COLUMNS, cells, rows), color=color, title=title)
+
+
+def fleet_table(rows: Sequence[Mapping[str, str]], *, color: bool = False) -> str:
+    """`status`'s fleets (`text.fleet_cells`), with a `problem` column when any has one."""
+    columns = [
+        name for name in FLEET_COLUMNS if name != "problem" or any(r["problem"] for r in rows)
+    ]
+    return table(columns, [[row.get(name, "") for name in columns] for row in rows], color=color)
 
 
 def with_fleets(

@@ -161,6 +161,74 @@ def status_text(report: Mapping[str, Any], *, color: bool = False) -> str:
     return text + ignored_text(report["ignored"])
 
 
+def fleets_status_text(report: Mapping[str, Any], *, color: bool = False) -> str:
+    """`reconcile status` of several fleets: one row per fleet, the audit, the pending intents.
+
+    The pending intents of every fleet in one table with a fleet column (upstream first, each
+    fleet's in file order); a fleet that cannot be read shows why in its row.
+    """
+    fleets = report["fleets"]
+    out = _lines([f"fleets ({len(fleets)}) at {words.short_commit(report['head'])}:"])
+    out += tables.fleet_table([fleet_cells(fleet) for fleet in fleets], color=color)
+    lines = audit_lines(report["audit"])
+    pending = [row for fleet in fleets for row in fleet["pending"]]
+    if pending:
+        lines.append(f"pending intents ({len(pending)}), predicted:")
+        out += _lines(lines) + tables.outcome_table(pending, color=color) + deferred_text(pending)
+    else:
+        out += _lines([*lines, "pending intents: none"])
+    return out + ignored_text([item for fleet in fleets for item in fleet["ignored"]])
+
+
+def fleet_cells(fleet: Mapping[str, Any]) -> dict[str, str]:
+    """One fleet's row of `status`: its posture, decision, review, guards and counts."""
+    problem = fleet["problem"]
+    if problem is not None:
+        return {"fleet": fleet["fleet"], "problem": f"{problem['reason']}: {problem['message']}"}
+    posture, decision, days = fleet["posture"], fleet["decision"], fleet["governance"]["daysLeft"]
+    if decision["decision"] is None:
+        shown, age = "unusable", words.ABSENT
+    else:
+        shown, age = decision["decision"], decision["age"] or "unknown"
+    return {
+        "fleet": fleet["fleet"],
+        "canary": words.percent(posture["canaryPercent"]),
+        "pause": words.pause(posture["manualPause"]),
+        "mode": words.shown(posture["mode"]),
+        "decision": shown,
+        "age": f"{age} (stale)" if decision["stale"] and age != words.ABSENT else age,
+        "review": "unknown" if days is None else ("overdue" if days <= 0 else f"{days}d left"),
+        "guards": guard_summary(fleet["guards"]),
+        "pending": str(len(fleet["pending"])),
+        "deferred": str(len(fleet["deferred"])),
+        "problem": "",
+    }
+
+
+def guard_summary(found: Mapping[str, Any]) -> str:
+    """The guard state in a few words: what holds expand and resume now, else `clear`."""
+    if not found["enabled"]:
+        return "off"
+    if found["problem"]:
+        return f"invalid ({found['problem']['reason']})"
+    held = []
+    if (found["decisionAfterChange"] or {}).get("needsDecisionAfter"):
+        held.append("needs a new decision")
+    cooldown = found["cooldown"]
+    if cooldown and cooldown["leftSeconds"] > 0:
+        held.append(f"cooldown until {cooldown['until']}")
+    budget = found["budget"]
+    if budget and (budget["expandsLeft"] == 0 or budget["percentLeft"] == 0):
+        held.append("budget used up")
+    if found["freeze"]["blocked"]:
+        held.append("frozen")
+    upstream = found.get("upstream")
+    if upstream and not upstream["ready"]:
+        until = f" until {upstream['readyAt']}" if upstream["readyAt"] else ""
+        held.append(f"waits for upstream {upstream['fleet']}{until}")
+    return "; ".join(held) or "clear"
+
+
 def audit_lines(found: Mapping[str, Any]) -> list[str]:
     """The audit of `status`: clean, or what blocks expand and resume, one line each."""
     if found["problem"]:

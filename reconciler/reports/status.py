@@ -18,40 +18,121 @@ from reconciler.core.audit_drift import AuditState
 from reconciler.core.decision import MAX_CLOCK_SKEW, describe_contradictions
 from reconciler.core.errors import ReconcileError, RefusalError
 from reconciler.core.outcome_rows import outcome_row
-from reconciler.core.passes import PassState
+from reconciler.core.passes import Outcome, PassState
 from reconciler.core.timestamps import format_duration, format_timestamp, parse_timestamp
 from reconciler.loop import checkout as checkouts
 from reconciler.loop import prediction, queue
-from reconciler.loop.config import LoopConfig, load_config
-from reconciler.reports import audit_state
+from reconciler.loop.checkout import Checkout
+from reconciler.loop.config import LoopConfig, load_configs
+from reconciler.loop.pass_state import Auditor
+from reconciler.reports import audit_state, auditing
 from reconciler.telemetry.ledger import Ledger
 
 REVIEW_WARNING = timedelta(days=7)
 
 
 def repo_status(
-    repo: str, *, now: Callable[[], datetime], audit: dict[str, Any] | None = None
+    repo: str,
+    *,
+    now: Callable[[], datetime],
+    audit: dict[str, Any] | None = None,
+    fleets: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Return the status report of a policy repository (the shape `status --json` prints).
 
     `audit`: the audit's summary (`audit_summary`) when the caller just ran it (the
-    controller, after its pass); None: run it here (cached, writing nothing).
+    controller, after its pass); None: run it here (cached, writing nothing), once for the
+    repository. With several fleets (or those `fleets` names): `{"repo", "head", "fleets":
+    [one report per fleet, with its "fleet"], "audit", "warnings"}`; a fleet whose state
+    cannot be read has its `problem` and the others are reported as usual.
 
     Raises:
-        RefusalError: not a git repository, or the registry is missing or invalid.
+        RefusalError: not a git repository, or the registry is missing or invalid (one
+            fleet); `fleets_invalid`, `fleet_unknown`.
     """
-    config = load_config(repo)
-    checkout = checkouts.open_checkout(config.layout.repo)
+    configs = load_configs(repo, fleets=fleets)
+    checkout = checkouts.open_checkout(configs[0].layout.repo)
+    audit = audit if audit is not None else repository_audit(configs[0].layout.repo)
+    if not configs[0].layout.is_multi_fleet:
+        return _single_status(checkout, configs[0], now, audit)
+    # The loop's own hook: what a pass of each fleet would be held by (read when pending).
+    hook = auditing.auditor(configs[0].layout.repo, remember=False)
+    docs = [_fleet_status(checkout, config, now, hook) for config in configs]
+    return {
+        "repo": checkout.top,
+        "head": checkout.head,
+        "fleets": docs,
+        "audit": audit,
+        "warnings": [f"fleet {doc['fleet']}: {line}" for doc in docs for line in doc["warnings"]],
+    }
+
+
+def _single_status(
+    checkout: Checkout, config: LoopConfig, now: Callable[[], datetime], audit: dict[str, Any]
+) -> dict[str, Any]:
+    """The report of a repository's one fleet (its shape is unchanged since before fleets)."""
     moment = now()
-    audit = audit if audit is not None else repository_audit(config.layout.repo)
     blocking = audit["blocking"] if audit["problem"] is None else [audit["problem"]]
     state, outcomes = prediction.predict_checkout(
         checkout, config, now, lambda _c, _fleet: blocking
     )
     warnings: list[str] = []
-    report = {
-        "repo": checkout.top,
-        "head": checkout.head,
+    report: dict[str, Any] = {"repo": checkout.top, "head": checkout.head}
+    report.update(_fleet_report(state, config, moment, warnings))
+    report["audit"] = audit
+    report["pending"] = [outcome_row(outcome, None) for outcome in outcomes]
+    report["deferred"] = _deferred(outcomes)
+    report["ignored"] = [
+        queueing.ignored_json(item)
+        for item in queue.scan_queue(checkout, config.fleet.intents).ignored
+    ]
+    report["warnings"] = warnings
+    return report
+
+
+def _fleet_status(
+    checkout: Checkout, config: LoopConfig, now: Callable[[], datetime], hook: Auditor
+) -> dict[str, Any]:
+    """One fleet's report among several: as `_single_status`'s, or its `problem`.
+
+    The intents folder is listed first: a fleet with nothing pending starts no git process.
+    """
+    fleet = config.fleet.id
+    try:
+        moment = now()
+        found = queue.scan_queue(checkout, config.fleet.intents)
+        state, outcomes = prediction.predict_checkout(
+            checkout, config, now, hook, pending=found.pending
+        )
+        warnings: list[str] = []
+        report: dict[str, Any] = {"fleet": fleet, "problem": None}
+        report.update(_fleet_report(state, config, moment, warnings))
+    except ReconcileError as exc:
+        return {
+            "fleet": fleet,
+            "problem": {
+                "reason": str(exc.reason),
+                "message": exc.message,
+                "details": list(exc.details),
+            },
+            **dict.fromkeys(("posture", "governance", "decision", "guards")),
+            "pending": [],
+            "deferred": [],
+            "ignored": [],
+            "warnings": [f"cannot be read ({exc.reason}): {exc.message}"],
+        }
+    report["pending"] = [outcome_row(outcome, None) for outcome in outcomes]
+    report["deferred"] = _deferred(outcomes)
+    report["ignored"] = [queueing.ignored_json(item) for item in found.ignored]
+    report["warnings"] = warnings
+    return report
+
+
+def _fleet_report(
+    state: PassState, config: LoopConfig, moment: datetime, warnings: list[str]
+) -> dict[str, Any]:
+    """A fleet's posture, governance, decision and guards (warnings appended)."""
+    return {
         "posture": {
             "fleetId": state.view.fleet_id,
             "mode": state.view.mode,
@@ -61,24 +142,19 @@ def repo_status(
         "governance": _governance(state, moment, warnings),
         "decision": _decision(state, config.fleet.decision, moment, warnings),
         "guards": _guards(state, config, moment, warnings),
-        "audit": audit,
-        "pending": [outcome_row(outcome, None) for outcome in outcomes],
-        "deferred": [
-            {
-                "intentFile": outcome.source.shown_path,
-                "reasonCodes": list(outcome.reasons),
-                "problems": list(outcome.problems),
-                "notBefore": outcome.record.get("notBefore"),
-            }
-            for outcome in passes.still_deferred(outcomes)
-        ],
-        "ignored": [
-            queueing.ignored_json(item)
-            for item in queue.scan_queue(checkout, config.fleet.intents).ignored
-        ],
-        "warnings": warnings,
     }
-    return report
+
+
+def _deferred(outcomes: Sequence[Outcome]) -> list[dict[str, Any]]:
+    return [
+        {
+            "intentFile": outcome.source.shown_path,
+            "reasonCodes": list(outcome.reasons),
+            "problems": list(outcome.problems),
+            "notBefore": outcome.record.get("notBefore"),
+        }
+        for outcome in passes.still_deferred(outcomes)
+    ]
 
 
 def repository_audit(repo: str, fleet: str | None = None) -> dict[str, Any]:

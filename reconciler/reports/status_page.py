@@ -1,16 +1,17 @@
 """The status page's document: every fleet's status, the last history entries, the audit.
 
 Built once per successful pass by the controller (daemon/runner.py) and by `reconcile status
---html`; `/api/status` serves it as JSON and render/status_page.py turns it into HTML. Today
-a repository holds one fleet: `fleets` is a list so that several can come.
+--html`; `/api/status` serves it as JSON and render/status_page.py turns it into HTML.
+`fleets` holds one entry per fleet of the repository, upstream first.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from reconciler.core.errors import RefusalError
 from reconciler.core.timestamps import format_timestamp
 from reconciler.reports import history
 from reconciler.reports.status import REVIEW_WARNING, repo_status
@@ -26,39 +27,75 @@ def page_document(
     now: Callable[[], datetime],
     controller: Mapping[str, Any] | None = None,
     audit: dict[str, Any] | None = None,
+    fleets: Sequence[str] = (),
+    report: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Return the page's data (the shape `/api/status` serves).
 
     `controller` is the controller's own state (None for `status --html`: no controller);
-    `audit` the audit's summary when the caller just ran it (`status.audit_summary`).
+    `audit` the audit's summary when the caller just ran it (`status.audit_summary`);
+    `fleets` the fleets shown (default: all); `report` the `repo_status` report when the
+    caller already has it (the controller: its gauges read the same).
 
     Raises:
         RefusalError: as `repo_status` and `read_history`.
     """
-    report = repo_status(repo, now=now, audit=audit)
-    fleet = fleet_json(report)
-    entries = history.read_history(repo, history.HistoryQuery(limit=HISTORY_SHOWN))
-    rows = [dict(history.entry_json(entry), fleet=fleet["fleetId"]) for entry in entries]
+    if report is None:
+        report = repo_status(repo, now=now, audit=audit, fleets=fleets)
+    warnings = list(report["warnings"])
+    if "fleets" in report:
+        shown = [fleet_json(fleet, fleet["fleet"]) for fleet in report["fleets"]]
+        try:
+            entries = history.read_history(repo, history.HistoryQuery(limit=HISTORY_SHOWN))
+        except RefusalError as exc:  # the fleets are still worth showing
+            entries = []
+            warnings.append(f"the history could not be read: {exc.message}")
+        # `fleet` comes from the commit's Fleet: trailer (reports/history.py), when read.
+        rows = [dict(history.entry_json(entry)) for entry in entries]
+        for row in rows:
+            row["fleet"] = row.get("fleet")
+    else:
+        shown = [fleet_json(report)]
+        entries = history.read_history(repo, history.HistoryQuery(limit=HISTORY_SHOWN))
+        rows = [dict(history.entry_json(entry), fleet=shown[0]["fleetId"]) for entry in entries]
     return {
         "generatedAt": format_timestamp(now()),
         "repo": report["repo"],
         "head": report["head"],
-        "fleets": [fleet],
+        "fleets": shown,
         "history": rows,
         "audit": report["audit"],
-        "warnings": report["warnings"],
+        "warnings": warnings,
         "controller": dict(controller) if controller is not None else None,
     }
 
 
-def fleet_json(report: Mapping[str, Any]) -> dict[str, Any]:
-    """One fleet of the page from a `repo_status` report."""
+def fleet_json(report: Mapping[str, Any], fleet: str | None = None) -> dict[str, Any]:
+    """One fleet of the page from a `repo_status` report (one fleet's, of several: `fleet`).
+
+    A fleet whose state could not be read has only its id, `state` "unknown" and `problem`.
+    """
+    problem = report.get("problem")
+    if problem is not None:
+        return {
+            "fleetId": fleet,
+            "canaryPercent": None,
+            "manualPause": None,
+            "state": "unknown",
+            "mode": None,
+            "decision": None,
+            "governance": None,
+            "guards": None,
+            "pending": [],
+            "deferred": [],
+            "problem": problem,
+        }
     posture = report["posture"]
     governance = dict(report["governance"])
     days = governance.get("daysLeft")
     governance["warning"] = days is None or days < REVIEW_WARNING_DAYS
     return {
-        "fleetId": posture["fleetId"],
+        "fleetId": posture["fleetId"] if fleet is None else fleet,
         "canaryPercent": posture["canaryPercent"],
         "manualPause": posture["manualPause"],
         "state": "paused" if posture["manualPause"] else "running",
@@ -68,4 +105,5 @@ def fleet_json(report: Mapping[str, Any]) -> dict[str, Any]:
         "guards": report["guards"],
         "pending": report["pending"],
         "deferred": report["deferred"],
+        "problem": None,
     }

@@ -115,12 +115,14 @@ def test_an_intent_dropped_into_the_watched_checkout_is_committed_and_observable
         # A unix time from this test's run: not older than the daemon, not in the future.
         last_success = found[("reconciler_last_success_timestamp_seconds", ())]
         assert started_after <= last_success <= time.time()
-        assert found[("reconciler_pending_intents", ())] == 0
+        assert found[("reconciler_pending_intents", (("fleet", "fleet-a"),))] == 0
         assert found[("reconciler_canary_percent", (("fleet", "fleet-a"),))] == 30
         assert found[("reconciler_manual_pause", (("fleet", "fleet-a"),))] == 0
         # g.recent() dates the decision 30 minutes back.
-        assert 1700 < found[("reconciler_decision_age_seconds", ())] < 1900
-        assert found[("reconciler_governance_review_remaining_seconds", ())] > 0
+        assert 1700 < found[("reconciler_decision_age_seconds", (("fleet", "fleet-a"),))] < 1900
+        assert (
+            found[("reconciler_governance_review_remaining_seconds", (("fleet", "fleet-a"),))] > 0
+        )
         assert found[("reconciler_webhook_requests_total", (("code", "202"),))] == 0
 
         assert watcher.stop() == 0
@@ -160,7 +162,9 @@ def test_a_decision_written_into_the_checkout_triggers_a_pass(repo: Path, tmp_pa
         started = watcher.wait_event("pass.start", after=seen, timeout=20)
         assert started["reasons"] == "watch"
         settle(watcher, quiet=0.3)
-        age = samples(watcher.metrics())[("reconciler_decision_age_seconds", ())]
+        age = samples(watcher.metrics())[
+            ("reconciler_decision_age_seconds", (("fleet", "fleet-a"),))
+        ]
         assert 0 <= age < 60
         assert watcher.stop() == 0
 

@@ -148,3 +148,69 @@ def test_the_static_page_renders_without_javascript_in_the_browser(tmp_path: Pat
 @pytest.fixture(autouse=True)
 def _no_stray_display(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("DISPLAY", raising=False)
+
+
+def fleet_rows(driver: Any) -> dict[str, dict[str, str]]:
+    found = {}
+    for row in rows(driver, "#fleets tbody tr"):
+        cells = dict((field, text) for field, text in row)
+        found[cells["fleet"]] = cells
+    return found
+
+
+def expected_fleet_row(fleet: dict[str, Any]) -> dict[str, str]:
+    """A fleet's row as `status --json` of several fleets tells it (its folder's id)."""
+    return dict(expected_row(fleet), fleet=fleet["fleet"])
+
+
+def test_the_page_of_two_fleets_follows_each_fleet_live(tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    from tests.support import gitrepos as g
+    from tests.support.fleets import intents, make_fleets_repo
+
+    settings = (
+        "guards:\n  decisionAfterChange: false\n"
+        "fleets:\n  staging: {}\n  prod-eu:\n    after: staging\n"
+        "    requires: {minCanary: 30, soak: 24h}\n"
+    )
+    repo = make_fleets_repo(tmp_path / "repo", settings=settings, generated_at=g.recent())
+    watcher = d.Watcher(repo, tmp_path / "daemon.log", d.watch_args())
+    with d.watchers(watcher), browsers.chromium(tmp_path / "profile") as driver:
+        watcher.start(ready=True)
+        driver.get(f"http://127.0.0.1:{watcher.port}/")
+        report = status_json(repo)
+        first = fleet_rows(driver)
+        assert list(first) == ["staging", "prod-eu"]
+        for fleet in report["fleets"]:
+            want = expected_fleet_row(fleet)
+            assert {k: first[fleet["fleet"]][k] for k in want} == want
+        assert first["prod-eu"]["upstream"].startswith("waiting: upstream staging: at 25%")
+        driver.execute_script("window.__sameDocument = 'yes';")
+
+        # An intent merged into staging, its actor markup: only staging's row changes.
+        intent = d.intent_bytes(step=5, actor=json.dumps(HOSTILE))
+        d.drop_intent(repo, "001-expand.yaml", intent, intents("staging"))
+        wait_until(lambda: fleet_rows(driver)["staging"]["canary"] == "30%", "staging's row at 30%")
+        assert driver.execute_script("return window.__sameDocument;") == "yes"  # no reload
+        wait_until(
+            lambda: "held 30% unpaused since" in fleet_rows(driver)["prod-eu"]["upstream"],
+            "prod-eu's row to show staging's soak",
+        )
+        now = fleet_rows(driver)
+        report = status_json(repo)
+        for fleet in report["fleets"]:
+            want = expected_fleet_row(fleet)
+            assert {k: now[fleet["fleet"]][k] for k in want} == want
+        assert now["prod-eu"]["canary"] == "25%"
+        assert now["staging"]["actor"] == HOSTILE  # the registry's governance, as text
+        assert driver.find_elements(By.TAG_NAME, "img") == []
+        assert driver.execute_script("return window.__xss;") is None
+
+        live_rows = rows(driver)  # the first view (server HTML) and the live one agree
+        driver.refresh()
+        assert rows(driver) == live_rows
+        shot = tmp_path / "status-page-fleets.png"
+        assert driver.save_screenshot(str(shot))
+        assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert watcher.stop() == 0

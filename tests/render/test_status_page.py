@@ -175,3 +175,58 @@ def test_history_and_controller_rows() -> None:
     assert shown["duration"] == "0.250 s"
     assert shown["errors"] == "2 in a row, 5 in all"
     assert shown["backoff"] == "4.2 s, retry at 2026-12-07T10:00:04Z"
+
+
+def test_a_fleet_waiting_for_its_upstream_shows_the_soak() -> None:
+    upstream = {
+        "fleet": "staging",
+        "ready": False,
+        "since": "2026-12-07T09:00:00Z",
+        "readyAt": "2026-12-08T09:00:00Z",
+        "message": "upstream staging: held 30% unpaused since 2026-12-07T09:00:00Z, soak 24h: "
+        "ready at 2026-12-08T09:00:00Z",
+    }
+    guards = {"enabled": True, "problem": None, "freeze": None, "upstream": upstream}
+    [(_key, cells)] = page.fleet_rows(document(guards=guards))
+    shown = {field: (text, cls) for field, text, cls in cells}
+    assert shown["upstream"] == (f"waiting: {upstream['message']}", "warn")
+    ready = {**guards, "upstream": {**upstream, "ready": True}}
+    [(_key, cells)] = page.fleet_rows(document(guards=ready))
+    assert {f: c for f, _t, c in cells}["upstream"] == ""
+    [(_key, cells)] = page.fleet_rows(document())  # guards off: no upstream
+    assert {f: t for f, t, _c in cells}["upstream"] == "-"
+
+
+def test_a_fleet_that_cannot_be_read_shows_only_its_problem() -> None:
+    problem = {"reason": "registry_parse_error", "message": "<b>bad</b> registry", "details": []}
+    broken: dict[str, Any] = {
+        "fleetId": "prod-eu",
+        "canaryPercent": None,
+        "manualPause": None,
+        "state": "unknown",
+        "mode": None,
+        "decision": None,
+        "governance": None,
+        "guards": None,
+        "pending": [],
+        "deferred": [],
+        "problem": problem,
+    }
+    doc = document()
+    doc["fleets"].append(broken)
+    [_first, (key, cells)] = page.fleet_rows(doc)
+    shown = {field: (text, cls) for field, text, cls in cells}
+    assert key == "prod-eu"
+    assert shown["problem"] == ("registry_parse_error: <b>bad</b> registry", "bad")
+    assert (shown["fleet"][0], shown["state"][0]) == ("prod-eu", "unknown")
+    others = {f: v for f, v in shown.items() if f not in ("fleet", "state", "problem")}
+    assert set(others.values()) == {("-", "")}
+    html = page.page_html(doc, live=False)
+    assert "&lt;b&gt;bad&lt;/b&gt; registry" in html and "<b>bad" not in html
+
+
+def test_a_history_entry_without_a_fleet_shows_a_dash() -> None:
+    doc = document()
+    doc["history"][0].pop("fleet")
+    [(_key, cells)] = page.history_rows(doc)
+    assert {f: t for f, t, _c in cells}["fleet"] == "-"

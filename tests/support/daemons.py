@@ -196,9 +196,13 @@ def intent_bytes(intent: str = "expand", **kw: Any) -> bytes:
     return g.intent_text(intent, **kw).encode()
 
 
-def drop_intent(repo: Path, name: str, data: bytes) -> Path:
-    """Write a pending intent atomically (a temp dot-file renamed in), as a CI checkout does."""
-    folder = repo / g.INTENTS
+def drop_intent(repo: Path, name: str, data: bytes, intents: str = g.INTENTS) -> Path:
+    """Write a pending intent atomically (a temp dot-file renamed in), as a CI checkout does.
+
+    `intents`: the repo-relative intents folder (a fleet's, with several).
+    """
+    folder = repo / intents
+    folder.mkdir(parents=True, exist_ok=True)
     temp = folder / f".{name}.tmp"
     temp.write_bytes(data)
     target = folder / name

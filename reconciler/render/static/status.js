@@ -53,12 +53,20 @@
     if (f.next) { return 'next: ' + f.next.name + ' ' + f.next.start + ' - ' + f.next.end; }
     return 'none';
   }
+  function percentText(v) { return (v === null || v === undefined) ? '-' : v + '%'; }
+  function problemText(p) { return p ? p.reason + ': ' + p.message : '-'; }
+  function upstreamOf(g) { return g.enabled ? g.upstream : null; }
+  function upstreamText(g) {
+    var u = upstreamOf(g);
+    if (!u) { return '-'; }
+    return (u.ready ? 'ready' : 'waiting') + ': ' + u.message;
+  }
   function fleetRows(doc) {
     return (doc.fleets || []).map(function (f) {
       var d = f.decision || {}, g = f.governance || {}, gu = f.guards || {};
-      return [String(f.fleetId), [
+      var cells = [
         ['fleet', text(f.fleetId), ''],
-        ['canary', f.canaryPercent + '%', ''],
+        ['canary', percentText(f.canaryPercent), ''],
         ['state', text(f.state), f.manualPause ? 'warn' : ''],
         ['mode', text(f.mode), ''],
         ['decision', text(d.decision || 'unusable'), ''],
@@ -72,9 +80,16 @@
         ['cooldown', cooldownText(gu), ''],
         ['budget', budgetText(gu), ''],
         ['freeze', freezeText(gu), frozen(gu) ? 'warn' : ''],
+        ['upstream', text(upstreamText(gu)), upstreamOf(gu) && !upstreamOf(gu).ready ? 'warn' : ''],
         ['pending', len(f.pending), ''],
-        ['deferred', len(f.deferred), '']
-      ]];
+        ['deferred', len(f.deferred), ''],
+        ['problem', text(problemText(f.problem)), f.problem ? 'bad' : '']
+      ];
+      if (f.problem) {  // its state could not be read: nothing else to tell
+        var keep = {fleet: 1, state: 1, problem: 1};
+        cells = cells.map(function (c) { return keep[c[0]] ? c : [c[0], '-', '']; });
+      }
+      return [String(f.fleetId), cells];
     });
   }
   function intentRows(doc) {

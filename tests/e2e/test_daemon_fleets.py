@@ -1,0 +1,121 @@
+"""The controller on a repository with two fleets: every fleet watched, labelled and shown.
+
+A real `reconcile --watch` process: its metrics carry each fleet's `fleet` label, its page's
+data lists both fleets as `status --json` does, an intent dropped into one fleet's folder
+wakes it and changes only that fleet's series, and a fleet whose registry cannot be read
+shows its problem while the other is served as usual.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from tests.e2e.test_daemon import samples, settle
+from tests.support import daemons as d
+from tests.support import gitrepos as g
+from tests.support.fleets import fleet_canary, fleet_path, intents, make_fleets_repo
+
+CHAIN = (
+    "guards:\n  decisionAfterChange: false\n"
+    "fleets:\n  staging: {}\n  prod-eu:\n    after: staging\n"
+    "    requires: {minCanary: 30, soak: 24h}\n"
+)
+
+
+def page_data(watcher: d.Watcher) -> dict[str, Any]:
+    code, body = watcher.get("/api/status")
+    assert code == 200, body
+    found: dict[str, Any] = json.loads(body)
+    return found
+
+
+def status_json(repo: Path) -> dict[str, Any]:
+    done = g.reconcile(repo, "status", "--json")
+    assert done.returncode == 0, done.stderr
+    found: dict[str, Any] = json.loads(done.stdout)
+    return found
+
+
+def label(name: str, fleet: str) -> tuple[str, tuple[tuple[str, str], ...]]:
+    return (name, (("fleet", fleet),))
+
+
+def test_the_controller_labels_watches_and_shows_every_fleet(tmp_path: Path) -> None:
+    repo = make_fleets_repo(tmp_path / "repo", settings=CHAIN, generated_at=g.recent())
+    watcher = d.Watcher(repo, tmp_path / "daemon.log", d.watch_args())
+    with d.watchers(watcher):
+        watcher.start(ready=True)
+        settle(watcher)
+        found = samples(watcher.metrics())
+        for fleet in ("staging", "prod-eu"):
+            assert found[label("reconciler_canary_percent", fleet)] == 25
+            assert found[label("reconciler_manual_pause", fleet)] == 0
+            assert found[label("reconciler_pending_intents", fleet)] == 0
+            assert 1700 < found[label("reconciler_decision_age_seconds", fleet)] < 1900
+            assert found[label("reconciler_governance_review_remaining_seconds", fleet)] > 0
+        # prod-eu waits for staging at 30%; staging has no upstream (no series).
+        assert found[label("reconciler_upstream_ready", "prod-eu")] == 0
+        assert label("reconciler_upstream_ready", "staging") not in found
+        data = page_data(watcher)
+        assert [f["fleetId"] for f in data["fleets"]] == ["staging", "prod-eu"]
+        report = status_json(repo)
+        for shown, fleet in zip(data["fleets"], report["fleets"], strict=True):
+            assert shown["canaryPercent"] == fleet["posture"]["canaryPercent"]
+            assert shown["guards"]["enabled"] == fleet["guards"]["enabled"]
+        assert data["fleets"][1]["guards"]["upstream"]["fleet"] == "staging"
+
+        # An intent in staging's folder wakes the controller; only staging moves.
+        seen = len(watcher.events())
+        d.drop_intent(repo, "001-expand.yaml", d.intent_bytes(step=5), intents("staging"))
+        watcher.wait_event("pass.done", after=seen, timeout=20)
+        d.wait_for(lambda: fleet_canary(repo, "staging") == 30, 20, "staging at 30%")
+        settle(watcher)
+        found = samples(watcher.metrics())
+        assert found[label("reconciler_canary_percent", "staging")] == 30
+        assert found[label("reconciler_canary_percent", "prod-eu")] == 25
+        assert found[label("reconciler_upstream_ready", "prod-eu")] == 0  # soak not over
+        data = page_data(watcher)
+        assert [f["canaryPercent"] for f in data["fleets"]] == [30, 25]
+        since = data["fleets"][1]["guards"]["upstream"]["since"]
+        assert since is not None  # staging holds 30% since its commit: the soak runs
+        # (The history's `fleet` comes from reports/history.py: see tests/render.)
+
+        # prod-eu's decision written by the gates job wakes the controller too.
+        seen = len(watcher.events())
+        g.write_decision(
+            repo,
+            "hold",
+            generated_at=g.recent(),
+            path=fleet_path("prod-eu", "promotion/decision.json"),
+        )
+        started = watcher.wait_event("pass.start", after=seen, timeout=20)
+        assert started["reasons"] == "watch"
+        assert watcher.stop() == 0
+
+
+def test_a_fleet_that_cannot_be_read_shows_its_problem_and_the_other_is_served(
+    tmp_path: Path,
+) -> None:
+    repo = make_fleets_repo(tmp_path / "repo", settings=CHAIN, generated_at=g.recent())
+    (repo / fleet_path("prod-eu", "registry.yaml")).write_text("fleetId: [unclosed\n")
+    g.commit_all(repo, "a broken registry")
+    watcher = d.Watcher(repo, tmp_path / "daemon.log", d.watch_args())
+    with d.watchers(watcher):
+        watcher.start(ready=True)
+        settle(watcher)
+        staging, prod = page_data(watcher)["fleets"]
+        assert (staging["fleetId"], staging["canaryPercent"], staging["problem"]) == (
+            "staging",
+            25,
+            None,
+        )
+        assert (prod["fleetId"], prod["state"]) == ("prod-eu", "unknown")
+        assert prod["problem"]["reason"] == "registry_parse_error"
+        code, html = watcher.get("/")
+        assert code == 200 and "registry_parse_error" in html
+        found = samples(watcher.metrics())
+        assert found[label("reconciler_canary_percent", "staging")] == 25
+        assert label("reconciler_canary_percent", "prod-eu") not in found
+        assert watcher.stop() == 0
