@@ -15,22 +15,19 @@ folder) consumes nothing of it and never stops the others: it is returned beside
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import NamedTuple
 
 from reconciler.core.errors import ReconcileError, RetryableError
-from reconciler.core.passes import Outcome, PassState, Record
+from reconciler.core.passes import Outcome
 from reconciler.core.queueing import Ignored
-from reconciler.core.upstream import UpstreamFacts, UpstreamGate
-from reconciler.inputs import upstreams
 from reconciler.loop import checkout as checkouts
 from reconciler.loop import commits, pass_state, prediction, queue, symlinks
 from reconciler.loop.checkout import Checkout
 from reconciler.loop.config import LoopConfig
 from reconciler.loop.paths import LoopPaths
 from reconciler.loop.worktree import CleanCheck, TakenNames
-from reconciler.telemetry import ledger
 from reconciler.telemetry.ledger import Ledger
 
 
@@ -51,41 +48,6 @@ class FleetsDone(NamedTuple):
     left: int
     ignored: list[Ignored]
     refusals: list[tuple[str, ReconcileError]]
-
-
-class Predicted(NamedTuple):
-    """A fleet as a dry run's predictions leave it: its state and the records they add."""
-
-    state: PassState
-    records: list[Record]
-
-
-def with_predicted_upstream(group: commits.Group, predicted: Mapping[str, Predicted]) -> PassState:
-    """The group's state, its upstream gate reading the upstream as predicted (a dry run).
-
-    The upstream's committed records, then the ones its predicted intents add; its canary and
-    pause as its last predicted intent leaves them.
-    """
-    state, layout = group.state, group.config.layout
-    upstream = layout.upstream
-    guards = state.guards
-    if upstream is None or guards is None or guards.upstream is None:
-        return state
-    found = predicted.get(upstream.id)
-    if found is None:
-        return state
-    view = found.state.view
-
-    def facts() -> UpstreamFacts:
-        base = upstreams.read_facts(upstream, ledger.applied_records)
-        return base._replace(
-            canary=view.canary_percent,
-            paused=view.manual_pause,
-            records=[*base.records, *found.records],
-        )
-
-    gate = UpstreamGate(guards.upstream.requirement, facts)
-    return state._replace(guards=guards._replace(upstream=gate))
 
 
 class Settings(NamedTuple):
@@ -126,7 +88,7 @@ def pass_fleets(
             works.append(Work(config, rel, list(found.pending)))
     done = FleetsDone([], [], checkout.head, 0, ignored, refusals)
     budget = settings.max_intents
-    predicted: dict[str, Predicted] = {}
+    predicted: dict[str, prediction.Predicted] = {}
     for wave in _waves(works):
         if settings.stop is not None and settings.stop() and done.commits:
             done = done._replace(left=done.left + sum(len(work.pending) for work in wave))
@@ -187,7 +149,7 @@ def _wave(
     settings: Settings,
     now: Callable[[], datetime],
     refusals: list[tuple[str, ReconcileError]],
-    predicted: dict[str, Predicted],
+    predicted: dict[str, prediction.Predicted],
 ) -> commits.Committed:
     """One round: read the wave's fleets together, then commit them in one stream.
 
@@ -216,7 +178,8 @@ def _wave(
     for work in wave:
         try:
             group = _group(work, checkout, listing, adding, settings, now)
-            groups.append(group._replace(state=with_predicted_upstream(group, predicted)))
+            state = prediction.with_predicted_upstream(group.state, group.config.layout, predicted)
+            groups.append(group._replace(state=state))
         except RetryableError:
             clean.join()
             raise
@@ -231,7 +194,7 @@ def _wave(
         for group in groups:
             found = prediction.predict(group.state, group.sources, group.history, now)
             outcomes += found
-            predicted[group.config.fleet.id] = Predicted(
+            predicted[group.config.fleet.id] = prediction.Predicted(
                 found[-1].state if found else group.state,
                 [outcome.record for outcome in found if outcome.status == "applied"],
             )

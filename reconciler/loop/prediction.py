@@ -8,10 +8,14 @@ clock).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
+from typing import NamedTuple
 
-from reconciler.core.passes import IntentSource, Outcome, PassState, evaluate_pass
+from reconciler.core.passes import IntentSource, Outcome, PassState, Record, evaluate_pass
+from reconciler.core.upstream import UpstreamFacts, UpstreamGate
+from reconciler.inputs import upstreams
+from reconciler.inputs.layouts import Layout
 from reconciler.loop.checkout import Checkout
 from reconciler.loop.config import LoopConfig
 from reconciler.loop.pass_state import (
@@ -23,6 +27,7 @@ from reconciler.loop.pass_state import (
     with_trust,
 )
 from reconciler.loop.queue import PendingFile
+from reconciler.telemetry import ledger
 from reconciler.telemetry.ledger import Ledger
 
 
@@ -56,16 +61,21 @@ def predict_checkout(
     audit: Auditor | None = None,
     *,
     pending: Sequence[PendingFile] | None = None,
+    predicted: Mapping[str, Predicted] | None = None,
 ) -> tuple[PassState, list[Outcome]]:
     """Predict the next pass of a checkout as it is on disk (no lock, nothing written).
 
     `pending`: the fleet's pending files when the caller already listed them; none pending
-    then starts no git process (`status` over many idle fleets).
+    then starts no git process (`status` over many idle fleets). `predicted`: the fleets
+    predicted before this one (several fleets, upstream first): its upstream gate reads its
+    upstream as they leave it, as the pass does (`with_predicted_upstream`).
 
     Raises:
         RefusalError: the registry is invalid, or a telemetry file cannot be read.
     """
     state = checkout_state(checkout, config, now())
+    if predicted:
+        state = with_predicted_upstream(state, config.layout, predicted)
     if pending is not None and not pending:
         require_usable_registry(state, [], now())
         return state, []
@@ -76,3 +86,39 @@ def predict_checkout(
     history = Ledger(config.fleet.telemetry, config.fleet.state, config.rotate_bytes)
     state = with_drift(state, audit, checkout, history, sources)
     return state, predict(state, sources, history, now)
+
+
+class Predicted(NamedTuple):
+    """A fleet as a dry run's predictions leave it: its state and the records they add."""
+
+    state: PassState
+    records: list[Record]
+
+
+def with_predicted_upstream(
+    state: PassState, layout: Layout, predicted: Mapping[str, Predicted]
+) -> PassState:
+    """The state, its upstream gate reading the upstream as predicted (a dry run, `status`).
+
+    The upstream's committed records, then the ones its predicted intents add; its canary and
+    pause as its last predicted intent leaves them.
+    """
+    upstream = layout.upstream
+    guards = state.guards
+    if upstream is None or guards is None or guards.upstream is None:
+        return state
+    found = predicted.get(upstream.id)
+    if found is None:
+        return state
+    view = found.state.view
+
+    def facts() -> UpstreamFacts:
+        base = upstreams.read_facts(upstream, ledger.applied_records)
+        return base._replace(
+            canary=view.canary_percent,
+            paused=view.manual_pause,
+            records=[*base.records, *found.records],
+        )
+
+    gate = UpstreamGate(guards.upstream.requirement, facts)
+    return state._replace(guards=guards._replace(upstream=gate))

@@ -57,7 +57,8 @@ def repo_status(
         return _single_status(checkout, configs[0], now, audit)
     # The loop's own hook: what a pass of each fleet would be held by (read when pending).
     hook = auditing.auditor(configs[0].layout.repo, remember=False)
-    docs = [_fleet_status(checkout, config, now, hook) for config in configs]
+    predicted: dict[str, prediction.Predicted] = {}
+    docs = [_fleet_status(checkout, config, now, hook, predicted) for config in configs]
     return {
         "repo": checkout.top,
         "head": checkout.head,
@@ -91,18 +92,28 @@ def _single_status(
 
 
 def _fleet_status(
-    checkout: Checkout, config: LoopConfig, now: Callable[[], datetime], hook: Auditor
+    checkout: Checkout,
+    config: LoopConfig,
+    now: Callable[[], datetime],
+    hook: Auditor,
+    predicted: dict[str, prediction.Predicted],
 ) -> dict[str, Any]:
     """One fleet's report among several: as `_single_status`'s, or its `problem`.
 
     The intents folder is listed first: a fleet with nothing pending starts no git process.
+    `predicted`: the fleets before it, as their predicted intents leave them (its upstream
+    gate reads them so, as the pass does); this fleet is added.
     """
     fleet = config.fleet.id
     try:
         moment = now()
         found = queue.scan_queue(checkout, config.fleet.intents)
         state, outcomes = prediction.predict_checkout(
-            checkout, config, now, hook, pending=found.pending
+            checkout, config, now, hook, pending=found.pending, predicted=predicted
+        )
+        predicted[fleet] = prediction.Predicted(
+            outcomes[-1].state if outcomes else state,
+            [outcome.record for outcome in outcomes if outcome.status == "applied"],
         )
         warnings: list[str] = []
         report: dict[str, Any] = {"fleet": fleet, "problem": None}

@@ -119,3 +119,27 @@ def test_a_dry_run_predicts_what_the_pass_does_across_rounds(tmp_path: Path) -> 
     done = g.once(repo, at=T0)
     assert facts(predicted) == facts(done)
     assert [o.status for o in done.outcomes] == ["applied", "applied"]
+
+
+def test_status_predicts_prod_held_by_a_staging_rollback_of_the_same_pass(
+    tmp_path: Path,
+) -> None:
+    from reconciler.reports.status import repo_status
+
+    repo = make_fleets_repo(tmp_path / "r", settings=ORDER, canary={"staging": 100})
+    add_fleet_intents(repo, "staging", {"001-to-100.yaml": {"step": 5}})
+    g.once(repo, at=T0)
+    add_fleet_intents(repo, "staging", {"002-rollback.yaml": {"intent": "rollback"}})
+    add_fleet_intents(repo, "prod-eu", {"001-expand.yaml": {"step": 5}})
+    later = T0 + timedelta(days=2)
+    report = repo_status(str(repo), now=lambda: later)
+    predicted = {
+        (doc["fleet"], row["intentFile"].rpartition("/")[2]): (row["status"], row["reasonCodes"])
+        for doc in report["fleets"]
+        for row in doc["pending"]
+    }
+    done = g.once(repo, at=later)
+    assert predicted == {
+        (o.state.fleet_id, o.source.name): (o.status, list(o.reasons)) for o in done.outcomes
+    }
+    assert predicted[("prod-eu", "001-expand.yaml")] == ("deferred", ["guard_upstream_not_ready"])
