@@ -30,6 +30,13 @@ def _since(_ctx: click.Context, _param: click.Parameter, value: str | None) -> s
 @click.option("--status", type=click.Choice(STATUSES), help="Only this outcome.")
 @click.option("--intent", metavar="I", help="Intent file path, name or stem, or idempotency key.")
 @click.option(
+    "--fleet",
+    "fleets",
+    metavar="ID",
+    multiple=True,
+    help="Only this fleet's commits (repeatable; default: every fleet).",
+)
+@click.option(
     "--verified-only", is_flag=True, help="Only commits signed by a trust.botSigners principal."
 )
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per commit (JSON lines).")
@@ -41,6 +48,7 @@ def history_command(
     actor: str | None,
     status: str | None,
     intent: str | None,
+    fleets: tuple[str, ...],
     verified_only: bool,
     as_json: bool,
 ) -> None:
@@ -51,7 +59,9 @@ def history_command(
     verification: `verified` (a good signature by a `trust.botSigners` principal of the
     allowed-signers file), `unsigned` (no signature), `forged` (Reconcile-* trailers but
     any other signature: invalid, unknown or expired key, or not a bot signer's).
-    `--verified-only` shows up to --limit verified commits.
+    `--verified-only` shows up to --limit verified commits. In a repository with several
+    fleets each commit names its fleet (its `Fleet:` trailer; a first `fleet` column) and
+    `--fleet` keeps only the fleets named (an unknown one: `fleet_unknown`).
 
     \b
     Examples:
@@ -59,6 +69,7 @@ def history_command(
       reconcile history --status rejected --since '2 weeks ago'
       reconcile history --intent cab-123-expand --json | jq .canary
       reconcile history --verified-only --limit 10
+      reconcile history --fleet staging --fleet prod-eu
     """  # noqa: D301 - click's \b marker needs a real backspace, not a raw docstring
     import sys
 
@@ -72,6 +83,7 @@ def history_command(
         status=status,
         intent=intent,
         verified_only=verified_only,
+        fleets=fleets,
     )
     docs = [history.entry_json(entry) for entry in history.read_history(repo, query)]
     if as_json:

@@ -17,6 +17,13 @@ from reconciler.commands.edge import EXIT_REJECTED, handle_errors
     metavar="REF",
     help="The branch this one merges into (default: the default branch).",
 )
+@click.option(
+    "--fleet",
+    "fleets",
+    metavar="ID",
+    multiple=True,
+    help="Plan only this fleet (repeatable; default: every fleet, upstream first).",
+)
 @click.option("--json", "as_json", is_flag=True, help="JSON lines instead of a table.")
 @click.option(
     "--summary-file",
@@ -24,7 +31,9 @@ from reconciler.commands.edge import EXIT_REJECTED, handle_errors
     help="Write the Markdown summary here (default: $GITHUB_STEP_SUMMARY when set).",
 )
 @handle_errors
-def plan_command(repo: str, base: str | None, as_json: bool, summary_file: str | None) -> None:
+def plan_command(
+    repo: str, base: str | None, fleets: tuple[str, ...], as_json: bool, summary_file: str | None
+) -> None:
     """Show what the reconciler would commit once this branch is merged into BASE.
 
     Merges HEAD into BASE (default: the default branch) in memory, without writing to the
@@ -40,10 +49,16 @@ def plan_command(repo: str, base: str | None, as_json: bool, summary_file: str |
     says why and until when) and nothing owned is edited, 3 otherwise, 1 on
     error (a merge that conflicts: `pr_merge_conflict`).
 
+    In a repository with several fleets, every fleet's intents (or those of each --fleet)
+    are planned as the loop runs them: fleets upstream first, each fleet's intents in file
+    order, a downstream's upstream gate seeing what its upstream would apply first. Each
+    row names its fleet (a first `fleet` column).
+
     \b
     Examples:
       reconcile plan --base origin/main
       reconcile plan --json --summary-file plan.md
+      reconcile plan --fleet prod-eu
     """  # noqa: D301 - click's \b marker needs a real backspace, not a raw docstring
     from reconciler.adapters import files
     from reconciler.adapters.clock import system_clock
@@ -51,7 +66,7 @@ def plan_command(repo: str, base: str | None, as_json: bool, summary_file: str |
     from reconciler.render.diagnostics import error_text
     from reconciler.reports import plan as planning
 
-    plan = planning.make_plan(repo, base, now=system_clock)
+    plan = planning.make_plan(repo, base, now=system_clock, fleets=fleets)
     rows = planning.plan_rows(plan)
     summary = planning.plan_summary(plan, rows)
     error = planning.owned_edits_error(plan) if plan.problems else None

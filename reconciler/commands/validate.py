@@ -13,6 +13,13 @@ from reconciler.commands.edge import EXIT_REFUSED, handle_errors, path_flags, pa
 @click.command("validate")
 @click.option("--repo", metavar="PATH", default=".", show_default=True, help="Policy repository.")
 @path_options
+@click.option(
+    "--fleet",
+    "fleets",
+    metavar="ID",
+    multiple=True,
+    help="Only this fleet (repeatable; default: every fleet of the repository).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option(
     "--intents", "intent_files", is_flag=True, help="Validate the intent FILES given instead."
@@ -20,12 +27,23 @@ from reconciler.commands.edge import EXIT_REFUSED, handle_errors, path_flags, pa
 @click.argument("files", nargs=-1, metavar="[FILES]...")
 @handle_errors
 def validate_command(
-    repo: str, as_json: bool, intent_files: bool, files: tuple[str, ...], **flags: Any
+    repo: str,
+    fleets: tuple[str, ...],
+    as_json: bool,
+    intent_files: bool,
+    files: tuple[str, ...],
+    **flags: Any,
 ) -> None:
     """Check the registry, decision and telemetry; say which layout was used and why.
 
     Also lists every symlink in the paths the loop reads or writes (`--once` refuses them),
     and warns about a decision older than maxDecisionAge (24h unless reconciler.yaml says).
+
+    In a repository with several fleets, each fleet (or each --fleet) is reported on its
+    own, upstream first: its files, its registry (whose fleetId must be the fleet's id:
+    `fleet_id_mismatch`), decision, telemetry, guards (and the keys it overrides) and its
+    upstream (after, minCanary, soak); an invalid `fleets:` block or fleet folder is
+    reported with every problem (`fleets_invalid`).
 
     With --intents, check intent files instead (the pre-commit hook): each one is parsed
     exactly as the loop will, and every problem is listed with its reason code.
@@ -35,6 +53,7 @@ def validate_command(
     Examples:
       reconcile validate --repo .
       reconcile validate --repo . --registry-file policies/registry.json --json
+      reconcile validate --fleet prod-eu
       reconcile validate --intents policies/intents/*.yaml
     """
     from reconciler.adapters.clock import system_clock
@@ -52,7 +71,7 @@ def validate_command(
         if not all(result["ok"] for result in results):
             sys.exit(EXIT_REFUSED)
         return
-    report = validation.validate_repo(repo, path_flags(flags), now=system_clock)
+    report = validation.validate_repo(repo, path_flags(flags), now=system_clock, fleets=fleets)
     if as_json:
         sys.stdout.write(json_output.document(report))
     else:

@@ -85,6 +85,31 @@ def fleet_layouts(repo: str, settings: RepoSettings) -> list[Layout]:
     ]
 
 
+def with_settings(layout: Layout, settings: RepoSettings) -> Layout:
+    """`layout` read with other settings of its repository (`plan`: the merge's).
+
+    Its files stay as resolved; a fleet of several takes its `guards:` from the new settings
+    (the top-level block with the fleet's overrides).
+
+    Raises:
+        RefusalError: the new `fleets:` block is invalid (`fleets_invalid`).
+    """
+    if layout.fleet_settings is None:
+        return layout._replace(settings=settings)
+    configured, problems = fleet_settings.parse_fleets(settings.fleets)
+    if problems:
+        raise _invalid(layout.repo, problems)
+    fleet = configured.get(layout.fleet.id, layout.fleet_settings)
+    own = settings._replace(
+        paths=layout.settings.paths,
+        strings=MappingProxyType(
+            {**settings.strings, "intentsDir": layout.settings.strings["intentsDir"]}
+        ),
+        guards=fleet_settings.merge_guards(settings.guards, fleet.guards),
+    )
+    return layout._replace(settings=own)
+
+
 def select(found: Sequence[Layout], wanted: Sequence[str]) -> list[Layout]:
     """The layouts of the fleets `wanted` (all when empty), in the repository's order.
 

@@ -28,7 +28,7 @@ from reconciler.loop.pass_state import (
 )
 from reconciler.loop.queue import PendingFile
 from reconciler.telemetry import ledger
-from reconciler.telemetry.ledger import Ledger
+from reconciler.telemetry.ledger import Change, Ledger
 
 
 def predict(
@@ -36,12 +36,15 @@ def predict(
     sources: Sequence[IntentSource],
     history: Ledger,
     now: Callable[[], datetime],
+    *,
+    changes: list[Change] | None = None,
 ) -> list[Outcome]:
     """Evaluate `sources` in order, each on the state the previous one left; write nothing.
 
     The ledger is updated in memory only, so a later file replaying an earlier one's key in
     the same pass is predicted as `replayed`, and the guards count the records before it,
-    exactly as the loop would commit them.
+    exactly as the loop would commit them. `changes` collects the telemetry files the loop
+    would write (`plan` lands them for the next fleet's upstream gate).
     """
     outcomes = []
     for outcome, _when in evaluate_pass(
@@ -49,7 +52,9 @@ def predict(
         previous_canary=history.previous_canary,
     ):  # fmt: skip
         if outcome.status in ("applied", "rejected"):
-            history.append(outcome.record)
+            written = history.append(outcome.record)
+            if changes is not None:
+                changes += written
         outcomes.append(outcome)
     return outcomes
 

@@ -121,12 +121,15 @@ def plan_markdown(
     if not rows:
         lines.append("No pending intents.")
         return "\n".join(lines) + "\n"
+    fleets = any(row.get("fleet") for row in rows)  # several fleets: a first fleet column
     lines += [
-        "| intent | new | status | action | canary | pause | actor | reasons |",
-        "|---|---|---|---|---|---|---|---|",
+        f"| {'fleet | ' if fleets else ''}intent | new | status | action | canary | pause | "
+        "actor | reasons |",
+        f"|{'---|' if fleets else ''}---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         cells = [
+            *([inline(words.shown(row.get("fleet")))] if fleets else []),
             code(row["intentFile"].rsplit("/", 1)[-1], in_table=True),
             "yes" if row["new"] else "no",
             f"{STATUS_ICONS[row['status']]} {row['status']}",

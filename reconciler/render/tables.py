@@ -154,7 +154,10 @@ def with_fleets(
 
 
 def history_table(docs: Sequence[Mapping[str, Any]], *, color: bool = False) -> str:
-    """`reconcile history` entries, as their `--json` objects (`reports.history.entry_json`)."""
+    """`reconcile history` entries, as their `--json` objects (`reports.history.entry_json`).
+
+    A first `fleet` column when any entry names one (a repository with several fleets).
+    """
     cells: list[list[str | Cell]] = [
         [
             words.utc_time(doc["time"]),
@@ -173,7 +176,7 @@ def history_table(docs: Sequence[Mapping[str, Any]], *, color: bool = False) -> 
         ]
         for doc in docs
     ]
-    return table(HISTORY_COLUMNS, cells, color=color)
+    return table(*with_fleets(HISTORY_COLUMNS, cells, docs), color=color)
 
 
 def clip(text: str, columns: int) -> str:

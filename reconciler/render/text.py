@@ -30,18 +30,46 @@ def _lines(lines: Sequence[str]) -> str:
 
 
 def validation_text(report: Mapping[str, Any]) -> str:
-    """`reconcile validate`: the layout and its sources, each section, then ok or invalid."""
+    """`reconcile validate`: the layout and its sources, each section, then ok or invalid.
+
+    With several fleets: the fleets' settings and trust, then each fleet's block, indented.
+    """
     layout = report["layout"]
     out = [f"layout: {layout['name']} ({layout['reason']})"]
-    for key, label in _LAYOUT_LABELS.items():
-        out.append(f"  {label + ':':<13}{layout['paths'][key]}  [{layout['sources'][key]}]")
-    for section in ("registry", "decision", "telemetry", "paths", "guards", "trust"):
-        part = report[section]
-        out.append(f"{section}: {part['summary']}")
-        out.extend(f" - {problem}" for problem in part.get("problems", []))
+    if "fleets" in report:
+        out += _sections(report, ("settings", "trust"), "")
+        for fleet in report["fleets"]:
+            out.append(f"fleet {fleet['fleet']}: {'ok' if fleet['ok'] else 'invalid'}")
+            out += _paths_lines(fleet["layout"], "  ")
+            sections = ("registry", "decision", "telemetry", "paths", "guards", "upstream")
+            out += _sections(fleet, sections, "  ")
+            out.extend(f"  warning: {warning}" for warning in fleet["warnings"])
+    else:
+        out += _paths_lines(layout, "")
+        out += _sections(
+            report, ("registry", "decision", "telemetry", "paths", "guards", "trust"), ""
+        )
     out.extend(f"warning: {warning}" for warning in report["warnings"])
     out.append("ok" if report["ok"] else "invalid")
     return _lines(out)
+
+
+def _paths_lines(layout: Mapping[str, Any], indent: str) -> list[str]:
+    return [
+        f"{indent}  {label + ':':<13}{layout['paths'][key]}  [{layout['sources'][key]}]"
+        for key, label in _LAYOUT_LABELS.items()
+    ]
+
+
+def _sections(report: Mapping[str, Any], names: Sequence[str], indent: str) -> list[str]:
+    out = []
+    for section in names:
+        part = report.get(section)
+        if part is None:
+            continue  # trust, when the fleets could not be resolved
+        out.append(f"{indent}{section}: {part['summary']}")
+        out.extend(f"{indent} - {problem}" for problem in part.get("problems", []))
+    return out
 
 
 def intent_validation_text(results: Sequence[Mapping[str, Any]]) -> str:

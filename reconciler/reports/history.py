@@ -48,12 +48,18 @@ class HistoryQuery(NamedTuple):
     """An intent file's path, base name or stem, or an idempotency key."""
     verified_only: bool = False
     """Only `verified` entries: up to `limit` of them, however many others come between."""
+    fleets: tuple[str, ...] = ()
+    """Only the commits of these fleets (`--fleet`, their `Fleet:` trailer); empty: all."""
 
     @property
     def is_filtered(self) -> bool:
         """True when any filter besides the limit is set."""
-        return self.verified_only or any(
-            value is not None for value in (self.since, self.actor, self.status, self.intent)
+        return (
+            self.verified_only
+            or bool(self.fleets)
+            or any(
+                value is not None for value in (self.since, self.actor, self.status, self.intent)
+            )
         )
 
 
@@ -92,6 +98,8 @@ class HistoryEntry(NamedTuple):
     committer: Person = Person("", "")
     verification: Verification | None = None
     """`verified`, `unsigned` or `forged` (docs/output.md); None until read."""
+    fleet: str | None = None
+    """The `Fleet:` trailer: the fleet of a repository with several; None with one."""
 
 
 def check_since(value: str) -> str:
@@ -115,8 +123,9 @@ def read_history(repo: str, query: HistoryQuery) -> list[HistoryEntry]:
 
     Raises:
         RefusalError: the folder is missing (repo_not_found) or not a git work tree
-            (not_a_git_repo), git failed (git_failed), or reconciler.yaml or the trust
-            files it names are invalid (`trust_settings_invalid`, ...).
+            (not_a_git_repo), git failed (git_failed), reconciler.yaml or the trust
+            files it names are invalid (`trust_settings_invalid`, `fleets_invalid`, ...),
+            or `query.fleets` names a fleet the repository does not have (`fleet_unknown`).
         ValueError: limit below 1 or an unsafe --since (see `check_since`).
     """
     if query.limit < 1:
@@ -124,14 +133,17 @@ def read_history(repo: str, query: HistoryQuery) -> list[HistoryEntry]:
     if query.since is not None:
         check_since(query.since)
     repo = layouts.resolve_repo(repo)
+    # Every fleet shares reconciler.yaml's `trust:`: the first layout's trust is the
+    # repository's. Resolving them also refuses an unknown --fleet before git runs.
+    layout = layouts.resolve_layouts(repo, query.fleets)[0]
     checkout = _open_checkout(repo)
     if checkout is None:
         return []  # no commit yet
     folder = _folder_in(checkout.top, repo)
-    filters = (query.actor, query.status, query.intent)
+    filters = (query.actor, query.status, query.intent, *query.fleets)
     if any(value is not None and _CONTROL.search(value) for value in filters):
         return []  # trailer values are single lines: nothing can match
-    trust = load_bot_trust(repo)
+    trust = load_bot_trust(layout)
     entries: list[HistoryEntry] = []
     # A fresh separator per run: no commit message or name can hold it, so a field with a
     # \x1f of its own (a foreign commit's) never shifts the next one.
@@ -197,6 +209,9 @@ def _log_args(query: HistoryQuery, separator: str, folder: str) -> list[str]:
         greps.append(f"^Actor: {_ere_literal(query.actor)}$")
     if query.intent is not None:
         greps.append(f"^(Reconcile-Intent|Idempotency-Key): .*{_ere_literal(query.intent)}")
+    if query.fleets:
+        wanted = "|".join(_ere_literal(fleet) for fleet in query.fleets)
+        greps.append(f"^Fleet: ({wanted})$")
     args = [
         "log",
         "-z",
@@ -272,6 +287,7 @@ def _parse_record(record: str, separator: str) -> HistoryEntry | None:
         manual_pause=trailers.get("Manual-Pause"),
         reason_codes=tuple(code.strip() for code in codes.split(",") if code.strip()),
         intent_commit=trailers.get("Intent-Commit"),
+        fleet=trailers.get("Fleet"),
         author=Person(author, author_email),
         committer=Person(committer, committer_email),
     )
@@ -288,6 +304,8 @@ def _matches(entry: HistoryEntry, query: HistoryQuery) -> bool:
     if query.status is not None and entry.status != query.status:
         return False
     if query.actor is not None and entry.actor != query.actor:
+        return False
+    if query.fleets and entry.fleet not in query.fleets:
         return False
     if query.intent is not None:
         path = entry.intent_file or ""
@@ -320,6 +338,7 @@ def entry_json(entry: HistoryEntry) -> dict[str, object]:
         "manualPause": _transition(entry.manual_pause, _as_bool),
         "reasonCodes": list(entry.reason_codes),
         "intentCommit": entry.intent_commit,
+        "fleet": entry.fleet,
     }
 
 

@@ -15,20 +15,21 @@ from reconciler.core import commit_verification
 from reconciler.core.commit_verification import Verification
 from reconciler.core.errors import RefusalError
 from reconciler.core.reasons import ReasonCode
-from reconciler.inputs import layouts
 
 if TYPE_CHECKING:
+    from reconciler.inputs.layouts import Layout
     from reconciler.inputs.trusting import TrustFiles
 
 
-def load_bot_trust(repo: str) -> TrustFiles | None:
+def load_bot_trust(layout: Layout) -> TrustFiles | None:
     """The repository's trust files; None when `trust:` is not set (nothing is verified).
+
+    `layout` is any fleet of the repository: `trust:` is reconciler.yaml's, one for all.
 
     Raises:
         RefusalError: reconciler.yaml or the trust files are invalid (fix them: a state
             read against a broken allowed-signers file would be a guess).
     """
-    layout = layouts.resolve_layout(repo)
     if layout.settings.trust is None:
         return None  # and pydantic, YAML and cryptography are never loaded
     from reconciler.inputs import trusting

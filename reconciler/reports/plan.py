@@ -17,22 +17,24 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
+from reconciler.adapters import files
 from reconciler.core import commit_messages, queueing
 from reconciler.core.errors import RefusalError
 from reconciler.core.guard_settings import PassGuards
 from reconciler.core.outcome_rows import outcome_row
 from reconciler.core.passes import IntentSource, Outcome
 from reconciler.core.reasons import ReasonCode
-from reconciler.inputs import guarding, layouts, trusting
+from reconciler.inputs import fleet_layouts, guarding, layouts, trusting
+from reconciler.inputs.fleet import Fleet
 from reconciler.inputs.layouts import Layout
 from reconciler.loop import checkout as checkouts
 from reconciler.loop import pass_state, prediction, provenance, queue, symlinks
 from reconciler.loop.checkout import Checkout
-from reconciler.loop.config import LoopConfig, load_config
+from reconciler.loop.config import LoopConfig, load_configs
 from reconciler.loop.paths import LoopPaths
 from reconciler.reports import auditing, merging, pr_edits
 from reconciler.telemetry import ledger
-from reconciler.telemetry.ledger import Ledger
+from reconciler.telemetry.ledger import Change, Ledger
 
 
 class PlanItem(NamedTuple):
@@ -72,70 +74,142 @@ def _refuse_symlinks(checkout: Checkout, commit: str, rel: LoopPaths) -> None:
     symlinks.refuse_tracked_symlinks(listing, rel, commit)
 
 
-def make_plan(repo: str, base: str | None, *, now: Callable[[], datetime]) -> Plan:
+def make_plan(
+    repo: str, base: str | None, *, now: Callable[[], datetime], fleets: Sequence[str] = ()
+) -> Plan:
     """Plan the merge of HEAD into `base` (default: the default branch).
+
+    With several fleets, every fleet (or those `fleets` names) is planned as the loop runs
+    them: upstream first, each on the merged tree as the fleets before it left it (their
+    predicted registry and records), so a downstream's upstream gate sees them.
 
     Raises:
         RefusalError: not a git repository, unknown base, a conflicting merge, an invalid
-            registry after the merge.
+            registry after the merge; `fleet_unknown`, `fleets_invalid`.
     """
-    config = load_config(repo)
+    configs = load_configs(repo)  # every fleet: an upstream not planned is still read
+    chosen = {each.fleet.id for each in (load_configs(repo, fleets=fleets) if fleets else configs)}
+    config = configs[0]
     checkout = checkouts.open_checkout(config.layout.repo)
     # An explicit empty --base is an invalid ref, not "use the default" (resolve_base says so).
     base_ref = base if base is not None else default_base(checkout, config)
     target, merge_base = resolve_base(checkout, base_ref, explicit=base is not None)
-    rel = config.relative_paths(checkout)
-    # The loop would refuse a symlink committed on the target or brought by the merge as
-    # it does one at HEAD (checked with the pending intents): the plan must not predict
-    # through one.
-    _refuse_symlinks(checkout, target, rel)
-    problems = pr_edits.owned_edits(checkout, rel, merge_base)
-    pending_at_target = merging.tree_queue(checkout, target, rel.intents)[0]
-    at_target = {entry.path: entry.blob for entry in pending_at_target}
+    rels = [each.relative_paths(checkout) for each in configs]
+    problems: list[str] = []
+    for each, rel in zip(configs, rels, strict=True):
+        if each.fleet.id not in chosen:
+            continue
+        # The loop would refuse a symlink committed on the target or brought by the merge as
+        # it does one at HEAD (checked with the pending intents): the plan must not predict
+        # through one.
+        _refuse_symlinks(checkout, target, rel)
+        problems += pr_edits.owned_edits(checkout, rel, merge_base)
+    items: list[PlanItem] = []
+    ignored: list[queueing.Ignored] = []
     with (
         merging.merged(checkout, target, base_ref) as merge,
         tempfile.TemporaryDirectory(prefix="reconcile-plan-") as root,
     ):
         view = merge.checkout
-        _refuse_symlinks(view, view.head, rel)
-        merging.materialise(
-            view, view.head, root, [rel.registry, rel.decision, rel.state, rel.telemetry]
-        )
-        entries, ignored = merging.tree_queue(view, view.head, rel.intents)
-        merging.write_intents(view, entries, root)
-        sources = _sources(checkout, view, config, rel, entries, root)
-        layout = _merged_layout(view, config, rel, root)
-        trust = provenance.pass_trust(
-            view, _merged_trust_files(view, layout, rel, root), rel.decision
-        )
-        sources = _merge_pending(pass_state.with_provenance(view, trust, sources), at_target)
-        state = pass_state.load_state(
-            config,
-            pass_state.record_files(rel),
-            registry_file=pass_state.in_tree(root, rel.registry),
-            decision_file=pass_state.in_tree(root, rel.decision),
-            base_commit=view.head,
-            now=now(),
-            guards=_merged_guards(view, layout, rel, root),
-            trust=trust,
-        )
-        pass_state.require_usable_registry(state, sources, now())
-        history = Ledger(
-            pass_state.in_tree(root, rel.telemetry),
-            pass_state.in_tree(root, rel.state),
-            config.rotate_bytes,
-        )
-        # The audit of the branch as checked out: the history the merge brings in.
-        state = pass_state.with_drift(
-            state, auditing.auditor(config.layout.repo, remember=False), view, history, sources
-        )
-        outcomes = prediction.predict(state, sources, history, now)
+        for rel in rels:
+            merging.materialise(
+                view, view.head, root, [rel.registry, rel.decision, rel.state, rel.telemetry]
+            )
+        in_root = {
+            each.fleet.id: _fleet_in(root, each, rel)
+            for each, rel in zip(configs, rels, strict=True)
+        }
+        for each, rel in zip(configs, rels, strict=True):
+            if each.fleet.id in chosen:
+                fleet_items, fleet_ignored = _plan_fleet(
+                    checkout, view, each, rel, root, target, in_root, now
+                )
+                items += fleet_items
+                ignored += fleet_ignored
+    return Plan(target, base_ref, merge_base, checkout.head, items, problems, ignored)
+
+
+def _fleet_in(root: str, config: LoopConfig, rel: LoopPaths) -> Fleet:
+    """A fleet's files in the materialised merge (where its predicted outcomes land)."""
+    return config.fleet._replace(
+        registry=pass_state.in_tree(root, rel.registry),
+        decision=pass_state.in_tree(root, rel.decision),
+        state=pass_state.in_tree(root, rel.state),
+        telemetry=pass_state.in_tree(root, rel.telemetry),
+    )
+
+
+def _plan_fleet(
+    checkout: Checkout,
+    view: Checkout,
+    config: LoopConfig,
+    rel: LoopPaths,
+    root: str,
+    target: str,
+    in_root: dict[str, Fleet],
+    now: Callable[[], datetime],
+) -> tuple[list[PlanItem], list[queueing.Ignored]]:
+    """One fleet's predicted outcomes on the merged tree, then landed there (`_land`)."""
+    pending_at_target = merging.tree_queue(checkout, target, rel.intents)[0]
+    at_target = {entry.path: entry.blob for entry in pending_at_target}
+    _refuse_symlinks(view, view.head, rel)
+    entries, ignored = merging.tree_queue(view, view.head, rel.intents)
+    merging.write_intents(view, entries, root)
+    sources = _sources(checkout, view, config, rel, entries, root)
+    layout = _merged_layout(view, config, rel, root)
+    if layout.upstream is not None:
+        # The upstream as the merge has it, with what its own pass just predicted: the loop's
+        # downstream pass reads the upstream's files after the upstream's commits.
+        layout = layout._replace(upstream=in_root[layout.upstream.id])
+    trust = provenance.pass_trust(view, _merged_trust_files(view, layout, rel, root), rel.decision)
+    sources = _merge_pending(pass_state.with_provenance(view, trust, sources), at_target)
+    state = pass_state.load_state(
+        config,
+        pass_state.record_files(rel),
+        registry_file=pass_state.in_tree(root, rel.registry),
+        decision_file=pass_state.in_tree(root, rel.decision),
+        base_commit=view.head,
+        now=now(),
+        guards=_merged_guards(view, layout, rel, root),
+        trust=trust,
+    )
+    pass_state.require_usable_registry(state, sources, now())
+    history = Ledger(
+        pass_state.in_tree(root, rel.telemetry),
+        pass_state.in_tree(root, rel.state),
+        config.rotate_bytes,
+    )
+    # The audit of the branch as checked out: the history the merge brings in.
+    state = pass_state.with_drift(
+        state, auditing.auditor(config.layout.repo, remember=False), view, history, sources
+    )
+    changes: list[Change] = []
+    outcomes = prediction.predict(state, sources, history, now, changes=changes)
+    _land(in_root[config.fleet.id], outcomes, changes)
     merged_blobs = {entry.path: entry.blob for entry in entries}
     items = [
         PlanItem(outcome, _is_new(outcome.source.path, merged_blobs, at_target))
         for outcome in outcomes
     ]
-    return Plan(target, base_ref, merge_base, checkout.head, items, problems, ignored)
+    return items, ignored
+
+
+def _land(fleet: Fleet, outcomes: Sequence[Outcome], changes: Sequence[Change]) -> None:
+    """Write a fleet's predicted registry and records into the materialised merge.
+
+    What the loop's commits leave for the next fleet's pass: the upstream gate of a fleet
+    planned later reads them.
+    """
+    applied = [outcome for outcome in outcomes if outcome.status == "applied"]
+    written: list[tuple[str, bytes | None]] = list(changes)
+    if applied:
+        written.append((fleet.registry, applied[-1].state.registry.text.encode("utf-8")))
+    for path, data in written:
+        if data is None:
+            files.remove(path, durable=False)
+        else:
+            os.makedirs(os.path.dirname(path), exist_ok=True)  # no telemetry yet, say
+            files.atomic_write(path, data, durable=False)
 
 
 def _merged_layout(view: Checkout, config: LoopConfig, rel: LoopPaths, root: str) -> Layout:
@@ -146,7 +220,7 @@ def _merged_layout(view: Checkout, config: LoopConfig, rel: LoopPaths, root: str
     """
     merging.materialise_file(view, view.head, root, rel.settings)
     folder = os.path.dirname(pass_state.in_tree(root, rel.settings))
-    return config.layout._replace(settings=layouts.load_repo_settings(folder))
+    return fleet_layouts.with_settings(config.layout, layouts.load_repo_settings(folder))
 
 
 def _in_repo(rel: LoopPaths, relative: str) -> str:

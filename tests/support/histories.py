@@ -16,7 +16,7 @@ BOT_NAME, BOT_EMAIL = "rollout-reconciler", "reconciler@localhost"
 JSON_KEYS = [
     "commit", "time", "author", "committer", "verification", "subject", "status", "action",
     "intentFile", "idempotencyKey", "traceId", "decision", "decisionTraceId", "actor",
-    "approvalRef", "canary", "manualPause", "reasonCodes", "intentCommit",
+    "approvalRef", "canary", "manualPause", "reasonCodes", "intentCommit", "fleet",
 ]  # fmt: skip
 
 

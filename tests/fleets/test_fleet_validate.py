@@ -1,0 +1,147 @@
+"""`reconcile validate` in a repository with several fleets: one report per fleet."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reconciler.core.errors import RefusalError
+from reconciler.core.reasons import ReasonCode
+from reconciler.inputs.fleet import PathFlags
+from reconciler.reports.validation import validate_repo
+from tests.support import gitrepos as g
+from tests.support.fleets import fleet_path, make_fleets_repo
+
+ORDERED = """\
+guards:
+  decisionAfterChange: false
+fleets:
+  staging: {}
+  prod-eu:
+    after: staging
+    requires: {minCanary: 50, soak: 24h}
+    guards: {maxExpandStep: 10}
+"""
+
+
+def validate(repo: Path, *fleets: str) -> dict[str, Any]:
+    return validate_repo(str(repo), PathFlags(), now=lambda: g.FIXED, fleets=fleets)
+
+
+def test_each_fleet_is_reported_with_its_paths_upstream_and_guard_overrides(
+    tmp_path: Path,
+) -> None:
+    repo = make_fleets_repo(tmp_path / "r", settings=ORDERED)
+    report = validate(repo)
+    assert report["ok"] is True
+    assert report["layout"]["fleets"] == ["staging", "prod-eu"]
+    staging, prod = report["fleets"]
+    assert staging["fleet"] == "staging" and staging["ok"] is True
+    assert staging["upstream"]["after"] is None
+    assert staging["guards"]["overrides"] == []
+    assert prod["layout"]["paths"]["registryFile"] == str(
+        repo / fleet_path("prod-eu", "registry.yaml")
+    )
+    assert prod["registry"]["fleetId"] == "prod-eu"
+    assert prod["upstream"] == {
+        "ok": True,
+        "summary": "after staging (minCanary 50%, soak 24h)",
+        "after": "staging",
+        "minCanary": 50,
+        "soak": "24h",
+        "problems": [],
+    }
+    assert prod["guards"]["overrides"] == ["maxExpandStep"]
+    assert "maxExpandStep 10" in prod["guards"]["summary"]
+    assert "maxExpandStep" not in staging["guards"]["summary"]
+    assert report["trust"]["ok"] is True
+    assert [fleet["fleet"] for fleet in validate(repo, "prod-eu")["fleets"]] == ["prod-eu"]
+
+
+def test_a_registry_whose_fleet_id_is_not_its_folder_is_a_problem(tmp_path: Path) -> None:
+    repo = make_fleets_repo(tmp_path / "r")
+    registry = repo / fleet_path("prod-eu", "registry.yaml")
+    registry.write_text(registry.read_text().replace("fleetId: prod-eu", "fleetId: staging"))
+    report = validate(repo)
+    assert report["ok"] is False
+    by_id = {fleet["fleet"]: fleet for fleet in report["fleets"]}
+    prod = by_id["prod-eu"]
+    assert prod["ok"] is False
+    assert prod["registry"]["reasonCode"] == "fleet_id_mismatch"
+    assert prod["registry"]["problems"] == [
+        "the registry's fleetId 'staging' is not the fleet's id 'prod-eu' (its folder or "
+        "fleets: key); expand and resume are refused until they agree"
+    ]
+    assert by_id["staging"]["ok"] is True
+
+
+def test_an_unknown_fleet_is_refused(tmp_path: Path) -> None:
+    repo = make_fleets_repo(tmp_path / "r")
+    with pytest.raises(RefusalError) as caught:
+        validate(repo, "prod-us")
+    assert caught.value.reason is ReasonCode.FLEET_UNKNOWN
+
+
+def test_every_problem_of_the_fleets_block_is_reported_cycle_and_unknown_after(
+    tmp_path: Path,
+) -> None:
+    settings = (
+        "fleets:\n"
+        "  staging: {after: prod-eu}\n"
+        "  prod-eu: {after: staging}\n"
+        "  prod-us: {after: prod-ap}\n"
+    )
+    repo = make_fleets_repo(tmp_path / "r", settings=settings)
+    done = g.reconcile(repo, "validate", "--json")
+    assert done.returncode == 1, done.stderr
+    report = json.loads(done.stdout)
+    assert report["ok"] is False
+    assert report["fleets"] == []
+    assert report["settings"]["reasonCode"] == "fleets_invalid"
+    assert report["settings"]["problems"] == [
+        "fleets.prod-us.after names an unknown fleet 'prod-ap' (known: prod-eu, prod-us, staging)",
+        "fleets: the promotion order has a cycle: prod-eu -> staging -> prod-eu",
+    ]
+    text = g.reconcile(repo, "validate")
+    assert text.returncode == 1
+    assert " - fleets: the promotion order has a cycle: prod-eu -> staging -> prod-eu" in (
+        text.stdout.splitlines()
+    )
+    assert text.stdout.endswith("\ninvalid\n")
+
+
+def test_the_cli_reports_each_fleet_and_exits_1_on_a_mismatch(tmp_path: Path) -> None:
+    repo = make_fleets_repo(tmp_path / "r", settings=ORDERED)
+    done = g.reconcile(repo, "validate")
+    lines = done.stdout.splitlines()
+    assert "fleet staging: ok" in lines and "fleet prod-eu: ok" in lines
+    assert "  upstream: after staging (minCanary 50%, soak 24h)" in lines
+    registry = repo / fleet_path("staging", "registry.yaml")
+    registry.write_text(registry.read_text().replace("fleetId: staging", "fleetId: other"))
+    done = g.reconcile(repo, "validate", "--fleet", "staging")
+    assert done.returncode == 1
+    lines = done.stdout.splitlines()
+    assert "fleet staging: invalid" in lines
+    assert not any(line.startswith("fleet prod-eu") for line in lines)
+    assert g.reconcile(repo, "validate", "--fleet", "nope").returncode == 1
+
+
+def test_path_flags_are_refused_with_several_fleets(tmp_path: Path) -> None:
+    repo = make_fleets_repo(tmp_path / "r")
+    with pytest.raises(RefusalError) as caught:
+        validate_repo(str(repo), PathFlags(registry="x.yaml"), now=lambda: g.FIXED)
+    assert caught.value.reason is ReasonCode.FLEETS_INVALID
+
+
+def test_a_single_fleet_report_keeps_its_shape_and_refuses_fleet(tmp_path: Path) -> None:
+    repo = g.make_policy_repo(tmp_path / "r")
+    report = validate(repo)
+    assert list(report) == [
+        "ok", "layout", "registry", "decision", "telemetry", "paths", "guards", "trust", "warnings",
+    ]  # fmt: skip
+    with pytest.raises(RefusalError) as caught:
+        validate(repo, "default")
+    assert caught.value.reason is ReasonCode.FLEET_UNKNOWN
