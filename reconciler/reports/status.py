@@ -176,7 +176,7 @@ def repository_audit(repo: str, fleet: str | None = None) -> dict[str, Any]:
     hold it (its own and the repository-wide ones).
     """
     try:
-        found, state = audit_state.cached_blocking_findings(repo, remember=True)
+        found, state = audit_state.cached_blocking_findings(repo, remember=False)
     except RefusalError as exc:
         return audit_problem(exc)
     return audit_summary([f for f in found if fleet is None or f.fleet in (None, fleet)], state)
