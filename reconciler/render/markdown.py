@@ -14,6 +14,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from reconciler.core import guards
 from reconciler.core.errors import ReconcileError
 from reconciler.render import vocabulary as words
 from reconciler.render.tables import escape_controls
@@ -150,7 +151,9 @@ def plan_markdown(
 def _not_before(row: Mapping[str, Any]) -> str:
     if row["status"] != "deferred":
         return ""
-    return f"; not before {row['notBefore']}" if row["notBefore"] else "; waits for a new decision"
+    if row["notBefore"]:
+        return f"; not before {row['notBefore']}"
+    return f"; {guards.waiting_text(row['reasonCodes'])}"
 
 
 def dispatch_markdown(result: Mapping[str, Any]) -> str:

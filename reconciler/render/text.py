@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from reconciler.core import guards
 from reconciler.render import json_output, tables
 from reconciler.render import vocabulary as words
 
@@ -127,7 +128,11 @@ def deferred_text(rows: Sequence[Mapping[str, Any]]) -> str:
     for row in rows:
         if row["status"] != "deferred" or last[row["intentFile"]] is not row:
             continue
-        when = f"not before {row['notBefore']}" if row["notBefore"] else "waits for a new decision"
+        when = (
+            f"not before {row['notBefore']}"
+            if row["notBefore"]
+            else guards.waiting_text(row["reasonCodes"])
+        )
         out.append(f"deferred {row['intentFile']} ({when}):")
         out += [f" - {problem}" for problem in row["problems"]]
     return _lines(out) if out else ""
@@ -332,7 +337,9 @@ def dispatch_text(result: Mapping[str, Any]) -> str:
         out.append(f"commit {result['commit']}")
     if result["status"] == "deferred" or result["predicted"] == "deferred":
         when = result["notBefore"]
-        out.append(f"not before {when}" if when else "waits for a new decision")
+        out.append(
+            f"not before {when}" if when else guards.waiting_text(result.get("reasonCodes", ()))
+        )
     out += [f" - {problem}" for problem in result["problems"]]
     return _lines(out)
 
