@@ -102,13 +102,13 @@ def changed_paths(
     listing (the loop's applied/ and rejected/ grow by a file per intent). One thread of
     `lstat`s (no `core.preloadIndex`): the loop runs this beside its own work
     (`worktree.CleanCheck`), and on two cores git's parallel preload slowed that work more than
-    it sped up the status. `only` (repo-relative paths) limits it to those files and folders
-    (with several fleets: the files of those the pass commits to, not every fleet's).
+    it sped up the status. `only` (git pathspecs with their magic, e.g. `:(top,literal)a/b`)
+    limits it to those (with several fleets: the files of those the pass commits to).
     """
     args = ["status", "--porcelain=v1", "-z", "--untracked-files=all", "--no-renames"]
     env = None
     if skip or only:
-        included = [f":(top,literal){path}" for path in only] or [":(top,literal)"]
+        included = list(only) or [":(top,literal)"]
         args += ["--", *included, *(f":(top,exclude,literal){path}" for path in skip)]
         env = {"GIT_LITERAL_PATHSPECS": "0"}  # the exclusions are pathspec magic
     out = checkout.git.run("-c", "core.preloadIndex=false", *args, extra_env=env).stdout

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import posixpath
+import re
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from typing import Generic, TypeVar
@@ -61,15 +62,21 @@ def processed_folders(rel: LoopPaths) -> list[str]:
     return [posixpath.join(rel.intents, name) for name in (queue.APPLIED, queue.REJECTED)]
 
 
-def fleet_folders(rel: LoopPaths) -> list[str]:
-    """The folders and files a fleet's commits write (and the settings every pass reads)."""
-    return [
-        posixpath.dirname(rel.registry) or rel.registry,
+def fleet_pathspecs(rel: LoopPaths) -> list[str]:
+    """`git status` pathspecs of what a fleet's commits write, and the settings file.
+
+    Its registry, the folders of its state and telemetry files, and the files directly in
+    its intents folder (a glob's `*` never crosses a `/`: applied/ and rejected/, a file per
+    processed intent, are never walked).
+    """
+    literal = [
+        rel.registry,
         posixpath.dirname(rel.state) or rel.state,
         posixpath.dirname(rel.telemetry) or rel.telemetry,
-        rel.intents,
         rel.settings,
     ]
+    intents = re.sub(r"([*?\\[\]])", r"\\\1", rel.intents)
+    return [*(f":(top,literal){path}" for path in literal), f":(top,glob){intents}/*"]
 
 
 class CleanCheck:
@@ -98,11 +105,12 @@ class CleanCheck:
         """
         self.rel = rel
         self.siblings = [*siblings] or [rel]
-        looked_at = only or self.siblings
-        skip = [folder for each in looked_at for folder in processed_folders(each)]
-        paths = sorted({path for each in only for path in fleet_folders(each)})
+        skip = (
+            [] if only else [folder for each in self.siblings for folder in processed_folders(each)]
+        )
+        specs = sorted({spec for each in only for spec in fleet_pathspecs(each)})
         self.status = Background(
-            lambda: checkouts.changed_paths(checkout, skip=skip, only=paths), "reconciler-status"
+            lambda: checkouts.changed_paths(checkout, skip=skip, only=specs), "reconciler-status"
         )
 
     def wait(self) -> None:

@@ -132,3 +132,24 @@ def test_a_pass_killed_mid_move_is_finished_by_the_next_one(tmp_path: Path) -> N
     assert json.loads(
         (repo / fleet_path("prod-eu", "state/promotion-apply-state.json")).read_text()
     )
+
+
+def test_the_worktree_check_looks_at_the_committed_fleets_files_only(tmp_path: Path) -> None:
+    repo = make_fleets_repo(tmp_path / "r")
+    add_fleet_intents(repo, "staging", {"001-expand.yaml": {"step": 5}})
+    # Another fleet's edited registry is not written by this pass: it stays as it is.
+    other = repo / fleet_path("prod-eu", "registry.yaml")
+    other.write_text(other.read_text() + "# being edited\n")
+    # An untracked file in the fleet's applied/ folder is never walked (as with one fleet).
+    (repo / intents("staging") / "applied").mkdir(parents=True)
+    (repo / intents("staging") / "applied" / "stray.txt").write_text("x\n")
+    report = g.once(repo)
+    assert g.statuses(report) == [("001-expand.yaml", "applied")]
+    assert other.read_text().endswith("# being edited\n")
+    # An untracked file in the fleet's telemetry folder is foreign: refused.
+    add_fleet_intents(repo, "staging", {"002-expand.yaml": {"step": 5}})
+    (repo / fleet_path("staging", "telemetry") / "extra.jsonl").write_text("{}\n")
+    with pytest.raises(RefusalError) as caught:
+        g.once(repo)
+    assert caught.value.reason == "worktree_dirty"
+    assert "telemetry/extra.jsonl" in caught.value.message
