@@ -176,6 +176,10 @@ class AuditState(NamedTuple):
     fleets: tuple[str, ...] = ()
     """The fleets audited (several fleets); empty: the repository's one fleet. A state of
     other fleets is not continued from (a fleet added or removed: the whole history)."""
+    head_findings: tuple[Finding, ...] | None = None
+    """The HEAD check's findings at `head` (each fleet's registry against its newest applied
+    record): carried for a fleet none of whose files changed since. None (a cache written
+    before they were kept): every fleet's files are read again."""
 
     def as_json(self) -> dict[str, object]:
         """The state as the cache file holds it."""
@@ -188,6 +192,11 @@ class AuditState(NamedTuple):
                 for edit in self.open_edits
             ],
             "findings": [finding.as_json() for finding in self.findings],
+            **(
+                {"headFindings": [finding.as_json() for finding in self.head_findings]}
+                if self.head_findings is not None
+                else {}
+            ),
         }
 
     @classmethod
@@ -208,9 +217,13 @@ class AuditState(NamedTuple):
                 for item in doc["openEdits"]
             )
             findings = tuple(Finding.from_json(item) for item in doc["findings"])
+            at_head = doc.get("headFindings")  # absent: written before they were kept
+            head_findings = (
+                None if at_head is None else tuple(Finding.from_json(item) for item in at_head)
+            )
         except (KeyError, TypeError, ValueError, AttributeError):
             return None
-        return cls(head, edits, findings, fleets)
+        return cls(head, edits, findings, fleets, head_findings)
 
 
 STATE_VERSION = 2

@@ -52,6 +52,8 @@ class AuditReport(NamedTuple):
     """The unresolved hand edits of commits, with their baselines (the next state's)."""
     fleets: tuple[str, ...] = ()
     """The fleets audited (several fleets); empty: the repository's one fleet."""
+    head_findings: tuple[Finding, ...] = ()
+    """The HEAD check's findings (each fleet's registry against its newest applied record)."""
 
     @property
     def unresolved(self) -> list[Finding]:
@@ -65,7 +67,9 @@ class AuditReport(NamedTuple):
             for found in self.unresolved
             if found.kind is not FindingKind.HAND_EDIT  # open edits (and HEAD's check: redone)
         ]
-        return AuditState(self.head, tuple(self.open_edits), tuple(carried), self.fleets)
+        return AuditState(
+            self.head, tuple(self.open_edits), tuple(carried), self.fleets, self.head_findings
+        )
 
     def of_fleets(self, wanted: Iterable[str]) -> AuditReport:
         """The report of the fleets `wanted` only, with the repository-wide findings."""
@@ -139,14 +143,25 @@ def audit(
     base = state.head if state else _resolve(checkout, since) if since is not None else None
     small = [path for each in fleets for path in small_paths(each.rel)]
     with ThreadPoolExecutor(1) as pool, CatFile(checkout.git) as objects:
-        # git lists the commits while the records are read and parsed here.
         listing = pool.submit(audit_log.read_log, checkout, base, [*small, *setup.paths])
-        histories = [audit_records.read_history(objects, each.rel, base) for each in fleets]
-        commits = listing.result()
+        histories: list[audit_records.History | None]
+        if state is None or state.head_findings is None:
+            # git lists the commits while the records are read and parsed here.
+            histories = [audit_records.read_history(objects, each.rel, base) for each in fleets]
+            commits = listing.result()
+        else:
+            commits = listing.result()
+            unchanged = unchanged_fleets(commits, fleets)
+            histories = [
+                None
+                if each.fleet in unchanged
+                else audit_records.read_history(objects, each.rel, base)
+                for each in fleets
+            ]
         checkers = [
             audit_commits.CommitChecker(
                 owned_paths(each.rel),
-                history.records,
+                history.records if history is not None else (),
                 objects,
                 _known_keys(objects, base, each.rel),
                 bot_signed=None if isinstance(bot_signed, str) else bot_signed,
@@ -188,21 +203,37 @@ def audit(
             chain += audit_drift.acknowledged(
                 [
                     *((finding, -1) for finding in mine),  # before every record of the range
-                    *audit_records.chain_findings(history, commits, each.fleet),
+                    *(
+                        audit_records.chain_findings(history, commits, each.fleet)
+                        if history
+                        else ()
+                    ),
                 ],
                 walk.adopts[number],
             )
-            if not any(edit.finding.path == each.rel.registry for edit in left):
+            if any(edit.finding.path == each.rel.registry for edit in left):
+                continue
+            if history is not None:
                 replays += audit_records.replay_findings(
                     objects, each.rel, history, commits, each.fleet
                 )
+            elif state is not None and state.head_findings is not None:
+                # Its registry and records are those the state's check compared.
+                replays += [f for f in state.head_findings if f.fleet == each.fleet]
         # A repository-wide finding holds every fleet: an adopt in any of them acknowledges it.
         every_adopt = [sha for adopts in walk.adopts for sha in adopts.values()]
         others += audit_drift.adopted_later(trust, every_adopt, order)
         findings = sorted([*others, *edits], key=lambda found: order.get(found.commit, -1))
-    records = sum(len(history.lines) for history in histories)
+    records = sum(len(history.lines) for history in histories if history is not None)
     return AuditReport(
-        [*chain, *findings, *replays], checkout.head, base, len(commits), records, still_open, ids
+        [*chain, *findings, *replays],
+        checkout.head,
+        base,
+        len(commits),
+        records,
+        still_open,
+        ids,
+        tuple(replays),
     )
 
 
@@ -260,6 +291,29 @@ class _Walk:
             frozenset(self.adopts[number].values()),
             open_edits,
         )
+
+
+def unchanged_fleets(commits: Sequence[Commit], fleets: Sequence[_FleetFiles]) -> set[str | None]:
+    """The fleets that no commit of the range claims and whose small owned paths none changed.
+
+    Their records, registry and HEAD check are as the previous check left them: neither is
+    read again. A root commit or a merge of unrelated histories in the range (what it brings
+    may show in no listed change): every fleet is read.
+    """
+    if any(not commit.parents for commit in commits) or audit_commits.unrelated_merges(commits):
+        return set()
+    owners: dict[str, set[str | None]] = {}
+    for each in fleets:
+        for path in small_paths(each.rel):
+            owners.setdefault(path, set()).add(each.fleet)
+    changed = {
+        each.fleet for each in fleets if any(audit_commits.claims(c, each.fleet) for c in commits)
+    }
+    for path in {change.path for commit in commits for change in commit.changes}:
+        while path:
+            changed |= owners.get(path, set())
+            path = path.rpartition("/")[0]
+    return {each.fleet for each in fleets} - changed
 
 
 def _known_keys(objects: CatFile, base: str | None, rel: LoopPaths) -> Callable[[], frozenset[str]]:

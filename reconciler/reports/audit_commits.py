@@ -74,6 +74,13 @@ def unrelated_merges(commits: Sequence[Commit]) -> frozenset[str]:
     return frozenset(found)
 
 
+def claims(commit: Commit, fleet: str | None) -> bool:
+    """Whether `commit` claims to be the reconciler's commit of `fleet` (None: the one fleet)."""
+    if not commit.trailers:
+        return False
+    return fleet is None or commit.trailers.get("Fleet") == fleet
+
+
 class CommitChecker:
     """Checks commits oldest first against the records (in file order) they appended."""
 
@@ -164,10 +171,7 @@ class CommitChecker:
             self._hand_edits(commit._replace(changes=rest))
 
     def _claims(self, commit: Commit) -> bool:
-        """Whether `commit` claims to be the reconciler's commit of this checker's fleet."""
-        if not commit.trailers:
-            return False
-        return self.fleet is None or commit.trailers.get("Fleet") == self.fleet
+        return claims(commit, self.fleet)
 
     def _add(self, kind: FindingKind, commit: Commit, path: str, detail: str) -> None:
         self.findings.append(

@@ -93,6 +93,18 @@ def test_the_state_round_trips_through_json_and_rejects_anything_else() -> None:
     assert AuditState.from_json(broken) is None
 
 
+def test_the_states_head_findings_round_trip_and_an_older_state_has_none() -> None:
+    state = AuditState("ab" * 20, head_findings=(EDIT._replace(commit=""),))
+    assert AuditState.from_json(state.as_json()) == state
+    assert AuditState.from_json(state._replace(head_findings=()).as_json()) == state._replace(
+        head_findings=()
+    )
+    older = state._replace(head_findings=None).as_json()
+    assert "headFindings" not in older
+    assert AuditState.from_json(older) == state._replace(head_findings=None)
+    assert AuditState.from_json({**state.as_json(), "headFindings": "x"}) is None
+
+
 def test_a_finding_before_an_adopt_commit_is_adopted() -> None:
     trust = EDIT._replace(kind=FindingKind.TRUST_FILE_UNAPPROVED)
     order = {"c1": 0, "a1": 1}

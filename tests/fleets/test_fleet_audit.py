@@ -9,8 +9,10 @@ from typing import Any
 
 import pytest
 
+from reconciler.core.audit_drift import AuditState
 from reconciler.loop import checkout as checkouts
-from reconciler.reports import audit_log, audit_state, status
+from reconciler.reports import audit_log, audit_records, audit_state, status
+from reconciler.reports.audit import audit
 from reconciler.reports.auditing import auditor
 from tests.support import gitrepos as g
 from tests.support import signers as s
@@ -196,3 +198,106 @@ def test_the_controllers_cached_audit_covers_every_fleet_and_status_can_ask_for_
     (line,) = status.repository_audit(str(repo), PROD)["blocking"]
     assert line.startswith(f"hand_edit {edit[:12]} {fleet_path(PROD, 'registry.yaml')}: ")
     assert status.repository_audit(str(repo))["unresolved"]["hand_edit"] == 1
+
+
+@pytest.fixture
+def reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The fleets whose records (telemetry, registry at HEAD) the audit reads, in order."""
+    fleets: list[str] = []
+    real = audit_records.read_history
+
+    def counted(objects: Any, rel: Any, base: str | None) -> Any:
+        fleets.append(rel.registry.split("/")[2])
+        return real(objects, rel, base)
+
+    monkeypatch.setattr(audit_records, "read_history", counted)
+    return fleets
+
+
+def test_the_incremental_audit_after_a_pass_in_one_fleet_reads_that_fleet_only(
+    repo: Path, reads: list[str]
+) -> None:
+    _, state = audit_state.blocking_findings(str(repo))
+    assert state.head_findings == ()
+    add_fleet_intents(repo, PROD, {"002-expand.yaml": {"step": 5}})
+    assert _pass(repo) == [("prod-eu/002-expand.yaml", "applied", [])]
+    reads.clear()
+    report = audit(str(repo), state=state)
+    assert (report.since, report.commits, report.unresolved) == (state.head, 2, [])
+    assert reads == [PROD]
+    # Nothing changed since: no fleet is read again.
+    reads.clear()
+    assert audit(str(repo), state=report.state()).unresolved == []
+    assert reads == []
+
+
+def test_an_unchanged_fleets_head_check_is_carried_from_the_state(
+    repo: Path, reads: list[str]
+) -> None:
+    edit = _hand_edit(repo, STAGING, 90)
+    g.git(repo, "commit", "-q", "--allow-empty", "-m", "later")
+    # A state after the edit (it lost it): only the HEAD check finds staging's registry.
+    found, state = audit_state.blocking_findings(
+        str(repo), AuditState(edit, fleets=(PROD, STAGING))
+    )
+    assert [(f.fleet, f.commit, f.path) for f in found] == [
+        (STAGING, "", fleet_path(STAGING, "registry.yaml"))
+    ]
+    assert state.head_findings == tuple(found)
+    add_fleet_intents(repo, PROD, {"002-expand.yaml": {"step": 5}})
+    assert _pass(repo) == [("prod-eu/002-expand.yaml", "applied", [])]
+    reads.clear()
+    again, _ = audit_state.blocking_findings(str(repo), state)
+    assert reads == [PROD]
+    assert again == found
+
+
+def test_a_hand_edit_of_another_fleet_after_the_cached_head_is_still_found(
+    repo: Path, reads: list[str]
+) -> None:
+    _, state = audit_state.cached_blocking_findings(str(repo))
+    edit = _hand_edit(repo, STAGING, 90)
+    add_fleet_intents(repo, PROD, {"002-expand.yaml": {"step": 5}})
+    reads.clear()
+    assert _pass(repo) == [("prod-eu/002-expand.yaml", "applied", [])]
+    assert reads == [STAGING]  # the pass's check, from the cache: prod-eu unchanged yet
+    reads.clear()
+    found, _ = audit_state.blocking_findings(str(repo), state)
+    assert sorted(reads) == [PROD, STAGING]
+    assert [(f.fleet, f.commit) for f in found] == [(STAGING, edit)]
+    # So is one of a file the small owned paths do not list (applied/): by the walk's diff.
+    _, state = audit_state.blocking_findings(str(repo))
+    moved = _move_applied(repo, STAGING)
+    found, state = audit_state.blocking_findings(str(repo), state)
+    assert [(f.fleet, f.commit, f.path.split("/")[-2]) for f in found] == [
+        (STAGING, edit, STAGING),
+        (STAGING, moved, "applied"),  # deleted there
+        (STAGING, moved, "applied"),  # and added
+    ]
+
+
+def _move_applied(repo: Path, fleet: str) -> str:
+    folder = repo / fleet_path(fleet, "intents/applied")
+    (name,) = [path.name for path in folder.iterdir() if path.suffix == ".yaml"]
+    g.git(repo, "mv", str(folder / name), str(folder / f"x-{name}"))
+    return g.commit_all(repo, "tidy")
+
+
+def test_a_cold_audit_and_one_from_an_older_cache_read_every_fleet(
+    repo: Path, reads: list[str]
+) -> None:
+    report = audit(str(repo))
+    assert sorted(reads) == [PROD, STAGING]
+    reads.clear()
+    older = report.state()._replace(head_findings=None)  # written before they were kept
+    add_fleet_intents(repo, PROD, {"002-expand.yaml": {"step": 5}})
+    assert audit(str(repo), state=older).unresolved == []
+    assert sorted(reads) == [PROD, STAGING]
+    cache = repo / ".git" / audit_state.STATE_FILE
+    audit_state.write_state(str(cache), older)
+    assert "headFindings" not in cache.read_text()
+    reads.clear()
+    assert audit_state.cached_blocking_findings(str(repo))[0] == []
+    assert sorted(reads) == [PROD, STAGING]
+    rewritten = audit_state.read_state(str(cache))
+    assert rewritten is not None and rewritten.head_findings == ()
