@@ -14,10 +14,11 @@ active file, then the sealed segments newest to oldest), stopping at the first m
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, cast
 
 from reconciler.core import applied_keys, guards
 from reconciler.core.applied_keys import Record
@@ -59,6 +60,15 @@ def applied_since(data: bytes, since: datetime) -> list[tuple[datetime, Record]]
     Raises:
         applied_keys.CorruptLineError: a line is not a JSON object.
     """
+    bulk = _parse_all(data)
+    if bulk is not None:
+        return [
+            (when, record)
+            for record in bulk
+            if record.get("status") == "applied"
+            and (when := parse_timestamp(record.get("timestamp"))) is not None
+            and when >= since
+        ]
     found = []
     offset, end = 0, len(data)
     while offset < end:
@@ -74,6 +84,24 @@ def applied_since(data: bytes, since: datetime) -> list[tuple[datetime, Record]]
                 found.append((when, record))
         offset = stop
     return found
+
+
+def _parse_all(data: bytes) -> list[Record] | None:
+    """Every line of `data` as a JSON object, in one parse; None when any line is not one.
+
+    One `json.loads` of the lines joined into an array costs about two thirds of a parse per
+    line. It only stands when the array has exactly one object per non-blank line (a line
+    holding two objects, or none, would shift them); otherwise the caller parses line by line
+    and names the bad line.
+    """
+    lines = [line for line in data.split(b"\n") if line.strip()]
+    try:
+        values = json.loads(b"[" + b",".join(lines) + b"]")
+    except (ValueError, RecursionError, MemoryError):
+        return None
+    if len(values) != len(lines) or not all(isinstance(value, dict) for value in values):
+        return None
+    return cast("list[Record]", values)
 
 
 class Parsed:

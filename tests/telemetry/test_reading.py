@@ -168,12 +168,19 @@ def test_parsed_extends_with_what_the_file_gained_and_parses_each_line_once(
         return real(data)
 
     monkeypatch.setattr(applied_keys, "loads_record", counting)
+    real_all = reading._parse_all
+
+    def counting_all(data: bytes) -> object:
+        parsed_lines.extend(item for item in data.split(b"\n") if item.strip())
+        return real_all(data)
+
+    monkeypatch.setattr(reading, "_parse_all", counting_all)
     found = reading.Parsed()
     data = line("a", 0) + line("b", 1, "rejected")
     assert [r["idempotencyKey"] for _, r in found.update(data)] == ["a"]
     data += line("c", 2)
     assert [r["idempotencyKey"] for _, r in found.update(data)] == ["a", "c"]
-    assert len(parsed_lines) == 3  # a and b once, then only c
+    assert len(parsed_lines) == 3  # a and b once (one parse of both), then only c
 
 
 def test_parsed_starts_over_when_the_bytes_it_read_changed() -> None:
@@ -231,3 +238,23 @@ def test_records_since_in_a_pass_does_not_reparse_the_active_file(
         assert len(ledger.applied_since(START)) == n
         ledger.append(record(f"k{n:02d}", n))
     assert calls == [50] + [1] * 9  # each line parsed once, not 50 + 51 + ... + 59
+
+
+def test_a_line_holding_two_objects_or_none_is_read_line_by_line() -> None:
+    """The one-parse shortcut never shifts records: any odd line falls back to per line."""
+    import pytest as _pytest
+
+    from reconciler.core import applied_keys
+    from reconciler.telemetry import reading
+
+    two = line("a", 0).rstrip(b"\n") + b"," + line("b", 1)
+    with _pytest.raises(applied_keys.CorruptLineError):
+        reading.applied_since(two, reading._EPOCH)
+    array = b"[" + line("a", 0).rstrip(b"\n") + b"]\n"
+    with _pytest.raises(applied_keys.CorruptLineError):
+        reading.applied_since(array, reading._EPOCH)
+    good = line("a", 0) + b"\n  \n" + line("b", 1)
+    assert [r["idempotencyKey"] for _, r in reading.applied_since(good, reading._EPOCH)] == [
+        "a",
+        "b",
+    ]
