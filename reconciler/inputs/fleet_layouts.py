@@ -200,7 +200,10 @@ def _configured_ids(settings: RepoSettings) -> set[str]:
 
 
 def _refuse_shared_files(repo: str, found: Sequence[Layout]) -> None:
-    """Two fleets may not share a file or an intents folder (one would consume the other's)."""
+    """Two fleets may not share a file or an intents folder (one would consume the other's).
+
+    Nor may a fleet's file or intents folder be inside another fleet's intents folder.
+    """
     owners: dict[str, str] = {}
     problems: list[str] = []
     for layout in found:
@@ -220,6 +223,18 @@ def _refuse_shared_files(repo: str, found: Sequence[Layout]) -> None:
                         f"fleet {intents[folder]}'s intents folder"
                     )
                 folder = os.path.dirname(folder)
+    for layout in found:
+        # An intents folder inside another's (its applied/, say) would take the other's
+        # processed intents for pending ones of its own: applied twice.
+        folder = os.path.dirname(os.path.normpath(layout.fleet.intents))
+        while folder.startswith(repo) and folder != repo:
+            if folder in intents:
+                problems.append(
+                    f"fleet {layout.fleet.id}'s intents folder "
+                    f"{os.path.relpath(layout.fleet.intents, repo)} is inside fleet "
+                    f"{intents[folder]}'s intents folder"
+                )
+            folder = os.path.dirname(folder)
     if problems:
         raise _invalid(repo, problems)
 

@@ -1,0 +1,31 @@
+"""Attacks on several fleets in one repository: each test is a defect found and fixed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from reconciler.core.errors import RefusalError
+from tests.support import gitrepos as g
+from tests.support.fleets import add_fleet_intents, fleet_canary, intents, make_fleets_repo
+
+UNPACED = "guards:\n  decisionAfterChange: false\n"
+
+
+def test_an_intents_folder_inside_another_fleets_intents_folder_is_refused(
+    tmp_path: Path,
+) -> None:
+    # prod-eu's intents folder is staging's applied/: every intent staging applied would be
+    # applied again in prod-eu (and staging's applied file moved away).
+    settings = UNPACED + (
+        "fleets:\n  prod-eu:\n    intentsDir: policies/fleets/staging/intents/applied\n"
+    )
+    repo = make_fleets_repo(tmp_path / "r", settings=settings)
+    add_fleet_intents(repo, "staging", {"001-expand.yaml": {"step": 5}})
+    with pytest.raises(RefusalError) as caught:
+        g.once(repo)
+    assert caught.value.reason == "fleets_invalid"
+    assert any("inside fleet staging's intents folder" in line for line in caught.value.details)
+    assert fleet_canary(repo, "prod-eu") == 25
+    assert g.pending(repo, intents("staging")) == ["001-expand.yaml"]
