@@ -91,10 +91,15 @@ class LoopConfig(NamedTuple):
         return paths
 
     def lock_folders(self) -> Sequence[str]:
-        """The folders whose flocks make up the repository lock (shared with `apply`)."""
+        """The folders whose flocks make up the repository lock (shared with `apply`).
+
+        A registry folder that does not exist (a fleet `fleets:` names before its folder is
+        made) is not locked, as `apply` does: it would refuse every fleet's pass.
+        """
         registry_folder = os.path.dirname(self.fleet.registry)
         others = [self.fleet.state, self.fleet.telemetry]
-        return [registry_folder, *(files.lockable_folder(path) for path in others)]
+        found = [files.lockable_folder(path) for path in others]
+        return [registry_folder, *found] if files.is_dir(registry_folder) else found
 
     def branch_for(self, checkout: Checkout) -> str:
         """The remote branch to sync with: --branch, `branch` setting, else the current one.

@@ -29,3 +29,14 @@ def test_an_intents_folder_inside_another_fleets_intents_folder_is_refused(
     assert any("inside fleet staging's intents folder" in line for line in caught.value.details)
     assert fleet_canary(repo, "prod-eu") == 25
     assert g.pending(repo, intents("staging")) == ["001-expand.yaml"]
+
+
+def test_a_fleet_named_in_settings_without_a_folder_never_stops_a_rollback(
+    tmp_path: Path,
+) -> None:
+    # `fleets:` names prod-us before its folder exists: its registry folder cannot be locked,
+    # which refused the whole pass (prod-eu's rollback too) with `file_error`.
+    repo = make_fleets_repo(tmp_path / "r", settings=UNPACED + "fleets:\n  prod-us: {}\n")
+    add_fleet_intents(repo, "prod-eu", {"001-rollback.yaml": {"intent": "rollback"}})
+    assert g.statuses(g.once(repo)) == [("001-rollback.yaml", "applied")]
+    assert g.status(repo) == ""
