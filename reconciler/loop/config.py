@@ -7,7 +7,7 @@ and in docs/gitops.md.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -65,6 +65,31 @@ class LoopConfig(NamedTuple):
             RefusalError: one of them is outside the worktree, or one of their components
                 is a symlink on disk (`path_symlink`).
         """
+        relative = self._relative(checkout)
+        fleet = self.fleet
+        paths = LoopPaths(
+            registry=relative(fleet.registry),
+            decision=relative(fleet.decision),
+            state=relative(fleet.state),
+            telemetry=relative(fleet.telemetry),
+            index_file=relative(telemetry_index.index_path(fleet.state)),
+            segments=relative(telemetry_index.sealed_index_path(fleet.state)),
+            intents=relative(fleet.intents),
+            settings=relative(os.path.join(self.layout.repo, layouts.SETTINGS_FILE)),
+        )
+        _check_intents_folder(paths)
+        refuse_symlinks(checkout.top, paths)
+        return paths
+
+    def relative_intents(self, checkout: Checkout) -> str:
+        """The intents folder relative to the checkout's top, not checked on disk.
+
+        Raises:
+            RefusalError: it is outside the worktree.
+        """
+        return self._relative(checkout)(self.fleet.intents)
+
+    def _relative(self, checkout: Checkout) -> Callable[[str], str]:
         repo = self.layout.repo
         # Where the repository is in the worktree (`--repo` may be a symlink or a subfolder).
         prefix = os.path.relpath(os.path.realpath(repo), checkout.top)
@@ -75,20 +100,7 @@ class LoopConfig(NamedTuple):
                 return checkout.relative(path)  # refuses it: outside the worktree
             return os.path.normpath(os.path.join(prefix, inner)).replace(os.sep, "/")
 
-        fleet = self.fleet
-        paths = LoopPaths(
-            registry=relative(fleet.registry),
-            decision=relative(fleet.decision),
-            state=relative(fleet.state),
-            telemetry=relative(fleet.telemetry),
-            index_file=relative(telemetry_index.index_path(fleet.state)),
-            segments=relative(telemetry_index.sealed_index_path(fleet.state)),
-            intents=relative(fleet.intents),
-            settings=relative(os.path.join(repo, layouts.SETTINGS_FILE)),
-        )
-        _check_intents_folder(paths)
-        refuse_symlinks(checkout.top, paths)
-        return paths
+        return relative
 
     def lock_folders(self) -> Sequence[str]:
         """The folders whose flocks make up the repository lock (shared with `apply`).

@@ -107,8 +107,9 @@ def run_once(options: OnceOptions, *, now: Callable[[], datetime]) -> PassReport
     )
     config = configs[0]  # the repository's settings: remote, branch, lock timeout, pushes
     checkout = checkouts.open_checkout(config.layout.repo)
-    # Refuses files outside the worktree (and symlinked folders) before any lock.
-    rels = [each.relative_paths(checkout) for each in configs]
+    # Refuses files outside the worktree (and symlinked folders) before any lock; with
+    # several fleets, each fleet's own refusal (the others go on).
+    prepared = usable_fleets(configs, checkout)
     with locking.hold_locks(
         repository_lock_folders(configs), config.lock_timeout.total_seconds(), stop=options.stop
     ):
@@ -120,13 +121,47 @@ def run_once(options: OnceOptions, *, now: Callable[[], datetime]) -> PassReport
                 os.path.dirname(each.fleet.registry),
                 allowed=[each.fleet.registry, each.fleet.state, each.fleet.telemetry],
             )
-        recovered = head_move.recover(checkout, [rel.intents for rel in rels])
+        recovered = head_move.recover(
+            checkout, [each.relative_intents(checkout) for each in configs]
+        )
         remove_stale_marks(checkout.git_dir)
         checkout = checkouts.reread_head(checkout) if recovered else checkout
         if not options.push or options.dry_run:
             # A dry run evaluates the checkout as it is: it never fetches, resets or pushes.
-            return _pass_fleets(configs, checkout, options, now, recovered, attempt=1, rels=rels)
+            return _pass_fleets(
+                configs, checkout, options, now, recovered, attempt=1, prepared=prepared
+            )
         return _pass_and_push(configs, checkout, options, now, recovered)
+
+
+Prepared = tuple[list[LoopConfig], list[LoopPaths], list[tuple[str, ReconcileError]]]
+"""The fleets a pass can read, their files relative to the checkout, and the refused ones."""
+
+
+def usable_fleets(configs: Sequence[LoopConfig], checkout: Checkout) -> Prepared:
+    """Each fleet's files relative to the checkout, checked (`LoopConfig.relative_paths`).
+
+    With several fleets a fleet refused (a symlinked folder) is returned as a refusal and
+    left out: it never stops the others (a rollback above all).
+
+    Raises:
+        RefusalError: the pass's one fleet is refused.
+    """
+    usable: list[LoopConfig] = []
+    rels: list[LoopPaths] = []
+    refusals: list[tuple[str, ReconcileError]] = []
+    for each in configs:
+        try:
+            rels.append(each.relative_paths(checkout))
+        except RetryableError:
+            raise
+        except ReconcileError as exc:
+            if len(configs) == 1:
+                raise
+            refusals.append((each.fleet.id, exc))
+            continue
+        usable.append(each)
+    return usable, rels, refusals
 
 
 def repository_lock_folders(configs: Sequence[LoopConfig]) -> list[str]:
@@ -142,7 +177,7 @@ def _pass_fleets(
     recovered: bool,
     *,
     attempt: int,
-    rels: Sequence[LoopPaths] | None = None,
+    prepared: Prepared | None = None,
 ) -> PassReport:
     """The pass: one fleet's (`_pass`), or several fleets' together (`fleet_passes`).
 
@@ -152,14 +187,14 @@ def _pass_fleets(
     if len(configs) == 1:
         return _pass(configs[0], checkout, options, now, recovered, attempt=attempt)
     # Each fleet's files, checked once per pass (a hundred fleets: a check each, not five).
-    rels = rels or [config.relative_paths(checkout) for config in configs]
+    usable, rels, refusals = prepared or usable_fleets(configs, checkout)
     settings = fleet_passes.Settings(
         options.dry_run, options.max_intents, options.stop, options.audit
     )
-    done = fleet_passes.pass_fleets(configs, rels, checkout, settings, now)
+    done = fleet_passes.pass_fleets(usable, rels, checkout, settings, now)
     return PassReport(
         done.outcomes, done.commits, done.head, False, attempt, options.dry_run, recovered,
-        done.left, done.ignored, done.refusals,
+        done.left, done.ignored, [*refusals, *done.refusals],
     )  # fmt: skip
 
 

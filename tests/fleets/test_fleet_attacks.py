@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 import pytest
 
 from reconciler.core.errors import RefusalError
 from tests.support import gitrepos as g
-from tests.support.fleets import add_fleet_intents, fleet_canary, intents, make_fleets_repo
+from tests.support.fleets import (
+    add_fleet_intents,
+    fleet_canary,
+    fleet_path,
+    intents,
+    make_fleets_repo,
+)
 
 UNPACED = "guards:\n  decisionAfterChange: false\n"
 
@@ -40,3 +48,35 @@ def test_a_fleet_named_in_settings_without_a_folder_never_stops_a_rollback(
     add_fleet_intents(repo, "prod-eu", {"001-rollback.yaml": {"intent": "rollback"}})
     assert g.statuses(g.once(repo)) == [("001-rollback.yaml", "applied")]
     assert g.status(repo) == ""
+
+
+@pytest.mark.parametrize(
+    ("folder", "push"),
+    [("state", False), ("telemetry", True), ("intents/applied", False), ("promotion", True)],
+)
+def test_a_symlink_in_another_fleets_folder_never_stops_a_rollback(
+    tmp_path: Path, folder: str, push: bool
+) -> None:
+    # A symlinked folder of staging refused the whole pass before the lock (`path_symlink`):
+    # prod-eu's rollback too, though docs/fleets.md says it is staging's refusal only.
+    repo = make_fleets_repo(tmp_path / "r")
+    add_fleet_intents(repo, "staging", {"001-expand.yaml": {"step": 5}})
+    add_fleet_intents(repo, "prod-eu", {"001-rollback.yaml": {"intent": "rollback"}})
+    link = repo / fleet_path("staging", folder)
+    if link.exists():
+        shutil.rmtree(link)
+    link.parent.mkdir(parents=True, exist_ok=True)
+    (repo / "elsewhere").mkdir()
+    link.symlink_to(os.path.relpath(repo / "elsewhere", link.parent))
+    g.commit_all(repo, "staging: a symlinked folder")
+    bare = g.make_remote(tmp_path, repo) if push else None
+    report = g.once(repo, push=push)
+    assert g.statuses(report) == [("001-rollback.yaml", "applied")]
+    assert [(fleet, error.reason) for fleet, error in report.refusals] == [
+        ("staging", "path_symlink")
+    ]
+    assert "001-expand.yaml" in g.pending(repo, intents("staging"))
+    if bare is not None:
+        assert report.pushed
+        assert g.head(bare, "main") == g.head(repo)
+    assert fleet_canary(repo, "staging") == 25
