@@ -116,11 +116,9 @@ def run_once(options: OnceOptions, *, now: Callable[[], datetime]) -> PassReport
         # HEAD again, under the lock: the holder we waited for may have moved it (a pass
         # killed mid-move included, whose recovery must compare the real HEAD).
         checkout = checkouts.reread_head(checkout)
-        for each in configs:
-            journal.recover(
-                os.path.dirname(each.fleet.registry),
-                allowed=[each.fleet.registry, each.fleet.state, each.fleet.telemetry],
-            )
+        refused = _recover_journals(configs)
+        if refused:
+            prepared = usable_fleets(configs, checkout, refused)
         recovered = head_move.recover(
             checkout, [each.relative_intents(checkout) for each in configs]
         )
@@ -131,26 +129,58 @@ def run_once(options: OnceOptions, *, now: Callable[[], datetime]) -> PassReport
             return _pass_fleets(
                 configs, checkout, options, now, recovered, attempt=1, prepared=prepared
             )
-        return _pass_and_push(configs, checkout, options, now, recovered)
+        return _pass_and_push(configs, checkout, options, now, recovered, refused)
+
+
+def _recover_journals(configs: Sequence[LoopConfig]) -> list[tuple[str, ReconcileError]]:
+    """Finish what each fleet's interrupted `apply` left (`journal.recover`).
+
+    With several fleets, a journal that cannot be finished is its fleet's refusal only.
+
+    Raises:
+        RefusalError: the pass's one fleet's journal cannot be finished.
+    """
+    refused: list[tuple[str, ReconcileError]] = []
+    for each in configs:
+        try:
+            journal.recover(
+                os.path.dirname(each.fleet.registry),
+                allowed=[each.fleet.registry, each.fleet.state, each.fleet.telemetry],
+            )
+        except RetryableError:
+            raise
+        except ReconcileError as exc:
+            if len(configs) == 1:
+                raise
+            refused.append((each.fleet.id, exc))
+    return refused
 
 
 Prepared = tuple[list[LoopConfig], list[LoopPaths], list[tuple[str, ReconcileError]]]
 """The fleets a pass can read, their files relative to the checkout, and the refused ones."""
 
 
-def usable_fleets(configs: Sequence[LoopConfig], checkout: Checkout) -> Prepared:
+def usable_fleets(
+    configs: Sequence[LoopConfig],
+    checkout: Checkout,
+    refused: Sequence[tuple[str, ReconcileError]] = (),
+) -> Prepared:
     """Each fleet's files relative to the checkout, checked (`LoopConfig.relative_paths`).
 
     With several fleets a fleet refused (a symlinked folder) is returned as a refusal and
-    left out: it never stops the others (a rollback above all).
+    left out: it never stops the others (a rollback above all). The fleets already
+    `refused` (their journal) are left out with their refusal.
 
     Raises:
         RefusalError: the pass's one fleet is refused.
     """
     usable: list[LoopConfig] = []
     rels: list[LoopPaths] = []
-    refusals: list[tuple[str, ReconcileError]] = []
+    refusals = list(refused)
+    skipped = {fleet for fleet, _ in refused}
     for each in configs:
+        if each.fleet.id in skipped:
+            continue
         try:
             rels.append(each.relative_paths(checkout))
         except RetryableError:
@@ -178,6 +208,7 @@ def _pass_fleets(
     *,
     attempt: int,
     prepared: Prepared | None = None,
+    refused: Sequence[tuple[str, ReconcileError]] = (),
 ) -> PassReport:
     """The pass: one fleet's (`_pass`), or several fleets' together (`fleet_passes`).
 
@@ -187,7 +218,7 @@ def _pass_fleets(
     if len(configs) == 1:
         return _pass(configs[0], checkout, options, now, recovered, attempt=attempt)
     # Each fleet's files, checked once per pass (a hundred fleets: a check each, not five).
-    usable, rels, refusals = prepared or usable_fleets(configs, checkout)
+    usable, rels, refusals = prepared or usable_fleets(configs, checkout, refused)
     settings = fleet_passes.Settings(
         options.dry_run, options.max_intents, options.stop, options.audit
     )
@@ -204,6 +235,7 @@ def _pass_and_push(
     options: OnceOptions,
     now: Callable[[], datetime],
     recovered: bool,
+    refused: Sequence[tuple[str, ReconcileError]],
 ) -> PassReport:
     import tenacity
 
@@ -228,7 +260,9 @@ def _pass_and_push(
                 before = checkout.head
                 checkout = sync_with_remote(checkout, configs, remote, branch)
                 configs = _reload_if_changed(configs, options, checkout, before)
-                report = _pass_fleets(configs, checkout, options, now, recovered, attempt=number)
+                report = _pass_fleets(
+                    configs, checkout, options, now, recovered, attempt=number, refused=refused
+                )
                 checkout = checkouts.reread_head(checkout)
                 pushed = push_head(checkout, remote, branch)
                 return report._replace(pushed=pushed)

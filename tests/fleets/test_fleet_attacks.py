@@ -80,3 +80,27 @@ def test_a_symlink_in_another_fleets_folder_never_stops_a_rollback(
         assert report.pushed
         assert g.head(bare, "main") == g.head(repo)
     assert fleet_canary(repo, "staging") == 25
+
+
+@pytest.mark.parametrize("push", [False, True])
+def test_a_broken_journal_of_another_fleet_never_stops_a_rollback(
+    tmp_path: Path, push: bool
+) -> None:
+    # An unreadable journal in staging's folder (an interrupted apply, or one committed by a
+    # pull request: .gitignore does not stop `git add -f`) raised `journal_corrupt` for the
+    # whole pass, prod-eu's rollback included.
+    repo = make_fleets_repo(tmp_path / "r")
+    add_fleet_intents(repo, "staging", {"001-expand.yaml": {"step": 5}})
+    add_fleet_intents(repo, "prod-eu", {"001-rollback.yaml": {"intent": "rollback"}})
+    (repo / fleet_path("staging", ".reconciler-journal.json")).write_text("garbage")
+    g.git(repo, "add", "-f", "--", fleet_path("staging", ".reconciler-journal.json"))
+    g.git(repo, "commit", "-q", "-m", "staging: a journal")
+    if push:
+        g.make_remote(tmp_path, repo)
+    report = g.once(repo, push=push)
+    assert g.statuses(report) == [("001-rollback.yaml", "applied")]
+    assert [(fleet, error.reason) for fleet, error in report.refusals] == [
+        ("staging", "journal_corrupt")
+    ]
+    assert g.pending(repo, intents("staging")) == ["001-expand.yaml"]
+    assert report.pushed == push
