@@ -105,13 +105,16 @@ def run_once(options: OnceOptions, *, now: Callable[[], datetime]) -> PassReport
         lock_timeout=options.lock_timeout,
         fleets=options.fleets,
     )
+    # The lock and the recovery of a crashed pass cover every fleet, whichever this pass takes:
+    # a pass over staging and one over prod-eu share one HEAD, index and crash marker.
+    every = every_fleet(options.repo) if options.fleets else configs
     config = configs[0]  # the repository's settings: remote, branch, lock timeout, pushes
     checkout = checkouts.open_checkout(config.layout.repo)
     # Refuses files outside the worktree (and symlinked folders) before any lock; with
     # several fleets, each fleet's own refusal (the others go on).
     prepared = usable_fleets(configs, checkout)
     with locking.hold_locks(
-        repository_lock_folders(configs), config.lock_timeout.total_seconds(), stop=options.stop
+        repository_lock_folders(every), config.lock_timeout.total_seconds(), stop=options.stop
     ):
         # HEAD again, under the lock: the holder we waited for may have moved it (a pass
         # killed mid-move included, whose recovery must compare the real HEAD).
@@ -119,9 +122,7 @@ def run_once(options: OnceOptions, *, now: Callable[[], datetime]) -> PassReport
         refused = _recover_journals(configs)
         if refused:
             prepared = usable_fleets(configs, checkout, refused)
-        recovered = head_move.recover(
-            checkout, [each.relative_intents(checkout) for each in configs]
-        )
+        recovered = head_move.recover(checkout, [each.relative_intents(checkout) for each in every])
         remove_stale_marks(checkout.git_dir)
         checkout = checkouts.reread_head(checkout) if recovered else checkout
         if not options.push or options.dry_run:
@@ -192,6 +193,15 @@ def usable_fleets(
             continue
         usable.append(each)
     return usable, rels, refusals
+
+
+def every_fleet(repo: str | None) -> list[LoopConfig]:
+    """Every fleet of the repository (`--fleet` aside): what the lock and recovery cover.
+
+    Raises:
+        RefusalError: as `load_configs`.
+    """
+    return load_configs(repo)
 
 
 def repository_lock_folders(configs: Sequence[LoopConfig]) -> list[str]:

@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from reconciler.core.errors import RefusalError
+from reconciler.adapters import locking
+from reconciler.core.errors import RefusalError, RetryableError
+from reconciler.loop.config import load_configs
+from reconciler.loop.head_move import MARKER_NAME
+from reconciler.loop.once import repository_lock_folders
+from reconciler.loop.repair import repair_index
 from tests.support import gitrepos as g
 from tests.support.fleets import (
     add_fleet_intents,
@@ -19,6 +28,7 @@ from tests.support.fleets import (
 )
 
 UNPACED = "guards:\n  decisionAfterChange: false\n"
+CRASHER = g.ROOT / "tests" / "support" / "crashing_once.py"
 
 
 def test_an_intents_folder_inside_another_fleets_intents_folder_is_refused(
@@ -104,3 +114,54 @@ def test_a_broken_journal_of_another_fleet_never_stops_a_rollback(
     ]
     assert g.pending(repo, intents("staging")) == ["001-expand.yaml"]
     assert report.pushed == push
+
+
+def test_a_pass_over_one_fleet_holds_the_whole_repository_lock(tmp_path: Path) -> None:
+    # `--once --fleet prod-eu` locked prod-eu's folders only: it ran beside a pass over
+    # staging (one HEAD, one index, one crash marker and one fast-import marks file for both).
+    repo = make_fleets_repo(tmp_path / "r")
+    add_fleet_intents(repo, "prod-eu", {"001-rollback.yaml": {"intent": "rollback"}})
+    staging = load_configs(str(repo), fleets=["staging"])
+    before = g.head(repo)
+    with locking.hold_locks(repository_lock_folders(staging), 0):
+        with pytest.raises(RetryableError) as caught:
+            g.once(repo, fleets=["prod-eu"], lock_timeout="0s")
+    assert caught.value.reason == "lock_timeout"
+    assert g.head(repo) == before
+    assert g.statuses(g.once(repo, fleets=["prod-eu"])) == [("001-rollback.yaml", "applied")]
+
+
+@pytest.mark.slow
+def test_a_crashed_pass_over_another_fleet_never_stops_a_fleets_rollback(tmp_path: Path) -> None:
+    # A `--once --fleet staging` killed mid-move leaves a marker naming staging's intents;
+    # the next `--once --fleet prod-eu` recovered it against prod-eu's folder only and
+    # refused (`journal_corrupt`): prod-eu's rollback waited for someone to delete it.
+    fresh = datetime.now(UTC) - timedelta(minutes=1)
+    repo = make_fleets_repo(tmp_path / "r", generated_at=fresh)
+    add_fleet_intents(repo, "staging", {"001-expand.yaml": {"step": 5}})
+    add_fleet_intents(repo, "prod-eu", {"001-rollback.yaml": {"intent": "rollback"}})
+    crashed = subprocess.run(
+        [sys.executable, str(CRASHER), "before:_drop_consumed", "--repo", str(repo),
+         "--fleet", "staging"],
+        capture_output=True, text=True, timeout=60, cwd=str(g.ROOT),
+        env={**os.environ, "PYTHONPATH": str(g.ROOT)}, check=False,
+    )  # fmt: skip
+    assert crashed.returncode == -signal.SIGKILL, crashed.stderr
+    assert (repo / ".git" / MARKER_NAME).exists()
+    report = g.once(repo, fleets=["prod-eu"], at=datetime.now(UTC))
+    assert report.recovered
+    assert g.statuses(report) == [("001-rollback.yaml", "applied")]
+    assert g.pending(repo, intents("staging")) == []
+    assert g.processed(repo, "applied", intents("staging")) == ["001-expand.yaml"]
+    assert fleet_canary(repo, "staging") == 30
+    assert g.status(repo) == ""
+
+
+def test_repair_index_of_one_fleet_holds_the_whole_repository_lock(tmp_path: Path) -> None:
+    repo = make_fleets_repo(tmp_path / "r")
+    staging = load_configs(str(repo), fleets=["staging"])
+    with locking.hold_locks(repository_lock_folders(staging), 0):
+        with pytest.raises(RetryableError) as caught:
+            repair_index(str(repo), commit=True, now=lambda: g.FIXED, lock_timeout="0s",
+                         fleet="prod-eu")  # fmt: skip
+    assert caught.value.reason == "lock_timeout"
