@@ -141,7 +141,9 @@ class Daemon:
         self.next_not_before: datetime | None = None
         """The earliest notBefore of the intents the last pass deferred (None: none)."""
         self.metrics.next_deferred.set_function(self._seconds_to_next_deferred)
-        self.configs: list[LoopConfig] = load_configs(options.repo, fleets=options.fleets)
+        self.configs: list[LoopConfig] = load_configs(
+            options.repo, fleets=options.fleets, keep_refused=True
+        )
         """Every fleet reconciled (`--fleet`: those named), upstream first."""
         self.config = self.configs[0]
         """The repository's settings (remote, branch, pushes): the first fleet's."""

@@ -76,9 +76,12 @@ def fleet_layouts(repo: str, settings: RepoSettings) -> list[Layout]:
         for fleet in fleet_settings.promotion_order(ids, configured)
     ]
     _refuse_shared_files(repo, layouts_found)
-    by_id = {layout.fleet.id: layout.fleet for layout in layouts_found}
+    by_id = {layout.fleet.id: layout for layout in layouts_found}
     return [
-        layout._replace(upstream=by_id[layout.fleet_settings.after])
+        layout._replace(
+            upstream=by_id[layout.fleet_settings.after].fleet,
+            upstream_refused=by_id[layout.fleet_settings.after].refused,
+        )
         if layout.fleet_settings is not None and layout.fleet_settings.after is not None
         else layout
         for layout in layouts_found
@@ -110,14 +113,15 @@ def with_settings(layout: Layout, settings: RepoSettings) -> Layout:
     return layout._replace(settings=own)
 
 
-def select(found: Sequence[Layout], wanted: Sequence[str]) -> list[Layout]:
+def select(
+    found: Sequence[Layout], wanted: Sequence[str], *, keep_refused: bool = False
+) -> list[Layout]:
     """The layouts of the fleets `wanted` (all when empty), in the repository's order.
 
     Raises:
-        RefusalError: `fleet_unknown`.
+        RefusalError: `fleet_unknown`; a chosen fleet's `Layout.refused` (unless
+            `keep_refused`: the loop makes it that fleet's refusal).
     """
-    if not wanted:
-        return list(found)
     known = [layout.fleet.id for layout in found]
     for fleet in wanted:
         if fleet not in known:
@@ -125,7 +129,11 @@ def select(found: Sequence[Layout], wanted: Sequence[str]) -> list[Layout]:
                 ReasonCode.FLEET_UNKNOWN,
                 f"unknown fleet {fleet!r}; the fleets are: {', '.join(known)}",
             )
-    return [layout for layout in found if layout.fleet.id in wanted]
+    chosen = [layout for layout in found if not wanted or layout.fleet.id in wanted]
+    refused = next((layout.refused for layout in chosen if layout.refused is not None), None)
+    if refused is not None and not keep_refused:
+        raise refused
+    return chosen
 
 
 def _fleet_folders(repo: str) -> tuple[list[str], list[str]]:
@@ -191,7 +199,11 @@ def _fleet_layout(
         own,
         fleet,
     )
-    check_confined(layout)
+    check_confined(layout, resolve=False)  # reconciler.yaml's paths: the repository's problem
+    try:
+        check_confined(layout)
+    except RefusalError as exc:  # a symlink in the fleet's folder: this fleet's problem
+        return layout._replace(refused=exc)
     return layout
 
 

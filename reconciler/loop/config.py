@@ -63,8 +63,10 @@ class LoopConfig(NamedTuple):
 
         Raises:
             RefusalError: one of them is outside the worktree, or one of their components
-                is a symlink on disk (`path_symlink`).
+                is a symlink on disk (`path_symlink`); the layout's `refused`.
         """
+        if self.layout.refused is not None:
+            raise self.layout.refused
         relative = self._relative(checkout)
         fleet = self.fleet
         paths = LoopPaths(
@@ -198,13 +200,16 @@ def load_configs(
     branch: str | None = None,
     lock_timeout: str | None = None,
     fleets: Sequence[str] = (),
+    keep_refused: bool = False,
 ) -> list[LoopConfig]:
     """The loop settings of every fleet of `repo` (those `fleets` names), upstream first.
+
+    `keep_refused`: see `layouts.resolve_layouts` (`relative_paths` raises its refusal).
 
     Raises:
         RefusalError: bad settings or flags; `fleets_invalid`, `fleet_unknown`.
     """
-    found = layouts.resolve_layouts(layouts.resolve_repo(repo), fleets)
+    found = layouts.resolve_layouts(layouts.resolve_repo(repo), fleets, keep_refused=keep_refused)
     return [
         config_for(layout, remote=remote, branch=branch, lock_timeout=lock_timeout)
         for layout in found

@@ -104,6 +104,7 @@ def run_once(options: OnceOptions, *, now: Callable[[], datetime]) -> PassReport
         branch=options.branch,
         lock_timeout=options.lock_timeout,
         fleets=options.fleets,
+        keep_refused=True,  # a fleet whose folder leads outside: its refusal, not the pass's
     )
     # The lock and the recovery of a crashed pass cover every fleet, whichever this pass takes:
     # a pass over staging and one over prod-eu share one HEAD, index and crash marker.
@@ -143,6 +144,8 @@ def _recover_journals(configs: Sequence[LoopConfig]) -> list[tuple[str, Reconcil
     """
     refused: list[tuple[str, ReconcileError]] = []
     for each in configs:
+        if each.layout.refused is not None and len(configs) > 1:
+            continue  # never recovered through a symlink: `usable_fleets` refuses it
         try:
             journal.recover(
                 os.path.dirname(each.fleet.registry),
@@ -201,7 +204,7 @@ def every_fleet(repo: str | None) -> list[LoopConfig]:
     Raises:
         RefusalError: as `load_configs`.
     """
-    return load_configs(repo)
+    return load_configs(repo, keep_refused=True)
 
 
 def repository_lock_folders(configs: Sequence[LoopConfig]) -> list[str]:
@@ -328,6 +331,7 @@ def _reload_if_changed(
         branch=options.branch,
         lock_timeout=options.lock_timeout,
         fleets=options.fleets,
+        keep_refused=True,  # a fleet whose folder leads outside: its refusal, not the pass's
     )
     if repository_lock_folders(fresh) != repository_lock_folders(configs):
         raise RetryableError(

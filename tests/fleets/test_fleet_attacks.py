@@ -14,6 +14,7 @@ import pytest
 
 from reconciler.adapters import locking
 from reconciler.core.errors import RefusalError, RetryableError
+from reconciler.inputs.layouts import resolve_layout
 from reconciler.loop.config import load_configs
 from reconciler.loop.head_move import MARKER_NAME
 from reconciler.loop.once import repository_lock_folders
@@ -165,3 +166,41 @@ def test_repair_index_of_one_fleet_holds_the_whole_repository_lock(tmp_path: Pat
             repair_index(str(repo), commit=True, now=lambda: g.FIXED, lock_timeout="0s",
                          fleet="prod-eu")  # fmt: skip
     assert caught.value.reason == "lock_timeout"
+
+
+ORDER = "maxDecisionAge: 30d\n" + UNPACED + "fleets:\n  prod-eu:\n    after: staging\n"
+
+
+@pytest.mark.parametrize("folder", ["telemetry", "state"])
+def test_a_folder_of_another_fleet_leading_outside_never_stops_a_rollback(
+    tmp_path: Path, folder: str
+) -> None:
+    # staging's folder symlinked out of the repository refused the layout of every fleet
+    # (`layout_path_outside_repo`): prod-eu's rollback, `apply --fleet prod-eu` too. It is
+    # staging's refusal now, and prod-eu's upstream gate never reads through it.
+    repo = make_fleets_repo(tmp_path / "r", settings=ORDER, canary={"staging": 100})
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    link = repo / fleet_path("staging", folder)
+    if link.exists():
+        shutil.rmtree(link)
+    link.symlink_to(outside)
+    g.commit_all(repo, "staging: a folder outside")
+    add_fleet_intents(
+        repo,
+        "prod-eu",
+        {"001-expand.yaml": {"step": 5}, "002-rollback.yaml": {"intent": "rollback"}},
+    )
+    report = g.once(repo)
+    assert [o.status for o in report.outcomes] == ["deferred", "applied", "rejected"]
+    assert "outside the repository" in report.outcomes[0].problems[0]
+    assert [(fleet, error.reason) for fleet, error in report.refusals] == [
+        ("staging", "layout_path_outside_repo")
+    ]
+    assert "manual: true" in (repo / fleet_path("prod-eu", "registry.yaml")).read_text()
+    assert list(outside.iterdir()) == []
+    # Every other use of staging still refuses it.
+    with pytest.raises(RefusalError) as caught:
+        resolve_layout(str(repo), fleet="staging")
+    assert caught.value.reason == "layout_path_outside_repo"
+    assert resolve_layout(str(repo), fleet="prod-eu").refused is None
