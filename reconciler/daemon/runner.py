@@ -35,7 +35,7 @@ from reconciler.daemon.webhooks import MAX_BODY, Forges
 from reconciler.inputs import layouts
 from reconciler.loop import checkout as checkouts
 from reconciler.loop.config import LoopConfig, load_configs
-from reconciler.loop.once import OnceOptions, PassReport, run_once
+from reconciler.loop.once import OnceOptions, PassReport, run_once, usable_fleets
 from reconciler.reports import audit_state, auditing, status, status_page
 
 MIN_DEFERRED_WAKE = 1.0
@@ -141,14 +141,16 @@ class Daemon:
         self.next_not_before: datetime | None = None
         """The earliest notBefore of the intents the last pass deferred (None: none)."""
         self.metrics.next_deferred.set_function(self._seconds_to_next_deferred)
-        self.configs: list[LoopConfig] = load_configs(options.repo, fleets=options.fleets)
+        self.configs: list[LoopConfig] = load_configs(
+            options.repo, fleets=options.fleets, keep_refused=True
+        )
         """Every fleet reconciled (`--fleet`: those named), upstream first."""
         self.config = self.configs[0]
         """The repository's settings (remote, branch, pushes): the first fleet's."""
-        # A repository the passes could never work in is refused at start, not retried.
+        # A repository the passes could never work in is refused at start, not retried (one
+        # fleet of several refused is that fleet's refusal at each pass: the others go on).
         checkout = checkouts.open_checkout(self.config.layout.repo)
-        for config in self.configs:
-            config.relative_paths(checkout)
+        usable_fleets(self.configs, checkout)
         # The forges' pushes that ask for a pass: to the branch a --push pass syncs with,
         # taken once at start like the polled one (None, a detached HEAD: any branch).
         branch = options.branch or self.config.branch or checkout.branch or None

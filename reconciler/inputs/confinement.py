@@ -37,6 +37,12 @@ class Layout(NamedTuple):
     """The fleet's entry of `fleets:` (after, requires); None: a single-fleet repository."""
     upstream: Fleet | None = None
     """The files of the fleet it is promoted after (`after:`); None: no upstream."""
+    refused: RefusalError | None = None
+    """Why this fleet of several cannot be used: a folder of it resolves, through a symlink
+    on disk, outside the repository or into .git. Only the loop takes such a layout (as
+    that fleet's refusal: the others go on); every other use refuses it."""
+    upstream_refused: RefusalError | None = None
+    """The upstream's `refused`: its files are never read (the upstream gate holds)."""
 
     @property
     def is_multi_fleet(self) -> bool:
@@ -60,7 +66,7 @@ def managed_paths(layout: Layout) -> dict[str, str]:
     return managed
 
 
-def check_confined(layout: Layout) -> None:
+def check_confined(layout: Layout, *, resolve: bool = True) -> None:
     """Refuse a path from reconciler.yaml or the built-in layout outside the repo or in .git.
 
     Explicit path flags are the caller's choice (as with the bash tool) and are not checked.
@@ -69,6 +75,8 @@ def check_confined(layout: Layout) -> None:
     `.git` (git never tracks one: a commit of it breaks every later pass). The final
     component is left to the readers and writers (a symlinked decision is followed by
     `apply`; a symlinked registry, state or telemetry file is refused when it is used).
+
+    `resolve` False checks the paths as written only (not through the symlinks on disk).
 
     Raises:
         RefusalError: `layout_path_outside_repo` or `layout_path_in_git_dir`.
@@ -86,12 +94,14 @@ def check_confined(layout: Layout) -> None:
             raise _outside(f"{shown} leads out of the repository {layout.repo}", key, path)
         if lexical == os.curdir and key != "intentsDir":
             raise _outside(f"{shown} is the repository itself, not a file in it", key, path)
-        folder = path if key == "intentsDir" else os.path.dirname(path)
-        real = os.path.realpath(folder)
-        real_relative = os.path.relpath(real, real_repo)
-        if _escapes(real_relative):
-            why = f"resolves through a symlink to {real}, outside the repository {layout.repo}"
-            raise _outside(f"{shown} {why}", key, path)
+        real_relative = lexical
+        if resolve:
+            folder = path if key == "intentsDir" else os.path.dirname(path)
+            real = os.path.realpath(folder)
+            real_relative = os.path.relpath(real, real_repo)
+            if _escapes(real_relative):
+                why = f"resolves through a symlink to {real}, outside the repository {layout.repo}"
+                raise _outside(f"{shown} {why}", key, path)
         for relative in (lexical, real_relative):
             part = repo_settings.git_dir_component(relative.replace(os.sep, "/"))
             if part is not None:

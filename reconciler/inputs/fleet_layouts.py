@@ -118,9 +118,12 @@ def _resolve(repo: str, settings: RepoSettings) -> list[Layout]:
         for fleet in fleet_settings.promotion_order(ids, configured)
     ]
     _refuse_shared_files(repo, layouts_found)
-    by_id = {layout.fleet.id: layout.fleet for layout in layouts_found}
+    by_id = {layout.fleet.id: layout for layout in layouts_found}
     return [
-        layout._replace(upstream=by_id[layout.fleet_settings.after])
+        layout._replace(
+            upstream=by_id[layout.fleet_settings.after].fleet,
+            upstream_refused=by_id[layout.fleet_settings.after].refused,
+        )
         if layout.fleet_settings is not None and layout.fleet_settings.after is not None
         else layout
         for layout in layouts_found
@@ -152,14 +155,15 @@ def with_settings(layout: Layout, settings: RepoSettings) -> Layout:
     return layout._replace(settings=own)
 
 
-def select(found: Sequence[Layout], wanted: Sequence[str]) -> list[Layout]:
+def select(
+    found: Sequence[Layout], wanted: Sequence[str], *, keep_refused: bool = False
+) -> list[Layout]:
     """The layouts of the fleets `wanted` (all when empty), in the repository's order.
 
     Raises:
-        RefusalError: `fleet_unknown`.
+        RefusalError: `fleet_unknown`; a chosen fleet's `Layout.refused` (unless
+            `keep_refused`: the loop makes it that fleet's refusal).
     """
-    if not wanted:
-        return list(found)
     known = [layout.fleet.id for layout in found]
     for fleet in wanted:
         if fleet not in known:
@@ -167,7 +171,11 @@ def select(found: Sequence[Layout], wanted: Sequence[str]) -> list[Layout]:
                 ReasonCode.FLEET_UNKNOWN,
                 f"unknown fleet {fleet!r}; the fleets are: {', '.join(known)}",
             )
-    return [layout for layout in found if layout.fleet.id in wanted]
+    chosen = [layout for layout in found if not wanted or layout.fleet.id in wanted]
+    refused = next((layout.refused for layout in chosen if layout.refused is not None), None)
+    if refused is not None and not keep_refused:
+        raise refused
+    return chosen
 
 
 def _fleet_folders(repo: str) -> tuple[list[str], list[str]]:
@@ -233,7 +241,11 @@ def _fleet_layout(
         own,
         fleet,
     )
-    check_confined(layout)
+    check_confined(layout, resolve=False)  # reconciler.yaml's paths: the repository's problem
+    try:
+        check_confined(layout)
+    except RefusalError as exc:  # a symlink in the fleet's folder: this fleet's problem
+        return layout._replace(refused=exc)
     return layout
 
 
@@ -242,7 +254,10 @@ def _configured_ids(settings: RepoSettings) -> set[str]:
 
 
 def _refuse_shared_files(repo: str, found: Sequence[Layout]) -> None:
-    """Two fleets may not share a file or an intents folder (one would consume the other's)."""
+    """Two fleets may not share a file or an intents folder (one would consume the other's).
+
+    Nor may a fleet's file or intents folder be inside another fleet's intents folder.
+    """
     owners: dict[str, str] = {}
     problems: list[str] = []
     for layout in found:
@@ -262,6 +277,18 @@ def _refuse_shared_files(repo: str, found: Sequence[Layout]) -> None:
                         f"fleet {intents[folder]}'s intents folder"
                     )
                 folder = os.path.dirname(folder)
+    for layout in found:
+        # An intents folder inside another's (its applied/, say) would take the other's
+        # processed intents for pending ones of its own: applied twice.
+        folder = os.path.dirname(os.path.normpath(layout.fleet.intents))
+        while folder.startswith(repo) and folder != repo:
+            if folder in intents:
+                problems.append(
+                    f"fleet {layout.fleet.id}'s intents folder "
+                    f"{os.path.relpath(layout.fleet.intents, repo)} is inside fleet "
+                    f"{intents[folder]}'s intents folder"
+                )
+            folder = os.path.dirname(folder)
     if problems:
         raise _invalid(repo, problems)
 

@@ -74,10 +74,14 @@ def load_repo_settings(repo: str) -> RepoSettings:
     return repo_settings.parse_repo_settings(doc, path)
 
 
-def resolve_layouts(repo: str, wanted: Sequence[str] = ()) -> list[Layout]:
+def resolve_layouts(
+    repo: str, wanted: Sequence[str] = (), *, keep_refused: bool = False
+) -> list[Layout]:
     """Every fleet of the repository (or those `wanted`), upstream first.
 
-    A single-fleet repository has one; `--fleet` there is refused (`fleet_unknown`).
+    A single-fleet repository has one; `--fleet` there is refused (`fleet_unknown`). A fleet
+    of several whose folder resolves outside the repository is refused, unless
+    `keep_refused` (the loop): then its `Layout.refused` says why.
 
     Raises:
         RefusalError: as `resolve_layout`, plus `fleets_invalid` and `fleet_unknown`.
@@ -86,7 +90,8 @@ def resolve_layouts(repo: str, wanted: Sequence[str] = ()) -> list[Layout]:
 
     settings = load_repo_settings(repo)
     if fleet_layouts.is_multi_fleet(repo, settings):
-        return fleet_layouts.select(fleet_layouts.fleet_layouts(repo, settings), wanted)
+        found = fleet_layouts.fleet_layouts(repo, settings)
+        return fleet_layouts.select(found, wanted, keep_refused=keep_refused)
     if wanted:
         raise _single_fleet(wanted[0])
     return [resolve_layout(repo)]

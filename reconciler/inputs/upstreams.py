@@ -38,20 +38,25 @@ def upstream_gate(layout: Layout, records: AppliedRecords | None) -> UpstreamGat
     requirement, problems = upstream.parse_requires(settings.after, settings.requires)
     if requirement is None:  # refused when the layout was resolved (fleets_invalid)
         raise AssertionError(f"fleets.{settings.id}: {problems}")
-    found = layout.upstream
-    return UpstreamGate(requirement, lambda: read_facts(found, records))
+    found, refused = layout.upstream, layout.upstream_refused
+    return UpstreamGate(requirement, lambda: read_facts(found, records, refused))
 
 
-def read_facts(fleet: Fleet, records: AppliedRecords | None) -> UpstreamFacts:
+def read_facts(
+    fleet: Fleet, records: AppliedRecords | None, refused: RefusalError | None = None
+) -> UpstreamFacts:
     """The upstream's registry now and its applied records, oldest first.
 
     Raises:
-        RefusalError: the registry or the telemetry cannot be read (the gate then holds).
+        RefusalError: the registry or the telemetry cannot be read, or the upstream's
+            layout is `refused` (its folder leads outside the repository): the gate holds.
     """
     if records is None:
         raise RefusalError(
             ReasonCode.GUARD_UPSTREAM_NOT_READY, "this path does not read upstream records"
         )
+    if refused is not None:
+        raise refused
     loaded = documents.load_registry(fleet.registry)
     doc = loaded.doc if isinstance(loaded.doc, dict) else {}
     view = registry.view_registry(doc)

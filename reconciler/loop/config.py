@@ -7,7 +7,7 @@ and in docs/gitops.md.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -63,8 +63,35 @@ class LoopConfig(NamedTuple):
 
         Raises:
             RefusalError: one of them is outside the worktree, or one of their components
-                is a symlink on disk (`path_symlink`).
+                is a symlink on disk (`path_symlink`); the layout's `refused`.
         """
+        if self.layout.refused is not None:
+            raise self.layout.refused
+        relative = self._relative(checkout)
+        fleet = self.fleet
+        paths = LoopPaths(
+            registry=relative(fleet.registry),
+            decision=relative(fleet.decision),
+            state=relative(fleet.state),
+            telemetry=relative(fleet.telemetry),
+            index_file=relative(telemetry_index.index_path(fleet.state)),
+            segments=relative(telemetry_index.sealed_index_path(fleet.state)),
+            intents=relative(fleet.intents),
+            settings=relative(os.path.join(self.layout.repo, layouts.SETTINGS_FILE)),
+        )
+        _check_intents_folder(paths)
+        refuse_symlinks(checkout.top, paths)
+        return paths
+
+    def relative_intents(self, checkout: Checkout) -> str:
+        """The intents folder relative to the checkout's top, not checked on disk.
+
+        Raises:
+            RefusalError: it is outside the worktree.
+        """
+        return self._relative(checkout)(self.fleet.intents)
+
+    def _relative(self, checkout: Checkout) -> Callable[[str], str]:
         repo = self.layout.repo
         # Where the repository is in the worktree (`--repo` may be a symlink or a subfolder).
         prefix = os.path.relpath(os.path.realpath(repo), checkout.top)
@@ -75,26 +102,18 @@ class LoopConfig(NamedTuple):
                 return checkout.relative(path)  # refuses it: outside the worktree
             return os.path.normpath(os.path.join(prefix, inner)).replace(os.sep, "/")
 
-        fleet = self.fleet
-        paths = LoopPaths(
-            registry=relative(fleet.registry),
-            decision=relative(fleet.decision),
-            state=relative(fleet.state),
-            telemetry=relative(fleet.telemetry),
-            index_file=relative(telemetry_index.index_path(fleet.state)),
-            segments=relative(telemetry_index.sealed_index_path(fleet.state)),
-            intents=relative(fleet.intents),
-            settings=relative(os.path.join(repo, layouts.SETTINGS_FILE)),
-        )
-        _check_intents_folder(paths)
-        refuse_symlinks(checkout.top, paths)
-        return paths
+        return relative
 
     def lock_folders(self) -> Sequence[str]:
-        """The folders whose flocks make up the repository lock (shared with `apply`)."""
+        """The folders whose flocks make up the repository lock (shared with `apply`).
+
+        A registry folder that does not exist (a fleet `fleets:` names before its folder is
+        made) is not locked, as `apply` does: it would refuse every fleet's pass.
+        """
         registry_folder = os.path.dirname(self.fleet.registry)
         others = [self.fleet.state, self.fleet.telemetry]
-        return [registry_folder, *(files.lockable_folder(path) for path in others)]
+        found = [files.lockable_folder(path) for path in others]
+        return [registry_folder, *found] if files.is_dir(registry_folder) else found
 
     def branch_for(self, checkout: Checkout) -> str:
         """The remote branch to sync with: --branch, `branch` setting, else the current one.
@@ -181,13 +200,16 @@ def load_configs(
     branch: str | None = None,
     lock_timeout: str | None = None,
     fleets: Sequence[str] = (),
+    keep_refused: bool = False,
 ) -> list[LoopConfig]:
     """The loop settings of every fleet of `repo` (those `fleets` names), upstream first.
+
+    `keep_refused`: see `layouts.resolve_layouts` (`relative_paths` raises its refusal).
 
     Raises:
         RefusalError: bad settings or flags; `fleets_invalid`, `fleet_unknown`.
     """
-    found = layouts.resolve_layouts(layouts.resolve_repo(repo), fleets)
+    found = layouts.resolve_layouts(layouts.resolve_repo(repo), fleets, keep_refused=keep_refused)
     return [
         config_for(layout, remote=remote, branch=branch, lock_timeout=lock_timeout)
         for layout in found

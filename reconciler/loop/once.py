@@ -104,29 +104,107 @@ def run_once(options: OnceOptions, *, now: Callable[[], datetime]) -> PassReport
         branch=options.branch,
         lock_timeout=options.lock_timeout,
         fleets=options.fleets,
+        keep_refused=True,  # a fleet whose folder leads outside: its refusal, not the pass's
     )
+    # The lock and the recovery of a crashed pass cover every fleet, whichever this pass takes:
+    # a pass over staging and one over prod-eu share one HEAD, index and crash marker.
+    every = every_fleet(options.repo) if options.fleets else configs
     config = configs[0]  # the repository's settings: remote, branch, lock timeout, pushes
     checkout = checkouts.open_checkout(config.layout.repo)
-    # Refuses files outside the worktree (and symlinked folders) before any lock.
-    rels = [each.relative_paths(checkout) for each in configs]
+    # Refuses files outside the worktree (and symlinked folders) before any lock; with
+    # several fleets, each fleet's own refusal (the others go on).
+    prepared = usable_fleets(configs, checkout)
     with locking.hold_locks(
-        repository_lock_folders(configs), config.lock_timeout.total_seconds(), stop=options.stop
+        repository_lock_folders(every), config.lock_timeout.total_seconds(), stop=options.stop
     ):
         # HEAD again, under the lock: the holder we waited for may have moved it (a pass
         # killed mid-move included, whose recovery must compare the real HEAD).
         checkout = checkouts.reread_head(checkout)
-        for each in configs:
-            journal.recover(
-                os.path.dirname(each.fleet.registry),
-                allowed=[each.fleet.registry, each.fleet.state, each.fleet.telemetry],
-            )
-        recovered = head_move.recover(checkout, [rel.intents for rel in rels])
+        refused = _recover_journals(configs)
+        if refused:
+            prepared = usable_fleets(configs, checkout, refused)
+        recovered = head_move.recover(checkout, [each.relative_intents(checkout) for each in every])
         remove_stale_marks(checkout.git_dir)
         checkout = checkouts.reread_head(checkout) if recovered else checkout
         if not options.push or options.dry_run:
             # A dry run evaluates the checkout as it is: it never fetches, resets or pushes.
-            return _pass_fleets(configs, checkout, options, now, recovered, attempt=1, rels=rels)
-        return _pass_and_push(configs, checkout, options, now, recovered)
+            return _pass_fleets(
+                configs, checkout, options, now, recovered, attempt=1, prepared=prepared
+            )
+        return _pass_and_push(configs, checkout, options, now, recovered, refused)
+
+
+def _recover_journals(configs: Sequence[LoopConfig]) -> list[tuple[str, ReconcileError]]:
+    """Finish what each fleet's interrupted `apply` left (`journal.recover`).
+
+    With several fleets, a journal that cannot be finished is its fleet's refusal only.
+
+    Raises:
+        RefusalError: the pass's one fleet's journal cannot be finished.
+    """
+    refused: list[tuple[str, ReconcileError]] = []
+    for each in configs:
+        if each.layout.refused is not None and len(configs) > 1:
+            continue  # never recovered through a symlink: `usable_fleets` refuses it
+        try:
+            journal.recover(
+                os.path.dirname(each.fleet.registry),
+                allowed=[each.fleet.registry, each.fleet.state, each.fleet.telemetry],
+            )
+        except RetryableError:
+            raise
+        except ReconcileError as exc:
+            if len(configs) == 1:
+                raise
+            refused.append((each.fleet.id, exc))
+    return refused
+
+
+Prepared = tuple[list[LoopConfig], list[LoopPaths], list[tuple[str, ReconcileError]]]
+"""The fleets a pass can read, their files relative to the checkout, and the refused ones."""
+
+
+def usable_fleets(
+    configs: Sequence[LoopConfig],
+    checkout: Checkout,
+    refused: Sequence[tuple[str, ReconcileError]] = (),
+) -> Prepared:
+    """Each fleet's files relative to the checkout, checked (`LoopConfig.relative_paths`).
+
+    With several fleets a fleet refused (a symlinked folder) is returned as a refusal and
+    left out: it never stops the others (a rollback above all). The fleets already
+    `refused` (their journal) are left out with their refusal.
+
+    Raises:
+        RefusalError: the pass's one fleet is refused.
+    """
+    usable: list[LoopConfig] = []
+    rels: list[LoopPaths] = []
+    refusals = list(refused)
+    skipped = {fleet for fleet, _ in refused}
+    for each in configs:
+        if each.fleet.id in skipped:
+            continue
+        try:
+            rels.append(each.relative_paths(checkout))
+        except RetryableError:
+            raise
+        except ReconcileError as exc:
+            if len(configs) == 1:
+                raise
+            refusals.append((each.fleet.id, exc))
+            continue
+        usable.append(each)
+    return usable, rels, refusals
+
+
+def every_fleet(repo: str | None) -> list[LoopConfig]:
+    """Every fleet of the repository (`--fleet` aside): what the lock and recovery cover.
+
+    Raises:
+        RefusalError: as `load_configs`.
+    """
+    return load_configs(repo, keep_refused=True)
 
 
 def repository_lock_folders(configs: Sequence[LoopConfig]) -> list[str]:
@@ -142,7 +220,8 @@ def _pass_fleets(
     recovered: bool,
     *,
     attempt: int,
-    rels: Sequence[LoopPaths] | None = None,
+    prepared: Prepared | None = None,
+    refused: Sequence[tuple[str, ReconcileError]] = (),
 ) -> PassReport:
     """The pass: one fleet's (`_pass`), or several fleets' together (`fleet_passes`).
 
@@ -152,14 +231,14 @@ def _pass_fleets(
     if len(configs) == 1:
         return _pass(configs[0], checkout, options, now, recovered, attempt=attempt)
     # Each fleet's files, checked once per pass (a hundred fleets: a check each, not five).
-    rels = rels or [config.relative_paths(checkout) for config in configs]
+    usable, rels, refusals = prepared or usable_fleets(configs, checkout, refused)
     settings = fleet_passes.Settings(
         options.dry_run, options.max_intents, options.stop, options.audit
     )
-    done = fleet_passes.pass_fleets(configs, rels, checkout, settings, now)
+    done = fleet_passes.pass_fleets(usable, rels, checkout, settings, now)
     return PassReport(
         done.outcomes, done.commits, done.head, False, attempt, options.dry_run, recovered,
-        done.left, done.ignored, done.refusals,
+        done.left, done.ignored, [*refusals, *done.refusals],
     )  # fmt: skip
 
 
@@ -169,6 +248,7 @@ def _pass_and_push(
     options: OnceOptions,
     now: Callable[[], datetime],
     recovered: bool,
+    refused: Sequence[tuple[str, ReconcileError]],
 ) -> PassReport:
     import tenacity
 
@@ -193,7 +273,9 @@ def _pass_and_push(
                 before = checkout.head
                 checkout = sync_with_remote(checkout, configs, remote, branch)
                 configs = _reload_if_changed(configs, options, checkout, before)
-                report = _pass_fleets(configs, checkout, options, now, recovered, attempt=number)
+                report = _pass_fleets(
+                    configs, checkout, options, now, recovered, attempt=number, refused=refused
+                )
                 checkout = checkouts.reread_head(checkout)
                 pushed = push_head(checkout, remote, branch)
                 return report._replace(pushed=pushed)
@@ -249,6 +331,7 @@ def _reload_if_changed(
         branch=options.branch,
         lock_timeout=options.lock_timeout,
         fleets=options.fleets,
+        keep_refused=True,  # a fleet whose folder leads outside: its refusal, not the pass's
     )
     if repository_lock_folders(fresh) != repository_lock_folders(configs):
         raise RetryableError(

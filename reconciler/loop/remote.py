@@ -87,7 +87,7 @@ def sync_with_remote(
     upstream = fetch(checkout, remote, branch)
     if upstream is None or upstream == checkout.head:
         return checkout
-    intents = [config.relative_paths(checkout).intents for config in configs]
+    intents = [config.relative_intents(checkout) for config in configs]
     ahead, behind = checkouts.ahead_behind(checkout, upstream)
     if behind == 0:
         return checkout  # only local commits: the push publishes them

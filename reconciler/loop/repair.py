@@ -20,7 +20,7 @@ from reconciler.adapters.gitrepo import FastImport, FileChange
 from reconciler.loop import checkout as checkouts
 from reconciler.loop import head_move
 from reconciler.loop.config import LoopConfig, load_configs, load_signer
-from reconciler.loop.once import repository_lock_folders
+from reconciler.loop.once import every_fleet, repository_lock_folders
 from reconciler.telemetry import index as telemetry_index
 from reconciler.telemetry.ledger import Ledger
 
@@ -45,7 +45,9 @@ def repair_index(
     """
     configs = load_configs(repo, lock_timeout=lock_timeout, fleets=() if fleet is None else [fleet])
     config = configs[0]  # the repository's settings: identity, signing, lock timeout
-    folders = repository_lock_folders(configs)
+    # The lock and a crashed pass's recovery cover every fleet (one HEAD, index and marker).
+    every = every_fleet(repo) if fleet is not None else configs
+    folders = repository_lock_folders(every)
     with locking.hold_locks(folders, config.lock_timeout.total_seconds()):
         # What a crashed apply or pass left is finished first, as every run does.
         for each in configs:
@@ -55,7 +57,7 @@ def repair_index(
             )
         if _in_git(config.layout.repo):
             checkout = checkouts.open_checkout(config.layout.repo)
-            head_move.recover(checkout, [each.relative_paths(checkout).intents for each in configs])
+            head_move.recover(checkout, [each.relative_intents(checkout) for each in every])
         rebuilt = [_rebuild(each) for each in configs]
         wanted = {path: data for one in rebuilt for path, data in one.wanted.items()}
         changed = [path for one in rebuilt for path in one.changed]
