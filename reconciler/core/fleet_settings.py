@@ -76,6 +76,11 @@ def _parse_fleet(fleet: str, entry: object) -> tuple[FleetSettings | None, list[
             problems.append(f"{where}.{key} must be a non-empty one-line string")
         else:
             strings[key] = raw
+    problems += [
+        f"{where}.{key} must be a path relative to the repository, not {strings[key]!r}"
+        for key in ("root", *PATH_KEYS, "intentsDir")
+        if key in strings and (strings[key].startswith(("/", "\\")) or ":" in strings[key][:2])
+    ]
     after = strings.get("after")
     if after is not None and after == fleet:
         problems.append(f"{where}.after names the fleet itself")
@@ -96,6 +101,20 @@ def _parse_fleet(fleet: str, entry: object) -> tuple[FleetSettings | None, list[
         ),
         problems,
     )
+
+
+def case_twins(ids: Sequence[str]) -> list[str]:
+    """Fleet ids that differ only in case: one folder on a case-insensitive file system."""
+    seen: dict[str, str] = {}
+    problems = []
+    for fleet in ids:
+        twin = seen.setdefault(fleet.casefold(), fleet)
+        if twin != fleet:
+            problems.append(
+                f"fleets {twin!r} and {fleet!r} differ only in case (one folder on a "
+                "case-insensitive file system); rename one"
+            )
+    return problems
 
 
 def order_problems(fleets: Mapping[str, FleetSettings], known: Sequence[str]) -> list[str]:

@@ -105,6 +105,7 @@ def _resolve(repo: str, settings: RepoSettings) -> list[Layout]:
         if files.exists(os.path.join(repo, "policies", name))
     ]
     ids = sorted({*folders, *configured})
+    problems += fleet_settings.case_twins(ids)
     problems += fleet_settings.order_problems(configured, ids)
     for fleet in configured.values():
         _, found = upstream.parse_requires(fleet.after, fleet.requires)

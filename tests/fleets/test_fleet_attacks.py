@@ -204,3 +204,18 @@ def test_a_folder_of_another_fleet_leading_outside_never_stops_a_rollback(
         resolve_layout(str(repo), fleet="staging")
     assert caught.value.reason == "layout_path_outside_repo"
     assert resolve_layout(str(repo), fleet="prod-eu").refused is None
+
+
+def test_case_twins_and_an_absolute_root_are_refused(tmp_path: Path) -> None:
+    from reconciler.inputs import layouts
+
+    repo = make_fleets_repo(tmp_path / "twins", settings="fleets:\n  Staging: {}\n")
+    with pytest.raises(RefusalError) as caught:
+        layouts.resolve_layouts(str(repo))
+    assert caught.value.reason == "fleets_invalid"
+    assert any("differ only in case" in detail for detail in caught.value.details)
+    repo = make_fleets_repo(tmp_path / "absolute", settings="fleets:\n  odd:\n    root: /etc\n")
+    with pytest.raises(RefusalError) as caught:
+        layouts.resolve_layouts(str(repo))
+    assert caught.value.reason == "fleets_invalid"
+    assert any("relative to the repository" in detail for detail in caught.value.details)
