@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from typing import NamedTuple
 
+from reconciler.adapters import files
 from reconciler.core import repo_settings
 from reconciler.core.errors import RefusalError
 from reconciler.core.fleet_settings import FleetSettings
@@ -82,7 +83,19 @@ def check_confined(layout: Layout, *, resolve: bool = True) -> None:
         RefusalError: `layout_path_outside_repo` or `layout_path_in_git_dir`.
     """
     real_repo = os.path.realpath(layout.repo)
-    for key, path in managed_paths(layout).items():
+    managed = managed_paths(layout)
+    # No symlink on any folder's path below the repository (one lstat per shared folder):
+    # each folder is where it is written, and realpath (a walk per folder) is not needed.
+    folders = {
+        key: path if key == "intentsDir" else os.path.dirname(path) for key, path in managed.items()
+    }
+    below = [
+        os.path.relpath(folder, layout.repo).replace(os.sep, "/") for folder in folders.values()
+    ]
+    plain = not any(_escapes(relative) for relative in below) and (
+        files.first_symlinked(layout.repo, below) is None
+    )
+    for key, path in managed.items():
         configured = key in layout.settings.paths or key in layout.settings.strings
         source = layout.sources.get(key, SETTINGS_FILE if configured else "built-in")
         raw = layout.settings.paths.get(key) or layout.settings.strings.get(key)
@@ -95,8 +108,8 @@ def check_confined(layout: Layout, *, resolve: bool = True) -> None:
         if lexical == os.curdir and key != "intentsDir":
             raise _outside(f"{shown} is the repository itself, not a file in it", key, path)
         real_relative = lexical
-        if resolve:
-            folder = path if key == "intentsDir" else os.path.dirname(path)
+        if resolve and not plain:
+            folder = folders[key]
             real = os.path.realpath(folder)
             real_relative = os.path.relpath(real, real_repo)
             if _escapes(real_relative):

@@ -96,10 +96,15 @@ class LoopConfig(NamedTuple):
         # Where the repository is in the worktree (`--repo` may be a symlink or a subfolder).
         prefix = os.path.relpath(os.path.realpath(repo), checkout.top)
 
+        below = repo.rstrip(os.sep) + os.sep
+
         def relative(path: str) -> str:
-            inner = os.path.relpath(path, repo)
+            # The layout's paths are absolute and normalised: most are below the repository.
+            inner = path[len(below) :] if path.startswith(below) else os.path.relpath(path, repo)
             if _escapes(prefix) or _escapes(inner):
                 return checkout.relative(path)  # refuses it: outside the worktree
+            if prefix == os.curdir:
+                return inner.replace(os.sep, "/")
             return os.path.normpath(os.path.join(prefix, inner)).replace(os.sep, "/")
 
         return relative
