@@ -46,6 +46,8 @@ def is_git_dir_name(name: str) -> bool:
 
 def git_dir_component(relative: str) -> str | None:
     """Return the first `.git`-like component of a `/`-separated relative path, else None."""
+    if "git" not in relative.casefold() and _HFS_IGNORABLE.isdisjoint(relative):
+        return None  # no component can fold to `.git` or `git~1` (most paths: one test)
     return next((part for part in relative.split("/") if is_git_dir_name(part)), None)
 
 
