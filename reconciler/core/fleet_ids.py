@@ -23,7 +23,15 @@ def is_fleet_id(value: str) -> bool:
     return _FLEET_ID.fullmatch(value) is not None
 
 
-def parse_fleet_list(text: str, *, option: str = "--fleets") -> tuple[str, ...]:
+def case_twin_problem(first: str, second: str) -> str:
+    """Two fleet ids that differ only in case, as a problem (`case_twins`, `--fleets`)."""
+    return (
+        f"fleets {first!r} and {second!r} differ only in case (one folder on a "
+        "case-insensitive file system); rename one"
+    )
+
+
+def parse_fleet_list(text: str) -> tuple[str, ...]:
     """Return the fleet ids of a comma-separated list, in its order (spaces around ids dropped).
 
     Raises:
@@ -31,6 +39,7 @@ def parse_fleet_list(text: str, *, option: str = "--fleets") -> tuple[str, ...]:
             only its case differs (the folders would be one on a case-insensitive file
             system) (`fleets_invalid`).
     """
+    option = "--fleets"
     ids: list[str] = []
     for position, item in enumerate(text.split(","), start=1):
         fleet_id = item.strip()
@@ -42,10 +51,7 @@ def parse_fleet_list(text: str, *, option: str = "--fleets") -> tuple[str, ...]:
         if twin == fleet_id:
             raise _invalid(f"{option}: fleet {twin!r} is listed twice; list each fleet once")
         if twin is not None:
-            raise _invalid(
-                f"{option}: fleets {twin!r} and {fleet_id!r} differ only in case (one folder "
-                "on a case-insensitive file system); rename one"
-            )
+            raise _invalid(f"{option}: {case_twin_problem(twin, fleet_id)}")
         ids.append(fleet_id)
     return tuple(ids)
 

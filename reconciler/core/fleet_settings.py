@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import NamedTuple
 
-from reconciler.core.fleet_ids import FLEET_ID_RULE, is_fleet_id
+from reconciler.core.fleet_ids import FLEET_ID_RULE, case_twin_problem, is_fleet_id
 from reconciler.core.repo_settings import PATH_KEYS
 
 FLEETS_ROOT = "policies/fleets"
@@ -110,10 +110,7 @@ def case_twins(ids: Sequence[str]) -> list[str]:
     for fleet in ids:
         twin = seen.setdefault(fleet.casefold(), fleet)
         if twin != fleet:
-            problems.append(
-                f"fleets {twin!r} and {fleet!r} differ only in case (one folder on a "
-                "case-insensitive file system); rename one"
-            )
+            problems.append(case_twin_problem(twin, fleet))
     return problems
 
 
