@@ -125,14 +125,7 @@ def resolve_layout(
                 f"{command or 'this command'} works on one fleet; pass --fleet (one of: {ids})",
             )
         chosen = fleet_layouts.select(found, [fleet])[0]
-        given = [key for key in SETTING_KEYS.values() if flags.get(key)]
-        if given:
-            raise RefusalError(
-                ReasonCode.FLEETS_INVALID,
-                f"path flags ({', '.join(FLAG_NAMES[key] for key in given)}) cannot be used in "
-                "a repository with several fleets: each fleet's files are set in "
-                f"{SETTINGS_FILE}",
-            )
+        refuse_path_flags(flags)
         return chosen
     if fleet is not None:
         raise _single_fleet(fleet)
@@ -158,6 +151,22 @@ def resolve_layout(
     layout = Layout(repo, name, reason, single, sources, settings)
     check_confined(layout)
     return layout
+
+
+def refuse_path_flags(flags: PathFlags) -> None:
+    """Refuse path flags in a repository with several fleets.
+
+    Raises:
+        RefusalError: a path flag is given (`fleets_invalid`: each fleet's files are set in
+            reconciler.yaml).
+    """
+    given = [FLAG_NAMES[key] for key in SETTING_KEYS.values() if flags.get(key)]
+    if given:
+        raise RefusalError(
+            ReasonCode.FLEETS_INVALID,
+            f"path flags ({', '.join(given)}) cannot be used in a repository with several "
+            f"fleets: each fleet's files are set in {SETTINGS_FILE}",
+        )
 
 
 def _single_fleet(fleet: str) -> RefusalError:

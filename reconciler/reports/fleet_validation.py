@@ -18,7 +18,7 @@ from reconciler.core.errors import RefusalError
 from reconciler.core.reasons import ReasonCode
 from reconciler.core.timestamps import format_duration
 from reconciler.inputs import fleet_layouts, layouts
-from reconciler.inputs.fleet import SETTING_KEYS, PathFlags
+from reconciler.inputs.fleet import PathFlags
 from reconciler.inputs.layouts import Layout
 from reconciler.reports import validation_checks as validation
 
@@ -41,13 +41,7 @@ def validate_fleets(
         RefusalError: path flags given (`fleets_invalid`: each fleet's files are set in
             reconciler.yaml), `fleet_unknown`, a path outside the repository.
     """
-    given = [layouts.FLAG_NAMES[key] for key in SETTING_KEYS.values() if paths.get(key)]
-    if given:
-        raise RefusalError(
-            ReasonCode.FLEETS_INVALID,
-            f"path flags ({', '.join(given)}) cannot be used in a repository with several "
-            f"fleets: each fleet's files are set in {layouts.SETTINGS_FILE}",
-        )
+    layouts.refuse_path_flags(paths)
     layout_block = {"name": fleet_layouts.LAYOUT_NAME, "repo": repo}
     try:
         found = layouts.resolve_layouts(repo, wanted)
