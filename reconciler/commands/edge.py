@@ -108,6 +108,11 @@ def fleet_option(command: F) -> F:
     )(command)
 
 
+def fleets_option(help_text: str) -> Callable[[F], F]:
+    """`--fleet ID` of a command that reads, repeatable: the fleets it shows (as `fleets`)."""
+    return click.option("--fleet", "fleets", metavar="ID", multiple=True, help=help_text)
+
+
 def path_flags(flags: dict[str, Any]) -> PathFlags:
     """The path flags a command was given (None: not given)."""
     from reconciler.inputs.fleet import PathFlags

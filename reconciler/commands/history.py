@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from reconciler.commands.edge import handle_errors
+from reconciler.commands.edge import fleets_option, handle_errors
 
 STATUSES = ("applied", "replayed", "rejected")
 
@@ -29,13 +29,7 @@ def _since(_ctx: click.Context, _param: click.Parameter, value: str | None) -> s
 @click.option("--actor", metavar="ACTOR", help="Only this actor's intents (exact).")
 @click.option("--status", type=click.Choice(STATUSES), help="Only this outcome.")
 @click.option("--intent", metavar="I", help="Intent file path, name or stem, or idempotency key.")
-@click.option(
-    "--fleet",
-    "fleets",
-    metavar="ID",
-    multiple=True,
-    help="Only this fleet's commits (repeatable; default: every fleet).",
-)
+@fleets_option("Only this fleet's commits (repeatable; default: every fleet).")
 @click.option(
     "--verified-only", is_flag=True, help="Only commits signed by a trust.botSigners principal."
 )

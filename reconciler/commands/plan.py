@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from reconciler.commands.edge import EXIT_REJECTED, handle_errors
+from reconciler.commands.edge import EXIT_REJECTED, fleets_option, handle_errors
 
 
 @click.command("plan")
@@ -17,13 +17,7 @@ from reconciler.commands.edge import EXIT_REJECTED, handle_errors
     metavar="REF",
     help="The branch this one merges into (default: the default branch).",
 )
-@click.option(
-    "--fleet",
-    "fleets",
-    metavar="ID",
-    multiple=True,
-    help="Plan only this fleet (repeatable; default: every fleet, upstream first).",
-)
+@fleets_option("Plan only this fleet (repeatable; default: every fleet, upstream first).")
 @click.option("--json", "as_json", is_flag=True, help="JSON lines instead of a table.")
 @click.option(
     "--summary-file",

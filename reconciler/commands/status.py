@@ -4,18 +4,12 @@ from __future__ import annotations
 
 import click
 
-from reconciler.commands.edge import handle_errors
+from reconciler.commands.edge import fleets_option, handle_errors
 
 
 @click.command("status")
 @click.option("--repo", metavar="PATH", default=".", show_default=True, help="Policy repository.")
-@click.option(
-    "--fleet",
-    "fleets",
-    metavar="ID",
-    multiple=True,
-    help="Only this fleet of several (repeatable; default: every fleet, upstream first).",
-)
+@fleets_option("Only this fleet of several (repeatable; default: every fleet, upstream first).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option(
     "--html",

@@ -7,19 +7,19 @@ from typing import Any
 
 import click
 
-from reconciler.commands.edge import EXIT_REFUSED, handle_errors, path_flags, path_options
+from reconciler.commands.edge import (
+    EXIT_REFUSED,
+    fleets_option,
+    handle_errors,
+    path_flags,
+    path_options,
+)
 
 
 @click.command("validate")
 @click.option("--repo", metavar="PATH", default=".", show_default=True, help="Policy repository.")
 @path_options
-@click.option(
-    "--fleet",
-    "fleets",
-    metavar="ID",
-    multiple=True,
-    help="Only this fleet (repeatable; default: every fleet of the repository).",
-)
+@fleets_option("Only this fleet (repeatable; default: every fleet of the repository).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option(
     "--intents", "intent_files", is_flag=True, help="Validate the intent FILES given instead."

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from reconciler.commands.edge import handle_errors
+from reconciler.commands.edge import fleets_option, handle_errors
 
 EXIT_FINDINGS = 4
 """At least one finding (0: the audit trail is clean)."""
@@ -15,13 +15,9 @@ EXIT_FINDINGS = 4
 @click.option(
     "--since", metavar="REF", help="Check only the commits after REF (the last verified)."
 )
-@click.option(
-    "--fleet",
-    "fleets",
-    metavar="ID",
-    multiple=True,
-    help="Show only this fleet's findings and the repository-wide ones (repeatable; default: "
-    "every fleet).",
+@fleets_option(
+    "Show only this fleet's findings and the repository-wide ones (repeatable; default: "
+    "every fleet)."
 )
 @click.option("--json", "as_json", is_flag=True, help="One JSON document: counts and findings.")
 @handle_errors
