@@ -11,7 +11,7 @@ docs/fleets.md.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from types import MappingProxyType
 
 from reconciler.adapters import files
@@ -115,7 +115,7 @@ def _resolve(repo: str, settings: RepoSettings) -> list[Layout]:
     if problems:
         raise _invalid(repo, problems)
     layouts_found = [
-        _fleet_layout(repo, settings, configured.get(fleet) or FleetSettings(fleet), ids)
+        _fleet_layout(repo, settings, configured.get(fleet), fleet, len(ids))
         for fleet in fleet_settings.promotion_order(ids, configured)
     ]
     _refuse_shared_files(repo, layouts_found)
@@ -202,8 +202,10 @@ def _fleet_folders(repo: str) -> tuple[list[str], list[str]]:
 
 
 def _fleet_layout(
-    repo: str, settings: RepoSettings, fleet: FleetSettings, ids: Sequence[str]
+    repo: str, settings: RepoSettings, configured: FleetSettings | None, fleet_id: str, count: int
 ) -> Layout:
+    """Fleet `fleet_id` of `count`; `configured`: its entry of `fleets:` (None: a folder only)."""
+    fleet = configured or FleetSettings(fleet_id)
     folder = fleet.folder()
     relative = {
         key: fleet.paths.get(key, f"{folder}/{name}") for key, name in _DEFAULT_FILES.items()
@@ -222,7 +224,7 @@ def _fleet_layout(
             relative["registryFile"] = json_registry
     intents = fleet.intents_dir or f"{folder}/intents"
     absolute = {key: os.path.abspath(os.path.join(repo, path)) for key, path in relative.items()}
-    source = SETTINGS_FILE if fleet.id in _configured_ids(settings) else "built-in"
+    source = "built-in" if configured is None else SETTINGS_FILE
     sources = {key: SETTINGS_FILE if key in fleet.paths else source for key in relative}
     own = settings._replace(
         paths=MappingProxyType(relative),
@@ -232,7 +234,7 @@ def _fleet_layout(
     layout = Layout(
         repo,
         LAYOUT_NAME,
-        f"fleet {fleet.id} of {len(ids)} ({FLEETS_ROOT}/ or fleets: in {SETTINGS_FILE})",
+        f"fleet {fleet.id} of {count} ({FLEETS_ROOT}/ or fleets: in {SETTINGS_FILE})",
         Fleet(
             fleet.id,
             **{attribute: absolute[key] for attribute, key in SETTING_KEYS.items()},
@@ -250,10 +252,6 @@ def _fleet_layout(
     return layout
 
 
-def _configured_ids(settings: RepoSettings) -> set[str]:
-    return set(settings.fleets) if isinstance(settings.fleets, dict) else set()
-
-
 def _refuse_shared_files(repo: str, found: Sequence[Layout]) -> None:
     """Two fleets may not share a file or an intents folder (one would consume the other's).
 
@@ -269,29 +267,32 @@ def _refuse_shared_files(repo: str, found: Sequence[Layout]) -> None:
                 problems.append(f"fleets {other} and {layout.fleet.id} share {shown}")
     intents = {os.path.normpath(layout.fleet.intents): layout.fleet.id for layout in found}
     for layout in found:
-        for path in layout.fleet.files_block().values():
-            folder = os.path.dirname(os.path.normpath(path))
-            while folder.startswith(repo) and folder != repo:
-                if folder in intents:
-                    problems.append(
-                        f"fleet {layout.fleet.id}'s {os.path.relpath(path, repo)} is inside "
-                        f"fleet {intents[folder]}'s intents folder"
-                    )
-                folder = os.path.dirname(folder)
+        problems += [
+            f"fleet {layout.fleet.id}'s {os.path.relpath(path, repo)} is inside "
+            f"fleet {owner}'s intents folder"
+            for path in layout.fleet.files_block().values()
+            for owner in _intents_holding(repo, path, intents)
+        ]
     for layout in found:
         # An intents folder inside another's (its applied/, say) would take the other's
         # processed intents for pending ones of its own: applied twice.
-        folder = os.path.dirname(os.path.normpath(layout.fleet.intents))
-        while folder.startswith(repo) and folder != repo:
-            if folder in intents:
-                problems.append(
-                    f"fleet {layout.fleet.id}'s intents folder "
-                    f"{os.path.relpath(layout.fleet.intents, repo)} is inside fleet "
-                    f"{intents[folder]}'s intents folder"
-                )
-            folder = os.path.dirname(folder)
+        problems += [
+            f"fleet {layout.fleet.id}'s intents folder "
+            f"{os.path.relpath(layout.fleet.intents, repo)} is inside fleet "
+            f"{owner}'s intents folder"
+            for owner in _intents_holding(repo, layout.fleet.intents, intents)
+        ]
     if problems:
         raise _invalid(repo, problems)
+
+
+def _intents_holding(repo: str, path: str, intents: Mapping[str, str]) -> Iterator[str]:
+    """The fleets whose intents folder (by normalised path) is a folder above `path`."""
+    folder = os.path.dirname(os.path.normpath(path))
+    while folder.startswith(repo) and folder != repo:
+        if folder in intents:
+            yield intents[folder]
+        folder = os.path.dirname(folder)
 
 
 def _invalid(repo: str, problems: Sequence[str]) -> RefusalError:
