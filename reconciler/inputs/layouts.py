@@ -15,6 +15,7 @@ from reconciler.core import repo_settings
 from reconciler.core.errors import DocumentError, RefusalError
 from reconciler.core.reasons import ReasonCode
 from reconciler.core.repo_settings import RepoSettings
+from reconciler.inputs import fleet_layouts
 from reconciler.inputs.confinement import FLAG_NAMES as FLAG_NAMES
 from reconciler.inputs.confinement import SETTINGS_FILE as SETTINGS_FILE
 from reconciler.inputs.confinement import Layout as Layout
@@ -86,8 +87,6 @@ def resolve_layouts(
     Raises:
         RefusalError: as `resolve_layout`, plus `fleets_invalid` and `fleet_unknown`.
     """
-    from reconciler.inputs import fleet_layouts
-
     settings = load_repo_settings(repo)
     if fleet_layouts.is_multi_fleet(repo, settings):
         found = fleet_layouts.fleet_layouts(repo, settings)
@@ -111,8 +110,6 @@ def resolve_layout(
     """
     flags = flags or PathFlags()
     settings = load_repo_settings(repo)
-    from reconciler.inputs import fleet_layouts
-
     if fleet_layouts.is_multi_fleet(repo, settings):
         found = fleet_layouts.fleet_layouts(repo, settings)
         if fleet is None:
