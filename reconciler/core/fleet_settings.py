@@ -3,8 +3,8 @@
 A mapping by fleet id. Each fleet has the shape of the single-fleet `policies/` folder below
 its `root` (default `policies/fleets/<id>`), or explicit file paths; `after` and `requires`
 order the promotion (`core/upstream.py`); `guards` overrides the top-level `guards:` keys for
-that fleet. Validated here, without I/O; `inputs/layouts.py` resolves the paths. See
-docs/fleets.md.
+that fleet. Validated here, without I/O; `inputs/fleet_layouts.py` resolves the paths.
+See docs/fleets.md.
 """
 
 from __future__ import annotations

@@ -26,7 +26,8 @@ class Layout(NamedTuple):
 
     repo: str
     name: str
-    """`policies` or `superloop`: the built-in layout the defaults came from."""
+    """`policies` or `superloop`: the built-in layout the defaults came from; `fleets`: one
+    fleet of several (`fleet_layouts.LAYOUT_NAME`)."""
     reason: str
     fleet: Fleet
     sources: dict[str, str]
