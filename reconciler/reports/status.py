@@ -81,13 +81,8 @@ def _single_status(
     report: dict[str, Any] = {"repo": checkout.top, "head": checkout.head}
     report.update(_fleet_report(state, config, moment, warnings))
     report["audit"] = audit
-    report["pending"] = [outcome_row(outcome, None) for outcome in outcomes]
-    report["deferred"] = _deferred(outcomes)
-    report["ignored"] = [
-        queueing.ignored_json(item)
-        for item in queue.scan_queue(checkout, config.fleet.intents).ignored
-    ]
-    report["warnings"] = warnings
+    ignored = queue.scan_queue(checkout, config.fleet.intents).ignored
+    report.update(_intents_report(outcomes, ignored, warnings))
     return report
 
 
@@ -132,10 +127,7 @@ def _fleet_status(
             "ignored": [],
             "warnings": [f"cannot be read ({exc.reason}): {exc.message}"],
         }
-    report["pending"] = [outcome_row(outcome, None) for outcome in outcomes]
-    report["deferred"] = _deferred(outcomes)
-    report["ignored"] = [queueing.ignored_json(item) for item in found.ignored]
-    report["warnings"] = warnings
+    report.update(_intents_report(outcomes, found.ignored, warnings))
     return report
 
 
@@ -156,16 +148,24 @@ def _fleet_report(
     }
 
 
-def _deferred(outcomes: Sequence[Outcome]) -> list[dict[str, Any]]:
-    return [
-        {
-            "intentFile": outcome.source.shown_path,
-            "reasonCodes": list(outcome.reasons),
-            "problems": list(outcome.problems),
-            "notBefore": outcome.record.get("notBefore"),
-        }
-        for outcome in passes.still_deferred(outcomes)
-    ]
+def _intents_report(
+    outcomes: Sequence[Outcome], ignored: Sequence[queueing.Ignored], warnings: list[str]
+) -> dict[str, Any]:
+    """A fleet's pending, still deferred and ignored intents, then its warnings."""
+    return {
+        "pending": [outcome_row(outcome, None) for outcome in outcomes],
+        "deferred": [
+            {
+                "intentFile": outcome.source.shown_path,
+                "reasonCodes": list(outcome.reasons),
+                "problems": list(outcome.problems),
+                "notBefore": outcome.record.get("notBefore"),
+            }
+            for outcome in passes.still_deferred(outcomes)
+        ],
+        "ignored": [queueing.ignored_json(item) for item in ignored],
+        "warnings": warnings,
+    }
 
 
 def repository_audit(repo: str, fleet: str | None = None) -> dict[str, Any]:
