@@ -36,9 +36,8 @@ def validate_repo(
     repo = layouts.resolve_repo(repo)
     if fleet_validation.is_multi_fleet(repo):
         return fleet_validation.validate_fleets(repo, paths, fleets, now=now)
-    if fleets:
-        layouts.resolve_layouts(repo, fleets)  # refuses any --fleet here (fleet_unknown)
-    layout = layouts.resolve_layout(repo, paths)
+    # One fleet: any --fleet is refused (fleet_unknown).
+    layout = layouts.resolve_layout(repo, paths, fleet=fleets[0] if fleets else None)
     warnings: list[str] = []
     reports = {**check_fleet(layout, now(), warnings), "trust": trust_report(layout)}
     return {
