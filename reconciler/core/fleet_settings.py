@@ -84,8 +84,6 @@ def _parse_fleet(fleet: str, entry: object) -> tuple[FleetSettings | None, list[
     after = strings.get("after")
     if after is not None and after == fleet:
         problems.append(f"{where}.after names the fleet itself")
-    if "requires" in entry and after is None:
-        problems.append(f"{where}.requires needs after: the upstream fleet it waits for")
     guards = entry.get("guards")
     if guards is not None and not isinstance(guards, dict):
         problems.append(f"{where}.guards must be a mapping of guards settings to override")

@@ -219,3 +219,16 @@ def test_case_twins_and_an_absolute_root_are_refused(tmp_path: Path) -> None:
         layouts.resolve_layouts(str(repo))
     assert caught.value.reason == "fleets_invalid"
     assert any("relative to the repository" in detail for detail in caught.value.details)
+
+
+def test_requires_without_after_is_one_problem(tmp_path: Path) -> None:
+    from reconciler.inputs import layouts
+
+    repo = make_fleets_repo(
+        tmp_path / "r", settings="fleets:\n  prod-eu:\n    requires: {minCanary: 50}\n"
+    )
+    with pytest.raises(RefusalError) as caught:
+        layouts.resolve_layouts(str(repo))
+    assert [d for d in caught.value.details if "requires" in d] == [
+        "fleets.prod-eu.requires needs after: the upstream fleet it is measured on"
+    ]
