@@ -156,10 +156,9 @@ def _wave(
     A dry run writes nothing, so a later round's upstream gate reads the upstream as this
     round's predictions leave it (`predicted`), not as the files still hold it.
     """
-    first = wave[0].rel
     # `git status` of the wave's files and the names applied/ and rejected/ hold run beside
     # the reading; both are waited for before the first commit.
-    clean = CleanCheck(checkout, first, rels, only=[work.rel for work in wave])
+    clean = CleanCheck(checkout, rels, only=[work.rel for work in wave])
     taken = None
     if not settings.dry_run:
         names = [

@@ -357,7 +357,7 @@ def _pass(
     # `git status` and the names applied/ and rejected/ hold (`worktree.py`) run beside the
     # reading and the first evaluation, and are waited for before the first commit. A dirty
     # worktree is still the first refusal the pass reports.
-    clean = CleanCheck(checkout, rel) if pending else None
+    clean = CleanCheck(checkout, [rel]) if pending else None
     taken = None
     if pending and not options.dry_run:
         taken = TakenNames(checkout, rel, [item.path.rsplit("/", 1)[-1] for item in pending])
