@@ -164,7 +164,7 @@ def _wave(
         names = [
             (work.rel, [item.path.rsplit("/", 1)[-1] for item in work.pending]) for work in wave
         ]
-        taken = TakenNames(checkout, None, fleets=names)
+        taken = TakenNames(checkout, names)
     specs = [
         spec
         for work in wave

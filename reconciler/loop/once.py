@@ -360,7 +360,7 @@ def _pass(
     clean = CleanCheck(checkout, [rel]) if pending else None
     taken = None
     if pending and not options.dry_run:
-        taken = TakenNames(checkout, rel, [item.path.rsplit("/", 1)[-1] for item in pending])
+        taken = TakenNames(checkout, [(rel, [item.path.rsplit("/", 1)[-1] for item in pending])])
     try:
         state = pass_state.checkout_state(checkout, config, now(), rel)
     except ReconcileError:

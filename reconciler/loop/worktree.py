@@ -162,20 +162,18 @@ class TakenNames:
     """
 
     def __init__(
-        self, checkout: Checkout, rel: LoopPaths | None, names: Iterable[str] | None = None,
-        *, fleets: Sequence[tuple[LoopPaths, Iterable[str]]] = (),
-    ) -> None:  # fmt: skip
-        """Start looking up the first candidates of the pending files called `names`.
+        self, checkout: Checkout, fleets: Iterable[tuple[LoopPaths, Iterable[str]]]
+    ) -> None:
+        """Start looking up the first candidates of the pending files.
 
-        `fleets`: (files, names) of every fleet of a pass over several (then `rel` is None).
+        `fleets`: (files, names of its pending files) of each fleet the pass commits to.
         """
         self.checkout = checkout
         self.chosen: set[str] = set()
-        wanted = [*fleets, *([(rel, names or ())] if rel is not None else [])]
         self.asked = {
             queue.destination(folder, name, ())
-            for each, found in wanted
-            for name in found
+            for each, names in fleets
+            for name in names
             for folder in processed_folders(each)
         }
         asked = sorted(self.asked)
