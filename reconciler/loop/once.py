@@ -6,6 +6,10 @@ still be applied: see `pass_state.require_usable_registry`), evaluate every pend
 file-name order, stream one commit per intent through `git fast-import`, move the branch by
 compare-and-swap, update the checkout, and (with --push) push; a rejected push resets to the
 remote and runs the pass again (intents another reconciler processed are simply gone).
+
+With several fleets the lock and the recovery cover them all; their intents, upstream first,
+go through one stream and one HEAD move (`fleet_passes`), and a fleet's refusal stops only
+that fleet (`PassReport.refusals`).
 """
 
 from __future__ import annotations
@@ -17,9 +21,7 @@ from typing import Any, NamedTuple
 
 from reconciler import journal
 from reconciler.adapters import locking
-from reconciler.adapters.gitrepo import (
-    remove_stale_marks,
-)
+from reconciler.adapters.gitrepo import remove_stale_marks
 from reconciler.core import queueing
 from reconciler.core.errors import ReconcileError, RetryableError
 from reconciler.core.fleet_settings import FLEETS_ROOT
@@ -225,8 +227,10 @@ def _pass_fleets(
 ) -> PassReport:
     """The pass: one fleet's (`_pass`), or several fleets' together (`fleet_passes`).
 
-    A single fleet's refusal is raised as before; with several, each is kept in the report
-    and the other fleets go on (a refusal consumed nothing of its fleet).
+    A single fleet's refusal is raised; with several, each is kept in the report and the
+    other fleets go on (a refusal consumed nothing of its fleet). `prepared` (several fleets):
+    their files as `usable_fleets` checked them for this checkout; else checked here, the
+    `refused` ones (their journal) left out.
     """
     if len(configs) == 1:
         return _pass(configs[0], checkout, options, now, recovered, attempt=attempt)
