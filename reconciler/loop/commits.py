@@ -71,14 +71,13 @@ def commit_groups(
     # The key first: with signing configured and no usable key, nothing is committed.
     stream = FastImport(checkout.git, checkout.git_dir, signer=load_signer(config, checkout))
     outcomes: list[Outcome] = []
-    marks: list[str] = []
-    consumed: list[Consumed] = []
-    parent = checkout.head
+    consumed: list[Consumed] = []  # one per commit streamed
+    parent = checkout.head  # then the mark of the last commit streamed
     commits_of: list[str | None] = []
     left = 0
     try:
         for group in groups:
-            if stop is not None and stop() and marks:
+            if stop is not None and stop() and consumed:
                 left += len(group.sources)  # stopping: the next pass takes the rest
                 continue
             rel, history, state = group.rel, group.history, group.state
@@ -105,14 +104,13 @@ def commit_groups(
                 )
                 source = outcome.source
                 consumed.append(Consumed(source.path, _consumed_identity(checkout, source)))
-                marks.append(parent)
                 commits_of.append(parent)
                 # Every record of the pass names the same baseCommit: the commit the pass
                 # started from (its own parent is one `git log` away).
                 state = outcome.state
             left += len(group.sources) - len(taken_sources)
         ready()  # a dirty worktree refuses the pass even when nothing was to be committed
-        if not marks:
+        if not consumed:
             stream.abort()  # nothing to commit: stopped before the first intent, or all wait
             return Committed(outcomes, [""] * len(outcomes), checkout.head, left)
         shas = stream.close()
@@ -122,7 +120,7 @@ def commit_groups(
     commits = [shas[mark] if mark is not None else "" for mark in commits_of]
     listing = {path: entry for group in groups for path, entry in group.listing.items()}
     moved = head_move.move_head(
-        checkout, shas[marks[-1]], consumed, reason=f"{len(marks)} intent(s)",
+        checkout, shas[parent], consumed, reason=f"{len(consumed)} intent(s)",
         intents=[group.rel.intents for group in groups],
         changes=head_move.changes_from_writes(written.values(), listing),
     )  # fmt: skip
