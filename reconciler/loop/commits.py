@@ -19,7 +19,7 @@ from reconciler.core import commit_messages, jsontext
 from reconciler.core.intents import INTENT_LIMIT
 from reconciler.core.passes import IntentSource, Outcome, PassState, evaluate_pass
 from reconciler.loop import checkout as checkouts
-from reconciler.loop import head_move, queue, symlinks
+from reconciler.loop import head_move, queue
 from reconciler.loop.checkout import Checkout
 from reconciler.loop.config import LoopConfig, load_signer
 from reconciler.loop.head_move import Consumed
@@ -38,6 +38,8 @@ class Group(NamedTuple):
     history: Ledger
     listing: dict[str, tuple[str, str]]
     """`symlinks.head_listing`: what HEAD holds beside every file the fleet's commits write."""
+    tracked: dict[str, tuple[str, str]]
+    """`symlinks.intents_in(listing, rel)`: the fleet's pending intents committed at HEAD."""
 
 
 class Committed(NamedTuple):
@@ -80,8 +82,7 @@ def commit_groups(
             if stop is not None and stop() and consumed:
                 left += len(group.sources)  # stopping: the next pass takes the rest
                 continue
-            rel, history, state = group.rel, group.history, group.state
-            tracked = symlinks.intents_in(group.listing, rel)
+            rel, history, state, tracked = group.rel, group.history, group.state, group.tracked
             taken_sources: set[str] = set()
             for outcome, when in evaluate_pass(
                 state, group.sources, now, history.find_replayed, history.applied_since, stop,

@@ -228,4 +228,4 @@ def _group(
     state, sources = pass_state.with_trust(checkout, config, state, sources)
     state = pass_state.with_drift(state, settings.audit, checkout, history, sources)
     pass_state.require_usable_registry(state, sources, now())
-    return commits.Group(config, rel, sources, state, history, listing)
+    return commits.Group(config, rel, sources, state, history, listing, tracked)

@@ -397,7 +397,7 @@ def _pass(
         clean.wait()
         outcomes = prediction.predict(state, sources, history, now)
         return empty._replace(outcomes=outcomes, commits=[""] * len(outcomes), pending_left=left)
-    group = commits.Group(config, rel, sources, state, history, listing)
+    group = commits.Group(config, rel, sources, state, history, listing, tracked)
     done = commits.commit_groups(
         [group], checkout, now, options.stop, ready=clean.wait, taken=taken
     )
