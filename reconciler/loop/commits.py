@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections import ChainMap
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import NamedTuple
@@ -119,7 +120,10 @@ def commit_groups(
         stream.abort()
         raise
     commits = [shas[mark] if mark is not None else "" for mark in commits_of]
-    listing = {path: entry for group in groups for path, entry in group.listing.items()}
+    # A wave's groups share one listing: each distinct one is looked up in place, not copied
+    # once per group (the later one first, as a merge would have it).
+    distinct = {id(group.listing): group.listing for group in groups}
+    listing = ChainMap(*reversed(list(distinct.values())))
     moved = head_move.move_head(
         checkout, shas[parent], consumed, reason=f"{len(consumed)} intent(s)",
         intents=[group.rel.intents for group in groups],
