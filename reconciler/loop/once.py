@@ -100,14 +100,7 @@ def run_once(options: OnceOptions, *, now: Callable[[], datetime]) -> PassReport
         RetryableError: the lock stayed busy, the remote was unreachable, or every push
             attempt was rejected.
     """
-    configs = load_configs(
-        options.repo,
-        remote=options.remote,
-        branch=options.branch,
-        lock_timeout=options.lock_timeout,
-        fleets=options.fleets,
-        keep_refused=True,  # a fleet whose folder leads outside: its refusal, not the pass's
-    )
+    configs = _load(options)
     # The lock and the recovery of a crashed pass cover every fleet, whichever this pass takes:
     # a pass over staging and one over prod-eu share one HEAD, index and crash marker.
     every = every_fleet(options.repo) if options.fleets else configs
@@ -134,6 +127,22 @@ def run_once(options: OnceOptions, *, now: Callable[[], datetime]) -> PassReport
                 configs, checkout, options, now, recovered, attempt=1, prepared=prepared
             )
         return _pass_and_push(configs, checkout, options, now, recovered, refused)
+
+
+def _load(options: OnceOptions) -> list[LoopConfig]:
+    """The pass's fleets with the flags' settings (`load_configs`).
+
+    Raises:
+        RefusalError: as `load_configs`.
+    """
+    return load_configs(
+        options.repo,
+        remote=options.remote,
+        branch=options.branch,
+        lock_timeout=options.lock_timeout,
+        fleets=options.fleets,
+        keep_refused=True,  # a fleet whose folder leads outside: its refusal, not the pass's
+    )
 
 
 def _recover_journals(configs: Sequence[LoopConfig]) -> list[tuple[str, ReconcileError]]:
@@ -329,14 +338,7 @@ def _reload_if_changed(
         )  # fmt: skip
         if listed.returncode == 0 and not listed.stdout.strip():
             return configs
-    fresh = load_configs(
-        options.repo,
-        remote=options.remote,
-        branch=options.branch,
-        lock_timeout=options.lock_timeout,
-        fleets=options.fleets,
-        keep_refused=True,  # a fleet whose folder leads outside: its refusal, not the pass's
-    )
+    fresh = _load(options)
     if repository_lock_folders(fresh) != repository_lock_folders(configs):
         raise RetryableError(
             ReasonCode.BRANCH_MOVED,
