@@ -237,23 +237,11 @@ def symlinked_component(root: str, relative: str) -> str | None:
     Walks from `root` down, one `lstat` per component, and stops at the first one missing:
     nothing below it exists to be followed. None when no component is a symlink.
     """
-    current, walked = root, []
-    for part in relative.split("/"):
-        if part in ("", "."):
-            continue
-        current = os.path.join(current, part)
-        walked.append(part)
-        try:
-            info = os.lstat(current)
-        except OSError:
-            return None
-        if stat.S_ISLNK(info.st_mode):
-            return "/".join(walked)
-    return None
+    return first_symlinked(root, [relative])
 
 
 def first_symlinked(root: str, relatives: Iterable[str]) -> str | None:
-    """`symlinked_component` of several paths, each shared folder `lstat`ed once."""
+    """`symlinked_component` of several paths, in order, each shared folder `lstat`ed once."""
     clear: set[str] = set()
     for relative in relatives:
         walked: list[str] = []

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections import ChainMap
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import NamedTuple
@@ -19,7 +20,7 @@ from reconciler.core import commit_messages, jsontext
 from reconciler.core.intents import INTENT_LIMIT
 from reconciler.core.passes import IntentSource, Outcome, PassState, evaluate_pass
 from reconciler.loop import checkout as checkouts
-from reconciler.loop import head_move, queue, symlinks
+from reconciler.loop import head_move, queue
 from reconciler.loop.checkout import Checkout
 from reconciler.loop.config import LoopConfig, load_signer
 from reconciler.loop.head_move import Consumed
@@ -38,6 +39,8 @@ class Group(NamedTuple):
     history: Ledger
     listing: dict[str, tuple[str, str]]
     """`symlinks.head_listing`: what HEAD holds beside every file the fleet's commits write."""
+    tracked: dict[str, tuple[str, str]]
+    """`symlinks.intents_in(listing, rel)`: the fleet's pending intents committed at HEAD."""
 
 
 class Committed(NamedTuple):
@@ -71,18 +74,16 @@ def commit_groups(
     # The key first: with signing configured and no usable key, nothing is committed.
     stream = FastImport(checkout.git, checkout.git_dir, signer=load_signer(config, checkout))
     outcomes: list[Outcome] = []
-    marks: list[str] = []
-    consumed: list[Consumed] = []
-    parent = checkout.head
+    consumed: list[Consumed] = []  # one per commit streamed
+    parent = checkout.head  # then the mark of the last commit streamed
     commits_of: list[str | None] = []
     left = 0
     try:
         for group in groups:
-            if stop is not None and stop() and marks:
+            if stop is not None and stop() and consumed:
                 left += len(group.sources)  # stopping: the next pass takes the rest
                 continue
-            rel, history, state = group.rel, group.history, group.state
-            tracked = symlinks.intents_in(group.listing, rel)
+            rel, history, state, tracked = group.rel, group.history, group.state, group.tracked
             taken_sources: set[str] = set()
             for outcome, when in evaluate_pass(
                 state, group.sources, now, history.find_replayed, history.applied_since, stop,
@@ -105,14 +106,13 @@ def commit_groups(
                 )
                 source = outcome.source
                 consumed.append(Consumed(source.path, _consumed_identity(checkout, source)))
-                marks.append(parent)
                 commits_of.append(parent)
                 # Every record of the pass names the same baseCommit: the commit the pass
                 # started from (its own parent is one `git log` away).
                 state = outcome.state
             left += len(group.sources) - len(taken_sources)
         ready()  # a dirty worktree refuses the pass even when nothing was to be committed
-        if not marks:
+        if not consumed:
             stream.abort()  # nothing to commit: stopped before the first intent, or all wait
             return Committed(outcomes, [""] * len(outcomes), checkout.head, left)
         shas = stream.close()
@@ -120,9 +120,12 @@ def commit_groups(
         stream.abort()
         raise
     commits = [shas[mark] if mark is not None else "" for mark in commits_of]
-    listing = {path: entry for group in groups for path, entry in group.listing.items()}
+    # A wave's groups share one listing: each distinct one is looked up in place, not copied
+    # once per group (the later one first, as a merge would have it).
+    distinct = {id(group.listing): group.listing for group in groups}
+    listing = ChainMap(*reversed(list(distinct.values())))
     moved = head_move.move_head(
-        checkout, shas[marks[-1]], consumed, reason=f"{len(marks)} intent(s)",
+        checkout, shas[parent], consumed, reason=f"{len(consumed)} intent(s)",
         intents=[group.rel.intents for group in groups],
         changes=head_move.changes_from_writes(written.values(), listing),
     )  # fmt: skip

@@ -95,7 +95,6 @@ class LoopConfig(NamedTuple):
         repo = self.layout.repo
         # Where the repository is in the worktree (`--repo` may be a symlink or a subfolder).
         prefix = os.path.relpath(os.path.realpath(repo), checkout.top)
-
         below = repo.rstrip(os.sep) + os.sep
 
         def relative(path: str) -> str:
@@ -178,24 +177,17 @@ def _escapes(relative: str) -> bool:
     return relative == os.pardir or relative.startswith(os.pardir + os.sep)
 
 
-def load_config(
-    repo: str | None,
-    *,
-    remote: str | None = None,
-    branch: str | None = None,
-    lock_timeout: str | None = None,
-    fleet: str | None = None,
-    command: str = "",
-) -> LoopConfig:
-    """Resolve the layout and the loop settings of `repo`; the flags beat reconciler.yaml.
+def load_config(repo: str | None, *, fleet: str | None = None, command: str = "") -> LoopConfig:
+    """Resolve the layout and the loop settings of `repo` (those of reconciler.yaml).
 
-    `fleet` chooses one fleet of several (see `layouts.resolve_layout`).
+    `fleet` chooses one fleet of several (see `layouts.resolve_layout`). The flags' settings
+    (`--remote`, `--branch`, `--lock-timeout`) come through `load_configs`.
 
     Raises:
-        RefusalError: bad settings or flags; `fleet_required`, `fleet_unknown`.
+        RefusalError: bad settings; `fleet_required`, `fleet_unknown`.
     """
     layout = layouts.resolve_layout(layouts.resolve_repo(repo), fleet=fleet, command=command)
-    return config_for(layout, remote=remote, branch=branch, lock_timeout=lock_timeout)
+    return config_for(layout)
 
 
 def load_configs(

@@ -156,16 +156,15 @@ def _wave(
     A dry run writes nothing, so a later round's upstream gate reads the upstream as this
     round's predictions leave it (`predicted`), not as the files still hold it.
     """
-    first = wave[0].rel
     # `git status` of the wave's files and the names applied/ and rejected/ hold run beside
     # the reading; both are waited for before the first commit.
-    clean = CleanCheck(checkout, first, rels, only=[work.rel for work in wave])
+    clean = CleanCheck(checkout, rels, only=[work.rel for work in wave])
     taken = None
     if not settings.dry_run:
         names = [
             (work.rel, [item.path.rsplit("/", 1)[-1] for item in work.pending]) for work in wave
         ]
-        taken = TakenNames(checkout, None, fleets=names)
+        taken = TakenNames(checkout, names)
     specs = [
         spec
         for work in wave
@@ -229,4 +228,4 @@ def _group(
     state, sources = pass_state.with_trust(checkout, config, state, sources)
     state = pass_state.with_drift(state, settings.audit, checkout, history, sources)
     pass_state.require_usable_registry(state, sources, now())
-    return commits.Group(config, rel, sources, state, history, listing)
+    return commits.Group(config, rel, sources, state, history, listing, tracked)

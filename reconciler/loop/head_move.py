@@ -293,6 +293,11 @@ def _remove_file(top: str, relative: str) -> None:
         folder = os.path.dirname(folder)
 
 
+def intent_folders(intents: str | Sequence[str]) -> tuple[str, ...]:
+    """The intents folder, or every fleet's folder of a repository with several, as a tuple."""
+    return (intents,) if isinstance(intents, str) else tuple(intents)
+
+
 def check_pending_path(path: str, intents: str | Sequence[str]) -> None:
     """Refuse a path that is not a plain file name directly in an intents folder.
 
@@ -304,7 +309,7 @@ def check_pending_path(path: str, intents: str | Sequence[str]) -> None:
     Raises:
         RefusalError: `journal_corrupt`.
     """
-    folders = (intents,) if isinstance(intents, str) else tuple(intents)
+    folders = intent_folders(intents)
     folder, _, name = path.rpartition("/")
     if (
         folder not in folders

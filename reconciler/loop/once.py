@@ -6,6 +6,10 @@ still be applied: see `pass_state.require_usable_registry`), evaluate every pend
 file-name order, stream one commit per intent through `git fast-import`, move the branch by
 compare-and-swap, update the checkout, and (with --push) push; a rejected push resets to the
 remote and runs the pass again (intents another reconciler processed are simply gone).
+
+With several fleets the lock and the recovery cover them all; their intents, upstream first,
+go through one stream and one HEAD move (`fleet_passes`), and a fleet's refusal stops only
+that fleet (`PassReport.refusals`).
 """
 
 from __future__ import annotations
@@ -17,9 +21,7 @@ from typing import Any, NamedTuple
 
 from reconciler import journal
 from reconciler.adapters import locking
-from reconciler.adapters.gitrepo import (
-    remove_stale_marks,
-)
+from reconciler.adapters.gitrepo import remove_stale_marks
 from reconciler.core import queueing
 from reconciler.core.errors import ReconcileError, RetryableError
 from reconciler.core.fleet_settings import FLEETS_ROOT
@@ -98,14 +100,7 @@ def run_once(options: OnceOptions, *, now: Callable[[], datetime]) -> PassReport
         RetryableError: the lock stayed busy, the remote was unreachable, or every push
             attempt was rejected.
     """
-    configs = load_configs(
-        options.repo,
-        remote=options.remote,
-        branch=options.branch,
-        lock_timeout=options.lock_timeout,
-        fleets=options.fleets,
-        keep_refused=True,  # a fleet whose folder leads outside: its refusal, not the pass's
-    )
+    configs = _load(options)
     # The lock and the recovery of a crashed pass cover every fleet, whichever this pass takes:
     # a pass over staging and one over prod-eu share one HEAD, index and crash marker.
     every = every_fleet(options.repo) if options.fleets else configs
@@ -132,6 +127,22 @@ def run_once(options: OnceOptions, *, now: Callable[[], datetime]) -> PassReport
                 configs, checkout, options, now, recovered, attempt=1, prepared=prepared
             )
         return _pass_and_push(configs, checkout, options, now, recovered, refused)
+
+
+def _load(options: OnceOptions) -> list[LoopConfig]:
+    """The pass's fleets with the flags' settings (`load_configs`).
+
+    Raises:
+        RefusalError: as `load_configs`.
+    """
+    return load_configs(
+        options.repo,
+        remote=options.remote,
+        branch=options.branch,
+        lock_timeout=options.lock_timeout,
+        fleets=options.fleets,
+        keep_refused=True,  # a fleet whose folder leads outside: its refusal, not the pass's
+    )
 
 
 def _recover_journals(configs: Sequence[LoopConfig]) -> list[tuple[str, ReconcileError]]:
@@ -225,8 +236,10 @@ def _pass_fleets(
 ) -> PassReport:
     """The pass: one fleet's (`_pass`), or several fleets' together (`fleet_passes`).
 
-    A single fleet's refusal is raised as before; with several, each is kept in the report
-    and the other fleets go on (a refusal consumed nothing of its fleet).
+    A single fleet's refusal is raised; with several, each is kept in the report and the
+    other fleets go on (a refusal consumed nothing of its fleet). `prepared` (several fleets):
+    their files as `usable_fleets` checked them for this checkout; else checked here, the
+    `refused` ones (their journal) left out.
     """
     if len(configs) == 1:
         return _pass(configs[0], checkout, options, now, recovered, attempt=attempt)
@@ -325,14 +338,7 @@ def _reload_if_changed(
         )  # fmt: skip
         if listed.returncode == 0 and not listed.stdout.strip():
             return configs
-    fresh = load_configs(
-        options.repo,
-        remote=options.remote,
-        branch=options.branch,
-        lock_timeout=options.lock_timeout,
-        fleets=options.fleets,
-        keep_refused=True,  # a fleet whose folder leads outside: its refusal, not the pass's
-    )
+    fresh = _load(options)
     if repository_lock_folders(fresh) != repository_lock_folders(configs):
         raise RetryableError(
             ReasonCode.BRANCH_MOVED,
@@ -357,10 +363,10 @@ def _pass(
     # `git status` and the names applied/ and rejected/ hold (`worktree.py`) run beside the
     # reading and the first evaluation, and are waited for before the first commit. A dirty
     # worktree is still the first refusal the pass reports.
-    clean = CleanCheck(checkout, rel) if pending else None
+    clean = CleanCheck(checkout, [rel]) if pending else None
     taken = None
     if pending and not options.dry_run:
-        taken = TakenNames(checkout, rel, [item.path.rsplit("/", 1)[-1] for item in pending])
+        taken = TakenNames(checkout, [(rel, [item.path.rsplit("/", 1)[-1] for item in pending])])
     try:
         state = pass_state.checkout_state(checkout, config, now(), rel)
     except ReconcileError:
@@ -393,7 +399,7 @@ def _pass(
         clean.wait()
         outcomes = prediction.predict(state, sources, history, now)
         return empty._replace(outcomes=outcomes, commits=[""] * len(outcomes), pending_left=left)
-    group = commits.Group(config, rel, sources, state, history, listing)
+    group = commits.Group(config, rel, sources, state, history, listing, tracked)
     done = commits.commit_groups(
         [group], checkout, now, options.stop, ready=clean.wait, taken=taken
     )

@@ -145,13 +145,17 @@ def checkout_state(
 
 
 def read_pending(
-    checkout: Checkout, config: LoopConfig, pending: Sequence[queue.PendingFile] | None = None
+    checkout: Checkout,
+    config: LoopConfig,
+    pending: Sequence[queue.PendingFile] | None = None,
+    rel: LoopPaths | None = None,
 ) -> list[IntentSource]:
     """Read every pending intent of the checkout, in the loop's order, linked to its commit.
 
     `pending`: the intents folder's pending files when the caller already listed them.
+    `rel`: the fleet's files as `config.relative_paths` returned them (else checked again).
     """
-    rel = config.relative_paths(checkout)
+    rel = rel or config.relative_paths(checkout)
     if pending is None:
         pending = queue.list_pending(checkout, config.fleet.intents)
     return read_sources(checkout, pending, symlinks.tracked_intents(checkout, rel))

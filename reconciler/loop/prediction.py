@@ -78,13 +78,16 @@ def predict_checkout(
     Raises:
         RefusalError: the registry is invalid, or a telemetry file cannot be read.
     """
-    state = checkout_state(checkout, config, now())
+    rel = config.relative_paths(checkout)  # checked once, for the state and the intents
+    state = checkout_state(checkout, config, now(), rel)
     if predicted:
         state = with_predicted_upstream(state, config.layout, predicted)
     if pending is not None and not pending:
         require_usable_registry(state, [], now())
         return state, []
-    state, sources = with_trust(checkout, config, state, read_pending(checkout, config, pending))
+    state, sources = with_trust(
+        checkout, config, state, read_pending(checkout, config, pending, rel)
+    )
     require_usable_registry(state, sources, now())
     if not sources:
         return state, []

@@ -129,7 +129,7 @@ def foreign_commits(
         "--format=%x01%H%x02%ae%x02%(trailers:key=Reconcile-Intent,valueonly,unfold)%x03",
         f"{upstream}..{checkout.head}",
     ).stdout.decode("utf-8", "surrogateescape")  # fmt: skip
-    prefixes = tuple(f"{folder}/" for folder in _folders(intents))
+    prefixes = tuple(f"{folder}/" for folder in head_move.intent_folders(intents))
     foreign = []
     for chunk in out.split("\x01")[1:]:
         sha, _, rest = chunk.partition("\x02")
@@ -164,10 +164,6 @@ def rescue_intents(
     ]
 
 
-def _folders(intents: str | Sequence[str]) -> tuple[str, ...]:
-    return (intents,) if isinstance(intents, str) else tuple(intents)
-
-
 def _is_pending(path: str, intents: str | Sequence[str]) -> bool:
     """Whether a path (from a trailer: not trusted) names a file directly in the intents folder."""
     try:
@@ -185,7 +181,9 @@ def _processed_paths(checkout: Checkout, revisions: str) -> set[str]:
 
 
 def _pending_blobs(checkout: Checkout, commit: str, intents: str | Sequence[str]) -> dict[str, str]:
-    entries = checkouts.tree_blobs(checkout, commit, *(f"{each}/" for each in _folders(intents)))
+    entries = checkouts.tree_blobs(
+        checkout, commit, *(f"{each}/" for each in head_move.intent_folders(intents))
+    )
     return {path: blob for path, (_, blob) in entries.items()}
 
 
@@ -193,11 +191,12 @@ def _consumed_locally(
     checkout: Checkout, revisions: str, intents: str | Sequence[str]
 ) -> dict[str, str]:
     """{original intent path: blob} for the intents processed by the commits in `revisions`."""
+    folders = head_move.intent_folders(intents)
     out = checkout.git.run(
         "log", "-z", "--no-renames", "--raw", "--no-abbrev",
         "--format=%x01%(trailers:key=Reconcile-Intent,valueonly,unfold)", revisions,
         "--",
-        *(f"{each}/{name}/" for each in _folders(intents) for name in ("applied", "rejected")),
+        *(f"{each}/{name}/" for each in folders for name in ("applied", "rejected")),
     ).stdout  # fmt: skip
     found: dict[str, str] = {}
     source = ""

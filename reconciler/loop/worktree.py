@@ -90,23 +90,18 @@ class CleanCheck:
     """
 
     def __init__(
-        self,
-        checkout: Checkout,
-        rel: LoopPaths,
-        siblings: Sequence[LoopPaths] = (),
-        only: Sequence[LoopPaths] = (),
+        self, checkout: Checkout, fleets: Sequence[LoopPaths], only: Sequence[LoopPaths] = ()
     ) -> None:
         """Start `git status`.
 
-        `siblings`: every fleet's files, when the repository has several (their pending
-        intents and decisions are theirs, not foreign changes). `only`: the fleets whose
-        files alone are looked at (several fleets: those the pass commits to, and the
-        settings file); empty: the whole worktree.
+        `fleets`: every fleet's files (with several, their pending intents and decisions are
+        theirs, not foreign changes). `only`: the fleets whose files alone are looked at
+        (several fleets: those the pass commits to, and the settings file); empty: the whole
+        worktree.
         """
-        self.rel = rel
-        self.siblings = [*siblings] or [rel]
+        self.fleets = list(fleets)
         skip = (
-            [] if only else [folder for each in self.siblings for folder in processed_folders(each)]
+            [] if only else [folder for each in self.fleets for folder in processed_folders(each)]
         )
         specs = sorted({spec for each in only for spec in fleet_pathspecs(each)})
         self.status = Background(
@@ -119,7 +114,7 @@ class CleanCheck:
         Raises:
             RefusalError: `worktree_dirty`, naming the first few paths (or git's failure).
         """
-        check_clean(self.status.result(), *self.siblings)
+        check_clean(self.status.result(), *self.fleets)
 
     def join(self) -> None:
         """Wait for the status without judging it (another refusal comes first)."""
@@ -167,20 +162,18 @@ class TakenNames:
     """
 
     def __init__(
-        self, checkout: Checkout, rel: LoopPaths | None, names: Iterable[str] | None = None,
-        *, fleets: Sequence[tuple[LoopPaths, Iterable[str]]] = (),
-    ) -> None:  # fmt: skip
-        """Start looking up the first candidates of the pending files called `names`.
+        self, checkout: Checkout, fleets: Iterable[tuple[LoopPaths, Iterable[str]]]
+    ) -> None:
+        """Start looking up the first candidates of the pending files.
 
-        `fleets`: (files, names) of every fleet of a pass over several (then `rel` is None).
+        `fleets`: (files, names of its pending files) of each fleet the pass commits to.
         """
         self.checkout = checkout
         self.chosen: set[str] = set()
-        wanted = [*fleets, *([(rel, names or ())] if rel is not None else [])]
         self.asked = {
             queue.destination(folder, name, ())
-            for each, found in wanted
-            for name in found
+            for each, names in fleets
+            for name in names
             for folder in processed_folders(each)
         }
         asked = sorted(self.asked)
