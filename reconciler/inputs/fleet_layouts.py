@@ -289,7 +289,8 @@ def _refuse_shared_files(repo: str, found: Sequence[Layout]) -> None:
 def _intents_holding(repo: str, path: str, intents: Mapping[str, str]) -> Iterator[str]:
     """The fleets whose intents folder (by normalised path) is a folder above `path`."""
     folder = os.path.dirname(os.path.normpath(path))
-    while folder.startswith(repo) and folder != repo:
+    below = repo.rstrip(os.sep) + os.sep
+    while folder.startswith(below):
         if folder in intents:
             yield intents[folder]
         folder = os.path.dirname(folder)

@@ -117,9 +117,8 @@ def _waves(works: Sequence[Work]) -> list[list[Work]]:
     current: list[Work] = []
     ids: set[str] = set()
     for work in works:
-        fleet = work.config.layout.fleet_settings
-        upstream = fleet.after if fleet is not None else None
-        if upstream is not None and upstream in ids:
+        upstream = work.config.layout.upstream
+        if upstream is not None and upstream.id in ids:
             waves.append(current)
             current, ids = [], set()
         current.append(work)
