@@ -83,6 +83,7 @@ POINTS = {
     "fast-import:3": False,
     "before:update-ref:1": True,
     "after:update-ref:1": True,
+    "after:checkout:1": True,
     "after:update-index:1": True,
     "after:checkout-index:1": True,
     "before:_drop_consumed": True,
@@ -181,6 +182,7 @@ def remote_keys(bare: Path) -> Counter[str]:
     "point",
     [
         "after:update-ref:1",
+        "after:checkout:1",
         "after:update-index:1",
         "after:checkout-index:1",
         "before:_write_restored",
@@ -242,7 +244,9 @@ def test_a_pass_that_waited_for_the_lock_of_a_killed_pass_recovers_it(
     assert_processed_exactly_once(repo)
 
 
-@pytest.mark.parametrize("point", ["after:update-index:1", "after:checkout-index:1"])
+@pytest.mark.parametrize(
+    "point", ["after:checkout:1", "after:update-index:1", "after:checkout-index:1"]
+)
 def test_a_checkout_converting_line_endings_recovers_clean(tmp_path: Path, point: str) -> None:
     """Recovery writes files as a move does (git's filters and stat data), not raw blobs."""
     fresh = datetime.now(UTC) - timedelta(minutes=1)

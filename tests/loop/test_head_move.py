@@ -47,8 +47,32 @@ def move(repo: Path, new: str) -> None:
     head_move.move_head(checkouts.open_checkout(str(repo)), new, reason="test", intents=g.INTENTS)
 
 
+@pytest.fixture(params=["few", "many"])
+def route(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The HEAD move's two ways of writing: one `git checkout`, or the two for many files."""
+    if request.param == "many":
+        monkeypatch.setattr(head_move, "FEW_PATHS", 0)
+    return str(request.param)
+
+
+def git_commands(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The git subcommands run through `Git.run` from now on (`-c` settings skipped)."""
+    seen: list[str] = []
+    real = gitrepo.Git.run
+
+    def run(self: gitrepo.Git, *args: str, **kwargs: Any) -> Any:
+        words = list(args)
+        while len(words) >= 2 and words[0] == "-c":
+            words = words[2:]
+        seen.append(words[0])
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(gitrepo.Git, "run", run)
+    return seen
+
+
 def test_a_move_writes_adds_and_deletes_and_leaves_index_and_stat_data_exact(
-    repo: Path,
+    repo: Path, route: str
 ) -> None:
     (repo / "policies" / "gone" / "deep").mkdir(parents=True)
     (repo / "policies" / "gone" / "deep" / "x.txt").write_text("x\n")
@@ -76,6 +100,78 @@ def test_a_move_writes_adds_and_deletes_and_leaves_index_and_stat_data_exact(
     assert g.git(repo, "diff-files").strip() == ""
     assert g.status(repo) == ""
     assert not marker(repo).exists()
+
+
+def test_a_move_of_a_few_files_writes_the_index_once_and_of_many_by_two_processes(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each index write rewrites the whole index file: a few files take one `git checkout`.
+
+    Many files take `update-index` and `checkout-index`, whose cost grows with the files
+    only (`checkout`'s pathspec is matched against every index entry).
+    """
+    few: dict[str, str | None] = {
+        f"policies/few/{n}.txt": f"{n}\n" for n in range(head_move.FEW_PATHS)
+    }
+    old, new = side_commit(repo, few)
+    seen = git_commands(monkeypatch)
+    move(repo, new)
+    index_writers = [
+        name for name in seen if name in ("checkout", "update-index", "checkout-index")
+    ]
+    assert index_writers == ["checkout"]
+    assert g.status(repo) == "" and g.git(repo, "diff-files").strip() == ""
+
+    many: dict[str, str | None] = {
+        f"policies/many/{n}.txt": f"{n}\n" for n in range(head_move.FEW_PATHS + 1)
+    }
+    _, newer = side_commit(repo, many)
+    seen.clear()
+    move(repo, newer)
+    index_writers = [
+        name for name in seen if name in ("checkout", "update-index", "checkout-index")
+    ]
+    assert index_writers == ["update-index", "checkout-index"]
+    assert g.status(repo) == "" and g.git(repo, "diff-files").strip() == ""
+    assert (repo / "policies/many/0.txt").read_text() == "0\n"
+
+
+def test_a_deletion_git_checkout_refuses_is_done_the_other_way(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file the move deletes whose deletion was already staged matches nothing for
+    `git checkout`; it refuses before writing, and the two-process way does the move."""
+    (repo / "policies" / "old.txt").write_text("old\n")
+    g.commit_all(repo, "a file to delete")
+    old, new = side_commit(repo, {"policies/old.txt": None, "policies/added.txt": "added\n"})
+    g.git(repo, "rm", "-q", "--cached", "policies/old.txt")
+    seen = git_commands(monkeypatch)
+
+    move(repo, new)
+
+    assert [name for name in seen if name in ("checkout", "update-index", "checkout-index")] == [
+        "checkout", "update-index", "checkout-index",
+    ]  # fmt: skip
+    assert g.head(repo) == new
+    assert not (repo / "policies" / "old.txt").exists()
+    assert (repo / "policies" / "added.txt").read_text() == "added\n"
+    assert g.status(repo) == ""
+
+
+def test_a_move_runs_no_hook_of_the_checkout(repo: Path) -> None:
+    """`git checkout -- <paths>` would run `post-checkout`; the move runs no hook."""
+    ran = repo / "hook-ran"
+    hook = repo / ".git" / "hooks" / "post-checkout"
+    hook.write_text(f"#!/bin/sh\ntouch {ran}\n")
+    hook.chmod(0o755)
+    old, new = side_commit(repo, {"policies/added.txt": "added\n"})
+
+    move(repo, new)
+
+    assert (repo / "policies" / "added.txt").read_text() == "added\n"
+    assert not ran.exists()
+    g.git(repo, "checkout", "-q", old, "--", "policies")
+    assert ran.exists()  # the hook would have run
 
 
 def test_a_file_edited_since_refuses_the_move_puts_the_branch_back_and_writes_nothing(

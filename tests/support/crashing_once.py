@@ -6,7 +6,8 @@ A crash point is one of:
 
 - `before:<git subcommand>:<n>` / `after:<git subcommand>:<n>`: around the n-th call (1-based,
   over the whole process) of `git <subcommand>` made through `Git.run` (e.g. `update-ref`,
-  `update-index`, `checkout-index`, `reset`, `push`);
+  `checkout`, `reset`, `push`; `update-index` and `checkout-index` make the HEAD move take its
+  route for many files, whatever their number);
 - `fast-import:<n>`: right after the n-th commit was streamed into `git fast-import` (its
   objects may not even be written);
 - `before:<function>` / `after:<function>`: around the first call of one step of
@@ -51,6 +52,8 @@ def arm(point: str) -> None:
 
 
 def _arm_git(moment: str, command: str, nth: int) -> None:
+    if command in ("update-index", "checkout-index"):
+        checkout.FEW_PATHS = 0  # the HEAD move's route for many files: these two, not `checkout`
     real = gitrepo.Git.run
     seen = [0]
 
