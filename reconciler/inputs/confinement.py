@@ -78,54 +78,82 @@ def check_confined(layout: Layout, *, resolve: bool = True) -> None:
     component is left to the readers and writers (a symlinked decision is followed by
     `apply`; a symlinked registry, state or telemetry file is refused when it is used).
 
-    `resolve` False checks the paths as written only (not through the symlinks on disk).
+    `resolve` False checks the paths as written only (not through the symlinks on disk:
+    `check_resolved` does that part).
 
     Raises:
         RefusalError: `layout_path_outside_repo` or `layout_path_in_git_dir`.
     """
-    real_repo = os.path.realpath(layout.repo)
-    managed = managed_paths(layout)
-    # No symlink on any folder's path below the repository (one lstat per shared folder):
-    # each folder is where it is written, and realpath (a walk per folder) is not needed.
-    folders = {
-        key: path if key == "intentsDir" else os.path.dirname(path) for key, path in managed.items()
-    }
-    below = [
-        os.path.relpath(folder, layout.repo).replace(os.sep, "/") for folder in folders.values()
-    ]
-    plain = not any(_escapes(relative) for relative in below) and (
-        files.first_symlinked(layout.repo, below) is None
-    )
-    for key, path in managed.items():
-        configured = key in layout.settings.paths or key in layout.settings.strings
-        source = layout.sources.get(key, SETTINGS_FILE if configured else "built-in")
-        raw = layout.settings.paths.get(key) or layout.settings.strings.get(key)
-        lexical = os.path.relpath(path, layout.repo)
-        shown = f"{key} {raw or lexical!r} ({source})"
+    for key, path, lexical in _managed_rows(layout):
+        source, raw, shown = _described(layout, key, lexical)
         if source == SETTINGS_FILE and raw is not None and os.path.isabs(raw):
             raise _outside(f"{shown} is an absolute path", key, path)
         if _escapes(lexical):
             raise _outside(f"{shown} leads out of the repository {layout.repo}", key, path)
         if lexical == os.curdir and key != "intentsDir":
             raise _outside(f"{shown} is the repository itself, not a file in it", key, path)
-        real_relative = lexical
-        if resolve and not plain:
-            folder = folders[key]
-            real = os.path.realpath(folder)
-            real_relative = os.path.relpath(real, real_repo)
-            if _escapes(real_relative):
-                why = f"resolves through a symlink to {real}, outside the repository {layout.repo}"
-                raise _outside(f"{shown} {why}", key, path)
-        for relative in (lexical, real_relative):
-            part = repo_settings.git_dir_component(relative.replace(os.sep, "/"))
-            if part is not None:
-                raise RefusalError(
-                    ReasonCode.LAYOUT_PATH_IN_GIT_DIR,
-                    f"{shown} is inside the git folder ({part!r}) of the repository "
-                    f"{layout.repo}; git never tracks files there, so the loop could not "
-                    f"commit it: choose a path outside .git in {SETTINGS_FILE}",
-                    path=path,
-                )
+        _refuse_git_dir(layout, shown, lexical, path)
+    if resolve:
+        check_resolved(layout)
+
+
+def check_resolved(layout: Layout) -> None:
+    """Refuse a path of `layout` that a symlink on disk leads out of the repository or into .git.
+
+    The paths as written are `check_confined`'s (with `resolve` False).
+
+    Raises:
+        RefusalError: `layout_path_outside_repo` or `layout_path_in_git_dir`.
+    """
+    rows = _managed_rows(layout)
+    folders = {key: path if key == "intentsDir" else os.path.dirname(path) for key, path, _ in rows}
+    # No symlink on any folder's path below the repository (one lstat per shared folder):
+    # each folder is where it is written, and realpath (a walk per folder) is not needed.
+    below = [_below(layout.repo, folder).replace(os.sep, "/") for folder in folders.values()]
+    if files.first_symlinked(layout.repo, below) is None:
+        return
+    real_repo = os.path.realpath(layout.repo)
+    for key, path, lexical in rows:
+        shown = _described(layout, key, lexical)[2]
+        real = os.path.realpath(folders[key])
+        real_relative = os.path.relpath(real, real_repo)
+        if _escapes(real_relative):
+            why = f"resolves through a symlink to {real}, outside the repository {layout.repo}"
+            raise _outside(f"{shown} {why}", key, path)
+        _refuse_git_dir(layout, shown, real_relative, path)
+
+
+def _described(layout: Layout, key: str, lexical: str) -> tuple[str, str | None, str]:
+    """(where the path came from, its value as written, how a refusal shows it)."""
+    configured = key in layout.settings.paths or key in layout.settings.strings
+    source = layout.sources.get(key, SETTINGS_FILE if configured else "built-in")
+    raw = layout.settings.paths.get(key) or layout.settings.strings.get(key)
+    return source, raw, f"{key} {raw or lexical!r} ({source})"
+
+
+def _managed_rows(layout: Layout) -> list[tuple[str, str, str]]:
+    """(key, absolute path, path relative to the repository) of each managed path."""
+    return [(key, path, _below(layout.repo, path)) for key, path in managed_paths(layout).items()]
+
+
+def _below(repo: str, path: str) -> str:
+    """`os.path.relpath(path, repo)`, without its walk for the usual path below `repo`."""
+    prefix = repo.rstrip(os.sep) + os.sep
+    if path.startswith(prefix) and os.path.normpath(path) == path:
+        return path[len(prefix) :]
+    return os.path.relpath(path, repo)
+
+
+def _refuse_git_dir(layout: Layout, shown: str, relative: str, path: str) -> None:
+    part = repo_settings.git_dir_component(relative.replace(os.sep, "/"))
+    if part is not None:
+        raise RefusalError(
+            ReasonCode.LAYOUT_PATH_IN_GIT_DIR,
+            f"{shown} is inside the git folder ({part!r}) of the repository "
+            f"{layout.repo}; git never tracks files there, so the loop could not "
+            f"commit it: choose a path outside .git in {SETTINGS_FILE}",
+            path=path,
+        )
 
 
 def _escapes(relative: str) -> bool:

@@ -21,7 +21,7 @@ from reconciler.core.fleet_ids import FLEET_ID_RULE, is_fleet_id
 from reconciler.core.fleet_settings import FLEETS_ROOT, FleetSettings
 from reconciler.core.reasons import ReasonCode
 from reconciler.core.repo_settings import PATH_KEYS, RepoSettings
-from reconciler.inputs.confinement import SETTINGS_FILE, Layout, check_confined
+from reconciler.inputs.confinement import SETTINGS_FILE, Layout, check_confined, check_resolved
 from reconciler.inputs.fleet import SETTING_KEYS, Fleet
 
 LAYOUT_NAME = "fleets"
@@ -246,7 +246,7 @@ def _fleet_layout(
     )
     check_confined(layout, resolve=False)  # reconciler.yaml's paths: the repository's problem
     try:
-        check_confined(layout)
+        check_resolved(layout)
     except RefusalError as exc:  # a symlink in the fleet's folder: this fleet's problem
         return layout._replace(refused=exc)
     return layout

@@ -55,11 +55,13 @@ class LoopConfig(NamedTuple):
         """The fleet the loop reconciles (absolute paths)."""
         return self.layout.fleet
 
-    def relative_paths(self, checkout: Checkout) -> LoopPaths:
+    def relative_paths(self, checkout: Checkout, *, on_disk: bool = True) -> LoopPaths:
         """Return the loop's files relative to the checkout's top folder, checked on disk.
 
         Each is the repository's own relative path (never resolved through a symlink inside
         the repository, which would hide it) below the repository's place in the worktree.
+        `on_disk` False: for a reader of git's objects only (the audit), which never opens
+        them, their components are not checked for symlinks.
 
         Raises:
             RefusalError: one of them is outside the worktree, or one of their components
@@ -80,7 +82,8 @@ class LoopConfig(NamedTuple):
             settings=relative(os.path.join(self.layout.repo, layouts.SETTINGS_FILE)),
         )
         _check_intents_folder(paths)
-        refuse_symlinks(checkout.top, paths)
+        if on_disk:
+            refuse_symlinks(checkout.top, paths)
         return paths
 
     def relative_intents(self, checkout: Checkout) -> str:

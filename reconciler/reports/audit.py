@@ -130,7 +130,7 @@ def audit(
     fleets = [
         _FleetFiles(
             config.fleet.id if config.layout.is_multi_fleet else None,
-            config.relative_paths(checkout),
+            config.relative_paths(checkout, on_disk=False),  # git's objects, not the files
         )
         for config in configs
     ]
