@@ -46,7 +46,9 @@ def validate_command(
     reported with every problem (`fleets_invalid`).
 
     With --intents, check intent files instead (the pre-commit hook): each one is parsed
-    exactly as the loop will, and every problem is listed with its reason code.
+    exactly as the loop will, and every problem is listed with its reason code; in a
+    repository of several fleets (--repo), an intent's `fleet:` must name the fleet whose
+    intents folder holds it (`intent_fleet_mismatch`).
     Exit 0 when everything is valid, 1 when anything is not (every problem is listed).
 
     \b
@@ -63,7 +65,7 @@ def validate_command(
     if files and not intent_files:
         raise click.UsageError("FILES are only accepted with --intents")
     if intent_files:
-        results = validation.validate_intent_files(files, now=system_clock())
+        results = validation.validate_intent_files(files, now=system_clock(), repo=repo)
         if as_json:
             sys.stdout.write(json_output.lines(results))
         else:

@@ -274,11 +274,21 @@ def _fleet_mismatch(state: PassState, intent: Intent) -> Problem | None:
     name, so the file is rejected and must be moved or fixed. With one fleet, `fleet:` is
     compared with the registry's `fleetId`.
     """
+    if state.fleet_id is not None:
+        return fleet_mismatch(intent, state.fleet_id)
+    return fleet_mismatch(intent, state.view.fleet_id, folder=False)
+
+
+def fleet_mismatch(intent: Intent, fleet: str | None, *, folder: bool = True) -> Problem | None:
+    """`intent_fleet_mismatch` when the intent names a fleet other than `fleet`.
+
+    `fleet`: the fleet whose intents folder holds the file (`folder`), else the registry's
+    `fleetId` (one fleet).
+    """
     meant = intent.fleet
-    folder = state.fleet_id if state.fleet_id is not None else state.view.fleet_id
-    if meant is None or meant == folder:
+    if meant is None or meant == fleet:
         return None
-    where = f"fleet {folder}'s folder" if state.fleet_id is not None else f"fleet {folder}"
+    where = f"fleet {fleet}'s folder" if folder else f"fleet {fleet}"
     return Problem(
         ReasonCode.INTENT_FLEET_MISMATCH,
         f'the intent says fleet "{as_text(meant)}" but its file is in {where}; move it '

@@ -48,11 +48,19 @@ def validate_repo(
     }
 
 
-def validate_intent_files(paths: Sequence[str], *, now: datetime) -> list[dict[str, Any]]:
-    """Check intent files exactly as the loop reads and parses them; one result per file."""
+def validate_intent_files(
+    paths: Sequence[str], *, now: datetime, repo: str | None = None
+) -> list[dict[str, Any]]:
+    """Check intent files exactly as the loop reads and parses them; one result per file.
+
+    In a repository of several fleets (`repo`), an intent's `fleet:` is also compared with
+    the fleet whose intents folder holds the file, as the pass does (`intent_fleet_mismatch`).
+    """
     from reconciler.core.intents import IntentRejected, Problem, decode_intent
+    from reconciler.core.passes import fleet_mismatch
     from reconciler.loop.queue import PendingFile, read_source
 
+    folders = _fleet_folders(repo)
     results = []
     for path in paths:
         source = read_source(PendingFile(path, os.path.abspath(path)), None)
@@ -60,7 +68,11 @@ def validate_intent_files(paths: Sequence[str], *, now: datetime) -> list[dict[s
         notes: tuple[Problem, ...] = ()
         if not problems and source.data is not None:
             try:
-                notes = decode_intent(source.data, source.name, now).notes
+                intent = decode_intent(source.data, source.name, now)
+                notes = intent.notes
+                folder = folders.get(os.path.dirname(os.path.abspath(path)))
+                mismatch = fleet_mismatch(intent, folder) if folder is not None else None
+                problems = [mismatch] if mismatch is not None else []
             except IntentRejected as exc:
                 problems = exc.problems
         found = problems or list(notes)  # a rollback's notes: ok, applied despite them
@@ -73,3 +85,21 @@ def validate_intent_files(paths: Sequence[str], *, now: datetime) -> list[dict[s
             }
         )
     return results
+
+
+def _fleet_folders(repo: str | None) -> dict[str, str]:
+    """{intents folder: fleet id} of `repo` when it holds several fleets.
+
+    Empty with one fleet (the pass compares `fleet:` with its registry's `fleetId`), and when
+    the repository's fleets cannot be resolved (`validate` without `--intents` says why).
+    """
+    from reconciler.core.errors import ReconcileError
+
+    try:
+        root = layouts.resolve_repo(repo)
+        if not fleet_validation.is_multi_fleet(root):
+            return {}
+        found = layouts.resolve_layouts(root, (), keep_refused=True)
+    except ReconcileError:
+        return {}
+    return {layout.fleet.intents: layout.fleet.id for layout in found}

@@ -13,7 +13,7 @@ from reconciler.core.reasons import ReasonCode
 from reconciler.inputs.fleet import PathFlags
 from reconciler.reports.validation import validate_repo
 from tests.support import gitrepos as g
-from tests.support.fleets import fleet_path, make_fleets_repo
+from tests.support.fleets import fleet_path, intents, make_fleets_repo
 
 ORDERED = """\
 guards:
@@ -145,3 +145,29 @@ def test_a_single_fleet_report_keeps_its_shape_and_refuses_fleet(tmp_path: Path)
     with pytest.raises(RefusalError) as caught:
         validate(repo, "default")
     assert caught.value.reason is ReasonCode.FLEET_UNKNOWN
+
+
+def test_validate_intents_compares_an_intents_fleet_with_its_folder(tmp_path: Path) -> None:
+    """The pre-commit check says what the pass would: `intent_fleet_mismatch`."""
+    repo = make_fleets_repo(tmp_path / "r")
+    g.write_intent(repo, "right.yaml", folder=intents("staging"), step=5, fleet="staging")
+    g.write_intent(repo, "wrong.yaml", folder=intents("staging"), step=5, fleet="prod-eu")
+    g.write_intent(repo, "none.yaml", folder=intents("prod-eu"), intent="rollback")
+
+    done = g.reconcile(
+        repo, "validate", "--intents", "--json",
+        *(f"{intents(fleet)}/{name}" for fleet, name in
+          (("staging", "right.yaml"), ("staging", "wrong.yaml"), ("prod-eu", "none.yaml"))),
+    )  # fmt: skip
+
+    assert done.returncode == 1, done.stderr
+    rows = {Path(row["path"]).name: row for row in map(json.loads, done.stdout.splitlines())}
+    assert rows["right.yaml"]["ok"] and rows["none.yaml"]["ok"]
+    assert rows["wrong.yaml"]["reasonCodes"] == ["intent_fleet_mismatch"]
+    assert "fleet staging's folder" in rows["wrong.yaml"]["problems"][0]
+    # Outside a repository of several fleets the file is judged on its own.
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    copy = alone / "wrong.yaml"
+    copy.write_bytes((repo / intents("staging") / "wrong.yaml").read_bytes())
+    assert g.reconcile(alone, "validate", "--intents", "wrong.yaml").returncode == 0
