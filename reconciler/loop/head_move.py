@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import json
 import os
+import posixpath
 import stat
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import NamedTuple
 
 from reconciler.adapters import files
@@ -105,7 +106,9 @@ def _finish_move(
             checkout.git.run("update-ref", "-m", "reconcile: undo", checkout.head_ref, old, new)
             files.remove(marker_path(checkout), durable=False)
             raise
-        _update_index_and_files(checkout, new, changes)
+        _update_index_and_files(
+            checkout, new, changes, lambda: _check_files(checkout, changes, old, new)
+        )
     _drop_consumed(checkout, consumed)
     _write_restored(checkout, restored)
     files.remove(marker_path(checkout), durable=False)
@@ -173,15 +176,21 @@ def _check_files(
     """Refuse when a file to change holds neither its content before nor after (nor nothing).
 
     What `read-tree -m -u` refuses too: a file edited since, an untracked file in the way, a
-    file or symlink where a folder must be (unless the move deletes it); and, more strictly
-    than git, any folder where a file must be. Content is compared as git stores it: the
-    bytes first, then, for a file whose bytes differ, as `git add` would hash it (through
-    `core.autocrlf` and `.gitattributes` filters).
+    file or symlink where a folder must be (unless the move deletes it: a symlinked folder
+    of a changed file never); and, more strictly than git, any folder where a file must be.
+    Content is compared as git stores it: the bytes first, then, for a file whose bytes
+    differ, as `git add` would hash it (through `core.autocrlf` and `.gitattributes` filters).
 
     Raises:
         RefusalError: `worktree_dirty`, naming the file.
     """
     changes = list(changes)
+    # No file is read or deleted through a symlinked folder (it could be one elsewhere).
+    folders = sorted({posixpath.dirname(change.path) for change in changes})
+    link = files.first_symlinked(checkout.top, folders)
+    if link is not None:
+        why = "is a symlink where the move needs a folder"
+        raise _dirty(checkout, link, old, new, after_crash=after_crash, why=why)
     deleted = {change.path for change in changes if change.new is None}
     unsure: list[TreeChange] = []
     for change in changes:
@@ -256,7 +265,9 @@ FEW_PATHS = 16
 """Up to this many changed files, one `git checkout` writes index and files (see below)."""
 
 
-def _update_index_and_files(checkout: Checkout, new: str, changes: Sequence[TreeChange]) -> None:
+def _update_index_and_files(
+    checkout: Checkout, new: str, changes: Sequence[TreeChange], recheck: Callable[[], None]
+) -> None:
     """Bring the index entries and the files of `changes` to their content at `new`.
 
     Only these entries are touched (`read-tree -m -u` would merge the whole index with both
@@ -267,12 +278,19 @@ def _update_index_and_files(checkout: Checkout, new: str, changes: Sequence[Tree
     so a move of many files (a pass of hundreds of intents) takes the two processes whose
     cost grows with the files only: `update-index --index-info` sets the entries, deleted
     files go, and `checkout-index -u` writes the others and records their stat data. When
-    the checkout refuses (a path gone from both `new` and the index), the two do the work.
+    the checkout fails (a path gone from both `new` and the index; or a file git could not
+    write, after it wrote others), every file is checked again (`recheck`: each must still
+    hold its content before or after, or nothing) and the two do the work.
+
+    Raises:
+        RefusalError: `recheck` refused (the branch has moved: the marker stays).
     """
     if not changes:
         return
-    if len(changes) <= FEW_PATHS and _checkout_paths(checkout, new, changes):
-        return
+    if len(changes) <= FEW_PATHS:
+        if _checkout_paths(checkout, new, changes):
+            return
+        recheck()
     info: list[str] = []
     written: list[str] = []
     for change in changes:
@@ -290,11 +308,13 @@ def _update_index_and_files(checkout: Checkout, new: str, changes: Sequence[Tree
 def _checkout_paths(checkout: Checkout, new: str, changes: Sequence[TreeChange]) -> bool:
     """`git checkout --no-overlay new -- <paths>`: True when it did the whole work.
 
-    Hooks are off (`post-checkout` would run; the other way runs none), and git refuses
-    before it writes anything (an unmatched path), so False leaves the checkout as it was.
+    As `checkout-index` does: no hook (`post-checkout` would run), no submodule checked out
+    (`submodule.recurse`). False: git refused, before writing anything (an unmatched path)
+    or after writing some of the files (one it could not write).
     """
     done = checkout.git.run(
-        "-c", "core.hooksPath=/dev/null", "checkout", "-q", "--no-overlay", new,
+        "-c", "core.hooksPath=/dev/null", "-c", "submodule.recurse=false",
+        "checkout", "-q", "--no-overlay", new,
         "--pathspec-from-file=-", "--pathspec-file-nul",
         stdin=_nul_lines(change.path for change in changes), check=False,
     )  # fmt: skip
@@ -430,5 +450,9 @@ def _sync_files(checkout: Checkout, old: str, new: str) -> None:
     them (`_update_index_and_files`: git's filters, stat data in the index).
     """
     changes = tree_changes(checkout, old, new)
-    _check_files(checkout, changes, old, new, after_crash=True)
-    _update_index_and_files(checkout, new, changes)
+
+    def check() -> None:
+        _check_files(checkout, changes, old, new, after_crash=True)
+
+    check()
+    _update_index_and_files(checkout, new, changes, check)

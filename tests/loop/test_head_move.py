@@ -385,3 +385,64 @@ def test_a_path_git_would_unquote_is_hashed_as_itself(tmp_path: Path) -> None:
 
     assert caught.value.reason == "worktree_dirty"
     assert (repo / '"p"' / "x").read_bytes() == b"edited by hand\r\n"
+
+
+def test_a_checkout_that_fails_after_writing_some_files_is_finished_the_other_way(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """git checkout can write some files, then fail on one (here its smudge filter, once).
+
+    The files are checked again (each at its content before or after) and the two-process
+    way finishes the move.
+    """
+    flag = tmp_path / "failed-once"
+    script = tmp_path / "smudge.sh"
+    script.write_text(f"#!/bin/sh\nif [ ! -e {flag} ]; then touch {flag}; exit 1; fi\nexec cat\n")
+    script.chmod(0o755)
+    g.git(repo, "config", "filter.once.smudge", str(script))
+    g.git(repo, "config", "filter.once.clean", "cat")
+    g.git(repo, "config", "filter.once.required", "true")
+    (repo / ".gitattributes").write_text("policies/z.dat filter=once\n")
+    g.commit_all(repo, "attributes")
+    registry = (repo / g.REGISTRY).read_text()
+    old, new = side_commit(repo, {g.REGISTRY: registry + "# new\n", "policies/z.dat": "z\n"})
+    seen = git_commands(monkeypatch)
+
+    move(repo, new)
+
+    assert flag.exists()  # the checkout did fail
+    assert [name for name in seen if name in ("checkout", "update-index", "checkout-index")] == [
+        "checkout", "update-index", "checkout-index",
+    ]  # fmt: skip
+    assert g.head(repo) == new
+    assert (repo / g.REGISTRY).read_text() == registry + "# new\n"
+    assert (repo / "policies" / "z.dat").read_text() == "z\n"
+    assert g.status(repo) == ""
+    assert not marker(repo).exists()
+
+
+@pytest.mark.usefixtures("route")
+def test_a_file_deleted_through_a_symlinked_folder_is_refused_and_the_target_kept(
+    repo: Path, tmp_path: Path
+) -> None:
+    """`policies/gone` a symlink to a folder elsewhere: deleting `policies/gone/x.txt` would
+    delete the file outside the repository. Nothing is read or deleted there."""
+    (repo / "policies" / "gone").mkdir()
+    (repo / "policies" / "gone" / "x.txt").write_text("x\n")
+    g.commit_all(repo, "a file to delete")
+    old, new = side_commit(repo, {"policies/gone/x.txt": None})
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "x.txt").write_text("x\n")  # what the move would delete
+    for path in (repo / "policies" / "gone").iterdir():
+        path.unlink()
+    (repo / "policies" / "gone").rmdir()
+    (repo / "policies" / "gone").symlink_to(outside)
+
+    with pytest.raises(RefusalError) as caught:
+        move(repo, new)
+
+    assert caught.value.reason == "worktree_dirty"
+    assert "policies/gone is a symlink" in caught.value.message
+    assert (outside / "x.txt").read_text() == "x\n"
+    assert g.head(repo) == old
