@@ -70,7 +70,7 @@ def validate_intent_files(
             try:
                 intent = decode_intent(source.data, source.name, now)
                 notes = intent.notes
-                folder = folders.get(os.path.dirname(os.path.abspath(path)))
+                folder = folders.get(os.path.realpath(os.path.dirname(os.path.abspath(path))))
                 mismatch = fleet_mismatch(intent, folder) if folder is not None else None
                 problems = [mismatch] if mismatch is not None else []
             except IntentRejected as exc:
@@ -102,4 +102,5 @@ def _fleet_folders(repo: str | None) -> dict[str, str]:
         found = layouts.resolve_layouts(root, (), keep_refused=True)
     except ReconcileError:
         return {}
-    return {layout.fleet.intents: layout.fleet.id for layout in found}
+    # Compared where they really are: a file or --repo may be named through a symlink.
+    return {os.path.realpath(layout.fleet.intents): layout.fleet.id for layout in found}

@@ -165,6 +165,14 @@ def test_validate_intents_compares_an_intents_fleet_with_its_folder(tmp_path: Pa
     assert rows["right.yaml"]["ok"] and rows["none.yaml"]["ok"]
     assert rows["wrong.yaml"]["reasonCodes"] == ["intent_fleet_mismatch"]
     assert "fleet staging's folder" in rows["wrong.yaml"]["problems"][0]
+    # Named through a symlink, the repository or the file, it is the same folder.
+    link = tmp_path / "link"
+    link.symlink_to(repo)
+    wrong = f"{intents('staging')}/wrong.yaml"
+    for cwd, repo_flag, path in ((repo, str(link), wrong), (link, str(repo), wrong),
+                                 (tmp_path, str(repo), str(link / wrong))):  # fmt: skip
+        again = g.reconcile(cwd, "validate", "--intents", "--repo", repo_flag, path)
+        assert again.returncode == 1, (cwd, repo_flag, path, again.stdout)
     # Outside a repository of several fleets the file is judged on its own.
     alone = tmp_path / "alone"
     alone.mkdir()

@@ -198,6 +198,9 @@ def test_pre_commit_hook_manifest_validates_intent_files() -> None:
     assert pattern.search("policies/intents/rollback.yml")
     assert not pattern.search("policies/intents/applied/20261124T0930Z-expand.yaml")
     assert not pattern.search("policies/intents/.gitkeep")
+    assert pattern.search("policies/fleets/prod-eu/intents/001-expand.yaml")  # several fleets
+    assert not pattern.search("policies/fleets/prod-eu/intents/applied/001-expand.yaml")
+    assert not pattern.search("policies/fleets/a/b/intents/001-expand.yaml")
     assert not pattern.search("policies/registry.yaml")
 
 
