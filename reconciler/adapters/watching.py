@@ -3,7 +3,8 @@
 Only the given folders are watched, not recursively, and only changes to the given files or
 to files directly in the given folders count (the loop's own commits into applied/ and
 rejected/ never wake it up). A watched folder that does not exist yet (the intents folder
-before the first intent) or is removed and made again is watched from when it appears.
+before the first intent) or is removed and made again is watched from when it appears, and
+what is watched is asked for again when a folder appears in a root (a fleet added).
 """
 
 from __future__ import annotations
@@ -11,55 +12,45 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Iterable
+from typing import Any, NamedTuple
 
 RETRY_SECONDS = 0.05
 """First pause before watching again when the watch could not be set up (doubling each time)."""
 RETRY_CAP_SECONDS = 30.0
 
 
+Targets = tuple[Iterable[str], Iterable[str]]
+"""(folders, files) to watch: see `watch_in_thread`."""
+
+
 def watch_in_thread(
-    folders: Iterable[str],
-    files: Iterable[str],
+    targets: Callable[[], Targets],
     *,
     debounce_ms: int,
     stop: threading.Event,
     on_change: Callable[[set[str]], None],
+    roots: Iterable[str] = (),
 ) -> threading.Thread:
     """Start a daemon thread calling `on_change(paths)` for each debounced burst of changes.
 
-    `folders`: every change directly in them counts; `files`: changes to these paths count
-    (their folders are watched, so an atomic replace is seen).
+    `targets()` gives (folders, files): every change directly in those folders counts;
+    changes to those files count (their folders are watched, so an atomic replace is seen).
+    It is asked again whenever the layout changes: a watched folder or a parent appearing or
+    vanishing, or an entry of a `roots` folder (the folder of several fleets: a fleet added
+    after the start is watched from then on).
     """
     import watchfiles
 
-    wanted_folders = {os.path.abspath(folder) for folder in folders}
-    wanted_files = {os.path.abspath(path) for path in files}
-    needed = wanted_folders | {os.path.dirname(path) for path in wanted_files}
-    # A folder or one of its parents appearing or vanishing changes what must be watched.
-    structural = wanted_folders | {parent for folder in needed for parent in _parents(folder)}
-
-    def relevant(change: watchfiles.Change, path: str) -> bool:
-        if path in structural:
-            return True
-        # A deletion never needs a pass: it is mostly the loop consuming an intent itself.
-        if change == watchfiles.Change.deleted:
-            return False
-        return path in wanted_files or os.path.dirname(path) in wanted_folders
-
-    def watched() -> list[str]:
-        # Each needed folder, or its nearest existing parent while it does not exist; the
-        # parent of each wanted folder too, so its removal and re-creation are seen.
-        found = {_nearest_existing(folder) for folder in needed}
-        found.update(os.path.dirname(f) for f in wanted_folders if os.path.isdir(f))
-        return sorted(found)
+    root_folders = frozenset(os.path.abspath(folder) for folder in roots)
 
     def run() -> None:
         failures = 0
         while not stop.is_set():
             try:
+                plan = _Plan.of(*targets(), root_folders)
                 for changes in watchfiles.watch(
-                    *watched(),
-                    watch_filter=relevant,
+                    *plan.watched(),
+                    watch_filter=plan.relevant,
                     debounce=debounce_ms,
                     step=min(50, max(debounce_ms // 4, 1)),
                     stop_event=stop,
@@ -69,7 +60,7 @@ def watch_in_thread(
                     failures = 0
                     paths = {path for _, path in changes}
                     on_change(paths)
-                    if paths & structural:
+                    if plan.reshapes(paths):
                         break  # watch the new layout; files already in a new folder got a pass
                 else:
                     return  # stopped
@@ -83,6 +74,49 @@ def watch_in_thread(
     thread = threading.Thread(target=run, name="reconciler-watch", daemon=True)
     thread.start()
     return thread
+
+
+class _Plan(NamedTuple):
+    """What one watch looks at, and which changes count."""
+
+    folders: frozenset[str]
+    files: frozenset[str]
+    roots: frozenset[str]
+    needed: frozenset[str]
+    structural: frozenset[str]
+    """A folder or one of its parents appearing or vanishing changes what must be watched."""
+
+    @classmethod
+    def of(cls, folders: Iterable[str], files: Iterable[str], roots: frozenset[str]) -> _Plan:
+        wanted_folders = frozenset(os.path.abspath(folder) for folder in folders)
+        wanted_files = frozenset(os.path.abspath(path) for path in files)
+        needed = wanted_folders | {os.path.dirname(path) for path in wanted_files} | roots
+        structural = wanted_folders | {parent for folder in needed for parent in _parents(folder)}
+        return cls(wanted_folders, wanted_files, roots, needed, structural)
+
+    def watched(self) -> list[str]:
+        """The folders to watch: each needed one, or its nearest existing parent.
+
+        The parent of each wanted folder too, so its removal and re-creation are seen.
+        """
+        found = {_nearest_existing(folder) for folder in self.needed}
+        found.update(os.path.dirname(f) for f in self.folders if os.path.isdir(f))
+        return sorted(found)
+
+    def relevant(self, change: Any, path: str) -> bool:
+        """Whether a change (a `watchfiles.Change`) of `path` counts."""
+        import watchfiles
+
+        if path in self.structural or os.path.dirname(path) in self.roots:
+            return True
+        # A deletion never needs a pass: it is mostly the loop consuming an intent itself.
+        if change == watchfiles.Change.deleted:
+            return False
+        return path in self.files or os.path.dirname(path) in self.folders
+
+    def reshapes(self, paths: Iterable[str]) -> bool:
+        """Whether these changed paths change what must be watched."""
+        return any(path in self.structural or os.path.dirname(path) in self.roots for path in paths)
 
 
 def _parents(folder: str) -> list[str]:

@@ -24,6 +24,7 @@ from reconciler.adapters import watching
 from reconciler.adapters.clock import SYSTEM_MONOTONIC, MonotonicClock
 from reconciler.core import passes
 from reconciler.core.errors import ReconcileError
+from reconciler.core.fleet_settings import FLEETS_ROOT
 from reconciler.core.passes import Outcome
 from reconciler.core.timestamps import format_timestamp
 from reconciler.daemon.http import Endpoints, PageAssets, PageSnapshot, serve
@@ -372,16 +373,31 @@ class Daemon:
     # Triggers and signals -----------------------------------------------------------
 
     def _start_triggers(self) -> None:
+        fleets_root = os.path.join(self.config.layout.repo, *FLEETS_ROOT.split("/"))
         watching.watch_in_thread(
-            [config.fleet.intents for config in self.configs],
-            sorted(self._owned_files()),
+            self._watch_targets,
             debounce_ms=max(int(self.options.debounce * 1000), 1),
             stop=self.triggers.stopping,
             on_change=self._on_files_changed,
+            roots=[fleets_root] if self.config.layout.is_multi_fleet else [],
         )
         self.scheduler.every(self.options.resync, lambda: self.triggers.fire("resync"), "resync")
         if self.options.push:
             self.scheduler.every(self.options.interval, self._poll_remote, "poll")
+
+    def _watch_targets(self) -> watching.Targets:
+        """Every fleet's intents folder, registry and decision, read again (a fleet added).
+
+        Fleets that cannot be resolved now (an invalid `fleets:` mid-edit) keep the last
+        ones: the next pass refuses with the reason.
+        """
+        try:
+            self.configs = load_configs(
+                self.options.repo, fleets=self.options.fleets, keep_refused=True
+            )
+        except ReconcileError:
+            pass
+        return [config.fleet.intents for config in self.configs], sorted(self._owned_files())
 
     def _on_files_changed(self, paths: set[str]) -> None:
         """Ask for a pass, unless only the registry or decision changed, to what HEAD holds.

@@ -119,3 +119,31 @@ def test_a_fleet_that_cannot_be_read_shows_its_problem_and_the_other_is_served(
         assert found[label("reconciler_canary_percent", "staging")] == 25
         assert label("reconciler_canary_percent", "prod-eu") not in found
         assert watcher.stop() == 0
+
+
+def test_a_fleet_added_while_the_controller_runs_is_watched(tmp_path: Path) -> None:
+    """A fleet folder made after the start: an intent dropped into it wakes the controller.
+
+    The resync timer is an hour away, so only the watcher can ask for the pass.
+    """
+    repo = make_fleets_repo(tmp_path / "repo", generated_at=g.recent())
+    args = d.watch_args(extra=("--resync", "1h"))
+    watcher = d.Watcher(repo, tmp_path / "daemon.log", args)
+    with d.watchers(watcher):
+        watcher.start(ready=True)
+        settle(watcher)
+        seen = len(watcher.events())
+        make_fleets_repo(repo, ("prod-us",), generated_at=g.recent())  # its folder, committed
+        watcher.wait_event("pass.done", after=seen, timeout=20)  # a fleet appeared
+        settle(watcher)
+
+        seen = len(watcher.events())
+        d.drop_intent(repo, "001-expand.yaml", d.intent_bytes(step=5), intents("prod-us"))
+        watcher.wait_event("pass.done", after=seen, timeout=20)
+        d.wait_for(lambda: fleet_canary(repo, "prod-us") == 30, 20, "prod-us at 30%")
+        assert fleet_canary(repo, "staging") == 25
+        settle(watcher)
+        assert [f["fleetId"] for f in page_data(watcher)["fleets"]] == [
+            "prod-eu", "prod-us", "staging",
+        ]  # fmt: skip
+        assert watcher.stop() == 0
