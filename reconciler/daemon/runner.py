@@ -389,14 +389,14 @@ class Daemon:
         """Every fleet's intents folder, registry and decision, read again (a fleet added).
 
         Fleets that cannot be resolved now (an invalid `fleets:` mid-edit) keep the last
-        ones: the next pass refuses with the reason.
+        ones (logged `watch.fleets`): the next pass refuses with the reason.
         """
         try:
             self.configs = load_configs(
                 self.options.repo, fleets=self.options.fleets, keep_refused=True
             )
-        except ReconcileError:
-            pass
+        except Exception as exc:  # noqa: BLE001 - the watcher thread must not die of it
+            self.log("watch.fleets", "warn", error=f"{type(exc).__name__}: {exc}")
         return [config.fleet.intents for config in self.configs], sorted(self._owned_files())
 
     def _on_files_changed(self, paths: set[str]) -> None:
