@@ -91,7 +91,8 @@ class _Plan(NamedTuple):
         wanted_folders = frozenset(os.path.abspath(folder) for folder in folders)
         wanted_files = frozenset(os.path.abspath(path) for path in files)
         needed = wanted_folders | {os.path.dirname(path) for path in wanted_files} | roots
-        structural = wanted_folders | {parent for folder in needed for parent in _parents(folder)}
+        structural = wanted_folders | roots
+        structural |= {parent for folder in needed for parent in _parents(folder)}
         return cls(wanted_folders, wanted_files, roots, needed, structural)
 
     def watched(self) -> list[str]:
@@ -107,8 +108,10 @@ class _Plan(NamedTuple):
         """Whether a change (a `watchfiles.Change`) of `path` counts."""
         import watchfiles
 
-        if path in self.structural or os.path.dirname(path) in self.roots:
+        if path in self.structural:
             return True
+        if os.path.dirname(path) in self.roots:  # a folder in it (a fleet) came or went
+            return change == watchfiles.Change.deleted or os.path.isdir(path)
         # A deletion never needs a pass: it is mostly the loop consuming an intent itself.
         if change == watchfiles.Change.deleted:
             return False

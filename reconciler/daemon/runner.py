@@ -373,23 +373,31 @@ class Daemon:
     # Triggers and signals -----------------------------------------------------------
 
     def _start_triggers(self) -> None:
-        fleets_root = os.path.join(self.config.layout.repo, *FLEETS_ROOT.split("/"))
         watching.watch_in_thread(
             self._watch_targets,
             debounce_ms=max(int(self.options.debounce * 1000), 1),
             stop=self.triggers.stopping,
             on_change=self._on_files_changed,
-            roots=[fleets_root] if self.config.layout.is_multi_fleet else [],
+            roots=[self.fleets_root] if self.fleets_root else [],
         )
         self.scheduler.every(self.options.resync, lambda: self.triggers.fire("resync"), "resync")
         if self.options.push:
             self.scheduler.every(self.options.interval, self._poll_remote, "poll")
 
+    @property
+    def fleets_root(self) -> str | None:
+        """`policies/fleets/` of a repository with several fleets (None: one fleet)."""
+        if not self.config.layout.is_multi_fleet:
+            return None
+        return os.path.join(self.config.layout.repo, *FLEETS_ROOT.split("/"))
+
     def _watch_targets(self) -> watching.Targets:
         """Every fleet's intents folder, registry and decision, read again (a fleet added).
 
         Fleets that cannot be resolved now (an invalid `fleets:` mid-edit) keep the last
-        ones (logged `watch.fleets`): the next pass refuses with the reason.
+        ones (logged `watch.fleets`). Every folder of `policies/fleets/` has its `intents/`
+        watched whatever the settings say, so an intent dropped into a fleet added then still
+        wakes a pass (which refuses with the reason, or reconciles it once fixed).
         """
         try:
             self.configs = load_configs(
@@ -397,7 +405,14 @@ class Daemon:
             )
         except Exception as exc:  # noqa: BLE001 - the watcher thread must not die of it
             self.log("watch.fleets", "warn", error=f"{type(exc).__name__}: {exc}")
-        return [config.fleet.intents for config in self.configs], sorted(self._owned_files())
+        folders = [config.fleet.intents for config in self.configs]
+        if self.fleets_root is not None and not self.options.fleets:
+            try:
+                names = sorted(os.listdir(self.fleets_root))
+            except OSError:
+                names = []
+            folders += [os.path.join(self.fleets_root, name, "intents") for name in names]
+        return sorted(set(folders)), sorted(self._owned_files())
 
     def _on_files_changed(self, paths: set[str]) -> None:
         """Ask for a pass, unless only the registry or decision changed, to what HEAD holds.
@@ -405,6 +420,10 @@ class Daemon:
         Every pass that commits rewrites the registry in the checkout (and a sync may rewrite
         both): waking up for that would follow each such pass with an empty one.
         """
+        if not paths or any(os.path.dirname(path) == self.fleets_root for path in paths):
+            # The watch was down a while (what changed went unseen), or a fleet came or went.
+            self.triggers.fire("watch")
+            return
         owned = self._owned_files()
         # An intent that is gone already was consumed by the pass that saw it (a fast-forward
         # writes intent files the same pass then takes): no pass is needed for it.

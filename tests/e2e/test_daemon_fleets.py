@@ -9,6 +9,8 @@ shows its problem while the other is served as usual.
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -146,4 +148,44 @@ def test_a_fleet_added_while_the_controller_runs_is_watched(tmp_path: Path) -> N
         assert [f["fleetId"] for f in page_data(watcher)["fleets"]] == [
             "prod-eu", "prod-us", "staging",
         ]  # fmt: skip
+        assert watcher.stop() == 0
+
+
+def test_a_fleet_added_while_its_settings_cannot_be_read_is_still_watched(
+    tmp_path: Path,
+) -> None:
+    """The fleets cannot be read again when the folder appears (two registries): its
+    intents folder is watched anyway, so the intent dropped once it is fixed wakes a pass.
+    Removing a fleet's folder asks for a pass too (its gauges and row go)."""
+    repo = make_fleets_repo(tmp_path / "repo", generated_at=g.recent())
+    args = d.watch_args(extra=("--resync", "1h"))
+    watcher = d.Watcher(repo, tmp_path / "daemon.log", args)
+    with d.watchers(watcher):
+        watcher.start(ready=True)
+        settle(watcher)
+        seen = len(watcher.events())
+        scratch = make_fleets_repo(tmp_path / "scratch", ("prod-us",), generated_at=g.recent())
+        staged = tmp_path / "prod-us"
+        shutil.copytree(scratch / fleet_path("prod-us", ""), staged)
+        (staged / "registry.json").write_text("{}\n")
+        folder = repo / fleet_path("prod-us", "")
+        os.rename(staged, folder)  # appears whole: registry.yaml and registry.json
+        g.commit_all(repo, "prod-us, with two registries")
+        watcher.wait_event("watch.fleets", after=seen, timeout=20)
+        settle(watcher)
+        g.git(repo, "rm", "-q", "--", fleet_path("prod-us", "registry.json"))
+        g.commit_all(repo, "one registry")  # fixed: nothing in policies/fleets/ changes
+
+        seen = len(watcher.events())
+        d.drop_intent(repo, "001-expand.yaml", d.intent_bytes(step=5), intents("prod-us"))
+        watcher.wait_event("pass.done", after=seen, timeout=20)
+        d.wait_for(lambda: fleet_canary(repo, "prod-us") == 30, 20, "prod-us at 30%")
+        settle(watcher)
+
+        seen = len(watcher.events())
+        g.git(repo, "rm", "-q", "-r", "--", fleet_path("prod-eu", ""))
+        g.commit_all(repo, "prod-eu retired")
+        watcher.wait_event("pass.done", after=seen, timeout=20)
+        settle(watcher)
+        assert [f["fleetId"] for f in page_data(watcher)["fleets"]] == ["prod-us", "staging"]
         assert watcher.stop() == 0
