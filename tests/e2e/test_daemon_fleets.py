@@ -8,9 +8,11 @@ shows its problem while the other is served as usual.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -123,26 +125,37 @@ def test_a_fleet_that_cannot_be_read_shows_its_problem_and_the_other_is_served(
         assert watcher.stop() == 0
 
 
+@contextlib.contextmanager
+def woken_by_the_watcher_only(tmp_path: Path) -> Iterator[tuple[Path, d.Watcher]]:
+    """Two fleets and a running controller whose resync is an hour away, settled."""
+    repo = make_fleets_repo(tmp_path / "repo", generated_at=g.recent())
+    watcher = d.Watcher(repo, tmp_path / "daemon.log", d.watch_args(extra=("--resync", "1h")))
+    with d.watchers(watcher):
+        watcher.start(ready=True)
+        settle(watcher)
+        yield repo, watcher
+
+
+def expand_by_five(repo: Path, watcher: d.Watcher, fleet: str) -> None:
+    """Drop an expand intent into the fleet's folder; wait for the pass that takes it."""
+    seen = len(watcher.events())
+    d.drop_intent(repo, "001-expand.yaml", d.intent_bytes(step=5), intents(fleet))
+    watcher.wait_event("pass.done", after=seen, timeout=20)
+    d.wait_for(lambda: fleet_canary(repo, fleet) == 30, 20, f"{fleet} at 30%")
+
+
 def test_a_fleet_added_while_the_controller_runs_is_watched(tmp_path: Path) -> None:
     """A fleet folder made after the start: an intent dropped into it wakes the controller.
 
     The resync timer is an hour away, so only the watcher can ask for the pass.
     """
-    repo = make_fleets_repo(tmp_path / "repo", generated_at=g.recent())
-    args = d.watch_args(extra=("--resync", "1h"))
-    watcher = d.Watcher(repo, tmp_path / "daemon.log", args)
-    with d.watchers(watcher):
-        watcher.start(ready=True)
-        settle(watcher)
+    with woken_by_the_watcher_only(tmp_path) as (repo, watcher):
         seen = len(watcher.events())
         make_fleets_repo(repo, ("prod-us",), generated_at=g.recent())  # its folder, committed
         watcher.wait_event("pass.done", after=seen, timeout=20)  # a fleet appeared
         settle(watcher)
 
-        seen = len(watcher.events())
-        d.drop_intent(repo, "001-expand.yaml", d.intent_bytes(step=5), intents("prod-us"))
-        watcher.wait_event("pass.done", after=seen, timeout=20)
-        d.wait_for(lambda: fleet_canary(repo, "prod-us") == 30, 20, "prod-us at 30%")
+        expand_by_five(repo, watcher, "prod-us")
         assert fleet_canary(repo, "staging") == 25
         settle(watcher)
         assert [f["fleetId"] for f in page_data(watcher)["fleets"]] == [
@@ -157,12 +170,7 @@ def test_a_fleet_added_while_its_settings_cannot_be_read_is_still_watched(
     """The fleets cannot be read again when the folder appears (two registries): its
     intents folder is watched anyway, so the intent dropped once it is fixed wakes a pass.
     Removing a fleet's folder asks for a pass too (its gauges and row go)."""
-    repo = make_fleets_repo(tmp_path / "repo", generated_at=g.recent())
-    args = d.watch_args(extra=("--resync", "1h"))
-    watcher = d.Watcher(repo, tmp_path / "daemon.log", args)
-    with d.watchers(watcher):
-        watcher.start(ready=True)
-        settle(watcher)
+    with woken_by_the_watcher_only(tmp_path) as (repo, watcher):
         seen = len(watcher.events())
         scratch = make_fleets_repo(tmp_path / "scratch", ("prod-us",), generated_at=g.recent())
         staged = tmp_path / "prod-us"
@@ -176,10 +184,7 @@ def test_a_fleet_added_while_its_settings_cannot_be_read_is_still_watched(
         g.git(repo, "rm", "-q", "--", fleet_path("prod-us", "registry.json"))
         g.commit_all(repo, "one registry")  # fixed: nothing in policies/fleets/ changes
 
-        seen = len(watcher.events())
-        d.drop_intent(repo, "001-expand.yaml", d.intent_bytes(step=5), intents("prod-us"))
-        watcher.wait_event("pass.done", after=seen, timeout=20)
-        d.wait_for(lambda: fleet_canary(repo, "prod-us") == 30, 20, "prod-us at 30%")
+        expand_by_five(repo, watcher, "prod-us")
         settle(watcher)
 
         seen = len(watcher.events())
