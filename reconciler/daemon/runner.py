@@ -408,10 +408,11 @@ class Daemon:
         folders = [config.fleet.intents for config in self.configs]
         if self.fleets_root is not None and not self.options.fleets:
             try:
-                names = sorted(os.listdir(self.fleets_root))
+                with os.scandir(self.fleets_root) as entries:
+                    found = [entry.path for entry in entries if entry.is_dir(follow_symlinks=False)]
             except OSError:
-                names = []
-            folders += [os.path.join(self.fleets_root, name, "intents") for name in names]
+                found = []
+            folders += [os.path.join(folder, "intents") for folder in found]
         return sorted(set(folders)), sorted(self._owned_files())
 
     def _on_files_changed(self, paths: set[str]) -> None:
