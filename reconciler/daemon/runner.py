@@ -33,7 +33,7 @@ from reconciler.daemon.metrics import Metrics
 from reconciler.daemon.scheduling import Scheduler
 from reconciler.daemon.triggers import Triggers
 from reconciler.daemon.webhooks import MAX_BODY, Forges
-from reconciler.inputs import layouts
+from reconciler.inputs import fleet_layouts, layouts
 from reconciler.loop import checkout as checkouts
 from reconciler.loop.config import LoopConfig, load_configs
 from reconciler.loop.once import OnceOptions, PassReport, run_once, usable_fleets
@@ -407,12 +407,8 @@ class Daemon:
             self.log("watch.fleets", "warn", error=f"{type(exc).__name__}: {exc}")
         folders = [config.fleet.intents for config in self.configs]
         if self.fleets_root is not None and not self.options.fleets:
-            try:
-                with os.scandir(self.fleets_root) as entries:
-                    found = [entry.path for entry in entries if entry.is_dir(follow_symlinks=False)]
-            except OSError:
-                found = []
-            folders += [os.path.join(folder, "intents") for folder in found]
+            found, _ = fleet_layouts.fleet_folders(self.config.layout.repo)
+            folders += [os.path.join(self.fleets_root, fleet, "intents") for fleet in found]
         return sorted(set(folders)), sorted(self._owned_files())
 
     def _on_files_changed(self, paths: set[str]) -> None:

@@ -109,7 +109,9 @@ def check_resolved(layout: Layout) -> None:
     folders = {key: path if key == "intentsDir" else os.path.dirname(path) for key, path, _ in rows}
     # No symlink on any folder's path below the repository (one lstat per shared folder):
     # each folder is where it is written, and realpath (a walk per folder) is not needed.
-    below = [_below(layout.repo, folder).replace(os.sep, "/") for folder in folders.values()]
+    below = [
+        relative_to_repo(layout.repo, folder).replace(os.sep, "/") for folder in folders.values()
+    ]
     if files.first_symlinked(layout.repo, below) is None:
         return
     real_repo = os.path.realpath(layout.repo)
@@ -133,11 +135,14 @@ def _described(layout: Layout, key: str, lexical: str) -> tuple[str, str | None,
 
 def _managed_rows(layout: Layout) -> list[tuple[str, str, str]]:
     """(key, absolute path, path relative to the repository) of each managed path."""
-    return [(key, path, _below(layout.repo, path)) for key, path in managed_paths(layout).items()]
+    return [
+        (key, path, relative_to_repo(layout.repo, path))
+        for key, path in managed_paths(layout).items()
+    ]
 
 
-def _below(repo: str, path: str) -> str:
-    """`os.path.relpath(path, repo)`, without its walk for the usual path below `repo`."""
+def relative_to_repo(repo: str, path: str) -> str:
+    """`os.path.relpath(path, repo)`, without its walk for a normalised path below `repo`."""
     prefix = repo.rstrip(os.sep) + os.sep
     if path.startswith(prefix) and os.path.normpath(path) == path:
         return path[len(prefix) :]

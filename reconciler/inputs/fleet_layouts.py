@@ -90,7 +90,7 @@ def fleet_layouts(repo: str, settings: RepoSettings) -> list[Layout]:
 
 def _resolve(repo: str, settings: RepoSettings) -> list[Layout]:
     configured, problems = fleet_settings.parse_fleets(settings.fleets)
-    folders, folder_problems = _fleet_folders(repo)
+    folders, folder_problems = fleet_folders(repo)
     problems += folder_problems
     problems += [
         f"{key} cannot be set at the top of {SETTINGS_FILE} in a repository with several "
@@ -179,7 +179,8 @@ def select(
     return chosen
 
 
-def _fleet_folders(repo: str) -> tuple[list[str], list[str]]:
+def fleet_folders(repo: str) -> tuple[list[str], list[str]]:
+    """The fleet ids of `policies/fleets/`'s folders, and the problems of its other entries."""
     root = os.path.join(repo, *FLEETS_ROOT.split("/"))
     try:
         entries = sorted(os.scandir(root), key=lambda entry: entry.name)

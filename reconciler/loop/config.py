@@ -17,6 +17,7 @@ from reconciler.core.errors import RefusalError
 from reconciler.core.reasons import ReasonCode
 from reconciler.core.signing_settings import ENV_KEY_FILE, SigningSettings, effective_signing
 from reconciler.inputs import layouts
+from reconciler.inputs.confinement import relative_to_repo
 from reconciler.inputs.documents import parse_duration_option
 from reconciler.inputs.fleet import Fleet
 from reconciler.inputs.layouts import DEFAULT_LOCK_TIMEOUT, Layout
@@ -98,11 +99,9 @@ class LoopConfig(NamedTuple):
         repo = self.layout.repo
         # Where the repository is in the worktree (`--repo` may be a symlink or a subfolder).
         prefix = os.path.relpath(os.path.realpath(repo), checkout.top)
-        below = repo.rstrip(os.sep) + os.sep
 
         def relative(path: str) -> str:
-            # The layout's paths are absolute and normalised: most are below the repository.
-            inner = path[len(below) :] if path.startswith(below) else os.path.relpath(path, repo)
+            inner = relative_to_repo(repo, path)
             if _escapes(prefix) or _escapes(inner):
                 return checkout.relative(path)  # refuses it: outside the worktree
             if prefix == os.curdir:

@@ -15,7 +15,7 @@ import json
 import os
 import posixpath
 import stat
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import NamedTuple
 
 from reconciler.adapters import files
@@ -106,9 +106,7 @@ def _finish_move(
             checkout.git.run("update-ref", "-m", "reconcile: undo", checkout.head_ref, old, new)
             files.remove(marker_path(checkout), durable=False)
             raise
-        _update_index_and_files(
-            checkout, new, changes, lambda: _check_files(checkout, changes, old, new)
-        )
+        _update_index_and_files(checkout, old, new, changes)
     _drop_consumed(checkout, consumed)
     _write_restored(checkout, restored)
     files.remove(marker_path(checkout), durable=False)
@@ -266,7 +264,12 @@ FEW_PATHS = 16
 
 
 def _update_index_and_files(
-    checkout: Checkout, new: str, changes: Sequence[TreeChange], recheck: Callable[[], None]
+    checkout: Checkout,
+    old: str,
+    new: str,
+    changes: Sequence[TreeChange],
+    *,
+    after_crash: bool = False,
 ) -> None:
     """Bring the index entries and the files of `changes` to their content at `new`.
 
@@ -279,18 +282,18 @@ def _update_index_and_files(
     cost grows with the files only: `update-index --index-info` sets the entries, deleted
     files go, and `checkout-index -u` writes the others and records their stat data. When
     the checkout fails (a path gone from both `new` and the index; or a file git could not
-    write, after it wrote others), every file is checked again (`recheck`: each must still
-    hold its content before or after, or nothing) and the two do the work.
+    write, after it wrote others), every file is checked again (`_check_files`: each must
+    still hold its content at `old` or `new`, or nothing) and the two do the work.
 
     Raises:
-        RefusalError: `recheck` refused (the branch has moved: the marker stays).
+        RefusalError: that check refused (the branch has moved: the marker stays).
     """
     if not changes:
         return
     if len(changes) <= FEW_PATHS:
         if _checkout_paths(checkout, new, changes):
             return
-        recheck()
+        _check_files(checkout, changes, old, new, after_crash=after_crash)
     info: list[str] = []
     written: list[str] = []
     for change in changes:
@@ -450,9 +453,5 @@ def _sync_files(checkout: Checkout, old: str, new: str) -> None:
     them (`_update_index_and_files`: git's filters, stat data in the index).
     """
     changes = tree_changes(checkout, old, new)
-
-    def check() -> None:
-        _check_files(checkout, changes, old, new, after_crash=True)
-
-    check()
-    _update_index_and_files(checkout, new, changes, check)
+    _check_files(checkout, changes, old, new, after_crash=True)
+    _update_index_and_files(checkout, old, new, changes, after_crash=True)
