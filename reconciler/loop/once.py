@@ -231,20 +231,18 @@ def _pass_fleets(
     recovered: bool,
     *,
     attempt: int,
-    prepared: Prepared | None = None,
-    refused: Sequence[tuple[str, ReconcileError]] = (),
+    prepared: Prepared,
 ) -> PassReport:
     """The pass: one fleet's (`_pass`), or several fleets' together (`fleet_passes`).
 
     A single fleet's refusal is raised; with several, each is kept in the report and the
-    other fleets go on (a refusal consumed nothing of its fleet). `prepared` (several fleets):
-    their files as `usable_fleets` checked them for this checkout; else checked here, the
-    `refused` ones (their journal) left out.
+    other fleets go on (a refusal consumed nothing of its fleet). `prepared`: the fleets'
+    files as `usable_fleets` checked them for this checkout (several fleets: checked once
+    per pass, a hundred fleets a check each, not five).
     """
     if len(configs) == 1:
         return _pass(configs[0], checkout, options, now, recovered, attempt=attempt)
-    # Each fleet's files, checked once per pass (a hundred fleets: a check each, not five).
-    usable, rels, refusals = prepared or usable_fleets(configs, checkout, refused)
+    usable, rels, refusals = prepared
     settings = fleet_passes.Settings(
         options.dry_run, options.max_intents, options.stop, options.audit
     )
@@ -286,8 +284,9 @@ def _pass_and_push(
                 before = checkout.head
                 checkout = sync_with_remote(checkout, configs, remote, branch)
                 configs = _reload_if_changed(configs, options, checkout, before)
+                prepared = usable_fleets(configs, checkout, refused)  # the synced checkout
                 report = _pass_fleets(
-                    configs, checkout, options, now, recovered, attempt=number, refused=refused
+                    configs, checkout, options, now, recovered, attempt=number, prepared=prepared
                 )
                 checkout = checkouts.reread_head(checkout)
                 pushed = push_head(checkout, remote, branch)
