@@ -253,10 +253,20 @@ def _fleet_layout(
     return layout
 
 
+_PER_FLEET_FOLDERS = {
+    "registry": "the crash journal (.reconciler-journal.json)",
+    "state": "the key indexes (promotion-apply-index.json, promotion-apply-segments.json)",
+}
+"""Fleet file -> what its folder holds under a fixed name, for that fleet alone (two fleets
+there would overwrite each other's: the indexes rewritten by every pass of either, one
+fleet's crash recovery run for the other)."""
+
+
 def _refuse_shared_files(repo: str, found: Sequence[Layout]) -> None:
     """Two fleets may not share a file or an intents folder (one would consume the other's).
 
-    Nor may a fleet's file or intents folder be inside another fleet's intents folder.
+    Nor the folder of their registries or of their state files (`_PER_FLEET_FOLDERS`), nor
+    may a fleet's file or intents folder be inside another fleet's intents folder.
     """
     owners: dict[str, str] = {}
     problems: list[str] = []
@@ -266,6 +276,16 @@ def _refuse_shared_files(repo: str, found: Sequence[Layout]) -> None:
             if other != layout.fleet.id:
                 shown = os.path.relpath(path, repo)
                 problems.append(f"fleets {other} and {layout.fleet.id} share {shown}")
+    for what, kept in _PER_FLEET_FOLDERS.items():
+        holders: dict[str, str] = {}
+        for layout in found:
+            folder = os.path.dirname(os.path.normpath(getattr(layout.fleet, what)))
+            other = holders.setdefault(folder, layout.fleet.id)
+            if other != layout.fleet.id:
+                problems.append(
+                    f"fleets {other} and {layout.fleet.id} keep their {what} file in one folder "
+                    f"{os.path.relpath(folder, repo)}: it holds {kept} of one fleet"
+                )
     intents = {os.path.normpath(layout.fleet.intents): layout.fleet.id for layout in found}
     for layout in found:
         problems += [

@@ -15,10 +15,12 @@ import pytest
 from reconciler.adapters import locking
 from reconciler.core.errors import RefusalError, RetryableError
 from reconciler.inputs.layouts import resolve_layout
+from reconciler.journal import JOURNAL_NAME
 from reconciler.loop.config import load_configs
 from reconciler.loop.head_move import MARKER_NAME
 from reconciler.loop.once import repository_lock_folders
 from reconciler.loop.repair import repair_index
+from reconciler.telemetry.index import INDEX_NAME, SEGMENTS_INDEX_NAME
 from tests.support import gitrepos as g
 from tests.support.fleets import (
     add_fleet_intents,
@@ -48,6 +50,42 @@ def test_an_intents_folder_inside_another_fleets_intents_folder_is_refused(
     assert any("inside fleet staging's intents folder" in line for line in caught.value.details)
     assert fleet_canary(repo, "prod-eu") == 25
     assert g.pending(repo, intents("staging")) == ["001-expand.yaml"]
+
+
+@pytest.mark.parametrize(
+    ("key", "what", "kept"),
+    [
+        ("registryFile", "registry", JOURNAL_NAME),
+        ("applyStateFile", "state", f"{INDEX_NAME}, {SEGMENTS_INDEX_NAME}"),
+    ],
+)
+def test_two_fleets_keeping_their_registries_or_states_in_one_folder_are_refused(
+    tmp_path: Path, key: str, what: str, kept: str
+) -> None:
+    # Each fleet's state folder holds its key indexes, and its registry folder its crash
+    # journal, under fixed names: two fleets there rewrote each other's indexes on every pass
+    # (and one fleet's recovery would have run the other's journal). Nothing refused it.
+    name = "registry.yaml" if key == "registryFile" else "state.json"
+    settings = UNPACED + (
+        f"fleets:\n  staging:\n    {key}: shared/staging-{name}\n"
+        f"  prod-eu:\n    {key}: shared/prod-eu-{name}\n"
+    )
+    repo = make_fleets_repo(tmp_path / "r", settings=settings)
+    add_fleet_intents(repo, "staging", {"001-expand.yaml": {"step": 5}})
+    before = g.head(repo)
+    with pytest.raises(RefusalError) as caught:
+        g.once(repo)
+    assert caught.value.reason == "fleets_invalid"
+    lines = [line for line in caught.value.details if "one folder" in line]
+    assert len(lines) == 1
+    assert lines[0].startswith(f"fleets prod-eu and staging keep their {what} file in one folder")
+    assert kept in lines[0]
+    assert (g.head(repo), g.pending(repo, intents("staging"))) == (before, ["001-expand.yaml"])
+    # One fleet's registry and state in one folder is that fleet's own business.
+    alone = UNPACED + "fleets:\n  staging:\n    applyStateFile: policies/fleets/staging/s.json\n"
+    other = make_fleets_repo(tmp_path / "o", settings=alone)
+    add_fleet_intents(other, "staging", {"001-expand.yaml": {"step": 5}})
+    assert g.statuses(g.once(other)) == [("001-expand.yaml", "applied")]
 
 
 def test_a_fleet_named_in_settings_without_a_folder_never_stops_a_rollback(
