@@ -9,12 +9,15 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reconciler.inputs import layouts
 from reconciler.inputs.fleet import PathFlags
 from reconciler.reports import fleet_validation
 from reconciler.reports.validation_checks import check_fleet, layout_json, trust_report
+
+if TYPE_CHECKING:
+    from reconciler.core.intents import Problem
 
 
 def validate_repo(
@@ -56,11 +59,11 @@ def validate_intent_files(
     In a repository of several fleets (`repo`), an intent's `fleet:` is also compared with
     the fleet whose intents folder holds the file, as the pass does (`intent_fleet_mismatch`).
     """
-    from reconciler.core.intents import IntentRejected, Problem, decode_intent
+    from reconciler.core.intents import IntentRejected, decode_intent
     from reconciler.core.passes import fleet_mismatch
     from reconciler.loop.queue import PendingFile, read_source
 
-    folders = _fleet_folders(repo)
+    folders, unresolved = _fleet_folders(repo)
     results = []
     for path in paths:
         source = read_source(PendingFile(path, os.path.abspath(path)), None)
@@ -74,7 +77,9 @@ def validate_intent_files(
                 mismatch = fleet_mismatch(intent, folder) if folder is not None else None
                 problems = [mismatch] if mismatch is not None else []
             except IntentRejected as exc:
-                problems = exc.problems
+                problems = list(exc.problems)
+        refused = unresolved(path)
+        problems += [refused] if refused is not None else []
         found = problems or list(notes)  # a rollback's notes: ok, applied despite them
         results.append(
             {
@@ -87,20 +92,44 @@ def validate_intent_files(
     return results
 
 
-def _fleet_folders(repo: str | None) -> dict[str, str]:
-    """{intents folder: fleet id} of `repo` when it holds several fleets.
+def _fleet_folders(
+    repo: str | None,
+) -> tuple[dict[str, str], Callable[[str], Problem | None]]:
+    """{intents folder: fleet id} of `repo` when it holds several fleets, and a check.
 
-    Empty with one fleet (the pass compares `fleet:` with its registry's `fleetId`), and when
-    the repository's fleets cannot be resolved (`validate` without `--intents` says why).
+    Empty with one fleet (the pass compares `fleet:` with its registry's `fleetId`), and
+    outside a repository. The check returns the problem of a file inside a repository of
+    several fleets that cannot be resolved (the pass refuses every fleet, `fleets_invalid`
+    say: the file's fleet cannot be checked, so it is not passed), else None.
     """
     from reconciler.core.errors import ReconcileError
+    from reconciler.core.intents import Problem
+
+    def none(_path: str) -> Problem | None:
+        return None
 
     try:
         root = layouts.resolve_repo(repo)
         if not fleet_validation.is_multi_fleet(root):
-            return {}
-        found = layouts.resolve_layouts(root, (), keep_refused=True)
+            return {}, none
     except ReconcileError:
-        return {}
+        return {}, none
+    try:
+        found = layouts.resolve_layouts(root, (), keep_refused=True)
+    except ReconcileError as exc:
+        top = os.path.realpath(root)
+        problem = Problem(
+            exc.reason,
+            f"its fleet cannot be checked: the repository's fleets are refused ({exc}; "
+            "`reconcile validate` lists why), so the pass would take none of its intents",
+        )
+        return {}, lambda path: problem if _inside(os.path.realpath(path), top) else None
     # Compared where they really are: a file or --repo may be named through a symlink.
-    return {os.path.realpath(layout.fleet.intents): layout.fleet.id for layout in found}
+    return (
+        {os.path.realpath(layout.fleet.intents): layout.fleet.id for layout in found},
+        none,
+    )
+
+
+def _inside(path: str, top: str) -> bool:
+    return path == top or path.startswith(top.rstrip(os.sep) + os.sep)

@@ -179,3 +179,27 @@ def test_validate_intents_compares_an_intents_fleet_with_its_folder(tmp_path: Pa
     copy = alone / "wrong.yaml"
     copy.write_bytes((repo / intents("staging") / "wrong.yaml").read_bytes())
     assert g.reconcile(alone, "validate", "--intents", "wrong.yaml").returncode == 0
+
+
+def test_validate_intents_fails_a_file_whose_fleets_cannot_be_resolved(tmp_path: Path) -> None:
+    """Fleets refused (`fleets_invalid`): the fleet check was skipped and the file passed."""
+    repo = make_fleets_repo(tmp_path / "r", settings="fleets:\n  prod-eu:\n    after: nowhere\n")
+    g.write_intent(repo, "wrong.yaml", folder=intents("staging"), step=5, fleet="prod-eu")
+    g.write_intent(repo, "typo.yaml", folder=intents("staging"), step=0)
+    done = g.reconcile(
+        repo, "validate", "--intents", "--json",
+        f"{intents('staging')}/wrong.yaml", f"{intents('staging')}/typo.yaml",
+    )  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    rows = {Path(row["path"]).name: row for row in map(json.loads, done.stdout.splitlines())}
+    assert rows["wrong.yaml"]["reasonCodes"] == ["fleets_invalid"]
+    assert "its fleet cannot be checked" in rows["wrong.yaml"]["problems"][0]
+    # The file's own problems are still listed beside it.
+    assert "fleets_invalid" in rows["typo.yaml"]["reasonCodes"]
+    assert len(rows["typo.yaml"]["reasonCodes"]) == 2
+    # A file outside the repository is still judged on its own.
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    (alone / "wrong.yaml").write_bytes((repo / intents("staging") / "wrong.yaml").read_bytes())
+    outside = g.reconcile(repo, "validate", "--intents", str(alone / "wrong.yaml"))
+    assert outside.returncode == 0, outside.stdout
