@@ -30,24 +30,27 @@ def watch_in_thread(
     stop: threading.Event,
     on_change: Callable[[set[str]], None],
     roots: Iterable[str] = (),
+    reshaping: Iterable[str] = (),
 ) -> threading.Thread:
     """Start a daemon thread calling `on_change(paths)` for each debounced burst of changes.
 
     `targets()` gives (folders, files): every change directly in those folders counts;
     changes to those files count (their folders are watched, so an atomic replace is seen).
     It is asked again whenever the layout changes: a watched folder or a parent appearing or
-    vanishing, or an entry of a `roots` folder (the folder of several fleets: a fleet added
-    after the start is watched from then on).
+    vanishing, an entry of a `roots` folder (the folder of several fleets: a fleet added
+    after the start is watched from then on), or a change to a `reshaping` file (the
+    settings, which may name a fleet anywhere).
     """
     import watchfiles
 
     root_folders = frozenset(os.path.abspath(folder) for folder in roots)
+    reshaping_files = frozenset(os.path.abspath(path) for path in reshaping)
 
     def run() -> None:
         failures = 0
         while not stop.is_set():
             try:
-                plan = _Plan.of(*targets(), root_folders)
+                plan = _Plan.of(*targets(), root_folders, reshaping_files)
                 for changes in watchfiles.watch(
                     *plan.watched(),
                     watch_filter=plan.relevant,
@@ -84,14 +87,21 @@ class _Plan(NamedTuple):
     roots: frozenset[str]
     needed: frozenset[str]
     structural: frozenset[str]
-    """A folder or one of its parents appearing or vanishing changes what must be watched."""
+    """A folder or one of its parents appearing or vanishing, or a reshaping file changing,
+    changes what must be watched."""
 
     @classmethod
-    def of(cls, folders: Iterable[str], files: Iterable[str], roots: frozenset[str]) -> _Plan:
+    def of(
+        cls,
+        folders: Iterable[str],
+        files: Iterable[str],
+        roots: frozenset[str],
+        reshaping: frozenset[str] = frozenset(),
+    ) -> _Plan:
         wanted_folders = frozenset(os.path.abspath(folder) for folder in folders)
-        wanted_files = frozenset(os.path.abspath(path) for path in files)
+        wanted_files = frozenset(os.path.abspath(path) for path in files) | reshaping
         needed = wanted_folders | {os.path.dirname(path) for path in wanted_files} | roots
-        structural = wanted_folders | roots
+        structural = wanted_folders | roots | reshaping
         structural |= {parent for folder in needed for parent in _parents(folder)}
         return cls(wanted_folders, wanted_files, roots, needed, structural)
 

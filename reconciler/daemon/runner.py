@@ -379,6 +379,7 @@ class Daemon:
             stop=self.triggers.stopping,
             on_change=self._on_files_changed,
             roots=[self.fleets_root] if self.fleets_root else [],
+            reshaping=[self.settings_file],
         )
         self.scheduler.every(self.options.resync, lambda: self.triggers.fire("resync"), "resync")
         if self.options.push:
@@ -390,6 +391,11 @@ class Daemon:
         if not self.config.layout.is_multi_fleet:
             return None
         return os.path.join(self.config.layout.repo, *FLEETS_ROOT.split("/"))
+
+    @property
+    def settings_file(self) -> str:
+        """reconciler.yaml: it may add a fleet anywhere (`fleets.<id>.root`), watched then."""
+        return os.path.join(self.config.layout.repo, layouts.SETTINGS_FILE)
 
     def _watch_targets(self) -> watching.Targets:
         """Every fleet's intents folder, registry and decision, read again (a fleet added).

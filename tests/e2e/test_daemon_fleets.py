@@ -194,3 +194,28 @@ def test_a_fleet_added_while_its_settings_cannot_be_read_is_still_watched(
         settle(watcher)
         assert [f["fleetId"] for f in page_data(watcher)["fleets"]] == ["prod-us", "staging"]
         assert watcher.stop() == 0
+
+
+def test_a_fleet_added_in_the_settings_only_is_watched(tmp_path: Path) -> None:
+    """A fleet whose folder is elsewhere (`fleets.<id>.root`), added to reconciler.yaml while
+    the controller runs: its intents folder was watched only after a restart."""
+    with woken_by_the_watcher_only(tmp_path) as (repo, watcher):
+        scratch = make_fleets_repo(tmp_path / "scratch", ("edge",), generated_at=g.recent())
+        shutil.copytree(scratch / fleet_path("edge", ""), repo / "extra" / "edge")
+        settings = repo / "reconciler.yaml"
+        settings.write_text(settings.read_text() + "fleets:\n  edge:\n    root: extra/edge\n")
+        seen = len(watcher.events())
+        g.commit_all(repo, "edge, outside policies/fleets/")
+        watcher.wait_event("pass.done", after=seen, timeout=20)  # the settings changed
+        settle(watcher)
+
+        seen = len(watcher.events())
+        d.drop_intent(repo, "001-expand.yaml", d.intent_bytes(step=5), "extra/edge/intents")
+        watcher.wait_event("pass.done", after=seen, timeout=20)
+        d.wait_for(
+            lambda: "canaryPercent: 30" in (repo / "extra/edge/registry.yaml").read_text(),
+            20,
+            "edge at 30%",
+        )
+        assert fleet_canary(repo, "staging") == 25
+        assert watcher.stop() == 0
