@@ -42,38 +42,56 @@ class FleetSettings(NamedTuple):
         return (self.root or f"{FLEETS_ROOT}/{self.id}").strip("/")
 
 
-def parse_fleets(value: object) -> tuple[dict[str, FleetSettings], list[str]]:
-    """Validate a decoded `fleets:` block (None: no entry); every problem one line."""
+ParsedFleets = tuple[dict[str, "FleetSettings"], list[str], dict[str, list[str]]]
+"""(the fleets, the block's problems, each fleet's held problems): see `parse_fleets`."""
+
+
+def parse_fleets(value: object) -> ParsedFleets:
+    """Validate a decoded `fleets:` block (None: no entry); every problem one line.
+
+    Two kinds of problems. The block's: it is not a mapping, a key is not a fleet id, an entry
+    is not a mapping, a path setting is bad; the fleets cannot be told apart or found, and
+    every command refuses the repository (`fleets_invalid`). A fleet's held ones (by fleet
+    id): an unknown key, a bad `after` or `guards`; that fleet is resolved without its `after`
+    and `requires` and its expand and resume wait (its rollbacks apply: an unrelated typo
+    never stops one). `order_problems` and the `requires` check add to the held ones.
+    """
     if value is None:
-        return {}, []
+        return {}, [], {}
     if not isinstance(value, dict):
-        return {}, ["fleets must be a mapping by fleet id"]
+        return {}, ["fleets must be a mapping by fleet id"], {}
     found: dict[str, FleetSettings] = {}
     problems: list[str] = []
+    held: dict[str, list[str]] = {}
     for key, entry in value.items():
         name = str(key)
         if not isinstance(key, str) or not is_fleet_id(key):
             problems.append(f"fleets: {name!r} is not a fleet id ({FLEET_ID_RULE})")
             continue
-        parsed, found_problems = _parse_fleet(key, {} if entry is None else entry)
+        parsed, found_problems, found_held = _parse_fleet(key, {} if entry is None else entry)
         problems += found_problems
+        if found_held:
+            held[key] = found_held
         if parsed is not None:
             found[key] = parsed
-    return found, problems
+    return found, problems, held
 
 
-def _parse_fleet(fleet: str, entry: object) -> tuple[FleetSettings | None, list[str]]:
+def _parse_fleet(fleet: str, entry: object) -> tuple[FleetSettings | None, list[str], list[str]]:
     where = f"fleets.{fleet}"
     if not isinstance(entry, dict):
-        return None, [f"{where} must be a mapping (or empty)"]
-    problems = [f'{where}: unknown key "{key}"' for key in entry if key not in FLEET_KEYS]
+        return None, [f"{where} must be a mapping (or empty)"], []
+    held = [f'{where}: unknown key "{key}"' for key in entry if key not in FLEET_KEYS]
+    problems: list[str] = []
     strings: dict[str, str] = {}
     for key in ("root", *PATH_KEYS, "intentsDir", "after"):
         raw = entry.get(key)
         if raw is None:
             continue
         if not isinstance(raw, str) or not raw.strip() or any(ord(ch) < 32 for ch in raw):
-            problems.append(f"{where}.{key} must be a non-empty one-line string")
+            (held if key == "after" else problems).append(
+                f"{where}.{key} must be a non-empty one-line string"
+            )
         else:
             strings[key] = raw
     problems += [
@@ -83,10 +101,11 @@ def _parse_fleet(fleet: str, entry: object) -> tuple[FleetSettings | None, list[
     ]
     after = strings.get("after")
     if after is not None and after == fleet:
-        problems.append(f"{where}.after names the fleet itself")
+        held.append(f"{where}.after names the fleet itself")
+        after = None
     guards = entry.get("guards")
     if guards is not None and not isinstance(guards, dict):
-        problems.append(f"{where}.guards must be a mapping of guards settings to override")
+        held.append(f"{where}.guards must be a mapping of guards settings to override")
     return (
         FleetSettings(
             id=fleet,
@@ -98,6 +117,7 @@ def _parse_fleet(fleet: str, entry: object) -> tuple[FleetSettings | None, list[
             guards=guards,
         ),
         problems,
+        held,
     )
 
 
@@ -112,31 +132,37 @@ def case_twins(ids: Sequence[str]) -> list[str]:
     return problems
 
 
-def order_problems(fleets: Mapping[str, FleetSettings], known: Sequence[str]) -> list[str]:
-    """Problems of the promotion order: an `after` naming an unknown fleet, or a cycle."""
-    problems = [
-        f"fleets.{fleet.id}.after names an unknown fleet {fleet.after!r} (known: "
-        f"{', '.join(known) or 'none'})"
-        for fleet in fleets.values()
-        if fleet.after is not None and fleet.after not in known
-    ]
+def order_problems(
+    fleets: Mapping[str, FleetSettings], known: Sequence[str]
+) -> dict[str, list[str]]:
+    """Problems of the promotion order, by fleet.
+
+    An `after` naming an unknown fleet (that fleet's), a cycle (each fleet's in it).
+    """
+    problems: dict[str, list[str]] = {}
+    for fleet in fleets.values():
+        if fleet.after is not None and fleet.after not in known:
+            problems.setdefault(fleet.id, []).append(
+                f"fleets.{fleet.id}.after names an unknown fleet {fleet.after!r} (known: "
+                f"{', '.join(known) or 'none'})"
+            )
     for start in sorted(fleets):
         seen = [start]
         current = fleets[start].after
         while current is not None and current in fleets and current not in seen:
             seen.append(current)
             current = fleets[current].after
-        if current == start and min(seen) == start:  # report each cycle once
-            problems.append(
-                f"fleets: the promotion order has a cycle: {' -> '.join(seen)} -> {start}"
-            )
+        if current == start and min(seen) == start:  # each cycle once, from its least id
+            cycle = f"fleets: the promotion order has a cycle: {' -> '.join(seen)} -> {start}"
+            for member in seen:
+                problems.setdefault(member, []).append(cycle)
     return problems
 
 
 def promotion_order(ids: Sequence[str], fleets: Mapping[str, FleetSettings]) -> list[str]:
     """The fleets upstream first (then by id): a pass handles staging before prod.
 
-    Assumes `order_problems` found nothing.
+    Assumes `order_problems` found nothing (the fleets it names are passed without `after`).
     """
     depth: dict[str, int] = {}
 

@@ -45,6 +45,10 @@ class Layout(NamedTuple):
     that fleet's refusal: the others go on); every other use refuses it."""
     upstream_refused: RefusalError | None = None
     """The upstream's `refused`: its files are never read (the upstream gate holds)."""
+    held: RefusalError | None = None
+    """Why this fleet's entry of `fleets:` cannot be trusted (`fleets_invalid`: an unknown key,
+    a bad `after` or `requires`, a cycle): it is resolved without `after` and `requires`, its
+    expand and resume wait on this (`guarding.load_guards`), its rollbacks apply."""
 
     @property
     def is_multi_fleet(self) -> bool:

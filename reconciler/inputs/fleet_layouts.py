@@ -89,7 +89,7 @@ def fleet_layouts(repo: str, settings: RepoSettings) -> list[Layout]:
 
 
 def _resolve(repo: str, settings: RepoSettings) -> list[Layout]:
-    configured, problems = fleet_settings.parse_fleets(settings.fleets)
+    configured, problems, held = fleet_settings.parse_fleets(settings.fleets)
     folders, folder_problems = fleet_folders(repo)
     problems += folder_problems
     problems += [
@@ -106,14 +106,11 @@ def _resolve(repo: str, settings: RepoSettings) -> list[Layout]:
     ]
     ids = sorted({*folders, *configured})
     problems += fleet_settings.case_twins(ids)
-    problems += fleet_settings.order_problems(configured, ids)
-    for fleet in configured.values():
-        _, found = upstream.parse_requires(fleet.after, fleet.requires)
-        problems += [f"fleets.{fleet.id}.{problem}" for problem in found]
     if not ids and not problems:
         problems.append(f"no fleet: {FLEETS_ROOT}/ has no folder and fleets: names none")
     if problems:
         raise _invalid(repo, problems)
+    configured = _without_held_order(configured, ids, held)
     layouts_found = [
         _fleet_layout(repo, settings, configured.get(fleet), fleet, len(ids))
         for fleet in fleet_settings.promotion_order(ids, configured)
@@ -121,30 +118,70 @@ def _resolve(repo: str, settings: RepoSettings) -> list[Layout]:
     _refuse_shared_files(repo, layouts_found)
     by_id = {layout.fleet.id: layout for layout in layouts_found}
     return [
-        layout._replace(
-            upstream=by_id[layout.fleet_settings.after].fleet,
-            upstream_refused=by_id[layout.fleet_settings.after].refused,
+        _held(
+            layout._replace(
+                upstream=by_id[layout.fleet_settings.after].fleet,
+                upstream_refused=by_id[layout.fleet_settings.after].refused,
+            )
+            if layout.fleet_settings is not None and layout.fleet_settings.after is not None
+            else layout,
+            held,
         )
-        if layout.fleet_settings is not None and layout.fleet_settings.after is not None
-        else layout
         for layout in layouts_found
     ]
+
+
+def _without_held_order(
+    configured: Mapping[str, FleetSettings], ids: Sequence[str], held: dict[str, list[str]]
+) -> dict[str, FleetSettings]:
+    """The fleets, each whose entry has a held problem without its `after` and `requires`.
+
+    Adds to `held` the order's problems (an unknown `after`, a cycle) and each bad
+    `requires`: they hold that fleet's progression only, never another fleet's rollback.
+    """
+    for fleet_id, found in fleet_settings.order_problems(configured, ids).items():
+        held.setdefault(fleet_id, []).extend(found)
+    for entry in configured.values():
+        _, found = upstream.parse_requires(entry.after, entry.requires)
+        if found:
+            held.setdefault(entry.id, []).extend(f"fleets.{entry.id}.{line}" for line in found)
+    return {
+        fleet: entry._replace(after=None, requires=None) if fleet in held else entry
+        for fleet, entry in configured.items()
+    }
+
+
+def _held(layout: Layout, held: Mapping[str, Sequence[str]]) -> Layout:
+    """The layout with its `held` refusal when its entry of `fleets:` has problems."""
+    found = held.get(layout.fleet.id)
+    if not found:
+        return layout
+    return layout._replace(
+        held=RefusalError(
+            ReasonCode.FLEETS_INVALID,
+            f"invalid settings of fleet {layout.fleet.id} in "
+            f"{os.path.join(layout.repo, SETTINGS_FILE)}",
+            details=list(found),
+        )
+    )
 
 
 def with_settings(layout: Layout, settings: RepoSettings) -> Layout:
     """`layout` read with other settings of its repository (`plan`: the merge's).
 
     Its files stay as resolved; a fleet of several takes its `guards:` from the new settings
-    (the top-level block with the fleet's overrides).
+    (the top-level block with the fleet's overrides), and its `held` problems (its entry's
+    typos hold its expand and resume there, or no longer do).
 
     Raises:
         RefusalError: the new `fleets:` block is invalid (`fleets_invalid`).
     """
     if layout.fleet_settings is None:
         return layout._replace(settings=settings)
-    configured, problems = fleet_settings.parse_fleets(settings.fleets)
+    configured, problems, held = fleet_settings.parse_fleets(settings.fleets)
     if problems:
         raise _invalid(layout.repo, problems)
+    _without_held_order(configured, sorted({*fleet_folders(layout.repo)[0], *configured}), held)
     fleet = configured.get(layout.fleet.id, layout.fleet_settings)
     own = settings._replace(
         paths=layout.settings.paths,
@@ -153,7 +190,7 @@ def with_settings(layout: Layout, settings: RepoSettings) -> Layout:
         ),
         guards=fleet_settings.merge_guards(settings.guards, fleet.guards),
     )
-    return layout._replace(settings=own)
+    return _held(layout._replace(settings=own, held=None), held)
 
 
 def select(

@@ -127,6 +127,8 @@ def load_guards(
     (tests). None when no guard is on, there is no freeze file to read (the `.superloop/`
     layout's defaults) and no upstream.
     """
+    if layout.held is not None:  # its `fleets:` entry: expand and resume wait, rollback not
+        return PassGuards(load_guard_settings(layout)[0], Calendar(), layout.held)
     if upstream is None:
         upstream = upstreams.upstream_gate(layout, records)
     settings, problem = load_guard_settings(layout)

@@ -9,6 +9,7 @@ problem, not a refusal, so `--json` reports it too. Called by reports/validation
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
@@ -59,9 +60,19 @@ def validate_fleets(
     reports = [_fleet_report(layout, moment) for layout in found]
     ids = ", ".join(layout.fleet.id for layout in found)
     settings = {"ok": True, "summary": f"ok ({len(found)} fleet(s): {ids})", "problems": []}
+    held = [layout.held for layout in found if layout.held is not None]
+    if held:
+        settings = validation.failure(
+            RefusalError(
+                ReasonCode.FLEETS_INVALID,
+                f"invalid fleets in {os.path.join(repo, layouts.SETTINGS_FILE)} (the expand "
+                f"and resume of fleet(s) {', '.join(_held_ids(found))} wait; rollbacks apply)",
+                details=list(dict.fromkeys(line for error in held for line in error.details)),
+            )
+        )
     trust = validation.trust_report(found[0])  # reconciler.yaml's: one for every fleet
     return {
-        "ok": trust["ok"] and all(report["ok"] for report in reports),
+        "ok": settings["ok"] and trust["ok"] and all(report["ok"] for report in reports),
         "layout": {
             **layout_block,
             "reason": f"several fleets, in promotion order: {ids}",
@@ -110,8 +121,22 @@ def _check_fleet_id(layout: Layout, report: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _held_ids(found: Sequence[Layout]) -> list[str]:
+    return [layout.fleet.id for layout in found if layout.held is not None]
+
+
 def _upstream_report(layout: Layout) -> dict[str, Any]:
     """The promotion order: the fleet this one waits for, and what it requires of it."""
+    if layout.held is not None:
+        return {
+            "ok": False,
+            "reasonCode": str(ReasonCode.FLEETS_INVALID),
+            "summary": f"invalid: {layout.held.message}",
+            "after": None,
+            "minCanary": None,
+            "soak": None,
+            "problems": list(layout.held.details),
+        }
     settings = layout.fleet_settings
     requirement = None
     if settings is not None:

@@ -30,6 +30,10 @@ def test_a_fleet_added_removed_or_made_ambiguous_is_seen_at_once(tmp_path: Path)
     assert caught.value.reason == "layout_ambiguous"
     (repo / fleet_path("staging", "registry.json")).unlink()
     (repo / "reconciler.yaml").write_text("fleets:\n  staging:\n    after: nowhere\n")
+    held = {layout.fleet.id: layout.held for layout in layouts.resolve_layouts(str(repo))}
+    assert held["prod-us"] is None
+    assert held["staging"] is not None and held["staging"].reason == "fleets_invalid"
+    (repo / "reconciler.yaml").write_text("fleets:\n  staging:\n    root: /abs\n")
     with pytest.raises(RefusalError) as caught:
         ids(repo)
     assert caught.value.reason == "fleets_invalid"

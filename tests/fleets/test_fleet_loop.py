@@ -115,12 +115,59 @@ def test_fleet_option_limits_the_pass(tmp_path: Path) -> None:
     assert caught.value.reason == "fleet_unknown"
 
 
-def test_folder_and_settings_problems_refuse_the_repository(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "entry",
+    [
+        "    after: staging\n    requires: {minCanry: 100}\n",  # a typo in requires
+        "    after: stagign\n",  # an unknown fleet
+        "    after: prod-eu\n",  # itself
+        "    afer: staging\n",  # an unknown key
+    ],
+)
+def test_a_typo_in_a_fleets_entry_holds_its_progression_never_a_rollback(
+    tmp_path: Path, entry: str
+) -> None:
+    # Such a typo refused the whole repository (fleets_invalid): every fleet's rollback too.
     repo = make_fleets_repo(
         tmp_path / "r",
+        settings="guards:\n  decisionAfterChange: false\nfleets:\n  prod-eu:\n" + entry,
+    )
+    add_fleet_intents(repo, "staging", {"001-expand.yaml": {"step": 5}})
+    add_fleet_intents(repo, "prod-eu", {"001-expand.yaml": {"step": 5}})
+    report = g.once(repo)
+    # prod-eu first: without its `after`, it is no longer ordered after staging.
+    assert g.statuses(report) == [("001-expand.yaml", "deferred"), ("001-expand.yaml", "applied")]
+    held = report.outcomes[0]
+    assert held.record["reasonCodes"] == ["fleets_invalid"]
+    assert "fleets.prod-eu" in held.record["errors"][0]
+    assert g.pending(repo, intents("prod-eu")) == ["001-expand.yaml"]
+    add_fleet_intents(repo, "prod-eu", {"002-rollback.yaml": {"intent": "rollback"}})
+    report = g.once(repo)
+    assert ("002-rollback.yaml", "applied") in g.statuses(report)
+    assert "manual: true" in (repo / fleet_path("prod-eu", "registry.yaml")).read_text()
+    assert fleet_canary(repo, "staging") == 30
+
+
+def test_a_cycle_holds_the_fleets_in_it_and_a_folder_problem_refuses_the_repository(
+    tmp_path: Path,
+) -> None:
+    repo = make_fleets_repo(
+        tmp_path / "r",
+        ("staging", "prod-eu", "prod-us"),
         settings="fleets:\n  prod-eu:\n    after: staging\n  staging:\n    after: prod-eu\n",
     )
+    add_fleet_intents(repo, "staging", {"001-rollback.yaml": {"intent": "rollback"}})
+    add_fleet_intents(repo, "prod-eu", {"001-expand.yaml": {"step": 5}})
+    add_fleet_intents(repo, "prod-us", {"001-expand.yaml": {"step": 5}})
+    report = g.once(repo)
+    assert sorted(g.statuses(report)) == [
+        ("001-expand.yaml", "applied"), ("001-expand.yaml", "deferred"),
+        ("001-rollback.yaml", "applied"),
+    ]  # fmt: skip
+    assert fleet_canary(repo, "prod-us") == 30
+    assert g.pending(repo, intents("prod-eu")) == ["001-expand.yaml"]
+    (repo / "policies" / "fleets" / "-bad").mkdir()
     with pytest.raises(RefusalError) as caught:
         g.once(repo)
     assert caught.value.reason == "fleets_invalid"
-    assert any("cycle" in detail for detail in caught.value.details)
+    assert any("not a fleet id" in detail for detail in caught.value.details)

@@ -130,3 +130,21 @@ def test_the_cli_plans_two_fleets_and_a_single_fleet_plan_has_no_fleet_column(
     done = g.reconcile(single, "plan", "--base", "main")
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[1].split()[0] == "intent"
+
+
+def test_a_branch_with_a_typo_in_a_fleets_entry_is_planned_as_the_pass_after_it_holds(
+    tmp_path: Path,
+) -> None:
+    # The branch adds an unknown key to prod-eu's entry, and an expand to prod-eu: after the
+    # merge the pass holds it (fleets_invalid), so the plan must say so.
+    repo = make_fleets_repo(tmp_path / "r", settings=ORDERED, canary={"staging": 50})
+    g.git(repo, "checkout", "-q", "-b", "feature")
+    (repo / "reconciler.yaml").write_text(ORDERED + "    afer: staging\n")
+    g.commit_all(repo, "a typo in prod-eu's entry")
+    add_fleet_intents(repo, "prod-eu", {"001-expand.yaml": {"step": 5}})
+    plan = make_plan(str(repo), "main", now=lambda: g.FIXED)
+    (item,) = plan.items
+    assert (item.outcome.status, list(item.outcome.reasons)) == ("deferred", ["fleets_invalid"])
+    g.git(repo, "checkout", "-q", "main")
+    g.git(repo, "merge", "-q", "--ff-only", "feature")
+    assert rows(g.once(repo).outcomes) == rows([item.outcome])

@@ -99,12 +99,21 @@ def test_every_problem_of_the_fleets_block_is_reported_cycle_and_unknown_after(
     assert done.returncode == 1, done.stderr
     report = json.loads(done.stdout)
     assert report["ok"] is False
-    assert report["fleets"] == []
     assert report["settings"]["reasonCode"] == "fleets_invalid"
-    assert report["settings"]["problems"] == [
-        "fleets.prod-us.after names an unknown fleet 'prod-ap' (known: prod-eu, prod-us, staging)",
-        "fleets: the promotion order has a cycle: prod-eu -> staging -> prod-eu",
-    ]
+    cycle = "fleets: the promotion order has a cycle: prod-eu -> staging -> prod-eu"
+    unknown = (
+        "fleets.prod-us.after names an unknown fleet 'prod-ap' (known: prod-eu, prod-us, staging)"
+    )
+    assert report["settings"]["problems"] == [cycle, unknown]
+    assert (
+        "fleet(s) prod-eu, prod-us, staging wait; rollbacks apply"
+        in (report["settings"]["summary"])
+    )
+    # Each fleet is still reported (its rollbacks apply), its order failed.
+    upstream = {fleet["fleet"]: fleet["upstream"] for fleet in report["fleets"]}
+    assert upstream["prod-us"]["problems"] == [unknown]
+    assert upstream["staging"]["problems"] == [cycle]
+    assert not any(section["ok"] for section in upstream.values())
     text = g.reconcile(repo, "validate")
     assert text.returncode == 1
     assert " - fleets: the promotion order has a cycle: prod-eu -> staging -> prod-eu" in (
@@ -183,7 +192,7 @@ def test_validate_intents_compares_an_intents_fleet_with_its_folder(tmp_path: Pa
 
 def test_validate_intents_fails_a_file_whose_fleets_cannot_be_resolved(tmp_path: Path) -> None:
     """Fleets refused (`fleets_invalid`): the fleet check was skipped and the file passed."""
-    repo = make_fleets_repo(tmp_path / "r", settings="fleets:\n  prod-eu:\n    after: nowhere\n")
+    repo = make_fleets_repo(tmp_path / "r", settings="fleets:\n  prod-eu:\n    root: /abs\n")
     g.write_intent(repo, "wrong.yaml", folder=intents("staging"), step=5, fleet="prod-eu")
     g.write_intent(repo, "typo.yaml", folder=intents("staging"), step=0)
     done = g.reconcile(
