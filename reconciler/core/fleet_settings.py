@@ -9,6 +9,7 @@ See docs/fleets.md.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import NamedTuple
@@ -19,6 +20,8 @@ from reconciler.core.repo_settings import PATH_KEYS
 FLEETS_ROOT = "policies/fleets"
 """Where fleet folders live by default: `policies/fleets/<id>/`."""
 FLEET_KEYS = frozenset({"root", *PATH_KEYS, "intentsDir", "after", "requires", "guards"})
+_ORDER_KEYS = ("after", "requires", "guards")
+"""The keys that only order or pace a fleet (never say where its files are)."""
 
 
 class FleetSettings(NamedTuple):
@@ -50,11 +53,12 @@ def parse_fleets(value: object) -> ParsedFleets:
     """Validate a decoded `fleets:` block (None: no entry); every problem one line.
 
     Two kinds of problems. The block's: it is not a mapping, a key is not a fleet id, an entry
-    is not a mapping, a path setting is bad; the fleets cannot be told apart or found, and
-    every command refuses the repository (`fleets_invalid`). A fleet's held ones (by fleet
-    id): an unknown key, a bad `after` or `guards`; that fleet is resolved without its `after`
-    and `requires` and its expand and resume wait (its rollbacks apply: an unrelated typo
-    never stops one). `order_problems` and the `requires` check add to the held ones.
+    is not a mapping, a path setting is bad, an unknown key unlike `after`, `requires` and
+    `guards` (it may be a misspelt path); the fleets' files cannot be told, and every command
+    refuses the repository (`fleets_invalid`). A fleet's held ones (by fleet id): an unknown
+    key like those three, a bad `after` or `guards`; that fleet is resolved without its
+    `after` and `requires` and its expand and resume wait (its rollbacks apply: an unrelated
+    typo never stops one). `order_problems` and the `requires` check add to the held ones.
     """
     if value is None:
         return {}, [], {}
@@ -81,8 +85,15 @@ def _parse_fleet(fleet: str, entry: object) -> tuple[FleetSettings | None, list[
     where = f"fleets.{fleet}"
     if not isinstance(entry, dict):
         return None, [f"{where} must be a mapping (or empty)"], []
-    held = [f'{where}: unknown key "{key}"' for key in entry if key not in FLEET_KEYS]
+    held: list[str] = []
     problems: list[str] = []
+    for key in entry:
+        if key not in FLEET_KEYS:
+            # A misspelt `after`/`requires`/`guards` holds the fleet's progression; any
+            # other unknown key may be a misspelt path (`registyFile`, `rot`): the fleet's
+            # files cannot be told, so the repository is refused, as for a bad path.
+            close = isinstance(key, str) and difflib.get_close_matches(key, _ORDER_KEYS, 1, 0.7)
+            (held if close else problems).append(f'{where}: unknown key "{key}"')
     strings: dict[str, str] = {}
     for key in ("root", *PATH_KEYS, "intentsDir", "after"):
         raw = entry.get(key)

@@ -148,6 +148,30 @@ def test_a_typo_in_a_fleets_entry_holds_its_progression_never_a_rollback(
     assert fleet_canary(repo, "staging") == 30
 
 
+@pytest.mark.parametrize(
+    "entry",
+    [
+        "    registyFile: policies/fleets/prod-eu/registry-v2.yaml\n",
+        "    intentDir: deploy/x\n",
+        "    rot: deploy/eu\n",
+    ],
+)
+def test_a_misspelt_path_key_still_refuses_the_repository(tmp_path: Path, entry: str) -> None:
+    # Held like a misspelt `after`, the fleet fell back to its default paths: a rollback
+    # paused the old registry while the real one ran on, or was never read at all.
+    repo = make_fleets_repo(
+        tmp_path / "r",
+        settings="guards:\n  decisionAfterChange: false\nfleets:\n  prod-eu:\n" + entry,
+    )
+    add_fleet_intents(repo, "prod-eu", {"001-rollback.yaml": {"intent": "rollback"}})
+    before = g.head(repo)
+    with pytest.raises(RefusalError) as caught:
+        g.once(repo)
+    assert caught.value.reason == "fleets_invalid"
+    assert any("unknown key" in detail for detail in caught.value.details)
+    assert g.head(repo) == before
+
+
 def test_a_cycle_holds_the_fleets_in_it_and_a_folder_problem_refuses_the_repository(
     tmp_path: Path,
 ) -> None:
