@@ -20,20 +20,19 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from reconciler.adapters import watching
 from reconciler.adapters.clock import SYSTEM_MONOTONIC, MonotonicClock
 from reconciler.core import passes
 from reconciler.core.errors import ReconcileError
-from reconciler.core.fleet_settings import FLEETS_ROOT
 from reconciler.core.passes import Outcome
 from reconciler.core.timestamps import format_timestamp
+from reconciler.daemon.file_watch import FileWatch
 from reconciler.daemon.http import Endpoints, PageAssets, PageSnapshot, serve
 from reconciler.daemon.logs import EventLog
 from reconciler.daemon.metrics import Metrics
 from reconciler.daemon.scheduling import Scheduler
 from reconciler.daemon.triggers import Triggers
 from reconciler.daemon.webhooks import MAX_BODY, Forges
-from reconciler.inputs import fleet_layouts, layouts
+from reconciler.inputs import layouts
 from reconciler.loop import checkout as checkouts
 from reconciler.loop.config import LoopConfig, load_configs
 from reconciler.loop.once import OnceOptions, PassReport, run_once, usable_fleets
@@ -373,84 +372,12 @@ class Daemon:
     # Triggers and signals -----------------------------------------------------------
 
     def _start_triggers(self) -> None:
-        watching.watch_in_thread(
-            self._watch_targets,
-            debounce_ms=max(int(self.options.debounce * 1000), 1),
-            stop=self.triggers.stopping,
-            on_change=self._on_files_changed,
-            roots=[self.fleets_root] if self.fleets_root else [],
-            reshaping=[self.settings_file],
+        FileWatch(self.options, self.configs, self.log, lambda: self.triggers.fire("watch")).start(
+            debounce_ms=max(int(self.options.debounce * 1000), 1), stop=self.triggers.stopping
         )
         self.scheduler.every(self.options.resync, lambda: self.triggers.fire("resync"), "resync")
         if self.options.push:
             self.scheduler.every(self.options.interval, self._poll_remote, "poll")
-
-    @property
-    def fleets_root(self) -> str | None:
-        """`policies/fleets/` of a repository with several fleets (None: one fleet)."""
-        if not self.config.layout.is_multi_fleet:
-            return None
-        return os.path.join(self.config.layout.repo, *FLEETS_ROOT.split("/"))
-
-    @property
-    def settings_file(self) -> str:
-        """reconciler.yaml: it may add a fleet anywhere (`fleets.<id>.root`), watched then."""
-        return os.path.join(self.config.layout.repo, layouts.SETTINGS_FILE)
-
-    def _watch_targets(self) -> watching.Targets:
-        """Every fleet's intents folder, registry and decision, read again (a fleet added).
-
-        Fleets that cannot be resolved now (an invalid `fleets:` mid-edit) keep the last
-        ones (logged `watch.fleets`). Every folder of `policies/fleets/` has its `intents/`
-        watched whatever the settings say, so an intent dropped into a fleet added then still
-        wakes a pass (which refuses with the reason, or reconciles it once fixed).
-        """
-        try:
-            self.configs = load_configs(
-                self.options.repo, fleets=self.options.fleets, keep_refused=True
-            )
-        except Exception as exc:  # noqa: BLE001 - the watcher thread must not die of it
-            self.log("watch.fleets", "warn", error=f"{type(exc).__name__}: {exc}")
-        folders = [config.fleet.intents for config in self.configs]
-        if self.fleets_root is not None and not self.options.fleets:
-            found, _ = fleet_layouts.fleet_folders(self.config.layout.repo)
-            folders += [os.path.join(self.fleets_root, fleet, "intents") for fleet in found]
-        return sorted(set(folders)), sorted(self._owned_files())
-
-    def _on_files_changed(self, paths: set[str]) -> None:
-        """Ask for a pass, unless only the registry or decision changed, to what HEAD holds.
-
-        Every pass that commits rewrites the registry in the checkout (and a sync may rewrite
-        both): waking up for that would follow each such pass with an empty one.
-        """
-        if not paths or any(os.path.dirname(path) == self.fleets_root for path in paths):
-            # The watch was down a while (what changed went unseen), or a fleet came or went.
-            self.triggers.fire("watch")
-            return
-        owned = self._owned_files()
-        # An intent that is gone already was consumed by the pass that saw it (a fast-forward
-        # writes intent files the same pass then takes): no pass is needed for it.
-        present = {path for path in paths if path in owned or os.path.lexists(path)}
-        if not present:
-            return
-        if present <= owned and all(self._is_committed(path) for path in present):
-            return
-        self.triggers.fire("watch")
-
-    def _owned_files(self) -> set[str]:
-        """Every fleet's registry and decision (absolute)."""
-        found = ((c.fleet.registry, c.fleet.decision) for c in self.configs)
-        return {os.path.abspath(path) for pair in found for path in pair}
-
-    def _is_committed(self, path: str) -> bool:
-        """Whether the file holds exactly what HEAD has for it (False when unsure)."""
-        try:
-            checkout = checkouts.open_checkout(self.config.layout.repo)
-            out = checkout.git.text("ls-tree", checkout.head, "--", checkout.relative(path))
-        except ReconcileError:
-            return False
-        fields = out.split()
-        return len(fields) >= 3 and fields[2] == checkouts.file_identity(path)
 
     def _poll_remote(self) -> None:
         """Fire when the remote branch's head differs from the local one (`git ls-remote`)."""
