@@ -63,15 +63,25 @@ class GuardInputs(NamedTuple):
 def waiting_text(reasons: Sequence[str]) -> str:
     """What a deferral with no `notBefore` waits for, in words (`waits for a new decision`).
 
-    Only two holds have no time of their own: a decision older than the last change, and an
-    upstream fleet that is not at its `minCanary` unpaused.
+    The holds with no time of their own: a decision older than the last change, an upstream
+    fleet that is not at its `minCanary` unpaused, settings that cannot be read (the guards,
+    the freeze file, the fleet's entry of `fleets:`) and an earlier intent deferred.
     """
     waits = []
     if ReasonCode.GUARD_DECISION_PREDATES_CHANGE in reasons or not reasons:
         waits.append("a new decision")
     if ReasonCode.GUARD_UPSTREAM_NOT_READY in reasons:
         waits.append("the upstream fleet")
+    if any(reason in _SETTINGS_PROBLEMS for reason in reasons):
+        waits.append("its settings to be fixed by pull request")
+    if ReasonCode.QUEUED_BEHIND_DEFERRED in reasons and not waits:
+        waits.append("the intent ahead of it")
     return "waits for " + (" and ".join(waits) or "a new decision")
+
+
+_SETTINGS_PROBLEMS = frozenset(
+    {ReasonCode.GUARD_SETTINGS_INVALID, ReasonCode.FREEZE_FILE_INVALID, ReasonCode.FLEETS_INVALID}
+)
 
 
 def check_step(settings: GuardSettings, intent: str, step: int) -> None:

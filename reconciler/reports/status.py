@@ -233,6 +233,7 @@ def _governance(state: PassState, now: datetime, warnings: list[str]) -> dict[st
         "changedAt": governance.changed_at,
         "reviewBy": governance.review_by,
         "daysLeft": None if left is None else round(left / timedelta(days=1), 1),
+        "reviewDue": left is None or left < REVIEW_WARNING,
     }
 
 

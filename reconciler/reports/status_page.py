@@ -14,11 +14,10 @@ from typing import Any
 from reconciler.core.errors import RefusalError
 from reconciler.core.timestamps import format_timestamp
 from reconciler.reports import history
-from reconciler.reports.status import REVIEW_WARNING, repo_status
+from reconciler.reports.status import repo_status
 
 HISTORY_SHOWN = 50
 """The most history entries the page shows, newest first."""
-REVIEW_WARNING_DAYS = REVIEW_WARNING.days
 
 
 def page_document(
@@ -92,8 +91,8 @@ def fleet_json(report: Mapping[str, Any], fleet: str | None = None) -> dict[str,
         }
     posture = report["posture"]
     governance = dict(report["governance"])
-    days = governance.get("daysLeft")
-    governance["warning"] = days is None or days < REVIEW_WARNING_DAYS
+    # The rule `status` warns by (`reviewDue`), not the rounded days: 6.99 days is due.
+    governance["warning"] = governance.get("reviewDue") is not False
     return {
         "fleetId": posture["fleetId"] if fleet is None else fleet,
         "canaryPercent": posture["canaryPercent"],

@@ -997,3 +997,24 @@ def test_every_applied_rollback_is_a_change_even_on_a_paused_fleet() -> None:
         "rollout": {"changed": {"canaryPercent": False, "manualPause": False}},
     }  # fmt: skip
     assert guards.is_change(unchanged)
+
+
+@pytest.mark.parametrize(
+    ("reasons", "text"),
+    [
+        ((), "waits for a new decision"),
+        (("guard_decision_predates_change",), "waits for a new decision"),
+        (("guard_upstream_not_ready",), "waits for the upstream fleet"),
+        # These said "waits for a new decision": no decision cures a settings typo.
+        (("fleets_invalid",), "waits for its settings to be fixed by pull request"),
+        (("guard_settings_invalid",), "waits for its settings to be fixed by pull request"),
+        (("freeze_file_invalid",), "waits for its settings to be fixed by pull request"),
+        (("queued_behind_deferred",), "waits for the intent ahead of it"),
+        (
+            ("guard_upstream_not_ready", "queued_behind_deferred"),
+            "waits for the upstream fleet",
+        ),
+    ],
+)
+def test_what_a_deferral_without_a_time_waits_for(reasons: tuple[str, ...], text: str) -> None:
+    assert guards.waiting_text(reasons) == text

@@ -58,6 +58,7 @@ def test_a_healthy_repository_reports_its_posture_governance_and_fresh_decision(
         "changedAt": "2026-11-01T09:00:00Z",
         "reviewBy": REVIEW_BY,
         "daysLeft": 401.5,
+        "reviewDue": False,
     }
     assert report["decision"] == {
         "decision": "promote",
@@ -106,6 +107,7 @@ def test_governance_review_deadline_warnings(
 
     assert report["governance"]["daysLeft"] == days_left
     assert report["warnings"] == ([warning] if warning else [])
+    assert report["governance"]["reviewDue"] is (warning is not None)
 
 
 def test_a_missing_review_deadline_is_a_warning(repo: Path) -> None:
@@ -115,6 +117,7 @@ def test_a_missing_review_deadline_is_a_warning(repo: Path) -> None:
 
     assert report["governance"]["reviewBy"] is None
     assert report["governance"]["daysLeft"] is None
+    assert report["governance"]["reviewDue"] is True
     assert report["warnings"] == ["governance.reviewBy is missing or not a timestamp"]
 
 

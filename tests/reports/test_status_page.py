@@ -36,7 +36,7 @@ def test_the_document_holds_the_status_of_its_one_fleet_and_the_history(tmp_path
 def test_the_governance_warning_comes_within_seven_days() -> None:
     report = {
         "posture": {"fleetId": "f", "canaryPercent": 5, "manualPause": True, "mode": "m"},
-        "governance": {"daysLeft": 6.9},
+        "governance": {"daysLeft": 6.9, "reviewDue": True},
         "decision": {},
         "guards": {},
         "pending": [],
@@ -44,8 +44,12 @@ def test_the_governance_warning_comes_within_seven_days() -> None:
     }
     assert fleet_json(report)["governance"]["warning"] is True
     assert fleet_json(report)["state"] == "paused"
-    report["governance"] = {"daysLeft": 7.0}
+    report["governance"] = {"daysLeft": 7.1, "reviewDue": False}
     assert fleet_json(report)["governance"]["warning"] is False
-    report["governance"] = {"daysLeft": None}
+    # `status`'s own rule, not the rounded days: 6.99 days shows as 7.0 and is due (the CLI
+    # warned while the page did not).
+    report["governance"] = {"daysLeft": 7.0, "reviewDue": True}
+    assert fleet_json(report)["governance"]["warning"] is True
+    report["governance"] = {"daysLeft": None, "reviewDue": True}
     assert fleet_json(report)["governance"]["warning"] is True
     assert HISTORY_SHOWN == 50
