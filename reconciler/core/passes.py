@@ -157,10 +157,19 @@ def evaluate_pass(
             state = rejection.state
 
 
+def final_outcomes(outcomes: Sequence[Outcome]) -> list[Outcome]:
+    """Each file's last outcome of the pass, in order: what the counts count.
+
+    A file deferred, then superseded by a rollback, is one rejected intent, not a deferred
+    and a rejected one.
+    """
+    last = {outcome.source.path: outcome for outcome in outcomes}
+    return [outcome for outcome in outcomes if last[outcome.source.path] is outcome]
+
+
 def still_deferred(outcomes: Sequence[Outcome]) -> list[Outcome]:
     """The deferred outcomes that are each file's last of the pass (not later superseded)."""
-    last = {outcome.source.path: outcome for outcome in outcomes}
-    return [o for o in outcomes if o.status == "deferred" and last[o.source.path] is o]
+    return [outcome for outcome in final_outcomes(outcomes) if outcome.status == "deferred"]
 
 
 def supersede(state: PassState, held: Outcome, rollback: Outcome, now: datetime) -> Outcome:

@@ -353,7 +353,7 @@ class Daemon:
                 reasons=",".join(outcome.reasons) or None,
             )
         counts = {status: 0 for status in ("applied", "replayed", "deferred", "rejected")}
-        for outcome in report.outcomes:
+        for outcome in passes.final_outcomes(report.outcomes):  # each file once, as it ended
             counts[outcome.status] += 1
         self.log(
             "pass.done",

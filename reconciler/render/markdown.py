@@ -97,7 +97,7 @@ def plan_markdown(
     error: ReconcileError | None = None,
 ) -> str:
     """The plan (`reports.plan.plan_rows`, `plan_summary`, `owned_edits_error`) as Markdown."""
-    new = [row for row in rows if row["new"]]
+    new = [row for row in words.final_rows(rows) if row["new"]]  # each file once, as it ends
     counts = {status: sum(row["status"] == status for row in new) for status in
               ("applied", "replayed", "deferred", "rejected")}  # fmt: skip
     lines = [

@@ -124,9 +124,8 @@ def deferred_text(rows: Sequence[Mapping[str, Any]]) -> str:
     Not one a rollback superseded later in the pass (its last row is the rejection).
     """
     out = []
-    last = {row["intentFile"]: row for row in rows}
-    for row in rows:
-        if row["status"] != "deferred" or last[row["intentFile"]] is not row:
+    for row in words.final_rows(rows):
+        if row["status"] != "deferred":
             continue
         when = (
             f"not before {row['notBefore']}"
@@ -142,12 +141,13 @@ def plan_text(
     rows: Sequence[Mapping[str, Any]], summary: Mapping[str, Any], *, color: bool = False
 ) -> str:
     """`reconcile plan`: what merges where, the table, then each commit subject and trailers."""
-    new = [row for row in rows if row["new"]]
+    files = words.final_rows(rows)  # a file superseded in the pass has two rows: one file
+    new = [row for row in files if row["new"]]
     out = _lines(
         [
             f"plan of the merge into {summary['baseRef']} ({words.short_commit(summary['base'])}"
             f", merge-base {words.short_commit(summary['mergeBase'])}): {len(new)} new "
-            f"intent(s), {len(rows) - len(new)} already pending"
+            f"intent(s), {len(files) - len(new)} already pending"
         ]
     )
     out += ignored_text(summary["ignored"])

@@ -367,7 +367,7 @@ def plan_summary(plan: Plan, rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "baseRef": plan.base_ref,
         "mergeBase": plan.merge_base,
         "head": plan.head,
-        "new": sum(row["new"] for row in rows),
+        "new": len({row["intentFile"] for row in rows if row["new"]}),
         "rejected": plan.rejected,
         "reasonCodes": [str(ReasonCode.PR_EDITS_OWNED_CONTENT)] if plan.problems else [],
         "problems": list(plan.problems),

@@ -15,6 +15,8 @@ from pathlib import Path
 
 from reconciler.core.passes import Outcome
 from reconciler.loop.once import PassReport
+from reconciler.render.json_output import pass_summary
+from reconciler.render.text import pass_text
 from tests.support import gitrepos as g
 from tests.support.applying import apply
 from tests.support.fleet import telemetry_lines
@@ -120,6 +122,10 @@ def test_a_rollback_supersedes_the_intents_deferred_before_it(tmp_path: Path) ->
     assert subjects[1].startswith("rollback ")
     assert subjects[2].startswith("reject b: superseded by a rollback")
     assert reasons(report, "d.yaml") == ("guard_decision_predates_change",)
+    # Four files: each counted once, as it ended (b was counted deferred and rejected).
+    summary = pass_summary(report)
+    assert [summary[key] for key in ("applied", "deferred", "rejected")] == [2, 1, 1]
+    assert "2 applied, 0 replayed, 1 deferred, 1 rejected" in pass_text(report)
 
 
 def test_a_rollback_is_never_held_by_a_freeze_window(tmp_path: Path) -> None:
@@ -525,3 +531,30 @@ def test_plan_refuses_a_freeze_file_behind_a_symlinked_folder_as_the_pass_does(
         ("deferred", ("freeze_file_invalid",))
     ]
     assert g.statuses(g.once(repo)) == [("a.yaml", "deferred")]
+
+
+def test_the_plan_counts_a_superseded_file_once(tmp_path: Path) -> None:
+    # A branch of four intent files, one superseded by its rollback: it said "5 new intent(s)".
+    from reconciler.render import markdown, text
+    from reconciler.reports.plan import make_plan, plan_rows, plan_summary
+
+    repo = g.make_policy_repo(tmp_path / "repo")
+    g.git(repo, "checkout", "-q", "-b", "feature")
+    g.add_intents(
+        repo,
+        {
+            "a.yaml": {"step": 10},
+            "b.yaml": {"step": 10},
+            "c.yaml": {"intent": "rollback"},
+            "d.yaml": {"step": 10},
+        },
+    )
+    plan = make_plan(str(repo), "main", now=lambda: FIXED)
+    rows = plan_rows(plan)
+    assert len(rows) == 5  # b: deferred, then rejected (both rows are shown)
+    summary = plan_summary(plan, rows)
+    assert summary["new"] == 4
+    assert "): 4 new intent(s), 0 already pending" in text.plan_text(rows, summary)
+    assert "4 new intent(s): 2 would be applied, 0 replayed, 1 deferred, 1 rejected." in (
+        markdown.plan_markdown(rows, summary)
+    )
