@@ -341,10 +341,12 @@ class Daemon:
         return False
 
     def _log_report(self, report: PassReport, seconds: float) -> None:
+        several = self.config.layout.is_multi_fleet
         for outcome, commit in zip(report.outcomes, report.commits, strict=True):
             self.log(
                 "intent",
                 "warn" if outcome.status == "rejected" else "info",
+                fleet=outcome.state.fleet_id if several else None,
                 intent=outcome.source.shown_path,
                 action=outcome.action,
                 status=outcome.status,

@@ -99,6 +99,7 @@ def test_an_intent_dropped_into_the_watched_checkout_is_committed_and_observable
         assert intent["commit"] == commit
         assert intent["intent"] == f"{INTENTS}/20261124-expand.yaml"
         assert intent["traceId"]
+        assert "fleet" not in intent  # one fleet: no field
         settle(watcher)
         # Its own registry edit does not wake the daemon up again.
         assert [e["reasons"] for e in watcher.events("pass.start")] == ["start", "watch"]

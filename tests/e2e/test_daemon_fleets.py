@@ -76,6 +76,8 @@ def test_the_controller_labels_watches_and_shows_every_fleet(tmp_path: Path) -> 
         watcher.wait_event("pass.done", after=seen, timeout=20)
         d.wait_for(lambda: fleet_canary(repo, "staging") == 30, 20, "staging at 30%")
         settle(watcher)
+        logged = watcher.wait_event("intent", after=seen)
+        assert (logged["fleet"], logged["status"]) == ("staging", "applied")  # filterable
         found = samples(watcher.metrics())
         assert found[label("reconciler_canary_percent", "staging")] == 30
         assert found[label("reconciler_canary_percent", "prod-eu")] == 25
