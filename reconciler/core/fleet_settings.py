@@ -93,7 +93,7 @@ def _parse_fleet(fleet: str, entry: object) -> tuple[FleetSettings | None, list[
             # other unknown key may be a misspelt path (`registyFile`, `rot`): the fleet's
             # files cannot be told, so the repository is refused, as for a bad path.
             close = isinstance(key, str) and difflib.get_close_matches(key, _ORDER_KEYS, 1, 0.7)
-            (held if close else problems).append(f'{where}: unknown key "{key}"')
+            (held if close else problems).append(f'{where}: unknown key "{key}"{_meant(key)}')
     strings: dict[str, str] = {}
     for key in ("root", *PATH_KEYS, "intentsDir", "after"):
         raw = entry.get(key)
@@ -141,6 +141,14 @@ def case_twins(ids: Sequence[str]) -> list[str]:
         if twin != fleet:
             problems.append(case_twin_problem(twin, fleet))
     return problems
+
+
+def _meant(key: object) -> str:
+    """` (did you mean "after"?)` for a key close to a known one; empty otherwise."""
+    if not isinstance(key, str):
+        return ""
+    found = difflib.get_close_matches(key, sorted(FLEET_KEYS), 1, 0.6)
+    return f' (did you mean "{found[0]}"?)' if found else ""
 
 
 def order_problems(
