@@ -65,11 +65,11 @@ def new_command(
     """Write a new, checked intent file; print its path.
 
     The file is named `<UTC time>-<intent>-<approval ref>.yaml` and never overwrites one;
-    it is checked with the reconciler's own parser first (exit 1 and a reason code if it
-    would be rejected). The folder is `intentsDir` from reconciler.yaml, else
-    policies/intents (or the bash tool's .superloop/ops-manager/fleet/intents). With
-    several fleets it is the --fleet's intents folder (policies/fleets/<id>/intents) and
-    the file says `fleet: <id>`.
+    it is checked with the reconciler's own parser first, and an expand against the fleet's
+    guards.maxExpandStep (exit 1 and a reason code if it would be rejected). The folder is
+    `intentsDir` from reconciler.yaml, else policies/intents (or the bash tool's
+    .superloop/ops-manager/fleet/intents). With several fleets it is the --fleet's intents
+    folder (policies/fleets/<id>/intents) and the file says `fleet: <id>`.
 
     \b
     Examples:

@@ -46,9 +46,10 @@ def validate_command(
     reported with every problem (`fleets_invalid`).
 
     With --intents, check intent files instead (the pre-commit hook): each one is parsed
-    exactly as the loop will, and every problem is listed with its reason code; in a
-    repository of several fleets (--repo), an intent's `fleet:` must name the fleet whose
-    intents folder holds it (`intent_fleet_mismatch`).
+    exactly as the loop will, and every problem is listed with its reason code; a file in a
+    fleet's intents folder (of --repo) is judged as that fleet's pass judges it: its
+    `fleet:` must name that fleet (`intent_fleet_mismatch`), and an expand may not exceed
+    its guards' step limits (`intent_expand_step_over_limit`).
     Exit 0 when everything is valid, 1 when anything is not (every problem is listed).
 
     \b

@@ -15,6 +15,7 @@ from reconciler.core import freeze_parsing, guard_settings
 from reconciler.core.errors import RefusalError
 from reconciler.core.freeze import Calendar
 from reconciler.core.guard_settings import GuardSettings, PassGuards
+from reconciler.core.guards import check_step
 from reconciler.core.reasons import ReasonCode
 from reconciler.core.upstream import UpstreamGate
 from reconciler.inputs import upstreams
@@ -144,6 +145,23 @@ def load_guards(
     if not settings.is_active and not calendar.windows and upstream is None:
         return None
     return PassGuards(settings, calendar, upstream=upstream)
+
+
+def step_refusal(layout: Layout, intent: str, step: int) -> RefusalError | None:
+    """Why the pass would reject this expand for good (`intent_expand_step_over_limit`).
+
+    The pass's own rule (`rules.check_expand_step`): only while the guards can be read (with
+    a problem they defer it instead). For `intent new` and `validate --intents`, before a pull
+    request carries a file no pass could ever apply.
+    """
+    found = load_guards(layout, records=None)
+    if found is None or found.problem is not None:
+        return None
+    try:
+        check_step(found.settings, intent, step)
+    except RefusalError as exc:
+        return exc
+    return None
 
 
 def _invalid(path: str, detail: str) -> RefusalError:

@@ -17,7 +17,7 @@ from reconciler.core import intent_writing
 from reconciler.core.errors import RefusalError
 from reconciler.core.intents import Intent
 from reconciler.core.reasons import ReasonCode
-from reconciler.inputs import layouts
+from reconciler.inputs import guarding, layouts
 
 
 class WrittenIntent(NamedTuple):
@@ -68,15 +68,21 @@ def write_intent_file(
     and says `fleet: <id>`.
 
     Raises:
-        RefusalError: the intent would be rejected (the parser's reason code), the settings
+        RefusalError: the intent would be rejected (the parser's reason code, or an expand
+            above the fleet's `maxExpandStep`: `intent_expand_step_over_limit`), the settings
             are invalid, the fleet is missing or unknown (`fleet_required`, `fleet_unknown`;
             `command` names the command), or the file system refused.
     """
     repo = layouts.resolve_repo(repo)
     stem = intent_writing.intent_file_stem(request, now, new_suffix() if suffix is None else suffix)
     names = intent_writing.candidate_names(stem)
-    intent_writing.build_intent_file(request, names[0], now)  # refuse before touching disk
+    first = intent_writing.build_intent_file(request, names[0], now)  # refuse before the disk
     layout = intents_layout(repo, fleet, command=command)
+    # An expand above the fleet's maxExpandStep would be rejected by every pass (never
+    # clamped): refused here, not in a pull request.
+    over = guarding.step_refusal(layout, first.intent.intent, first.intent.expand_step)
+    if over is not None:
+        raise over
     if layout.is_multi_fleet:
         request = request._replace(fleet=layout.fleet.id)
     folder = layout.fleet.intents

@@ -11,13 +11,14 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from reconciler.inputs import layouts
+from reconciler.inputs import guarding, layouts
 from reconciler.inputs.fleet import PathFlags
 from reconciler.reports import fleet_validation
 from reconciler.reports.validation_checks import check_fleet, layout_json, trust_report
 
 if TYPE_CHECKING:
-    from reconciler.core.intents import Problem
+    from reconciler.core.intents import Intent, Problem
+    from reconciler.inputs.layouts import Layout
 
 
 def validate_repo(
@@ -56,11 +57,12 @@ def validate_intent_files(
 ) -> list[dict[str, Any]]:
     """Check intent files exactly as the loop reads and parses them; one result per file.
 
-    In a repository of several fleets (`repo`), an intent's `fleet:` is also compared with
-    the fleet whose intents folder holds the file, as the pass does (`intent_fleet_mismatch`).
+    A file in a fleet's intents folder (of `repo`) is also judged as that fleet's pass
+    judges it: with several fleets its `fleet:` against the folder's fleet
+    (`intent_fleet_mismatch`), and an expand against the fleet's `maxExpandStep`
+    (`intent_expand_step_over_limit`).
     """
     from reconciler.core.intents import IntentRejected, decode_intent
-    from reconciler.core.passes import fleet_mismatch
     from reconciler.loop.queue import PendingFile, read_source
 
     folders, unresolved = _fleet_folders(repo)
@@ -73,9 +75,8 @@ def validate_intent_files(
             try:
                 intent = decode_intent(source.data, source.name, now)
                 notes = intent.notes
-                folder = folders.get(os.path.realpath(os.path.dirname(os.path.abspath(path))))
-                mismatch = fleet_mismatch(intent, folder) if folder is not None else None
-                problems = [mismatch] if mismatch is not None else []
+                layout = folders.get(os.path.realpath(os.path.dirname(os.path.abspath(path))))
+                problems = _fleet_problems(intent, layout)
             except IntentRejected as exc:
                 problems = list(exc.problems)
         refused = unresolved(path)
@@ -92,15 +93,33 @@ def validate_intent_files(
     return results
 
 
+def _fleet_problems(intent: Intent, layout: Layout | None) -> list[Problem]:
+    """What the pass of the fleet whose intents folder holds the file rejects it for.
+
+    Its `fleet:` naming another fleet (several fleets), an expand above the fleet's
+    `maxExpandStep` (`guarding.step_refusal`). None outside a fleet's intents folder.
+    """
+    from reconciler.core.intents import Problem
+    from reconciler.core.passes import fleet_mismatch
+
+    if layout is None:
+        return []
+    found = fleet_mismatch(intent, layout.fleet.id) if layout.is_multi_fleet else None
+    if found is not None:
+        return [found]
+    over = guarding.step_refusal(layout, intent.intent, intent.expand_step)
+    return [Problem(over.reason, over.message)] if over is not None else []
+
+
 def _fleet_folders(
     repo: str | None,
-) -> tuple[dict[str, str], Callable[[str], Problem | None]]:
-    """{intents folder: fleet id} of `repo` when it holds several fleets, and a check.
+) -> tuple[dict[str, Layout], Callable[[str], Problem | None]]:
+    """{intents folder: its fleet's layout} of `repo`, and a check.
 
-    Empty with one fleet (the pass compares `fleet:` with its registry's `fleetId`), and
-    outside a repository. The check returns the problem of a file inside a repository of
-    several fleets that cannot be resolved (the pass refuses every fleet, `fleets_invalid`
-    say: the file's fleet cannot be checked, so it is not passed), else None.
+    Empty outside a repository (a file is judged on its own). The check returns the problem
+    of a file inside a repository of several fleets that cannot be resolved (the pass
+    refuses every fleet, `fleets_invalid` say: the file's fleet cannot be checked, so it is
+    not passed), else None.
     """
     from reconciler.core.errors import ReconcileError
     from reconciler.core.intents import Problem
@@ -111,7 +130,8 @@ def _fleet_folders(
     try:
         root = layouts.resolve_repo(repo)
         if not fleet_validation.is_multi_fleet(root):
-            return {}, none
+            single = layouts.resolve_layout(root)
+            return {os.path.realpath(single.fleet.intents): single}, none
     except ReconcileError:
         return {}, none
     try:
@@ -125,10 +145,7 @@ def _fleet_folders(
         )
         return {}, lambda path: problem if _inside(os.path.realpath(path), top) else None
     # Compared where they really are: a file or --repo may be named through a symlink.
-    return (
-        {os.path.realpath(layout.fleet.intents): layout.fleet.id for layout in found},
-        none,
-    )
+    return {os.path.realpath(layout.fleet.intents): layout for layout in found}, none
 
 
 def _inside(path: str, top: str) -> bool:

@@ -106,3 +106,48 @@ def test_intent_new_in_a_single_fleet_repository_refuses_fleet_and_writes_no_fle
     assert result.returncode == 0, result.stderr
     assert Path(result.stdout.strip()).parent == Path(g.INTENTS)
     assert "fleet" not in (repo / result.stdout.strip()).read_text()
+
+
+def test_an_expand_above_the_fleets_max_step_is_refused_by_intent_new_and_validate(
+    tmp_path: Path,
+) -> None:
+    # prod-eu allows steps of 10: a step of 20 was written (exit 0) and `validate --intents`
+    # passed it, then every pass rejected it (never clamped). staging keeps the top's 25.
+    settings = (
+        "guards:\n  decisionAfterChange: false\n  maxExpandStep: 25\n"
+        "fleets:\n  prod-eu:\n    guards: {maxExpandStep: 10}\n"
+    )
+    repo = make_fleets_repo(tmp_path / "r", settings=settings)
+    refused = g.reconcile(
+        repo, "intent", "new", "expand", "--step", "20", *GOVERNANCE, "--review-by", "7d",
+        "--fleet", "prod-eu",
+    )  # fmt: skip
+    assert refused.returncode == 1
+    assert "reason: intent_expand_step_over_limit" in refused.stderr
+    assert "guards.maxExpandStep (10)" in refused.stderr
+    assert g.status(repo) == ""
+    fine = g.reconcile(
+        repo, "intent", "new", "expand", "--step", "20", *GOVERNANCE, "--review-by", "7d",
+        "--fleet", "staging",
+    )  # fmt: skip
+    assert fine.returncode == 0, fine.stderr
+    # The same file in prod-eu's folder: the pre-commit check says what the pass would.
+    written = repo / fine.stdout.strip()
+    moved = repo / intents("prod-eu") / written.name
+    moved.parent.mkdir(parents=True, exist_ok=True)
+    text = written.read_text()
+    assert text.count("staging") == 1  # its fleet: line
+    moved.write_text(text.replace("staging", "prod-eu"))
+    rows = g.reconcile(
+        repo, "validate", "--intents", "--json", str(written), str(moved)
+    ).stdout.splitlines()
+    found = {Path(row["path"]).parent.parent.name: row for row in map(json.loads, rows)}
+    assert found["staging"]["ok"] is True
+    assert found["prod-eu"]["reasonCodes"] == ["intent_expand_step_over_limit"]
+    g.commit_all(repo, "the intents")
+    report = g.once(repo)
+    assert sorted((o.state.fleet_id, o.status, o.reasons) for o in report.outcomes) == [
+        ("prod-eu", "rejected", ("intent_expand_step_over_limit",)),
+        ("staging", "applied", ()),
+    ]
+    assert fleet_canary(repo, "staging") == 45
