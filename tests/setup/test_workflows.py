@@ -297,3 +297,37 @@ def test_every_reconcile_step_retries_exit_75_with_backoff_and_keeps_other_codes
         code, calls, sleeps = run_step(step, tmp, codes)
         assert (code, len(calls), sleeps) == (expected_code, expected_calls, expected_sleeps), name
         assert len(set(calls)) == 1, name  # every attempt is the same command
+
+
+@pytest.mark.parametrize(
+    ("status", "calls", "sleeps"),
+    [("deferred", 1, []), ("failed", 4, ["15", "30", "60"])],
+)
+def test_the_dispatch_step_retries_a_busy_lock_but_not_a_deferral(
+    workflows: dict[str, dict[str, Any]], tmp_path: Path, status: str, calls: int, sleeps: list[str]
+) -> None:
+    # A deferral (a cooldown, a freeze, an upstream's soak) exits 75 too: the step retried it
+    # after 15, 30 and 60 s, which never clears a guard, then failed the run all the same.
+    (dispatch,) = [
+        step
+        for step in steps(workflows["rollout-dispatch.yml"])
+        if "reconcile dispatch" in step.get("run", "")
+    ]
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "reconcile").write_text(
+        "#!/bin/sh\necho call >> calls\n"
+        f'printf \'{{"status": "{status}"}}\' > dispatch-result.json\nexit 75\n'
+    )
+    (fake / "sleep").write_text('#!/bin/sh\necho "$1" >> sleeps\n')
+    for name in ("reconcile", "sleep"):
+        (fake / name).chmod(0o755)
+    done = subprocess.run(
+        ["bash", "-c", dispatch["run"]],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False,
+        env={"PATH": f"{fake}:{os.environ['PATH']}", "GITHUB_RUN_ID": "1"},
+    )  # fmt: skip
+    assert done.returncode == 75
+    assert len((tmp_path / "calls").read_text().splitlines()) == calls
+    found = (tmp_path / "sleeps").read_text().split() if (tmp_path / "sleeps").exists() else []
+    assert found == sleeps
