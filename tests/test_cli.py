@@ -278,3 +278,13 @@ def test_validate_warns_about_a_typo_but_still_exits_0(repo: Path) -> None:
         "warning: policy.autonomous.rollout.canaryPrecent is not a known field and is ignored"
         in result.stdout
     )
+
+
+def test_a_listen_address_out_of_range_says_so() -> None:
+    # `--listen 127.0.0.1:99999` said "expected HOST:PORT", which it was.
+    out_of_range = run("--watch", "--listen", "127.0.0.1:99999")
+    assert out_of_range.exit_code == 2
+    assert "port 99999 is outside 0..65535" in out_of_range.output
+    malformed = run("--watch", "--listen", "localhost")
+    assert malformed.exit_code == 2
+    assert "expected HOST:PORT, e.g. 127.0.0.1:9464" in malformed.output
