@@ -285,6 +285,7 @@ def test_a_listen_address_out_of_range_says_so() -> None:
     out_of_range = run("--watch", "--listen", "127.0.0.1:99999")
     assert out_of_range.exit_code == 2
     assert "port 99999 is outside 0..65535" in out_of_range.output
-    malformed = run("--watch", "--listen", "localhost")
-    assert malformed.exit_code == 2
-    assert "expected HOST:PORT, e.g. 127.0.0.1:9464" in malformed.output
+    for value in ("localhost", "127.0.0.1:\u00b2", "127.0.0.1:\u0663"):  # not ASCII digits
+        malformed = run("--watch", "--listen", value)
+        assert malformed.exit_code == 2, value
+        assert "expected HOST:PORT, e.g. 127.0.0.1:9464" in malformed.output

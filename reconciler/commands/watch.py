@@ -33,7 +33,7 @@ def _seconds(flag: str, value: str) -> float:
 
 def _listen(value: str) -> tuple[str, int]:
     host, sep, port = value.rpartition(":")
-    if not sep or not port.isdigit():
+    if not sep or not (port.isascii() and port.isdigit()):
         raise click.BadParameter("expected HOST:PORT, e.g. 127.0.0.1:9464", param_hint="--listen")
     if not 0 <= int(port) <= 65535:
         raise click.BadParameter(f"port {port} is outside 0..65535", param_hint="--listen")

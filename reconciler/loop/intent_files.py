@@ -80,7 +80,7 @@ def write_intent_file(
     layout = intents_layout(repo, fleet, command=command)
     # An expand above the fleet's maxExpandStep would be rejected by every pass (never
     # clamped): refused here, not in a pull request.
-    over = guarding.step_refusal(layout, first.intent.intent, first.intent.expand_step)
+    over = step_problem(layout, first.intent)
     if over is not None:
         raise over
     if layout.is_multi_fleet:
@@ -100,6 +100,27 @@ def write_intent_file(
         f"{len(names)} intent files named {stem}*.yaml already exist in {folder}; run it again",
         path=folder,
     )
+
+
+def step_problem(layout: layouts.Layout, intent: Intent) -> RefusalError | None:
+    """Why the fleet's pass would reject this expand for good: above its step limit.
+
+    As the pass checks it: a key applied before replays first, whatever the limit is now
+    (a retry of an intent applied under a larger `maxExpandStep`); and only while the
+    guards can be read (`guarding.step_refusal`).
+    """
+    from reconciler.core.errors import ReconcileError
+    from reconciler.telemetry.ledger import Ledger
+
+    over = guarding.step_refusal(layout, intent.intent, intent.expand_step)
+    if over is None:
+        return None
+    try:
+        if Ledger(layout.fleet.telemetry, layout.fleet.state).find_applied(intent.idempotency_key):
+            return None
+    except ReconcileError:
+        pass  # records that cannot tell: the pass refuses the expand too
+    return over
 
 
 def _create_exclusive(path: str, data: bytes) -> bool:

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from reconciler.inputs import guarding, layouts
+from reconciler.inputs import layouts
 from reconciler.inputs.fleet import PathFlags
 from reconciler.reports import fleet_validation
 from reconciler.reports.validation_checks import check_fleet, layout_json, trust_report
@@ -101,13 +101,14 @@ def _fleet_problems(intent: Intent, layout: Layout | None) -> list[Problem]:
     """
     from reconciler.core.intents import Problem
     from reconciler.core.passes import fleet_mismatch
+    from reconciler.loop import intent_files
 
     if layout is None:
         return []
     found = fleet_mismatch(intent, layout.fleet.id) if layout.is_multi_fleet else None
     if found is not None:
         return [found]
-    over = guarding.step_refusal(layout, intent.intent, intent.expand_step)
+    over = intent_files.step_problem(layout, intent)
     return [Problem(over.reason, over.message)] if over is not None else []
 
 

@@ -8,6 +8,7 @@ of every path (here `reconcile apply` and the loop).
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from datetime import datetime, timedelta
@@ -558,3 +559,35 @@ def test_the_plan_counts_a_superseded_file_once(tmp_path: Path) -> None:
     assert "4 new intent(s): 2 would be applied, 0 replayed, 1 deferred, 1 rejected." in (
         markdown.plan_markdown(rows, summary)
     )
+
+
+def test_validate_intents_and_intent_new_judge_the_step_as_the_pass_does(tmp_path: Path) -> None:
+    # One fleet: an expand above maxExpandStep fails `validate --intents` (the pass rejects
+    # it for good); a retry of a key applied before does not (the pass replays it first).
+    settings = "guards:\n  decisionAfterChange: false\n  maxExpandStep: {}\n"
+    repo = g.make_policy_repo(tmp_path / "repo", settings=settings.format(25))
+    g.add_intents(repo, {"a.yaml": {"step": 20, "idempotencyKey": "K1"}})
+    assert g.statuses(g.once(repo)) == [("a.yaml", "applied")]
+    (repo / "reconciler.yaml").write_text(settings.format(10))
+    g.commit_all(repo, "smaller steps")
+    g.write_intent(repo, "b.yaml", step=20, idempotencyKey="K1")
+    g.write_intent(repo, "c.yaml", step=20)
+    done = g.reconcile(
+        repo, "validate", "--intents", "--json", "policies/intents/b.yaml",
+        "policies/intents/c.yaml",
+    )  # fmt: skip
+    rows = {
+        row["path"].rsplit("/", 1)[-1]: row for row in map(json.loads, done.stdout.splitlines())
+    }
+    assert rows["b.yaml"]["ok"] is True
+    assert rows["c.yaml"]["reasonCodes"] == ["intent_expand_step_over_limit"]
+    governance = ("--by", "a", "--approval-ref", "R", "--rationale", "r", "--review-by", "7d")
+    new = ("intent", "new", "expand", "--step", "20", *governance)
+    assert g.reconcile(repo, *new, "--idempotency-key", "K1").returncode == 0
+    refused = g.reconcile(repo, *new)
+    assert (refused.returncode, "reason: intent_expand_step_over_limit") == (
+        1, refused.stderr.splitlines()[-1],
+    )  # fmt: skip
+    g.commit_all(repo, "the intents")
+    statuses = dict(g.statuses(g.once(repo)))
+    assert (statuses["b.yaml"], statuses["c.yaml"]) == ("replayed", "rejected")
