@@ -131,7 +131,9 @@ def dispatch(args: DispatchArgs, *, now: Callable[[], datetime]) -> dict[str, An
         raise
     repo_top = checkouts.open_checkout(settings_repo(args.repo)).top
     wanted = os.path.relpath(os.path.join(settings_repo(args.repo), written.path), repo_top)
-    for outcome, commit in zip(report.outcomes, report.commits, strict=True):
+    # The file's last outcome: one deferred, then superseded by a rollback later in the pass,
+    # ended rejected (and committed so), not deferred.
+    for outcome, commit in reversed(list(zip(report.outcomes, report.commits, strict=True))):
         if outcome.source.path == wanted.replace(os.sep, "/"):
             status: str = outcome.status
             if status in ("rejected", "deferred"):

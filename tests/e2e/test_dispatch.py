@@ -417,3 +417,19 @@ def test_apply_also_processes_the_intents_queued_before_it(repo: Path) -> None:
     assert [g.trailer(repo, sha, "Reconcile-Status") for sha in bots] == ["rejected", "applied"]
     assert bots[-1] == result["commit"] == g.head(repo)
     assert g.status(repo) == ""
+
+
+def test_a_dispatch_superseded_by_a_rollback_in_its_pass_reports_the_rejection(
+    repo: Path,
+) -> None:
+    # The dispatched expand is deferred (the decision predates 0-expand's change), then a
+    # rollback queued after it supersedes it: committed as rejected. dispatch reported its
+    # first outcome, "deferred" (exit 75: the workflow said to run it again).
+    g.add_intents(
+        repo, {"0-expand.yaml": {"step": 10}, "zzz-rollback.yaml": {"intent": "rollback"}}
+    )
+    done, result = dispatch(repo, "apply", "--apply-intent", "expand", "--expand-step", "5")
+    assert (done.returncode, result["status"]) == (3, "rejected")
+    assert result["reasonCodes"] == ["superseded_by_rollback"]
+    assert g.trailer(repo, result["commit"], "Reconcile-Status") == "rejected"
+    assert g.status(repo) == ""
