@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from reconciler.core import commit_messages
@@ -38,3 +39,12 @@ def outcome_row(outcome: Outcome, commit: str | None) -> dict[str, Any]:
         "subject": commit_messages.commit_subject(outcome),
         "trailers": dict(commit_messages.commit_trailers(outcome)),
     }
+
+
+def final_rows(rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """Each intent file's last row, in order (`passes.final_outcomes` of rows): what counts.
+
+    A file deferred, then superseded by a rollback, counts once, as rejected.
+    """
+    last = {row["intentFile"]: row for row in rows}
+    return [row for row in rows if last[row["intentFile"]] is row]

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 import prometheus_client
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from reconciler.core.outcome_rows import final_rows
+from reconciler.core.passes import final_outcomes
 from reconciler.core.reasons import ReasonCode
 from reconciler.core.timestamps import parse_timestamp
 
@@ -140,7 +142,7 @@ class Metrics:
     def record_pass(self, report: PassReport, seconds: float, finished_at: float) -> None:
         """Count a successful pass's outcomes and conflicts."""
         self.pass_duration.observe(seconds)
-        for outcome in report.outcomes:
+        for outcome in final_outcomes(report.outcomes):  # each file once, as it ended
             self.intents.labels(status=outcome.status).inc()
         if report.attempts > 1:
             self.push_conflicts.inc(report.attempts - 1)
@@ -173,7 +175,7 @@ class Metrics:
 
     def _record_fleet(self, fleet: str, doc: Mapping[str, Any], now: datetime) -> None:
         posture, decision = doc["posture"], doc["decision"]
-        self.pending.labels(fleet=fleet).set(len(doc["pending"]))
+        self.pending.labels(fleet=fleet).set(len(final_rows(doc["pending"])))
         self.canary.labels(fleet=fleet).set(posture["canaryPercent"])
         self.manual_pause.labels(fleet=fleet).set(1 if posture["manualPause"] else 0)
         if decision.get("ageSeconds") is not None:

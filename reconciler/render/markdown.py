@@ -16,6 +16,7 @@ from typing import Any
 
 from reconciler.core import guards
 from reconciler.core.errors import ReconcileError
+from reconciler.core.outcome_rows import final_rows
 from reconciler.render import vocabulary as words
 from reconciler.render.tables import escape_controls
 
@@ -97,7 +98,7 @@ def plan_markdown(
     error: ReconcileError | None = None,
 ) -> str:
     """The plan (`reports.plan.plan_rows`, `plan_summary`, `owned_edits_error`) as Markdown."""
-    new = [row for row in words.final_rows(rows) if row["new"]]  # each file once, as it ends
+    new = [row for row in final_rows(rows) if row["new"]]  # each file once, as it ends
     counts = {status: sum(row["status"] == status for row in new) for status in
               ("applied", "replayed", "deferred", "rejected")}  # fmt: skip
     lines = [

@@ -210,7 +210,7 @@ def fleet_rows(doc: Mapping[str, Any]) -> list[Row]:
             ("budget", _budget_text(guards), ""),
             ("freeze", _freeze_text(guards), "warn" if _is_frozen(guards) else ""),
             ("upstream", _upstream_text(guards), "warn" if _is_upstream_waiting(guards) else ""),
-            ("pending", str(len(fleet.get("pending") or ())), ""),
+            ("pending", str(fleet.get("pendingFiles", 0)), ""),
             ("deferred", str(len(fleet.get("deferred") or ())), ""),
             ("problem", _problem_text(fleet.get("problem")), "bad" if fleet.get("problem") else ""),
         ]
@@ -246,7 +246,7 @@ def _days_text(governance: Mapping[str, Any]) -> str:
     days = governance.get("daysLeft")
     if days is None:
         return "unknown"
-    if days <= 0:
+    if governance.get("reviewExpired"):  # not the rounded days: 0.0 may be 59 minutes left
         return f"{days} (overdue)"
     return f"{days} (due soon)" if governance.get("warning") else str(days)
 

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from reconciler.core import guards
+from reconciler.core.outcome_rows import final_rows
 from reconciler.render import json_output, tables
 from reconciler.render import vocabulary as words
 
@@ -124,7 +125,7 @@ def deferred_text(rows: Sequence[Mapping[str, Any]]) -> str:
     Not one a rollback superseded later in the pass (its last row is the rejection).
     """
     out = []
-    for row in words.final_rows(rows):
+    for row in final_rows(rows):
         if row["status"] != "deferred":
             continue
         when = (
@@ -141,7 +142,7 @@ def plan_text(
     rows: Sequence[Mapping[str, Any]], summary: Mapping[str, Any], *, color: bool = False
 ) -> str:
     """`reconcile plan`: what merges where, the table, then each commit subject and trailers."""
-    files = words.final_rows(rows)  # a file superseded in the pass has two rows: one file
+    files = final_rows(rows)  # a file superseded in the pass has two rows: one file
     new = [row for row in files if row["new"]]
     out = _lines(
         [
@@ -186,7 +187,7 @@ def status_text(report: Mapping[str, Any], *, color: bool = False) -> str:
         out += audit_lines(report["audit"])
     pending = report["pending"]
     if pending:
-        out.append(f"pending intents ({len(pending)}), predicted:")
+        out.append(f"pending intents ({len(final_rows(pending))}), predicted:")
         text = _lines(out) + tables.outcome_table(pending, color=color)
         text += deferred_text(pending)
     else:
@@ -206,7 +207,7 @@ def fleets_status_text(report: Mapping[str, Any], *, color: bool = False) -> str
     lines = audit_lines(report["audit"])
     pending = [row for fleet in fleets for row in fleet["pending"]]
     if pending:
-        lines.append(f"pending intents ({len(pending)}), predicted:")
+        lines.append(f"pending intents ({len(final_rows(pending))}), predicted:")
         out += _lines(lines) + tables.outcome_table(pending, color=color) + deferred_text(pending)
     else:
         out += _lines([*lines, "pending intents: none"])
@@ -230,9 +231,11 @@ def fleet_cells(fleet: Mapping[str, Any]) -> dict[str, str]:
         "mode": words.shown(posture["mode"]),
         "decision": shown,
         "age": f"{age} (stale)" if decision["stale"] and age != words.ABSENT else age,
-        "review": "unknown" if days is None else ("overdue" if days <= 0 else f"{days}d left"),
+        "review": "unknown"
+        if days is None
+        else ("overdue" if fleet["governance"].get("reviewExpired") else f"{days}d left"),
         "guards": guard_summary(fleet["guards"]),
-        "pending": str(len(fleet["pending"])),
+        "pending": str(len(final_rows(fleet["pending"]))),
         "deferred": str(len(fleet["deferred"])),
         "problem": "",
     }

@@ -7,8 +7,7 @@ hex digits; something absent is `-`. JSON keeps the values themselves (booleans,
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Iterable, Mapping
 
 from reconciler.core.timestamps import normalize_timestamp
 
@@ -74,12 +73,3 @@ def short_commit(value: str | None) -> str:
 def reasons(codes: Iterable[str]) -> str:
     """Reason codes as `a, b`; `-` when there are none."""
     return ", ".join(codes) or ABSENT
-
-
-def final_rows(rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    """Each intent file's last row, in order (`core.passes.final_outcomes` of rows).
-
-    A file deferred, then superseded by a rollback, counts once, as rejected.
-    """
-    last = {row["intentFile"]: row for row in rows}
-    return [row for row in rows if last[row["intentFile"]] is row]

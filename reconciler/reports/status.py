@@ -234,6 +234,7 @@ def _governance(state: PassState, now: datetime, warnings: list[str]) -> dict[st
         "reviewBy": governance.review_by,
         "daysLeft": None if left is None else round(left / timedelta(days=1), 1),
         "reviewDue": left is None or left < REVIEW_WARNING,
+        "reviewExpired": left is not None and left <= timedelta(0),
     }
 
 

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from reconciler.core.errors import RefusalError
+from reconciler.core.outcome_rows import final_rows
 from reconciler.core.timestamps import format_timestamp
 from reconciler.reports import history
 from reconciler.reports.status import repo_status
@@ -86,6 +87,7 @@ def fleet_json(report: Mapping[str, Any], fleet: str | None = None) -> dict[str,
             "governance": None,
             "guards": None,
             "pending": [],
+            "pendingFiles": 0,
             "deferred": [],
             "problem": problem,
         }
@@ -103,6 +105,7 @@ def fleet_json(report: Mapping[str, Any], fleet: str | None = None) -> dict[str,
         "governance": governance,
         "guards": report["guards"],
         "pending": report["pending"],
+        "pendingFiles": len(final_rows(report["pending"])),
         "deferred": report["deferred"],
         "problem": None,
     }

@@ -29,7 +29,7 @@ def fleet(name: str, *, canary: int = 25, upstream: bool | None = None) -> dict[
         "decision": {"ageSeconds": 600},
         "governance": {"reviewBy": "2026-12-08T12:00:00Z"},
         "guards": guards,
-        "pending": [{}, {}],
+        "pending": [{"intentFile": "a.yaml"}, {"intentFile": "b.yaml"}],
     }
 
 

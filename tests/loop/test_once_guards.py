@@ -14,7 +14,10 @@ import subprocess
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from prometheus_client.parser import text_string_to_metric_families
+
 from reconciler.core.passes import Outcome
+from reconciler.daemon.metrics import Metrics
 from reconciler.loop.once import PassReport
 from reconciler.render.json_output import pass_summary
 from reconciler.render.text import pass_text
@@ -127,6 +130,15 @@ def test_a_rollback_supersedes_the_intents_deferred_before_it(tmp_path: Path) ->
     summary = pass_summary(report)
     assert [summary[key] for key in ("applied", "deferred", "rejected")] == [2, 1, 1]
     assert "2 applied, 0 replayed, 1 deferred, 1 rejected" in pass_text(report)
+    metrics = Metrics()
+    metrics.record_pass(report, 0.1, 0.0)
+    counted = {
+        sample.labels["status"]: sample.value
+        for family in text_string_to_metric_families(metrics.exposition().decode())
+        for sample in family.samples
+        if sample.name == "reconciler_intents_total"
+    }
+    assert (counted["applied"], counted["deferred"], counted["rejected"]) == (2, 1, 1)
 
 
 def test_a_rollback_is_never_held_by_a_freeze_window(tmp_path: Path) -> None:
@@ -538,6 +550,7 @@ def test_the_plan_counts_a_superseded_file_once(tmp_path: Path) -> None:
     # A branch of four intent files, one superseded by its rollback: it said "5 new intent(s)".
     from reconciler.render import markdown, text
     from reconciler.reports.plan import make_plan, plan_rows, plan_summary
+    from reconciler.reports.status import repo_status
 
     repo = g.make_policy_repo(tmp_path / "repo")
     g.git(repo, "checkout", "-q", "-b", "feature")
@@ -550,6 +563,10 @@ def test_the_plan_counts_a_superseded_file_once(tmp_path: Path) -> None:
             "d.yaml": {"step": 10},
         },
     )
+    # `status` in the branch: four files pending (b's two predicted rows, one file).
+    report = repo_status(str(repo), now=lambda: FIXED)
+    assert len(report["pending"]) == 5
+    assert "pending intents (4), predicted:" in text.status_text(report)
     plan = make_plan(str(repo), "main", now=lambda: FIXED)
     rows = plan_rows(plan)
     assert len(rows) == 5  # b: deferred, then rejected (both rows are shown)

@@ -230,3 +230,15 @@ def test_a_history_entry_without_a_fleet_shows_a_dash() -> None:
     doc["history"][0].pop("fleet")
     [(_key, cells)] = page.history_rows(doc)
     assert {f: t for f, t, _c in cells}["fleet"] == "-"
+
+
+def test_overdue_and_the_pending_count_follow_the_report_not_rounded_or_repeated_rows() -> None:
+    # 59 minutes left rounds to 0.0 days: it is due, not overdue (the CLI said "due in 59m").
+    due = {"reviewBy": "x", "daysLeft": 0.0, "warning": True, "reviewExpired": False}
+    [(_, cells)] = page.fleet_rows(document(governance=due, pendingFiles=1))
+    shown = {field: text for field, text, _cls in cells}
+    assert shown["daysLeft"] == "0.0 (due soon)"
+    assert shown["pending"] == "1"  # one file, however many rows it has (superseded: two)
+    gone = {**due, "daysLeft": -0.1, "reviewExpired": True}
+    [(_, cells)] = page.fleet_rows(document(governance=gone))
+    assert {field: text for field, text, _cls in cells}["daysLeft"] == "-0.1 (overdue)"

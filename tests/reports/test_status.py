@@ -59,6 +59,7 @@ def test_a_healthy_repository_reports_its_posture_governance_and_fresh_decision(
         "reviewBy": REVIEW_BY,
         "daysLeft": 401.5,
         "reviewDue": False,
+        "reviewExpired": False,
     }
     assert report["decision"] == {
         "decision": "promote",
@@ -108,6 +109,7 @@ def test_governance_review_deadline_warnings(
     assert report["governance"]["daysLeft"] == days_left
     assert report["warnings"] == ([warning] if warning else [])
     assert report["governance"]["reviewDue"] is (warning is not None)
+    assert report["governance"]["reviewExpired"] is (warning is not None and "expired" in warning)
 
 
 def test_a_missing_review_deadline_is_a_warning(repo: Path) -> None:

@@ -20,7 +20,7 @@
   function daysText(g) {
     var d = g.daysLeft;
     if (d === null || d === undefined) { return 'unknown'; }
-    if (d <= 0) { return num(d) + ' (overdue)'; }
+    if (g.reviewExpired) { return num(d) + ' (overdue)'; }
     return g.warning ? num(d) + ' (due soon)' : num(d);
   }
   function num(d) { return Number.isInteger(d) ? d.toFixed(1) : String(d); }
@@ -81,7 +81,7 @@
         ['budget', budgetText(gu), ''],
         ['freeze', freezeText(gu), frozen(gu) ? 'warn' : ''],
         ['upstream', text(upstreamText(gu)), upstreamOf(gu) && !upstreamOf(gu).ready ? 'warn' : ''],
-        ['pending', len(f.pending), ''],
+        ['pending', f.pendingFiles || 0, ''],
         ['deferred', len(f.deferred), ''],
         ['problem', text(problemText(f.problem)), f.problem ? 'bad' : '']
       ];
