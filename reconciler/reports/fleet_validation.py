@@ -59,7 +59,9 @@ def validate_fleets(
     moment = now()
     reports = [_fleet_report(layout, moment) for layout in found]
     ids = ", ".join(layout.fleet.id for layout in found)
-    settings = {"ok": True, "summary": f"ok ({len(found)} fleet(s): {ids})", "problems": []}
+    every = len(layouts.resolve_layouts(repo, (), keep_refused=True)) if wanted else len(found)
+    shown = f": {ids}" if every == len(found) else f"; --fleet shows {ids}"
+    settings = {"ok": True, "summary": f"ok ({every} fleet(s){shown})", "problems": []}
     held = [layout.held for layout in found if layout.held is not None]
     if held:
         settings = validation.failure(
@@ -75,7 +77,7 @@ def validate_fleets(
         "ok": settings["ok"] and trust["ok"] and all(report["ok"] for report in reports),
         "layout": {
             **layout_block,
-            "reason": f"several fleets, in promotion order: {ids}",
+            "reason": f"several fleets, in promotion order{shown}",
             "fleets": [layout.fleet.id for layout in found],
         },
         "settings": settings,

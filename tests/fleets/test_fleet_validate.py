@@ -212,3 +212,13 @@ def test_validate_intents_fails_a_file_whose_fleets_cannot_be_resolved(tmp_path:
     (alone / "wrong.yaml").write_bytes((repo / intents("staging") / "wrong.yaml").read_bytes())
     outside = g.reconcile(repo, "validate", "--intents", str(alone / "wrong.yaml"))
     assert outside.returncode == 0, outside.stdout
+
+
+def test_validate_fleet_says_the_repository_has_more_fleets(tmp_path: Path) -> None:
+    # `validate --fleet prod-eu` said "ok (1 fleet(s): prod-eu)", as if it were the only one.
+    repo = make_fleets_repo(tmp_path / "r")
+    report = json.loads(g.reconcile(repo, "validate", "--json", "--fleet", "prod-eu").stdout)
+    assert report["settings"]["summary"] == "ok (2 fleet(s); --fleet shows prod-eu)"
+    assert report["layout"]["reason"] == "several fleets, in promotion order; --fleet shows prod-eu"
+    every = json.loads(g.reconcile(repo, "validate", "--json").stdout)
+    assert every["settings"]["summary"] == "ok (2 fleet(s): prod-eu, staging)"
