@@ -92,17 +92,19 @@ def test_order_is_kept_every_later_expand_or_resume_queues_behind(tmp_path: Path
     assert g.pending(repo) == ["b.yaml", "c.yaml"]
 
 
+SUPERSEDED: dict[str, str | dict[str, object]] = {
+    "a.yaml": {"step": 10},
+    "b.yaml": {"step": 10},
+    "c.yaml": {"intent": "rollback"},
+    "d.yaml": {"step": 10},
+}
+"""a applied; b deferred (the decision predates a's change), then superseded by the rollback c;
+d deferred after it."""
+
+
 def test_a_rollback_supersedes_the_intents_deferred_before_it(tmp_path: Path) -> None:
     repo = g.make_policy_repo(tmp_path / "repo")
-    g.add_intents(
-        repo,
-        {
-            "a.yaml": {"step": 10},
-            "b.yaml": {"step": 10},
-            "c.yaml": {"intent": "rollback"},
-            "d.yaml": {"step": 10},
-        },
-    )
+    g.add_intents(repo, SUPERSEDED)
 
     report = g.once(repo)
 
@@ -554,15 +556,7 @@ def test_the_plan_counts_a_superseded_file_once(tmp_path: Path) -> None:
 
     repo = g.make_policy_repo(tmp_path / "repo")
     g.git(repo, "checkout", "-q", "-b", "feature")
-    g.add_intents(
-        repo,
-        {
-            "a.yaml": {"step": 10},
-            "b.yaml": {"step": 10},
-            "c.yaml": {"intent": "rollback"},
-            "d.yaml": {"step": 10},
-        },
-    )
+    g.add_intents(repo, SUPERSEDED)
     # `status` in the branch: four files pending (b's two predicted rows, one file).
     report = repo_status(str(repo), now=lambda: FIXED)
     assert len(report["pending"]) == 5
