@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import shutil
 import statistics
@@ -41,7 +40,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 import loop_bench  # noqa: E402 - the benchmarks folder is not a package
-from loop_bench import REVIEW_BY, git, reconcile, summary  # noqa: E402
+from loop_bench import REVIEW_BY, UNPACED, git, reconcile, summary  # noqa: E402
 
 COPIED = ("registry.yaml", "promotion", "intents", "state", "telemetry", ".gitignore")
 
@@ -86,14 +85,9 @@ def fleets_repo(root: str, single: str, count: int) -> str:
 
 def fresh_decisions(repo: str, folders: list[str]) -> None:
     """A promote decision generated a minute ago in each policies folder (committed)."""
-    generated = (datetime.now(UTC) - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    generated = datetime.now(UTC) - timedelta(minutes=1)
     for folder in folders:
-        path = os.path.join(repo, folder, "promotion", "decision.json")
-        with open(path) as handle:
-            doc = json.load(handle)
-        doc["generatedAt"] = generated
-        with open(path, "w") as handle:
-            json.dump(doc, handle, indent=2)
+        loop_bench.write_decision(repo, generated, folder)
     git(repo, "commit", "-q", "-am", "fresh decisions")
 
 
@@ -121,9 +115,6 @@ def timed_pass(repo: str, base: str, expected: int) -> float:
         raise SystemExit(f"the pass made {made} commits, expected {expected}")
     git(repo, "reset", "-q", "--hard", base)
     return elapsed
-
-
-UNPACED = "guards:\n  decisionAfterChange: false\n"
 
 
 def main() -> None:

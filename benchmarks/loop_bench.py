@@ -73,9 +73,9 @@ def recommended_guards() -> str:
     return SETTINGS_TEXT[start : SETTINGS_TEXT.index("\n\n", start) + 1]
 
 
-def write_decision(path: str, generated: datetime) -> None:
-    """A promote decision generated at `generated`."""
-    decision = os.path.join(path, "policies", "promotion", "decision.json")
+def write_decision(path: str, generated: datetime, folder: str = "policies") -> None:
+    """A promote decision generated at `generated` (in `folder`'s promotion/)."""
+    decision = os.path.join(path, folder, "promotion", "decision.json")
     with open(decision) as handle:
         doc = json.load(handle)
     doc["generatedAt"] = generated.strftime("%Y-%m-%dT%H:%M:%SZ")

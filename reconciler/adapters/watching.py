@@ -96,7 +96,7 @@ class _Plan(NamedTuple):
         folders: Iterable[str],
         files: Iterable[str],
         roots: frozenset[str],
-        reshaping: frozenset[str] = frozenset(),
+        reshaping: frozenset[str],
     ) -> _Plan:
         wanted_folders = frozenset(os.path.abspath(folder) for folder in folders)
         wanted_files = frozenset(os.path.abspath(path) for path in files) | reshaping

@@ -59,6 +59,10 @@ class Finding(NamedTuple):
     """The fleet whose file it concerns (several fleets); None: the repository's one fleet,
     or a repository-wide finding (reconciler.yaml, the trust files), which holds every fleet."""
 
+    def holds(self, fleet: str | None) -> bool:
+        """Whether it concerns `fleet` (None: every fleet): its own, or repository-wide."""
+        return fleet is None or self.fleet in (None, fleet)
+
     def as_json(self) -> dict[str, object]:
         """The finding as `--json` prints it (and the audit state stores it)."""
         return {

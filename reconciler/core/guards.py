@@ -68,7 +68,7 @@ def waiting_text(reasons: Sequence[str]) -> str:
     the freeze file, the fleet's entry of `fleets:`) and an earlier intent deferred.
     """
     waits = []
-    if ReasonCode.GUARD_DECISION_PREDATES_CHANGE in reasons or not reasons:
+    if ReasonCode.GUARD_DECISION_PREDATES_CHANGE in reasons:
         waits.append("a new decision")
     if ReasonCode.GUARD_UPSTREAM_NOT_READY in reasons:
         waits.append("the upstream fleet")

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from reconciler.core import commit_messages
-from reconciler.core.passes import Outcome
+from reconciler.core.passes import Outcome, last_of_each
 
 
 def outcome_row(outcome: Outcome, commit: str | None) -> dict[str, Any]:
@@ -46,5 +46,4 @@ def final_rows(rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
 
     A file deferred, then superseded by a rollback, counts once, as rejected.
     """
-    last = {row["intentFile"]: row for row in rows}
-    return [row for row in rows if last[row["intentFile"]] is row]
+    return last_of_each(rows, lambda row: row["intentFile"])

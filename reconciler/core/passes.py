@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
+from typing import TypeVar
 
 from reconciler.core import applying, guards, registry, rules, trust
 from reconciler.core.decision import Decision
@@ -34,6 +35,8 @@ from reconciler.core.reasons import ReasonCode
 from reconciler.core.timestamps import format_timestamp
 
 RecordsSince = Callable[[datetime], Sequence[Record]]
+
+T = TypeVar("T")
 
 
 def evaluate_intent(
@@ -157,14 +160,27 @@ def evaluate_pass(
             state = rejection.state
 
 
+def last_of_each(items: Sequence[T], key: Callable[[T], object]) -> list[T]:
+    """The last item of each `key`, in order (each file's last outcome or row of a pass)."""
+    last = {key(item): item for item in items}
+    return [item for item in items if last[key(item)] is item]
+
+
 def final_outcomes(outcomes: Sequence[Outcome]) -> list[Outcome]:
     """Each file's last outcome of the pass, in order: what the counts count.
 
     A file deferred, then superseded by a rollback, is one rejected intent, not a deferred
     and a rejected one.
     """
-    last = {outcome.source.path: outcome for outcome in outcomes}
-    return [outcome for outcome in outcomes if last[outcome.source.path] is outcome]
+    return last_of_each(outcomes, lambda outcome: outcome.source.path)
+
+
+def status_counts(outcomes: Sequence[Outcome]) -> dict[str, int]:
+    """How many files the pass applied, replayed, deferred and rejected (each file once)."""
+    counts = {"applied": 0, "replayed": 0, "deferred": 0, "rejected": 0}
+    for outcome in final_outcomes(outcomes):
+        counts[outcome.status] += 1
+    return counts
 
 
 def still_deferred(outcomes: Sequence[Outcome]) -> list[Outcome]:

@@ -109,7 +109,7 @@ class FileWatch:
         present = {path for path in paths if path in owned or os.path.lexists(path)}
         if not present:
             return
-        if present <= owned and all(self._is_committed(path) for path in present):
+        if present <= owned and self._all_committed(present):
             return
         self.fire()
 
@@ -118,12 +118,15 @@ class FileWatch:
         found = ((c.fleet.registry, c.fleet.decision) for c in self.configs)
         return {os.path.abspath(path) for pair in found for path in pair}
 
-    def _is_committed(self, path: str) -> bool:
-        """Whether the file holds exactly what HEAD has for it (False when unsure)."""
+    def _all_committed(self, paths: set[str]) -> bool:
+        """Whether every file holds exactly what HEAD has for it (False when unsure)."""
         try:
             checkout = checkouts.open_checkout(self.config.layout.repo)
-            out = checkout.git.text("ls-tree", checkout.head, "--", checkout.relative(path))
+            for path in paths:
+                out = checkout.git.text("ls-tree", checkout.head, "--", checkout.relative(path))
+                fields = out.split()
+                if len(fields) < 3 or fields[2] != checkouts.file_identity(path):
+                    return False
         except ReconcileError:
             return False
-        fields = out.split()
-        return len(fields) >= 3 and fields[2] == checkouts.file_identity(path)
+        return True

@@ -354,9 +354,7 @@ class Daemon:
                 traceId=outcome.trace_id,
                 reasons=",".join(outcome.reasons) or None,
             )
-        counts = {status: 0 for status in ("applied", "replayed", "deferred", "rejected")}
-        for outcome in passes.final_outcomes(report.outcomes):  # each file once, as it ended
-            counts[outcome.status] += 1
+        counts = passes.status_counts(report.outcomes)  # each file once, as it ended
         self.log(
             "pass.done",
             applied=counts["applied"],

@@ -110,7 +110,11 @@ def _resolve(repo: str, settings: RepoSettings) -> list[Layout]:
         problems.append(f"no fleet: {FLEETS_ROOT}/ has no folder and fleets: names none")
     if problems:
         raise _invalid(repo, problems)
-    configured = _without_held_order(configured, ids, held)
+    held = _merged(held, _order_problems(configured, ids))
+    configured = {
+        fleet: entry._replace(after=None, requires=None) if fleet in held else entry
+        for fleet, entry in configured.items()
+    }
     layouts_found = [
         _fleet_layout(repo, settings, configured.get(fleet), fleet, len(ids))
         for fleet in fleet_settings.promotion_order(ids, configured)
@@ -131,24 +135,29 @@ def _resolve(repo: str, settings: RepoSettings) -> list[Layout]:
     ]
 
 
-def _without_held_order(
-    configured: Mapping[str, FleetSettings], ids: Sequence[str], held: dict[str, list[str]]
-) -> dict[str, FleetSettings]:
-    """The fleets, each whose entry has a held problem without its `after` and `requires`.
+def _order_problems(
+    configured: Mapping[str, FleetSettings], ids: Sequence[str]
+) -> dict[str, list[str]]:
+    """The order's problems by fleet (an unknown `after`, a cycle) and each bad `requires`.
 
-    Adds to `held` the order's problems (an unknown `after`, a cycle) and each bad
-    `requires`: they hold that fleet's progression only, never another fleet's rollback.
+    They hold that fleet's progression only (it is resolved without `after` and
+    `requires`), never another fleet's rollback.
     """
-    for fleet_id, found in fleet_settings.order_problems(configured, ids).items():
-        held.setdefault(fleet_id, []).extend(found)
+    found = fleet_settings.order_problems(configured, ids)
     for entry in configured.values():
-        _, found = upstream.parse_requires(entry.after, entry.requires)
-        if found:
-            held.setdefault(entry.id, []).extend(f"fleets.{entry.id}.{line}" for line in found)
-    return {
-        fleet: entry._replace(after=None, requires=None) if fleet in held else entry
-        for fleet, entry in configured.items()
-    }
+        _, problems = upstream.parse_requires(entry.after, entry.requires)
+        if problems:
+            found.setdefault(entry.id, []).extend(f"fleets.{entry.id}.{p}" for p in problems)
+    return found
+
+
+def _merged(*found: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
+    """Problems by fleet, each fleet's in the order given."""
+    merged: dict[str, list[str]] = {}
+    for each in found:
+        for fleet, problems in each.items():
+            merged.setdefault(fleet, []).extend(problems)
+    return merged
 
 
 def _held(layout: Layout, held: Mapping[str, Sequence[str]]) -> Layout:
@@ -181,7 +190,8 @@ def with_settings(layout: Layout, settings: RepoSettings) -> Layout:
     configured, problems, held = fleet_settings.parse_fleets(settings.fleets)
     if problems:
         raise _invalid(layout.repo, problems)
-    _without_held_order(configured, sorted({*fleet_folders(layout.repo)[0], *configured}), held)
+    ids = sorted({*fleet_folders(layout.repo)[0], *configured})
+    held = _merged(held, _order_problems(configured, ids))
     fleet = configured.get(layout.fleet.id, layout.fleet_settings)
     own = settings._replace(
         paths=layout.settings.paths,

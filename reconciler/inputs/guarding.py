@@ -154,6 +154,8 @@ def step_refusal(layout: Layout, intent: str, step: int) -> RefusalError | None:
     a problem they defer it instead). For `intent new` and `validate --intents`, before a pull
     request carries a file no pass could ever apply.
     """
+    if intent != "expand":  # only an expand has a step: nothing to read for the others
+        return None
     found = load_guards(layout, records=None)
     if found is None or found.problem is not None:
         return None

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections import ChainMap
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import NamedTuple
 
@@ -37,8 +36,6 @@ class Group(NamedTuple):
     sources: Sequence[IntentSource]
     state: PassState
     history: Ledger
-    listing: dict[str, tuple[str, str]]
-    """`symlinks.head_listing`: what HEAD holds beside every file the fleet's commits write."""
     tracked: dict[str, tuple[str, str]]
     """`symlinks.intents_in(listing, rel)`: the fleet's pending intents committed at HEAD."""
 
@@ -60,14 +57,16 @@ def commit_groups(
     now: Callable[[], datetime],
     stop: Callable[[], bool] | None = None,
     *,
+    listing: Mapping[str, tuple[str, str]],
     ready: Callable[[], None],
     taken: TakenNames,
 ) -> Committed:
     """Evaluate and commit the groups' intents in order, then move HEAD once.
 
-    `ready()` must pass before the first commit (`git status`); `taken` holds the names a
-    moved intent file may not take. The first group's config gives the repository's identity
-    and signing key.
+    `listing` (`symlinks.head_listing`, one for a wave's fleets): what HEAD holds beside
+    every file the commits write. `ready()` must pass before the first commit (`git
+    status`); `taken` holds the names a moved intent file may not take. The first group's
+    config gives the repository's identity and signing key.
     """
     config = groups[0].config
     written: dict[str, FileChange] = {}
@@ -120,10 +119,6 @@ def commit_groups(
         stream.abort()
         raise
     commits = [shas[mark] if mark is not None else "" for mark in commits_of]
-    # A wave's groups share one listing: each distinct one is looked up in place, not copied
-    # once per group (the later one first, as a merge would have it).
-    distinct = {id(group.listing): group.listing for group in groups}
-    listing = ChainMap(*reversed(list(distinct.values())))
     moved = head_move.move_head(
         checkout, shas[parent], consumed, reason=f"{len(consumed)} intent(s)",
         intents=[group.rel.intents for group in groups],

@@ -192,13 +192,10 @@ def _wave(
         for group in groups:
             found = prediction.predict(group.state, group.sources, group.history, now)
             outcomes += found
-            predicted[group.config.fleet.id] = prediction.Predicted(
-                found[-1].state if found else group.state,
-                [outcome.record for outcome in found if outcome.status == "applied"],
-            )
+            predicted[group.config.fleet.id] = prediction.Predicted.of(group.state, found)
         return commits.Committed(outcomes, [""] * len(outcomes), checkout.head, 0)
     return commits.commit_groups(
-        groups, checkout, now, settings.stop, ready=clean.wait, taken=taken
+        groups, checkout, now, settings.stop, listing=listing, ready=clean.wait, taken=taken
     )
 
 
@@ -224,7 +221,7 @@ def _group(
         queue.read_source(item, adding.get(item.path) if item.path in tracked else None)
         for item in work.pending
     ]
-    state, sources = pass_state.with_trust(checkout, config, state, sources)
+    state, sources = pass_state.with_trust(checkout, config, rel, state, sources)
     state = pass_state.with_drift(state, settings.audit, checkout, history, sources)
     pass_state.require_usable_registry(state, sources, now())
-    return commits.Group(config, rel, sources, state, history, listing, tracked)
+    return commits.Group(config, rel, sources, state, history, tracked)

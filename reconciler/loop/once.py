@@ -388,7 +388,7 @@ def _pass(
         history.prefetch_sealed()  # beside the reading of the intents and `git log`
         tracked = symlinks.intents_in(listing, rel)
         sources = pass_state.read_sources(checkout, pending, tracked)
-        state, sources = pass_state.with_trust(checkout, config, state, sources)
+        state, sources = pass_state.with_trust(checkout, config, rel, state, sources)
         state = pass_state.with_drift(state, options.audit, checkout, history, sources)
         pass_state.require_usable_registry(state, sources, now())
     except ReconcileError:
@@ -398,9 +398,9 @@ def _pass(
         clean.wait()
         outcomes = prediction.predict(state, sources, history, now)
         return empty._replace(outcomes=outcomes, commits=[""] * len(outcomes), pending_left=left)
-    group = commits.Group(config, rel, sources, state, history, listing, tracked)
+    group = commits.Group(config, rel, sources, state, history, tracked)
     done = commits.commit_groups(
-        [group], checkout, now, options.stop, ready=clean.wait, taken=taken
+        [group], checkout, now, options.stop, listing=listing, ready=clean.wait, taken=taken
     )
     return empty._replace(
         outcomes=done.outcomes, commits=done.commits, head=done.head, pending_left=left + done.left

@@ -124,18 +124,18 @@ def _repo_relative(exc: RefusalError, absolute: str, relative: str) -> RefusalEr
 
 
 def checkout_state(
-    checkout: Checkout, config: LoopConfig, now: datetime, rel: LoopPaths | None = None
+    checkout: Checkout, config: LoopConfig, now: datetime, rel: LoopPaths
 ) -> PassState:
     """The state a pass of this checkout starts from: its registry and decision files.
 
-    `rel`: the fleet's files as `config.relative_paths` returned them (else checked again).
+    `rel`: the fleet's files as `config.relative_paths` returned them.
 
     Raises:
         RefusalError: the registry is missing, unreadable, or invalid even for a rollback.
     """
     return load_state(
         config,
-        record_files(rel or config.relative_paths(checkout)),
+        record_files(rel),
         registry_file=config.fleet.registry,
         decision_file=config.fleet.decision,
         base_commit=checkout.head,
@@ -147,15 +147,14 @@ def checkout_state(
 def read_pending(
     checkout: Checkout,
     config: LoopConfig,
+    rel: LoopPaths,
     pending: Sequence[queue.PendingFile] | None = None,
-    rel: LoopPaths | None = None,
 ) -> list[IntentSource]:
     """Read every pending intent of the checkout, in the loop's order, linked to its commit.
 
-    `pending`: the intents folder's pending files when the caller already listed them.
-    `rel`: the fleet's files as `config.relative_paths` returned them (else checked again).
+    `rel`: the fleet's files as `config.relative_paths` returned them. `pending`: the
+    intents folder's pending files when the caller already listed them.
     """
-    rel = rel or config.relative_paths(checkout)
     if pending is None:
         pending = queue.list_pending(checkout, config.fleet.intents)
     return read_sources(checkout, pending, symlinks.tracked_intents(checkout, rel))
@@ -172,17 +171,21 @@ def read_sources(
 
 
 def with_trust(
-    checkout: Checkout, config: LoopConfig, state: PassState, sources: list[IntentSource]
+    checkout: Checkout,
+    config: LoopConfig,
+    rel: LoopPaths,
+    state: PassState,
+    sources: list[IntentSource],
 ) -> tuple[PassState, list[IntentSource]]:
     """The state with the pass's trust and the sources with their provenance (`trust:` set).
 
-    Read only when an intent is pending: an idle pass loads no trust file and walks no git
-    history for it.
+    `rel`: the fleet's files, as `config.relative_paths` checked them. Read only when an
+    intent is pending: an idle pass loads no trust file and walks no git history for it.
     """
     if not sources:
         return state, sources
     found = trusting.load_trust(config.layout)
-    trust = provenance.pass_trust(checkout, found, config.relative_paths(checkout).decision)
+    trust = provenance.pass_trust(checkout, found, rel.decision)
     return state._replace(trust=trust), with_provenance(checkout, trust, sources)
 
 

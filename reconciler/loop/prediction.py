@@ -86,7 +86,7 @@ def predict_checkout(
         require_usable_registry(state, [], now())
         return state, []
     state, sources = with_trust(
-        checkout, config, state, read_pending(checkout, config, pending, rel)
+        checkout, config, rel, state, read_pending(checkout, config, rel, pending)
     )
     require_usable_registry(state, sources, now())
     if not sources:
@@ -101,6 +101,14 @@ class Predicted(NamedTuple):
 
     state: PassState
     records: list[Record]
+
+    @classmethod
+    def of(cls, state: PassState, outcomes: Sequence[Outcome]) -> Predicted:
+        """The fleet after `outcomes`, predicted from `state`: the last state, the applied."""
+        return cls(
+            outcomes[-1].state if outcomes else state,
+            [outcome.record for outcome in outcomes if outcome.status == "applied"],
+        )
 
 
 def with_predicted_upstream(

@@ -50,15 +50,12 @@ def pass_rows(report: PassReport) -> list[dict[str, Any]]:
 
 def pass_summary(report: PassReport) -> dict[str, Any]:
     """The last line of `--once --json`: `{"type": "pass", ...}`."""
-    from reconciler.core.passes import final_outcomes
+    from reconciler.core.passes import status_counts
     from reconciler.core.queueing import ignored_json
 
-    counts = {"applied": 0, "replayed": 0, "deferred": 0, "rejected": 0}
-    for outcome in final_outcomes(report.outcomes):  # each file once, as it ended
-        counts[outcome.status] += 1
     return {
         "type": "pass",
-        **counts,
+        **status_counts(report.outcomes),
         "head": report.head,
         "pushed": report.pushed,
         "attempts": report.attempts,

@@ -83,7 +83,7 @@ def drift_lines(
         if head is not None:
             _LAST.clear()  # one repository's HEAD at a time: a pass's fleets share it
             _LAST[key] = found
-    return [finding_line(f) for f in found[0] if fleet is None or f.fleet in (None, fleet)]
+    return [finding_line(f) for f in found[0] if f.holds(fleet)]
 
 
 _LAST: dict[tuple[str, str | None], tuple[list[Finding], bool]] = {}

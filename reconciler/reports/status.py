@@ -106,10 +106,7 @@ def _fleet_status(
         state, outcomes = prediction.predict_checkout(
             checkout, config, now, hook, pending=found.pending, predicted=predicted
         )
-        predicted[fleet] = prediction.Predicted(
-            outcomes[-1].state if outcomes else state,
-            [outcome.record for outcome in outcomes if outcome.status == "applied"],
-        )
+        predicted[fleet] = prediction.Predicted.of(state, outcomes)
         warnings: list[str] = []
         report: dict[str, Any] = {"fleet": fleet, "problem": None}
         report.update(_fleet_report(state, config, moment, warnings))
@@ -179,7 +176,7 @@ def repository_audit(repo: str, fleet: str | None = None) -> dict[str, Any]:
         found, state = audit_state.cached_blocking_findings(repo, remember=False)
     except RefusalError as exc:
         return audit_problem(exc)
-    return audit_summary([f for f in found if fleet is None or f.fleet in (None, fleet)], state)
+    return audit_summary([f for f in found if f.holds(fleet)], state)
 
 
 def audit_problem(exc: ReconcileError) -> dict[str, Any]:
